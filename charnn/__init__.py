@@ -1,0 +1,30 @@
+"""charnn: train a character-level LSTM on any text and stream new text in its style.
+
+The library's public names, imported on first use so that `import charnn` (and `charnn --help`)
+does not pay for importing torch:
+
+    from charnn import load_corpus, ModelConfig, TrainConfig, CharRNN, generate
+"""
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "CharnnError": "charnn.errors",
+    "ModelConfig": "charnn.config",
+    "TrainConfig": "charnn.config",
+    "Vocab": "charnn.data",
+    "ReadOptions": "charnn.data",
+    "load_corpus": "charnn.data",
+    "CharRNN": "charnn.model",
+    "generate": "charnn.sample",
+    "sample_next": "charnn.sample",
+    "evaluate": "charnn.evaluate",
+}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'charnn' has no attribute {name!r}")

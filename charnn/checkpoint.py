@@ -1,0 +1,167 @@
+"""Checkpoints: plain data on disk, written atomically, loaded without unpickling code.
+
+A checkpoint is a dict of tensors and plain Python values (see `FORMAT` below). It is written to
+a temporary file in the same folder, fsynced, then renamed over the real name, so a crash at any
+moment leaves either the old file or the new one, never half of one. It is read with
+`torch.load(weights_only=True)`, which refuses anything that would run code when unpickled, and
+mapped to the CPU first so a checkpoint trained on CUDA or MPS loads anywhere.
+
+Run folder layout:
+    latest.pt           everything needed to resume exactly (optimizer, RNG, data position, state)
+    best.pt             weights with the lowest validation loss so far (enough to sample)
+    step-NNNNNNNN.pt    weights at recent evals; the last `keep` are kept
+    metrics.jsonl       one JSON object per eval
+    .lock               held by the training process that owns the folder
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from charnn.config import ModelConfig
+from charnn.errors import CharnnError
+from charnn.model import CharRNN
+
+FORMAT = 1  # bump when the layout of the dict changes; older files are refused with a clear line
+REQUIRED_KEYS = ("format", "model", "model_config", "vocab", "step")
+USER_RUNS = Path("checkpoints")  # relative to the working directory, like the default --out
+BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "bundled" / "best.pt"
+
+
+def save(payload: dict, path: Path) -> None:
+    """Write `payload` to `path` atomically (temp file + fsync + rename + fsync of the folder)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise CharnnError(
+            f"cannot write checkpoint {path}: {error.strerror or error} — free disk space or choose "
+            "another --out; earlier checkpoints there are intact"
+        ) from None
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (no-op where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load(path: str | Path) -> dict:
+    """Read a checkpoint as plain data, refusing code and explaining every way it can be broken."""
+    path = Path(path)
+    if not path.exists():
+        raise CharnnError(f"checkpoint {path} does not exist — pass a .pt file or a run folder")
+    if path.is_dir():
+        raise CharnnError(f"{path} is a folder — pass a .pt file inside it")
+    if path.stat().st_size == 0:
+        raise CharnnError(f"checkpoint {path} is empty (0 bytes) — use another checkpoint from its run folder")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CharnnError(
+            f"{path} holds code or objects that are not plain data; refused without running it — "
+            "only load checkpoints written by charnn"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, IndexError, KeyError):
+        raise CharnnError(f"{path} is not a readable checkpoint (truncated or corrupt) — use another one") from None
+    if not isinstance(payload, dict) or not all(key in payload for key in REQUIRED_KEYS):
+        raise CharnnError(f"{path} is not a charnn checkpoint")
+    if payload["format"] != FORMAT:
+        raise CharnnError(
+            f"{path} has checkpoint format {payload['format']}; this charnn reads format {FORMAT} — "
+            "use the charnn version that wrote it"
+        )
+    return payload
+
+
+def build_model(payload: dict, path: str | Path = "checkpoint") -> CharRNN:
+    """The model a checkpoint describes, with its weights, on the CPU, in eval mode."""
+    try:
+        config = ModelConfig(**payload["model_config"])
+    except TypeError as error:
+        raise CharnnError(f"{path} has a model config this charnn does not understand ({error})") from None
+    if config.vocab_size != len(payload["vocab"]):
+        raise CharnnError(f"{path} is inconsistent: vocab has {len(payload['vocab'])} chars, model expects "
+                          f"{config.vocab_size}")
+    model = CharRNN(config)
+    weights = {name: tensor.float() for name, tensor in payload["model"].items()}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()
+        detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first else "")
+        raise CharnnError(f"{path}: weights do not fit its model config ({detail})") from None
+    return model.eval()
+
+
+def resolve(path: str | Path | None) -> Path:
+    """A checkpoint file from a user's argument: a file, a run folder, or None (newest run/bundled)."""
+    if path is not None:
+        path = Path(path)
+        if path.is_dir():
+            for name in ("best.pt", "latest.pt"):
+                if (path / name).exists():
+                    return path / name
+            raise CharnnError(f"{path} holds no best.pt or latest.pt — train into it first, or pass a .pt file")
+        return path
+    runs = [p for p in USER_RUNS.glob("*/*.pt") if p.name in ("best.pt", "latest.pt") and p.parent.name != "bundled"]
+    if runs:
+        newest_run = max(runs, key=lambda p: p.stat().st_mtime).parent
+        return resolve(newest_run)
+    if BUNDLED.exists():
+        return BUNDLED
+    raise CharnnError("no checkpoint found — train one first (charnn train corpus.txt) or pass --checkpoint")
+
+
+def prune_steps(run_dir: Path, keep: int) -> None:
+    """Delete all but the newest `keep` step-NNNNNNNN.pt files."""
+    steps = sorted(run_dir.glob("step-*.pt"))
+    for old in steps[: max(0, len(steps) - keep)]:
+        old.unlink(missing_ok=True)
+
+
+class RunLock:
+    """An exclusive lock on a run folder. The OS drops it when the process dies, so it never sticks."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self.file = None
+
+    def __enter__(self) -> RunLock:
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.close()
+            raise CharnnError(
+                f"another charnn process is training in {self.path.parent} — wait for it, stop it, or use "
+                "another --out"
+            ) from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"{os.getpid()}\n")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()

@@ -1,0 +1,462 @@
+"""The `charnn` command: options → configs, core ↔ ui, errors → exit codes.
+
+Exit codes: 0 ok, 1 a problem with the input (one line on stderr), 2 bad usage, 130 interrupted
+(143 for SIGTERM during training). torch and the core are imported inside the commands, so
+`charnn --help` answers without loading them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from charnn.config import CELLS, ModelConfig, TrainConfig
+from charnn.errors import CharnnError
+
+STARTED_AT = time.monotonic()  # the time budget counts from process start, imports included
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Train a character-level LSTM on any text, then stream new text in its style.",
+)
+
+
+def fail(message: str, code: int = 1):
+    from charnn import ui
+
+    ui.error(message)
+    raise typer.Exit(code)
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '10m', '1h30m', '1.5h' or plain seconds → seconds."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        seconds = float(text)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+        if not parts or re.sub(r"\d+(?:\.\d+)?\s*[hms]", "", text).strip():
+            raise typer.BadParameter(f"{text!r} is not a duration — use e.g. 90s, 10m, 1h30m")
+        seconds = sum(float(value) * {"h": 3600, "m": 60, "s": 1}[unit] for value, unit in parts)
+    if seconds <= 0:
+        raise typer.BadParameter("the duration must be more than zero")
+    return seconds
+
+
+def check_top_p(value: float | None) -> float | None:
+    if value is not None and (math.isnan(value) or not (0 < value <= 1)):
+        raise typer.BadParameter(f"must be in (0, 1], not {value}")
+    return value
+
+
+def check_dropout(value: float | None) -> float | None:
+    if value is not None and not 0 <= value < 1:
+        raise typer.BadParameter(f"must be in [0, 1), not {value}")
+    return value
+
+
+def check_positive(value: float) -> float:
+    if not (value > 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"must be a positive number, not {value}")
+    return value
+
+
+def check_temperature(value: float) -> float:
+    if math.isnan(value) or value < 0:
+        raise typer.BadParameter(f"must be 0 (greedy) or more, not {value}")
+    return value
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        fail("--device cuda: no CUDA GPU is available here — use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        fail("--device mps: Apple's MPS is not available here — use --device cpu or auto")
+    return torch.device(name)
+
+
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+M, T = ModelConfig, TrainConfig
+Positive = dict(min=1)
+
+
+@app.command()
+def train(
+    corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to learn from.")],
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: a 10m budget).", **Positive)] = None,
+    time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget: 90s, 10m, 1h30m.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default checkpoints/<corpus name>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in the run folder from its latest.pt.")] = False,
+    cell: Annotated[str, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)}.")] = M.cell,
+    layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers [default: preset].",
+                                               **Positive)] = None,
+    hidden_size: Annotated[int | None, typer.Option(help="Units per layer [default: preset].", **Positive)] = None,
+    embed_dim: Annotated[int, typer.Option(help="Character embedding size.", **Positive)] = M.embed_dim,
+    dropout: Annotated[float | None, typer.Option(help="Dropout between layers, in [0, 1) [default: preset].",
+                                                  callback=check_dropout)] = None,
+    seq_len: Annotated[int | None, typer.Option(help=f"Characters per window (BPTT length) [default: "
+                                                     f"{T.seq_len}, less for tiny corpora].", **Positive)] = None,
+    batch_size: Annotated[int | None, typer.Option(help=f"Parallel streams per step [default: {T.batch_size}, "
+                                                        "less for tiny corpora].", **Positive)] = None,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.", callback=check_positive)] = T.lr,
+    eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints [default: about 8 "
+                                                        "per run].", **Positive)] = None,
+    keep: Annotated[int, typer.Option(help="step-N.pt checkpoints to keep.", min=0)] = T.keep_checkpoints,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation, dropout and data order.")] = T.seed,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    encoding: Annotated[str, typer.Option(help="Text encoding of the corpus.")] = "utf-8",
+    errors: Annotated[str, typer.Option(help="Bad bytes: strict (stop) or replace.")] = "strict",
+    keep_crlf: Annotated[bool, typer.Option(help="Keep CRLF line endings instead of LF.")] = False,
+):
+    """Train a model on CORPUS, showing progress and saving checkpoints as it goes."""
+    if cell not in CELLS:
+        raise typer.BadParameter(f"must be one of {', '.join(CELLS)}", param_hint="--cell")
+    if device not in DEVICES:
+        raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="--device")
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise typer.BadParameter("must be auto, fp32, bf16 or fp16", param_hint="--precision")
+    if errors not in ("strict", "replace"):
+        raise typer.BadParameter("must be strict or replace", param_hint="--errors")
+    budget = parse_duration(time_budget) if time_budget is not None else (None if steps else 600.0)
+    run_dir = out or Path("checkpoints") / corpus.stem
+
+    from charnn import ui
+    from charnn.data import ReadOptions, load_corpus
+    from charnn.presets import choose
+    from charnn.train import auto_precision
+    from charnn.train import train as run_training
+
+    stop = StopFlag()
+    try:
+        torch_device = resolve_device(device)
+        data = load_corpus(corpus, ReadOptions(encoding, errors, keep_crlf))
+        precision = auto_precision(torch_device) if precision == "auto" else precision
+        train_chars = len(data.ids) - int(len(data.ids) * T.val_fraction)
+        preset = choose(train_chars, budget, steps, torch_device, precision, len(data.vocab),
+                        batch_size or T.batch_size, seq_len or T.seq_len)
+        if resume and (run_dir / "latest.pt").exists():
+            preset = preset_of_run(run_dir / "latest.pt", preset)
+        elif layers is None or hidden_size is None:
+            ui.info(f"model size from the preset: {preset.reason} (--layers/--hidden-size to choose)")
+        model_config = ModelConfig(len(data.vocab), cell, layers or preset.num_layers,
+                                   hidden_size or preset.hidden_size, embed_dim,
+                                   preset.dropout if dropout is None else dropout)
+        config = TrainConfig(steps=steps, time_budget=budget, batch_size=batch_size or preset.batch_size,
+                             seq_len=seq_len or preset.seq_len, lr=lr, eval_every=eval_every or preset.eval_every,
+                             keep_checkpoints=keep, seed=seed, precision=precision)
+        with stop.installed(), ui.TrainView() as view:
+            run_training(data, run_dir, model_config, config, torch_device, view, resume, stop.is_set, STARTED_AT)
+    except CharnnError as problem:
+        fail(str(problem))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    if stop.signal is not None:
+        ui.info(f"stopped; latest checkpoint saved in {run_dir / 'latest.pt'} — continue with: "
+                f"charnn train {corpus} --out {run_dir} --resume")
+        raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
+
+
+def preset_of_run(latest: Path, preset):
+    """On --resume, the run's own sizes stand in for the preset, so that only explicit flags differ."""
+    from dataclasses import replace
+
+    from charnn import checkpoint as checkpoints
+
+    payload = checkpoints.load(latest)
+    model, train = payload["model_config"], payload["train_config"]
+    return replace(preset, num_layers=model["num_layers"], hidden_size=model["hidden_size"],
+                   dropout=model["dropout"], batch_size=train["batch_size"], seq_len=train["seq_len"],
+                   eval_every=train["eval_every"])
+
+
+class StopFlag:
+    """First Ctrl-C/SIGTERM asks training to stop after the current step; a second Ctrl-C stops now."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def is_set(self) -> bool:
+        return self.signal is not None
+
+    def handle(self, number, frame) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = number
+        from charnn import ui
+
+        ui.info("stopping after this step and saving latest.pt (Ctrl-C again to quit at once)")
+
+    def installed(self):
+        flag = self
+
+        class Installed:
+            def __enter__(self):
+                self.previous = {s: signal.signal(s, flag.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+            def __exit__(self, *exc):
+                for number, handler in self.previous.items():
+                    signal.signal(number, handler)
+
+        return Installed()
+
+
+def unescape(text: str | None) -> str | None:
+    """'\\n' and '\\t' typed on a command line → a real newline / tab (for --stop)."""
+    return None if text is None else text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+@app.command()
+def sample(
+    checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: newest run, "
+                                                         "else the bundled model).")] = None,
+    prime: Annotated[str, typer.Option(help="Text to start from (not printed again); '-' reads stdin.")] = "",
+    prime_file: Annotated[Path | None, typer.Option(help="Read the prime from a UTF-8 file.")] = None,
+    length: Annotated[int, typer.Option(help="Characters to generate (per sample).", min=0)] = 1000,
+    temperature: Annotated[float, typer.Option(help="Randomness: 0 = greedy, 1 = as trained.",
+                                               callback=check_temperature)] = 0.8,
+    top_k: Annotated[int | None, typer.Option(help="Sample only from the k likeliest characters.", min=1)] = None,
+    top_p: Annotated[float | None, typer.Option(help="Sample from the smallest set with this much probability, "
+                                                     "in (0, 1].", callback=check_top_p)] = None,
+    seed: Annotated[int | None, typer.Option(help="Same seed, same text (default: random, shown at the end).")] = None,
+    stop: Annotated[str | None, typer.Option(help="Stop after this text appears (\\n for a newline), "
+                                                  "e.g. '\\n\\n' or 'THE END'.")] = None,
+    num_samples: Annotated[int, typer.Option(help="Samples generated together in one batch.", min=1)] = 1,
+    unknown: Annotated[str, typer.Option(help="Prime chars the model never saw: error, skip or replace.")] = "error",
+    style: Annotated[str, typer.Option(help="auto (style plays/screenplays on a terminal), script or plain.")] = "auto",
+    output: Annotated[Path | None, typer.Option(help="Also write the text to this file.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text, or fountain (a screenplay file).")] = "text",
+    interactive: Annotated[bool, typer.Option(help="Type primes and watch continuations; /help for commands.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps. One character at a time is fastest "
+                                             "on the CPU.")] = "cpu",
+):
+    """Stream new text from a trained model to stdout, character by character."""
+    for name, value, choices in [("--unknown", unknown, ("error", "skip", "replace")), ("--device", device, DEVICES),
+                                 ("--style", style, ("auto", "script", "plain")),
+                                 ("--format", output_format, ("text", "fountain"))]:
+        if value not in choices:
+            raise typer.BadParameter(f"must be one of {', '.join(choices)}", param_hint=name)
+    if stop == "":
+        raise typer.BadParameter("must not be empty", param_hint="--stop")
+    import os
+
+    import torch
+
+    from charnn import checkpoint as checkpoints
+    from charnn import script, ui
+    from charnn.data import Vocab
+    from charnn.sample import check_controls, generate, generate_batch
+
+    seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
+    stop = unescape(stop)
+    try:
+        if prime_file is not None:
+            try:
+                prime = prime_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as problem:
+                raise CharnnError(f"cannot read --prime-file {prime_file}: {problem}") from None
+        elif prime == "-" and not interactive:
+            prime = sys.stdin.read()
+        path = checkpoints.resolve(checkpoint)
+        payload = checkpoints.load(path)
+        model = checkpoints.build_model(payload, path).to(resolve_device(device))
+        vocab = Vocab(payload["vocab"])
+        check_controls(temperature, top_k, top_p)
+        vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
+        config = payload["model_config"]
+        label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
+        if interactive:
+            return interactive_session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop)
+        styled = style == "script" or (style == "auto" and ui.color_terminal(sys.stdout))
+        generator = torch.Generator().manual_seed(seed)
+        started = time.monotonic()
+        if num_samples > 1 or output_format == "fountain" and output is None:
+            with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
+                texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
+                                       unknown, stop, on_progress=spin.progress(length))
+            count = sum(map(len, texts))
+            if output_format == "fountain":
+                texts = [script.to_fountain(prime + text) for text in texts]
+            for number, text in enumerate(texts, 1):
+                if num_samples > 1:
+                    ui.sample_header(number, num_samples, styled)
+                ui.show_text(text, styled)
+        else:
+            chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop)
+            stream = ui.open_stream(styled, sys.stdout)
+            pieces = []
+            with ui.status_for(stream, label, temperature, length) as status:
+                for char in chars:
+                    stream.write(char)
+                    pieces.append(char)
+                    status.tick()
+            count = len(pieces)
+            texts = ["".join(pieces)]
+            if sys.stdout.isatty() and texts[0] and not texts[0].endswith("\n"):
+                sys.stdout.write("\n")
+        if output is not None:
+            body = [script.to_fountain(prime + t) if output_format == "fountain" else t for t in texts]
+            try:
+                output.write_text("\n".join(body), encoding="utf-8")
+            except OSError as problem:
+                raise CharnnError(f"cannot write --output {output}: {problem.strerror}") from None
+    except CharnnError as problem:
+        fail(str(problem))
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        fail("interrupted", 130)
+    except BrokenPipeError:
+        # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    ui.sample_footer(count, time.monotonic() - started, seed)
+
+
+def interactive_session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop) -> None:
+    """A prompt loop: text is a prime; /temp, /length, /topk, /topp, /seed change settings."""
+    import torch
+
+    from charnn import ui
+    from charnn.sample import check_controls, generate
+
+    settings = {"temp": temperature, "length": length, "topk": top_k, "topp": top_p}
+    generator = torch.Generator().manual_seed(seed)
+    ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
+            "/help; Ctrl-C stops a stream, Ctrl-D quits")
+    while True:
+        try:
+            line = ui.ask("prime> ")
+        except EOFError:
+            ui.info("bye")
+            return
+        except KeyboardInterrupt:
+            continue
+        if line.startswith("/"):
+            name, _, value = line[1:].partition(" ")
+            try:
+                if name == "help":
+                    ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N; anything else is a prime")
+                elif name == "seed":
+                    generator.manual_seed(int(value))
+                elif name in settings:
+                    parsed = None if value.strip() == "off" else (int(value) if name in ("length", "topk")
+                                                                   else float(value))
+                    trial = {**settings, name: parsed}
+                    check_controls(trial["temp"], trial["topk"], trial["topp"])
+                    if trial["length"] is None or trial["length"] < 0:
+                        raise CharnnError("length must be 0 or more")
+                    settings = trial
+                else:
+                    raise CharnnError(f"unknown command /{name} — try /help")
+                ui.info("  " + ", ".join(f"{k} {v}" for k, v in settings.items()))
+            except (ValueError, CharnnError) as problem:
+                ui.error(str(problem) if isinstance(problem, CharnnError) else f"bad value for /{name}: {value!r}")
+            continue
+        try:
+            chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
+                             settings["topp"], generator, unknown, stop)
+            stream = ui.open_stream(ui.color_terminal(sys.stdout), sys.stdout)
+            for char in line:  # echo the prime so the continuation reads on from it
+                stream.write(char)
+            for char in chars:
+                stream.write(char)
+            stream.close()
+        except CharnnError as problem:
+            ui.error(str(problem))
+        except KeyboardInterrupt:
+            ui.info("\n(stopped)")
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+
+@app.command()
+def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a run folder.")]):
+    """Show a checkpoint's model, vocabulary, step and validation loss."""
+    from charnn import checkpoint as checkpoints
+    from charnn import ui
+
+    try:
+        file = checkpoints.resolve(path)
+        payload = checkpoints.load(file)
+        model = checkpoints.build_model(payload, file)
+    except CharnnError as problem:
+        fail(str(problem))
+    config, metrics, train_config = payload["model_config"], payload.get("metrics", {}), payload.get("train_config", {})
+    best = metrics.get("best_val_loss", math.nan)
+    rows = [
+        ("checkpoint", str(file)),
+        ("model", f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}, embedding "
+                  f"{config['embed_dim']}, dropout {config['dropout']}"),
+        ("parameters", f"{model.num_parameters():,}"),
+        ("vocabulary", f"{len(payload['vocab'])} characters"),
+        ("trained on", str(payload.get("corpus", "?"))),
+        ("step", f"{payload['step']:,} ({metrics.get('chars_seen', 0):,} chars seen)"),
+        ("best val loss", f"{best:.4f} nats, {best / math.log(2):.4f} bpc" if math.isfinite(best) else "–"),
+        ("training time", f"{metrics.get('elapsed', 0) / 60:.1f} min"),
+        ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
+                        f"precision {train_config.get('precision', '?')}"),
+        ("resumable", "yes (has optimizer state)" if "optimizer" in payload else "no (weights only)"),
+    ]
+    ui.show_info(rows)
+
+
+@app.command(name="eval")
+def evaluate_command(
+    corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to score.")],
+    checkpoint: Annotated[Path, typer.Option(help="A .pt file or run folder.")],
+    split: Annotated[str, typer.Option(help="val (last fraction), train (the rest) or all.")] = "val",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+):
+    """Cross-entropy of a model over a whole split of CORPUS, in nats and bits per character."""
+    if split not in ("val", "train", "all"):
+        raise typer.BadParameter("must be val, train or all", param_hint="--split")
+    if device not in DEVICES:
+        raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="--device")
+    import json
+
+    from charnn import checkpoint as checkpoints
+    from charnn import ui
+    from charnn.data import Vocab, load_corpus
+    from charnn.evaluate import LN2, evaluate
+    from charnn.train import auto_precision
+
+    try:
+        file = checkpoints.resolve(checkpoint)
+        payload = checkpoints.load(file)
+        torch_device = resolve_device(device)
+        model = checkpoints.build_model(payload, file).to(torch_device)
+        data = load_corpus(corpus, vocab=Vocab(payload["vocab"]))
+        fraction = payload.get("train_config", {}).get("val_fraction", TrainConfig.val_fraction)
+        train_ids, val_ids = data.split(fraction)
+        ids = {"val": val_ids, "train": train_ids, "all": data.ids}[split]
+        nats, chars = evaluate(model, ids, auto_precision(torch_device))
+    except CharnnError as problem:
+        fail(str(problem))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    result = {"nats": nats, "bpc": nats / LN2, "chars": chars, "split": split, "checkpoint": str(file),
+              "corpus": str(corpus)}
+    if as_json:
+        print(json.dumps(result))
+    else:
+        ui.show_info([("split", f"{split} ({chars:,} chars scored)"), ("loss", f"{nats:.4f} nats"),
+                      ("bits per char", f"{nats / LN2:.4f}")])

@@ -1,0 +1,70 @@
+"""Configuration: frozen dataclasses, one comment per field, checked on creation.
+
+Kept free of torch so that the CLI can read its defaults (and `charnn --help` can answer) without
+paying for importing torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from charnn.errors import CharnnError
+
+CELLS = ("lstm", "gru", "rnn")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int  # number of distinct characters (V)
+    cell: str = "lstm"  # recurrent cell: lstm, gru or rnn (tanh)
+    num_layers: int = 2  # stacked recurrent layers (L)
+    hidden_size: int = 512  # units per recurrent layer (H)
+    embed_dim: int = 64  # size of the learned character embedding (E)
+    dropout: float = 0.0  # dropout between layers and before the output layer, training only
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise CharnnError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
+        for name in ("vocab_size", "num_layers", "hidden_size", "embed_dim"):
+            if getattr(self, name) < 1:
+                raise CharnnError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise CharnnError(f"dropout must be in [0, 1), not {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int | None = None  # optimizer steps to train to (None: only the time budget limits)
+    time_budget: float | None = None  # wall-clock seconds for the whole run, final eval and save included
+    batch_size: int = 32  # parallel streams per step (B)
+    seq_len: int = 128  # characters per stream per step; gradients flow this far back (T)
+    lr: float = 2e-3  # peak learning rate of AdamW
+    weight_decay: float = 0.01  # AdamW decay on weight matrices (not biases or embeddings)
+    warmup_steps: int = 100  # linear warmup from 0 to `lr`
+    min_lr_fraction: float = 0.1  # cosine decay ends at lr × this
+    grad_clip: float = 1.0  # max global norm of the gradients
+    eval_every: int = 250  # steps between full-validation evals (each also checkpoints)
+    val_fraction: float = 0.1  # last fraction of the corpus held out for validation
+    seed: int = 1337  # seeds initialisation, dropout and data order
+    keep_checkpoints: int = 3  # step-NNNNNNNN.pt files to keep (best.pt and latest.pt always)
+    preview_chars: int = 200  # characters of sample text shown at each eval (0: none)
+    precision: str = "fp32"  # 'fp32', 'bf16' or 'fp16' matmuls (autocast); resolved by the caller
+    log_every: int = 10  # steps between Step events
+
+    def __post_init__(self):
+        if self.steps is None and self.time_budget is None:
+            raise CharnnError("give a number of steps or a time budget")
+        for name in ("batch_size", "seq_len", "eval_every", "warmup_steps", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < (0 if name in ("warmup_steps", "keep_checkpoints") else 1):
+                raise CharnnError(f"{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
+        if not 0 < self.val_fraction < 1:
+            raise CharnnError(f"val fraction must be in (0, 1), not {self.val_fraction}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise CharnnError(f"learning rate must be a positive number, not {self.lr}")
+        if self.precision not in PRECISIONS:
+            raise CharnnError(f"precision must be fp32, bf16 or fp16, not {self.precision!r}")

@@ -1,0 +1,239 @@
+"""Corpus → vocabulary → memory-mapped ids → batches.
+
+The corpus is read twice in fixed-size chunks: once to collect the vocabulary, once to encode it
+into a flat array of ids on disk (`np.memmap`, the narrowest unsigned dtype that fits the vocab).
+Training reads windows straight from that map, so memory does not grow with the corpus size.
+The encoded array is cached by (path, size, mtime, read options) and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from charnn.errors import CharnnError
+
+CHUNK_BYTES = 1 << 22  # 4 MiB of input per read: bounded memory, few Python round trips
+CACHE_VERSION = 1
+
+
+class Vocab:
+    """The characters a model knows, in a fixed order (id = index in `chars`)."""
+
+    def __init__(self, chars: str):
+        if len(set(chars)) != len(chars):
+            raise CharnnError("vocabulary has repeated characters")
+        self.chars = chars
+        self.index = {c: i for i, c in enumerate(chars)}
+        # Sorted code points → ids, for vectorised encoding with np.searchsorted.
+        points = np.array([ord(c) for c in chars], dtype=np.int64)
+        self._order = np.argsort(points)
+        self._sorted_points = points[self._order]
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and other.chars == self.chars
+
+    def unknown(self, text: str) -> list[str]:
+        """The distinct characters of `text` this vocabulary lacks, in order of appearance."""
+        return list(dict.fromkeys(c for c in text if c not in self.index))
+
+    def encode(self, text: str, unknown: str = "error") -> np.ndarray:
+        """Ids for `text`. `unknown`: 'error' raises, 'skip' drops, 'replace' uses a space/newline."""
+        missing = self.unknown(text)
+        if missing:
+            if unknown == "error":
+                shown = ", ".join(repr(c) for c in missing[:10])
+                raise CharnnError(
+                    f"text has characters the model never saw: {shown} "
+                    "— remove them or use --unknown skip|replace"
+                )
+            if unknown == "skip":
+                text = "".join(c for c in text if c in self.index)
+            elif unknown == "replace":
+                stand_in = next((c for c in " \n" if c in self.index), self.chars[0])
+                text = "".join(c if c in self.index else stand_in for c in text)
+            else:
+                raise CharnnError(f"unknown-character policy must be error, skip or replace, not {unknown!r}")
+        return self._encode_known(text)
+
+    def _encode_known(self, text: str) -> np.ndarray:
+        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        return self._order[np.searchsorted(self._sorted_points, points)]
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Narrowest unsigned integer type that holds every id."""
+        n = len(self.chars)
+        return np.dtype(np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.uint32)
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    encoding: str = "utf-8"  # text encoding of the corpus file
+    errors: str = "strict"  # 'strict' stops at the first bad byte; 'replace' puts U+FFFD there
+    keep_crlf: bool = False  # keep Windows line endings instead of turning CRLF into LF
+
+
+def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]:
+    """Decoded text of `path` in chunks: BOM dropped, CRLF → LF, bad bytes reported by offset."""
+    try:
+        decoder = codecs.getincrementaldecoder(options.encoding)(options.errors)
+    except LookupError:
+        raise CharnnError(f"unknown encoding {options.encoding!r} — try --encoding utf-8 or latin-1") from None
+    offset = 0  # bytes handed to the decoder so far
+    first = True
+    held_cr = ""  # a trailing '\r' waits for the next chunk in case a '\n' follows
+    with open(path, "rb") as file:
+        while True:
+            raw = file.read(CHUNK_BYTES)
+            pending = len(decoder.getstate()[0])
+            try:
+                text = decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as error:
+                where = offset - pending + error.start
+                raise CharnnError(
+                    f"{path} is not valid {options.encoding}: bad byte 0x{error.object[error.start]:02x} "
+                    f"at byte offset {where} — convert it to UTF-8, or use --encoding latin-1 "
+                    "or --errors replace"
+                ) from None
+            offset += len(raw)
+            if first and text:
+                text = text.removeprefix("\ufeff")
+                first = False
+            text = held_cr + text
+            held_cr = ""
+            if not options.keep_crlf:
+                if raw and text.endswith("\r"):
+                    text, held_cr = text[:-1], "\r"
+                text = text.replace("\r\n", "\n")
+            if text:
+                yield text
+            if not raw:
+                return
+
+
+@dataclass
+class EncodedCorpus:
+    """A corpus as ids on disk plus its vocabulary."""
+
+    ids: np.ndarray  # (N,) memory-mapped ids
+    vocab: Vocab
+    path: Path
+
+    def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        """(train, val): val is the last `val_fraction` of the text, like nanoGPT's shakespeare_char."""
+        n_val = int(len(self.ids) * val_fraction)
+        return self.ids[: len(self.ids) - n_val], self.ids[len(self.ids) - n_val :]
+
+
+def cache_dir() -> Path:
+    """Where encoded corpora are cached: $CHARNN_CACHE, else $XDG_CACHE_HOME/charnn, else ~/.cache/charnn."""
+    if os.environ.get("CHARNN_CACHE"):
+        return Path(os.environ["CHARNN_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "charnn"
+
+
+def check_corpus_path(path: Path) -> None:
+    if not path.exists():
+        raise CharnnError(f"corpus {path} does not exist — give the path of a UTF-8 text file")
+    if path.is_dir():
+        raise CharnnError(f"{path} is a directory — give the path of a text file inside it")
+
+
+def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> EncodedCorpus:
+    """Encode `path` (cached). With `vocab`, encode with that vocabulary (unknown chars are an error)."""
+    path = Path(path)
+    check_corpus_path(path)
+    stat = path.stat()
+    key = json.dumps([CACHE_VERSION, str(path.resolve()), stat.st_size, stat.st_mtime_ns, options.__dict__,
+                      vocab.chars if vocab else None])
+    stem = cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:24]
+    meta_path, ids_path = stem.with_suffix(".json"), stem.with_suffix(".ids")
+    if meta_path.exists() and ids_path.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        found = Vocab(meta["vocab"])
+        ids = np.memmap(ids_path, dtype=found.dtype, mode="r", shape=(meta["length"],)) if meta["length"] else (
+            np.zeros(0, dtype=found.dtype))
+        return EncodedCorpus(ids, found, path)
+
+    if vocab is None:
+        seen: set[str] = set()
+        for text in iter_text(path, options):
+            seen.update(text)
+        vocab = Vocab("".join(sorted(seen)))
+    length = 0
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    tmp_ids = ids_path.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp_ids, "wb") as out:
+        for text in iter_text(path, options):
+            missing = vocab.unknown(text)
+            if missing:
+                tmp_ids.unlink(missing_ok=True)
+                shown = ", ".join(repr(c) for c in missing[:10])
+                raise CharnnError(f"{path} has characters this model never saw: {shown} — evaluate on text "
+                                  "written in the model's alphabet")
+            ids = vocab._encode_known(text).astype(vocab.dtype)
+            out.write(ids.tobytes())
+            length += len(ids)
+    if length == 0:
+        tmp_ids.unlink(missing_ok=True)
+        raise CharnnError(f"corpus {path} is empty — give a text file with some text in it")
+    os.replace(tmp_ids, ids_path)
+    tmp_meta = meta_path.with_suffix(f".tmp{os.getpid()}")
+    tmp_meta.write_text(json.dumps({"vocab": vocab.chars, "length": length}), encoding="utf-8")
+    os.replace(tmp_meta, meta_path)  # last: a reader never sees meta without its ids
+    ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,))
+    return EncodedCorpus(ids, vocab, path)
+
+
+class StreamBatcher:
+    """Contiguous streams for truncated BPTT, char-rnn style, so state can be carried across steps.
+
+    The training ids are cut into B equal streams; step i of an epoch reads columns [iT, iT+T]:
+
+        stream 0: a b c d | e f g h | ...      inputs  = ids[s_b + iT     : s_b + iT + T]
+        stream 1: m n o p | q r s t | ...      targets = ids[s_b + iT + 1 : s_b + iT + T + 1]
+
+    Each epoch starts the streams at a different offset (from the seed and the epoch number), so
+    the model does not see the same window boundaries every time. Position = global step: nothing
+    else is needed to resume exactly.
+    """
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, seed: int):
+        self.ids, self.batch_size, self.seq_len, self.seed = ids, batch_size, seq_len, seed
+        self.stream_len = (len(ids) - 1) // batch_size
+        self.steps_per_epoch = self.stream_len // seq_len
+        if self.steps_per_epoch < 1:
+            need = batch_size * seq_len + 1
+            raise CharnnError(
+                f"training text is too short ({len(ids):,} chars) for batch {batch_size} × sequence "
+                f"{seq_len} (needs {need:,}) — use a smaller --batch-size or --seq-len"
+            )
+        self.slack = self.stream_len - self.steps_per_epoch * seq_len  # room for a per-epoch shift
+
+    def epoch_offset(self, epoch: int) -> int:
+        if epoch == 0 or self.slack == 0:
+            return 0
+        return int(np.random.default_rng([self.seed, epoch]).integers(0, self.slack + 1))
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(inputs (B, T), targets (B, T), starts_epoch) for a global step."""
+        epoch, i = divmod(step, self.steps_per_epoch)
+        start = self.epoch_offset(epoch) + i * self.seq_len
+        rows = np.stack([self.ids[b * self.stream_len + start : b * self.stream_len + start + self.seq_len + 1]
+                         for b in range(self.batch_size)]).astype(np.int64)  # (B, T+1)
+        return rows[:, :-1], rows[:, 1:], i == 0

@@ -1,0 +1,71 @@
+"""Cross-entropy of a model over a whole split, every character scored exactly once.
+
+The N-1 next-character predictions of an N-character split are cut into B contiguous streams run
+side by side, carrying the recurrent state through each stream. So that a stream does not start
+cold, it first reads the `burn_in` characters before its span without scoring them:
+
+    split:     |------ stream 0 ------|------ stream 1 ------|--- stream 2 ---|
+    stream 1:                  [burn-in]scored ...............|
+
+With burn-in ≥ the model's useful memory this equals one single-stream pass, at batch speed.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from charnn.model import CharRNN
+
+LN2 = math.log(2)
+
+
+def autocast(device: torch.device, precision: str):
+    """A context that runs matmuls in `precision` ('fp32', 'bf16' or 'fp16') on `device`."""
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+@torch.inference_mode()
+def evaluate(
+    model: CharRNN,
+    ids: np.ndarray,
+    precision: str = "fp32",
+    batch_size: int | None = None,
+    seq_len: int = 256,
+    burn_in: int = 256,
+) -> tuple[float, int]:
+    """(mean loss in nats per character, number of characters scored) over `ids` (N,)."""
+    n_targets = len(ids) - 1
+    if n_targets < 1:
+        return float("nan"), 0
+    device = next(model.parameters()).device
+    if batch_size is None:
+        batch_size = max(1, min(128, n_targets // 1024))
+    span = math.ceil(n_targets / batch_size)  # scored predictions per stream
+    starts = np.arange(batch_size) * span  # first scored input position of each stream
+    origins = np.maximum(0, starts - burn_in)  # where each stream begins reading
+    width = int((starts - origins).max()) + span  # columns every stream walks through
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    state = None
+    for column in range(0, width, seq_len):
+        positions = origins[:, None] + np.arange(column, min(column + seq_len, width))[None, :]  # (B, T)
+        scored = (positions >= starts[:, None]) & (positions < np.minimum(starts + span, n_targets)[:, None])
+        safe = np.minimum(positions, n_targets - 1)
+        inputs = torch.from_numpy(ids[safe].astype(np.int64)).to(device)  # (B, T)
+        targets = torch.from_numpy(ids[safe + 1].astype(np.int64)).to(device)  # (B, T)
+        mask = torch.from_numpy(scored).to(device)
+        with autocast(device, precision):
+            logits, state = model(inputs, state)  # (B, T, V)
+        losses = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # (B, T)
+        total += (losses * mask).sum(dtype=torch.float64)
+    model.train(was_training)
+    return float(total) / n_targets, n_targets

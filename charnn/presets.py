@@ -1,0 +1,92 @@
+"""Default model and batch sizes from the corpus, the budget and the device's measured speed.
+
+The rule, in words: estimate how many characters this device can train on within the budget
+(a quick matmul measures its speed; an LSTM runs near matmul speed on a CPU), then take the
+largest model on the ladder that gets at least `CHARS_PER_PARAMETER` training characters per
+parameter, without having far more parameters than the corpus has characters. Corpora that
+will be seen many times over get dropout. Every explicit flag wins over the preset.
+
+On the 2-core AVX2 machine of benchmarks/RESULTS.md a 10-minute budget on tiny shakespeare
+gives 3×256; a machine 4× faster gets 2×512, the size char-rnn made famous.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+# (num_layers, hidden_size), smallest first.
+LADDER = [(1, 128), (2, 128), (2, 256), (3, 256), (2, 384), (3, 384), (2, 512), (3, 512), (3, 768), (3, 1024)]
+CHARS_PER_PARAMETER = 2.0  # training characters per parameter the budget must afford
+MAX_PARAMETERS_PER_CHAR = 20.0  # cap on model size relative to the corpus (small texts, small models)
+EFFICIENCY = {"cpu": 0.8, "cuda": 0.25, "mps": 0.25}  # LSTM training speed / matmul peak, measured on CPU
+
+
+@dataclass(frozen=True)
+class Preset:
+    num_layers: int
+    hidden_size: int
+    dropout: float
+    batch_size: int
+    seq_len: int
+    eval_every: int
+    estimated_chars_per_second: float
+    reason: str  # one line for the user: why this size
+
+
+def lstm_parameters(layers: int, hidden: int, embed: int = 64, vocab: int = 96) -> int:
+    recurrent = sum(4 * hidden * ((embed if i == 0 else hidden) + hidden + 2) for i in range(layers))
+    return vocab * embed + recurrent + hidden * vocab + vocab
+
+
+def train_flops_per_char(layers: int, hidden: int, embed: int = 64, vocab: int = 96) -> float:
+    """Forward FLOPs × 3 (the backward pass costs about two forwards)."""
+    forward = sum(2 * 4 * hidden * ((embed if i == 0 else hidden) + hidden) for i in range(layers))
+    return 3 * (forward + 2 * hidden * vocab)
+
+
+def matmul_flops(device: torch.device, precision: str, seconds: float = 0.25) -> float:
+    """Measured matmul FLOP/s at a size typical of an LSTM step (about a quarter of a second)."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    a = torch.randn(256, 1024, device=device, dtype=dtype)
+    b = torch.randn(1024, 2048, device=device, dtype=dtype)
+    a @ b
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in range(4):
+            a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        done += 4
+    return 2 * 256 * 1024 * 2048 * done / (time.perf_counter() - started)
+
+
+def choose(train_chars: int, budget_seconds: float | None, steps: int | None, device: torch.device,
+           precision: str, vocab_size: int, batch_size: int = 32, seq_len: int = 128) -> Preset:
+    """The preset for this corpus, budget (or step count) and device."""
+    flops = matmul_flops(device, precision) * EFFICIENCY.get(device.type, 0.5)
+    candidates = []
+    for layers, hidden in LADDER:
+        params = lstm_parameters(layers, hidden, vocab=vocab_size)
+        rate = flops / train_flops_per_char(layers, hidden, vocab=vocab_size)
+        # Start-up, evals and the final save take roughly 15% of a budget.
+        budget_chars = rate * 0.85 * budget_seconds if budget_seconds else (steps or 0) * batch_size * seq_len
+        if params <= max(budget_chars / CHARS_PER_PARAMETER, 1) and params <= MAX_PARAMETERS_PER_CHAR * train_chars:
+            candidates.append((layers, hidden, params, rate, budget_chars))
+    layers, hidden, params, rate, budget_chars = candidates[-1] if candidates else (
+        *LADDER[0], lstm_parameters(*LADDER[0], vocab=vocab_size),
+        flops / train_flops_per_char(*LADDER[0], vocab=vocab_size), 0.0)
+    epochs = budget_chars / max(train_chars, 1)
+    dropout = 0.0 if epochs < 4 else 0.1 if epochs < 10 else 0.25
+    # A corpus too short for the batch shape gets fewer, shorter streams (never fewer than 1 × 8).
+    while batch_size > 1 and (train_chars - 1) // batch_size < seq_len:
+        batch_size //= 2
+    while seq_len > 8 and (train_chars - 1) // batch_size < seq_len:
+        seq_len //= 2
+    steps_expected = budget_chars / (batch_size * seq_len) if budget_chars else 1000
+    eval_every = int(min(1000, max(25, steps_expected // 8)))  # about 8 evals per run
+    reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {budget_chars / 1e6:.1f}M training chars "
+              f"fit the budget ({epochs:.1f} passes over the corpus)")
+    return Preset(layers, hidden, dropout, batch_size, seq_len, eval_every, rate, reason)

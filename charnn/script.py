@@ -1,0 +1,114 @@
+"""Reading generated text as a play or screenplay: line kinds, speakers, and Fountain output.
+
+Pure text logic (no rich, no torch), so the styled terminal stream and the Fountain writer share
+one set of rules and tests can pin them down on small hand-written snippets.
+
+Line kinds:
+    heading      INT. KITCHEN - NIGHT / EXT. ... / ACT II / SCENE III. A room.
+    transition   CUT TO: / DISSOLVE TO: / FADE OUT. / FADE IN:
+    speaker      HAMLET: (a play's speaker prefix; the rest of the line is dialogue)
+    cue          MARGARET or JONAH (V.O.) alone on a line (a screenplay's character cue)
+    direction    (quietly) / [Exeunt] / _Enter Ghost_ lines
+    text         anything else (dialogue, action, prose)
+"""
+
+from __future__ import annotations
+
+import re
+
+HEADING = re.compile(r"^(INT\.|EXT\.|INT/EXT\.?|I/E\.?|EST\.|ACT\s+[IVXLC\d]+\b|SCENE\s+[IVXLC\d]+\b)")
+TRANSITION = re.compile(r"^(?:[A-Z][A-Z ]*\bTO:|FADE (?:IN|OUT)[:.]?|FADE TO BLACK\.?|THE END\.?)\s*$")
+# A name in capitals (letters, spaces, apostrophes, dots, hyphens), then optional (V.O.) / (CONT'D).
+CUE = re.compile(r"^[A-Z][A-Z0-9 .'\-À-Þ]{0,38}?(?:\s*\([A-Z.' ]+\))?\s*$")
+SPEAKER = re.compile(r"^([A-Z][A-Za-z0-9 .'\-À-ÿ]{0,38}):(?=\s|$)")
+DIRECTION_OPENERS = "([_"
+PARTIAL_CUE = re.compile(r"^[A-Z][A-Z0-9 .'\-À-Þ]*(?:\s*\([A-Z.' ]*\)?)?$")
+
+
+def classify(line: str) -> str:
+    """The kind of a complete line (without its newline)."""
+    stripped = line.strip()
+    if not stripped:
+        return "blank"
+    if HEADING.match(stripped):
+        return "heading"
+    if TRANSITION.match(stripped):
+        return "transition"
+    if stripped[0] in DIRECTION_OPENERS:
+        return "direction"
+    if SPEAKER.match(stripped) and stripped.split(":")[0].upper() == stripped.split(":")[0]:
+        return "speaker"
+    if CUE.match(stripped) and any(c.isalpha() for c in stripped) and len(stripped) > 1:
+        return "cue"
+    return "text"
+
+
+def undecided(prefix: str) -> bool:
+    """True while a line's beginning could still turn out to be a cue, speaker, heading or transition.
+
+    The streamer holds such a prefix back (a few characters at most) instead of printing it plain
+    and then having to repaint it.
+    """
+    stripped = prefix.lstrip()
+    if not stripped:
+        return True
+    if HEADING.match(stripped) or stripped[0] in DIRECTION_OPENERS:
+        return False
+    return len(stripped) <= 40 and bool(PARTIAL_CUE.match(stripped))
+
+
+def speaker_name(line: str) -> str | None:
+    """The character a speaker or cue line names ('JONAH (V.O.)' → 'JONAH'), else None."""
+    kind = classify(line)
+    stripped = line.strip()
+    if kind == "speaker":
+        return stripped.split(":")[0].strip()
+    if kind == "cue":
+        return re.sub(r"\s*\(.*$", "", stripped).strip()
+    return None
+
+
+def looks_like_script(text: str) -> bool:
+    """Whether text reads as a play or screenplay: several speaker/cue/heading lines."""
+    kinds = [classify(line) for line in text.splitlines()]
+    marked = sum(kind in ("speaker", "cue", "heading", "transition") for kind in kinds)
+    return marked >= 2 and marked >= 0.05 * sum(kind != "blank" for kind in kinds)
+
+
+def to_fountain(text: str) -> str:
+    """Fountain screenplay text (fountain.io) from generated screenplay- or play-like text.
+
+    Play-style `NAME: words` lines become a cue line and a dialogue line; cues, headings and
+    transitions get the blank line before them that Fountain needs; headings that Fountain would
+    not recognise (ACT I, SCENE II) are forced with a leading '.'; stage directions stay as action.
+    """
+    out: list[str] = []
+
+    def blank_before():
+        if out and out[-1] != "":
+            out.append("")
+
+    for line in text.splitlines():
+        kind, stripped = classify(line), line.strip()
+        if kind == "blank":
+            blank_before()
+        elif kind == "heading":
+            blank_before()
+            out.append(stripped if stripped.startswith(("INT", "EXT", "EST", "I/E")) else "." + stripped)
+            out.append("")
+        elif kind == "transition":
+            blank_before()
+            out.append(stripped if stripped.endswith("TO:") else "> " + stripped)
+            out.append("")
+        elif kind == "speaker":
+            name, _, words = stripped.partition(":")
+            blank_before()
+            out.append(name.strip().upper())
+            if words.strip():
+                out.append(words.strip())
+        elif kind == "cue":
+            blank_before()
+            out.append(stripped)
+        else:
+            out.append(stripped if kind == "direction" else line.rstrip())
+    return "\n".join(out).strip("\n") + "\n"

@@ -1,0 +1,312 @@
+"""Training: truncated BPTT over contiguous streams, AdamW, warmup + cosine, clipping, checkpoints.
+
+`train(...)` reports what happens through `on_event` (the dataclasses below) and never prints.
+A run stops at `steps`, or before its `time_budget` ends (the final eval and save are planned
+into the budget), or when `should_stop()` turns true (Ctrl-C): then it saves `latest.pt` first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from charnn import checkpoint
+from charnn.config import ModelConfig, TrainConfig
+from charnn.data import EncodedCorpus, StreamBatcher
+from charnn.errors import CharnnError
+from charnn.evaluate import LN2, autocast, evaluate
+from charnn.model import CharRNN, detach_state, state_from_list, state_to_list
+from charnn.sample import generate
+
+
+@dataclass(frozen=True)
+class Started:
+    run_dir: Path
+    device: str
+    precision: str
+    num_parameters: int
+    model_config: ModelConfig
+    config: TrainConfig
+    train_chars: int
+    val_chars: int
+    start_step: int  # > 0 when resumed
+
+
+@dataclass(frozen=True)
+class Step:
+    step: int
+    loss: float  # mean training loss (nats) since the last Step event
+    lr: float
+    chars_per_second: float
+    elapsed: float  # seconds of training in this run, resumed time included
+    progress: float  # 0..1 toward the step target or the time budget
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    step: int
+    val_loss: float  # nats per character over the whole validation split
+    val_bpc: float
+    best_val_loss: float
+    is_best: bool
+    sample: str
+    seconds: float  # time the eval took
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: Path
+
+
+@dataclass(frozen=True)
+class Finished:
+    step: int
+    elapsed: float
+    best_val_loss: float
+    reason: str  # 'steps', 'time' or 'interrupted'
+    run_dir: Path
+
+
+Event = Started | Step | Evaluated | Saved | Finished
+
+
+def auto_precision(device: torch.device) -> str:
+    """bf16 where the hardware runs it natively and our LSTM path accepts it; fp32 otherwise."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        try:  # some oneDNN builds lack a bf16 LSTM primitive for this CPU: probe once
+            with torch.inference_mode(), autocast(device, "bf16"):
+                torch.nn.LSTM(8, 8)(torch.zeros(2, 1, 8))
+            return "bf16"
+        except RuntimeError:
+            return "fp32"
+    return "fp32"
+
+
+def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
+    """Linear warmup over `warmup_steps`, then cosine from lr to lr × min_lr_fraction by progress 1."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return config.lr * (config.min_lr_fraction + (1 - config.min_lr_fraction) * cosine)
+
+
+def make_optimizer(model: CharRNN, config: TrainConfig) -> torch.optim.AdamW:
+    matrices = [p for name, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in name]
+    others = [p for name, p in model.named_parameters() if not (p.dim() >= 2 and "embedding" not in name)]
+    groups = [{"params": matrices, "weight_decay": config.weight_decay}, {"params": others, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
+
+
+def append_metrics(path: Path, record: dict) -> None:
+    """One JSON line, fsynced, so a line reported is a line kept."""
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(json.dumps(record) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelConfig, config: TrainConfig) -> None:
+    if payload["vocab"] != corpus.vocab.chars:
+        raise CharnnError("cannot resume: this corpus has a different set of characters than the run was "
+                          "trained on — resume with the same corpus, or train into a new --out")
+    saved_model = ModelConfig(**payload["model_config"])
+    if saved_model != model_config:
+        differ = [f"{k} {v} → {getattr(model_config, k)}" for k, v in asdict(saved_model).items()
+                  if getattr(model_config, k) != v]
+        raise CharnnError(f"cannot resume: the model differs from the run's ({', '.join(differ)}) — "
+                          "drop those flags to resume, or train into a new --out")
+    saved = payload["train_config"]
+    for key in ("batch_size", "seq_len", "val_fraction", "seed"):
+        if saved[key] != getattr(config, key):
+            raise CharnnError(f"cannot resume: {key.replace('_', '-')} was {saved[key]}, now "
+                              f"{getattr(config, key)} — use the run's value to resume exactly")
+
+
+def train(
+    corpus: EncodedCorpus,
+    run_dir: Path,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    device: torch.device,
+    on_event: Callable[[Event], None] = lambda event: None,
+    resume: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    started_at: float | None = None,
+) -> CharRNN:
+    """Train into `run_dir` and return the model. `started_at` (time.monotonic) starts the budget clock."""
+    started_at = time.monotonic() if started_at is None else started_at
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CharnnError(f"cannot create run folder {run_dir}: {error.strerror} — choose another --out") from None
+    train_ids, val_ids = corpus.split(config.val_fraction)
+    if len(val_ids) < 2:
+        raise CharnnError(f"{corpus.path} is too short to hold out validation text — give a longer corpus")
+    batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
+    rng_devices = [device] if device.type == "cuda" else []
+    with checkpoint.RunLock(run_dir), torch.random.fork_rng(devices=rng_devices):
+        # Scoped seeding: initialisation and dropout are reproducible, the caller's RNG is untouched.
+        torch.manual_seed(config.seed)
+        model = CharRNN(model_config).to(device)
+        optimizer = make_optimizer(model, config)
+        step, spent, best, state = 0, 0.0, math.inf, None
+        if resume:
+            latest = run_dir / "latest.pt"
+            if not latest.exists():
+                raise CharnnError(f"nothing to resume in {run_dir}: no latest.pt — train without --resume first")
+            payload = checkpoint.load(latest)
+            check_resumable(payload, corpus, model_config, config)
+            model.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            step, spent = payload["step"], payload["metrics"]["elapsed"]
+            best = payload["metrics"]["best_val_loss"]
+            torch.set_rng_state(payload["rng"]["torch"])
+            if device.type == "cuda" and "cuda" in payload["rng"]:
+                torch.cuda.set_rng_state(payload["rng"]["cuda"], device)
+            state = state_from_list(payload["carry_state"], model_config.cell, device)
+        run = _Run(model, optimizer, corpus, run_dir, config, device, on_event, best)
+        on_event(Started(run_dir, str(device), config.precision, model.num_parameters(), model_config, config,
+                         len(train_ids), len(val_ids), step))
+
+        def elapsed() -> float:
+            return spent + time.monotonic() - started_at
+
+        model.train()
+        window_loss, window_steps, window_start = torch.zeros((), device=device), 0, time.monotonic()
+        step_seconds, evaluated_at = 0.0, None
+        chars_per_step = config.batch_size * config.seq_len
+        while True:
+            progress = max(step / config.steps if config.steps else 0.0,
+                           elapsed() / config.time_budget if config.time_budget else 0.0)
+            if config.steps is not None and step >= config.steps:
+                reason = "steps"
+                break
+            budget_left = config.time_budget - elapsed() if config.time_budget is not None else math.inf
+            if budget_left <= run.reserve(len(val_ids), step_seconds):
+                reason = "time"
+                break
+            if should_stop():
+                reason = "interrupted"
+                break
+            inputs, targets, new_epoch = batcher.batch(step)
+            if new_epoch:
+                state = None  # streams jumped to new offsets: the carried state no longer applies
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step, progress)
+            inputs = torch.from_numpy(inputs).to(device, non_blocking=True)  # (B, T)
+            targets = torch.from_numpy(targets).to(device, non_blocking=True)  # (B, T)
+            with autocast(device, config.precision):
+                logits, state = model(inputs, state)  # (B, T, V)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            state = detach_state(state)
+            step += 1
+            window_loss += loss.detach()
+            window_steps += 1
+            if step % config.log_every == 0 or step % config.eval_every == 0:
+                mean = float(window_loss) / window_steps  # the only host sync, once per window
+                if not math.isfinite(mean):
+                    raise CharnnError(f"training loss became {mean} at step {step}; nothing was saved after "
+                                      f"it — lower --lr (was {config.lr}) and --resume from {run_dir}")
+                now = time.monotonic()
+                step_seconds = (now - window_start) / window_steps
+                on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / step_seconds,
+                              elapsed(), min(1.0, progress)))
+                window_loss.zero_()
+                window_steps, window_start = 0, now
+            if step % config.eval_every == 0:
+                run.checkpoint(step, elapsed(), state, val_ids)
+                evaluated_at = step
+                window_start = time.monotonic()  # chars/s measures training, not evals
+        if reason == "interrupted":
+            run.save_latest(step, elapsed(), state, run.best)
+        elif evaluated_at != step:
+            run.checkpoint(step, elapsed(), state, val_ids)
+        on_event(Finished(step, elapsed(), run.best, reason, run_dir))
+        return model
+
+
+class _Run:
+    """The checkpointing side of one training run: eval, preview, files, metrics."""
+
+    def __init__(self, model, optimizer, corpus, run_dir, config, device, on_event, best):
+        self.model, self.optimizer, self.corpus, self.run_dir = model, optimizer, corpus, run_dir
+        self.config, self.device, self.on_event, self.best = config, device, on_event, best
+        self.eval_seconds: float | None = None  # measured cost of one eval + save
+
+    def reserve(self, val_chars: int, step_seconds: float) -> float:
+        """Seconds to keep free at the end of a time budget for the final eval and save."""
+        if self.eval_seconds is not None:
+            return 1.2 * self.eval_seconds + 2 * step_seconds
+        if step_seconds == 0:
+            return 0.0
+        # Before the first eval: a forward pass costs about a third of a training step per char.
+        chars_per_second = self.config.batch_size * self.config.seq_len / step_seconds
+        return 1.5 * val_chars / (3 * chars_per_second) + 2 * step_seconds + 1.0
+
+    def weights_payload(self, step: int, elapsed: float, val_loss: float) -> dict:
+        return {
+            "format": checkpoint.FORMAT,
+            "model": {name: tensor.detach().cpu() for name, tensor in self.model.state_dict().items()},
+            "model_config": self.model.config.to_dict(),
+            "train_config": asdict(self.config),
+            "vocab": self.corpus.vocab.chars,
+            "step": step,
+            "metrics": {"val_loss": val_loss, "best_val_loss": self.best, "elapsed": elapsed,
+                        "chars_seen": step * self.config.batch_size * self.config.seq_len},
+            "corpus": self.corpus.path.name,
+        }
+
+    def save_latest(self, step: int, elapsed: float, state, val_loss: float) -> None:
+        payload = self.weights_payload(step, elapsed, val_loss)
+        payload["optimizer"] = self.optimizer.state_dict()
+        payload["rng"] = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            payload["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        payload["carry_state"] = state_to_list(state)
+        payload["data_position"] = step
+        checkpoint.save(payload, self.run_dir / "latest.pt")
+        self.on_event(Saved(self.run_dir / "latest.pt"))
+
+    def checkpoint(self, step: int, elapsed: float, state, val_ids) -> None:
+        started = time.monotonic()
+        val_loss, _ = evaluate(self.model, val_ids, self.config.precision)
+        sample = self.preview()
+        is_best = val_loss < self.best
+        self.best = min(self.best, val_loss)
+        weights = self.weights_payload(step, elapsed, val_loss)
+        checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
+        checkpoint.prune_steps(self.run_dir, self.config.keep_checkpoints)
+        if is_best:
+            checkpoint.save(weights, self.run_dir / "best.pt")
+        self.save_latest(step, elapsed, state, val_loss)
+        append_metrics(self.run_dir / "metrics.jsonl", {
+            "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "best_val_loss": self.best,
+            "elapsed": round(elapsed, 3), "chars_seen": weights["metrics"]["chars_seen"],
+            "lr": self.optimizer.param_groups[0]["lr"]})
+        self.eval_seconds = time.monotonic() - started
+        self.on_event(Evaluated(step, val_loss, val_loss / LN2, self.best, is_best, sample, self.eval_seconds))
+
+    def preview(self) -> str:
+        if not self.config.preview_chars:
+            return ""
+        self.model.eval()
+        generator = torch.Generator().manual_seed(self.config.seed)
+        text = "".join(generate(self.model, self.corpus.vocab, "", self.config.preview_chars, 0.8,
+                                generator=generator))
+        self.model.train()
+        return text

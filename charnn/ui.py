@@ -1,0 +1,392 @@
+"""Everything the user sees, and the only module that imports rich.
+
+Generated text goes to stdout as plain characters (never through Rich markup: corpora contain
+`[Exeunt]` and `:smile:`). Progress, info and errors go to stderr. When stderr is not a terminal
+the training view degrades to one plain line per eval, fit for CI logs and files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import time
+import zlib
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from charnn import script
+from charnn.train import Evaluated, Event, Finished, Saved, Started, Step
+
+stderr = Console(stderr=True, highlight=False)
+
+
+def error(message: str) -> None:
+    stderr.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+
+
+def info(message: str) -> None:
+    stderr.print(Text(message, style="dim"), soft_wrap=True)
+
+
+def duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def loss_text(loss: float) -> str:
+    return "–" if not math.isfinite(loss) else f"{loss:.4f} nats ({loss / math.log(2):.3f} bpc)"
+
+
+class TrainView:
+    """The `on_event` callback of `train`: a live panel on a terminal, plain log lines otherwise."""
+
+    def __init__(self, console: Console = stderr):
+        self.console = console
+        self.live_mode = console.is_terminal
+        self.live: Live | None = None
+        self.started: Started | None = None
+        self.last_step: Step | None = None
+        self.last_eval: Evaluated | None = None
+
+    def __enter__(self) -> TrainView:
+        if self.live_mode:
+            self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.update(self.render(), refresh=True)
+            self.live.stop()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Started):
+            self.started = event
+            self.log(self.describe_start(event))
+        elif isinstance(event, Step):
+            self.last_step = event
+        elif isinstance(event, Evaluated):
+            self.last_eval = event
+            mark = " (best)" if event.is_best else ""
+            self.log(f"step {event.step:>7,}  val {loss_text(event.val_loss)}{mark}  "
+                     f"train {self.train_loss()}  {self.speed()}  eval {event.seconds:.1f}s")
+        elif isinstance(event, Finished):
+            self.log(f"finished ({event.reason}) at step {event.step:,} after {duration(event.elapsed)}; "
+                     f"best val {loss_text(event.best_val_loss)}; run folder {event.run_dir}")
+        if self.live is not None and not isinstance(event, Saved):
+            self.live.update(self.render())
+
+    def log(self, line: str) -> None:
+        self.console.print(Text(line), soft_wrap=True)
+
+    def describe_start(self, event: Started) -> str:
+        m, c = event.model_config, event.config
+        resumed = f", resumed at step {event.start_step:,}" if event.start_step else ""
+        target = " and ".join(filter(None, [f"{c.steps:,} steps" if c.steps else "",
+                                             duration(c.time_budget) if c.time_budget else ""]))
+        return (f"training {m.num_layers}×{m.hidden_size} {m.cell.upper()} ({event.num_parameters / 1e6:.2f}M "
+                f"params, vocab {m.vocab_size}) on {event.device}/{event.precision}, batch {c.batch_size}×"
+                f"{c.seq_len}, {event.train_chars:,} train / {event.val_chars:,} val chars, target {target}"
+                f"{resumed} → {event.run_dir}")
+
+    def train_loss(self) -> str:
+        return f"{self.last_step.loss:.4f}" if self.last_step else "–"
+
+    def speed(self) -> str:
+        return f"{self.last_step.chars_per_second:,.0f} chars/s" if self.last_step else ""
+
+    def eta(self) -> float:
+        step, started = self.last_step, self.started
+        if step is None or started is None:
+            return math.nan
+        if started.config.time_budget is not None:
+            by_time = started.config.time_budget - step.elapsed
+        else:
+            by_time = math.inf
+        if started.config.steps is not None:
+            seconds_per_step = started.config.batch_size * started.config.seq_len / step.chars_per_second
+            by_steps = (started.config.steps - step.step) * seconds_per_step
+        else:
+            by_steps = math.inf
+        return max(0.0, min(by_time, by_steps))
+
+    def render(self) -> Panel:
+        step = self.last_step
+        stats = Table.grid(padding=(0, 2))
+        stats.add_column(style="dim")
+        stats.add_column()
+        stats.add_column(style="dim")
+        stats.add_column()
+        best = self.last_eval.best_val_loss if self.last_eval else math.nan
+        stats.add_row("step", f"{step.step:,}" if step else "–", "train loss", self.train_loss())
+        stats.add_row("val loss", loss_text(self.last_eval.val_loss) if self.last_eval else "–",
+                      "best", loss_text(best))
+        stats.add_row("speed", self.speed() or "–", "learning rate", f"{step.lr:.2e}" if step else "–")
+        stats.add_row("elapsed", duration(step.elapsed) if step else "–", "ETA", duration(self.eta()))
+        progress = step.progress if step else 0.0
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(ProgressBar(total=1.0, completed=progress, width=50), Text(f"{progress:6.1%}"))
+        parts = [bar, stats]
+        if self.last_eval and self.last_eval.sample:
+            lines = self.last_eval.sample.strip("\n").splitlines()[:8]
+            parts.append(Panel(Text("\n".join(lines)), title=f"sample at step {self.last_eval.step:,}",
+                               title_align="left", border_style="dim"))
+        title = f"charnn train — {self.started.run_dir}" if self.started else "charnn train"
+        return Panel(Group(*parts), title=title, title_align="left", border_style="cyan")
+
+
+SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan",
+                   "bright_magenta", "bright_green", "bright_yellow"]
+KIND_STYLES = {"heading": "bold underline", "transition": "bold italic", "direction": "dim italic", "text": ""}
+
+
+class ScriptStream:
+    """Writes generated characters to a terminal as they come, styled as a play or screenplay.
+
+    A line's kind is often unknown at its first character (is "MAR" the start of a cue?), so
+    while a line's beginning could still be a cue, speaker, heading or transition, those few
+    characters are held back; once the kind is clear they are written styled and the rest of the
+    line streams straight through. Styles are ANSI strings rendered once by Rich and reused, so
+    the per-character cost stays a string write. Text itself never passes through Rich markup.
+    """
+
+    def __init__(self, out, console: Console | None = None, status: Console | None = None):
+        self.out = out
+        console = console or Console(file=out)
+        self.codes: dict[str, tuple[str, str]] = {}
+        self.color_system = console.color_system
+        self.line = ""  # the current line so far
+        self.held = ""  # characters of it not yet written
+        self.kind: str | None = None  # decided kind of the current line
+        self.open_end = ""  # code that closes a style left open for the rest of the line
+        self.status = status  # a console on the same terminal for a per-line status, or None
+        self.status_text = ""
+        self.status_shown = False
+
+    def ansi(self, style: str) -> tuple[str, str]:
+        if style not in self.codes:
+            rendered = Style.parse(style).render("\0", color_system=self.color_system) if style else "\0"
+            self.codes[style] = tuple(rendered.split("\0", 1))
+        return self.codes[style]
+
+    def styled(self, text: str, style: str) -> str:
+        start, end = self.ansi(style)
+        return f"{start}{text}{end}" if text else ""
+
+    def speaker_style(self, name: str) -> str:
+        return f"bold {SPEAKER_COLOURS[zlib.crc32(name.encode()) % len(SPEAKER_COLOURS)]}"
+
+    def render_decided(self, text: str) -> str:
+        """Held text of the current line, styled now that the line's kind is known."""
+        if self.kind == "speaker":
+            name, colon, rest = text.partition(":")
+            return self.styled(name + colon, self.speaker_style(name.strip())) + rest
+        if self.kind == "cue":
+            return self.styled(text, self.speaker_style(re.sub(r"\s*\(.*$", "", text.strip())))
+        return self.styled(text, KIND_STYLES.get(self.kind, ""))
+
+    def decide(self, final: bool) -> None:
+        stripped = self.line.strip()
+        kind = script.classify(self.line) if final else None
+        if kind is None:
+            if script.HEADING.match(stripped):
+                kind = "heading"
+            elif stripped[:1] in script.DIRECTION_OPENERS:
+                kind = "direction"
+            elif script.TRANSITION.match(stripped):
+                kind = "transition"
+            elif script.SPEAKER.match(stripped):
+                kind = "speaker"
+            else:
+                kind = "text"
+        self.kind = kind
+
+    def write(self, char: str) -> None:
+        if self.status_shown:
+            self.out.write("\x1b[K")  # wipe the status line this text now overwrites
+            self.status_shown = False
+        if char == "\n":
+            if self.held:
+                self.decide(final=True)
+                self.out.write(self.render_decided(self.held))
+            self.out.write(self.open_end + "\n")
+            self.line, self.held, self.kind, self.open_end = "", "", None, ""
+            self.out.flush()
+            self.show_status()
+            return
+        self.line += char
+        if self.kind is None:
+            self.held += char
+            if script.undecided(self.line):
+                return
+            self.decide(final=False)
+            text, self.held = self.held, ""
+            if self.kind == "speaker" and not text.rstrip().endswith(":"):
+                text, self.kind = text, "text"
+            self.out.write(self.render_decided(text))
+            if self.kind not in ("text", "speaker", "cue"):
+                # The rest of a heading/transition/direction line streams inside one open style.
+                start, self.open_end = self.ansi(KIND_STYLES.get(self.kind, ""))
+                self.out.write(start)
+        else:
+            self.out.write(char)
+        self.out.flush()
+
+    def show_status(self) -> None:
+        if self.status is not None and self.status_text:
+            self.status.file.write(self.styled(self.status_text[: self.status.width - 1], "dim") + "\r")
+            self.status.file.flush()
+            self.status_shown = True
+
+    def close(self) -> None:
+        if self.held:
+            self.decide(final=True)
+            self.out.write(self.render_decided(self.held))
+            self.held = ""
+        self.out.write(self.open_end)
+        self.open_end = ""
+        if self.status_shown:
+            self.status.file.write("\x1b[K")
+            self.status_shown = False
+        self.out.flush()
+
+
+class PlainStream:
+    """Characters straight to a file, flushed one by one: what a pipe or NO_COLOR gets."""
+
+    def __init__(self, out):
+        self.out = out
+        self.status_text = ""
+
+    def write(self, char: str) -> None:
+        self.out.write(char)
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+def color_terminal(out) -> bool:
+    """Whether `out` is a terminal that wants colour (NO_COLOR unset, TERM not dumb)."""
+    return out.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def open_stream(styled: bool, out) -> ScriptStream | PlainStream:
+    if not styled:
+        return PlainStream(out)
+    console = Console(file=out, force_terminal=True)
+    return ScriptStream(out, console, status=stderr if stderr.is_terminal else None)
+
+
+class SampleStatus:
+    """Model, temperature, chars/s and progress while a sample streams; gone when it ends.
+
+    With stdout on the same terminal, it sits on the line below the text and is redrawn at each
+    line break (ScriptStream). With stdout in a pipe or file, it is a transient Rich status on stderr.
+    """
+
+    def __init__(self, stream, label: str, temperature: float, length: int):
+        self.stream, self.label, self.temperature, self.length = stream, label, temperature, length
+        self.count, self.started = 0, time.monotonic()
+        piped = not sys.stdout.isatty() and stderr.is_terminal
+        self.live = Live(console=stderr, transient=True, refresh_per_second=4) if piped else None
+
+    def __enter__(self) -> SampleStatus:
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count % 32 == 0:
+            rate = self.count / max(1e-9, time.monotonic() - self.started)
+            text = (f"{self.label} · temp {self.temperature} · {rate:,.0f} chars/s · "
+                    f"{self.count:,}/{self.length:,}")
+            self.stream.status_text = text
+            if self.live is not None:
+                self.live.update(Text(text, style="dim"))
+
+    def __exit__(self, *exc) -> None:
+        self.stream.close()
+        if self.live is not None:
+            self.live.stop()
+
+
+def status_for(stream, label: str, temperature: float, length: int) -> SampleStatus:
+    return SampleStatus(stream, label, temperature, length)
+
+
+class Spinner:
+    """A transient 'working…' line on stderr for output that is shown only when complete."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.status = stderr.status(text) if stderr.is_terminal else None
+
+    def __enter__(self) -> Spinner:
+        if self.status is not None:
+            self.status.start()
+        return self
+
+    def progress(self, total: int):
+        def update(done: int) -> None:
+            if self.status is not None and done % 16 == 0:
+                self.status.update(f"{self.text} · {done / total:.0%}")
+
+        return update
+
+    def __exit__(self, *exc) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+
+def sample_header(number: int, total: int, styled: bool) -> None:
+    line = f"── sample {number}/{total} ──"
+    stream = open_stream(styled, sys.stdout)
+    sys.stdout.write("\n" if number > 1 else "")
+    if styled:
+        sys.stdout.write(stream.styled(line, "bold"))
+    else:
+        sys.stdout.write(line)
+    sys.stdout.write("\n")
+
+
+def show_text(text: str, styled: bool) -> None:
+    stream = open_stream(styled, sys.stdout)
+    for char in text:
+        stream.write(char)
+    stream.close()
+    if text and not text.endswith("\n"):
+        sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def ask(prompt: str) -> str:
+    return stderr.input(Text(prompt, style="bold"))
+
+
+def show_info(rows: list[tuple[str, str]], console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, Text(value))
+    console.print(table)
+
+
+def sample_footer(count: int, seconds: float, seed: int) -> None:
+    rate = count / seconds if seconds > 0 else 0
+    info(f"{count:,} chars in {seconds:.2f}s ({rate:,.0f} chars/s), seed {seed}")
+
