@@ -18,7 +18,7 @@ _PUBLIC = {
     "CharRNN": "charnn.model",
     "generate": "charnn.sample",
     "sample_next": "charnn.sample",
-    "evaluate": "charnn.evaluate",
+    "evaluate": "charnn.evaluation",
 }
 
 

@@ -16,6 +16,7 @@ Run folder layout:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pickle
@@ -45,10 +46,12 @@ def save(payload: dict, path: Path) -> None:
             os.fsync(file.fileno())
         os.replace(tmp, path)
         fsync_dir(path.parent)
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
+    except (OSError, RuntimeError) as error:  # torch.save reports a failed write as RuntimeError
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
         raise CharnnError(
-            f"cannot write checkpoint {path}: {error.strerror or error} — free disk space or choose "
+            f"cannot write checkpoint {path}: {reason} — free disk space or choose "
             "another --out; earlier checkpoints there are intact"
         ) from None
 
@@ -147,7 +150,11 @@ class RunLock:
         self.file = None
 
     def __enter__(self) -> RunLock:
-        self.file = open(self.path, "a+")
+        try:
+            self.file = open(self.path, "a+")
+        except OSError as error:
+            raise CharnnError(f"cannot write in run folder {self.path.parent}: {error.strerror} — fix its "
+                              "permissions or choose another --out") from None
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

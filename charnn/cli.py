@@ -149,8 +149,8 @@ def train(
         torch_device = resolve_device(device)
         data = load_corpus(corpus, ReadOptions(encoding, errors, keep_crlf))
         precision = auto_precision(torch_device) if precision == "auto" else precision
-        train_chars = len(data.ids) - int(len(data.ids) * T.val_fraction)
-        preset = choose(train_chars, budget, steps, torch_device, precision, len(data.vocab),
+        val_chars = int(len(data.ids) * T.val_fraction)
+        preset = choose(len(data.ids) - val_chars, val_chars, budget, steps, torch_device, precision, len(data.vocab),
                         batch_size or T.batch_size, seq_len or T.seq_len)
         if resume and (run_dir / "latest.pt").exists():
             preset = preset_of_run(run_dir / "latest.pt", preset)
@@ -436,7 +436,7 @@ def evaluate_command(
     from charnn import checkpoint as checkpoints
     from charnn import ui
     from charnn.data import Vocab, load_corpus
-    from charnn.evaluate import LN2, evaluate
+    from charnn.evaluation import LN2, evaluate
     from charnn.train import auto_precision
 
     try:
@@ -448,6 +448,9 @@ def evaluate_command(
         fraction = payload.get("train_config", {}).get("val_fraction", TrainConfig.val_fraction)
         train_ids, val_ids = data.split(fraction)
         ids = {"val": val_ids, "train": train_ids, "all": data.ids}[split]
+        if len(ids) < 2:
+            raise CharnnError(f"the {split} split of {corpus} has {len(ids)} characters; at least 2 are needed "
+                              "to score one — use --split all or a longer text")
         nats, chars = evaluate(model, ids, auto_precision(torch_device))
     except CharnnError as problem:
         fail(str(problem))

@@ -45,7 +45,7 @@ class TrainConfig:
     seq_len: int = 128  # characters per stream per step; gradients flow this far back (T)
     lr: float = 2e-3  # peak learning rate of AdamW
     weight_decay: float = 0.01  # AdamW decay on weight matrices (not biases or embeddings)
-    warmup_steps: int = 100  # linear warmup from 0 to `lr`
+    warmup_steps: int = 30  # linear warmup from 0 to `lr` (short: budgets are short)
     min_lr_fraction: float = 0.1  # cosine decay ends at lr × this
     grad_clip: float = 1.0  # max global norm of the gradients
     eval_every: int = 250  # steps between full-validation evals (each also checkpoints)

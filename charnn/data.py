@@ -175,8 +175,17 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
         for text in iter_text(path, options):
             seen.update(text)
         vocab = Vocab("".join(sorted(seen)))
+    try:
+        return write_cache(path, options, vocab, ids_path, meta_path)
+    except OSError as error:
+        raise CharnnError(f"cannot write the encoded-corpus cache in {stem.parent}: {error.strerror} — set "
+                          "CHARNN_CACHE to a writable folder") from None
+
+
+def write_cache(path: Path, options: ReadOptions, vocab: Vocab, ids_path: Path, meta_path: Path) -> EncodedCorpus:
+    """Encode `path` into `ids_path` (atomically), then write its metadata, then map it."""
     length = 0
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    ids_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_ids = ids_path.with_suffix(f".tmp{os.getpid()}")
     with open(tmp_ids, "wb") as out:
         for text in iter_text(path, options):

@@ -21,6 +21,7 @@ import torch
 LADDER = [(1, 128), (2, 128), (2, 256), (3, 256), (2, 384), (3, 384), (2, 512), (3, 512), (3, 768), (3, 1024)]
 CHARS_PER_PARAMETER = 2.0  # training characters per parameter the budget must afford
 MAX_PARAMETERS_PER_CHAR = 20.0  # cap on model size relative to the corpus (small texts, small models)
+EVAL_SHARE = 0.05  # at most this fraction of a time budget goes to periodic evals
 EFFICIENCY = {"cpu": 0.8, "cuda": 0.25, "mps": 0.25}  # LSTM training speed / matmul peak, measured on CPU
 
 
@@ -63,8 +64,8 @@ def matmul_flops(device: torch.device, precision: str, seconds: float = 0.25) ->
     return 2 * 256 * 1024 * 2048 * done / (time.perf_counter() - started)
 
 
-def choose(train_chars: int, budget_seconds: float | None, steps: int | None, device: torch.device,
-           precision: str, vocab_size: int, batch_size: int = 32, seq_len: int = 128) -> Preset:
+def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps: int | None,
+           device: torch.device, precision: str, vocab_size: int, batch_size: int = 32, seq_len: int = 128) -> Preset:
     """The preset for this corpus, budget (or step count) and device."""
     flops = matmul_flops(device, precision) * EFFICIENCY.get(device.type, 0.5)
     candidates = []
@@ -85,8 +86,14 @@ def choose(train_chars: int, budget_seconds: float | None, steps: int | None, de
         batch_size //= 2
     while seq_len > 8 and (train_chars - 1) // batch_size < seq_len:
         seq_len //= 2
-    steps_expected = budget_chars / (batch_size * seq_len) if budget_chars else 1000
-    eval_every = int(min(1000, max(25, steps_expected // 8)))  # about 8 evals per run
+    steps_expected = max(1.0, budget_chars / (batch_size * seq_len))
+    # Evals score the whole validation split (forward only: ~3× training speed per char). Aim for
+    # 8 per run, fewer when that would take more than EVAL_SHARE of a time budget.
+    evals = 8
+    if budget_seconds:
+        eval_seconds = val_chars / (3 * rate) + 0.5
+        evals = max(2, min(8, int(EVAL_SHARE * budget_seconds / eval_seconds)))
+    eval_every = int(max(10, steps_expected // evals))
     reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {budget_chars / 1e6:.1f}M training chars "
               f"fit the budget ({epochs:.1f} passes over the corpus)")
     return Preset(layers, hidden, dropout, batch_size, seq_len, eval_every, rate, reason)

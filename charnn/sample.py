@@ -34,6 +34,7 @@ def sample_next(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Next ids (B,) from logits (B, V). Temperature 0 is argmax; top-k/top-p trim the tail first."""
+    check_controls(temperature, top_k, top_p)
     logits = logits.float()
     if temperature == 0:
         return logits.argmax(dim=-1)

@@ -22,7 +22,7 @@ from charnn import checkpoint
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import EncodedCorpus, StreamBatcher
 from charnn.errors import CharnnError
-from charnn.evaluate import LN2, autocast, evaluate
+from charnn.evaluation import LN2, autocast, evaluate
 from charnn.model import CharRNN, detach_state, state_from_list, state_to_list
 from charnn.sample import generate
 
@@ -107,12 +107,22 @@ def make_optimizer(model: CharRNN, config: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
 
 
+def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> None:
+    if not math.isfinite(loss):
+        raise CharnnError(f"training loss became {loss} at step {step}; nothing was saved after it — "
+                          f"lower --lr (was {config.lr}) and --resume from {run_dir}")
+
+
 def append_metrics(path: Path, record: dict) -> None:
     """One JSON line, fsynced, so a line reported is a line kept."""
-    with open(path, "a", encoding="utf-8") as file:
-        file.write(json.dumps(record) + "\n")
-        file.flush()
-        os.fsync(file.fileno())
+    try:
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(json.dumps(record) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as error:
+        raise CharnnError(f"cannot write {path}: {error.strerror} — free disk space or choose another --out; "
+                          "checkpoints already written are intact") from None
 
 
 def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelConfig, config: TrainConfig) -> None:
@@ -184,7 +194,8 @@ def train(
 
         model.train()
         window_loss, window_steps, window_start = torch.zeros((), device=device), 0, time.monotonic()
-        step_seconds, evaluated_at = 0.0, None
+        step_seconds, evaluated_at = 0.0, None  # typical seconds per step: the fastest window so far
+        # (the fastest, not the last: one window slowed by another program must not end a budget early)
         chars_per_step = config.batch_size * config.seq_len
         while True:
             progress = max(step / config.steps if config.steps else 0.0,
@@ -219,12 +230,11 @@ def train(
             window_steps += 1
             if step % config.log_every == 0 or step % config.eval_every == 0:
                 mean = float(window_loss) / window_steps  # the only host sync, once per window
-                if not math.isfinite(mean):
-                    raise CharnnError(f"training loss became {mean} at step {step}; nothing was saved after "
-                                      f"it — lower --lr (was {config.lr}) and --resume from {run_dir}")
+                check_finite(mean, step, config, run_dir)
                 now = time.monotonic()
-                step_seconds = (now - window_start) / window_steps
-                on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / step_seconds,
+                window_seconds = (now - window_start) / window_steps
+                step_seconds = min(step_seconds or math.inf, window_seconds)
+                on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds,
                               elapsed(), min(1.0, progress)))
                 window_loss.zero_()
                 window_steps, window_start = 0, now
@@ -232,6 +242,8 @@ def train(
                 run.checkpoint(step, elapsed(), state, val_ids)
                 evaluated_at = step
                 window_start = time.monotonic()  # chars/s measures training, not evals
+        if window_steps:  # steps since the last check must not carry a divergence into the files
+            check_finite(float(window_loss) / window_steps, step, config, run_dir)
         if reason == "interrupted":
             run.save_latest(step, elapsed(), state, run.best)
         elif evaluated_at != step:
@@ -251,7 +263,7 @@ class _Run:
     def reserve(self, val_chars: int, step_seconds: float) -> float:
         """Seconds to keep free at the end of a time budget for the final eval and save."""
         if self.eval_seconds is not None:
-            return 1.2 * self.eval_seconds + 2 * step_seconds
+            return 1.1 * self.eval_seconds + 2 * step_seconds
         if step_seconds == 0:
             return 0.0
         # Before the first eval: a forward pass costs about a third of a training step per char.
@@ -285,6 +297,9 @@ class _Run:
     def checkpoint(self, step: int, elapsed: float, state, val_ids) -> None:
         started = time.monotonic()
         val_loss, _ = evaluate(self.model, val_ids, self.config.precision)
+        if not math.isfinite(val_loss):  # diverged since the last check: keep the good files as they are
+            raise CharnnError(f"validation loss became {val_loss} at step {step}; nothing was saved after it — "
+                              f"lower --lr (was {self.config.lr}) and --resume from {self.run_dir}")
         sample = self.preview()
         is_best = val_loss < self.best
         self.best = min(self.best, val_loss)

@@ -1,0 +1,375 @@
+"""The `charnn` command through typer's CliRunner (and a few real subprocesses): outputs, exit codes, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from conftest import REPETITIVE
+from typer.testing import CliRunner
+
+from charnn.checkpoint import build_model, load
+from charnn.cli import app, parse_duration
+from charnn.data import Vocab, load_corpus
+from charnn.sample import generate
+
+TINY = ["--layers", "1", "--hidden-size", "16", "--embed-dim", "8", "--seq-len", "16", "--batch-size", "4",
+        "--device", "cpu", "--precision", "fp32", "--lr", "0.02"]
+
+
+def invoke(*args: str, input: str | None = None):
+    result = CliRunner().invoke(app, list(args), input=input)
+    # An exception other than the SystemExit of a clean exit would be a traceback for a real user.
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    return result
+
+
+def fails(code: int, *args: str, message: str = "") -> SimpleNamespace:
+    result = invoke(*args)
+    assert result.exit_code == code, (result.exit_code, result.output)
+    if message:
+        assert message in result.stderr, result.stderr
+    assert result.stdout == ""  # errors and usage go to stderr; stdout stays clean for pipes
+    return result
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """`charnn train corpus.txt --steps 40 ...` run once, into ./checkpoints/corpus of a fresh folder."""
+    root = tmp_path_factory.mktemp("cli")
+    (root / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        result = invoke("train", "corpus.txt", "--steps", "40", "--eval-every", "20", *TINY)
+    return SimpleNamespace(root=root, result=result, run_dir=root / "checkpoints" / "corpus",
+                           vocab=Vocab("".join(sorted(set(REPETITIVE)))))
+
+
+@pytest.fixture
+def in_cli_root(cli_run, monkeypatch):
+    monkeypatch.chdir(cli_run.root)
+    return cli_run
+
+
+# --- the happy path --------------------------------------------------------------------------------
+
+
+def test_train(cli_run):
+    result = cli_run.result
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # progress goes to stderr
+    assert "finished (steps) at step 40" in result.stderr
+    names = sorted(p.name for p in cli_run.run_dir.iterdir())
+    assert {"best.pt", "latest.pt", "metrics.jsonl", "step-00000020.pt", "step-00000040.pt"} <= set(names)
+    config = load(cli_run.run_dir / "latest.pt")["model_config"]
+    assert (config["num_layers"], config["hidden_size"], config["embed_dim"]) == (1, 16, 8)
+
+
+def test_sample_default_checkpoint_plain_text(in_cli_root):
+    result = invoke("sample", "--length", "120", "--seed", "5")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout) == 120
+    assert set(result.stdout) <= set(in_cli_root.vocab.chars)
+    assert "\x1b" not in result.stdout  # no ANSI codes in a pipe
+    assert "seed 5" in result.stderr
+    assert invoke("sample", "--length", "120", "--seed", "5").stdout == result.stdout
+    assert invoke("sample", "--length", "120", "--seed", "6").stdout != result.stdout
+    explicit = invoke("sample", "--checkpoint", "checkpoints/corpus/best.pt", "--length", "120", "--seed", "5")
+    assert explicit.stdout == result.stdout
+
+
+def test_sample_greedy_matches_library(in_cli_root):
+    result = invoke("sample", "--checkpoint", "checkpoints/corpus", "--prime", "the ", "--length", "60",
+                    "--temperature", "0")
+    assert result.exit_code == 0, result.output
+    payload = load(in_cli_root.run_dir / "best.pt")
+    expected = "".join(generate(build_model(payload), Vocab(payload["vocab"]), "the ", 60, temperature=0))
+    assert result.stdout == expected
+
+
+def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
+    out = tmp_path / "out.txt"
+    result = invoke("sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert "sample 1/2" in result.stdout and "sample 2/2" in result.stdout
+    assert len(out.read_text(encoding="utf-8")) == 2 * 50 + 1
+    full = invoke("sample", "--length", "100", "--temperature", "0").stdout
+    stop = full[10:13]
+    stopped = invoke("sample", "--length", "100", "--temperature", "0", "--stop", stop)
+    assert stopped.exit_code == 0
+    assert stopped.stdout == full[: full.find(stop) + len(stop)]
+
+
+def test_sample_prime_from_stdin_and_unknown_skip(in_cli_root):
+    result = invoke("sample", "--prime", "-", "--length", "10", "--seed", "2", input="the fox ")
+    assert result.exit_code == 0 and len(result.stdout) == 10
+    skipped = invoke("sample", "--prime", "the 日fox", "--unknown", "skip", "--length", "10", "--seed", "2")
+    assert skipped.exit_code == 0 and len(skipped.stdout) == 10
+
+
+def test_info(in_cli_root):
+    result = invoke("info", "checkpoints/corpus")
+    assert result.exit_code == 0, result.output
+    for text in ("1×16 LSTM", "parameters", f"{len(in_cli_root.vocab)} characters", "corpus.txt", "best val loss"):
+        assert text in result.stdout, text
+    latest = invoke("info", "checkpoints/corpus/latest.pt")
+    assert "yes (has optimizer state)" in latest.stdout and "40" in latest.stdout
+
+
+def test_eval_json(in_cli_root):
+    result = invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("}\n") and result.stdout.count("\n") == 1  # one JSON object, one line
+    report = json.loads(result.stdout)
+    assert isinstance(report, dict)
+    n_val = int(len(REPETITIVE) * 0.1)
+    assert report["chars"] == n_val - 1
+    assert report["split"] == "val"
+    assert math.isfinite(report["nats"]) and report["bpc"] == pytest.approx(report["nats"] / math.log(2))
+    best = load(in_cli_root.run_dir / "best.pt")["metrics"]["val_loss"]
+    assert report["nats"] == pytest.approx(best, rel=0.02)  # same text, same weights (precision may differ)
+    everything = json.loads(invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus/best.pt", "--json",
+                                   "--split", "all").stdout)
+    assert everything["chars"] == len(REPETITIVE) - 1
+
+
+def test_eval_table(in_cli_root):
+    result = invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus")
+    assert result.exit_code == 0 and "bits per char" in result.stdout
+
+
+def test_train_resume_via_cli(in_cli_root, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(in_cli_root.run_dir, out)
+    result = invoke("train", "corpus.txt", "--out", str(out), "--resume", "--steps", "44", "--device", "cpu",
+                    "--precision", "fp32", "--lr", "0.02", "--embed-dim", "8")
+    assert result.exit_code == 0, result.output
+    assert "resumed at step 40" in result.stderr and "finished (steps) at step 44" in result.stderr
+    changed = invoke("train", "corpus.txt", "--out", str(out), "--resume", "--steps", "48", "--hidden-size", "32",
+                     "--device", "cpu", "--precision", "fp32", "--embed-dim", "8")
+    assert changed.exit_code == 1 and "hidden_size 16 → 32" in changed.stderr
+
+
+# --- bad inputs: one line on stderr, the right exit code, never a traceback -------------------------
+
+
+@pytest.fixture
+def bad_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "latin1.txt").write_bytes(("hello café\n" * 10).encode("latin-1"))
+    (tmp_path / "short.txt").write_text("abcdefghij" * 5, encoding="utf-8")
+    (tmp_path / "corrupt.pt").write_bytes(b"PK\x03\x04 definitely not a checkpoint")
+    return tmp_path
+
+
+TRAIN_FLAGS = ["--steps", "2", *TINY]
+
+
+def test_train_missing_corpus(bad_files):
+    fails(1, "train", "missing.txt", *TRAIN_FLAGS, message="does not exist")
+
+
+def test_train_directory_corpus(bad_files):
+    fails(1, "train", "folder", *TRAIN_FLAGS, message="is a directory")
+
+
+def test_train_empty_corpus(bad_files):
+    fails(1, "train", "empty.txt", *TRAIN_FLAGS, message="empty")
+
+
+def test_train_non_utf8_corpus(bad_files):
+    result = fails(1, "train", "latin1.txt", *TRAIN_FLAGS, message="byte offset 9")
+    assert "0xe9" in result.stderr
+    ok = invoke("train", "latin1.txt", "--encoding", "latin-1", "--steps", "1", "--batch-size", "1",
+                "--seq-len", "4", *TINY[:6], "--device", "cpu", "--precision", "fp32")
+    assert ok.exit_code == 0, ok.output
+
+
+def test_train_corpus_shorter_than_a_batch(bad_files):
+    fails(1, "train", "short.txt", *TRAIN_FLAGS, message="too short")
+
+
+@pytest.mark.parametrize("flags", [["--time", "garbage"], ["--time", "10x"], ["--time", "0s"], ["--cell", "lstmx"],
+                                   ["--dropout", "1.5"], ["--lr", "-1"], ["--errors", "ignore"],
+                                   ["--precision", "fp64"], ["--batch-size", "0"]])
+def test_train_bad_usage(bad_files, flags):
+    result = invoke("train", "short.txt", "--steps", "2", *flags)
+    assert result.exit_code == 2, result.output
+    assert not (bad_files / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("flags", [["--temperature", "-1"], ["--temperature", "nan"], ["--top-p", "2"],
+                                   ["--top-p", "0"], ["--top-k", "0"], ["--unknown", "bogus"], ["--stop", ""],
+                                   ["--length", "-5"], ["--style", "fancy"]])
+def test_sample_bad_usage(in_cli_root, flags):
+    result = invoke("sample", "--length", "5", *flags)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+
+
+def test_sample_prime_with_unseen_chars(in_cli_root):
+    result = fails(1, "sample", "--prime", "the ZQ日", "--length", "5", message="never saw")
+    for char in ("'Z'", "'Q'", "'日'"):
+        assert char in result.stderr
+
+
+def test_sample_missing_checkpoint(bad_files):
+    fails(1, "sample", "--checkpoint", "nope.pt", "--length", "5", message="does not exist")
+
+
+@pytest.mark.parametrize("command", [["sample", "--checkpoint", "corrupt.pt"], ["info", "corrupt.pt"],
+                                     ["eval", "latin1.txt", "--checkpoint", "corrupt.pt"]])
+def test_corrupt_checkpoint(bad_files, command):
+    fails(1, *command, message="corrupt.pt")
+
+
+def test_sample_folder_without_checkpoint(bad_files):
+    fails(1, "sample", "--checkpoint", "folder", message="no best.pt or latest.pt")
+
+
+def test_sample_without_any_run(bad_files, monkeypatch):
+    import charnn.checkpoint
+
+    monkeypatch.setattr(charnn.checkpoint, "BUNDLED", bad_files / "no-bundled.pt")
+    fails(1, "sample", "--length", "5", message="no checkpoint found")
+
+
+def test_eval_corpus_with_unseen_chars(in_cli_root, tmp_path):
+    (tmp_path / "other.txt").write_text("日本語のテキスト\n" * 10, encoding="utf-8")
+    fails(1, "eval", str(tmp_path / "other.txt"), "--checkpoint", "checkpoints/corpus", message="never saw")
+
+
+def test_eval_split_too_short(in_cli_root, tmp_path):
+    (tmp_path / "tiny.txt").write_text("the fox the fox the", encoding="utf-8")  # val split: 1 char
+    result = invoke("eval", str(tmp_path / "tiny.txt"), "--checkpoint", "checkpoints/corpus", "--json")
+    if result.exit_code == 0:
+        def refuse(constant):
+            raise ValueError(f"{constant} is not JSON")
+
+        report = json.loads(result.stdout, parse_constant=refuse)
+        assert math.isfinite(report["nats"])
+    else:
+        assert result.exit_code == 1 and result.stdout == "" and "short" in result.stderr
+
+
+def test_eval_bad_split(in_cli_root):
+    assert invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus", "--split", "test").exit_code == 2
+
+
+def test_parse_duration():
+    assert parse_duration("90s") == 90 and parse_duration("10m") == 600 and parse_duration("1h30m") == 5400
+    assert parse_duration("1.5h") == 5400 and parse_duration("45") == 45
+
+
+# --- real processes --------------------------------------------------------------------------------
+
+
+def run_python(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def test_python_dash_m_help():
+    result = run_python("-m", "charnn", "--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("train", "sample", "info", "eval"):
+        assert command in result.stdout
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys; import charnn.cli; assert 'torch' not in sys.modules, 'import'\n"
+            "from typer.testing import CliRunner\n"
+            "for args in (['--help'], ['train', '--help'], ['sample', '--help']):\n"
+            "    r = CliRunner().invoke(charnn.cli.app, args); assert r.exit_code == 0, r.output\n"
+            "print('torch' in sys.modules, 'numpy' in sys.modules)")
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "False"
+
+
+def test_import_charnn_cli_does_not_import_torch():
+    result = run_python("-c", "import charnn.cli, sys; print('torch' in sys.modules)")
+    assert result.returncode == 0 and result.stdout.strip() == "False"
+
+
+def test_real_process_error_has_no_traceback(tmp_path):
+    (tmp_path / "corrupt.pt").write_bytes(b"\x00" * 100)
+    result = run_python("-m", "charnn", "sample", "--checkpoint", "corrupt.pt", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and "corrupt.pt" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_result_in_library_terms(in_cli_root):
+    """The CLI-trained run is an ordinary run folder: the library reads it and scores what eval printed."""
+    from charnn.evaluation import evaluate
+
+    payload = load(in_cli_root.run_dir / "best.pt")
+    data = load_corpus(in_cli_root.root / "corpus.txt", vocab=Vocab(payload["vocab"]))
+    nats, chars = evaluate(build_model(payload), data.split(0.1)[1])
+    report = json.loads(invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus", "--json").stdout)
+    assert chars == report["chars"] and nats == pytest.approx(report["nats"], rel=0.02)
+    assert torch.get_num_threads() >= 1
+
+
+@pytest.mark.parametrize("signal_name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
+    import os
+    import signal
+
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    child = subprocess.Popen([sys.executable, "-m", "charnn", "train", "corpus.txt", "--steps", "1000000",
+                              "--eval-every", "100000", "--out", "run", *TINY], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    watchdog = threading.Timer(120, child.kill)  # a broken stop path fails the test instead of hanging it
+    watchdog.start()
+    try:
+        for line in child.stderr:  # the Started line: training (and the signal handler) is running
+            if line.startswith("training "):
+                break
+        child.send_signal(getattr(signal, signal_name))
+        stdout, stderr = child.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == code, stderr
+    assert "Traceback" not in stderr and stdout == ""
+    assert "finished (interrupted)" in stderr and "--resume" in stderr
+    latest = load(tmp_path / "run" / "latest.pt")
+    assert latest["step"] >= 0 and "optimizer" in latest
+
+
+def test_sample_into_a_closed_pipe(in_cli_root):
+    """`charnn sample | head -c 20`: the reader leaves early; the sampler stops quietly."""
+    child = subprocess.Popen([sys.executable, "-m", "charnn", "sample", "--length", "1000000", "--seed", "1"],
+                             cwd=in_cli_root.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watchdog = threading.Timer(120, child.kill)
+    watchdog.start()
+    try:
+        head = child.stdout.read(20)
+        child.stdout.close()
+        stderr = child.stderr.read().decode()
+        child.wait(timeout=60)
+    finally:
+        watchdog.cancel()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert len(head) == 20
+    assert child.returncode == 0, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr

@@ -1,0 +1,323 @@
+"""Vocab, chunked UTF-8 reading, the memory-mapped id cache and StreamBatcher."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import charnn.data as data
+from charnn.data import ReadOptions, StreamBatcher, Vocab, iter_text, load_corpus
+from charnn.errors import CharnnError
+
+MULTIBYTE = "a é ñ 日本 🙂 z\n"
+
+
+def read_all(path, options=ReadOptions()):
+    return "".join(iter_text(path, options))
+
+
+# --- Vocab -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["hello world", MULTIBYTE, "🙂🙂日日éé", "", "\n\t "])
+def test_vocab_round_trip(text):
+    vocab = Vocab("".join(sorted(set(text + "a"))))
+    ids = vocab.encode(text)
+    assert len(ids) == len(text)  # one id per character, not per byte
+    assert vocab.decode(ids) == text
+    assert all(vocab.chars[i] == c for i, c in zip(ids.tolist(), text, strict=True))
+
+
+def test_vocab_ids_are_positions_in_unsorted_chars():
+    vocab = Vocab("z日a🙂é")  # deliberately not in code-point order
+    assert vocab.encode("a🙂z日é").tolist() == [2, 3, 0, 1, 4]
+
+
+def test_vocab_rejects_repeated_chars():
+    with pytest.raises(CharnnError):
+        Vocab("abca")
+
+
+def test_unknown_error_names_the_characters():
+    vocab = Vocab("abc ")
+    with pytest.raises(CharnnError) as info:
+        vocab.encode("ab日x")
+    assert "'日'" in str(info.value) and "'x'" in str(info.value)
+
+
+def test_unknown_skip_and_replace():
+    vocab = Vocab("abc \n")
+    assert vocab.decode(vocab.encode("a日b🙂c", unknown="skip")) == "abc"
+    assert vocab.decode(vocab.encode("a日b🙂c", unknown="replace")) == "a b c"
+    no_space = Vocab("xyz")
+    assert no_space.decode(no_space.encode("x!y", unknown="replace")) == "xxy"  # falls back to chars[0]
+
+
+def test_unknown_policy_must_be_known():
+    with pytest.raises(CharnnError):
+        Vocab("ab").encode("abc", unknown="ignore")
+
+
+def test_unknown_lists_missing_in_order_once():
+    assert Vocab("ab").unknown("xaybxz") == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize("size, dtype", [(1, np.uint8), (256, np.uint8), (257, np.uint16), (300, np.uint16)])
+def test_vocab_dtype(size, dtype):
+    assert Vocab("".join(chr(0x100 + i) for i in range(size))).dtype == np.dtype(dtype)
+
+
+# --- load_corpus -----------------------------------------------------------------------------------
+
+
+def test_load_corpus_memmaps_the_encoding(write_corpus):
+    path = write_corpus(MULTIBYTE * 5)
+    corpus = load_corpus(path)
+    assert isinstance(corpus.ids, np.memmap)
+    assert corpus.vocab.chars == "".join(sorted(set(MULTIBYTE)))
+    assert corpus.ids.dtype == corpus.vocab.dtype
+    np.testing.assert_array_equal(corpus.ids, corpus.vocab.encode(MULTIBYTE * 5))
+
+
+def test_load_corpus_reuses_the_cache(write_corpus, tmp_path, monkeypatch):
+    path = write_corpus(MULTIBYTE * 3)
+    first = load_corpus(path)
+    cache = data.cache_dir()
+    files = sorted(p.name for p in cache.iterdir())
+    assert any(name.endswith(".ids") for name in files) and any(name.endswith(".json") for name in files)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the corpus was read again instead of coming from the cache")
+
+    monkeypatch.setattr(data, "iter_text", no_reading)
+    second = load_corpus(path)
+    assert second.vocab == first.vocab
+    np.testing.assert_array_equal(second.ids, first.ids)
+    assert sorted(p.name for p in cache.iterdir()) == files
+
+
+def test_cache_is_keyed_by_content_change(write_corpus):
+    path = write_corpus("aaaa bbbb\n")
+    load_corpus(path)
+    path.write_text("cccc dddd eeee\n", encoding="utf-8")
+    corpus = load_corpus(path)
+    assert corpus.vocab.decode(corpus.ids) == "cccc dddd eeee\n"
+
+
+def test_cache_lives_under_charnn_cache(write_corpus, tmp_path, monkeypatch):
+    cache = tmp_path / "my-cache"
+    monkeypatch.setenv("CHARNN_CACHE", str(cache))
+    load_corpus(write_corpus("hello\n"))
+    assert any(cache.iterdir())
+
+
+def test_unusable_cache_dir_is_a_charnn_error_or_skipped(write_corpus, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("CHARNN_CACHE", str(tmp_path / "a-file" / "cache"))
+    path = write_corpus("hello there\n")
+    try:
+        corpus = load_corpus(path)
+    except CharnnError as error:
+        assert "cache" in str(error).lower()
+    else:
+        assert corpus.vocab.decode(corpus.ids) == "hello there\n"
+
+
+def test_bom_is_dropped(write_corpus):
+    path = write_corpus(b"\xef\xbb\xbfhi\n")
+    assert read_all(path) == "hi\n"
+    assert "\ufeff" not in load_corpus(path).vocab.chars
+
+
+def test_bom_dropped_with_tiny_chunks(write_corpus, monkeypatch):
+    monkeypatch.setattr(data, "CHUNK_BYTES", 1)
+    assert read_all(write_corpus(b"\xef\xbb\xbfhi\n")) == "hi\n"
+
+
+def test_crlf_normalised_and_kept_on_request(write_corpus):
+    path = write_corpus(b"one\r\ntwo\r\nthree\rfour\r\n")
+    assert read_all(path) == "one\ntwo\nthree\rfour\n"  # a lone CR stays
+    assert read_all(path, ReadOptions(keep_crlf=True)) == "one\r\ntwo\r\nthree\rfour\r\n"
+    normalised = load_corpus(path)
+    assert normalised.vocab.decode(normalised.ids) == "one\ntwo\nthree\rfour\n"
+    kept = load_corpus(path, ReadOptions(keep_crlf=True))
+    assert kept.vocab.decode(kept.ids) == "one\r\ntwo\r\nthree\rfour\r\n"
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 5, 7])
+def test_crlf_split_across_chunk_boundary(write_corpus, monkeypatch, chunk):
+    monkeypatch.setattr(data, "CHUNK_BYTES", chunk)
+    raw = "ab\r\ncd\r\né\r\n日\r\r\n".encode()
+    path = write_corpus(raw)
+    assert read_all(path) == raw.decode().replace("\r\n", "\n") == "ab\ncd\né\n日\r\n"
+    assert read_all(path, ReadOptions(keep_crlf=True)) == raw.decode()
+
+
+def test_crlf_exactly_at_chunk_boundary(write_corpus, monkeypatch):
+    monkeypatch.setattr(data, "CHUNK_BYTES", 4)
+    path = write_corpus(b"abc\r\ndef\r")  # '\r' is byte 3, the last of the first chunk
+    assert read_all(path) == "abc\ndef\r"
+    corpus = load_corpus(path)
+    assert corpus.vocab.decode(corpus.ids) == "abc\ndef\r"
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 22])
+def test_multibyte_chars_survive_chunking(write_corpus, monkeypatch, chunk):
+    monkeypatch.setattr(data, "CHUNK_BYTES", chunk)
+    text = MULTIBYTE * 3
+    corpus = load_corpus(write_corpus(text))
+    assert corpus.vocab.decode(corpus.ids) == text
+
+
+def bad_byte_offset(message: str) -> int:
+    import re
+
+    found = re.search(r"byte offset (\d+)", message)
+    assert found, message
+    return int(found.group(1))
+
+
+@pytest.mark.parametrize("chunk", [1 << 22, 1, 3, 4, 8])
+@pytest.mark.parametrize("prefix", [b"", b"hello ", "h\xe9llo \u65e5 ".encode() * 3])
+def test_bad_byte_offset_is_exact(write_corpus, monkeypatch, chunk, prefix):
+    monkeypatch.setattr(data, "CHUNK_BYTES", chunk)
+    path = write_corpus(prefix + b"\xff rest\n")
+    with pytest.raises(CharnnError) as info:
+        load_corpus(path)
+    assert bad_byte_offset(str(info.value)) == len(prefix)
+    assert "0xff" in str(info.value)
+
+
+@pytest.mark.parametrize("chunk", [1 << 22, 2, 5])
+def test_bad_continuation_byte_offset(write_corpus, monkeypatch, chunk):
+    # 0xe6 starts a 3-byte sequence; 'A' breaks it: the bad sequence starts at the 0xe6.
+    monkeypatch.setattr(data, "CHUNK_BYTES", chunk)
+    prefix = "ab日cd".encode()
+    with pytest.raises(CharnnError) as info:
+        load_corpus(write_corpus(prefix + b"\xe6A tail"))
+    assert bad_byte_offset(str(info.value)) == len(prefix)
+
+
+def test_bad_byte_past_first_chunk(write_corpus, monkeypatch):
+    monkeypatch.setattr(data, "CHUNK_BYTES", 16)
+    prefix = ("é" * 20 + "x" * 7).encode()  # 47 bytes: the bad byte is in the third chunk
+    with pytest.raises(CharnnError) as info:
+        load_corpus(write_corpus(prefix + b"\x80 more"))
+    assert bad_byte_offset(str(info.value)) == 47
+
+
+def test_truncated_multibyte_at_end_of_file(write_corpus):
+    prefix = b"abc "
+    with pytest.raises(CharnnError) as info:
+        load_corpus(write_corpus(prefix + "日".encode()[:2]))
+    assert bad_byte_offset(str(info.value)) == len(prefix)
+
+
+def test_errors_replace_proceeds(write_corpus):
+    corpus = load_corpus(write_corpus(b"ab\xffcd\n"), ReadOptions(errors="replace"))
+    assert corpus.vocab.decode(corpus.ids) == "ab\ufffdcd\n"
+
+
+def test_latin1_encoding(write_corpus):
+    corpus = load_corpus(write_corpus("café\n".encode("latin-1")), ReadOptions(encoding="latin-1"))
+    assert corpus.vocab.decode(corpus.ids) == "café\n"
+
+
+def test_unknown_encoding_is_charnn_error(write_corpus):
+    with pytest.raises(CharnnError):
+        load_corpus(write_corpus("x"), ReadOptions(encoding="no-such-codec"))
+
+
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf"])
+def test_empty_corpus(write_corpus, content):
+    with pytest.raises(CharnnError, match="empty"):
+        load_corpus(write_corpus(content))
+
+
+def test_missing_corpus(tmp_path):
+    with pytest.raises(CharnnError, match="does not exist"):
+        load_corpus(tmp_path / "nope.txt")
+
+
+def test_directory_corpus(tmp_path):
+    with pytest.raises(CharnnError, match="directory"):
+        load_corpus(tmp_path)
+
+
+def test_no_partial_cache_after_failure(write_corpus):
+    with pytest.raises(CharnnError):
+        load_corpus(write_corpus(b"ok \xff"))
+    cache = data.cache_dir()
+    assert not cache.exists() or not any(p.suffix == ".json" for p in cache.iterdir())
+
+
+def test_load_with_given_vocab(write_corpus):
+    vocab = Vocab("\nabcdef ")
+    corpus = load_corpus(write_corpus("face bad\n"), vocab=vocab)
+    assert corpus.vocab == vocab
+    np.testing.assert_array_equal(corpus.ids, vocab.encode("face bad\n"))
+    with pytest.raises(CharnnError, match="never saw"):
+        load_corpus(write_corpus("xyz\n", "other.txt"), vocab=vocab)
+
+
+def test_wide_vocab_uses_uint16(write_corpus):
+    text = "".join(chr(0x4E00 + i) for i in range(300)) + "\n"
+    corpus = load_corpus(write_corpus(text))
+    assert corpus.ids.dtype == np.uint16
+    assert corpus.vocab.decode(corpus.ids) == text
+    again = load_corpus(corpus.path)  # from the cache, with the same dtype
+    assert again.ids.dtype == np.uint16
+    np.testing.assert_array_equal(again.ids, corpus.ids)
+
+
+def test_split_is_tail(write_corpus):
+    corpus = load_corpus(write_corpus("abcdefghij"))
+    train, val = corpus.split(0.3)
+    assert corpus.vocab.decode(train) == "abcdefg" and corpus.vocab.decode(val) == "hij"
+
+
+# --- StreamBatcher ---------------------------------------------------------------------------------
+
+
+def test_targets_are_inputs_shifted_by_one():
+    ids = np.arange(1000, dtype=np.uint16)
+    batcher = StreamBatcher(ids, batch_size=4, seq_len=16, seed=1)
+    for step in range(3 * batcher.steps_per_epoch):
+        inputs, targets, _ = batcher.batch(step)
+        assert inputs.shape == targets.shape == (4, 16)
+        assert inputs.dtype == np.int64
+        np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
+        np.testing.assert_array_equal(targets, inputs + 1)  # ids are positions here
+        assert targets.max() < len(ids)
+
+
+def test_streams_are_contiguous_within_an_epoch():
+    ids = np.arange(1001, dtype=np.int64)
+    batcher = StreamBatcher(ids, batch_size=3, seq_len=10, seed=5)
+    assert batcher.steps_per_epoch >= 3
+    for epoch in range(3):
+        first = epoch * batcher.steps_per_epoch
+        starts = [batcher.batch(first + i) for i in range(batcher.steps_per_epoch)]
+        assert starts[0][2] and not any(s[2] for s in starts[1:])
+        for (_, prev_targets, _), (inputs, _, _) in zip(starts, starts[1:], strict=False):
+            np.testing.assert_array_equal(inputs[:, 0], prev_targets[:, -1])
+        # Streams are disjoint slices of one text: stream b+1 starts stream_len after stream b.
+        first_inputs = starts[0][0]
+        np.testing.assert_array_equal(np.diff(first_inputs[:, 0]), batcher.stream_len)
+
+
+def test_epoch_offsets_are_deterministic_and_in_range():
+    ids = np.arange(997)
+    a, b = StreamBatcher(ids, 4, 16, seed=3), StreamBatcher(ids, 4, 16, seed=3)
+    assert a.slack > 0
+    for epoch in range(6):
+        assert a.epoch_offset(epoch) == b.epoch_offset(epoch)
+        assert 0 <= a.epoch_offset(epoch) <= a.slack
+    assert a.epoch_offset(0) == 0
+    assert len({StreamBatcher(ids, 4, 16, seed=s).epoch_offset(1) for s in range(20)}) > 1
+
+
+def test_too_short_corpus():
+    with pytest.raises(CharnnError, match="too short"):
+        StreamBatcher(np.arange(64), batch_size=4, seq_len=16, seed=0)  # needs 65
+    StreamBatcher(np.arange(65), batch_size=4, seq_len=16, seed=0)

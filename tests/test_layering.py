@@ -1,0 +1,224 @@
+"""The import picture of the package, checked on the source with ast (no imports run).
+
+Only ui imports rich, only cli imports typer, the core never reaches up into ui/cli, nothing prints,
+and each module's charnn.* imports are exactly those in DEPENDENCIES below: a new edge between
+modules is a design decision, so it has to be made here too.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "charnn"
+MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+CORE = ["checkpoint", "config", "data", "errors", "evaluation", "model", "presets", "sample", "script", "train"]
+
+# module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
+DEPENDENCIES = {
+    "__init__": set(),  # public names are resolved lazily from strings (see test_public_names)
+    "__main__": {"cli"},
+    "checkpoint": {"config", "errors", "model"},
+    "cli": {"checkpoint", "config", "data", "errors", "evaluation", "presets", "sample", "script", "train", "ui"},
+    "config": {"errors"},
+    "data": {"errors"},
+    "errors": set(),
+    "evaluation": {"model"},
+    "model": {"config"},
+    "presets": set(),
+    "sample": {"data", "errors", "model"},
+    "script": set(),
+    "train": {"checkpoint", "config", "data", "errors", "evaluation", "model", "sample"},
+    "ui": {"script", "train"},
+}
+
+# Modules that must import without torch or numpy (what `charnn --help` loads).
+LIGHT = ["config", "errors", "script", "__init__"]
+
+
+def tree(module: str) -> ast.Module:
+    return ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"), filename=f"{module}.py")
+
+
+def imports(node: ast.AST) -> list[tuple[str, ast.AST]]:
+    """Every imported module name under `node`, with `from charnn import x` resolved to charnn.x."""
+    found = []
+    for child in ast.walk(node):
+        if isinstance(child, ast.Import):
+            found += [(alias.name, child) for alias in child.names]
+        elif isinstance(child, ast.ImportFrom):
+            assert child.level == 0, "relative imports are not used in charnn"
+            if child.module == "charnn":
+                found += [(f"charnn.{alias.name}" if alias.name in MODULES else "charnn", child)
+                          for alias in child.names]
+            else:
+                found.append((child.module, child))
+    return found
+
+
+def imported(module: str) -> set[str]:
+    return {name for name, _ in imports(tree(module))}
+
+
+def top_level_imported(module: str) -> set[str]:
+    """Imports that run when the module is imported (module body, not function bodies)."""
+    names = set()
+    for statement in tree(module).body:
+        if isinstance(statement, ast.Import | ast.ImportFrom):
+            names |= {name for name, _ in imports(statement)}
+        elif isinstance(statement, ast.If | ast.Try | ast.With):
+            names |= {name for name, _ in imports(statement)}
+    return names
+
+
+def roots(names: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in names}
+
+
+def charnn_deps(module: str) -> set[str]:
+    return {name.split(".", 1)[1] for name in imported(module) if name.startswith("charnn.")}
+
+
+def test_every_module_is_in_the_table():
+    assert set(MODULES) == set(DEPENDENCIES), "add new modules to DEPENDENCIES (and CORE if they are core)"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_dependency_table(module):
+    assert charnn_deps(module) == DEPENDENCIES[module]
+
+
+def test_table_has_no_cycles():
+    seen, done = set(), set()
+
+    def visit(module, path):
+        assert module not in seen or module in done, f"import cycle: {' → '.join(path + [module])}"
+        if module in done:
+            return
+        seen.add(module)
+        for dep in DEPENDENCIES[module]:
+            visit(dep, path + [module])
+        done.add(module)
+
+    for module in DEPENDENCIES:
+        visit(module, [])
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_only_ui_imports_rich(module):
+    if module != "ui":
+        assert "rich" not in roots(imported(module))
+    else:
+        assert "rich" in roots(imported(module))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_only_cli_imports_typer(module):
+    if module != "cli":
+        assert "typer" not in roots(imported(module))
+        assert "click" not in roots(imported(module))
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_core_never_imports_ui_or_cli(module):
+    names = imported(module)
+    assert not roots(names) & {"rich", "typer", "click"}
+    assert not names & {"charnn.ui", "charnn.cli", "charnn.__main__"}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_only_main_imports_cli(module):
+    if module != "__main__":
+        assert "charnn.cli" not in imported(module)
+
+
+def print_calls(module: str) -> list[int]:
+    return [node.lineno for node in ast.walk(tree(module))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"]
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m != "cli"])
+def test_no_print(module):
+    assert print_calls(module) == [], f"{module}.py calls print(); report through events or ui instead"
+
+
+def test_cli_prints_only_the_eval_json():
+    """cli.py's one print() is `eval --json` writing its JSON object to stdout; nothing else may print."""
+    source = (PACKAGE / "cli.py").read_text(encoding="utf-8").splitlines()
+    lines = print_calls("cli")
+    assert len(lines) <= 1
+    for line in lines:
+        assert "json.dumps" in source[line - 1]
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_no_direct_writes_to_stdout_in_core(module):
+    text = (PACKAGE / f"{module}.py").read_text(encoding="utf-8")
+    assert "sys.stdout" not in text and "sys.stderr" not in text
+
+
+@pytest.mark.parametrize("module", LIGHT)
+def test_light_modules_do_not_import_heavy_libraries(module):
+    assert not roots(imported(module)) & {"torch", "numpy", "rich", "typer"}
+
+
+def test_cli_top_level_imports_are_light():
+    """`charnn --help` imports cli.py's module body only: it must not pull in torch or the core."""
+    names = top_level_imported("cli")
+    assert not roots(names) & {"torch", "numpy", "rich"}
+    assert {n for n in names if n.startswith("charnn")} <= {"charnn.config", "charnn.errors"}
+
+
+PUBLIC_PROBE = """
+import importlib, json, sys, types
+import charnn
+for module in sorted(set(charnn._PUBLIC.values())) + ["charnn.train", "charnn.checkpoint"]:
+    importlib.import_module(module)  # what any program that trains or samples has done by then
+print(json.dumps({name: (not isinstance(getattr(charnn, name), types.ModuleType)
+                         and getattr(charnn, name) is getattr(sys.modules[module], name))
+                  for name, module in charnn._PUBLIC.items()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def public_names_after_imports() -> dict:
+    import json
+
+    result = subprocess.run([sys.executable, "-c", PUBLIC_PROBE], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def public_name_params():
+    import charnn
+
+    for name in charnn._PUBLIC:
+        yield pytest.param(name)
+
+
+@pytest.mark.parametrize("name", list(public_name_params()))
+def test_public_names(name, public_names_after_imports):
+    import charnn
+
+    module = charnn._PUBLIC[name]
+    assert module.removeprefix("charnn.") in CORE, f"{name} must come from the core, not {module}"
+    assert public_names_after_imports[name], f"charnn.{name} is not {module}.{name}"
+
+
+def test_unknown_public_name():
+    import charnn
+
+    with pytest.raises(AttributeError):
+        charnn.no_such_name  # noqa: B018
+
+
+def test_import_charnn_is_light():
+    code = ("import sys, charnn, charnn.config, charnn.errors\n"
+            "print(sorted({'torch', 'numpy', 'rich'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,196 @@
+"""CharRNN: carried state, state (de)serialisation, and the evaluator against a single-stream reference."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import tiny_model_config
+
+from charnn.config import ModelConfig
+from charnn.errors import CharnnError
+from charnn.evaluation import LN2, evaluate
+from charnn.model import CharRNN, detach_state, state_from_list, state_to_list
+
+V = 11
+
+
+def make_model(cell="lstm", layers=2, seed=0, **overrides) -> CharRNN:
+    torch.manual_seed(seed)
+    return CharRNN(tiny_model_config(V, cell=cell, num_layers=layers, **overrides)).eval()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_stepwise_equals_full_sequence(cell, layers):
+    model = make_model(cell, layers)
+    idx = torch.randint(0, V, (3, 25), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full, full_state = model(idx)
+        assert full.shape == (3, 25, V)
+        state, steps = None, []
+        for t in range(idx.size(1)):
+            logits, state = model(idx[:, t : t + 1], state)
+            steps.append(logits)
+        torch.testing.assert_close(torch.cat(steps, 1), full, rtol=1e-5, atol=1e-5)
+        for a, b in zip(state_to_list(state), state_to_list(full_state), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_chunks_with_carried_state_equal_one_pass(cell):
+    model = make_model(cell)
+    idx = torch.randint(0, V, (2, 30), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full, _ = model(idx)
+        a, state = model(idx[:, :13])
+        b, _ = model(idx[:, 13:], state)
+    torch.testing.assert_close(torch.cat([a, b], 1), full, rtol=1e-5, atol=1e-5)
+
+
+def test_state_matters():
+    model = make_model()
+    idx = torch.randint(0, V, (1, 20), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        _, state = model(idx[:, :10])
+        warm, _ = model(idx[:, 10:], state)
+        cold, _ = model(idx[:, 10:])
+    assert not torch.allclose(warm, cold)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_state_list_round_trip(cell):
+    model = make_model(cell)
+    with torch.no_grad():
+        _, state = model(torch.randint(0, V, (3, 7)))
+    tensors = state_to_list(state)
+    assert len(tensors) == (2 if cell == "lstm" else 1)
+    assert all(t.shape == (2, 3, 16) and t.device.type == "cpu" and not t.requires_grad for t in tensors)
+    back = state_from_list(tensors, cell, torch.device("cpu"))
+    if cell == "lstm":
+        assert isinstance(back, tuple) and len(back) == 2
+        for x, y in zip(back, state, strict=True):
+            assert torch.equal(x, y)
+    else:
+        assert torch.is_tensor(back) and torch.equal(back, state)
+    assert state_to_list(None) == [] and state_from_list([], cell, torch.device("cpu")) is None
+
+
+def test_detach_state_keeps_values_cuts_graph():
+    model = make_model().train()
+    _, state = model(torch.randint(0, V, (2, 5)))
+    assert all(s.requires_grad for s in state)
+    detached = detach_state(state)
+    assert all(not s.requires_grad for s in detached)
+    assert all(torch.equal(a, b) for a, b in zip(detached, state, strict=True))
+    assert detach_state(None) is None
+
+
+def test_lstm_forget_bias_is_one():
+    model = make_model(layers=2)
+    for name, bias in model.rnn.named_parameters():
+        if name.startswith("bias_ih"):
+            assert torch.all(bias[16:32] == 1.0)
+        elif name.startswith("bias_hh"):
+            assert torch.all(bias[16:32] == 0.0)
+
+
+def test_dropout_only_in_training():
+    model = make_model(dropout=0.5)
+    idx = torch.randint(0, V, (2, 10))
+    with torch.no_grad():
+        assert torch.equal(model(idx)[0], model(idx)[0])
+        model.train()
+        assert not torch.equal(model(idx)[0], model(idx)[0])
+
+
+@pytest.mark.parametrize("kwargs", [dict(cell="transformer"), dict(hidden_size=0), dict(num_layers=0),
+                                    dict(dropout=1.0), dict(dropout=-0.1), dict(embed_dim=0)])
+def test_model_config_validation(kwargs):
+    with pytest.raises(CharnnError):
+        ModelConfig(V, **kwargs)
+
+
+# --- evaluate --------------------------------------------------------------------------------------
+
+
+def reference_loss(model: CharRNN, ids: np.ndarray) -> float:
+    """Mean cross-entropy of a single stream over all of ids, state carried, in float64."""
+    with torch.no_grad():
+        x = torch.from_numpy(ids.astype(np.int64)).unsqueeze(0)
+        logits, _ = model(x[:, :-1])
+        return F.cross_entropy(logits[0].double(), x[0, 1:], reduction="sum").item() / (len(ids) - 1)
+
+
+def random_ids(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, V, n).astype(np.uint8)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 7, 40, 300])
+@pytest.mark.parametrize("seq_len", [5, 64])
+def test_evaluate_equals_single_stream_reference(cell, batch_size, seq_len):
+    model = make_model(cell)
+    ids = random_ids(203)
+    loss, count = evaluate(model, ids, batch_size=batch_size, seq_len=seq_len, burn_in=len(ids))
+    assert count == len(ids) - 1
+    assert loss == pytest.approx(reference_loss(model, ids), rel=1e-5)
+
+
+def test_evaluate_single_stream_ignores_burn_in():
+    model = make_model()
+    ids = random_ids(150, seed=4)
+    expected = reference_loss(model, ids)
+    for burn_in in (0, 3, 1000):
+        loss, count = evaluate(model, ids, batch_size=1, seq_len=16, burn_in=burn_in)
+        assert count == 149 and loss == pytest.approx(expected, rel=1e-5)
+
+
+def test_evaluate_scores_every_character_once():
+    # A model whose loss depends only on the target: then any mean is exact to compute by hand.
+    model = make_model(layers=1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.head.bias.copy_(torch.arange(V, dtype=torch.float32))
+    ids = random_ids(101, seed=5)
+    log_probs = torch.log_softmax(torch.arange(V, dtype=torch.float64), 0)
+    expected = -log_probs[torch.from_numpy(ids[1:].astype(np.int64))].mean().item()
+    for batch_size in (1, 2, 4, 9, 100, 150):
+        for burn_in in (0, 5, 500):
+            loss, count = evaluate(model, ids, batch_size=batch_size, seq_len=8, burn_in=burn_in)
+            assert count == 100
+            assert loss == pytest.approx(expected, rel=1e-6), (batch_size, burn_in)
+
+
+def test_cold_streams_differ_without_burn_in():
+    """Guards the test above: with state that matters, no burn-in does change the result."""
+    model = make_model()
+    ids = random_ids(203)
+    warm, _ = evaluate(model, ids, batch_size=4, seq_len=16, burn_in=len(ids))
+    cold, _ = evaluate(model, ids, batch_size=4, seq_len=16, burn_in=0)
+    assert warm != pytest.approx(cold, rel=1e-7)
+
+
+def test_evaluate_default_batch_and_training_flag_restored():
+    model = make_model().train()
+    ids = random_ids(120)
+    loss, count = evaluate(model, ids)
+    assert model.training
+    assert count == 119 and math.isfinite(loss)
+    assert loss == pytest.approx(reference_loss(model.eval(), ids), rel=1e-5)
+
+
+def test_evaluate_too_short():
+    model = make_model()
+    loss, count = evaluate(model, random_ids(1))
+    assert count == 0 and math.isnan(loss)
+    loss, count = evaluate(model, random_ids(2), batch_size=4)
+    assert count == 1 and loss == pytest.approx(reference_loss(model, random_ids(2)), rel=1e-5)
+
+
+def test_ln2():
+    assert LN2 == pytest.approx(math.log(2))

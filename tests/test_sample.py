@@ -1,0 +1,235 @@
+"""Sampling: seeds, greedy paths, top-k/top-p, control checks, primes and multi-byte vocabularies."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import tiny_model_config
+
+from charnn.data import Vocab
+from charnn.errors import CharnnError
+from charnn.model import CharRNN
+from charnn.sample import (
+    LSTMStepper,
+    check_controls,
+    default_prime,
+    generate,
+    generate_batch,
+    generate_ids,
+    prime_ids_for,
+    sample_next,
+    stepper_for,
+)
+
+VOCAB = Vocab("\n !,.abcdefghijklmnopqrstuvwxyzé日本🙂")
+
+
+def make_model(cell="lstm", layers=2, seed=0) -> CharRNN:
+    torch.manual_seed(seed)
+    model = CharRNN(tiny_model_config(len(VOCAB), cell=cell, num_layers=layers))
+    with torch.no_grad():  # sharper logits than a fresh init, so sampling is far from uniform
+        model.head.weight.mul_(8)
+    return model.eval()
+
+
+def text(model, seed, length=60, **kwargs) -> str:
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return "".join(generate(model, VOCAB, "the ", length, generator=generator, **kwargs))
+
+
+def greedy_reference(model: CharRNN, prime: str, length: int) -> str:
+    """Argmax decoding with plain full forwards (no stepper, no sampler)."""
+    with torch.no_grad():
+        logits, state = model(torch.tensor([VOCAB.encode(prime).tolist()]))
+        out = []
+        for _ in range(length):
+            next_id = int(logits[0, -1].argmax())
+            out.append(VOCAB.chars[next_id])
+            logits, state = model(torch.tensor([[next_id]]), state)
+    return "".join(out)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_same_seed_same_text(cell):
+    model = make_model(cell)
+    first = text(model, 123, temperature=1.0)
+    assert len(first) == 60
+    assert text(model, 123, temperature=1.0) == first
+    assert text(model, 124, temperature=1.0) != first
+
+
+def test_generation_does_not_touch_global_rng():
+    model = make_model()
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    text(model, 1, temperature=1.0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("cell, layers", [("lstm", 1), ("lstm", 2), ("gru", 2), ("rnn", 1)])
+def test_temperature_zero_is_greedy(cell, layers):
+    model = make_model(cell, layers)
+    expected = greedy_reference(model, "the ", 40)
+    assert text(model, 1, length=40, temperature=0) == expected
+    assert text(model, 999, length=40, temperature=0) == expected  # the seed plays no part
+
+
+@pytest.mark.parametrize("controls", [dict(top_k=1), dict(top_p=1e-6), dict(top_k=1, top_p=0.5)])
+def test_top_k_1_and_tiny_top_p_are_greedy(controls):
+    model = make_model()
+    expected = greedy_reference(model, "the ", 40)
+    assert text(model, 7, length=40, temperature=1.3, **controls) == expected
+
+
+def test_sample_next_greedy_and_trimming():
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0], [5.0, 0.0, 0.0, 4.9]])
+    assert sample_next(logits, temperature=0).tolist() == [1, 0]
+    generator = torch.Generator().manual_seed(0)
+    draws = torch.stack([sample_next(logits, 1.0, top_k=2, generator=generator) for _ in range(300)])
+    assert set(draws[:, 0].tolist()) == {1, 3}  # only the 2 likeliest ever come out
+    assert set(draws[:, 1].tolist()) == {0, 3}
+    # top_p=0.6 keeps the smallest prefix covering 0.6: for row 0 the top one has p≈0.64 → only it.
+    draws = torch.stack([sample_next(logits, 1.0, top_p=0.6, generator=generator) for _ in range(100)])
+    assert set(draws[:, 0].tolist()) == {1}
+    assert set(draws[:, 1].tolist()) == {0, 3}  # 0.52 < 0.6, so the second one stays
+    # top_k larger than the vocabulary is no trimming at all.
+    draws = torch.stack([sample_next(logits, 5.0, top_k=10, generator=generator) for _ in range(300)])
+    assert set(draws[:, 0].tolist()) == {0, 1, 2, 3}
+
+
+def test_sample_next_follows_the_distribution():
+    probs = torch.tensor([0.7, 0.2, 0.1])
+    generator = torch.Generator().manual_seed(1)
+    draws = sample_next(probs.log().expand(10000, 3), 1.0, generator=generator)
+    freq = torch.bincount(draws, minlength=3).double() / 10000
+    torch.testing.assert_close(freq, probs.double(), atol=0.02, rtol=0)
+
+
+@pytest.mark.parametrize("controls", [dict(temperature=-0.5), dict(temperature=math.nan), dict(top_k=0),
+                                      dict(top_k=-3), dict(top_p=0.0), dict(top_p=2.0), dict(top_p=-0.1),
+                                      dict(top_p=math.nan)])
+def test_bad_controls_are_refused(controls):
+    full = dict(temperature=0.8, top_k=None, top_p=None) | controls
+    with pytest.raises(CharnnError):
+        check_controls(**full)
+    with pytest.raises(CharnnError):  # before any output
+        next(generate(make_model(), VOCAB, "a", 5, generator=torch.Generator(), **controls))
+
+
+@pytest.mark.parametrize("controls", [dict(temperature=-0.5), dict(temperature=math.nan), dict(top_k=0),
+                                      dict(top_p=0.0), dict(top_p=2.0)])
+def test_sample_next_refuses_bad_controls(controls):
+    with pytest.raises(CharnnError):
+        sample_next(torch.randn(2, 5), **({"temperature": 1.0} | controls))
+
+
+@pytest.mark.parametrize("controls", [dict(temperature=0), dict(top_k=1), dict(top_p=1.0), dict(top_p=1e-9),
+                                      dict(temperature=1e-3), dict(temperature=100.0)])
+def test_good_edge_controls_are_accepted(controls):
+    check_controls(**(dict(temperature=0.8, top_k=None, top_p=None) | controls))
+    assert len(text(make_model(), 3, length=10, **controls)) == 10
+
+
+def test_unknown_prime_policies():
+    model = make_model()
+    with pytest.raises(CharnnError, match="'X'") as info:
+        text_with_prime(model, "the XQ")
+    assert "'Q'" in str(info.value)
+    assert prime_ids_for(VOCAB, "aXb", "skip") == VOCAB.encode("ab").tolist()
+    assert prime_ids_for(VOCAB, "aXb", "replace") == VOCAB.encode("a b").tolist()
+    assert len(text_with_prime(model, "the XQ", unknown="skip")) == 20
+    assert text_with_prime(model, "tXe", unknown="replace", temperature=0) == text_with_prime(
+        model, "t e", temperature=0)
+
+
+def text_with_prime(model, prime, **kwargs):
+    return "".join(generate(model, VOCAB, prime, 20, generator=torch.Generator().manual_seed(0), **kwargs))
+
+
+def test_empty_prime_uses_default():
+    assert default_prime(VOCAB) == "\n"
+    assert default_prime(Vocab("ab .")) == " "
+    assert default_prime(Vocab("xy")) == "x"
+    assert prime_ids_for(VOCAB, "") == VOCAB.encode("\n").tolist()
+    assert prime_ids_for(VOCAB, "XYZ", "skip") == VOCAB.encode("\n").tolist()  # all skipped: default
+    model = make_model()
+    assert len("".join(generate(model, VOCAB, "", 15, generator=torch.Generator().manual_seed(0)))) == 15
+
+
+def test_generated_chars_are_in_vocab_multibyte():
+    model = make_model()
+    out = text(model, 11, length=400, temperature=2.0)
+    assert len(out) == 400
+    assert set(out) <= set(VOCAB.chars)
+    assert set(out) & set("é日本🙂")  # at a high temperature the multi-byte characters show up
+
+
+def test_stop_string_ends_generation():
+    model = make_model()
+    full = text(model, 5, length=300, temperature=1.5)
+    stop = full[40:42]
+    cut = text(model, 5, length=300, temperature=1.5, stop=stop)
+    assert cut.endswith(stop) and full.startswith(cut)
+    assert stop not in cut[:-1]
+
+
+def test_length_zero():
+    assert text(make_model(), 1, length=0) == ""
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_lstm_stepper_matches_model(layers):
+    model = make_model("lstm", layers)
+    stepper = LSTMStepper(model)
+    ids = torch.randint(0, len(VOCAB), (4, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full, _ = model(ids)
+        state = (torch.zeros(layers, 4, 16), torch.zeros(layers, 4, 16))
+        for t in range(12):
+            logits, state = stepper.step(ids[:, t], state)
+            torch.testing.assert_close(logits, full[:, t], rtol=1e-5, atol=1e-5)
+
+
+def test_stepper_for_other_cells_uses_the_model():
+    model = make_model("gru")
+    step = stepper_for(model)
+    with torch.no_grad():
+        logits, state = step(torch.tensor([1, 2]), None)
+        expected, _ = model(torch.tensor([[1], [2]]))
+    torch.testing.assert_close(logits, expected[:, -1])
+
+
+def test_generate_restores_training_mode():
+    model = make_model().train()
+    list(generate(model, VOCAB, "a", 5, generator=torch.Generator()))
+    assert model.training
+
+
+def test_generate_ids_shapes():
+    model = make_model()
+    batches = list(generate_ids(model, VOCAB.encode("ab").tolist(), 7, num_samples=3,
+                                generator=torch.Generator().manual_seed(0)))
+    assert len(batches) == 7 and all(b.shape == (3,) for b in batches)
+
+
+def test_generate_batch_greedy_rows_match_single():
+    model = make_model()
+    single = text(model, 0, length=30, temperature=0)
+    batch = generate_batch(model, VOCAB, "the ", 30, num_samples=3, temperature=0,
+                           generator=torch.Generator().manual_seed(0))
+    assert batch == [single] * 3
+
+
+def test_generate_batch_is_seeded_and_each_row_stops():
+    model = make_model()
+    run = lambda: generate_batch(model, VOCAB, "a", 200, num_samples=4, temperature=1.5,  # noqa: E731
+                                 generator=torch.Generator().manual_seed(9), stop=" ")
+    texts = run()
+    assert texts == run()
+    assert len(set(texts)) > 1
+    for t in texts:
+        assert set(t) <= set(VOCAB.chars)
+        assert len(t) == 200 or (t.endswith(" ") and " " not in t[:-1])

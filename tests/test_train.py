@@ -1,0 +1,352 @@
+"""Training: files and events of a run, learning, exact resume, refusing bad resumes, stopping."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import MIXED, REPETITIVE, tiny_model_config, tiny_train_config, train_run
+
+import charnn.train as train_module
+from charnn.checkpoint import RunLock, load
+from charnn.data import load_corpus
+from charnn.errors import CharnnError
+from charnn.evaluation import LN2
+from charnn.train import Evaluated, Finished, Saved, Started, Step, learning_rate
+
+SHORT = MIXED[:700]  # ~8 steps per epoch at batch 4 × 16: 20 steps cross two epoch boundaries
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs"
+
+
+def assert_same_nested(a, b, where="") -> None:
+    """Equal structure, equal plain values, bit-identical tensors."""
+    if torch.is_tensor(a):
+        assert torch.is_tensor(b) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            assert_same_nested(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_nested(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+# --- a finished run --------------------------------------------------------------------------------
+
+
+def test_run_folder_contents(trained_run):
+    run = trained_run.run_dir
+    names = sorted(p.name for p in run.iterdir())
+    assert names == [".lock", "best.pt", "latest.pt", "metrics.jsonl", "step-00000040.pt", "step-00000060.pt"]
+    latest = load(run / "latest.pt")
+    assert latest["step"] == 60
+    assert {"optimizer", "rng", "carry_state", "train_config"} <= latest.keys()
+    assert latest["vocab"] == trained_run.corpus.vocab.chars
+    assert len(latest["carry_state"]) == 2  # LSTM (h, c)
+    assert load(run / "step-00000040.pt")["step"] == 40
+    assert "optimizer" not in load(run / "step-00000060.pt")  # weights only
+
+
+def test_metrics_lines(trained_run):
+    lines = (trained_run.run_dir / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["step"] for r in records] == [20, 40, 60]
+    best = math.inf
+    for r in records:
+        assert math.isfinite(r["val_loss"]) and r["val_loss"] > 0
+        assert r["val_bpc"] == pytest.approx(r["val_loss"] / LN2)
+        best = min(best, r["val_loss"])
+        assert r["best_val_loss"] == best
+        assert r["chars_seen"] == r["step"] * 4 * 16
+    best_pt = load(trained_run.run_dir / "best.pt")
+    assert best_pt["step"] == min(records, key=lambda r: r["val_loss"])["step"]
+    assert best_pt["metrics"]["val_loss"] == best
+
+
+def test_events_in_order(trained_run):
+    events = trained_run.events
+    assert isinstance(events[0], Started) and isinstance(events[-1], Finished)
+    assert sum(isinstance(e, Started) for e in events) == 1 and sum(isinstance(e, Finished) for e in events) == 1
+    started, finished = events[0], events[-1]
+    assert started.start_step == 0 and started.num_parameters == trained_run.model.num_parameters()
+    assert started.train_chars + started.val_chars == len(trained_run.corpus.ids)
+    assert finished.reason == "steps" and finished.step == 60 and finished.run_dir == trained_run.run_dir
+    steps = [e.step for e in events if isinstance(e, Step)]
+    assert steps == [10, 20, 30, 40, 50, 60]
+    assert all(0 <= e.progress <= 1 and e.lr > 0 for e in events if isinstance(e, Step))
+    evals = [e for e in events if isinstance(e, Evaluated)]
+    assert [e.step for e in evals] == [20, 40, 60]
+    assert finished.best_val_loss == min(e.val_loss for e in evals)
+    for e in evals:
+        assert len(e.sample) == 20 and set(e.sample) <= set(trained_run.corpus.vocab.chars)
+    # Each eval's checkpoint is saved before the eval is reported; event steps never go backwards.
+    order = [(type(e).__name__, getattr(e, "step", None)) for e in events]
+    for i, (kind, _) in enumerate(order):
+        if kind == "Evaluated":
+            assert order[i - 1][0] == "Saved"
+    seen = [step for _, step in order if step is not None]
+    assert seen == sorted(seen)
+    assert all(isinstance(e, Started | Step | Evaluated | Saved | Finished) for e in events)
+
+
+def test_loss_decreases(trained_run):
+    losses = [e.loss for e in trained_run.events if isinstance(e, Step)]
+    assert losses[-1] < losses[0] - 0.5
+    vals = [e.val_loss for e in trained_run.events if isinstance(e, Evaluated)]
+    assert vals[-1] < vals[0]
+    assert vals[-1] < math.log(len(trained_run.corpus.vocab)) - 0.5  # better than uniform guessing
+
+
+# --- determinism and exact resume -------------------------------------------------------------------
+
+
+def resume_configs(**overrides):
+    return tiny_train_config(**(dict(eval_every=5, log_every=2, warmup_steps=3, preview_chars=8) | overrides))
+
+
+@pytest.fixture
+def short_corpus(write_corpus):
+    return write_corpus(SHORT, "short.txt")
+
+
+def test_same_seed_same_weights_and_caller_rng_untouched(tmp_path, short_corpus):
+    torch.manual_seed(1234)
+    expected = torch.rand(4)
+    torch.manual_seed(1234)
+    config = resume_configs(steps=6)
+    a = train_run(tmp_path / "a", short_corpus, config=config)
+    assert torch.equal(torch.rand(4), expected)  # training used its own scoped RNG
+    b = train_run(tmp_path / "b", short_corpus, config=config)
+    assert_same_weights(a.model.state_dict(), b.model.state_dict())
+    c = train_run(tmp_path / "c", short_corpus, config=resume_configs(steps=6, seed=8))
+    assert not torch.equal(a.model.head.weight, c.model.head.weight)
+
+
+@pytest.mark.parametrize("cell, dropout", [("lstm", 0.0), ("lstm", 0.3), ("gru", 0.3)])
+def test_resume_after_target_is_bit_identical(tmp_path, short_corpus, cell, dropout):
+    """Train 10 steps, resume to 20 == train 20 straight (constant lr after warmup, so targets don't matter)."""
+    model_config = tiny_model_config(len(load_corpus(short_corpus).vocab), cell=cell, dropout=dropout)
+    straight = train_run(tmp_path / "straight", short_corpus, model_config,
+                         resume_configs(steps=20, min_lr_fraction=1.0))
+    train_run(tmp_path / "resumed", short_corpus, model_config, resume_configs(steps=10, min_lr_fraction=1.0))
+    first_leg = load(tmp_path / "resumed" / "latest.pt")["model"]
+    resumed = train_run(tmp_path / "resumed", short_corpus, model_config,
+                        resume_configs(steps=20, min_lr_fraction=1.0), resume=True)
+    assert resumed.events[0].start_step == 10 and resumed.events[-1].step == 20
+    assert_same_weights(resumed.model.state_dict(), straight.model.state_dict())
+    assert not torch.equal(first_leg["head.weight"], straight.model.state_dict()["head.weight"])
+    a, b = load(tmp_path / "straight" / "latest.pt"), load(tmp_path / "resumed" / "latest.pt")
+    for key in ("model", "optimizer", "rng", "carry_state"):
+        assert_same_nested(a[key], b[key], key)
+    metrics = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert metrics == [5, 10, 15, 20]
+
+
+class StopAfter:
+    def __init__(self, steps: int):
+        self.calls, self.steps = 0, steps
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return self.calls > self.steps
+
+
+def interrupted_then_resumed(tmp_path, corpus, model_config, stop_at=7, steps=20):
+    run = train_run(tmp_path / "resumed", corpus, model_config, resume_configs(steps=steps),
+                    should_stop=StopAfter(stop_at))
+    assert run.events[-1].reason == "interrupted" and run.events[-1].step == stop_at
+    return train_run(tmp_path / "resumed", corpus, model_config, resume_configs(steps=steps), resume=True)
+
+
+def test_interrupt_mid_window_then_resume_is_bit_identical(tmp_path, short_corpus):
+    """Stopped between evals (step 7, cosine schedule, dropout, mid-epoch carried state): still exact."""
+    model_config = tiny_model_config(len(load_corpus(short_corpus).vocab), dropout=0.25)
+    straight = train_run(tmp_path / "straight", short_corpus, model_config, resume_configs(steps=20))
+    resumed = interrupted_then_resumed(tmp_path, short_corpus, model_config)
+    assert_same_weights(resumed.model.state_dict(), straight.model.state_dict())
+    assert resumed.events[-1].best_val_loss == straight.events[-1].best_val_loss
+
+
+def test_resume_exactness_depends_on_restored_rng(tmp_path, short_corpus, monkeypatch):
+    """Guards the test above: skip the RNG restore (dropout on) and the weights come out different."""
+    model_config = tiny_model_config(len(load_corpus(short_corpus).vocab), dropout=0.25)
+    straight = train_run(tmp_path / "straight", short_corpus, model_config, resume_configs(steps=12))
+    real = torch.set_rng_state
+    calls = []
+
+    def skip_first(state):
+        calls.append(1)
+        if len(calls) > 1:  # the first call is train's restore; later ones are fork_rng's
+            real(state)
+
+    train_run(tmp_path / "resumed", short_corpus, model_config, resume_configs(steps=12),
+              should_stop=StopAfter(7))
+    monkeypatch.setattr(torch, "set_rng_state", skip_first)
+    resumed = train_run(tmp_path / "resumed", short_corpus, model_config, resume_configs(steps=12), resume=True)
+    assert calls
+    assert not torch.equal(resumed.model.head.weight, straight.model.head.weight)
+
+
+def test_resume_exactness_depends_on_carried_state(tmp_path, short_corpus, monkeypatch):
+    """Guards it too: drop the saved recurrent state at resume and the weights come out different."""
+    model_config = tiny_model_config(len(load_corpus(short_corpus).vocab))
+    straight = train_run(tmp_path / "straight", short_corpus, model_config, resume_configs(steps=12))
+    train_run(tmp_path / "resumed", short_corpus, model_config, resume_configs(steps=12), should_stop=StopAfter(7))
+    monkeypatch.setattr(train_module, "state_from_list", lambda tensors, cell, device: None)
+    resumed = train_run(tmp_path / "resumed", short_corpus, model_config, resume_configs(steps=12), resume=True)
+    assert not torch.equal(resumed.model.head.weight, straight.model.head.weight)
+
+
+# --- refused resumes -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stopped_run(tmp_path, short_corpus):
+    model_config = tiny_model_config(len(load_corpus(short_corpus).vocab))
+    train_run(tmp_path / "run", short_corpus, model_config, resume_configs(steps=6))
+    return tmp_path / "run", model_config
+
+
+def test_resume_with_other_vocab(stopped_run, write_corpus):
+    run_dir, _ = stopped_run
+    other = write_corpus(SHORT.replace("R", "Q"), "other.txt")
+    with pytest.raises(CharnnError, match="different set of characters"):
+        train_run(run_dir, other, config=resume_configs(steps=12), resume=True)
+
+
+@pytest.mark.parametrize("change, named", [(dict(hidden_size=32), "hidden_size 16 → 32"),
+                                           (dict(num_layers=1), "num_layers 2 → 1"),
+                                           (dict(cell="gru"), "cell lstm → gru")])
+def test_resume_with_other_model(stopped_run, short_corpus, change, named):
+    run_dir, model_config = stopped_run
+    other = tiny_model_config(model_config.vocab_size, **change)
+    with pytest.raises(CharnnError, match="model differs") as info:
+        train_run(run_dir, short_corpus, other, resume_configs(steps=12), resume=True)
+    assert named in str(info.value)
+
+
+@pytest.mark.parametrize("change", [dict(seq_len=8), dict(batch_size=2), dict(seed=1)])
+def test_resume_with_other_data_order(stopped_run, short_corpus, change):
+    run_dir, model_config = stopped_run
+    key = next(iter(change)).replace("_", "-")
+    with pytest.raises(CharnnError, match=key):
+        train_run(run_dir, short_corpus, model_config, resume_configs(steps=12, **change), resume=True)
+
+
+def test_resume_without_latest(tmp_path, short_corpus):
+    with pytest.raises(CharnnError, match="nothing to resume"):
+        train_run(tmp_path / "fresh", short_corpus, config=resume_configs(steps=4), resume=True)
+
+
+def test_refused_resume_leaves_run_intact(stopped_run, short_corpus):
+    run_dir, model_config = stopped_run
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    with pytest.raises(CharnnError):
+        train_run(run_dir, short_corpus, tiny_model_config(model_config.vocab_size, hidden_size=32),
+                  resume_configs(steps=12), resume=True)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+# --- stopping --------------------------------------------------------------------------------------
+
+
+def test_should_stop_saves_latest(tmp_path, short_corpus):
+    run = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=50), should_stop=StopAfter(3))
+    finished = run.events[-1]
+    assert isinstance(finished, Finished) and finished.reason == "interrupted" and finished.step == 3
+    assert isinstance(run.events[-2], Saved) and run.events[-2].path == tmp_path / "run" / "latest.pt"
+    latest = load(tmp_path / "run" / "latest.pt")
+    assert latest["step"] == 3 and "optimizer" in latest
+    assert not any(isinstance(e, Evaluated) for e in run.events)  # stopping does not wait for an eval
+    # And it resumes from there (best_val_loss is still infinite: no eval happened yet).
+    resumed = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=5), resume=True)
+    assert resumed.events[0].start_step == 3 and resumed.events[-1].reason == "steps"
+
+
+def test_time_budget_stops_with_reason_time(tmp_path, short_corpus):
+    config = tiny_train_config(steps=None, time_budget=1.0, eval_every=10_000, log_every=1, preview_chars=0)
+    run = train_run(tmp_path / "run", short_corpus, config=config)
+    finished = run.events[-1]
+    assert finished.reason == "time"
+    assert finished.step < 10_000
+    assert load(tmp_path / "run" / "latest.pt")["step"] == finished.step
+    assert any(isinstance(e, Evaluated) and e.step == finished.step for e in run.events)  # final eval done
+
+
+def test_steps_and_budget_both_given_steps_win(tmp_path, short_corpus):
+    run = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=4, time_budget=3600.0))
+    assert run.events[-1].reason == "steps" and run.events[-1].step == 4
+
+
+def test_diverging_loss_is_a_charnn_error(tmp_path, short_corpus):
+    config = resume_configs(steps=30, lr=1e30, warmup_steps=0, log_every=1)
+    with pytest.raises(CharnnError, match="training loss became"):
+        train_run(tmp_path / "run", short_corpus, config=config)
+
+
+@pytest.mark.parametrize("preview_chars", [8, 0])
+def test_divergence_after_the_last_check(tmp_path, short_corpus, preview_chars):
+    config = resume_configs(steps=7, lr=1e30, warmup_steps=0, log_every=1000, eval_every=1000,
+                            preview_chars=preview_chars)
+    with pytest.raises(CharnnError, match="training loss became"):
+        train_run(tmp_path / "run", short_corpus, config=config)
+    for path in (tmp_path / "run").glob("*.pt"):
+        assert all(torch.isfinite(t).all() for t in load(path)["model"].values()), path.name
+
+
+def test_locked_run_folder(tmp_path, short_corpus):
+    (tmp_path / "run").mkdir()
+    with RunLock(tmp_path / "run"):
+        with pytest.raises(CharnnError, match="another charnn process"):
+            train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=2))
+
+
+def test_too_short_corpora(tmp_path, write_corpus):
+    with pytest.raises(CharnnError, match="too short"):  # no room for batch 4 × 16
+        train_run(tmp_path / "a", write_corpus("abcdefghij" * 6, "a.txt"), config=resume_configs(steps=2))
+    with pytest.raises(CharnnError, match="validation"):  # 10% of 15 chars is 1 char
+        train_run(tmp_path / "b", write_corpus("abcdefghijklmno", "b.txt"),
+                  config=resume_configs(steps=2, batch_size=1, seq_len=2))
+
+
+def test_unwritable_run_folder(tmp_path, short_corpus):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CharnnError, match="cannot create run folder"):
+        train_run(tmp_path / "file" / "run", short_corpus, config=resume_configs(steps=2))
+
+
+# --- schedule and config ---------------------------------------------------------------------------
+
+
+def test_learning_rate_schedule():
+    config = tiny_train_config(steps=100, lr=1.0, warmup_steps=10, min_lr_fraction=0.1)
+    warmup = [learning_rate(config, s, s / 100) for s in range(10)]
+    assert warmup == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert learning_rate(config, 10, 0.0) == pytest.approx(1.0)
+    assert learning_rate(config, 55, 0.5) == pytest.approx(0.55)
+    assert learning_rate(config, 100, 1.0) == pytest.approx(0.1)
+    assert learning_rate(config, 200, 2.0) == pytest.approx(0.1)
+    decay = [learning_rate(config, s, s / 100) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(decay, decay[1:], strict=False))
+
+
+@pytest.mark.parametrize("bad", [dict(steps=None), dict(batch_size=0), dict(seq_len=0), dict(eval_every=0),
+                                 dict(val_fraction=0.0), dict(val_fraction=1.0), dict(lr=0.0), dict(lr=math.inf),
+                                 dict(lr=math.nan), dict(precision="fp8"), dict(keep_checkpoints=-1)])
+def test_train_config_validation(bad):
+    with pytest.raises(CharnnError):
+        tiny_train_config(**bad)
+
+
+def test_repetitive_corpus_constant(tmp_path):
+    assert len(REPETITIVE) > 1500 and len(set(REPETITIVE)) < 40
