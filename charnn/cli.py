@@ -240,7 +240,8 @@ def sample(
                                                   "e.g. '\\n\\n' or 'THE END'.")] = None,
     num_samples: Annotated[int, typer.Option(help="Samples generated together in one batch.", min=1)] = 1,
     unknown: Annotated[str, typer.Option(help="Prime chars the model never saw: error, skip or replace.")] = "error",
-    style: Annotated[str, typer.Option(help="auto (style plays/screenplays on a terminal), script or plain.")] = "auto",
+    style: Annotated[str, typer.Option(help="On a colour terminal: auto (style the text once it reads as a play "
+                                            "or screenplay), script (always) or plain.")] = "auto",
     output: Annotated[Path | None, typer.Option(help="Also write the text to this file.")] = None,
     output_format: Annotated[str, typer.Option("--format", help="text, or fountain (a screenplay file).")] = "text",
     interactive: Annotated[bool, typer.Option(help="Type primes and watch continuations; /help for commands.")] = False,
@@ -284,7 +285,6 @@ def sample(
         label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
         if interactive:
             return interactive_session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop)
-        styled = style == "script" or (style == "auto" and ui.color_terminal(sys.stdout))
         generator = torch.Generator().manual_seed(seed)
         started = time.monotonic()
         if num_samples > 1 or output_format == "fountain" and output is None:
@@ -296,11 +296,11 @@ def sample(
                 texts = [script.to_fountain(prime + text) for text in texts]
             for number, text in enumerate(texts, 1):
                 if num_samples > 1:
-                    ui.sample_header(number, num_samples, styled)
-                ui.show_text(text, styled)
+                    ui.sample_header(number, num_samples, style)
+                ui.show_text(text, style)
         else:
             chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop)
-            stream = ui.open_stream(styled, sys.stdout)
+            stream = ui.open_stream(style, sys.stdout)
             pieces = []
             with ui.status_for(stream, label, temperature, length) as status:
                 for char in chars:
@@ -373,7 +373,7 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
         try:
             chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
                              settings["topp"], generator, unknown, stop)
-            stream = ui.open_stream(ui.color_terminal(sys.stdout), sys.stdout)
+            stream = ui.open_stream("auto", sys.stdout)
             for char in line:  # echo the prime so the continuation reads on from it
                 stream.write(char)
             for char in chars:

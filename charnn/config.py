@@ -42,8 +42,8 @@ class TrainConfig:
     steps: int | None = None  # optimizer steps to train to (None: only the time budget limits)
     time_budget: float | None = None  # wall-clock seconds for the whole run, final eval and save included
     batch_size: int = 32  # parallel streams per step (B)
-    seq_len: int = 128  # characters per stream per step; gradients flow this far back (T)
-    lr: float = 2e-3  # peak learning rate of AdamW
+    seq_len: int = 64  # characters per stream per step; gradients flow this far back (T)
+    lr: float = 3e-3  # peak learning rate of AdamW
     weight_decay: float = 0.01  # AdamW decay on weight matrices (not biases or embeddings)
     warmup_steps: int = 30  # linear warmup from 0 to `lr` (short: budgets are short)
     min_lr_fraction: float = 0.1  # cosine decay ends at lr × this

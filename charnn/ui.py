@@ -161,8 +161,11 @@ class ScriptStream:
     the per-character cost stays a string write. Text itself never passes through Rich markup.
     """
 
-    def __init__(self, out, console: Console | None = None, status: Console | None = None):
+    def __init__(self, out, console: Console | None = None, status: Console | None = None, detect: bool = False):
         self.out = out
+        # With `detect`, text streams plain until what has come so far reads as a script.
+        self.active = not detect
+        self.seen = ""  # recent text, for detection
         console = console or Console(file=out)
         self.codes: dict[str, tuple[str, str]] = {}
         self.color_system = console.color_system
@@ -216,6 +219,17 @@ class ScriptStream:
         if self.status_shown:
             self.out.write("\x1b[K")  # wipe the status line this text now overwrites
             self.status_shown = False
+        if not self.active:
+            self.out.write(char)
+            self.out.flush()
+            if char == "\n":
+                self.seen = (self.seen + self.line + "\n")[-4000:]
+                self.line = ""
+                self.active = script.looks_like_script(self.seen)
+                self.show_status()
+            else:
+                self.line += char
+            return
         if char == "\n":
             if self.held:
                 self.decide(final=True)
@@ -282,11 +296,15 @@ def color_terminal(out) -> bool:
     return out.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def open_stream(styled: bool, out) -> ScriptStream | PlainStream:
-    if not styled:
+def open_stream(style: str, out) -> ScriptStream | PlainStream:
+    """'plain', 'script' (always style script lines) or 'auto' (once the text reads as a script).
+
+    Styling needs a colour terminal on `out`; anywhere else the text is written exactly as generated.
+    """
+    if style == "plain" or not color_terminal(out):
         return PlainStream(out)
     console = Console(file=out, force_terminal=True)
-    return ScriptStream(out, console, status=stderr if stderr.is_terminal else None)
+    return ScriptStream(out, console, status=stderr if stderr.is_terminal else None, detect=style == "auto")
 
 
 class SampleStatus:
@@ -351,19 +369,16 @@ class Spinner:
             self.status.stop()
 
 
-def sample_header(number: int, total: int, styled: bool) -> None:
+def sample_header(number: int, total: int, style: str) -> None:
     line = f"── sample {number}/{total} ──"
-    stream = open_stream(styled, sys.stdout)
+    stream = open_stream(style, sys.stdout)
     sys.stdout.write("\n" if number > 1 else "")
-    if styled:
-        sys.stdout.write(stream.styled(line, "bold"))
-    else:
-        sys.stdout.write(line)
+    sys.stdout.write(stream.styled(line, "bold") if isinstance(stream, ScriptStream) else line)
     sys.stdout.write("\n")
 
 
-def show_text(text: str, styled: bool) -> None:
-    stream = open_stream(styled, sys.stdout)
+def show_text(text: str, style: str) -> None:
+    stream = open_stream(style, sys.stdout)
     for char in text:
         stream.write(char)
     stream.close()

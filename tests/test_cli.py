@@ -373,3 +373,59 @@ def test_sample_into_a_closed_pipe(in_cli_root):
     assert len(head) == 20
     assert child.returncode == 0, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
+# --- sampling formats, styles and the interactive prompt ------------------------------------------
+
+
+def test_sample_fountain_to_stdout_and_file(in_cli_root, tmp_path):
+    result = invoke("sample", "--length", "200", "--seed", "3", "--format", "fountain")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "scene.fountain"
+    to_file = invoke("sample", "--length", "200", "--seed", "3", "--format", "fountain", "--output", str(out))
+    assert to_file.exit_code == 0
+    assert out.read_text(encoding="utf-8") == result.stdout
+
+
+@pytest.mark.parametrize("style", ["auto", "script", "plain"])
+def test_sample_styles_are_plain_off_a_terminal(in_cli_root, style, monkeypatch):
+    plain = invoke("sample", "--length", "150", "--seed", "9", "--style", "plain").stdout
+    assert invoke("sample", "--length", "150", "--seed", "9", "--style", style).stdout == plain
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert invoke("sample", "--length", "150", "--seed", "9", "--style", style).stdout == plain
+
+
+def test_sample_batch_is_reproducible(in_cli_root):
+    first = invoke("sample", "--num-samples", "3", "--length", "40", "--seed", "4")
+    assert first.exit_code == 0
+    assert invoke("sample", "--num-samples", "3", "--length", "40", "--seed", "4").stdout == first.stdout
+    parts = [part for part in first.stdout.split("── sample ") if part]
+    assert len(parts) == 3
+
+
+def test_interactive_commands(in_cli_root):
+    script = "/temp 0\n/length 12\nthe \n/temp -1\n/bogus\n/length x\n"
+    result = invoke("sample", "--interactive", input=script)
+    assert result.exit_code == 0, result.output
+    greedy = invoke("sample", "--prime", "the ", "--length", "12", "--temperature", "0").stdout
+    assert "the " + greedy in result.stdout
+    assert "temperature must be 0" in result.stderr
+    assert "unknown command /bogus" in result.stderr
+    assert "bad value for /length" in result.stderr
+
+
+def test_prime_file(in_cli_root, tmp_path):
+    prime = tmp_path / "prime.txt"
+    prime.write_text("the quick\nbrown ", encoding="utf-8")
+    from_file = invoke("sample", "--prime-file", str(prime), "--length", "20", "--seed", "1")
+    inline = invoke("sample", "--prime", "the quick\nbrown ", "--length", "20", "--seed", "1")
+    assert from_file.exit_code == 0 and from_file.stdout == inline.stdout
+    missing = invoke("sample", "--prime-file", str(tmp_path / "nope.txt"))
+    assert missing.exit_code == 1 and "cannot read --prime-file" in missing.stderr
+
+
+@pytest.mark.parametrize("flags", [["--top-k", "0"], ["--length", "-5"], ["--temperature", "nan"],
+                                   ["--top-p", "0"], ["--num-samples", "0"], ["--style", "fancy"],
+                                   ["--format", "pdf"], ["--stop", ""]])
+def test_sample_more_bad_usage(in_cli_root, flags):
+    fails(2, "sample", *flags)

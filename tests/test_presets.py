@@ -1,0 +1,60 @@
+"""Default sizes from corpus, budget and device speed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from charnn import presets
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def fixed_speed(monkeypatch):
+    """A fixed 60 GFLOP/s device, so the choices do not depend on the machine running the tests."""
+    monkeypatch.setattr(presets, "matmul_flops", lambda device, precision, seconds=0.25: 60e9)
+
+
+def size(preset) -> int:
+    return presets.lstm_parameters(preset.num_layers, preset.hidden_size)
+
+
+def test_bigger_budget_bigger_model():
+    sizes = [size(presets.choose(5_000_000, 500_000, seconds, None, CPU, "fp32", 65)) for seconds in
+             (60, 600, 3600, 36_000)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+
+
+def test_small_corpus_small_model_with_dropout():
+    small = presets.choose(40_000, 4_000, 3600, None, CPU, "fp32", 70)
+    big = presets.choose(50_000_000, 5_000_000, 3600, None, CPU, "fp32", 70)
+    assert size(small) < size(big)
+    assert small.dropout > 0
+    assert big.dropout == 0
+
+
+def test_tiny_corpus_shrinks_the_batch_window():
+    preset = presets.choose(300, 30, 60, None, CPU, "fp32", 20)
+    assert (300 - 1) // preset.batch_size >= preset.seq_len
+
+
+def test_steps_instead_of_time():
+    preset = presets.choose(1_000_000, 100_000, None, 200, CPU, "fp32", 65)
+    assert preset.eval_every == 200 // 8
+
+
+def test_evals_take_a_small_share_of_a_budget():
+    preset = presets.choose(1_000_000, 110_000, 600, None, CPU, "fp32", 65)
+    steps = preset.estimated_chars_per_second * 0.85 * 600 / (preset.batch_size * preset.seq_len)
+    evals = steps / preset.eval_every
+    eval_seconds = 110_000 / (3 * preset.estimated_chars_per_second)
+    assert evals * eval_seconds <= 0.06 * 600
+
+
+def test_parameter_formula_matches_the_model():
+    from charnn.config import ModelConfig
+    from charnn.model import CharRNN
+
+    model = CharRNN(ModelConfig(96, "lstm", 3, 40, 64))
+    assert presets.lstm_parameters(3, 40, 64, 96) == model.num_parameters()

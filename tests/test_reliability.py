@@ -1,0 +1,173 @@
+"""Issue-5 guarantees end to end: full disks, locked folders, big alphabets, odd encodings."""
+
+from __future__ import annotations
+
+import errno
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from charnn import checkpoint
+from charnn.cli import app
+from charnn.errors import CharnnError
+from conftest import REPETITIVE, tiny_model_config, tiny_train_config, train_run
+
+TINY = ["--layers", "1", "--hidden-size", "16", "--embed-dim", "8", "--seq-len", "16", "--batch-size", "4",
+        "--device", "cpu", "--precision", "fp32", "--steps", "20", "--eval-every", "10"]
+
+
+def cli(*args, input=None):
+    result = CliRunner().invoke(app, list(args), input=input)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    return result
+
+
+def snapshot(folder):
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.suffix in (".pt", ".jsonl")}
+
+
+def test_full_disk_keeps_previous_checkpoints(tmp_path, write_corpus, monkeypatch):
+    corpus = write_corpus(REPETITIVE)
+    run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=20))
+    before = snapshot(run.run_dir)
+    real_save = torch.save
+
+    def full_disk(obj, file, *args, **kwargs):
+        real_save(obj, file, *args, **kwargs)  # part of the bytes land in the temp file ...
+        raise OSError(errno.ENOSPC, "No space left on device")  # ... then the disk is full
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(CharnnError, match="No space left on device"):
+        train_run(run.run_dir, corpus, config=tiny_train_config(steps=40), resume=True)
+    assert snapshot(run.run_dir) == before  # every earlier file byte-identical
+    assert not list(run.run_dir.glob(".*.tmp-*"))  # no half-written temp files left behind
+
+
+def test_unwritable_run_folder_is_one_line(tmp_path, write_corpus, monkeypatch):
+    corpus = write_corpus(REPETITIVE)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.chdir(tmp_path)
+    result = cli("train", str(corpus), "--out", str(blocker / "run"), *TINY)
+    assert result.exit_code == 1
+    assert "cannot create run folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from charnn.checkpoint import RunLock
+with RunLock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_second_trainer_on_a_folder_is_refused_and_a_dead_one_does_not_block(tmp_path, write_corpus, monkeypatch):
+    corpus = write_corpus(REPETITIVE)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    monkeypatch.chdir(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir), "60"], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = cli("train", str(corpus), "--out", str(run_dir), *TINY)
+        assert result.exit_code == 1
+        assert "another charnn process is training in" in result.stderr
+        assert not (run_dir / "latest.pt").exists()
+    finally:
+        holder.kill()  # dies holding the lock: the OS releases it
+        holder.wait()
+    started = time.monotonic()
+    result = cli("train", str(corpus), "--out", str(run_dir), *TINY)
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started < 60  # did not wait for a stale lock to expire
+    assert (run_dir / "latest.pt").exists()
+
+
+def test_large_alphabet_trains_and_samples(tmp_path, write_corpus, monkeypatch):
+    alphabet = "".join(chr(0x4E00 + i) for i in range(3000))  # 3,000 distinct CJK characters
+    text = "".join(alphabet[(i * 7919) % 3000] + ("。\n" if i % 40 == 39 else "") for i in range(12_000))
+    corpus = write_corpus(text)
+    run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=4, eval_every=4))
+    assert len(run.corpus.vocab) > 256 and run.corpus.ids.dtype.itemsize == 2
+    monkeypatch.chdir(tmp_path)
+    result = cli("sample", "--checkpoint", str(run.run_dir), "--length", "50", "--seed", "1",
+                 "--prime", alphabet[:5])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout) == 50 and set(result.stdout) <= set(run.corpus.vocab.chars)
+
+
+def test_latin1_corpus_with_encoding_flag_and_errors_replace(tmp_path, monkeypatch):
+    corpus = tmp_path / "latin.txt"
+    corpus.write_bytes(("Café crème, señor. " * 300).encode("latin-1"))
+    monkeypatch.chdir(tmp_path)
+    refused = cli("train", str(corpus), *TINY)
+    assert refused.exit_code == 1 and "byte offset 3" in refused.stderr and "--encoding" in refused.stderr
+    assert cli("train", str(corpus), "--encoding", "latin-1", "--out", "a", *TINY).exit_code == 0
+    assert checkpoint.load(tmp_path / "a" / "latest.pt")["vocab"].count("é") == 1
+    assert cli("train", str(corpus), "--errors", "replace", "--out", "b", *TINY).exit_code == 0
+    assert "\ufffd" in checkpoint.load(tmp_path / "b" / "latest.pt")["vocab"]
+
+
+def test_crlf_normalised_unless_kept(tmp_path, monkeypatch):
+    corpus = tmp_path / "dos.txt"
+    corpus.write_bytes(("HAMLET: words\r\n" * 300).encode())
+    monkeypatch.chdir(tmp_path)
+    assert cli("train", str(corpus), "--out", "lf", *TINY).exit_code == 0
+    assert "\r" not in checkpoint.load(tmp_path / "lf" / "latest.pt")["vocab"]
+    assert cli("train", str(corpus), "--out", "crlf", "--keep-crlf", *TINY).exit_code == 0
+    assert "\r" in checkpoint.load(tmp_path / "crlf" / "latest.pt")["vocab"]
+
+
+def test_short_corpus_adapts_without_flags(tmp_path, monkeypatch):
+    corpus = tmp_path / "short.txt"
+    corpus.write_text("To be or not to be. " * 12, encoding="utf-8")  # 240 chars: less than one 32 × 64 window
+    monkeypatch.chdir(tmp_path)
+    result = cli("train", str(corpus), "--steps", "3", "--layers", "1", "--hidden-size", "8", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    stuck = cli("train", str(corpus), "--steps", "3", "--batch-size", "32", "--seq-len", "64", "--out", "x")
+    assert stuck.exit_code == 1 and "--batch-size or --seq-len" in stuck.stderr
+
+
+def test_resume_with_incompatible_flags_says_what_differs(tmp_path, write_corpus, monkeypatch):
+    corpus = write_corpus(REPETITIVE)
+    monkeypatch.chdir(tmp_path)
+    assert cli("train", str(corpus), "--out", "run", *TINY).exit_code == 0
+    changed = [a if a != "16" else "32" for a in TINY]  # hidden size and seq len both 16 → 32
+    result = cli("train", str(corpus), "--out", "run", "--resume", *changed)
+    assert result.exit_code == 1 and "hidden_size 16 → 32" in result.stderr
+    more = [a if a != "20" else "30" for a in TINY]
+    extended = cli("train", str(corpus), "--out", "run", "--resume", *more)
+    assert extended.exit_code == 0, extended.output
+    assert checkpoint.load(tmp_path / "run" / "latest.pt")["step"] == 30
+
+
+@pytest.mark.parametrize("flags", [["--time", "0s"], ["--time", "ten minutes"], ["--steps", "0"],
+                                   ["--batch-size", "0"], ["--dropout", "1"], ["--lr", "0"], ["--lr", "nan"],
+                                   ["--cell", "transformer"], ["--device", "tpu"], ["--keep", "-1"]])
+def test_every_train_option_is_validated(tmp_path, write_corpus, flags):
+    corpus = write_corpus(REPETITIVE)
+    result = cli("train", str(corpus), *flags)
+    assert result.exit_code == 2, (flags, result.output)
+
+
+def test_durations():
+    from charnn.cli import parse_duration
+
+    assert parse_duration("1h30m") == 5400 and parse_duration("90s") == 90 and parse_duration("1.5h") == 5400
+    assert parse_duration("10m") == 600 and parse_duration("45") == 45
+
+
+def test_model_config_mismatch_on_resume_lists_fields(tmp_path, write_corpus):
+    corpus = write_corpus(REPETITIVE)
+    run = train_run(tmp_path / "run", corpus)
+    other = tiny_model_config(len(run.corpus.vocab), num_layers=1)
+    with pytest.raises(CharnnError, match="num_layers 2 → 1"):
+        train_run(run.run_dir, corpus, model_config=other, config=tiny_train_config(steps=30), resume=True)

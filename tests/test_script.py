@@ -1,0 +1,136 @@
+"""Reading text as a play/screenplay, the styled stream, and Fountain output."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from rich.console import Console
+
+from charnn import script
+from charnn.ui import PlainStream, ScriptStream
+
+PLAY = """ACT I
+SCENE II. A room in the castle.
+
+HAMLET: To be, or not to be, that is the question.
+[Exeunt] :smile:
+OPHELIA: Good my lord,
+How does your honour for this many a day?
+HAMLET: I humbly thank you.
+"""
+
+SCREENPLAY = """FADE IN:
+
+INT. LIGHTHOUSE KITCHEN - NIGHT
+
+Margaret stirs a pot. The wind rattles the window.
+
+MARGARET
+(quietly)
+You came back.
+
+JONAH (V.O.)
+I never left.
+
+CUT TO:
+
+EXT. HARBOUR - DAY
+"""
+
+PROSE = """It was a bright cold day in April, and the clocks were striking thirteen.
+Winston Smith, his chin nuzzled into his breast, slipped quickly through the glass doors.
+Nothing in the room had changed since the morning.
+"""
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@pytest.mark.parametrize("line, kind", [
+    ("INT. LIGHTHOUSE KITCHEN - NIGHT", "heading"), ("EXT. HARBOUR - DAY", "heading"), ("ACT I", "heading"),
+    ("SCENE II. A room.", "heading"), ("CUT TO:", "transition"), ("DISSOLVE TO:", "transition"),
+    ("FADE OUT.", "transition"), ("FADE IN:", "transition"), ("HAMLET: To be.", "speaker"),
+    ("FIRST CITIZEN:", "speaker"), ("MARGARET", "cue"), ("JONAH (V.O.)", "cue"), ("(quietly)", "direction"),
+    ("[Exeunt]", "direction"), ("Margaret stirs a pot.", "text"), ("", "blank"), ("I", "text"),
+    ("Hamlet: said no one", "text"),
+])
+def test_classify(line, kind):
+    assert script.classify(line) == kind
+
+
+def test_detects_plays_and_screenplays_but_not_prose():
+    assert script.looks_like_script(PLAY)
+    assert script.looks_like_script(SCREENPLAY)
+    assert not script.looks_like_script(PROSE)
+
+
+def test_speaker_names():
+    assert script.speaker_name("HAMLET: words") == "HAMLET"
+    assert script.speaker_name("JONAH (V.O.)") == "JONAH"
+    assert script.speaker_name("plain words") is None
+
+
+def test_undecided_holds_only_possible_cues():
+    assert script.undecided("MARG")
+    assert script.undecided("")
+    assert not script.undecided("Marg")
+    assert not script.undecided("INT. ")
+    assert not script.undecided("(qui")
+
+
+def styled(text: str) -> str:
+    out = io.StringIO()
+    stream = ScriptStream(out, Console(file=out, force_terminal=True, color_system="truecolor"))
+    for char in text:
+        stream.write(char)
+    stream.close()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("text", [PLAY, SCREENPLAY, PROSE, "HAMLET", "INT. unfinished", "日本語のテキスト\n— ñ é"])
+def test_styled_stream_is_the_text_plus_styles_only(text):
+    rendered = styled(text)
+    assert ANSI.sub("", rendered) == text  # nothing added, dropped or reordered; [Exeunt] :smile: verbatim
+    if text in (PLAY, SCREENPLAY):
+        assert rendered != text
+
+
+def test_speakers_keep_one_colour():
+    rendered = styled(PLAY)
+    hamlet = re.findall(r"(\x1b\[[0-9;]*m)HAMLET:", rendered)
+    ophelia = re.findall(r"(\x1b\[[0-9;]*m)OPHELIA:", rendered)
+    assert len(hamlet) == 2 and hamlet[0] == hamlet[1]
+    assert ophelia and ophelia[0].startswith("\x1b[1;")  # bold
+
+
+def test_prose_is_not_styled():
+    assert styled(PROSE) == PROSE
+
+
+def test_plain_stream_writes_text_unchanged():
+    out = io.StringIO()
+    stream = PlainStream(out)
+    for char in PLAY:
+        stream.write(char)
+    stream.close()
+    assert out.getvalue() == PLAY
+
+
+def test_fountain_from_a_play():
+    fountain = script.to_fountain(PLAY)
+    lines = fountain.splitlines()
+    assert ".ACT I" in lines  # forced scene heading
+    index = lines.index("HAMLET")
+    assert lines[index - 1] == "" and lines[index + 1] == "To be, or not to be, that is the question."
+    assert "[Exeunt] :smile:" in lines
+
+
+def test_fountain_from_a_screenplay():
+    fountain = script.to_fountain(SCREENPLAY)
+    lines = fountain.splitlines()
+    assert "INT. LIGHTHOUSE KITCHEN - NIGHT" in lines
+    assert lines[lines.index("MARGARET") + 1] == "(quietly)"
+    assert lines[lines.index("CUT TO:") - 1] == ""
+    assert "> FADE IN:" in lines  # a transition Fountain would not know without '>'
+    assert fountain.endswith("\n")
