@@ -1,6 +1,6 @@
 """Crash test: SIGKILL a training run at random moments, resume it each time, check every file.
 
-    python benchmarks/crash_test.py [--kills 20] [--steps 400] [--eval-every 20] [--seed 0]
+    python benchmarks/crash_test.py [--kills 20] [--steps 3000] [--eval-every 20] [--seed 0]
 
 A small LSTM trains on a generated corpus in a child process (the same `train()` the CLI runs,
 reporting each step on stdout). The child is killed with SIGKILL at a random moment, then every
@@ -88,7 +88,7 @@ def check_files(run_dir: Path) -> int:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -68,8 +68,8 @@ def main():
         vocab = Vocab("".join(chr(32 + i) for i in range(65)))
         model, label = CharRNN(ModelConfig(len(vocab), num_layers=2, hidden_size=512)).eval(), "random 2×512 LSTM"
     config = model.config
-    print(f"model: {config.num_layers}×{config.hidden_size} {config.cell.upper()} ({label}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+    print(f"model: {config.num_layers}×{config.hidden_size} {config.cell.upper()} ({label}), "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     naive_rate = naive(model, max(200, args.length // 10))
     seconds, text = timed(lambda: "".join(generate(model, vocab, "", args.length, 0.8,
                                                    generator=torch.Generator().manual_seed(0))))

@@ -46,6 +46,10 @@ def save(payload: dict, path: Path) -> None:
             os.fsync(file.fileno())
         os.replace(tmp, path)
         fsync_dir(path.parent)
+    except KeyboardInterrupt:  # a second Ctrl-C mid-write: the old file stands; drop the partial one
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     except (OSError, RuntimeError) as error:  # torch.save reports a failed write as RuntimeError
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)

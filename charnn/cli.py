@@ -64,8 +64,8 @@ def check_dropout(value: float | None) -> float | None:
     return value
 
 
-def check_positive(value: float) -> float:
-    if not (value > 0 and math.isfinite(value)):
+def check_positive(value: float | None) -> float | None:
+    if value is not None and not (value > 0 and math.isfinite(value)):
         raise typer.BadParameter(f"must be a positive number, not {value}")
     return value
 
@@ -104,64 +104,81 @@ def train(
     time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget: 90s, 10m, 1h30m.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default checkpoints/<corpus name>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in the run folder from its latest.pt.")] = False,
-    cell: Annotated[str, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)}.")] = M.cell,
+    cell: Annotated[str | None, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)} [default: {M.cell}].")] = None,
     layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers [default: preset].",
                                                **Positive)] = None,
     hidden_size: Annotated[int | None, typer.Option(help="Units per layer [default: preset].", **Positive)] = None,
-    embed_dim: Annotated[int, typer.Option(help="Character embedding size.", **Positive)] = M.embed_dim,
+    embed_dim: Annotated[int | None, typer.Option(help=f"Character embedding size [default: {M.embed_dim}].",
+                                                  **Positive)] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout between layers, in [0, 1) [default: preset].",
                                                   callback=check_dropout)] = None,
     seq_len: Annotated[int | None, typer.Option(help=f"Characters per window (BPTT length) [default: "
                                                      f"{T.seq_len}, less for tiny corpora].", **Positive)] = None,
     batch_size: Annotated[int | None, typer.Option(help=f"Parallel streams per step [default: {T.batch_size}, "
                                                         "less for tiny corpora].", **Positive)] = None,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.", callback=check_positive)] = T.lr,
+    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate [default: {T.lr}].",
+                                             callback=check_positive)] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints [default: about 8 "
                                                         "per run].", **Positive)] = None,
-    keep: Annotated[int, typer.Option(help="step-N.pt checkpoints to keep.", min=0)] = T.keep_checkpoints,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation, dropout and data order.")] = T.seed,
+    keep: Annotated[int | None, typer.Option(help=f"step-N.pt checkpoints to keep [default: "
+                                                  f"{T.keep_checkpoints}].", min=0)] = None,
+    seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order [default: "
+                                                  f"{T.seed}].", min=0, max=2**63 - 1)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (auto: bf16 where it is native).")] = "auto",
     encoding: Annotated[str, typer.Option(help="Text encoding of the corpus.")] = "utf-8",
     errors: Annotated[str, typer.Option(help="Bad bytes: strict (stop) or replace.")] = "strict",
     keep_crlf: Annotated[bool, typer.Option(help="Keep CRLF line endings instead of LF.")] = False,
 ):
-    """Train a model on CORPUS, showing progress and saving checkpoints as it goes."""
-    if cell not in CELLS:
+    """Train a model on CORPUS, showing progress and saving checkpoints as it goes.
+
+    With --resume, every size/optimizer flag not given is taken from the run's latest.pt, and so is
+    the target (--steps/--time) when neither is given.
+    """
+    if cell is not None and cell not in CELLS:
         raise typer.BadParameter(f"must be one of {', '.join(CELLS)}", param_hint="--cell")
     if device not in DEVICES:
         raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="--device")
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise typer.BadParameter("must be auto, fp32, bf16 or fp16", param_hint="--precision")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise typer.BadParameter("must be auto, fp32 or bf16", param_hint="--precision")
     if errors not in ("strict", "replace"):
         raise typer.BadParameter("must be strict or replace", param_hint="--errors")
-    budget = parse_duration(time_budget) if time_budget is not None else (None if steps else 600.0)
+    budget = parse_duration(time_budget) if time_budget is not None else None
     run_dir = out or Path("checkpoints") / corpus.stem
 
     from charnn import ui
     from charnn.data import ReadOptions, load_corpus
     from charnn.presets import choose
-    from charnn.train import auto_precision
+    from charnn.train import auto_precision, check_precision
     from charnn.train import train as run_training
 
     stop = StopFlag()
     try:
         torch_device = resolve_device(device)
+        precision = auto_precision(torch_device) if precision == "auto" else check_precision(torch_device, precision)
         data = load_corpus(corpus, ReadOptions(encoding, errors, keep_crlf))
-        precision = auto_precision(torch_device) if precision == "auto" else precision
-        val_chars = int(len(data.ids) * T.val_fraction)
-        preset = choose(len(data.ids) - val_chars, val_chars, budget, steps, torch_device, precision, len(data.vocab),
-                        batch_size or T.batch_size, seq_len or T.seq_len)
-        if resume and (run_dir / "latest.pt").exists():
-            preset = preset_of_run(run_dir / "latest.pt", preset)
-        elif layers is None or hidden_size is None:
-            ui.info(f"model size from the preset: {preset.reason} (--layers/--hidden-size to choose)")
-        model_config = ModelConfig(len(data.vocab), cell, layers or preset.num_layers,
-                                   hidden_size or preset.hidden_size, embed_dim,
-                                   preset.dropout if dropout is None else dropout)
-        config = TrainConfig(steps=steps, time_budget=budget, batch_size=batch_size or preset.batch_size,
-                             seq_len=seq_len or preset.seq_len, lr=lr, eval_every=eval_every or preset.eval_every,
-                             keep_checkpoints=keep, seed=seed, precision=precision)
+        run = saved_settings(run_dir) if resume else {}
+        if not run and steps is None and budget is None:
+            budget = 600.0
+        elif run and steps is None and budget is None:
+            steps, budget = run["steps"], run["time_budget"]
+        given = dict(cell=cell, num_layers=layers, hidden_size=hidden_size, embed_dim=embed_dim, dropout=dropout,
+                     batch_size=batch_size, seq_len=seq_len, lr=lr, eval_every=eval_every, keep_checkpoints=keep,
+                     seed=seed)
+        settings = {**run, **{name: value for name, value in given.items() if value is not None}}
+        if not run:
+            val_chars = int(len(data.ids) * T.val_fraction)
+            preset = choose(len(data.ids) - val_chars, val_chars, budget, steps, torch_device, precision,
+                            len(data.vocab), batch_size or T.batch_size, seq_len or T.seq_len, layers, hidden_size)
+            if layers is None or hidden_size is None:
+                ui.info(f"model size from the preset: {preset.reason} (--layers/--hidden-size to choose)")
+            settings = {"num_layers": preset.num_layers, "hidden_size": preset.hidden_size,
+                        "dropout": preset.dropout, "batch_size": preset.batch_size, "seq_len": preset.seq_len,
+                        "eval_every": preset.eval_every, **settings}
+        model_config = ModelConfig(len(data.vocab), **{k: settings[k] for k in (
+            "cell", "num_layers", "hidden_size", "embed_dim", "dropout") if k in settings})
+        config = TrainConfig(steps=steps, time_budget=budget, precision=precision, **{k: settings[k] for k in (
+            "batch_size", "seq_len", "lr", "eval_every", "keep_checkpoints", "seed") if k in settings})
         with stop.installed(), ui.TrainView() as view:
             run_training(data, run_dir, model_config, config, torch_device, view, resume, stop.is_set, STARTED_AT)
     except CharnnError as problem:
@@ -174,17 +191,17 @@ def train(
         raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
 
 
-def preset_of_run(latest: Path, preset):
-    """On --resume, the run's own sizes stand in for the preset, so that only explicit flags differ."""
-    from dataclasses import replace
-
+def saved_settings(run_dir: Path) -> dict:
+    """The model and training settings of the run in `run_dir`, the defaults of a --resume."""
     from charnn import checkpoint as checkpoints
 
+    latest = run_dir / "latest.pt"
+    if not latest.exists():
+        return {}  # train() says there is nothing to resume
     payload = checkpoints.load(latest)
     model, train = payload["model_config"], payload["train_config"]
-    return replace(preset, num_layers=model["num_layers"], hidden_size=model["hidden_size"],
-                   dropout=model["dropout"], batch_size=train["batch_size"], seq_len=train["seq_len"],
-                   eval_every=train["eval_every"])
+    keys = ("steps", "time_budget", "batch_size", "seq_len", "lr", "eval_every", "keep_checkpoints", "seed")
+    return {**{k: v for k, v in model.items() if k != "vocab_size"}, **{k: train[k] for k in keys}}
 
 
 class StopFlag:
@@ -235,7 +252,8 @@ def sample(
     top_k: Annotated[int | None, typer.Option(help="Sample only from the k likeliest characters.", min=1)] = None,
     top_p: Annotated[float | None, typer.Option(help="Sample from the smallest set with this much probability, "
                                                      "in (0, 1].", callback=check_top_p)] = None,
-    seed: Annotated[int | None, typer.Option(help="Same seed, same text (default: random, shown at the end).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Same seed, same text (default: random, shown at the end).",
+                                             min=0, max=2**63 - 1)] = None,
     stop: Annotated[str | None, typer.Option(help="Stop after this text appears (\\n for a newline), "
                                                   "e.g. '\\n\\n' or 'THE END'.")] = None,
     num_samples: Annotated[int, typer.Option(help="Samples generated together in one batch.", min=1)] = 1,
@@ -283,8 +301,10 @@ def sample(
         vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
         config = payload["model_config"]
         label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
+        ui.info(f"sampling from {path} ({label}, step {payload['step']:,})")
         if interactive:
-            return interactive_session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop)
+            return interactive_session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop,
+                                       style)
         generator = torch.Generator().manual_seed(seed)
         started = time.monotonic()
         if num_samples > 1 or output_format == "fountain" and output is None:
@@ -320,8 +340,9 @@ def sample(
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:
-        sys.stdout.write("\n")
-        sys.stdout.flush()
+        if sys.stdout.isatty():
+            sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
+            sys.stdout.flush()
         fail("interrupted", 130)
     except BrokenPipeError:
         # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.
@@ -330,7 +351,7 @@ def sample(
     ui.sample_footer(count, time.monotonic() - started, seed)
 
 
-def interactive_session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop) -> None:
+def interactive_session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style) -> None:
     """A prompt loop: text is a prime; /temp, /length, /topk, /topp, /seed change settings."""
     import torch
 
@@ -373,12 +394,14 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
         try:
             chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
                              settings["topp"], generator, unknown, stop)
-            stream = ui.open_stream("auto", sys.stdout)
-            for char in line:  # echo the prime so the continuation reads on from it
-                stream.write(char)
-            for char in chars:
-                stream.write(char)
-            stream.close()
+            stream = ui.open_stream(style, sys.stdout)
+            try:
+                for char in line:  # echo the prime so the continuation reads on from it
+                    stream.write(char)
+                for char in chars:
+                    stream.write(char)
+            finally:
+                stream.close()  # also closes a style left open when Ctrl-C cuts a line
         except CharnnError as problem:
             ui.error(str(problem))
         except KeyboardInterrupt:
@@ -425,33 +448,38 @@ def evaluate_command(
     split: Annotated[str, typer.Option(help="val (last fraction), train (the rest) or all.")] = "val",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32 (comparable everywhere) or bf16.")] = "fp32",
 ):
     """Cross-entropy of a model over a whole split of CORPUS, in nats and bits per character."""
     if split not in ("val", "train", "all"):
         raise typer.BadParameter("must be val, train or all", param_hint="--split")
+    if precision not in ("fp32", "bf16"):
+        raise typer.BadParameter("must be fp32 or bf16", param_hint="--precision")
     if device not in DEVICES:
         raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="--device")
     import json
 
     from charnn import checkpoint as checkpoints
     from charnn import ui
-    from charnn.data import Vocab, load_corpus
+    from charnn.data import ReadOptions, Vocab, load_corpus
     from charnn.evaluation import LN2, evaluate
-    from charnn.train import auto_precision
+    from charnn.train import check_precision
 
     try:
         file = checkpoints.resolve(checkpoint)
         payload = checkpoints.load(file)
         torch_device = resolve_device(device)
         model = checkpoints.build_model(payload, file).to(torch_device)
-        data = load_corpus(corpus, vocab=Vocab(payload["vocab"]))
+        # Read the text the way the run read its corpus (encoding, bad bytes, line endings).
+        options = ReadOptions(**payload.get("read_options", {}))
+        data = load_corpus(corpus, options, vocab=Vocab(payload["vocab"]))
         fraction = payload.get("train_config", {}).get("val_fraction", TrainConfig.val_fraction)
         train_ids, val_ids = data.split(fraction)
         ids = {"val": val_ids, "train": train_ids, "all": data.ids}[split]
         if len(ids) < 2:
             raise CharnnError(f"the {split} split of {corpus} has {len(ids)} characters; at least 2 are needed "
                               "to score one — use --split all or a longer text")
-        nats, chars = evaluate(model, ids, auto_precision(torch_device))
+        nats, chars = evaluate(model, ids, check_precision(torch_device, precision))
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:

@@ -132,6 +132,7 @@ class EncodedCorpus:
     ids: np.ndarray  # (N,) memory-mapped ids
     vocab: Vocab
     path: Path
+    options: ReadOptions = ReadOptions()  # how the file was read
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """(train, val): val is the last `val_fraction` of the text, like nanoGPT's shakespeare_char."""
@@ -163,12 +164,9 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
                       vocab.chars if vocab else None])
     stem = cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:24]
     meta_path, ids_path = stem.with_suffix(".json"), stem.with_suffix(".ids")
-    if meta_path.exists() and ids_path.exists():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        found = Vocab(meta["vocab"])
-        ids = np.memmap(ids_path, dtype=found.dtype, mode="r", shape=(meta["length"],)) if meta["length"] else (
-            np.zeros(0, dtype=found.dtype))
-        return EncodedCorpus(ids, found, path)
+    cached = read_cache(ids_path, meta_path, path, options)
+    if cached is not None:
+        return cached
 
     if vocab is None:
         seen: set[str] = set()
@@ -182,31 +180,48 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
                           "CHARNN_CACHE to a writable folder") from None
 
 
+def read_cache(ids_path: Path, meta_path: Path, path: Path, options: ReadOptions) -> EncodedCorpus | None:
+    """The cached encoding, or None when there is none (or it is damaged: then it is rebuilt)."""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        vocab = Vocab(meta["vocab"])
+        if ids_path.stat().st_size != meta["length"] * vocab.dtype.itemsize or not meta["length"]:
+            return None
+    except (OSError, ValueError, KeyError, CharnnError):
+        return None
+    return EncodedCorpus(np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(meta["length"],)), vocab, path,
+                         options)
+
+
 def write_cache(path: Path, options: ReadOptions, vocab: Vocab, ids_path: Path, meta_path: Path) -> EncodedCorpus:
     """Encode `path` into `ids_path` (atomically), then write its metadata, then map it."""
     length = 0
     ids_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_ids = ids_path.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp_ids, "wb") as out:
-        for text in iter_text(path, options):
-            missing = vocab.unknown(text)
-            if missing:
-                tmp_ids.unlink(missing_ok=True)
-                shown = ", ".join(repr(c) for c in missing[:10])
-                raise CharnnError(f"{path} has characters this model never saw: {shown} — evaluate on text "
-                                  "written in the model's alphabet")
-            ids = vocab._encode_known(text).astype(vocab.dtype)
-            out.write(ids.tobytes())
-            length += len(ids)
-    if length == 0:
+    try:
+        with open(tmp_ids, "wb") as out:
+            for text in iter_text(path, options):
+                missing = vocab.unknown(text)
+                if missing:
+                    shown = ", ".join(repr(c) for c in missing[:10])
+                    raise CharnnError(f"{path} has characters this model never saw: {shown} — evaluate on text "
+                                      "written in the model's alphabet")
+                ids = vocab._encode_known(text).astype(vocab.dtype)
+                out.write(ids.tobytes())
+                length += len(ids)
+            out.flush()
+            os.fsync(out.fileno())
+        if length == 0:
+            raise CharnnError(f"corpus {path} is empty — give a text file with some text in it")
+    except BaseException:  # bad text, full disk, Ctrl-C: leave no partial file in the cache
         tmp_ids.unlink(missing_ok=True)
-        raise CharnnError(f"corpus {path} is empty — give a text file with some text in it")
+        raise
     os.replace(tmp_ids, ids_path)
     tmp_meta = meta_path.with_suffix(f".tmp{os.getpid()}")
     tmp_meta.write_text(json.dumps({"vocab": vocab.chars, "length": length}), encoding="utf-8")
     os.replace(tmp_meta, meta_path)  # last: a reader never sees meta without its ids
     ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,))
-    return EncodedCorpus(ids, vocab, path)
+    return EncodedCorpus(ids, vocab, path, options)
 
 
 class StreamBatcher:

@@ -25,11 +25,10 @@ LN2 = math.log(2)
 
 
 def autocast(device: torch.device, precision: str):
-    """A context that runs matmuls in `precision` ('fp32', 'bf16' or 'fp16') on `device`."""
+    """A context that runs matmuls in `precision` ('fp32' or 'bf16') on `device`."""
     if precision == "fp32":
         return nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 @torch.inference_mode()

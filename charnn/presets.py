@@ -51,7 +51,7 @@ def train_flops_per_char(layers: int, hidden: int, embed: int = 64, vocab: int =
 
 def matmul_flops(device: torch.device, precision: str, seconds: float = 0.25) -> float:
     """Measured matmul FLOP/s at a size typical of an LSTM step (about a quarter of a second)."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a = torch.randn(256, 1024, device=device, dtype=dtype)
     b = torch.randn(1024, 2048, device=device, dtype=dtype)
     a @ b
@@ -61,13 +61,16 @@ def matmul_flops(device: torch.device, precision: str, seconds: float = 0.25) ->
             a @ b
         if device.type == "cuda":
             torch.cuda.synchronize()
+        elif device.type == "mps":
+            torch.mps.synchronize()
         done += 4
     return 2 * 256 * 1024 * 2048 * done / (time.perf_counter() - started)
 
 
 def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps: int | None,
-           device: torch.device, precision: str, vocab_size: int, batch_size: int = 32, seq_len: int = 128) -> Preset:
-    """The preset for this corpus, budget (or step count) and device."""
+           device: torch.device, precision: str, vocab_size: int, batch_size: int = 32, seq_len: int = 128,
+           num_layers: int | None = None, hidden_size: int | None = None) -> Preset:
+    """The preset for this corpus, budget (or step count) and device; given sizes are kept as they are."""
     flops = matmul_flops(device, precision) * EFFICIENCY.get(device.type, 0.5)
     candidates = []
     for layers, hidden in LADDER:
@@ -77,6 +80,12 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
         budget_chars = rate * 0.85 * budget_seconds if budget_seconds else (steps or 0) * batch_size * seq_len
         if params <= max(budget_chars / CHARS_PER_PARAMETER, 1) and params <= MAX_PARAMETERS_PER_CHAR * train_chars:
             candidates.append((layers, hidden, params, rate, budget_chars))
+    if num_layers is not None or hidden_size is not None:  # the user's size: plan evals and dropout for it
+        base = candidates[-1] if candidates else LADDER[0]
+        layers, hidden = num_layers or base[0], hidden_size or base[1]
+        rate = flops / train_flops_per_char(layers, hidden, vocab=vocab_size)
+        budget_chars = rate * 0.85 * budget_seconds if budget_seconds else (steps or 0) * batch_size * seq_len
+        candidates = [(layers, hidden, lstm_parameters(layers, hidden, vocab=vocab_size), rate, budget_chars)]
     layers, hidden, params, rate, budget_chars = candidates[-1] if candidates else (
         *LADDER[0], lstm_parameters(*LADDER[0], vocab=vocab_size),
         flops / train_flops_per_char(*LADDER[0], vocab=vocab_size), 0.0)

@@ -92,6 +92,13 @@ def auto_precision(device: torch.device) -> str:
     return "fp32"
 
 
+def check_precision(device: torch.device, precision: str) -> str:
+    """An explicit --precision, refused with a line where this device cannot run it."""
+    if precision == "bf16" and auto_precision(device) != "bf16":
+        raise CharnnError(f"bf16 is not supported for this model on {device} here — use --precision fp32 or auto")
+    return precision
+
+
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
     """Linear warmup over `warmup_steps`, then cosine from lr to lr × min_lr_fraction by progress 1."""
     if step < config.warmup_steps:
@@ -113,6 +120,18 @@ def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> 
                           f"lower --lr (was {config.lr}) and --resume from {run_dir}")
 
 
+def drop_metrics_after(path: Path, step: int) -> None:
+    """On resume: remove lines of evals later than the checkpoint resumed from (atomic rewrite)."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, path)
+
+
 def append_metrics(path: Path, record: dict) -> None:
     """One JSON line, fsynced, so a line reported is a line kept."""
     try:
@@ -129,6 +148,10 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
     if payload["vocab"] != corpus.vocab.chars:
         raise CharnnError("cannot resume: this corpus has a different set of characters than the run was "
                           "trained on — resume with the same corpus, or train into a new --out")
+    if payload.get("corpus_chars", len(corpus.ids)) != len(corpus.ids):
+        raise CharnnError(f"cannot resume: this corpus differs from the one the run was trained on "
+                          f"({payload.get('corpus', '?')}, {payload['corpus_chars']:,} chars; this one "
+                          f"{len(corpus.ids):,}) — resume with the same corpus, or train into a new --out")
     saved_model = ModelConfig(**payload["model_config"])
     if saved_model != model_config:
         differ = [f"{k} {v} → {getattr(model_config, k)}" for k, v in asdict(saved_model).items()
@@ -176,7 +199,14 @@ def train(
             if not latest.exists():
                 raise CharnnError(f"nothing to resume in {run_dir}: no latest.pt — train without --resume first")
             payload = checkpoint.load(latest)
+            if not all(key in payload for key in ("optimizer", "rng", "carry_state", "metrics", "train_config")):
+                raise CharnnError(f"{latest} holds weights only, not a training state — it cannot be resumed")
             check_resumable(payload, corpus, model_config, config)
+            if (config.steps is not None and payload["step"] >= config.steps) or (
+                    config.time_budget is not None and payload["metrics"]["elapsed"] >= config.time_budget):
+                raise CharnnError(f"the run in {run_dir} is already at its target (step {payload['step']:,}) — "
+                                  "pass a larger --steps or --time to train further")
+            drop_metrics_after(run_dir / "metrics.jsonl", payload["step"])
             model.load_state_dict(payload["model"])
             optimizer.load_state_dict(payload["optimizer"])
             step, spent = payload["step"], payload["metrics"]["elapsed"]
@@ -245,7 +275,10 @@ def train(
         if window_steps:  # steps since the last check must not carry a divergence into the files
             check_finite(float(window_loss) / window_steps, step, config, run_dir)
         if reason == "interrupted":
-            run.save_latest(step, elapsed(), state, run.best)
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                raise CharnnError(f"the weights became non-finite at step {step}; nothing was saved after it — "
+                                  f"lower --lr (was {config.lr}) and --resume from {run_dir}")
+            run.save_latest(step, elapsed(), state, math.nan)
         elif evaluated_at != step:
             run.checkpoint(step, elapsed(), state, val_ids)
         on_event(Finished(step, elapsed(), run.best, reason, run_dir))
@@ -281,6 +314,8 @@ class _Run:
             "metrics": {"val_loss": val_loss, "best_val_loss": self.best, "elapsed": elapsed,
                         "chars_seen": step * self.config.batch_size * self.config.seq_len},
             "corpus": self.corpus.path.name,
+            "corpus_chars": len(self.corpus.ids),
+            "read_options": dict(self.corpus.options.__dict__),
         }
 
     def save_latest(self, step: int, elapsed: float, state, val_loss: float) -> None:
@@ -304,15 +339,17 @@ class _Run:
         is_best = val_loss < self.best
         self.best = min(self.best, val_loss)
         weights = self.weights_payload(step, elapsed, val_loss)
+        # The metrics line first: a kill before latest.pt is written leaves a line past latest's step,
+        # which a resume drops; the other order could lose the line for good.
+        append_metrics(self.run_dir / "metrics.jsonl", {
+            "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "best_val_loss": self.best,
+            "elapsed": round(elapsed, 3), "chars_seen": weights["metrics"]["chars_seen"],
+            "lr": self.optimizer.param_groups[0]["lr"]})
         checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
         checkpoint.prune_steps(self.run_dir, self.config.keep_checkpoints)
         if is_best:
             checkpoint.save(weights, self.run_dir / "best.pt")
         self.save_latest(step, elapsed, state, val_loss)
-        append_metrics(self.run_dir / "metrics.jsonl", {
-            "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "best_val_loss": self.best,
-            "elapsed": round(elapsed, 3), "chars_seen": weights["metrics"]["chars_seen"],
-            "lr": self.optimizer.param_groups[0]["lr"]})
         self.eval_seconds = time.monotonic() - started
         self.on_event(Evaluated(step, val_loss, val_loss / LN2, self.best, is_best, sample, self.eval_seconds))
 

@@ -61,7 +61,7 @@ class TrainView:
 
     def __enter__(self) -> TrainView:
         if self.live_mode:
-            self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+            self.live = Live(console=self.console, refresh_per_second=4, transient=False, redirect_stdout=False)
             self.live.start()
         return self
 
@@ -247,7 +247,7 @@ class ScriptStream:
             self.decide(final=False)
             text, self.held = self.held, ""
             if self.kind == "speaker" and not text.rstrip().endswith(":"):
-                text, self.kind = text, "text"
+                self.kind = "text"
             self.out.write(self.render_decided(text))
             if self.kind not in ("text", "speaker", "cue"):
                 # The rest of a heading/transition/direction line streams inside one open style.
@@ -318,7 +318,8 @@ class SampleStatus:
         self.stream, self.label, self.temperature, self.length = stream, label, temperature, length
         self.count, self.started = 0, time.monotonic()
         piped = not sys.stdout.isatty() and stderr.is_terminal
-        self.live = Live(console=stderr, transient=True, refresh_per_second=4) if piped else None
+        self.live = (Live(console=stderr, transient=True, refresh_per_second=4, redirect_stdout=False,
+                          redirect_stderr=False) if piped else None)
 
     def __enter__(self) -> SampleStatus:
         if self.live is not None:
@@ -336,9 +337,11 @@ class SampleStatus:
                 self.live.update(Text(text, style="dim"))
 
     def __exit__(self, *exc) -> None:
-        self.stream.close()
-        if self.live is not None:
-            self.live.stop()
+        try:
+            self.stream.close()  # may raise BrokenPipeError when the reader has gone
+        finally:
+            if self.live is not None:
+                self.live.stop()
 
 
 def status_for(stream, label: str, temperature: float, length: int) -> SampleStatus:

@@ -9,12 +9,12 @@ import time
 
 import pytest
 import torch
+from conftest import REPETITIVE, tiny_model_config, tiny_train_config, train_run
 from typer.testing import CliRunner
 
 from charnn import checkpoint
 from charnn.cli import app
 from charnn.errors import CharnnError
-from conftest import REPETITIVE, tiny_model_config, tiny_train_config, train_run
 
 TINY = ["--layers", "1", "--hidden-size", "16", "--embed-dim", "8", "--seq-len", "16", "--batch-size", "4",
         "--device", "cpu", "--precision", "fp32", "--steps", "20", "--eval-every", "10"]
@@ -44,7 +44,11 @@ def test_full_disk_keeps_previous_checkpoints(tmp_path, write_corpus, monkeypatc
     monkeypatch.setattr(torch, "save", full_disk)
     with pytest.raises(CharnnError, match="No space left on device"):
         train_run(run.run_dir, corpus, config=tiny_train_config(steps=40), resume=True)
-    assert snapshot(run.run_dir) == before  # every earlier file byte-identical
+    after = snapshot(run.run_dir)
+    assert {k: v for k, v in after.items() if k.endswith(".pt")} == {
+        k: v for k, v in before.items() if k.endswith(".pt")}  # every checkpoint byte-identical
+    # metrics.jsonl keeps its earlier lines; the line of the failed eval goes at the next resume
+    assert after["metrics.jsonl"].startswith(before["metrics.jsonl"])
     assert not list(run.run_dir.glob(".*.tmp-*"))  # no half-written temp files left behind
 
 
@@ -171,3 +175,57 @@ def test_model_config_mismatch_on_resume_lists_fields(tmp_path, write_corpus):
     other = tiny_model_config(len(run.corpus.vocab), num_layers=1)
     with pytest.raises(CharnnError, match="num_layers 2 → 1"):
         train_run(run.run_dir, corpus, model_config=other, config=tiny_train_config(steps=30), resume=True)
+
+
+def test_resume_takes_the_runs_settings_and_refuses_a_finished_run(tmp_path, write_corpus, monkeypatch):
+    corpus = write_corpus(REPETITIVE)
+    monkeypatch.chdir(tmp_path)
+    first = cli("train", str(corpus), "--out", "run", "--cell", "gru", "--lr", "0.01", "--seed", "3", *TINY)
+    assert first.exit_code == 0, first.output
+    done = cli("train", str(corpus), "--out", "run", "--resume")  # no flags: the run's own target, reached
+    assert done.exit_code == 1 and "already at its target" in done.stderr
+    more = cli("train", str(corpus), "--out", "run", "--resume", "--steps", "30")
+    assert more.exit_code == 0, more.output
+    payload = checkpoint.load(tmp_path / "run" / "latest.pt")
+    assert payload["step"] == 30 and payload["model_config"]["cell"] == "gru"
+    assert payload["train_config"]["lr"] == 0.01 and payload["train_config"]["seed"] == 3
+    steps = [line for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == len(set(steps)) == 3  # evals at 10, 20, 30: none twice
+
+
+def test_resume_drops_metrics_lines_past_the_checkpoint(tmp_path, write_corpus):
+    corpus = write_corpus(REPETITIVE)
+    run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=20))
+    metrics = run.run_dir / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"step": 30, "val_loss": 1.0}\n')  # as if killed after it
+    train_run(run.run_dir, corpus, config=tiny_train_config(steps=30), resume=True)
+    assert [__import__("json").loads(line)["step"] for line in metrics.read_text().splitlines()] == [10, 20, 30]
+
+
+def test_resume_on_a_corpus_of_another_length_is_refused(tmp_path, write_corpus):
+    corpus = write_corpus(REPETITIVE)
+    run = train_run(tmp_path / "run", corpus)
+    longer = write_corpus(REPETITIVE + "the lazy dog.\n", name="longer.txt")
+    with pytest.raises(CharnnError, match="differs from the one the run was trained on"):
+        train_run(run.run_dir, longer, config=tiny_train_config(steps=30), resume=True)
+
+
+def test_eval_reads_the_text_as_the_run_did(tmp_path, monkeypatch):
+    corpus = tmp_path / "dos.txt"
+    corpus.write_bytes(("HAMLET: words\r\n" * 300).encode())
+    monkeypatch.chdir(tmp_path)
+    assert cli("train", str(corpus), "--out", "crlf", "--keep-crlf", *TINY).exit_code == 0
+    result = cli("eval", str(corpus), "--checkpoint", "crlf", "--json")
+    assert result.exit_code == 0, result.output
+    assert __import__("json").loads(result.stdout)["chars"] == int(len("HAMLET: words\r\n" * 300) * 0.1) - 1
+
+
+def test_explicit_bf16_where_unsupported_is_one_line(tmp_path, write_corpus, monkeypatch):
+    from charnn.train import auto_precision
+
+    if auto_precision(torch.device("cpu")) == "bf16":
+        pytest.skip("this CPU runs bf16")
+    corpus = write_corpus(REPETITIVE)
+    monkeypatch.chdir(tmp_path)
+    result = cli("train", str(corpus), *[a if a != "fp32" else "bf16" for a in TINY])
+    assert result.exit_code == 1 and "--precision fp32" in result.stderr
