@@ -20,7 +20,7 @@ import typer
 from charnn.config import CELLS, ModelConfig, TrainConfig
 from charnn.errors import CharnnError
 
-STARTED_AT = time.monotonic()  # the time budget counts from process start, imports included
+STARTED_AT = time.monotonic()  # the time budget counts from here: torch, corpus and model set-up included
 
 app = typer.Typer(
     add_completion=False,

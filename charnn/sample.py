@@ -35,8 +35,13 @@ def sample_next(
 ) -> torch.Tensor:
     """Next ids (B,) from logits (B, V). Temperature 0 is argmax; top-k/top-p trim the tail first."""
     check_controls(temperature, top_k, top_p)
+    return draw(logits, temperature, top_k, top_p, generator)
+
+
+def draw(logits, temperature, top_k, top_p, generator) -> torch.Tensor:
+    """`sample_next` without the checks, for the per-character loop (checked once per run)."""
     logits = logits.float()
-    if temperature == 0:
+    if temperature < 1e-6:  # 0, or so close that dividing by it would overflow: greedy
         return logits.argmax(dim=-1)
     logits = logits / temperature
     if top_k is not None and top_k < logits.size(-1):
@@ -144,10 +149,11 @@ def generate_ids(
     logits, state = model(prime.expand(num_samples, -1).contiguous())  # (B, P, V)
     logits = logits[:, -1]  # (B, V)
     try:
-        for _ in range(length):
-            next_ids = sample_next(logits.to("cpu"), temperature, top_k, top_p, generator)  # (B,)
+        for position in range(length):
+            next_ids = draw(logits.to("cpu"), temperature, top_k, top_p, generator)  # (B,)
             yield next_ids
-            logits, state = step(next_ids.to(device), state)
+            if position + 1 < length:  # no step after the last character
+                logits, state = step(next_ids.to(device), state)
     finally:
         model.train(was_training)
 

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -23,59 +23,9 @@ from charnn.config import ModelConfig, TrainConfig
 from charnn.data import EncodedCorpus, StreamBatcher
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2, autocast, evaluate
+from charnn.events import Evaluated, Event, Finished, Saved, Started, Step
 from charnn.model import CharRNN, detach_state, state_from_list, state_to_list
 from charnn.sample import generate
-
-
-@dataclass(frozen=True)
-class Started:
-    run_dir: Path
-    device: str
-    precision: str
-    num_parameters: int
-    model_config: ModelConfig
-    config: TrainConfig
-    train_chars: int
-    val_chars: int
-    start_step: int  # > 0 when resumed
-
-
-@dataclass(frozen=True)
-class Step:
-    step: int
-    loss: float  # mean training loss (nats) since the last Step event
-    lr: float
-    chars_per_second: float
-    elapsed: float  # seconds of training in this run, resumed time included
-    progress: float  # 0..1 toward the step target or the time budget
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    step: int
-    val_loss: float  # nats per character over the whole validation split
-    val_bpc: float
-    best_val_loss: float
-    is_best: bool
-    sample: str
-    seconds: float  # time the eval took
-
-
-@dataclass(frozen=True)
-class Saved:
-    path: Path
-
-
-@dataclass(frozen=True)
-class Finished:
-    step: int
-    elapsed: float
-    best_val_loss: float
-    reason: str  # 'steps', 'time' or 'interrupted'
-    run_dir: Path
-
-
-Event = Started | Step | Evaluated | Saved | Finished
 
 
 def auto_precision(device: torch.device) -> str:

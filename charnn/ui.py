@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from charnn import script
-from charnn.train import Evaluated, Event, Finished, Saved, Started, Step
+from charnn.events import Evaluated, Event, Finished, Saved, Started, Step
 
 stderr = Console(stderr=True, highlight=False)
 

@@ -1,0 +1,63 @@
+"""What training reports to its `on_event` callback: small frozen dataclasses, free of torch.
+
+Kept apart from train.py so that the UI can render them (and the CLI can print an error) without
+importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from charnn.config import ModelConfig, TrainConfig
+
+
+@dataclass(frozen=True)
+class Started:
+    run_dir: Path
+    device: str
+    precision: str
+    num_parameters: int
+    model_config: ModelConfig
+    config: TrainConfig
+    train_chars: int
+    val_chars: int
+    start_step: int  # > 0 when resumed
+
+
+@dataclass(frozen=True)
+class Step:
+    step: int
+    loss: float  # mean training loss (nats) since the last Step event
+    lr: float
+    chars_per_second: float
+    elapsed: float  # seconds of training in this run, resumed time included
+    progress: float  # 0..1 toward the step target or the time budget
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    step: int
+    val_loss: float  # nats per character over the whole validation split
+    val_bpc: float
+    best_val_loss: float
+    is_best: bool
+    sample: str
+    seconds: float  # time the eval took
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: Path
+
+
+@dataclass(frozen=True)
+class Finished:
+    step: int
+    elapsed: float
+    best_val_loss: float
+    reason: str  # 'steps', 'time' or 'interrupted'
+    run_dir: Path
+
+
+Event = Started | Step | Evaluated | Saved | Finished
