@@ -320,7 +320,7 @@ def sample(
                 ui.show_text(text, style)
         else:
             chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop)
-            stream = ui.open_stream(style, sys.stdout)
+            stream = ui.open_stream(style, sys.stdout, context=prime)
             pieces = []
             with ui.status_for(stream, label, temperature, length) as status:
                 for char in chars:

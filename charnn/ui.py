@@ -14,6 +14,7 @@ import sys
 import time
 import zlib
 
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -215,18 +216,19 @@ class ScriptStream:
                 kind = "text"
         self.kind = kind
 
+    def newline(self) -> str:
+        """A line break; when it lands on the status row, it clears that row for the text."""
+        shown, self.status_shown = self.status_shown, False
+        return "\n\x1b[2K" if shown else "\n"
+
     def write(self, char: str) -> None:
-        if self.status_shown:
-            self.out.write("\x1b[K")  # wipe the status line this text now overwrites
-            self.status_shown = False
         if not self.active:
-            self.out.write(char)
+            self.out.write(self.newline() if char == "\n" else char)
             self.out.flush()
             if char == "\n":
                 self.seen = (self.seen + self.line + "\n")[-4000:]
                 self.line = ""
                 self.active = script.looks_like_script(self.seen)
-                self.show_status()
             else:
                 self.line += char
             return
@@ -234,10 +236,9 @@ class ScriptStream:
             if self.held:
                 self.decide(final=True)
                 self.out.write(self.render_decided(self.held))
-            self.out.write(self.open_end + "\n")
+            self.out.write(self.open_end + self.newline())
             self.line, self.held, self.kind, self.open_end = "", "", None, ""
             self.out.flush()
-            self.show_status()
             return
         self.line += char
         if self.kind is None:
@@ -257,11 +258,23 @@ class ScriptStream:
             self.out.write(char)
         self.out.flush()
 
-    def show_status(self) -> None:
-        if self.status is not None and self.status_text:
-            self.status.file.write(self.styled(self.status_text[: self.status.width - 1], "dim") + "\r")
-            self.status.file.flush()
-            self.status_shown = True
+    def draw_status(self) -> None:
+        """The status on the row under the text, then the cursor back to where the text goes on.
+
+        Relative moves only (down by a line break, up by one row), so it also works on the bottom
+        row of the screen, where the line break scrolls.
+        """
+        if self.status is None or not self.status_text or self.held:
+            return
+        width = self.status.width
+        written = cell_len(self.line)
+        if written and written % width == 0:
+            return  # the terminal is about to wrap this line: skip this update
+        self.out.flush()
+        back = f"\r\x1b[{written % width}C" if written % width else "\r"
+        self.status.file.write("\n\x1b[2K" + self.styled(self.status_text[: width - 1], "dim") + "\x1b[1A" + back)
+        self.status.file.flush()
+        self.status_shown = True
 
     def close(self) -> None:
         if self.held:
@@ -270,10 +283,13 @@ class ScriptStream:
             self.held = ""
         self.out.write(self.open_end)
         self.open_end = ""
-        if self.status_shown:
-            self.status.file.write("\x1b[K")
-            self.status_shown = False
         self.out.flush()
+        if self.status_shown:  # erase the status row, cursor back at the end of the text
+            written = cell_len(self.line) % self.status.width
+            back = f"\r\x1b[{written}C" if written else "\r"
+            self.status.file.write("\n\x1b[2K\x1b[1A" + back)
+            self.status.file.flush()
+            self.status_shown = False
 
 
 class PlainStream:
@@ -296,7 +312,7 @@ def color_terminal(out) -> bool:
     return out.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def open_stream(style: str, out) -> ScriptStream | PlainStream:
+def open_stream(style: str, out, context: str = "") -> ScriptStream | PlainStream:
     """'plain', 'script' (always style script lines) or 'auto' (once the text reads as a script).
 
     Styling needs a colour terminal on `out`; anywhere else the text is written exactly as generated.
@@ -304,7 +320,11 @@ def open_stream(style: str, out) -> ScriptStream | PlainStream:
     if style == "plain" or not color_terminal(out):
         return PlainStream(out)
     console = Console(file=out, force_terminal=True)
-    return ScriptStream(out, console, status=stderr if stderr.is_terminal else None, detect=style == "auto")
+    stream = ScriptStream(out, console, status=stderr if stderr.is_terminal else None, detect=style == "auto")
+    if style == "auto" and context:  # the prime counts toward "reads as a script"
+        stream.seen = context[-4000:]
+        stream.active = script.looks_like_script(stream.seen)
+    return stream
 
 
 class SampleStatus:
@@ -333,6 +353,8 @@ class SampleStatus:
             text = (f"{self.label} · temp {self.temperature} · {rate:,.0f} chars/s · "
                     f"{self.count:,}/{self.length:,}")
             self.stream.status_text = text
+            if isinstance(self.stream, ScriptStream):
+                self.stream.draw_status()
             if self.live is not None:
                 self.live.update(Text(text, style="dim"))
 
