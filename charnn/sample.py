@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from charnn.data import Vocab
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
+
+NOISE_BLOCK = 2**18  # random numbers drawn from the generator at once (1 MiB of fp32 noise)
 
 
 def check_controls(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -35,30 +38,44 @@ def sample_next(
 ) -> torch.Tensor:
     """Next ids (B,) from logits (B, V). Temperature 0 is argmax; top-k/top-p trim the tail first."""
     check_controls(temperature, top_k, top_p)
-    return draw(logits, temperature, top_k, top_p, generator)
+    rows = logits.detach().float().cpu().numpy()  # (B, V)
+    return torch.from_numpy(draw(rows, temperature, top_k, top_p, gumbel_noise(rows.shape, generator)))
 
 
-def draw(logits, temperature, top_k, top_p, generator) -> torch.Tensor:
-    """`sample_next` without the checks, for the per-character loop (checked once per run)."""
-    logits = logits.float()
+def gumbel_noise(shape: tuple[int, ...], generator: torch.Generator | None) -> np.ndarray:
+    """Gumbel(0, 1) noise from the caller's generator (the one source of randomness here).
+
+    Gumbel-max trick: argmax(logits / T + noise) is an exact draw from softmax(logits / T), so a
+    draw costs an add and an argmax: no softmax, cumsum or search per character.
+    """
+    uniform = torch.rand(shape, generator=generator, dtype=torch.float64).numpy()
+    with np.errstate(divide="ignore"):  # u = 0 gives -inf noise: that character is not drawn, as it should be
+        return (-np.log(-np.log(uniform))).astype(np.float32)
+
+
+def draw(logits: np.ndarray, temperature: float, top_k: int | None, top_p: float | None,
+         noise: np.ndarray) -> np.ndarray:
+    """`sample_next` on NumPy logits (B, V) with Gumbel noise (B, V): the per-character path.
+
+    NumPy, not torch: at V≈100 every op is dispatch overhead, and NumPy's is several times smaller.
+    """
     if temperature < 1e-6:  # 0, or so close that dividing by it would overflow: greedy
-        return logits.argmax(dim=-1)
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+        return logits.argmax(axis=-1)
+    scaled = np.multiply(logits, 1 / temperature, dtype=np.float32)  # (B, V), a new array
+    vocab_size = scaled.shape[-1]
+    if top_k is not None and top_k < vocab_size:
+        kth = np.partition(scaled, vocab_size - top_k, axis=-1)[:, vocab_size - top_k, None]  # (B, 1)
+        scaled[scaled < kth] = -np.inf
     if top_p is not None and top_p < 1:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
-        probs = torch.softmax(sorted_logits, dim=-1)
-        # Drop a token when the tokens before it already cover top_p (the first one always stays).
-        drop = torch.cumsum(probs, dim=-1) - probs >= top_p
-        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    # Inverse-CDF draw: one uniform per row against the running sum (4× cheaper than multinomial
-    # for one row). right=True never lands on a zero-probability (masked) character.
-    cumulative = torch.cumsum(torch.softmax(logits, dim=-1), dim=-1)  # (B, V)
-    uniform = torch.rand(logits.size(0), 1, generator=generator) * cumulative[:, -1:]  # (B, 1)
-    return torch.searchsorted(cumulative, uniform, right=True).squeeze(-1).clamp_(max=logits.size(-1) - 1)
+        order = np.argsort(-scaled, axis=-1, kind="stable")  # (B, V), likeliest first
+        ordered = np.take_along_axis(scaled, order, axis=-1)
+        probs = np.exp(ordered - ordered[:, :1])
+        probs /= probs.sum(axis=-1, keepdims=True)
+        # Drop a character when the ones before it already cover top_p (the first one always stays).
+        ordered[np.cumsum(probs, axis=-1) - probs >= top_p] = -np.inf
+        np.put_along_axis(scaled, order, ordered, axis=-1)
+    scaled += noise  # trimmed characters stay at -inf whatever the noise
+    return scaled.argmax(axis=-1)
 
 
 def default_prime(vocab: Vocab) -> str:
@@ -67,64 +84,91 @@ def default_prime(vocab: Vocab) -> str:
 
 
 class LSTMStepper:
-    """One LSTM step for a few streams at a time, with the fixed costs of `nn.LSTM` taken out.
+    """One LSTM step for a few streams at a time, in NumPy, with the fixed costs of `nn.LSTM` taken out.
 
     PyTorch's LSTM runs one time step through a general sequence kernel (oneDNN on CPU) whose
-    set-up dwarfs the work of a (B, H) step. Here each layer is one matmul on prepared weights,
-    and the first layer's input projection is folded into a (V, 4H) table looked up by id, so the
-    embedding and one of the matmuls disappear. Gate order is PyTorch's: input, forget, cell, output.
+    set-up dwarfs the work of a (B, H) step, and each small torch op costs ~5–10 µs of dispatch;
+    NumPy's cost 1–2 µs. Each layer is one or two BLAS matmuls on prepared weights, and the first
+    layer's input projection is folded into a (V, 4H) table looked up by id, so the embedding and
+    one matmul disappear. The gate columns are pre-scaled so that one exp over all four gates gives
+    every nonlinearity: σ(x) = 1 / (1 + e^(−x)) for the input, forget and output gates (scale −1),
+    and tanh(x) = 2σ(2x) − 1 for the cell gate (scale −2). Gate order is PyTorch's: i, f, g, o.
     """
 
     def __init__(self, model: CharRNN):
-        rnn, layers = model.rnn, model.config.num_layers
-        weight = {name: param.detach().float() for name, param in rnn.named_parameters()}
-        bias = [weight[f"bias_ih_l{i}"] + weight[f"bias_hh_l{i}"] for i in range(layers)]  # (4H,)
+        rnn, layers, hidden = model.rnn, model.config.num_layers, model.config.hidden_size
+        weight = {name: param.detach().cpu().double() for name, param in rnn.named_parameters()}
+        scale = torch.full((4 * hidden,), -1.0, dtype=torch.float64)
+        scale[2 * hidden : 3 * hidden] = -2.0
+
+        def columns(matrix: torch.Tensor) -> np.ndarray:  # (4H, K) → (K, 4H), gates scaled, fp32
+            return np.ascontiguousarray((matrix.t() * scale).float().numpy())
+
+        bias = [(weight[f"bias_ih_l{i}"] + weight[f"bias_hh_l{i}"]).unsqueeze(0) for i in range(layers)]  # (1, 4H)
+        embedding = model.embedding.weight.detach().cpu().double()  # (V, E)
         # (V, 4H): embedding → layer-0 input projection + both biases, one row per character.
-        self.table = model.embedding.weight.detach().float() @ weight["weight_ih_l0"].t() + bias[0]
-        self.recurrent0 = weight["weight_hh_l0"].t().contiguous()  # (H, 4H)
-        # Layers ≥ 1: input and recurrent projections, each (H, 4H), applied as two chained addmm
-        # (cheaper than concatenating [h_below, h] for one (2H, 4H) matmul at batch 1).
-        self.input = [weight[f"weight_ih_l{i}"].t().contiguous() for i in range(1, layers)]
-        self.recurrent = [weight[f"weight_hh_l{i}"].t().contiguous() for i in range(1, layers)]
-        self.bias = bias
-        self.head_weight = model.head.weight.detach().float().t().contiguous()  # (H, V)
-        self.head_bias = model.head.bias.detach().float()
+        self.table = columns((embedding @ weight["weight_ih_l0"].t() + bias[0]).t())
+        self.recurrent = [columns(weight[f"weight_hh_l{i}"]) for i in range(layers)]  # (H, 4H) each
+        self.input = [None] + [columns(weight[f"weight_ih_l{i}"]) for i in range(1, layers)]  # (H, 4H)
+        self.bias = [None] + [columns(b.t()) for b in bias[1:]]  # (1, 4H)
+        self.head_weight = np.ascontiguousarray(model.head.weight.detach().cpu().float().t().numpy())  # (H, V)
+        self.head_bias = model.head.bias.detach().cpu().float().numpy()  # (V,)
+        self.hidden = hidden
 
-    def step(self, ids: torch.Tensor, state):
-        """ids (B,), state (h, c) with h[l], c[l] (B, H) → logits (B, V), new state as per-layer lists.
+    def start(self, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """`nn.LSTM`'s state (h, c), each (L, B, H), as this stepper's per-layer lists of (B, H) arrays."""
+        h, c = (s.detach().cpu().float().numpy() for s in state)
+        return list(h), list(c)
 
-        Lists, not (L, B, H) tensors: no stacking per character. `nn.LSTM`'s state indexes the same way.
-        """
-        h, c = state
+    def step(self, ids: np.ndarray, state):
+        """ids (B,), state (h, c) as per-layer lists of (B, H) → logits (B, V), new state."""
+        with np.errstate(over="ignore"):  # e^(large) = inf gives σ = 0, the right limit: no warning
+            return self._step(ids, *state)
+
+    def _step(self, ids: np.ndarray, h: list[np.ndarray], c: list[np.ndarray]):
+        hidden = self.hidden
         new_h, new_c = [], []
         below = None
         for layer in range(len(h)):
             if layer == 0:
-                gates = torch.addmm(self.table[ids], h[0], self.recurrent0)  # (B, 4H)
+                gates = self.table[ids]  # (B, 4H), a copy
+                gates += h[0] @ self.recurrent[0]
             else:
-                gates = torch.addmm(self.bias[layer], below, self.input[layer - 1])
-                gates = torch.addmm(gates, h[layer], self.recurrent[layer - 1])  # (B, 4H)
-            hidden = gates.size(1) // 4
-            squashed = torch.sigmoid(gates)  # one call for all gates; the cell gate's slot is unused
-            cell_input = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
-            cell = torch.addcmul(squashed[:, hidden : 2 * hidden] * c[layer], squashed[:, :hidden], cell_input)
-            below = squashed[:, 3 * hidden :] * torch.tanh(cell)  # (B, H)
+                gates = below @ self.input[layer]
+                gates += h[layer] @ self.recurrent[layer]
+                gates += self.bias[layer]
+            np.exp(gates, out=gates)
+            gates += 1
+            np.reciprocal(gates, out=gates)  # σ of every gate (of 2x for the cell gate)
+            cell_input = gates[:, 2 * hidden : 3 * hidden] * 2
+            cell_input -= 1  # tanh of the cell gate, (B, H)
+            cell_input *= gates[:, :hidden]
+            cell = gates[:, hidden : 2 * hidden] * c[layer]
+            cell += cell_input
+            below = np.tanh(cell)
+            below *= gates[:, 3 * hidden :]  # (B, H)
             new_h.append(below)
             new_c.append(cell)
-        logits = torch.addmm(self.head_bias, below, self.head_weight)  # (B, V)
+        logits = below @ self.head_weight
+        logits += self.head_bias  # (B, V)
         return logits, (new_h, new_c)
 
 
-def stepper_for(model: CharRNN):
-    """A function (ids (B,), state) → (logits (B, V), state) for one step, as fast as this model allows."""
+def stepper_for(model: CharRNN, state):
+    """(step, state): step maps (ids (B,), state) → (logits (B, V) NumPy, state), as fast as this model allows.
+
+    `state` is what the model's forward returned for the prime; it comes back in the form `step` carries.
+    """
     if model.config.cell == "lstm" and next(model.parameters()).device.type == "cpu":
-        return LSTMStepper(model).step
+        stepper = LSTMStepper(model)
+        return stepper.step, stepper.start(state)
+    device = next(model.parameters()).device
 
-    def step(ids: torch.Tensor, state):
-        logits, state = model(ids.unsqueeze(1), state)  # (B, 1, V)
-        return logits[:, -1], state
+    def step(ids: np.ndarray, state):
+        logits, state = model(torch.from_numpy(ids).to(device).unsqueeze(1), state)  # (B, 1, V)
+        return logits[:, -1].float().cpu().numpy(), state
 
-    return step
+    return step, state
 
 
 @torch.inference_mode()
@@ -137,23 +181,26 @@ def generate_ids(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
-) -> Iterator[torch.Tensor]:
-    """Yield `length` batches of next ids (num_samples,), carrying the state between steps."""
+) -> Iterator[np.ndarray]:
+    """Yield `length` arrays of next ids (num_samples,), carrying the state between steps."""
     check_controls(temperature, top_k, top_p)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    step = stepper_for(model)
     prime = torch.tensor(prime_ids, dtype=torch.long, device=device).unsqueeze(0)  # (1, P)
     # The prime goes through the sequence kernel in one pass; then one cheap step per character.
     logits, state = model(prime.expand(num_samples, -1).contiguous())  # (B, P, V)
-    logits = logits[:, -1]  # (B, V)
+    step, state = stepper_for(model, state)
+    logits = logits[:, -1].float().cpu().numpy()  # (B, V)
+    block_steps = max(1, min(1024, NOISE_BLOCK // logits.size))
     try:
         for position in range(length):
-            next_ids = draw(logits.to("cpu"), temperature, top_k, top_p, generator)  # (B,)
+            if position % block_steps == 0:  # one generator call per block of characters
+                noise = gumbel_noise((min(block_steps, length - position), *logits.shape), generator)  # (S, B, V)
+            next_ids = draw(logits, temperature, top_k, top_p, noise[position % block_steps])  # (B,)
             yield next_ids
             if position + 1 < length:  # no step after the last character
-                logits, state = step(next_ids.to(device), state)
+                logits, state = step(next_ids, state)
     finally:
         model.train(was_training)
 
