@@ -1,8 +1,9 @@
 """Sampling speed: charnn vs a naive `nn.LSTM` step loop, same model, same run.
 
-    python benchmarks/sample_speed.py [--checkpoint PATH] [--length 2000]
+    python benchmarks/sample_speed.py [--checkpoint PATH | --cell gru] [--length 2000]
 
-Model: the given checkpoint, else the bundled model, else a random 2×512 LSTM. Measures
+Model: the given checkpoint, else the bundled model (else, or with `--cell`, a random 2×256 model of
+that cell, where the first-character time is not measured). Measures
 single-stream chars/s (charnn's `generate` vs feeding `nn.LSTM` one character at a time with
 PyTorch defaults), aggregate chars/s with 8 samples in one batch, the time from starting
 `charnn sample` to its first character on stdout, and the time of `charnn --help`.
@@ -61,16 +62,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--length", type=int, default=2000)
+    parser.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="a random 2×256 model of this cell")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
     args = parser.parse_args()
-    path = args.checkpoint or (checkpoint.BUNDLED if checkpoint.BUNDLED.exists() else None)
+    path = args.checkpoint or (checkpoint.BUNDLED if checkpoint.BUNDLED.exists() and not args.cell else None)
     if path is not None:
         payload = checkpoint.load(checkpoint.resolve(path))
         model, vocab = checkpoint.build_model(payload), Vocab(payload["vocab"])
         label = str(path)
     else:
         vocab = Vocab("".join(chr(32 + i) for i in range(65)))
-        model, label = CharRNN(ModelConfig(len(vocab), num_layers=2, hidden_size=512)).eval(), "random 2×512 LSTM"
+        cell = args.cell or "lstm"
+        model = CharRNN(ModelConfig(len(vocab), cell=cell, num_layers=2, hidden_size=256)).eval()
+        label = f"random weights, vocab {len(vocab)}"
     config = model.config
     print(f"model: {config.num_layers}×{config.hidden_size} {config.cell.upper()} ({label}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -16,6 +16,7 @@ import torch
 from charnn.data import Vocab
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
+from charnn.stepper import stepper_for
 
 NOISE_BLOCK = 2**18  # random numbers drawn from the generator at once (1 MiB of fp32 noise)
 
@@ -81,94 +82,6 @@ def draw(logits: np.ndarray, temperature: float, top_k: int | None, top_p: float
 def default_prime(vocab: Vocab) -> str:
     """What to condition on when the user gives no prime: a line break, as at the start of a text."""
     return next((c for c in "\n ." if c in vocab.index), vocab.chars[0])
-
-
-class LSTMStepper:
-    """One LSTM step for a few streams at a time, in NumPy, with the fixed costs of `nn.LSTM` taken out.
-
-    PyTorch's LSTM runs one time step through a general sequence kernel (oneDNN on CPU) whose
-    set-up dwarfs the work of a (B, H) step, and each small torch op costs ~5–10 µs of dispatch;
-    NumPy's cost 1–2 µs. Each layer is one or two BLAS matmuls on prepared weights, and the first
-    layer's input projection is folded into a (V, 4H) table looked up by id, so the embedding and
-    one matmul disappear. The gate columns are pre-scaled so that one exp over all four gates gives
-    every nonlinearity: σ(x) = 1 / (1 + e^(−x)) for the input, forget and output gates (scale −1),
-    and tanh(x) = 2σ(2x) − 1 for the cell gate (scale −2). Gate order is PyTorch's: i, f, g, o.
-    """
-
-    def __init__(self, model: CharRNN):
-        rnn, layers, hidden = model.rnn, model.config.num_layers, model.config.hidden_size
-        weight = {name: param.detach().cpu().double() for name, param in rnn.named_parameters()}
-        scale = torch.full((4 * hidden,), -1.0, dtype=torch.float64)
-        scale[2 * hidden : 3 * hidden] = -2.0
-
-        def columns(matrix: torch.Tensor) -> np.ndarray:  # (4H, K) → (K, 4H), gates scaled, fp32
-            return np.ascontiguousarray((matrix.t() * scale).float().numpy())
-
-        bias = [(weight[f"bias_ih_l{i}"] + weight[f"bias_hh_l{i}"]).unsqueeze(0) for i in range(layers)]  # (1, 4H)
-        embedding = model.embedding.weight.detach().cpu().double()  # (V, E)
-        # (V, 4H): embedding → layer-0 input projection + both biases, one row per character.
-        self.table = columns((embedding @ weight["weight_ih_l0"].t() + bias[0]).t())
-        self.recurrent = [columns(weight[f"weight_hh_l{i}"]) for i in range(layers)]  # (H, 4H) each
-        self.input = [None] + [columns(weight[f"weight_ih_l{i}"]) for i in range(1, layers)]  # (H, 4H)
-        self.bias = [None] + [columns(b.t()) for b in bias[1:]]  # (1, 4H)
-        self.head_weight = np.ascontiguousarray(model.head.weight.detach().cpu().float().t().numpy())  # (H, V)
-        self.head_bias = model.head.bias.detach().cpu().float().numpy()  # (V,)
-        self.hidden = hidden
-
-    def start(self, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """`nn.LSTM`'s state (h, c), each (L, B, H), as this stepper's per-layer lists of (B, H) arrays."""
-        h, c = (s.detach().cpu().float().numpy() for s in state)
-        return list(h), list(c)
-
-    def step(self, ids: np.ndarray, state):
-        """ids (B,), state (h, c) as per-layer lists of (B, H) → logits (B, V), new state."""
-        with np.errstate(over="ignore"):  # e^(large) = inf gives σ = 0, the right limit: no warning
-            return self._step(ids, *state)
-
-    def _step(self, ids: np.ndarray, h: list[np.ndarray], c: list[np.ndarray]):
-        hidden = self.hidden
-        new_h, new_c = [], []
-        below = None
-        for layer in range(len(h)):
-            if layer == 0:
-                gates = self.table[ids]  # (B, 4H), a copy
-                gates += h[0] @ self.recurrent[0]
-            else:
-                gates = below @ self.input[layer]
-                gates += h[layer] @ self.recurrent[layer]
-                gates += self.bias[layer]
-            np.exp(gates, out=gates)
-            gates += 1
-            np.reciprocal(gates, out=gates)  # σ of every gate (of 2x for the cell gate)
-            cell_input = gates[:, 2 * hidden : 3 * hidden] * 2
-            cell_input -= 1  # tanh of the cell gate, (B, H)
-            cell_input *= gates[:, :hidden]
-            cell = gates[:, hidden : 2 * hidden] * c[layer]
-            cell += cell_input
-            below = np.tanh(cell)
-            below *= gates[:, 3 * hidden :]  # (B, H)
-            new_h.append(below)
-            new_c.append(cell)
-        logits = below @ self.head_weight
-        logits += self.head_bias  # (B, V)
-        return logits, (new_h, new_c)
-
-
-def stepper_for(model: CharRNN, state):
-    """(step, state): step maps (ids (B,), state) → (logits (B, V) NumPy, state), as fast as this model allows.
-
-    `state` is what the model's forward returned for the prime; it comes back in the form `step` carries.
-    """
-    if model.config.cell == "lstm" and next(model.parameters()).device.type == "cpu":
-        stepper = LSTMStepper(model)
-        return stepper.step, stepper.start(state)
-    device = next(model.parameters()).device
-
-    def step(ids: np.ndarray, state):
-        logits, state = model(torch.from_numpy(ids).to(device).unsqueeze(1), state)  # (B, 1, V)
-        return logits[:, -1].float().cpu().numpy(), state
-
-    return step, state
 
 
 @torch.inference_mode()

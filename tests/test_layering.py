@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "charnn"
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
 CORE = ["checkpoint", "config", "data", "errors", "evaluation", "events", "model", "presets", "sample", "script",
-        "train"]
+        "stepper", "train"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -32,8 +32,9 @@ DEPENDENCIES = {
     "events": {"config"},
     "model": {"config"},
     "presets": set(),
-    "sample": {"data", "errors", "model"},
+    "sample": {"data", "errors", "model", "stepper"},
     "script": set(),
+    "stepper": {"model"},
     "train": {"checkpoint", "config", "data", "errors", "evaluation", "events", "model", "sample"},
     "ui": {"events", "script"},
 }

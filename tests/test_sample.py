@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import warnings
 
-import numpy as np
 import pytest
 import torch
 from conftest import tiny_model_config
@@ -14,7 +12,6 @@ from charnn.data import Vocab
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
 from charnn.sample import (
-    LSTMStepper,
     check_controls,
     default_prime,
     generate,
@@ -22,7 +19,6 @@ from charnn.sample import (
     generate_ids,
     prime_ids_for,
     sample_next,
-    stepper_for,
 )
 
 VOCAB = Vocab("\n !,.abcdefghijklmnopqrstuvwxyzé日本🙂")
@@ -182,35 +178,6 @@ def test_length_zero():
     assert text(make_model(), 1, length=0) == ""
 
 
-def assert_stepper_matches_model(model: CharRNN, batch: int, steps: int, tolerance: float) -> None:
-    """The NumPy stepper, fed one id at a time after a 1-char prime, gives the full forward's logits."""
-    stepper = LSTMStepper(model)
-    ids = torch.randint(0, len(VOCAB), (batch, steps), generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        full, _ = model(ids)
-        _, prime_state = model(ids[:, :1])
-        state = stepper.start(prime_state)
-        for t in range(1, steps):
-            logits, state = stepper.step(ids[:, t].numpy(), state)
-            torch.testing.assert_close(torch.from_numpy(logits), full[:, t], rtol=tolerance, atol=tolerance)
-
-
-@pytest.mark.parametrize("layers", [1, 3])
-def test_lstm_stepper_matches_model(layers):
-    assert_stepper_matches_model(make_model("lstm", layers), batch=4, steps=12, tolerance=1e-5)
-
-
-def test_lstm_stepper_saturated_gates_match_without_warnings():
-    """Huge pre-activations overflow e^x inside the stepper; the limits must come out right, silently."""
-    model = make_model("lstm", 2)
-    with torch.no_grad():
-        for parameter in model.rnn.parameters():
-            parameter.mul_(300)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert_stepper_matches_model(model, batch=3, steps=6, tolerance=1e-4)
-
-
 def test_shorter_sample_is_a_prefix_of_a_longer_one():
     """Same seed, different --length: the random draws come in blocks of 1024, and cutting a block
     short must not change the text (40 chars vs 1,100 crosses a block boundary)."""
@@ -218,16 +185,6 @@ def test_shorter_sample_is_a_prefix_of_a_longer_one():
     long = text(model, 4, length=1100, temperature=1.0)
     assert text(model, 4, length=40, temperature=1.0) == long[:40]
     assert text(model, 4, length=1030, temperature=1.0) == long[:1030]
-
-
-def test_stepper_for_other_cells_uses_the_model():
-    model = make_model("gru")
-    with torch.no_grad():
-        _, state = model(torch.tensor([[3], [4]]))
-        step, state = stepper_for(model, state)
-        logits, state = step(np.array([1, 2]), state)
-        expected, _ = model(torch.tensor([[3, 1], [4, 2]]))
-    torch.testing.assert_close(torch.from_numpy(logits), expected[:, -1])
 
 
 def test_generate_restores_training_mode():

@@ -1,0 +1,72 @@
+"""The NumPy steppers used for sampling on CPU give the model's own logits, step after step, for every cell."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_model_config
+
+from charnn.model import CharRNN
+from charnn.stepper import GRUStepper, LSTMStepper, Stepper, stepper_for
+
+VOCAB_SIZE = 23
+
+
+def make_model(cell: str, layers: int, seed: int = 0) -> CharRNN:
+    torch.manual_seed(seed)
+    return CharRNN(tiny_model_config(VOCAB_SIZE, cell=cell, num_layers=layers)).eval()
+
+
+def assert_stepper_matches_model(model: CharRNN, batch: int, steps: int, tolerance: float) -> None:
+    """Fed one id at a time after a 1-char prime, the stepper gives the full forward's logits."""
+    ids = torch.randint(0, VOCAB_SIZE, (batch, steps), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full, _ = model(ids)  # (B, T, V)
+        _, prime_state = model(ids[:, :1])
+        step, state = stepper_for(model, prime_state)
+        for t in range(1, steps):
+            logits, state = step(ids[:, t].numpy(), state)
+            assert isinstance(logits, np.ndarray) and logits.dtype == np.float32
+            torch.testing.assert_close(torch.from_numpy(logits), full[:, t], rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("layers", [1, 3])
+def test_stepper_matches_model(cell, layers):
+    assert_stepper_matches_model(make_model(cell, layers), batch=4, steps=12, tolerance=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_saturated_gates_match_without_warnings(cell):
+    """Huge pre-activations overflow e^x inside the stepper; the limits must come out right, silently."""
+    model = make_model(cell, 2)
+    with torch.no_grad():
+        for parameter in model.rnn.parameters():
+            parameter.mul_(300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_stepper_matches_model(model, batch=3, steps=6, tolerance=1e-4)
+
+
+@pytest.mark.parametrize(("cell", "kind"), [("lstm", LSTMStepper), ("gru", GRUStepper), ("rnn", Stepper)])
+def test_each_cell_gets_its_stepper_on_cpu(cell, kind):
+    model = make_model(cell, 2)
+    with torch.no_grad():
+        _, state = model(torch.zeros(1, 1, dtype=torch.long))
+    step, _ = stepper_for(model, state)
+    assert type(step.__self__) is kind
+
+
+def test_stepper_does_not_change_the_model():
+    model = make_model("gru", 2)
+    before = {name: p.clone() for name, p in model.state_dict().items()}
+    assert_stepper_matches_model(model, batch=2, steps=4, tolerance=1e-5)
+    assert all(torch.equal(before[name], p) for name, p in model.state_dict().items())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_accelerator_uses_the_model_and_returns_numpy():
+    assert_stepper_matches_model(make_model("lstm", 2).cuda(), batch=2, steps=6, tolerance=1e-4)
