@@ -1,6 +1,6 @@
 """Quality at equal time: `charnn train CORPUS --time T` with no other flags, then `charnn eval`.
 
-    python benchmarks/quality.py ../shared/corpora/tinyshakespeare.txt --time 10m [--baseline]
+    python benchmarks/quality.py ../shared/corpora/tinyshakespeare.txt --time 10m [--baseline] [charnn train flags]
 
 Runs the real CLI (start-up, corpus encoding, evals and checkpoints all count against the
 budget), checks the whole run stayed within budget + 5%, scores the best checkpoint on the full
@@ -30,12 +30,11 @@ def main():
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--time", default="10m")
     parser.add_argument("--baseline", action="store_true", help="also run the plain nn.LSTM baseline")
-    parser.add_argument("extra", nargs="*", help="extra flags for charnn train (after --)")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()  # any other flags go to charnn train as they are
     out = HERE / "out" / f"{args.corpus.stem}-{args.time}"
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "charnn", "train", str(args.corpus), "--time", args.time, "--out",
-                    str(out), *args.extra], check=True)
+                    str(out), *extra], check=True)
     wall = time.monotonic() - started
     result = subprocess.run([sys.executable, "-m", "charnn", "eval", str(args.corpus), "--checkpoint", str(out),
                              "--json"], check=True, capture_output=True, text=True)

@@ -18,7 +18,7 @@ from charnn.errors import CharnnError
 from charnn.model import CharRNN
 from charnn.stepper import stepper_for
 
-NOISE_BLOCK = 2**18  # random numbers drawn from the generator at once (1 MiB of fp32 noise)
+NOISE_BLOCK = 2**18  # most random numbers drawn from the generator at once (float64; blocks also stop at 1,024 steps)
 
 
 def check_controls(temperature: float, top_k: int | None, top_p: float | None) -> None:

@@ -6,6 +6,7 @@ import errno
 import os
 import pickle
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -367,3 +368,32 @@ def test_copy_of_run_folder_loads(trained_run, tmp_path):
     shutil.copytree(trained_run.run_dir, copy)
     assert resolve(copy) == copy / "best.pt"
     assert build_model(load(resolve(copy))).config.vocab_size == len(trained_run.corpus.vocab)
+
+
+def as_if_saved_on_cuda(path: Path) -> None:
+    """Rewrite a CPU checkpoint so every storage says it lives on cuda:0, as a GPU-trained file does.
+
+    torch.save records each storage's device as a string in data.pkl (BINUNICODE, protocol 2);
+    swapping 'cpu' for 'cuda:0' there gives the file a GPU run writes, without needing a GPU.
+    """
+    cpu, cuda = b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0"
+    with zipfile.ZipFile(path) as source:
+        entries = [(info, source.read(info)) for info in source.infolist()]
+    assert any(info.filename.endswith("data.pkl") and cpu in data for info, data in entries)
+    rewritten = path.with_suffix(".rewritten")
+    with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_STORED) as target:
+        for info, data in entries:
+            target.writestr(info, data.replace(cpu, cuda) if info.filename.endswith("data.pkl") else data)
+    os.replace(rewritten, path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks loading without CUDA")
+def test_checkpoint_saved_on_cuda_loads_on_cpu(payload, tmp_path):
+    path = tmp_path / "gpu.pt"
+    save(payload, path)
+    as_if_saved_on_cuda(path)
+    with pytest.raises(RuntimeError, match="CUDA"):  # the file really asks for a GPU...
+        torch.load(path, weights_only=True)
+    loaded = load(path)  # ...and charnn's loader maps it to the CPU
+    model = build_model(loaded)
+    assert torch.equal(logits_of(model), logits_of(build_model(payload)))
