@@ -39,8 +39,8 @@ def main():
     if args.corpus.exists():
         options, vocab = ReadOptions(**payload.get("read_options", {})), Vocab(payload["vocab"])
         _, val_ids = load_corpus(args.corpus, options, vocab=vocab).split(payload["train_config"]["val_fraction"])
-        for name, path in (("original", source), ("bundled", args.out)):
-            nats, chars = evaluate(checkpoint.build_model(checkpoint.load(path)), val_ids)
+        for name, scored in (("original", payload), ("bundled", checkpoint.load(args.out))):  # the file as written
+            nats, chars = evaluate(checkpoint.build_model(scored), val_ids)
             print(f"{name:<9} full-val {nats:.4f} nats over {chars:,} chars")
     else:
         print(f"{args.corpus} not found: not scored")

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -82,11 +83,21 @@ def load(path: str | Path) -> dict:
     if path.stat().st_size == 0:
         raise CharnnError(f"checkpoint {path} is empty (0 bytes) — use another checkpoint from its run folder")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; our error line says it
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        # The weights-only unpickler names a function or class it will not call ("Unsupported
+        # global"); anything else (text, random bytes, an unknown pickle opcode) is unreadable data,
+        # which must not be reported as code.
+        if "global" in str(error).lower() or "reduce" in str(error).lower():
+            raise CharnnError(
+                f"{path} holds code or objects that are not plain data; refused without running it — "
+                "only load checkpoints written by charnn"
+            ) from None
         raise CharnnError(
-            f"{path} holds code or objects that are not plain data; refused without running it — "
-            "only load checkpoints written by charnn"
+            f"{path} is not a readable checkpoint (corrupt, or not plain tensor data); refused without "
+            "running anything — use another one"
         ) from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, IndexError, KeyError):
         raise CharnnError(f"{path} is not a readable checkpoint (truncated or corrupt) — use another one") from None

@@ -195,6 +195,17 @@ def test_broken_files_are_charnn_errors(trained_run, tmp_path, kind):
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("content", [b"this is not a checkpoint\n", bytes(range(7, 256)) * 8])
+def test_unreadable_files_are_not_called_code(tmp_path, content):
+    """A damaged file is refused, but the user is not told it holds code (fixed bytes: a random first
+    byte could be a pickle GLOBAL opcode, which is then rightly reported as code)."""
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(content)
+    with pytest.raises(CharnnError, match="not a readable checkpoint") as info:
+        load(path)
+    assert "code" not in str(info.value)
+
+
 def test_flipped_bytes_never_escape_as_other_errors(trained_run, tmp_path):
     path = broken("flipped-bytes", trained_run.run_dir / "best.pt", tmp_path)
     try:
