@@ -163,17 +163,21 @@ def generate_batch(
     on_progress=None,
 ) -> list[str]:
     """`num_samples` continuations generated side by side in one batch; each ends at its own `stop`."""
-    texts = [""] * num_samples
-    done = [False] * num_samples
+    columns = []  # next ids (B,) per position; text is decoded once at the end, not grown per character
+    ends: list[int | None] = [None] * num_samples  # characters kept per row, once it has written `stop`
+    tails = [""] * num_samples  # each running row's last len(stop) characters
     ids = prime_ids_for(vocab, prime, unknown)
     for position, next_ids in enumerate(generate_ids(model, ids, length, num_samples, temperature, top_k, top_p,
                                                      generator)):
-        for row, token in enumerate(next_ids.tolist()):
-            if not done[row]:
-                texts[row] += vocab.chars[token]
-                done[row] = bool(stop) and texts[row].endswith(stop)
+        columns.append(next_ids)
+        if stop:
+            for row, token in enumerate(next_ids.tolist()):
+                if ends[row] is None:
+                    tails[row] = (tails[row] + vocab.chars[token])[-len(stop):]
+                    ends[row] = position + 1 if tails[row] == stop else None
         if on_progress is not None:
             on_progress(position + 1)
-        if all(done):
+        if stop and all(end is not None for end in ends):
             break
-    return texts
+    rows = np.stack(columns, axis=1) if columns else np.zeros((num_samples, 0), dtype=np.int64)  # (B, S)
+    return [vocab.decode(row[:end]) for row, end in zip(rows, ends, strict=True)]

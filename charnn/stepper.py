@@ -3,8 +3,12 @@
 PyTorch's LSTM/GRU/RNN run one time step through a general sequence kernel (oneDNN on CPU) whose
 set-up dwarfs the work of a (B, H) step, and each small torch op costs ~5–10 µs of dispatch;
 NumPy's cost 1–2 µs. So on CPU each cell is written out in NumPy on weights prepared once:
-each layer is one or two BLAS matmuls, and the first layer's input projection is folded into a
+each layer is one or two matmuls, and the first layer's input projection is folded into a
 (V, G·H) table looked up by id (G gates), so the embedding and one matmul disappear.
+
+Which matmul: for one stream, NumPy's BLAS (a matrix-vector product, bound by reading the weights).
+For a batch, oneDNN with the weights packed once into its own blocked layout: a BLAS packs the
+(K, G·H) matrix again on every call, which made 8 rows cost 5–8× one row (benchmarks/RESULTS.md).
 
 Shapes: B streams, H hidden size, V vocab size, L layers. Gate order is PyTorch's:
 LSTM input, forget, cell, output; GRU reset, update, new.
@@ -18,10 +22,45 @@ import torch
 from charnn.model import CharRNN
 
 
-class Stepper:
-    """Weights of a trained CharRNN as fp32 (K, G·H) arrays, gate columns scaled by `column_scale`."""
+def pack_for_onednn(weight: np.ndarray, batch_size: int):
+    """`weight` (K, N) in oneDNN's blocked layout for (batch_size, K) inputs, or None where this torch
+    build lacks the (private, inductor-internal) ops or they disagree with NumPy on a probe."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        packed = torch.ops.mkldnn._reorder_linear_weight(torch.from_numpy(np.ascontiguousarray(weight.T)),
+                                                         batch_size)
+        probe = np.random.default_rng(0).standard_normal((batch_size, weight.shape[0]), dtype=np.float32)
+        got = torch.ops.mkldnn._linear_pointwise(torch.from_numpy(probe), packed, None, "none", [], "").numpy()
+    except (AttributeError, RuntimeError):
+        return None
+    return packed if np.allclose(got, probe @ weight, rtol=1e-4, atol=1e-4) else None
 
-    def __init__(self, model: CharRNN):
+
+class Product:
+    """x (B, K) → x @ weight + bias (B, N), as a new array the caller may overwrite."""
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray | None, batch_size: int):
+        self.weight, self.bias = weight, bias  # (K, N), (1, N) or None
+        self.packed = pack_for_onednn(weight, batch_size) if batch_size > 1 else None
+        self.packed_bias = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias[0]))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.packed is not None:
+            return torch.ops.mkldnn._linear_pointwise(torch.from_numpy(x), self.packed, self.packed_bias,
+                                                      "none", [], "").numpy()
+        out = x @ self.weight
+        if self.bias is not None:
+            out += self.bias
+        return out
+
+
+class Stepper:
+    """Weights of a trained CharRNN as fp32 (K, G·H) products, gate columns scaled by `column_scale`."""
+
+    fuse_layers = True  # layers above the first: one product of [below, h] with [input; recurrent] weights
+
+    def __init__(self, model: CharRNN, batch_size: int = 1):
         config = model.config
         hidden, layers = config.hidden_size, config.num_layers
         weight = {name: param.detach().cpu().double() for name, param in model.rnn.named_parameters()}
@@ -38,12 +77,21 @@ class Stepper:
         embedding = model.embedding.weight.detach().cpu().double()  # (V, E)
         # (V, G·H): embedding → layer-0 input projection + its bias, one row per character.
         self.table = columns(weight["weight_ih_l0"] @ embedding.t() + input_bias[0])
-        self.recurrent = [columns(weight[f"weight_hh_l{i}"]) for i in range(layers)]  # (H, G·H) each
-        self.input = [None] + [columns(weight[f"weight_ih_l{i}"]) for i in range(1, layers)]  # (H, G·H)
-        self.input_bias = [None] + [columns(b) for b in input_bias[1:]]  # (1, G·H)
-        self.hidden_bias = hidden_bias
-        self.head_weight = np.ascontiguousarray(model.head.weight.detach().cpu().float().t().numpy())  # (H, V)
-        self.head_bias = model.head.bias.detach().cpu().float().numpy()  # (V,)
+        # Layer 0 and unfused layers: h (B, H) → (B, G·H). Fused layers: [below, h] (B, 2H) → (B, G·H).
+        self.recurrent, self.input = [], [None]
+        for i in range(layers):
+            recurrent = columns(weight[f"weight_hh_l{i}"])  # (H, G·H)
+            if i > 0 and self.fuse_layers:
+                stacked = np.concatenate([columns(weight[f"weight_ih_l{i}"]), recurrent])  # (2H, G·H)
+                self.recurrent.append(Product(stacked, columns(input_bias[i]), batch_size))
+                continue
+            self.recurrent.append(Product(recurrent, hidden_bias[i], batch_size))
+            if i > 0:
+                self.input.append(Product(columns(weight[f"weight_ih_l{i}"]), columns(input_bias[i]), batch_size))
+        # (H, V) + (1, V). Packed for batches too: calling NumPy's BLAS between oneDNN's products
+        # wakes a second thread pool that competes with oneDNN's for the same cores.
+        self.head = Product(np.ascontiguousarray(model.head.weight.detach().cpu().float().t().numpy()),
+                            model.head.bias.detach().cpu().float().numpy()[None], batch_size)
         self.hidden = hidden
 
     @staticmethod
@@ -55,18 +103,16 @@ class Stepper:
         """(bias added with the input projection, bias added with the recurrent one, or None)."""
         return bias_ih + bias_hh, None
 
-    def gates_in(self, layer: int, ids: np.ndarray, below: np.ndarray | None) -> np.ndarray:
-        """The input side of a layer's gates, (B, G·H), in a new array the caller may overwrite."""
+    def gates(self, layer: int, ids: np.ndarray, below: np.ndarray | None, h: np.ndarray) -> np.ndarray:
+        """Input side + recurrent side of a fused layer's gates (or layer 0's), (B, G·H), a new array."""
         if layer == 0:
-            return self.table[ids]  # fancy indexing copies
-        gates = below @ self.input[layer]
-        gates += self.input_bias[layer]
-        return gates
+            gates = self.table[ids]  # fancy indexing copies
+            gates += self.recurrent[0](h)
+            return gates
+        return self.recurrent[layer](np.concatenate([below, h], axis=1))
 
     def logits(self, top: np.ndarray) -> np.ndarray:
-        logits = top @ self.head_weight
-        logits += self.head_bias
-        return logits  # (B, V)
+        return self.head(top)  # (B, V)
 
     def start(self, state) -> list[np.ndarray]:
         """The model's h (L, B, H) as this stepper's per-layer list of (B, H) arrays."""
@@ -80,9 +126,7 @@ class Stepper:
     def run_layers(self, ids: np.ndarray, h: list[np.ndarray]):  # vanilla RNN: h' = tanh(W x + U h + b)
         below, new_h = None, []
         for layer in range(len(h)):
-            below = self.gates_in(layer, ids, below)
-            below += h[layer] @ self.recurrent[layer]
-            np.tanh(below, out=below)  # (B, H)
+            below = np.tanh(self.gates(layer, ids, below, h[layer]))  # (B, H)
             new_h.append(below)
         return self.logits(below), new_h
 
@@ -113,8 +157,7 @@ class LSTMStepper(Stepper):
         (h, c), hidden = state, self.hidden
         below, new_h, new_c = None, [], []
         for layer in range(len(h)):
-            gates = self.gates_in(layer, ids, below)
-            gates += h[layer] @ self.recurrent[layer]  # (B, 4H)
+            gates = self.gates(layer, ids, below, h[layer])  # (B, 4H)
             sigmoid_of_negated(gates)  # σ of every gate (of 2x for the cell gate)
             cell_input = gates[:, 2 * hidden : 3 * hidden] * 2
             cell_input -= 1  # tanh of the cell gate, (B, H)
@@ -130,7 +173,10 @@ class LSTMStepper(Stepper):
 
 class GRUStepper(Stepper):
     """r, z = σ(...) via one exp (columns scaled by −1); n = tanh(W_n x + b_in + r ⊙ (U_n h + b_hn))
-    keeps its recurrent bias apart, since r multiplies it; h' = n + z ⊙ (h − n)."""
+    keeps its recurrent bias apart, since r multiplies it; h' = n + z ⊙ (h − n). So the input and
+    recurrent products stay apart too."""
+
+    fuse_layers = False
 
     @staticmethod
     def column_scale(hidden: int) -> torch.Tensor:
@@ -148,9 +194,8 @@ class GRUStepper(Stepper):
         hidden = self.hidden
         below, new_h = None, []
         for layer in range(len(h)):
-            gates = self.gates_in(layer, ids, below)  # (B, 3H)
-            recurrent = h[layer] @ self.recurrent[layer]
-            recurrent += self.hidden_bias[layer]  # (B, 3H)
+            gates = self.table[ids] if layer == 0 else self.input[layer](below)  # (B, 3H), a copy
+            recurrent = self.recurrent[layer](h[layer])  # (B, 3H), its bias included
             gates[:, : 2 * hidden] += recurrent[:, : 2 * hidden]
             reset_update = sigmoid_of_negated(gates[:, : 2 * hidden])  # a view: σ written into gates
             new = recurrent[:, 2 * hidden :] * reset_update[:, :hidden]
@@ -170,7 +215,8 @@ def stepper_for(model: CharRNN, state):
     """
     device = next(model.parameters()).device
     if device.type == "cpu":
-        stepper = {"lstm": LSTMStepper, "gru": GRUStepper, "rnn": Stepper}[model.config.cell](model)
+        batch_size = (state[0] if isinstance(state, tuple) else state).size(1)  # state: (L, B, H)
+        stepper = {"lstm": LSTMStepper, "gru": GRUStepper, "rnn": Stepper}[model.config.cell](model, batch_size)
         return stepper.step, stepper.start(state)
 
     def step(ids: np.ndarray, state):  # an accelerator: the model's own kernels, one sync per character

@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import tiny_model_config
 
+from charnn import stepper as stepper_module
 from charnn.model import CharRNN
 from charnn.stepper import GRUStepper, LSTMStepper, Stepper, stepper_for
 
@@ -37,8 +38,29 @@ def assert_stepper_matches_model(model: CharRNN, batch: int, steps: int, toleran
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("layers", [1, 3])
-def test_stepper_matches_model(cell, layers):
-    assert_stepper_matches_model(make_model(cell, layers), batch=4, steps=12, tolerance=1e-5)
+@pytest.mark.parametrize("batch", [1, 4])  # one stream: NumPy's BLAS; a batch: oneDNN's packed weights
+def test_stepper_matches_model(cell, layers, batch):
+    assert_stepper_matches_model(make_model(cell, layers), batch=batch, steps=12, tolerance=1e-5)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch build has no oneDNN")
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_batches_use_packed_weights_and_one_stream_does_not(cell):
+    """The batched speed depends on the packed path: if a torch upgrade drops its ops, say so here
+    rather than let sampling quietly fall back to the slow BLAS path."""
+    model = make_model(cell, 2)
+    for batch, packed in ((1, False), (5, True)):
+        with torch.no_grad():
+            _, state = model(torch.zeros(batch, 1, dtype=torch.long))
+        step, _ = stepper_for(model, state)
+        products = [p for p in step.__self__.recurrent + step.__self__.input if p is not None]
+        assert products and all((p.packed is not None) == packed for p in products)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_batches_without_onednn_fall_back_to_numpy(cell, monkeypatch):
+    monkeypatch.setattr(stepper_module, "pack_for_onednn", lambda weight, batch_size: None)
+    assert_stepper_matches_model(make_model(cell, 2), batch=3, steps=8, tolerance=1e-5)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
