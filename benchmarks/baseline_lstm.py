@@ -47,10 +47,11 @@ def main():
     parser.add_argument("--time", default="10m")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=1337)
     args = parser.parse_args()
     budget = float(args.time[:-1]) * {"h": 3600, "m": 60, "s": 1}[args.time[-1]]
     started = time.monotonic()
-    torch.manual_seed(1337)
+    torch.manual_seed(args.seed)
     text = args.corpus.read_text(encoding="utf-8")
     chars = sorted(set(text))
     index = {c: i for i, c in enumerate(chars)}
@@ -62,7 +63,7 @@ def main():
     B, T = args.batch_size, args.seq_len
     stream = (len(train_ids) - 1) // B
     streams = torch.stack([train_ids[b * stream : (b + 1) * stream + 1] for b in range(B)])  # (B, stream+1)
-    state, step, position = None, 0, 0
+    state, step, position, recent = None, 0, 0, []  # recent: the last 100 training losses (tensors)
     # Keep time for the final full-val pass (forward only, about a third of the training cost per char).
     reserve = None
     while True:
@@ -77,6 +78,7 @@ def main():
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         state = tuple(s.detach() for s in state)
+        recent = (recent + [loss.detach()])[-100:]
         position += T
         step += 1
         step_time = time.monotonic() - t0
@@ -86,7 +88,8 @@ def main():
     val = full_val_loss(model.eval(), val_ids)
     wall = time.monotonic() - started
     print(f"{'plain nn.LSTM 2×512 fp32':<34}{args.time:>8}{wall:>8.0f}s{val:>10.4f}{val / math.log(2):>9.4f}"
-          f"   ({step} steps, {step * B * T:,} chars)")
+          f"   ({step} steps, {step * B * T:,} chars, seed {args.seed}, "
+          f"train loss over the last 100 steps {float(torch.stack(recent).mean()):.4f})")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -31,7 +33,10 @@ def main():
     parser.add_argument("--time", default="10m")
     parser.add_argument("--baseline", action="store_true", help="also run the plain nn.LSTM baseline")
     args, extra = parser.parse_known_args()  # any other flags go to charnn train as they are
-    out = HERE / "out" / f"{args.corpus.stem}-{args.time}"
+    # A fresh run folder per corpus, budget and flags (a rerun replaces the earlier run of the same name).
+    flags = re.sub(r"[^A-Za-z0-9.]+", "-", " ".join(extra)).strip("-")
+    out = HERE / "out" / "-".join(filter(None, [args.corpus.stem, args.time, flags]))
+    shutil.rmtree(out, ignore_errors=True)
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "charnn", "train", str(args.corpus), "--time", args.time, "--out",
                     str(out), *extra], check=True)

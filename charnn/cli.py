@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from charnn.config import CELLS, ModelConfig, TrainConfig
+from charnn.config import ACCELERATOR_BATCH_SIZE, CELLS, ModelConfig, TrainConfig
 from charnn.errors import CharnnError
 
 STARTED_AT = time.monotonic()  # the time budget counts from here: torch, corpus and model set-up included
@@ -104,25 +104,26 @@ def train(
     time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget: 90s, 10m, 1h30m.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default checkpoints/<corpus name>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in the run folder from its latest.pt.")] = False,
-    cell: Annotated[str | None, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)} [default: {M.cell}].")] = None,
-    layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers [default: preset].",
+    cell: Annotated[str | None, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)} \\[default: {M.cell}].")] = None,
+    layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers \\[default: preset].",
                                                **Positive)] = None,
-    hidden_size: Annotated[int | None, typer.Option(help="Units per layer [default: preset].", **Positive)] = None,
-    embed_dim: Annotated[int | None, typer.Option(help=f"Character embedding size [default: {M.embed_dim}].",
+    hidden_size: Annotated[int | None, typer.Option(help="Units per layer \\[default: preset].", **Positive)] = None,
+    embed_dim: Annotated[int | None, typer.Option(help=f"Character embedding size \\[default: {M.embed_dim}].",
                                                   **Positive)] = None,
-    dropout: Annotated[float | None, typer.Option(help="Dropout between layers, in [0, 1) [default: preset].",
+    dropout: Annotated[float | None, typer.Option(help="Dropout between layers, in \\[0, 1) \\[default: preset].",
                                                   callback=check_dropout)] = None,
-    seq_len: Annotated[int | None, typer.Option(help=f"Characters per window (BPTT length) [default: "
+    seq_len: Annotated[int | None, typer.Option(help=f"Characters per window (BPTT length) \\[default: "
                                                      f"{T.seq_len}, less for tiny corpora].", **Positive)] = None,
-    batch_size: Annotated[int | None, typer.Option(help=f"Parallel streams per step [default: {T.batch_size}, "
-                                                        "less for tiny corpora].", **Positive)] = None,
-    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate [default: {T.lr}].",
+    batch_size: Annotated[int | None, typer.Option(help=f"Parallel streams per step \\[default: {T.batch_size} on "
+                                                        f"CPU, {ACCELERATOR_BATCH_SIZE} on GPU; less for tiny "
+                                                        "corpora].", **Positive)] = None,
+    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate \\[default: {T.lr}].",
                                              callback=check_positive)] = None,
-    eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints [default: about 8 "
+    eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints \\[default: about 8 "
                                                         "per run].", **Positive)] = None,
-    keep: Annotated[int | None, typer.Option(help=f"step-N.pt checkpoints to keep [default: "
+    keep: Annotated[int | None, typer.Option(help=f"step-N.pt checkpoints to keep \\[default: "
                                                   f"{T.keep_checkpoints}].", min=0)] = None,
-    seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order [default: "
+    seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order \\[default: "
                                                   f"{T.seed}].", min=0, max=2**63 - 1)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (auto: bf16 where it is native).")] = "auto",
@@ -169,7 +170,7 @@ def train(
         if not run:
             val_chars = int(len(data.ids) * T.val_fraction)
             preset = choose(len(data.ids) - val_chars, val_chars, budget, steps, torch_device, precision,
-                            len(data.vocab), batch_size or T.batch_size, seq_len or T.seq_len, layers, hidden_size)
+                            len(data.vocab), batch_size, seq_len or T.seq_len, layers, hidden_size)
             if layers is None or hidden_size is None:
                 ui.info(f"model size from the preset: {preset.reason} (--layers/--hidden-size to choose)")
             settings = {"num_layers": preset.num_layers, "hidden_size": preset.hidden_size,

@@ -1,14 +1,16 @@
 """Default model and batch sizes from the corpus, the budget and the device's measured speed.
 
 The rule, in words: estimate how many characters this device can train on within the budget
-(a quick matmul measures its speed; an LSTM runs near matmul speed on a CPU), then take the
+(a quick matmul measures its speed; LSTM training runs at 0.6–0.8 of it on a CPU), then take the
 largest model on the ladder that gets at least `CHARS_PER_PARAMETER` training characters per
 parameter, without having far more parameters than the corpus has characters. Corpora that
 will be seen many times over get dropout. Every explicit flag wins over the preset.
 
+Batches: 16 streams on a CPU (as fast per character as 32 there, with twice the updates), 32 on
+an accelerator; fewer, and shorter windows, for corpora too short for them.
+
 On tiny shakespeare (benchmarks/RESULTS.md): the 2-core AVX2 machine A gets 2×256 for 10 minutes
-and 2×512 for an hour; the 2-core AVX-512/bf16 machine B gets 2×512 and 3×512. There the estimate
-is ~25% optimistic (bf16 LSTM training reaches ~0.6 of the bf16 matmul speed, not 0.8).
+and 2×512 for an hour; the 2-core AVX-512/bf16 machine B gets 2×384 and 3×512.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from charnn.config import ACCELERATOR_BATCH_SIZE, TrainConfig
 
 # (num_layers, hidden_size), smallest first. Two layers up to 512: in short budgets a third layer
 # learns much more slowly at first (150 s on tiny shakespeare: 3×256 2.05 nats vs 2×256 1.83).
@@ -24,9 +29,10 @@ LADDER = [(1, 128), (2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (3, 512), 
 CHARS_PER_PARAMETER = 2.0  # training characters per parameter the budget must afford
 MAX_PARAMETERS_PER_CHAR = 20.0  # cap on model size relative to the corpus (small texts, small models)
 EVAL_SHARE = 0.05  # at most this fraction of a time budget goes to periodic evals
-# LSTM training speed / matmul speed. CPU 0.8 was measured in fp32 on machine A; bf16 on machine B
-# reaches ~0.6, left as is: presets chosen with 0.8 are the ones measured in RESULTS.md.
-EFFICIENCY = {"cpu": 0.8, "cuda": 0.25, "mps": 0.25}
+# LSTM training speed / matmul speed, by device (and precision where it differs): measured on CPUs
+# (fp32 on machine A 0.8; bf16 on machine B 0.6: oneDNN's bf16 LSTM gains less than its matmul).
+# Accelerators: a guess, not measured (no GPU has been lent to this project yet).
+EFFICIENCY = {"cpu": 0.8, "cpu-bf16": 0.6, "cuda": 0.25, "mps": 0.25}
 
 
 @dataclass(frozen=True)
@@ -53,47 +59,59 @@ def train_flops_per_char(layers: int, hidden: int, embed: int = 64, vocab: int =
 
 
 def matmul_flops(device: torch.device, precision: str, seconds: float = 0.25) -> float:
-    """Measured matmul FLOP/s at a size typical of an LSTM step (about a quarter of a second)."""
+    """Measured matmul FLOP/s at a size typical of an LSTM step (about a quarter of a second).
+
+    The fastest of five bursts: a burst slowed by another program must not shrink the model.
+    """
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a = torch.randn(256, 1024, device=device, dtype=dtype)
     b = torch.randn(1024, 2048, device=device, dtype=dtype)
     a @ b
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        for _ in range(4):
-            a @ b
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        elif device.type == "mps":
-            torch.mps.synchronize()
-        done += 4
-    return 2 * 256 * 1024 * 2048 * done / (time.perf_counter() - started)
+    best = 0.0
+    for _ in range(5):
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds / 5:
+            for _ in range(4):
+                a @ b
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            elif device.type == "mps":
+                torch.mps.synchronize()
+            done += 4
+        best = max(best, 2 * 256 * 1024 * 2048 * done / (time.perf_counter() - started))
+    return best
+
+
+def dropout_for(passes: float) -> float:
+    """Dropout grows with the passes over the corpus: none up to 2, 0.1 at 4, 0.25 from 10 on, linear in
+    between. (It was a step at 4 and 10: runs whose speed measurements differed by 5% got 0.1 or 0.25.)"""
+    return round(float(np.interp(passes, [2, 4, 10], [0.0, 0.1, 0.25])), 3)
 
 
 def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps: int | None,
-           device: torch.device, precision: str, vocab_size: int, batch_size: int = 32, seq_len: int = 128,
-           num_layers: int | None = None, hidden_size: int | None = None) -> Preset:
+           device: torch.device, precision: str, vocab_size: int, batch_size: int | None = None,
+           seq_len: int = 64, num_layers: int | None = None, hidden_size: int | None = None) -> Preset:
     """The preset for this corpus, budget (or step count) and device; given sizes are kept as they are."""
-    flops = matmul_flops(device, precision) * EFFICIENCY.get(device.type, 0.5)
-    candidates = []
-    for layers, hidden in LADDER:
-        params = lstm_parameters(layers, hidden, vocab=vocab_size)
+    efficiency = EFFICIENCY.get(f"{device.type}-{precision}", EFFICIENCY.get(device.type, 0.5))
+    flops = matmul_flops(device, precision) * efficiency
+    batch_size = batch_size or (TrainConfig.batch_size if device.type == "cpu" else ACCELERATOR_BATCH_SIZE)
+
+    def plan(layers: int, hidden: int) -> tuple[int, int, int, float, float]:
         rate = flops / train_flops_per_char(layers, hidden, vocab=vocab_size)
         # Start-up, evals and the final save take roughly 15% of a budget.
         budget_chars = rate * 0.85 * budget_seconds if budget_seconds else (steps or 0) * batch_size * seq_len
-        if params <= max(budget_chars / CHARS_PER_PARAMETER, 1) and params <= MAX_PARAMETERS_PER_CHAR * train_chars:
-            candidates.append((layers, hidden, params, rate, budget_chars))
+        return layers, hidden, lstm_parameters(layers, hidden, vocab=vocab_size), rate, budget_chars
+
+    candidates = [(layers, hidden, params, rate, budget_chars)
+                  for layers, hidden, params, rate, budget_chars in (plan(*rung) for rung in LADDER)
+                  if params <= max(budget_chars / CHARS_PER_PARAMETER, 1)
+                  and params <= MAX_PARAMETERS_PER_CHAR * train_chars]
     if num_layers is not None or hidden_size is not None:  # the user's size: plan evals and dropout for it
         base = candidates[-1] if candidates else LADDER[0]
-        layers, hidden = num_layers or base[0], hidden_size or base[1]
-        rate = flops / train_flops_per_char(layers, hidden, vocab=vocab_size)
-        budget_chars = rate * 0.85 * budget_seconds if budget_seconds else (steps or 0) * batch_size * seq_len
-        candidates = [(layers, hidden, lstm_parameters(layers, hidden, vocab=vocab_size), rate, budget_chars)]
-    layers, hidden, params, rate, budget_chars = candidates[-1] if candidates else (
-        *LADDER[0], lstm_parameters(*LADDER[0], vocab=vocab_size),
-        flops / train_flops_per_char(*LADDER[0], vocab=vocab_size), 0.0)
+        candidates = [plan(num_layers or base[0], hidden_size or base[1])]
+    layers, hidden, params, rate, budget_chars = candidates[-1] if candidates else plan(*LADDER[0])
     epochs = budget_chars / max(train_chars, 1)
-    dropout = 0.0 if epochs < 4 else 0.1 if epochs < 10 else 0.25
+    dropout = dropout_for(epochs)
     # A corpus too short for the batch shape gets fewer, shorter streams (never fewer than 1 × 8).
     while batch_size > 1 and (train_chars - 1) // batch_size < seq_len:
         batch_size //= 2

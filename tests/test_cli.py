@@ -429,3 +429,13 @@ def test_prime_file(in_cli_root, tmp_path):
                                    ["--format", "pdf"], ["--stop", ""]])
 def test_sample_more_bad_usage(in_cli_root, flags):
     fails(2, "sample", *flags)
+
+
+def test_help_shows_the_defaults():
+    """Help strings are Rich markup: an unescaped "[default: …]" would be swallowed as a tag."""
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    output = " ".join(result.output.split())
+    for shown in ("[default: lstm]", "in [0, 1) [default: preset]", "[default: 16 on CPU, 32 on GPU",
+                  "[default: 0.003]", "[default: 1337]"):
+        assert shown in output

@@ -31,7 +31,7 @@ DEPENDENCIES = {
     "evaluation": {"model"},
     "events": {"config"},
     "model": {"config"},
-    "presets": set(),
+    "presets": {"config"},
     "sample": {"data", "errors", "model", "stepper"},
     "script": set(),
     "stepper": {"model"},

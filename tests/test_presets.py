@@ -58,3 +58,11 @@ def test_parameter_formula_matches_the_model():
 
     model = CharRNN(ModelConfig(96, "lstm", 3, 40, 64))
     assert presets.lstm_parameters(3, 40, 64, 96) == model.num_parameters()
+
+
+def test_dropout_grows_smoothly_with_the_passes():
+    assert presets.dropout_for(1) == presets.dropout_for(2) == 0
+    assert presets.dropout_for(4) == 0.1 and presets.dropout_for(10) == presets.dropout_for(40) == 0.25
+    values = [presets.dropout_for(p / 10) for p in range(0, 400)]
+    assert values == sorted(values)
+    assert max(b - a for a, b in zip(values, values[1:], strict=False)) < 0.01  # no step for noise to flip across
