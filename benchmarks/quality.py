@@ -1,6 +1,9 @@
-"""Quality at equal time: `charnn train CORPUS --time T` with no other flags, then `charnn eval`.
+"""Quality at equal time: `charnn train CORPUS --time T` (plus any flags given), then `charnn eval`.
 
     python benchmarks/quality.py ../shared/corpora/tinyshakespeare.txt --time 10m [--baseline] [charnn train flags]
+
+The run goes to benchmarks/out/CORPUS-TIME[-FLAGS]/, replacing an earlier run of the same name
+(copy a run folder elsewhere first if it is to be kept, e.g. as the source of the bundled model).
 
 Runs the real CLI (start-up, corpus encoding, evals and checkpoints all count against the
 budget), checks the whole run stayed within budget + 5%, scores the best checkpoint on the full

@@ -26,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",  # help strings are Rich markup: their "\[default: …]" brackets are escaped
     help="Train a character-level LSTM on any text, then stream new text in its style.",
 )
 
@@ -94,6 +95,8 @@ def resolve_device(name: str):
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 M, T = ModelConfig, TrainConfig
+# Settings with no flag: a resumed run keeps the run's own, even where a newer charnn changed the default.
+SCHEDULE = ("warmup_steps", "min_lr_fraction", "weight_decay", "grad_clip", "val_fraction")
 Positive = dict(min=1)
 
 
@@ -179,7 +182,7 @@ def train(
         model_config = ModelConfig(len(data.vocab), **{k: settings[k] for k in (
             "cell", "num_layers", "hidden_size", "embed_dim", "dropout") if k in settings})
         config = TrainConfig(steps=steps, time_budget=budget, precision=precision, **{k: settings[k] for k in (
-            "batch_size", "seq_len", "lr", "eval_every", "keep_checkpoints", "seed") if k in settings})
+            "batch_size", "seq_len", "lr", "eval_every", "keep_checkpoints", "seed", *SCHEDULE) if k in settings})
         with stop.installed(), ui.TrainView() as view:
             run_training(data, run_dir, model_config, config, torch_device, view, resume, stop.is_set, STARTED_AT)
     except CharnnError as problem:
@@ -201,8 +204,9 @@ def saved_settings(run_dir: Path) -> dict:
         return {}  # train() says there is nothing to resume
     payload = checkpoints.load(latest)
     model, train = payload["model_config"], payload["train_config"]
-    keys = ("steps", "time_budget", "batch_size", "seq_len", "lr", "eval_every", "keep_checkpoints", "seed")
-    return {**{k: v for k, v in model.items() if k != "vocab_size"}, **{k: train[k] for k in keys}}
+    keys = ("steps", "time_budget", "batch_size", "seq_len", "lr", "eval_every", "keep_checkpoints", "seed",
+            *SCHEDULE)
+    return {**{k: v for k, v in model.items() if k != "vocab_size"}, **{k: train[k] for k in keys if k in train}}
 
 
 class StopFlag:

@@ -32,7 +32,7 @@ def pack_for_onednn(weight: np.ndarray, batch_size: int):
                                                          batch_size)
         probe = np.random.default_rng(0).standard_normal((batch_size, weight.shape[0]), dtype=np.float32)
         got = torch.ops.mkldnn._linear_pointwise(torch.from_numpy(probe), packed, None, "none", [], "").numpy()
-    except (AttributeError, RuntimeError):
+    except (AttributeError, RuntimeError, TypeError):  # ops gone or changed in this torch version
         return None
     return packed if np.allclose(got, probe @ weight, rtol=1e-4, atol=1e-4) else None
 
@@ -88,8 +88,8 @@ class Stepper:
             self.recurrent.append(Product(recurrent, hidden_bias[i], batch_size))
             if i > 0:
                 self.input.append(Product(columns(weight[f"weight_ih_l{i}"]), columns(input_bias[i]), batch_size))
-        # (H, V) + (1, V). Packed for batches too: calling NumPy's BLAS between oneDNN's products
-        # wakes a second thread pool that competes with oneDNN's for the same cores.
+        # (H, V) + (1, V). Packed for batches too, so that a batch step uses one thread pool (oneDNN's)
+        # rather than waking OpenBLAS's between oneDNN's products on the same two cores.
         self.head = Product(np.ascontiguousarray(model.head.weight.detach().cpu().float().t().numpy()),
                             model.head.bias.detach().cpu().float().numpy()[None], batch_size)
         self.hidden = hidden

@@ -159,6 +159,24 @@ def test_train_resume_via_cli(in_cli_root, tmp_path):
     assert changed.exit_code == 1 and "hidden_size 16 → 32" in changed.stderr
 
 
+def test_resume_keeps_the_runs_schedule_when_defaults_change(in_cli_root, tmp_path):
+    """Settings with no flag (warmup, final lr fraction, decay, clipping) come from the run on a resume,
+    so a run started under an older charnn continues on the schedule it started with."""
+    from charnn import checkpoint
+
+    out = tmp_path / "run"
+    shutil.copytree(in_cli_root.run_dir, out)
+    payload = load(out / "latest.pt")
+    payload["train_config"].update(min_lr_fraction=0.5, warmup_steps=3, weight_decay=0.2, grad_clip=0.7)
+    checkpoint.save(payload, out / "latest.pt")
+    result = invoke("train", "corpus.txt", "--out", str(out), "--resume", "--steps", "42", "--device", "cpu",
+                    "--precision", "fp32")
+    assert result.exit_code == 0, result.output
+    saved = load(out / "latest.pt")["train_config"]
+    assert (saved["min_lr_fraction"], saved["warmup_steps"], saved["weight_decay"], saved["grad_clip"]) == (
+        0.5, 3, 0.2, 0.7)
+
+
 # --- bad inputs: one line on stderr, the right exit code, never a traceback -------------------------
 
 

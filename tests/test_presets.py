@@ -37,6 +37,21 @@ def test_small_corpus_small_model_with_dropout():
 def test_tiny_corpus_shrinks_the_batch_window():
     preset = presets.choose(300, 30, 60, None, CPU, "fp32", 20)
     assert (300 - 1) // preset.batch_size >= preset.seq_len
+    # No ladder size is small enough: the smallest is planned for the real budget (read many times over).
+    assert (preset.num_layers, preset.hidden_size) == presets.LADDER[0] and preset.dropout == 0.25
+
+
+def test_batch_and_speed_depend_on_the_device_and_precision():
+    cpu, cpu_bf16 = (presets.choose(1_000_000, 100_000, 600, None, CPU, p, 65) for p in ("fp32", "bf16"))
+    gpu = presets.choose(1_000_000, 100_000, 600, None, torch.device("cuda"), "bf16", 65)
+    assert cpu.batch_size == 16 and gpu.batch_size == 32
+    assert presets.choose(1_000_000, 100_000, 600, None, CPU, "fp32", 65, batch_size=8).batch_size == 8
+    # Same measured matmul speed (the fixture): bf16 LSTM training gets less of it on a CPU than fp32.
+    def achieved(preset):  # FLOP/s the preset expects LSTM training to reach
+        return preset.estimated_chars_per_second * presets.train_flops_per_char(preset.num_layers,
+                                                                                preset.hidden_size, vocab=65)
+
+    assert achieved(cpu_bf16) == pytest.approx(0.75 * achieved(cpu))
 
 
 def test_steps_instead_of_time():

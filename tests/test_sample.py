@@ -218,3 +218,18 @@ def test_generate_batch_is_seeded_and_each_row_stops():
     for t in texts:
         assert set(t) <= set(VOCAB.chars)
         assert len(t) == 200 or (t.endswith(" ") and " " not in t[:-1])
+
+
+@pytest.mark.parametrize("stop", ["e ", "o."])
+def test_generate_batch_multichar_stop_ends_each_row_at_its_first_stop(stop):
+    model = make_model()
+    texts = generate_batch(model, VOCAB, "a", 300, num_samples=5, temperature=1.5,
+                           generator=torch.Generator().manual_seed(3), stop=stop)
+    assert any(len(t) < 300 for t in texts)  # the stop does come up
+    for t in texts:
+        cut = t.find(stop)
+        assert (cut == -1 and len(t) == 300) or len(t) == cut + len(stop)
+    # Each row is the same text as an unstopped batch with the same seed, cut at its stop.
+    full = generate_batch(model, VOCAB, "a", 300, num_samples=5, temperature=1.5,
+                          generator=torch.Generator().manual_seed(3))
+    assert all(f.startswith(t) for f, t in zip(full, texts, strict=True))
