@@ -1,6 +1,6 @@
 """Sampling speed: charnn vs a naive `nn.LSTM` step loop, same model, same run.
 
-    python benchmarks/sample_speed.py [--checkpoint PATH | --cell gru] [--length 2000]
+    python benchmarks/sample_speed.py [--checkpoint PATH | --cell gru] [--length 2000] [--text PATH]
 
 Model: the given checkpoint, else the bundled model (else, or with `--cell`, a random 2×256 model of
 that cell, where the first-character time is not measured). Measures
@@ -10,6 +10,12 @@ PyTorch defaults), aggregate chars/s with 8 samples in one batch, the time from 
 Timings on a shared VM drift by ±20% from minute to minute, so the three throughput loops run in
 interleaved rounds (`--rounds`) and each keeps its best round; `import torch` alone is timed too,
 since it is the floor under the first-character time.
+
+Batches multiply in bf16 on CPUs that have it natively (charnn/stepper.py). To show what that costs
+in quality, the sampler's own stepper is fed the last 10% of `--text` (for the bundled model, by
+default tiny shakespeare from ../shared when present: its validation split) in 8 streams, once in fp32 and
+once with the batch products, and the mean next-character loss of each is printed; and the batch
+speed is also measured with fp32 products (what a CPU without bf16 gets).
 """
 
 from __future__ import annotations
@@ -20,13 +26,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from charnn import checkpoint
+from charnn import checkpoint, stepper
 from charnn.config import ModelConfig
 from charnn.data import Vocab
 from charnn.model import CharRNN
 from charnn.sample import generate, generate_batch
+from charnn.stepper import GRUStepper, LSTMStepper, Stepper, batch_dtype, native_bf16
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 
 
 @torch.inference_mode()
@@ -39,6 +49,26 @@ def naive(model: CharRNN, length: int) -> float:
         logits, state = model(x, state)
         x = torch.multinomial(torch.softmax(logits[:, -1] / 0.8, -1), 1, generator=generator)
     return length / (time.perf_counter() - started)
+
+
+@torch.inference_mode()
+def teacher_forced_nats(model: CharRNN, vocab: Vocab, text: str, dtype: torch.dtype, streams: int = 8,
+                        length: int = 2000) -> float:
+    """Mean next-character loss (nats) of the sampler's stepper in `dtype`, fed `streams` slices of `text`."""
+    ids = vocab.encode(text, unknown="skip")
+    starts = np.linspace(0, len(ids) - length - 1, streams).astype(int)
+    rows = np.stack([ids[start:start + length + 1] for start in starts])  # (B, length + 1)
+    logits, state = model.eval()(torch.from_numpy(rows[:, :1]).long())  # (B, 1, V), having read rows[:, 0]
+    kind = {"lstm": LSTMStepper, "gru": GRUStepper, "rnn": Stepper}[model.config.cell]
+    cell_stepper = kind(model, streams, dtype)
+    logits, state, total = logits[:, -1].float().numpy(), cell_stepper.start(state), 0.0
+    for t in range(1, length + 1):  # logits (B, V) predict rows[:, t]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        total -= log_probs[np.arange(streams), rows[:, t]].sum()
+        if t < length:
+            logits, state = cell_stepper.step(rows[:, t], state)
+    return total / (streams * length)
 
 
 def timed(function, *args) -> tuple[float, object]:
@@ -64,6 +94,7 @@ def main():
     parser.add_argument("--length", type=int, default=2000)
     parser.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="a random 2×256 model of this cell")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
+    parser.add_argument("--text", type=Path, help="text whose last 10%% scores the batch products' precision")
     args = parser.parse_args()
     path = args.checkpoint or (checkpoint.BUNDLED if checkpoint.BUNDLED.exists() and not args.cell else None)
     if path is not None:
@@ -78,15 +109,24 @@ def main():
     config = model.config
     print(f"model: {config.num_layers}×{config.hidden_size} {config.cell.upper()} ({label}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    naive_rate = single = batched = 0.0
-    for _ in range(args.rounds):  # interleaved, so a slow minute hurts all three alike
+    naive_rate = single = batched = batched_fp32 = 0.0
+    bf16 = stepper.native_bf16()
+
+    def batch_rate() -> float:
+        seconds, texts = timed(lambda: generate_batch(model, vocab, "", args.length, 8, 0.8,
+                                                      generator=torch.Generator().manual_seed(0)))
+        return sum(map(len, texts)) / seconds
+
+    for _ in range(args.rounds):  # interleaved, so a slow minute hurts all of them alike
         naive_rate = max(naive_rate, naive(model, max(200, args.length // 10)))
         seconds, text = timed(lambda: "".join(generate(model, vocab, "", args.length, 0.8,
                                                        generator=torch.Generator().manual_seed(0))))
         single = max(single, len(text) / seconds)
-        seconds, texts = timed(lambda: generate_batch(model, vocab, "", args.length, 8, 0.8,
-                                                      generator=torch.Generator().manual_seed(0)))
-        batched = max(batched, sum(map(len, texts)) / seconds)
+        batched = max(batched, batch_rate())
+        if bf16:  # what a CPU without native bf16 gets: the same batch with fp32 products
+            stepper.native_bf16 = lambda: False
+            batched_fp32 = max(batched_fp32, batch_rate())
+            stepper.native_bf16 = native_bf16
     sample_args = ["--length", "5", "--seed", "1"] + (["--checkpoint", str(path)] if path else [])
     first = min(first_char_seconds(sample_args) for _ in range(3)) if path else float("nan")
     import_seconds = min(timed(lambda: subprocess.run([sys.executable, "-c", "import torch"]))[0] for _ in range(3))
@@ -95,11 +135,25 @@ def main():
     print(f"{'measure':<44}{'value':>14}")
     print(f"{'naive nn.LSTM step loop, chars/s':<44}{naive_rate:>14,.0f}")
     print(f"{'charnn single stream, chars/s':<44}{single:>14,.0f}   ({single / naive_rate:.1f}× naive)")
-    print(f"{'charnn --num-samples 8, aggregate chars/s':<44}{batched:>14,.0f}   ({batched / single:.1f}× single)")
+    print(f"{'charnn --num-samples 8, aggregate chars/s':<44}{batched:>14,.0f}   ({batched / single:.2f}× single)")
+    if bf16:
+        print(f"{'  the same with fp32 products (no bf16 CPU)':<44}{batched_fp32:>14,.0f}   "
+              f"({batched_fp32 / single:.2f}× single)")
     print(f"{'charnn sample: start → first char on stdout':<44}{first:>13.2f}s")
     floor = 'python -c "import torch" (the floor)'
     print(f"{floor:<44}{import_seconds:>13.2f}s")
     print(f"{'charnn --help':<44}{help_seconds:>13.2f}s")
+    bundled = path is not None and checkpoint.resolve(path) == checkpoint.resolve(checkpoint.BUNDLED)
+    text_path = args.text or (SHAKESPEARE if SHAKESPEARE.exists() and bundled else None)
+    if text_path is not None:
+        text = text_path.read_text(encoding="utf-8")
+        text = text[int(len(text) * 0.9):]
+        dtype = batch_dtype(8)
+        name = str(dtype).removeprefix("torch.")
+        fp32 = teacher_forced_nats(model, vocab, text, torch.float32)
+        batch = teacher_forced_nats(model, vocab, text, dtype)
+        print(f"{'batch-8 stepper, nats/char: fp32':<44}{fp32:>14.4f}   ({text_path.name}, last 10%)")
+        print(f"{'batch-8 stepper, nats/char: as sampled':<44}{batch:>14.4f}   ({name}: {batch - fp32:+.4f})")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ each layer is one or two matmuls, and the first layer's input projection is fold
 Which matmul: for one stream, NumPy's BLAS (a matrix-vector product, bound by reading the weights).
 For a batch, oneDNN with the weights packed once into its own blocked layout: a BLAS packs the
 (K, G·H) matrix again on every call, which made 8 rows cost 5–8× one row (benchmarks/RESULTS.md).
+A batch is bound by arithmetic instead, so on CPUs with native bf16 (AVX-512 BF16, AMX) its
+products take bf16 inputs and weights, accumulating in fp32, as matmuls do under bf16 autocast;
+the state and every nonlinearity stay fp32. (On the bundled model this changes the next-character
+loss by less than 0.0001 nats: benchmarks/RESULTS.md.) The head (V columns) is
+too small for oneDNN's ~20 µs per call: NumPy does it in ~5.
 
 Shapes: B streams, H hidden size, V vocab size, L layers. Gate order is PyTorch's:
 LSTM input, forget, cell, output; GRU reset, update, new.
@@ -22,33 +27,61 @@ import torch
 from charnn.model import CharRNN
 
 
-def pack_for_onednn(weight: np.ndarray, batch_size: int):
-    """`weight` (K, N) in oneDNN's blocked layout for (batch_size, K) inputs, or None where this torch
-    build lacks the (private, inductor-internal) ops or they disagree with NumPy on a probe."""
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware; elsewhere oneDNN emulates it, slower than fp32."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check is not None and check() for check in checks)
+
+
+def batch_dtype(batch_size: int) -> torch.dtype:
+    """The products' input and weight type for `batch_size` streams (one stream stays fp32 NumPy)."""
+    return torch.bfloat16 if batch_size > 1 and native_bf16() else torch.float32
+
+
+def pack_for_onednn(weight: np.ndarray, bias: np.ndarray | None, batch_size: int,
+                    dtype: torch.dtype = torch.float32):
+    """(`weight` (K, N) in oneDNN's blocked layout for (batch_size, K) inputs of `dtype`, `bias` (N,) as
+    a tensor), or None where this torch build lacks the (private, inductor-internal) ops or they
+    disagree with NumPy on a probe."""
     if not torch.backends.mkldnn.is_available():
         return None
+    bias_tensor = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias[0]))  # fp32 in any case
+    probe = np.random.default_rng(0).standard_normal((batch_size, weight.shape[0]), dtype=np.float32)
     try:
-        packed = torch.ops.mkldnn._reorder_linear_weight(torch.from_numpy(np.ascontiguousarray(weight.T)),
-                                                         batch_size)
-        probe = np.random.default_rng(0).standard_normal((batch_size, weight.shape[0]), dtype=np.float32)
-        got = torch.ops.mkldnn._linear_pointwise(torch.from_numpy(probe), packed, None, "none", [], "").numpy()
+        packed = torch.ops.mkldnn._reorder_linear_weight(
+            torch.from_numpy(np.ascontiguousarray(weight.T)).to(dtype), batch_size)
+        got = torch.ops.mkldnn._linear_pointwise(torch.from_numpy(probe).to(dtype), packed, bias_tensor, "none",
+                                                 [], "").float().numpy()
     except (AttributeError, RuntimeError, TypeError):  # ops gone or changed in this torch version
         return None
-    return packed if np.allclose(got, probe @ weight, rtol=1e-4, atol=1e-4) else None
+    expected = probe @ weight + (0 if bias is None else bias)  # (B, N)
+    if dtype == torch.float32:
+        return (packed, bias_tensor) if np.allclose(got, expected, rtol=1e-4, atol=1e-4) else None
+    # bf16 keeps 8 significant bits: inputs, weights and the result are each off by up to 2^-9 of
+    # themselves, so no entry may be off by more than ~2^-7 of the sum of its terms' sizes.
+    bound = 2**-7 * (np.abs(probe) @ np.abs(weight) + (0 if bias is None else np.abs(bias)))
+    return (packed, bias_tensor) if np.all(np.abs(got - expected) <= bound) else None
 
 
 class Product:
-    """x (B, K) → x @ weight + bias (B, N), as a new array the caller may overwrite."""
+    """x (B, K) fp32 → x @ weight + bias (B, N) fp32, as a new array the caller may overwrite.
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray | None, batch_size: int):
-        self.weight, self.bias = weight, bias  # (K, N), (1, N) or None
-        self.packed = pack_for_onednn(weight, batch_size) if batch_size > 1 else None
-        self.packed_bias = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias[0]))
+    With `dtype` bf16 it rounds x and the weights to bf16, accumulates and adds the bias in fp32, and
+    rounds the result to bf16 (oneDNN's output type is its input's) before returning it as fp32."""
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray | None, batch_size: int,
+                 dtype: torch.dtype = torch.float32):
+        self.weight, self.bias, self.dtype = weight, bias, dtype  # (K, N), (1, N) or None
+        packed = pack_for_onednn(weight, bias, batch_size, dtype) if batch_size > 1 else None
+        self.packed, self.packed_bias = packed or (None, None)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.packed is not None:
-            return torch.ops.mkldnn._linear_pointwise(torch.from_numpy(x), self.packed, self.packed_bias,
-                                                      "none", [], "").numpy()
+            return torch.ops.mkldnn._linear_pointwise(torch.from_numpy(x).to(self.dtype), self.packed,
+                                                      self.packed_bias, "none", [], "").float().numpy()
         out = x @ self.weight
         if self.bias is not None:
             out += self.bias
@@ -56,11 +89,12 @@ class Product:
 
 
 class Stepper:
-    """Weights of a trained CharRNN as fp32 (K, G·H) products, gate columns scaled by `column_scale`."""
+    """Weights of a trained CharRNN as (K, G·H) products (fp32, or bf16 for batches where `dtype` says),
+    gate columns scaled by `column_scale`."""
 
     fuse_layers = True  # layers above the first: one product of [below, h] with [input; recurrent] weights
 
-    def __init__(self, model: CharRNN, batch_size: int = 1):
+    def __init__(self, model: CharRNN, batch_size: int = 1, dtype: torch.dtype = torch.float32):
         config = model.config
         hidden, layers = config.hidden_size, config.num_layers
         weight = {name: param.detach().cpu().double() for name, param in model.rnn.named_parameters()}
@@ -83,15 +117,15 @@ class Stepper:
             recurrent = columns(weight[f"weight_hh_l{i}"])  # (H, G·H)
             if i > 0 and self.fuse_layers:
                 stacked = np.concatenate([columns(weight[f"weight_ih_l{i}"]), recurrent])  # (2H, G·H)
-                self.recurrent.append(Product(stacked, columns(input_bias[i]), batch_size))
+                self.recurrent.append(Product(stacked, columns(input_bias[i]), batch_size, dtype))
                 continue
-            self.recurrent.append(Product(recurrent, hidden_bias[i], batch_size))
+            self.recurrent.append(Product(recurrent, hidden_bias[i], batch_size, dtype))
             if i > 0:
-                self.input.append(Product(columns(weight[f"weight_ih_l{i}"]), columns(input_bias[i]), batch_size))
-        # (H, V) + (1, V). Packed for batches too, so that a batch step uses one thread pool (oneDNN's)
-        # rather than waking OpenBLAS's between oneDNN's products on the same two cores.
+                self.input.append(Product(columns(weight[f"weight_ih_l{i}"]), columns(input_bias[i]), batch_size,
+                                          dtype))
+        # (H, V) + (1, V), always NumPy fp32 (see the module docstring).
         self.head = Product(np.ascontiguousarray(model.head.weight.detach().cpu().float().t().numpy()),
-                            model.head.bias.detach().cpu().float().numpy()[None], batch_size)
+                            model.head.bias.detach().cpu().float().numpy()[None], batch_size=1)
         self.hidden = hidden
 
     @staticmethod
@@ -216,7 +250,8 @@ def stepper_for(model: CharRNN, state):
     device = next(model.parameters()).device
     if device.type == "cpu":
         batch_size = (state[0] if isinstance(state, tuple) else state).size(1)  # state: (L, B, H)
-        stepper = {"lstm": LSTMStepper, "gru": GRUStepper, "rnn": Stepper}[model.config.cell](model, batch_size)
+        kind = {"lstm": LSTMStepper, "gru": GRUStepper, "rnn": Stepper}[model.config.cell]
+        stepper = kind(model, batch_size, batch_dtype(batch_size))
         return stepper.step, stepper.start(state)
 
     def step(ids: np.ndarray, state):  # an accelerator: the model's own kernels, one sync per character

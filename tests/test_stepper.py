@@ -36,11 +36,36 @@ def assert_stepper_matches_model(model: CharRNN, batch: int, steps: int, toleran
             torch.testing.assert_close(torch.from_numpy(logits), full[:, t], rtol=tolerance, atol=tolerance)
 
 
+@pytest.fixture
+def fp32_batches(monkeypatch):
+    """Batches in fp32 whatever this CPU has, so that they can be held to fp32 tolerances."""
+    monkeypatch.setattr(stepper_module, "native_bf16", lambda: False)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("layers", [1, 3])
 @pytest.mark.parametrize("batch", [1, 4])  # one stream: NumPy's BLAS; a batch: oneDNN's packed weights
-def test_stepper_matches_model(cell, layers, batch):
+def test_stepper_matches_model(cell, layers, batch, fp32_batches):
     assert_stepper_matches_model(make_model(cell, layers), batch=batch, steps=12, tolerance=1e-5)
+
+
+def onednn_bf16() -> bool:
+    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return torch.backends.mkldnn.is_available() and supported is not None and supported()
+
+
+@pytest.mark.skipif(not onednn_bf16(), reason="this torch build or CPU has no oneDNN bf16")
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_bf16_batches_match_model_within_bf16_rounding(cell, monkeypatch):
+    """On CPUs with native bf16 a batch multiplies in bf16 (8 significant bits): step after step, the
+    logits stay within that rounding of the fp32 model's."""
+    monkeypatch.setattr(stepper_module, "native_bf16", lambda: True)  # emulated where not native: same numbers
+    model = make_model(cell, 2)
+    with torch.no_grad():
+        _, state = model(torch.zeros(3, 1, dtype=torch.long))
+    step, _ = stepper_for(model, state)
+    assert all(p.dtype == torch.bfloat16 and p.packed is not None for p in step.__self__.recurrent)
+    assert_stepper_matches_model(model, batch=3, steps=40, tolerance=2e-2)
 
 
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch build has no oneDNN")
@@ -57,14 +82,26 @@ def test_batches_use_packed_weights_and_one_stream_does_not(cell):
         assert products and all((p.packed is not None) == packed for p in products)
 
 
+@pytest.mark.skipif(not onednn_bf16(), reason="this torch build or CPU has no oneDNN bf16")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_packing_probe_accepts_onednn_and_refuses_a_wrong_product(dtype, monkeypatch):
+    rng = np.random.default_rng(1)
+    weight = rng.standard_normal((48, 96), dtype=np.float32)
+    bias = rng.standard_normal((1, 96), dtype=np.float32)
+    assert stepper_module.pack_for_onednn(weight, bias, 4, dtype) is not None
+    real = torch.ops.mkldnn._linear_pointwise
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", lambda *args: real(*args) * 1.1)
+    assert stepper_module.pack_for_onednn(weight, bias, 4, dtype) is None
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_batches_without_onednn_fall_back_to_numpy(cell, monkeypatch):
-    monkeypatch.setattr(stepper_module, "pack_for_onednn", lambda weight, batch_size: None)
+    monkeypatch.setattr(stepper_module, "pack_for_onednn", lambda weight, bias, batch_size, dtype: None)
     assert_stepper_matches_model(make_model(cell, 2), batch=3, steps=8, tolerance=1e-5)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_saturated_gates_match_without_warnings(cell):
+def test_saturated_gates_match_without_warnings(cell, fp32_batches):
     """Huge pre-activations overflow e^x inside the LSTM and GRU steppers; the limits must come out
     right, silently. (The RNN stepper is a plain tanh, which cannot overflow: for it this checks the
     saturated values only.)"""
@@ -86,7 +123,7 @@ def test_each_cell_gets_its_stepper_on_cpu(cell, kind):
     assert type(step.__self__) is kind
 
 
-def test_stepper_does_not_change_the_model():
+def test_stepper_does_not_change_the_model(fp32_batches):
     model = make_model("gru", 2)
     before = {name: p.clone() for name, p in model.state_dict().items()}
     assert_stepper_matches_model(model, batch=2, steps=4, tolerance=1e-5)
