@@ -34,7 +34,7 @@ from charnn.config import ModelConfig
 from charnn.data import Vocab
 from charnn.model import CharRNN
 from charnn.sample import generate, generate_batch
-from charnn.stepper import GRUStepper, LSTMStepper, Stepper, batch_dtype, native_bf16
+from charnn.stepper import batch_dtype, native_bf16
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 
@@ -59,8 +59,7 @@ def teacher_forced_nats(model: CharRNN, vocab: Vocab, text: str, dtype: torch.dt
     starts = np.linspace(0, len(ids) - length - 1, streams).astype(int)
     rows = np.stack([ids[start:start + length + 1] for start in starts])  # (B, length + 1)
     logits, state = model.eval()(torch.from_numpy(rows[:, :1]).long())  # (B, 1, V), having read rows[:, 0]
-    kind = {"lstm": LSTMStepper, "gru": GRUStepper, "rnn": Stepper}[model.config.cell]
-    cell_stepper = kind(model, streams, dtype)
+    cell_stepper = stepper.STEPPERS[model.config.cell](model, streams, dtype)
     logits, state, total = logits[:, -1].float().numpy(), cell_stepper.start(state), 0.0
     for t in range(1, length + 1):  # logits (B, V) predict rows[:, t]
         shifted = logits - logits.max(axis=1, keepdims=True)

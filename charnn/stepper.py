@@ -242,6 +242,9 @@ class GRUStepper(Stepper):
         return self.logits(below), new_h
 
 
+STEPPERS = {"lstm": LSTMStepper, "gru": GRUStepper, "rnn": Stepper}  # by ModelConfig.cell
+
+
 def stepper_for(model: CharRNN, state):
     """(step, state): step maps (ids (B,), state) → (logits (B, V) NumPy, state), as fast as this model allows.
 
@@ -250,8 +253,7 @@ def stepper_for(model: CharRNN, state):
     device = next(model.parameters()).device
     if device.type == "cpu":
         batch_size = (state[0] if isinstance(state, tuple) else state).size(1)  # state: (L, B, H)
-        kind = {"lstm": LSTMStepper, "gru": GRUStepper, "rnn": Stepper}[model.config.cell]
-        stepper = kind(model, batch_size, batch_dtype(batch_size))
+        stepper = STEPPERS[model.config.cell](model, batch_size, batch_dtype(batch_size))
         return stepper.step, stepper.start(state)
 
     def step(ids: np.ndarray, state):  # an accelerator: the model's own kernels, one sync per character
