@@ -118,8 +118,8 @@ def train(
     seq_len: Annotated[int | None, typer.Option(help=f"Characters per window (BPTT length) \\[default: "
                                                      f"{T.seq_len}, less for tiny corpora].", **Positive)] = None,
     batch_size: Annotated[int | None, typer.Option(help=f"Parallel streams per step \\[default: {T.batch_size} on "
-                                                        f"CPU, {ACCELERATOR_BATCH_SIZE} on GPU and for CPU runs of "
-                                                        "15+ passes; less for tiny corpora].", **Positive)] = None,
+                                                        f"CPU, {ACCELERATOR_BATCH_SIZE} on GPU; less for tiny "
+                                                        "corpora].", **Positive)] = None,
     lr: Annotated[float | None, typer.Option(help=f"Peak learning rate \\[default: {T.lr}].",
                                              callback=check_positive)] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints \\[default: about 8 "

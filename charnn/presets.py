@@ -7,10 +7,7 @@ parameter, without having far more parameters than the corpus has characters. Co
 will be seen many times over get dropout. Every explicit flag wins over the preset.
 
 Batches: 16 streams on a CPU (as fast per character as 32 there, with twice the updates), 32 on
-an accelerator, and 32 on a CPU too when the budget reads the corpus `WIDE_BATCH_PASSES` times or
-more; fewer, and shorter windows, for corpora too short for them. (Tiny shakespeare on machine B:
-10 minutes, ~10 passes: 16 streams 1.4620 nats, 32 streams 1.4871; an hour, ~20 passes: 16 streams
-1.4547, 32 streams 1.4435, where 16 overfit sooner.)
+an accelerator; fewer, and shorter windows, for corpora too short for them.
 
 On tiny shakespeare (benchmarks/RESULTS.md): the 2-core AVX2 machine A gets 2×256 for 10 minutes
 and 2×512 for an hour; the 2-core AVX-512/bf16 machine B gets 2×384 and 3×512.
@@ -31,7 +28,6 @@ from charnn.config import ACCELERATOR_BATCH_SIZE, TrainConfig
 LADDER = [(1, 128), (2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (3, 512), (3, 768), (3, 1024)]
 CHARS_PER_PARAMETER = 2.0  # training characters per parameter the budget must afford
 MAX_PARAMETERS_PER_CHAR = 20.0  # cap on model size relative to the corpus (small texts, small models)
-WIDE_BATCH_PASSES = 15.0  # from this many planned passes a CPU preset takes 32 streams, not 16
 EVAL_SHARE = 0.05  # at most this fraction of a time budget goes to periodic evals
 # LSTM training speed / matmul speed, by device (and precision where it differs): measured on CPUs
 # (fp32 on machine A 0.8; bf16 on machine B 0.6: oneDNN's bf16 LSTM gains less than its matmul).
@@ -98,7 +94,6 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     """The preset for this corpus, budget (or step count) and device; given sizes are kept as they are."""
     efficiency = EFFICIENCY.get(f"{device.type}-{precision}", EFFICIENCY.get(device.type, 0.5))
     flops = matmul_flops(device, precision) * efficiency
-    given_batch_size = batch_size
     batch_size = batch_size or (TrainConfig.batch_size if device.type == "cpu" else ACCELERATOR_BATCH_SIZE)
 
     def plan(layers: int, hidden: int) -> tuple[int, int, int, float, float]:
@@ -117,8 +112,6 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     layers, hidden, params, rate, budget_chars = candidates[-1] if candidates else plan(*LADDER[0])
     epochs = budget_chars / max(train_chars, 1)
     dropout = dropout_for(epochs)
-    if given_batch_size is None and budget_seconds and epochs >= WIDE_BATCH_PASSES:
-        batch_size = ACCELERATOR_BATCH_SIZE  # as on GPUs: long runs overfit, fewer and steadier updates do better
     # A corpus too short for the batch shape gets fewer, shorter streams (never fewer than 1 × 8).
     while batch_size > 1 and (train_chars - 1) // batch_size < seq_len:
         batch_size //= 2

@@ -81,16 +81,3 @@ def test_dropout_grows_smoothly_with_the_passes():
     values = [presets.dropout_for(p / 10) for p in range(0, 400)]
     assert values == sorted(values)
     assert max(b - a for a, b in zip(values, values[1:], strict=False)) < 0.01  # no step for noise to flip across
-
-
-def test_cpu_runs_that_read_the_corpus_many_times_take_32_streams():
-    def planned(train_chars, seconds, **given):
-        preset = presets.choose(train_chars, train_chars // 10, seconds, None, CPU, "fp32", 65, **given)
-        return preset.batch_size, preset.estimated_chars_per_second * 0.85 * seconds / train_chars  # passes
-
-    batch_size, passes = planned(1_000_000, 36_000)
-    assert passes >= presets.WIDE_BATCH_PASSES and batch_size == 32
-    batch_size, passes = planned(1_000_000, 3600)
-    assert 2 < passes < presets.WIDE_BATCH_PASSES and batch_size == 16
-    assert planned(1_000_000, 36_000, batch_size=16)[0] == 16  # a given batch size wins
-    assert presets.choose(1_000_000, 100_000, None, 10**6, CPU, "fp32", 65).batch_size == 16  # --steps: as given
