@@ -21,7 +21,8 @@ from torch import nn
 
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import load_corpus
-from charnn.train import Step, auto_precision, train
+from charnn.precision import auto_precision
+from charnn.train import Step, train
 
 
 def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 6) -> float:

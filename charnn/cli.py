@@ -152,8 +152,8 @@ def train(
 
     from charnn import ui
     from charnn.data import ReadOptions, load_corpus
+    from charnn.precision import auto_precision, check_precision
     from charnn.presets import choose
-    from charnn.train import auto_precision, check_precision
     from charnn.train import train as run_training
 
     stop = StopFlag()
@@ -468,7 +468,7 @@ def evaluate_command(
     from charnn import ui
     from charnn.data import ReadOptions, Vocab, load_corpus
     from charnn.evaluation import LN2, evaluate
-    from charnn.train import check_precision
+    from charnn.precision import check_precision
 
     try:
         file = checkpoints.resolve(checkpoint)

@@ -13,22 +13,15 @@ With burn-in ≥ the model's useful memory this equals one single-stream pass, a
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from charnn.model import CharRNN
+from charnn.precision import autocast
 
 LN2 = math.log(2)
-
-
-def autocast(device: torch.device, precision: str):
-    """A context that runs matmuls in `precision` ('fp32' or 'bf16') on `device`."""
-    if precision == "fp32":
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 @torch.inference_mode()

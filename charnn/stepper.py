@@ -25,15 +25,7 @@ import numpy as np
 import torch
 
 from charnn.model import CharRNN
-
-
-def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware; elsewhere oneDNN emulates it, slower than fp32."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    cpu = getattr(torch, "cpu", None)
-    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(check is not None and check() for check in checks)
+from charnn.precision import native_bf16
 
 
 def batch_dtype(batch_size: int) -> torch.dtype:

@@ -22,31 +22,11 @@ from charnn import checkpoint
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import EncodedCorpus, StreamBatcher
 from charnn.errors import CharnnError
-from charnn.evaluation import LN2, autocast, evaluate
+from charnn.evaluation import LN2, evaluate
 from charnn.events import Evaluated, Event, Finished, Saved, Started, Step
 from charnn.model import CharRNN, detach_state, state_from_list, state_to_list
+from charnn.precision import autocast
 from charnn.sample import generate
-
-
-def auto_precision(device: torch.device) -> str:
-    """bf16 where the hardware runs it natively and our LSTM path accepts it; fp32 otherwise."""
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        try:  # some oneDNN builds lack a bf16 LSTM primitive for this CPU: probe once
-            with torch.inference_mode(), autocast(device, "bf16"):
-                torch.nn.LSTM(8, 8)(torch.zeros(2, 1, 8))
-            return "bf16"
-        except RuntimeError:
-            return "fp32"
-    return "fp32"
-
-
-def check_precision(device: torch.device, precision: str) -> str:
-    """An explicit --precision, refused with a line where this device cannot run it."""
-    if precision == "bf16" and auto_precision(device) != "bf16":
-        raise CharnnError(f"bf16 is not supported for this model on {device} here — use --precision fp32 or auto")
-    return precision
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:

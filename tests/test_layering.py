@@ -16,26 +16,28 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "charnn"
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
-CORE = ["checkpoint", "config", "data", "errors", "evaluation", "events", "model", "presets", "sample", "script",
-        "stepper", "train"]
+CORE = ["checkpoint", "config", "data", "errors", "evaluation", "events", "model", "precision", "presets", "sample",
+        "script", "stepper", "train"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
     "__init__": set(),  # public names are resolved lazily from strings (see test_public_names)
     "__main__": {"cli"},
     "checkpoint": {"config", "errors", "model"},
-    "cli": {"checkpoint", "config", "data", "errors", "evaluation", "presets", "sample", "script", "train", "ui"},
+    "cli": {"checkpoint", "config", "data", "errors", "evaluation", "precision", "presets", "sample", "script", "train",
+            "ui"},
     "config": {"errors"},
     "data": {"errors"},
     "errors": set(),
-    "evaluation": {"model"},
+    "evaluation": {"model", "precision"},
     "events": {"config"},
     "model": {"config"},
+    "precision": {"errors"},
     "presets": {"config"},
     "sample": {"data", "errors", "model", "stepper"},
     "script": set(),
-    "stepper": {"model"},
-    "train": {"checkpoint", "config", "data", "errors", "evaluation", "events", "model", "sample"},
+    "stepper": {"model", "precision"},
+    "train": {"checkpoint", "config", "data", "errors", "evaluation", "events", "model", "precision", "sample"},
     "ui": {"events", "script"},
 }
 

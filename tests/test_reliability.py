@@ -221,7 +221,7 @@ def test_eval_reads_the_text_as_the_run_did(tmp_path, monkeypatch):
 
 
 def test_explicit_bf16_where_unsupported_is_one_line(tmp_path, write_corpus, monkeypatch):
-    from charnn.train import auto_precision
+    from charnn.precision import auto_precision
 
     if auto_precision(torch.device("cpu")) == "bf16":
         pytest.skip("this CPU runs bf16")

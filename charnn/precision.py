@@ -1,0 +1,64 @@
+"""Which number format the matmuls run in: fp32, or bf16 where this device multiplies it fast.
+
+bf16 halves the bytes a matmul reads and, on hardware built for it, doubles its speed at no
+loss of quality per character (benchmarks/RESULTS.md). But oneDNN also runs bf16 on AVX-512
+CPUs that lack the bf16 instructions (Intel Skylake-SP to Ice Lake, most AVX-512 laptops) by
+emulating them, and there LSTM training is far slower than fp32: 3,355 vs 7,745 chars/s on
+machine B with oneDNN held to plain AVX-512 (RESULTS.md). So `auto` asks for the instructions
+themselves; an explicit bf16 only needs to run at all.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+
+from charnn.errors import CharnnError
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX); elsewhere oneDNN emulates it."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    cpu = getattr(torch, "cpu", None)  # private checks: absent in some torch builds, then no
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check is not None and check() for check in checks)
+
+
+def autocast(device: torch.device, precision: str):
+    """A context that runs matmuls in `precision` ('fp32' or 'bf16') on `device`."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def bf16_runs(device: torch.device) -> bool:
+    """Whether this device can train our LSTM in bf16 at all (natively or emulated)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if supported is None or not supported():
+        return False
+    try:  # some oneDNN builds lack a bf16 LSTM primitive for this CPU: probe once
+        with torch.inference_mode(), autocast(device, "bf16"):
+            torch.nn.LSTM(8, 8)(torch.zeros(2, 1, 8))
+        return True
+    except RuntimeError:
+        return False
+
+
+def auto_precision(device: torch.device) -> str:
+    """bf16 where it is fast here (a GPU that supports it, a CPU with the instructions), else fp32."""
+    if device.type == "cpu" and not native_bf16():
+        return "fp32"
+    return "bf16" if bf16_runs(device) else "fp32"
+
+
+def check_precision(device: torch.device, precision: str) -> str:
+    """An explicit --precision, refused with a line where this device cannot run it (slow is allowed)."""
+    if precision == "bf16" and not bf16_runs(device):
+        raise CharnnError(f"bf16 is not supported for this model on {device} here — use --precision fp32 or auto")
+    return precision

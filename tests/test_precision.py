@@ -1,0 +1,85 @@
+"""Which precision a run gets: bf16 only where the hardware multiplies it, fp32 elsewhere."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import REPETITIVE
+from typer.testing import CliRunner
+
+from charnn import checkpoint, precision
+from charnn.cli import app
+from charnn.errors import CharnnError
+
+CPU = torch.device("cpu")
+TINY = ["--layers", "1", "--hidden-size", "16", "--embed-dim", "8", "--seq-len", "16", "--batch-size", "4",
+        "--device", "cpu", "--steps", "10", "--eval-every", "10", "--out", "run"]
+
+
+@pytest.fixture
+def cpu_bf16(monkeypatch):
+    """Pretend this CPU can run bf16 (`runs`) with or without the instructions for it (`native`)."""
+
+    def set_cpu(native: bool, runs: bool = True):
+        monkeypatch.setattr(precision, "native_bf16", lambda: native)
+        monkeypatch.setattr(precision, "bf16_runs", lambda device: runs)
+
+    return set_cpu
+
+
+def test_emulated_bf16_cpu_trains_in_fp32_by_default(cpu_bf16):
+    cpu_bf16(native=False, runs=True)  # AVX-512 without BF16: oneDNN emulates it, 2.3× slower than fp32
+    assert precision.auto_precision(CPU) == "fp32"
+
+
+def test_native_bf16_cpu_trains_in_bf16_by_default(cpu_bf16):
+    cpu_bf16(native=True, runs=True)
+    assert precision.auto_precision(CPU) == "bf16"
+
+
+def test_native_instructions_but_no_bf16_lstm_falls_back_to_fp32(cpu_bf16):
+    cpu_bf16(native=True, runs=False)
+    assert precision.auto_precision(CPU) == "fp32"
+
+
+def test_explicit_bf16_is_allowed_where_it_runs_emulated(cpu_bf16):
+    cpu_bf16(native=False, runs=True)
+    assert precision.check_precision(CPU, "bf16") == "bf16"
+    assert precision.check_precision(CPU, "fp32") == "fp32"
+
+
+def test_explicit_bf16_is_refused_where_it_cannot_run(cpu_bf16):
+    cpu_bf16(native=False, runs=False)
+    with pytest.raises(CharnnError, match="--precision fp32"):
+        precision.check_precision(CPU, "bf16")
+
+
+def test_bf16_probe_is_false_without_onednn_bf16(monkeypatch):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False, raising=False)
+    assert not precision.bf16_runs(CPU)
+    assert not precision.bf16_runs(torch.device("meta"))  # neither CPU nor CUDA: no bf16 training here
+
+
+def test_native_bf16_is_false_without_onednn(monkeypatch):
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert not precision.native_bf16()
+
+
+def test_autocast_runs_matmuls_in_bf16_only_when_asked():
+    a = torch.randn(4, 4)
+    with precision.autocast(CPU, "fp32"):
+        assert (a @ a).dtype == torch.float32
+    with precision.autocast(CPU, "bf16"):
+        assert (a @ a).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(("native", "expected"), [(False, "fp32"), (True, "bf16")])
+def test_cli_auto_precision_follows_the_instructions(tmp_path, write_corpus, monkeypatch, cpu_bf16, native, expected):
+    if not precision.bf16_runs(CPU):
+        pytest.skip("this CPU cannot run bf16 at all")
+    cpu_bf16(native=native, runs=True)
+    corpus = write_corpus(REPETITIVE)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["train", str(corpus), *TINY])
+    assert result.exit_code == 0, result.output
+    assert checkpoint.load(tmp_path / "run" / "latest.pt")["train_config"]["precision"] == expected
