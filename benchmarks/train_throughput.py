@@ -1,9 +1,11 @@
 """Training throughput: charnn's training loop vs a plain fp32 `nn.LSTM` loop, same shapes, same run.
 
-    python benchmarks/train_throughput.py [--layers 2 --hidden-size 512 --batch-size 32 --seq-len 128]
+    python benchmarks/train_throughput.py [--layers 2 --hidden-size 512 --batch-size 32 --seq-len 128] [--rounds 3]
 
 Prints chars/s for each, the ratio, and the fraction of this machine's measured matmul peak that
 each reaches (FLOPs per char ≈ 3 × forward: one forward, two matmuls per weight in backward).
+A shared VM's speed drifts by 20% or more from minute to minute, so the two loops run in
+alternating rounds and each keeps its best round; every round is printed too.
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ from charnn.precision import auto_precision
 from charnn.train import Step, train
 
 
-def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 6) -> float:
+def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 3, bursts: int = 4) -> float:
+    """GFLOP/s of a 2048³ matmul: the fastest of a few bursts (a slow burst is the VM, not the CPU)."""
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b
-    started = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+    best = 0.0
+    for _ in range(bursts):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9)
+    return best
 
 
 def flops_per_char(layers: int, hidden: int, embed: int, vocab: int) -> float:
@@ -88,11 +94,17 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     shape = (args.layers, args.hidden_size, args.embed_dim, args.vocab, args.batch_size, args.seq_len, args.steps)
     peak32 = matmul_peak(torch.float32)
-    baseline = plain_lstm(*shape)
-    ours, precision = charnn_loop(*shape)
+    baseline, ours = 0.0, 0.0
+    for round_number in range(1, args.rounds + 1):
+        plain_rate = plain_lstm(*shape)
+        our_rate, precision = charnn_loop(*shape)
+        print(f"round {round_number}: plain {plain_rate:,.0f}, charnn {our_rate:,.0f} chars/s "
+              f"({our_rate / plain_rate:.2f}×)")
+        baseline, ours = max(baseline, plain_rate), max(ours, our_rate)
     flops = flops_per_char(args.layers, args.hidden_size, args.embed_dim, args.vocab)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, cpu capability {torch.backends.cpu.get_cpu_capability()}")
@@ -102,7 +114,7 @@ def main():
     print(f"{'loop':<28}{'chars/s':>10}{'GFLOP/s':>10}{'of peak':>9}")
     for name, rate in [("plain nn.LSTM fp32", baseline), (f"charnn train ({precision})", ours)]:
         print(f"{name:<28}{rate:>10,.0f}{rate * flops / 1e9:>10.1f}{rate * flops / 1e9 / peak32:>9.0%}")
-    print(f"ratio charnn / plain: {ours / baseline:.2f}×")
+    print(f"ratio charnn / plain (best rounds): {ours / baseline:.2f}×")
 
 
 if __name__ == "__main__":

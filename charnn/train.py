@@ -41,7 +41,22 @@ def make_optimizer(model: CharRNN, config: TrainConfig) -> torch.optim.AdamW:
     matrices = [p for name, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in name]
     others = [p for name, p in model.named_parameters() if not (p.dim() >= 2 and "embedding" not in name)]
     groups = [{"params": matrices, "weight_decay": config.weight_decay}, {"params": others, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
+    try:  # one fused kernel for the whole update: 2.3 ms instead of 6–9 at 2×512 on a 2-core CPU (RESULTS.md)
+        return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99), fused=True)
+    except RuntimeError:  # torch < 2.4 on CPU, or a device without the fused kernel: the same update, unfused
+        return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
+
+
+def load_optimizer_state(optimizer: torch.optim.AdamW, saved: dict) -> None:
+    """Restore moments and steps, keeping this run's kernel choice (a saved state carries the old run's)."""
+    kernel = [{key: group.get(key) for key in ("fused", "foreach")} for group in optimizer.param_groups]
+    optimizer.load_state_dict(saved)
+    for group, choice in zip(optimizer.param_groups, kernel, strict=True):
+        group.update(choice)
+        for param in group["params"] if choice["fused"] else []:  # the fused kernel reads steps on the device
+            state = optimizer.state.get(param, {})
+            if "step" in state:
+                state["step"] = torch.as_tensor(state["step"], dtype=torch.float32, device=param.device)
 
 
 def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> None:
@@ -138,7 +153,7 @@ def train(
                                   "pass a larger --steps or --time to train further")
             drop_metrics_after(run_dir / "metrics.jsonl", payload["step"])
             model.load_state_dict(payload["model"])
-            optimizer.load_state_dict(payload["optimizer"])
+            load_optimizer_state(optimizer, payload["optimizer"])
             step, spent = payload["step"], payload["metrics"]["elapsed"]
             best = payload["metrics"]["best_val_loss"]
             torch.set_rng_state(payload["rng"]["torch"])

@@ -14,6 +14,7 @@ from charnn.checkpoint import RunLock, load
 from charnn.data import load_corpus
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2
+from charnn.model import CharRNN
 from charnn.train import Evaluated, Finished, Saved, Started, Step, learning_rate
 
 SHORT = MIXED[:700]  # ~8 steps per epoch at batch 4 × 16: 20 steps cross two epoch boundaries
@@ -350,3 +351,56 @@ def test_train_config_validation(bad):
 
 def test_repetitive_corpus_constant(tmp_path):
     assert len(REPETITIVE) > 1500 and len(set(REPETITIVE)) < 40
+
+
+def adamw_after_one_step(model, fused: bool) -> torch.optim.AdamW:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=fused or None)
+    model(torch.zeros(2, 3, dtype=torch.long))[0].sum().backward()
+    optimizer.step()
+    return optimizer
+
+
+def fused_adamw_runs_here() -> bool:
+    try:
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=True)
+        return True
+    except RuntimeError:
+        return False
+
+
+def test_optimizer_uses_the_fused_kernel_where_torch_has_one():
+    optimizer = train_module.make_optimizer(CharRNN(tiny_model_config(10)), tiny_train_config())
+    assert all(bool(group.get("fused")) == fused_adamw_runs_here() for group in optimizer.param_groups)
+
+
+def test_optimizer_falls_back_to_the_unfused_update(monkeypatch):
+    real = torch.optim.AdamW
+
+    def no_fused(*args, fused=None, **kwargs):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", no_fused)
+    optimizer = train_module.make_optimizer(CharRNN(tiny_model_config(10)), tiny_train_config())
+    assert not any(group.get("fused") for group in optimizer.param_groups)
+
+
+@pytest.mark.parametrize("saved_fused", [False, True])
+def test_resumed_optimizer_keeps_this_runs_kernel_and_the_saved_moments(saved_fused):
+    """A state saved by the other kind of AdamW (an older run, another torch) resumes with this one's."""
+    if not fused_adamw_runs_here():
+        pytest.skip("no fused AdamW in this torch")
+    torch.manual_seed(0)
+    source = CharRNN(tiny_model_config(10))
+    saved = adamw_after_one_step(source, saved_fused).state_dict()
+    target = CharRNN(tiny_model_config(10))
+    target.load_state_dict(source.state_dict())
+    optimizer = torch.optim.AdamW(target.parameters(), lr=1e-2, fused=(not saved_fused) or None)
+    train_module.load_optimizer_state(optimizer, saved)
+    assert all(bool(group["fused"]) is not saved_fused for group in optimizer.param_groups)
+    first = next(iter(optimizer.state.values()))
+    assert float(first["step"]) == 1.0 and first["exp_avg"].abs().sum() > 0
+    target(torch.zeros(2, 3, dtype=torch.long))[0].sum().backward()
+    optimizer.step()  # the other kernel accepts the restored state
+    assert float(next(iter(optimizer.state.values()))["step"]) == 2.0
