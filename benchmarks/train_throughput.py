@@ -96,6 +96,8 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     shape = (args.layers, args.hidden_size, args.embed_dim, args.vocab, args.batch_size, args.seq_len, args.steps)
     peak32 = matmul_peak(torch.float32)
     baseline, ours = 0.0, 0.0

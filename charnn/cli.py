@@ -159,9 +159,11 @@ def train(
     stop = StopFlag()
     try:
         torch_device = resolve_device(device)
-        precision = auto_precision(torch_device) if precision == "auto" else check_precision(torch_device, precision)
         data = load_corpus(corpus, ReadOptions(encoding, errors, keep_crlf))
         run = saved_settings(run_dir) if resume else {}
+        if precision == "auto" and run.get("precision"):  # a resumed run goes on as it started
+            precision = run["precision"]
+        precision = auto_precision(torch_device) if precision == "auto" else check_precision(torch_device, precision)
         if not run and steps is None and budget is None:
             budget = 600.0
         elif run and steps is None and budget is None:
@@ -205,7 +207,7 @@ def saved_settings(run_dir: Path) -> dict:
     payload = checkpoints.load(latest)
     model, train = payload["model_config"], payload["train_config"]
     keys = ("steps", "time_budget", "batch_size", "seq_len", "lr", "eval_every", "keep_checkpoints", "seed",
-            *SCHEDULE)
+            "precision", *SCHEDULE)
     return {**{k: v for k, v in model.items() if k != "vocab_size"}, **{k: train[k] for k in keys if k in train}}
 
 

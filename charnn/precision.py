@@ -3,14 +3,16 @@
 bf16 halves the bytes a matmul reads and, on hardware built for it, doubles its speed at no
 loss of quality per character (benchmarks/RESULTS.md). But oneDNN also runs bf16 on AVX-512
 CPUs that lack the bf16 instructions (Intel Skylake-SP to Ice Lake, most AVX-512 laptops) by
-emulating them, and there LSTM training is far slower than fp32: 3,355 vs 7,745 chars/s on
-machine B with oneDNN held to plain AVX-512 (RESULTS.md). So `auto` asks for the instructions
-themselves; an explicit bf16 only needs to run at all.
+emulating them, and there charnn trains 2.4× slower in bf16 than in fp32 (3,171–3,248 vs
+7,546–8,267 chars/s on machine B with oneDNN held to plain AVX-512, RESULTS.md). So `auto` asks for
+the instructions themselves; an explicit bf16 only needs to run at all. GPUs likewise: torch counts
+emulated bf16 on GPUs before Ampere as supported.
 """
 
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 
@@ -21,9 +23,21 @@ def native_bf16() -> bool:
     """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX); elsewhere oneDNN emulates it."""
     if not torch.backends.mkldnn.is_available():
         return False
-    cpu = getattr(torch, "cpu", None)  # private checks: absent in some torch builds, then no
+    cpu = getattr(torch, "cpu", None)  # torch's own checks are private, and newer than torch 2.2
     checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(check is not None and check() for check in checks)
+    if any(check is not None for check in checks):
+        return any(check is not None and check() for check in checks)
+    return bool({"avx512_bf16", "amx_bf16"} & linux_cpu_flags())
+
+
+def linux_cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
 
 
 def autocast(device: torch.device, precision: str):
@@ -36,7 +50,7 @@ def autocast(device: torch.device, precision: str):
 def bf16_runs(device: torch.device) -> bool:
     """Whether this device can train our LSTM in bf16 at all (natively or emulated)."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported()  # emulated on GPUs before Ampere: it runs, slowly
     if device.type != "cpu":
         return False
     supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
@@ -50,9 +64,17 @@ def bf16_runs(device: torch.device) -> bool:
         return False
 
 
+def native_cuda_bf16() -> bool:
+    """Whether this GPU has bf16 units (Ampere on); torch ≥ 2.4 otherwise also counts emulation as support."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch < 2.4: no emulation counted, and no argument to say so
+        return torch.cuda.is_bf16_supported()
+
+
 def auto_precision(device: torch.device) -> str:
-    """bf16 where it is fast here (a GPU that supports it, a CPU with the instructions), else fp32."""
-    if device.type == "cpu" and not native_bf16():
+    """bf16 where it is fast here (a GPU or a CPU with bf16 units), else fp32."""
+    if (device.type == "cpu" and not native_bf16()) or (device.type == "cuda" and not native_cuda_bf16()):
         return "fp32"
     return "bf16" if bf16_runs(device) else "fp32"
 
@@ -60,5 +82,5 @@ def auto_precision(device: torch.device) -> str:
 def check_precision(device: torch.device, precision: str) -> str:
     """An explicit --precision, refused with a line where this device cannot run it (slow is allowed)."""
     if precision == "bf16" and not bf16_runs(device):
-        raise CharnnError(f"bf16 is not supported for this model on {device} here — use --precision fp32 or auto")
+        raise CharnnError(f"bf16 is not supported for this model on {device} here — use --precision fp32")
     return precision

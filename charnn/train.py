@@ -53,10 +53,11 @@ def load_optimizer_state(optimizer: torch.optim.AdamW, saved: dict) -> None:
     optimizer.load_state_dict(saved)
     for group, choice in zip(optimizer.param_groups, kernel, strict=True):
         group.update(choice)
-        for param in group["params"] if choice["fused"] else []:  # the fused kernel reads steps on the device
+        for param in group["params"]:  # the fused kernel reads steps on the device, the others on the host
             state = optimizer.state.get(param, {})
             if "step" in state:
-                state["step"] = torch.as_tensor(state["step"], dtype=torch.float32, device=param.device)
+                where = param.device if choice["fused"] or group.get("capturable") else "cpu"
+                state["step"] = torch.as_tensor(float(state["step"]), dtype=torch.float32, device=where)
 
 
 def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> None:
@@ -159,7 +160,9 @@ def train(
             torch.set_rng_state(payload["rng"]["torch"])
             if device.type == "cuda" and "cuda" in payload["rng"]:
                 torch.cuda.set_rng_state(payload["rng"]["cuda"], device)
-            state = state_from_list(payload["carry_state"], model_config.cell, device)
+            # In fp32 whatever the run saved: a bf16 state makes oneDNN's fp32 LSTM fail (a bf16 run resumed
+            # with --precision fp32), and fp32 holds bf16 values exactly, so a bf16 run resumes bit-identically.
+            state = state_from_list([t.float() for t in payload["carry_state"]], model_config.cell, device)
         run = _Run(model, optimizer, corpus, run_dir, config, device, on_event, best)
         on_event(Started(run_dir, str(device), config.precision, model.num_parameters(), model_config, config,
                          len(train_ids), len(val_ids), step))

@@ -177,6 +177,30 @@ def test_resume_keeps_the_runs_schedule_when_defaults_change(in_cli_root, tmp_pa
         0.5, 3, 0.2, 0.7)
 
 
+
+@pytest.mark.parametrize("saved", ["fp32", "bf16"])
+def test_resume_keeps_the_runs_precision(in_cli_root, tmp_path, monkeypatch, saved):
+    """Without --precision a resumed run goes on in the precision it started with, whatever auto
+    would pick here (auto changed in this project once: bf16 on emulating CPUs became fp32)."""
+    from charnn import checkpoint, precision
+
+    if saved == "bf16" and not precision.bf16_runs(torch.device("cpu")):
+        pytest.skip("bf16 does not run on this CPU")
+    monkeypatch.setattr(precision, "auto_precision", lambda device: "fp32" if saved == "bf16" else "bf16")
+    out = tmp_path / "run"
+    shutil.copytree(in_cli_root.run_dir, out)
+    payload = load(out / "latest.pt")
+    payload["train_config"]["precision"] = saved
+    checkpoint.save(payload, out / "latest.pt")
+    result = invoke("train", "corpus.txt", "--out", str(out), "--resume", "--steps", "42", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert load(out / "latest.pt")["train_config"]["precision"] == saved
+    # An explicit flag still wins: for a bf16 run that is what a CPU without bf16 is told to do, and the
+    # bf16 state it carries must not crash the fp32 LSTM.
+    forced = invoke("train", "corpus.txt", "--out", str(out), "--resume", "--steps", "44", "--device", "cpu",
+                    "--precision", "fp32")
+    assert forced.exit_code == 0 and load(out / "latest.pt")["train_config"]["precision"] == "fp32"
+
 # --- bad inputs: one line on stderr, the right exit code, never a traceback -------------------------
 
 

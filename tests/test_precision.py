@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import REPETITIVE
@@ -52,6 +54,50 @@ def test_explicit_bf16_is_refused_where_it_cannot_run(cpu_bf16):
     cpu_bf16(native=False, runs=False)
     with pytest.raises(CharnnError, match="--precision fp32"):
         precision.check_precision(CPU, "bf16")
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_gpus_follow_their_own_bf16_units_not_the_cpus(cpu_bf16, monkeypatch, native):
+    cpu_bf16(native=False, runs=True)  # the host CPU has no bf16: irrelevant to a GPU
+    monkeypatch.setattr(precision, "native_cuda_bf16", lambda: native)  # Ampere on, or an emulating T4/V100
+    assert precision.auto_precision(torch.device("cuda")) == ("bf16" if native else "fp32")
+
+
+def test_native_cuda_bf16_on_torch_without_the_emulation_argument(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)  # torch < 2.4: takes no argument
+    assert precision.native_cuda_bf16()
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert not precision.native_cuda_bf16()  # emulation is not native
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads Linux's CPU flags")
+def test_native_bf16_agrees_with_the_cpu_flags():
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("no oneDNN in this torch")
+    flags = precision.linux_cpu_flags()
+    assert flags, "no flags line in /proc/cpuinfo"
+    assert precision.native_bf16() == bool({"avx512_bf16", "amx_bf16", "amx_tile"} & flags)
+
+
+@pytest.mark.parametrize(("flags", "expected"), [({"avx512f", "avx512_bf16"}, True), ({"amx_bf16"}, True),
+                                                 ({"avx512f", "avx512bw"}, False), (set(), False)])
+def test_native_bf16_reads_the_cpu_flags_where_torch_has_no_check(monkeypatch, flags, expected):
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, name, raising=False)
+    monkeypatch.setattr(precision, "linux_cpu_flags", lambda: flags)
+    assert precision.native_bf16() is expected
+
+
+def test_bf16_probe_is_false_where_the_bf16_lstm_fails(monkeypatch):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+
+    class NoBf16LSTM(torch.nn.LSTM):
+        def forward(self, *args, **kwargs):
+            raise RuntimeError("could not create a primitive descriptor for an LSTM forward propagation primitive")
+
+    monkeypatch.setattr(torch.nn, "LSTM", NoBf16LSTM)
+    assert not precision.bf16_runs(CPU)
 
 
 def test_bf16_probe_is_false_without_onednn_bf16(monkeypatch):

@@ -15,6 +15,7 @@ from charnn.data import load_corpus
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2
 from charnn.model import CharRNN
+from charnn.precision import bf16_runs
 from charnn.train import Evaluated, Finished, Saved, Started, Step, learning_rate
 
 SHORT = MIXED[:700]  # ~8 steps per epoch at batch 4 × 16: 20 steps cross two epoch boundaries
@@ -162,18 +163,23 @@ class StopAfter:
         return self.calls > self.steps
 
 
-def interrupted_then_resumed(tmp_path, corpus, model_config, stop_at=7, steps=20):
-    run = train_run(tmp_path / "resumed", corpus, model_config, resume_configs(steps=steps),
-                    should_stop=StopAfter(stop_at))
+def interrupted_then_resumed(tmp_path, corpus, model_config, stop_at=7, steps=20, precision="fp32"):
+    config = resume_configs(steps=steps, precision=precision)
+    run = train_run(tmp_path / "resumed", corpus, model_config, config, should_stop=StopAfter(stop_at))
     assert run.events[-1].reason == "interrupted" and run.events[-1].step == stop_at
-    return train_run(tmp_path / "resumed", corpus, model_config, resume_configs(steps=steps), resume=True)
+    return train_run(tmp_path / "resumed", corpus, model_config, config, resume=True)
 
 
-def test_interrupt_mid_window_then_resume_is_bit_identical(tmp_path, short_corpus):
-    """Stopped between evals (step 7, cosine schedule, dropout, mid-epoch carried state): still exact."""
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_interrupt_mid_window_then_resume_is_bit_identical(tmp_path, short_corpus, precision):
+    """Stopped between evals (step 7, cosine schedule, dropout, mid-epoch carried state): still exact.
+    In bf16 too, where the carried state is bf16 and is restored as fp32."""
+    if precision == "bf16" and not bf16_runs(torch.device("cpu")):
+        pytest.skip("bf16 does not run on this CPU")
     model_config = tiny_model_config(len(load_corpus(short_corpus).vocab), dropout=0.25)
-    straight = train_run(tmp_path / "straight", short_corpus, model_config, resume_configs(steps=20))
-    resumed = interrupted_then_resumed(tmp_path, short_corpus, model_config)
+    straight = train_run(tmp_path / "straight", short_corpus, model_config,
+                         resume_configs(steps=20, precision=precision))
+    resumed = interrupted_then_resumed(tmp_path, short_corpus, model_config, precision=precision)
     assert_same_weights(resumed.model.state_dict(), straight.model.state_dict())
     assert resumed.events[-1].best_val_loss == straight.events[-1].best_val_loss
 
