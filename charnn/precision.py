@@ -23,10 +23,10 @@ def native_bf16() -> bool:
     """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX); elsewhere oneDNN emulates it."""
     if not torch.backends.mkldnn.is_available():
         return False
-    cpu = getattr(torch, "cpu", None)  # torch's own checks are private, and newer than torch 2.2
+    cpu = getattr(torch, "cpu", None)  # torch's own checks are private, and not all exist in every torch ≥ 2.2
     checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    if any(check is not None for check in checks):
-        return any(check is not None and check() for check in checks)
+    if any(check is not None and check() for check in checks):
+        return True
     return bool({"avx512_bf16", "amx_bf16"} & linux_cpu_flags())
 
 

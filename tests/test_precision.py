@@ -81,10 +81,13 @@ def test_native_bf16_agrees_with_the_cpu_flags():
 
 @pytest.mark.parametrize(("flags", "expected"), [({"avx512f", "avx512_bf16"}, True), ({"amx_bf16"}, True),
                                                  ({"avx512f", "avx512bw"}, False), (set(), False)])
-def test_native_bf16_reads_the_cpu_flags_where_torch_has_no_check(monkeypatch, flags, expected):
+@pytest.mark.parametrize("torch_checks", ["missing", "only AMX, saying no"])
+def test_native_bf16_reads_the_cpu_flags_where_torch_cannot_tell(monkeypatch, flags, expected, torch_checks):
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         monkeypatch.delattr(torch.cpu, name, raising=False)
+    if torch_checks != "missing":  # a torch with an AMX check but no AVX-512 BF16 one, on a CPU without AMX
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     monkeypatch.setattr(precision, "linux_cpu_flags", lambda: flags)
     assert precision.native_bf16() is expected
 
