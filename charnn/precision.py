@@ -47,14 +47,17 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def onednn_bf16() -> bool:
+    """Whether oneDNN offers bf16 on this CPU at all (with the instructions, or emulating them)."""
+    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return torch.backends.mkldnn.is_available() and supported is not None and supported()
+
+
 def bf16_runs(device: torch.device) -> bool:
     """Whether this device can train our LSTM in bf16 at all (natively or emulated)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()  # emulated on GPUs before Ampere: it runs, slowly
-    if device.type != "cpu":
-        return False
-    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    if supported is None or not supported():
+    if device.type != "cpu" or not onednn_bf16():
         return False
     try:  # some oneDNN builds lack a bf16 LSTM primitive for this CPU: probe once
         with torch.inference_mode(), autocast(device, "bf16"):

@@ -11,6 +11,7 @@ from conftest import tiny_model_config
 
 from charnn import stepper as stepper_module
 from charnn.model import CharRNN
+from charnn.precision import onednn_bf16
 from charnn.stepper import GRUStepper, LSTMStepper, Stepper, stepper_for
 
 VOCAB_SIZE = 23
@@ -47,11 +48,6 @@ def fp32_batches(monkeypatch):
 @pytest.mark.parametrize("batch", [1, 4])  # one stream: NumPy's BLAS; a batch: oneDNN's packed weights
 def test_stepper_matches_model(cell, layers, batch, fp32_batches):
     assert_stepper_matches_model(make_model(cell, layers), batch=batch, steps=12, tolerance=1e-5)
-
-
-def onednn_bf16() -> bool:
-    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    return torch.backends.mkldnn.is_available() and supported is not None and supported()
 
 
 @pytest.mark.skipif(not onednn_bf16(), reason="this torch build or CPU has no oneDNN bf16")
