@@ -1,11 +1,14 @@
 """Training throughput: charnn's training loop vs a plain fp32 `nn.LSTM` loop, same shapes, same run.
 
     python benchmarks/train_throughput.py [--layers 2 --hidden-size 512 --batch-size 32 --seq-len 128] [--rounds 3]
+                                          [--dropout 0.25] [--weight-dropout 0.25]
 
 Prints chars/s for each, the ratio, and the fraction of this machine's measured matmul peak that
 each reaches (FLOPs per char ≈ 3 × forward: one forward, two matmuls per weight in backward).
 A shared VM's speed drifts by 20% or more from minute to minute, so the two loops run in
-alternating rounds and each keeps its best round; every round is printed too.
+alternating rounds and each keeps its best round; every round is printed too. With --dropout both
+loops train with it (the plain one through nn.LSTM's own dropout and F.dropout before the head);
+--weight-dropout is charnn's only.
 """
 
 from __future__ import annotations
@@ -45,11 +48,11 @@ def flops_per_char(layers: int, hidden: int, embed: int, vocab: int) -> float:
     return 3 * forward
 
 
-def plain_lstm(layers, hidden, embed, vocab, batch, seq, steps) -> float:
+def plain_lstm(layers, hidden, embed, vocab, batch, seq, steps, dropout=0.0, weight_dropout=0.0) -> float:
     """The baseline everyone writes: Embedding → nn.LSTM → Linear, fp32, AdamW, clipping, carried state."""
     torch.manual_seed(0)
-    embedding, lstm, head = nn.Embedding(vocab, embed), nn.LSTM(embed, hidden, layers, batch_first=True), nn.Linear(
-        hidden, vocab)
+    embedding, head = nn.Embedding(vocab, embed), nn.Linear(hidden, vocab)
+    lstm = nn.LSTM(embed, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
     params = [*embedding.parameters(), *lstm.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=2e-3)
     data = torch.randint(0, vocab, (batch, (steps + 2) * seq + 1))
@@ -59,7 +62,7 @@ def plain_lstm(layers, hidden, embed, vocab, batch, seq, steps) -> float:
             started = time.perf_counter()
         x, y = data[:, step * seq : (step + 1) * seq], data[:, step * seq + 1 : (step + 1) * seq + 1]
         out, state = lstm(embedding(x), state)
-        loss = F.cross_entropy(head(out).flatten(0, 1), y.flatten())
+        loss = F.cross_entropy(head(F.dropout(out, dropout)).flatten(0, 1), y.flatten())
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(params, 1.0)
@@ -68,7 +71,7 @@ def plain_lstm(layers, hidden, embed, vocab, batch, seq, steps) -> float:
     return steps * batch * seq / (time.perf_counter() - started)
 
 
-def charnn_loop(layers, hidden, embed, vocab, batch, seq, steps) -> tuple[float, str]:
+def charnn_loop(layers, hidden, embed, vocab, batch, seq, steps, dropout=0.0, weight_dropout=0.0) -> tuple[float, str]:
     """charnn's own `train()` on random text (no evals inside the timed window), chars/s from its events."""
     rates = []
     with tempfile.TemporaryDirectory() as folder:
@@ -80,8 +83,9 @@ def charnn_loop(layers, hidden, embed, vocab, batch, seq, steps) -> tuple[float,
         precision = auto_precision(torch.device("cpu"))
         config = TrainConfig(steps=steps + 10, batch_size=batch, seq_len=seq, eval_every=10_000, log_every=5,
                              preview_chars=0, precision=precision)
-        train(data, Path(folder) / "run", ModelConfig(len(data.vocab), "lstm", layers, hidden, embed), config,
-              torch.device("cpu"), lambda event: rates.append(event.chars_per_second) if isinstance(event, Step) else 0)
+        model = ModelConfig(len(data.vocab), "lstm", layers, hidden, embed, dropout, weight_dropout)
+        train(data, Path(folder) / "run", model, config, torch.device("cpu"),
+              lambda event: rates.append(event.chars_per_second) if isinstance(event, Step) else 0)
     return float(np.median(rates[2:])), precision  # skip the warm-up windows
 
 
@@ -95,10 +99,13 @@ def main():
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--weight-dropout", type=float, default=0.0)
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    shape = (args.layers, args.hidden_size, args.embed_dim, args.vocab, args.batch_size, args.seq_len, args.steps)
+    shape = (args.layers, args.hidden_size, args.embed_dim, args.vocab, args.batch_size, args.seq_len, args.steps,
+             args.dropout, args.weight_dropout)
     peak32 = matmul_peak(torch.float32)
     baseline, ours = 0.0, 0.0
     for round_number in range(1, args.rounds + 1):
@@ -111,7 +118,8 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, cpu capability {torch.backends.cpu.get_cpu_capability()}")
     print(f"model {args.layers}×{args.hidden_size} LSTM, batch {args.batch_size}×{args.seq_len}, "
-          f"{flops / 1e6:.1f} MFLOP per char (train)")
+          f"{flops / 1e6:.1f} MFLOP per char (train), dropout {args.dropout}, weight dropout {args.weight_dropout} "
+          "(charnn only)")
     print(f"fp32 matmul peak: {peak32:.1f} GFLOP/s")
     print(f"{'loop':<28}{'chars/s':>10}{'GFLOP/s':>10}{'of peak':>9}")
     for name, rate in [("plain nn.LSTM fp32", baseline), (f"charnn train ({precision})", ours)]:

@@ -65,6 +65,12 @@ def check_dropout(value: float | None) -> float | None:
     return value
 
 
+def check_nonnegative(value: float | None) -> float | None:
+    if value is not None and not (value >= 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"must be a number ≥ 0, not {value}")
+    return value
+
+
 def check_positive(value: float | None) -> float | None:
     if value is not None and not (value > 0 and math.isfinite(value)):
         raise typer.BadParameter(f"must be a positive number, not {value}")
@@ -95,7 +101,8 @@ def resolve_device(name: str):
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 M, T = ModelConfig, TrainConfig
-# Settings with no flag: a resumed run keeps the run's own, even where a newer charnn changed the default.
+# Schedule settings (weight decay is the only one with a flag): a resumed run keeps the run's own, even where
+# a newer charnn changed the default.
 SCHEDULE = ("warmup_steps", "min_lr_fraction", "weight_decay", "grad_clip", "val_fraction")
 Positive = dict(min=1)
 
@@ -113,8 +120,10 @@ def train(
     hidden_size: Annotated[int | None, typer.Option(help="Units per layer \\[default: preset].", **Positive)] = None,
     embed_dim: Annotated[int | None, typer.Option(help=f"Character embedding size \\[default: {M.embed_dim}].",
                                                   **Positive)] = None,
-    dropout: Annotated[float | None, typer.Option(help="Dropout between layers, in \\[0, 1) \\[default: preset].",
-                                                  callback=check_dropout)] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout on each layer's output, in \\[0, 1) "
+                                                       "\\[default: preset].", callback=check_dropout)] = None,
+    weight_dropout: Annotated[float | None, typer.Option(help="DropConnect on the recurrent weights, in \\[0, 1) "
+                                                         "\\[default: preset].", callback=check_dropout)] = None,
     seq_len: Annotated[int | None, typer.Option(help=f"Characters per window (BPTT length) \\[default: "
                                                      f"{T.seq_len}, less for tiny corpora].", **Positive)] = None,
     batch_size: Annotated[int | None, typer.Option(help=f"Parallel streams per step \\[default: {T.batch_size} on "
@@ -122,6 +131,8 @@ def train(
                                                         "corpora].", **Positive)] = None,
     lr: Annotated[float | None, typer.Option(help=f"Peak learning rate \\[default: {T.lr}].",
                                              callback=check_positive)] = None,
+    weight_decay: Annotated[float | None, typer.Option(help=f"AdamW weight decay on weight matrices \\[default: "
+                                                            f"{T.weight_decay}].", callback=check_nonnegative)] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints \\[default: about 8 "
                                                         "per run].", **Positive)] = None,
     keep: Annotated[int | None, typer.Option(help=f"step-N.pt checkpoints to keep \\[default: "
@@ -169,8 +180,8 @@ def train(
         elif run and steps is None and budget is None:
             steps, budget = run["steps"], run["time_budget"]
         given = dict(cell=cell, num_layers=layers, hidden_size=hidden_size, embed_dim=embed_dim, dropout=dropout,
-                     batch_size=batch_size, seq_len=seq_len, lr=lr, eval_every=eval_every, keep_checkpoints=keep,
-                     seed=seed)
+                     weight_dropout=weight_dropout, batch_size=batch_size, seq_len=seq_len, lr=lr,
+                     weight_decay=weight_decay, eval_every=eval_every, keep_checkpoints=keep, seed=seed)
         settings = {**run, **{name: value for name, value in given.items() if value is not None}}
         if not run:
             val_chars = int(len(data.ids) * T.val_fraction)
@@ -179,10 +190,11 @@ def train(
             if layers is None or hidden_size is None:
                 ui.info(f"model size from the preset: {preset.reason} (--layers/--hidden-size to choose)")
             settings = {"num_layers": preset.num_layers, "hidden_size": preset.hidden_size,
-                        "dropout": preset.dropout, "batch_size": preset.batch_size, "seq_len": preset.seq_len,
+                        "dropout": preset.dropout, "weight_dropout": preset.weight_dropout,
+                        "batch_size": preset.batch_size, "seq_len": preset.seq_len,
                         "eval_every": preset.eval_every, **settings}
         model_config = ModelConfig(len(data.vocab), **{k: settings[k] for k in (
-            "cell", "num_layers", "hidden_size", "embed_dim", "dropout") if k in settings})
+            "cell", "num_layers", "hidden_size", "embed_dim", "dropout", "weight_dropout") if k in settings})
         config = TrainConfig(steps=steps, time_budget=budget, precision=precision, **{k: settings[k] for k in (
             "batch_size", "seq_len", "lr", "eval_every", "keep_checkpoints", "seed", *SCHEDULE) if k in settings})
         with stop.installed(), ui.TrainView() as view:
@@ -434,7 +446,8 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a r
     rows = [
         ("checkpoint", str(file)),
         ("model", f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}, embedding "
-                  f"{config['embed_dim']}, dropout {config['dropout']}"),
+                  f"{config['embed_dim']}, dropout {config['dropout']}, weight dropout "
+                  f"{config.get('weight_dropout', 0.0)}"),
         ("parameters", f"{model.num_parameters():,}"),
         ("vocabulary", f"{len(payload['vocab'])} characters"),
         ("trained on", str(payload.get("corpus", "?"))),

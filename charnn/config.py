@@ -23,7 +23,8 @@ class ModelConfig:
     num_layers: int = 2  # stacked recurrent layers (L)
     hidden_size: int = 512  # units per recurrent layer (H)
     embed_dim: int = 64  # size of the learned character embedding (E)
-    dropout: float = 0.0  # dropout between layers and before the output layer, training only
+    dropout: float = 0.0  # dropout on each layer's output (between layers, before the head), training only
+    weight_dropout: float = 0.0  # DropConnect on the recurrent (hidden-to-hidden) weights, training only
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -31,11 +32,15 @@ class ModelConfig:
         for name in ("vocab_size", "num_layers", "hidden_size", "embed_dim"):
             if getattr(self, name) < 1:
                 raise CharnnError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise CharnnError(f"dropout must be in [0, 1), not {self.dropout}")
+        for name in ("dropout", "weight_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise CharnnError(f"{name.replace('_', '-')} must be in [0, 1), not {getattr(self, name)}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(self)
+        if not self.weight_dropout:  # left out when unused, so that charnn before 2026-11-26 still loads the file
+            del values["weight_dropout"]
+        return values
 
 
 @dataclass(frozen=True)
@@ -67,5 +72,7 @@ class TrainConfig:
             raise CharnnError(f"val fraction must be in (0, 1), not {self.val_fraction}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise CharnnError(f"learning rate must be a positive number, not {self.lr}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise CharnnError(f"weight decay must be a number ≥ 0, not {self.weight_decay}")
         if self.precision not in PRECISIONS:
             raise CharnnError(f"precision must be fp32 or bf16, not {self.precision!r}")

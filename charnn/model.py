@@ -7,10 +7,17 @@ windows (truncated BPTT), through a validation split, and one character at a tim
 
 from __future__ import annotations
 
+import warnings
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from charnn.config import ModelConfig
+
+# Weight dropout on CUDA hands cuDNN per-layer weights; it warns that they are not one flat chunk (they
+# cannot be: a masked matrix is a new tensor every window).
+warnings.filterwarnings("ignore", message="RNN module weights are not part", module=r"charnn\.model")
 
 # LSTM: (h, c), each (L, B, H); GRU and RNN: h (L, B, H).
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -29,7 +36,6 @@ class CharRNN(nn.Module):
             batch_first=True,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
-        self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
         if config.cell == "lstm":
             # Forget-gate bias 1 (Jozefowicz et al. 2015): remembers by default early in training.
@@ -43,12 +49,67 @@ class CharRNN(nn.Module):
 
     def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         x = self.embedding(idx)  # (B, T, E)
-        out, state = self.rnn(x, state)  # (B, T, H)
-        logits = self.head(self.dropout(out))  # (B, T, V)
-        return logits, state
+        config = self.config
+        if self.training and (config.weight_dropout > 0 or (config.dropout > 0 and x.device.type == "cpu")):
+            out, state = self._layer_by_layer(x, state)  # (B, T, H), dropout after every layer
+        else:  # one call for the whole stack (cuDNN's fastest), nn.LSTM's own dropout between layers
+            out, state = self.rnn(x, state)  # (B, T, H)
+            out = F.dropout(out, config.dropout, self.training)  # before the head
+        return self.head(out), state  # (B, T, V)
+
+    def _layer_by_layer(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
+        """Training with dropout on a CPU, or with weight dropout: one kernel call per layer (the call
+        nn.LSTM/GRU/RNN makes, with one layer), so that the masks come from `dropout` below: bernoulli_ took
+        23% of a 2×384 CPU step with dropout and weight dropout (benchmarks/RESULTS.md).
+
+        `dropout` masks each layer's output (between layers and before the head). `weight_dropout` masks each
+        hidden-to-hidden matrix once per window (Merity et al. 2017, "weight drop"), so the recurrence itself
+        is regularised while the kernel still runs the whole window.
+        """
+        config = self.config
+        if state is None:
+            zeros = x.new_zeros(config.num_layers, x.shape[0], config.hidden_size)  # (L, B, H)
+            state = (zeros, zeros.clone()) if config.cell == "lstm" else zeros
+        states = state if isinstance(state, tuple) else (state,)  # each (L, B, H)
+        kernel = {"lstm": torch.lstm, "gru": torch.gru, "rnn": torch.rnn_tanh}[config.cell]
+        new_states = []
+        for layer, (weight_ih, weight_hh, *biases) in enumerate(self.rnn.all_weights):
+            if config.weight_dropout > 0:
+                weight_hh = dropout(weight_hh, config.weight_dropout)  # (G·H, H), G gates
+            layer_state = [s[layer : layer + 1] for s in states]  # each (1, B, H)
+            hx = layer_state if config.cell == "lstm" else layer_state[0]
+            # Arguments as nn.LSTM passes them: has_biases, num_layers, dropout, train, bidirectional, batch_first.
+            x, *layer_new = kernel(x, hx, [weight_ih, weight_hh, *biases], True, 1, 0.0, True, False, True)
+            new_states.append(layer_new)  # x (B, T, H); layer_new: h (and c), each (1, B, H)
+            if config.dropout > 0:
+                x = dropout(x, config.dropout)  # (B, T, H)
+        joined = tuple(torch.cat(parts) for parts in zip(*new_states, strict=True))  # each (L, B, H)
+        return x, (joined if config.cell == "lstm" else joined[0])
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Training dropout: each element zeroed with probability ≈ p, the others scaled by 1 / (1 - p).
+
+    On a CPU the mask comes from random bytes, eight per 64-bit draw: 1.6 ms instead of 7.2 for F.dropout
+    on a 1536×384 matrix, forward and backward (benchmarks/RESULTS.md). The drop probability is rounded
+    to a multiple of 1/256 (0.25 exactly; 0.141 → 0.1406) and the scale is taken from the rounded value,
+    so the expectation is exact (in bf16 up to one rounding per element). Elsewhere F.dropout (MPS makes
+    64-bit integers from 32 random bits, so these bytes would be correlated).
+    """
+    if x.device.type != "cpu":
+        return F.dropout(x, p)
+    keep = max(1, round((1 - p) * 256))  # out of 256
+    if keep >= 256:  # nothing to drop (and 256 does not fit the uint8 comparison below)
+        return x
+    words = torch.randint(-(2**63), 2**63 - 1, ((x.numel() + 7) // 8,), dtype=torch.int64)  # (⌈N/8⌉,)
+    draws = words.view(torch.uint8)[: x.numel()].view(x.shape)  # x's shape, uniform bytes 0..255
+    mask = (draws < keep).to(x.dtype)  # x's shape, 0 or 1
+    if torch.finfo(x.dtype).bits >= 32:  # the scale folded into the mask, exact to fp32's precision
+        return x * mask.mul_(256 / keep)
+    return x * mask * (256 / keep)  # bf16: a mask holding the scale rounded to bf16 (1.3359 for 1.3333) biases all
 
 
 def detach_state(state: State | None) -> State | None:

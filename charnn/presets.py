@@ -4,7 +4,8 @@ The rule, in words: estimate how many characters this device can train on within
 (a quick matmul measures its speed; LSTM training runs at 0.6–0.8 of it on a CPU), then take the
 largest model on the ladder that gets at least `CHARS_PER_PARAMETER` training characters per
 parameter, without having far more parameters than the corpus has characters. Corpora that
-will be seen many times over get dropout. Every explicit flag wins over the preset.
+will be seen many times over get dropout, and from 12 passes on also dropout on the recurrent
+weights. Every explicit flag wins over the preset.
 
 Batches: 16 streams on a CPU (as fast per character as 32 there, with twice the updates), 32 on
 an accelerator; fewer, and shorter windows, for corpora too short for them.
@@ -40,6 +41,7 @@ class Preset:
     num_layers: int
     hidden_size: int
     dropout: float
+    weight_dropout: float
     batch_size: int
     seq_len: int
     eval_every: int
@@ -88,6 +90,15 @@ def dropout_for(passes: float) -> float:
     return round(float(np.interp(passes, [2, 4, 10], [0.0, 0.1, 0.25])), 3)
 
 
+def weight_dropout_for(passes: float) -> float:
+    """DropConnect on the recurrent weights for corpora read many times: none up to 12 passes, 0.25 at 25,
+    0.5 from 100 on, linear in between. Measured with 0.25 (benchmarks/RESULTS.md): 0.04 nats worse at 10
+    passes (tiny shakespeare, 10 minutes: the model still underfits), 0.01 better at 22 (the same, an
+    hour); on the bundled screenplay (~300 passes in 3 minutes) 0.5 took the best validation loss from
+    1.40 to 1.31 and stopped the overfitting that 0.25 only slowed."""
+    return round(float(np.interp(passes, [12, 25, 100], [0.0, 0.25, 0.5])), 3)
+
+
 def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps: int | None,
            device: torch.device, precision: str, vocab_size: int, batch_size: int | None = None,
            seq_len: int = 64, num_layers: int | None = None, hidden_size: int | None = None) -> Preset:
@@ -111,7 +122,7 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
         candidates = [plan(num_layers or base[0], hidden_size or base[1])]
     layers, hidden, params, rate, budget_chars = candidates[-1] if candidates else plan(*LADDER[0])
     epochs = budget_chars / max(train_chars, 1)
-    dropout = dropout_for(epochs)
+    dropout, weight_dropout = dropout_for(epochs), weight_dropout_for(epochs)
     # A corpus too short for the batch shape gets fewer, shorter streams (never fewer than 1 × 8).
     while batch_size > 1 and (train_chars - 1) // batch_size < seq_len:
         batch_size //= 2
@@ -127,4 +138,4 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     eval_every = int(max(10, steps_expected // evals))
     reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {budget_chars / 1e6:.1f}M training chars "
               f"fit the budget ({epochs:.1f} passes over the corpus)")
-    return Preset(layers, hidden, dropout, batch_size, seq_len, eval_every, rate, reason)
+    return Preset(layers, hidden, dropout, weight_dropout, batch_size, seq_len, eval_every, rate, reason)

@@ -96,8 +96,10 @@ class TrainView:
         resumed = f", resumed at step {event.start_step:,}" if event.start_step else ""
         target = " and ".join(filter(None, [f"{c.steps:,} steps" if c.steps else "",
                                              duration(c.time_budget) if c.time_budget else ""]))
+        regularised = "".join([f", dropout {m.dropout:g}" if m.dropout else "",
+                               f", weight dropout {m.weight_dropout:g}" if m.weight_dropout else ""])
         return (f"training {m.num_layers}×{m.hidden_size} {m.cell.upper()} ({event.num_parameters / 1e6:.2f}M "
-                f"params, vocab {m.vocab_size}) on {event.device}/{event.precision}, batch {c.batch_size}×"
+                f"params, vocab {m.vocab_size}{regularised}) on {event.device}/{event.precision}, batch {c.batch_size}×"
                 f"{c.seq_len}, {event.train_chars:,} train / {event.val_chars:,} val chars, target {target}"
                 f"{resumed} → {event.run_dir}")
 

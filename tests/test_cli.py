@@ -178,6 +178,33 @@ def test_resume_keeps_the_runs_schedule_when_defaults_change(in_cli_root, tmp_pa
 
 
 
+def test_regularisation_flags_reach_the_run_and_its_resume(in_cli_root, tmp_path):
+    out = tmp_path / "run"
+    result = invoke("train", "corpus.txt", "--steps", "4", "--eval-every", "4", "--out", str(out), *TINY,
+                    "--layers", "2", "--dropout", "0.2", "--weight-dropout", "0.3", "--weight-decay", "0.05")
+    assert result.exit_code == 0, result.output
+    assert "dropout 0.2, weight dropout 0.3" in result.stderr
+    payload = load(out / "latest.pt")
+    assert (payload["model_config"]["dropout"], payload["model_config"]["weight_dropout"]) == (0.2, 0.3)
+    assert payload["train_config"]["weight_decay"] == 0.05
+    assert [group["weight_decay"] for group in payload["optimizer"]["param_groups"]] == [0.05, 0.0]
+    assert "weight dropout 0.3" in invoke("info", str(out)).stdout
+    # --resume keeps the run's weight dropout, refuses another, and applies a new weight decay.
+    resume = ["train", "corpus.txt", "--out", str(out), "--resume", "--device", "cpu", "--precision", "fp32"]
+    changed = invoke(*resume, "--steps", "6", "--weight-dropout", "0.1")
+    assert changed.exit_code == 1 and "weight_dropout 0.3 → 0.1" in changed.stderr
+    result = invoke(*resume, "--steps", "6", "--weight-decay", "0.02")
+    assert result.exit_code == 0, result.output
+    payload = load(out / "latest.pt")
+    assert payload["step"] == 6 and payload["model_config"]["weight_dropout"] == 0.3
+    assert [group["weight_decay"] for group in payload["optimizer"]["param_groups"]] == [0.02, 0.0]
+
+
+def test_a_run_without_weight_dropout_leaves_the_key_out(in_cli_root):
+    """Older charnn refuses unknown model settings, so an unused new one is not written."""
+    assert "weight_dropout" not in load(in_cli_root.run_dir / "latest.pt")["model_config"]
+
+
 @pytest.mark.parametrize("saved", ["fp32", "bf16"])
 def test_resume_keeps_the_runs_precision(in_cli_root, tmp_path, monkeypatch, saved):
     """Without --precision a resumed run goes on in the precision it started with, whatever auto
@@ -244,7 +271,8 @@ def test_train_corpus_shorter_than_a_batch(bad_files):
 
 @pytest.mark.parametrize("flags", [["--time", "garbage"], ["--time", "10x"], ["--time", "0s"], ["--cell", "lstmx"],
                                    ["--dropout", "1.5"], ["--lr", "-1"], ["--errors", "ignore"],
-                                   ["--precision", "fp64"], ["--batch-size", "0"]])
+                                   ["--precision", "fp64"], ["--batch-size", "0"], ["--weight-dropout", "1"],
+                                   ["--weight-decay", "-0.1"], ["--weight-decay", "nan"], ["--weight-decay", "inf"]])
 def test_train_bad_usage(bad_files, flags):
     result = invoke("train", "short.txt", "--steps", "2", *flags)
     assert result.exit_code == 2, result.output
@@ -479,5 +507,5 @@ def test_help_shows_the_defaults():
     assert result.exit_code == 0
     output = " ".join(result.output.split())
     for shown in ("[default: lstm]", "in [0, 1) [default: preset]", "[default: 16 on CPU, 32 on GPU",
-                  "[default: 0.003]", "[default: 1337]"):
+                  "[default: 0.003]", "[default: 1337]", "[default: 0.01]"):
         assert shown in output

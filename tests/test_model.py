@@ -13,7 +13,7 @@ from conftest import tiny_model_config
 from charnn.config import ModelConfig
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2, evaluate
-from charnn.model import CharRNN, detach_state, state_from_list, state_to_list
+from charnn.model import CharRNN, detach_state, dropout, state_from_list, state_to_list
 
 V = 11
 
@@ -194,3 +194,113 @@ def test_evaluate_too_short():
 
 def test_ln2():
     assert LN2 == pytest.approx(math.log(2))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_training_path_with_masks_of_ones_equals_the_plain_rnn(cell):
+    """Dropout so small that every mask is all ones: the per-layer training path must equal nn.LSTM's call,
+    outputs, carried state and gradients (this checks how the state is split by layer and joined again)."""
+    model = make_model(cell, dropout=1e-4, weight_dropout=1e-4).train()
+    plain = make_model(cell)
+    plain.load_state_dict(model.state_dict())
+    plain.train()
+    idx = torch.randint(0, V, (3, 9), generator=torch.Generator().manual_seed(4))
+    _, state = plain(idx[:, :4])
+    for m in (model, plain):
+        logits, new_state = m(idx[:, 4:], detach_state(state))
+        logits.square().sum().backward()
+        m.result = logits, state_to_list(new_state)
+    torch.testing.assert_close(model.result[0], plain.result[0], rtol=1e-5, atol=1e-5)
+    for a, b in zip(model.result[1], plain.result[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for (name, a), b in zip(model.named_parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_weight_dropout_masks_the_recurrent_matrices(cell):
+    """Training with weight dropout = the plain RNN with each weight_hh masked (one mask per window and layer)."""
+    model = make_model(cell, weight_dropout=0.4).train()
+    reference = make_model(cell).train()
+    reference.load_state_dict(model.state_dict())
+    idx = torch.randint(0, V, (3, 9), generator=torch.Generator().manual_seed(4))
+    torch.manual_seed(5)
+    logits, state = model(idx)
+    torch.manual_seed(5)  # the same masks again, applied by hand to the reference's weights
+    with torch.no_grad():
+        for layer in range(2):
+            weight = getattr(reference.rnn, f"weight_hh_l{layer}")
+            weight.copy_(dropout(weight, 0.4))
+        expected, expected_state = reference(idx)
+    assert not torch.equal(reference.rnn.weight_hh_l0, model.rnn.weight_hh_l0)
+    torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
+    for a, b in zip(state_to_list(state), state_to_list(expected_state), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    logits.sum().backward()
+    assert model.rnn.weight_hh_l0.grad.abs().sum() > 0  # the raw weights learn through the mask
+    plain = make_model(cell)
+    plain.load_state_dict(model.state_dict())
+    with torch.no_grad():  # in eval mode the weights are used as they are
+        assert torch.equal(model.eval()(idx)[0], plain(idx)[0])
+
+
+def test_dropout_changes_training_outputs_not_eval_outputs():
+    model = make_model(dropout=0.3, weight_dropout=0.3).train()
+    idx = torch.randint(0, V, (2, 12), generator=torch.Generator().manual_seed(6))
+    first, second = model(idx)[0], model(idx)[0]
+    assert not torch.allclose(first, second)
+    model.eval()
+    assert torch.equal(model(idx)[0], model(idx)[0])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_dropout_after_every_layer_including_the_last(cell):
+    """Against a reference made of one-layer nn.LSTM/GRU modules: mask layer 1's output, feed it to layer 2,
+    mask layer 2's output, then the head (the masks drawn in that order from the same seed)."""
+    model = make_model(cell, dropout=0.3).train()
+    rnn_class = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    layers = [rnn_class(8, 16, batch_first=True), rnn_class(16, 16, batch_first=True)]
+    for index, layer in enumerate(layers):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(layer, f"{name}_l0").data.copy_(getattr(model.rnn, f"{name}_l{index}"))
+    idx = torch.randint(0, V, (3, 9), generator=torch.Generator().manual_seed(4))
+    torch.manual_seed(8)
+    logits, _ = model(idx)
+    torch.manual_seed(8)
+    with torch.no_grad():
+        x = model.embedding(idx)
+        for layer in layers:
+            x = dropout(layer(x)[0], 0.3)
+        expected = model.head(x)
+    torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(logits, model.eval()(idx)[0])
+
+
+@pytest.mark.parametrize("p", [0.1, 0.25, 0.5, 0.141])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dropout(p, dtype):
+    x = torch.ones(400, 1000, dtype=dtype)
+    torch.manual_seed(0)
+    y = dropout(x, p)
+    assert y.shape == x.shape and y.dtype == dtype
+    keep = round((1 - p) * 256)
+    kept = y != 0
+    # The kept fraction is keep/256 (the probability rounded to 1/256) within 4 standard deviations.
+    assert abs(kept.float().mean().item() - keep / 256) < 4 * (keep / 256 * (1 - keep / 256) / x.numel()) ** 0.5
+    assert torch.equal(y[kept], torch.full_like(y[kept], 256 / keep))  # every kept value scaled alike, exactly
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x, p), y)  # reproducible from the seed
+    assert not torch.equal(dropout(x, p), y)  # a fresh mask on each call
+    assert dropout(x, 1e-4) is x  # too small to drop anything
+
+
+def test_dropout_gradient_is_the_mask():
+    x = torch.randn(50, 60, requires_grad=True)
+    y = dropout(x, 0.25)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, (y != 0).float() * (256 / 192))
+
+
+def test_weight_dropout_out_of_range_is_refused():
+    with pytest.raises(CharnnError, match="weight-dropout must be in"):
+        ModelConfig(vocab_size=5, weight_dropout=1.0)

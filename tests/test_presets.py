@@ -30,8 +30,8 @@ def test_small_corpus_small_model_with_dropout():
     small = presets.choose(40_000, 4_000, 3600, None, CPU, "fp32", 70)
     big = presets.choose(50_000_000, 5_000_000, 3600, None, CPU, "fp32", 70)
     assert size(small) < size(big)
-    assert small.dropout > 0
-    assert big.dropout == 0
+    assert small.dropout > 0 and small.weight_dropout == 0.5  # ~hundreds of passes
+    assert big.dropout == 0 and big.weight_dropout == 0
 
 
 def test_tiny_corpus_shrinks_the_batch_window():
@@ -81,3 +81,12 @@ def test_dropout_grows_smoothly_with_the_passes():
     values = [presets.dropout_for(p / 10) for p in range(0, 400)]
     assert values == sorted(values)
     assert max(b - a for a, b in zip(values, values[1:], strict=False)) < 0.01  # no step for noise to flip across
+
+
+def test_weight_dropout_only_for_corpora_read_many_times():
+    assert presets.weight_dropout_for(1) == presets.weight_dropout_for(12) == 0  # tiny shakespeare in 10 minutes
+    assert presets.weight_dropout_for(25) == 0.25 and presets.weight_dropout_for(100) == presets.weight_dropout_for(
+        1000) == 0.5
+    values = [presets.weight_dropout_for(p / 10) for p in range(0, 2000)]
+    assert values == sorted(values)
+    assert max(b - a for a, b in zip(values, values[1:], strict=False)) < 0.005  # no step for noise to flip across

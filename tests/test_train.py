@@ -134,10 +134,12 @@ def test_same_seed_same_weights_and_caller_rng_untouched(tmp_path, short_corpus)
     assert not torch.equal(a.model.head.weight, c.model.head.weight)
 
 
-@pytest.mark.parametrize("cell, dropout", [("lstm", 0.0), ("lstm", 0.3), ("gru", 0.3)])
-def test_resume_after_target_is_bit_identical(tmp_path, short_corpus, cell, dropout):
+@pytest.mark.parametrize("cell, dropout, weight_dropout", [("lstm", 0.0, 0.0), ("lstm", 0.3, 0.0), ("gru", 0.3, 0.0),
+                                                           ("lstm", 0.0, 0.4), ("lstm", 0.2, 0.4)])
+def test_resume_after_target_is_bit_identical(tmp_path, short_corpus, cell, dropout, weight_dropout):
     """Train 10 steps, resume to 20 == train 20 straight (constant lr after warmup, so targets don't matter)."""
-    model_config = tiny_model_config(len(load_corpus(short_corpus).vocab), cell=cell, dropout=dropout)
+    model_config = tiny_model_config(len(load_corpus(short_corpus).vocab), cell=cell, dropout=dropout,
+                                     weight_dropout=weight_dropout)
     straight = train_run(tmp_path / "straight", short_corpus, model_config,
                          resume_configs(steps=20, min_lr_fraction=1.0))
     train_run(tmp_path / "resumed", short_corpus, model_config, resume_configs(steps=10, min_lr_fraction=1.0))
