@@ -50,9 +50,9 @@ def make_optimizer(model: CharRNN, config: TrainConfig) -> torch.optim.AdamW:
 def load_optimizer_state(optimizer: torch.optim.AdamW, saved: dict) -> None:
     """Restore moments and steps, keeping this run's kernel choice and weight decay (a saved state carries the
     old run's: the decay differs when --resume is given --weight-decay)."""
-    kernel = [{key: group.get(key) for key in ("fused", "foreach", "weight_decay")} for group in optimizer.param_groups]
+    kept = [{key: group.get(key) for key in ("fused", "foreach", "weight_decay")} for group in optimizer.param_groups]
     optimizer.load_state_dict(saved)
-    for group, choice in zip(optimizer.param_groups, kernel, strict=True):
+    for group, choice in zip(optimizer.param_groups, kept, strict=True):
         group.update(choice)
         for param in group["params"]:  # the fused kernel reads steps on the device, the others on the host
             state = optimizer.state.get(param, {})
