@@ -84,7 +84,7 @@ class Run:
 
 
 def train_run(run_dir: Path, corpus_path: Path, model_config: ModelConfig | None = None,
-              config: TrainConfig | None = None, **kwargs) -> Run:
+              config: TrainConfig | None = None, device: torch.device = torch.device("cpu"), **kwargs) -> Run:
     """Train with the library (never prints), recording the events."""
     from charnn.train import train
 
@@ -92,7 +92,7 @@ def train_run(run_dir: Path, corpus_path: Path, model_config: ModelConfig | None
     model_config = model_config or tiny_model_config(len(corpus.vocab))
     config = config or tiny_train_config()
     events: list = []
-    model = train(corpus, run_dir, model_config, config, torch.device("cpu"), on_event=events.append, **kwargs)
+    model = train(corpus, run_dir, model_config, config, device, on_event=events.append, **kwargs)
     return Run(run_dir, corpus_path, corpus, model, model_config, config, events)
 
 

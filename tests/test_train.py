@@ -186,6 +186,28 @@ def test_interrupt_mid_window_then_resume_is_bit_identical(tmp_path, short_corpu
     assert resumed.events[-1].best_val_loss == straight.events[-1].best_val_loss
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_run_with_both_dropouts_resumes_exactly_and_loads_on_cpu(tmp_path, short_corpus, precision):
+    """The GPU path: per-layer cuDNN calls with masked weights, its RNG state saved and restored, and
+    files that hold CPU tensors only."""
+    cuda = torch.device("cuda")
+    if precision == "bf16" and not bf16_runs(cuda):
+        pytest.skip("bf16 does not run on this GPU")
+    model_config = tiny_model_config(len(load_corpus(short_corpus).vocab), dropout=0.2, weight_dropout=0.4)
+    config = resume_configs(steps=20, precision=precision)
+    straight = train_run(tmp_path / "straight", short_corpus, model_config, config, device=cuda)
+    train_run(tmp_path / "resumed", short_corpus, model_config, config, device=cuda, should_stop=StopAfter(7))
+    resumed = train_run(tmp_path / "resumed", short_corpus, model_config, config, device=cuda, resume=True)
+    assert resumed.events[0].start_step == 7 and resumed.events[-1].step == 20
+    assert next(resumed.model.parameters()).device.type == "cuda"
+    assert_same_weights(resumed.model.state_dict(), straight.model.state_dict())
+    assert math.isfinite(resumed.events[-1].best_val_loss)
+    saved = load(tmp_path / "resumed" / "latest.pt")
+    tensors = [*saved["model"].values(), *saved["carry_state"]]
+    assert all(tensor.device.type == "cpu" for tensor in tensors)
+
+
 def test_resume_exactness_depends_on_restored_rng(tmp_path, short_corpus, monkeypatch):
     """Guards the test above: skip the RNG restore (dropout on) and the weights come out different."""
     model_config = tiny_model_config(len(load_corpus(short_corpus).vocab), dropout=0.25)
