@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 from conftest import tiny_model_config
 
+import charnn.model as model_module
 from charnn.config import ModelConfig
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2, evaluate
-from charnn.model import CharRNN, detach_state, dropout, state_from_list, state_to_list
+from charnn.model import CharRNN, detach_state, dropout, state_from_list, state_to_list, trains_per_layer
 
 V = 11
 
@@ -242,6 +243,33 @@ def test_weight_dropout_masks_the_recurrent_matrices(cell):
     plain.load_state_dict(model.state_dict())
     with torch.no_grad():  # in eval mode the weights are used as they are
         assert torch.equal(model.eval()(idx)[0], plain(idx)[0])
+
+
+@pytest.mark.parametrize("dropout_p, weight_dropout, device, expected", [
+    (0.0, 0.0, "cpu", False),  # oneDNN's one call for the stack
+    (0.25, 0.0, "cpu", True),  # byte masks between layers
+    (0.0, 0.25, "cpu", True), (0.0, 0.25, "mps", True),  # masked recurrent matrices, on any device
+    (0.0, 0.0, "cuda", True), (0.25, 0.0, "cuda", True),  # per-layer cuDNN calls: faster on an H100
+    (0.25, 0.0, "mps", False),  # not measured on MPS: nn.LSTM's own dropout
+])
+def test_which_devices_train_layer_by_layer(dropout_p, weight_dropout, device, expected):
+    config = tiny_model_config(V, dropout=dropout_p, weight_dropout=weight_dropout)
+    assert trains_per_layer(config, device) is expected
+
+
+def test_forward_follows_the_training_path_choice(monkeypatch):
+    model = make_model().train()  # no dropout: on a CPU, one call for the stack
+    calls = []
+    real = CharRNN._layer_by_layer
+    monkeypatch.setattr(CharRNN, "_layer_by_layer", lambda self, *args: calls.append(1) or real(self, *args))
+    idx = torch.randint(0, V, (2, 5), generator=torch.Generator().manual_seed(1))
+    model(idx)
+    assert not calls
+    monkeypatch.setattr(model_module, "trains_per_layer", lambda config, device: True)  # as on CUDA
+    model(idx)
+    assert calls == [1]
+    model.eval()(idx)  # evaluation keeps the one call
+    assert calls == [1]
 
 
 def test_dropout_changes_training_outputs_not_eval_outputs():
