@@ -1,12 +1,13 @@
-"""One recurrent call for the whole stack vs one call per layer (charnn's training path on CUDA).
+"""One recurrent call for the whole stack vs one call per layer (charnn's training path on CUDA in bf16).
 
     python benchmarks/lstm_calls.py [--device cuda] [--rounds 3] [--steps 60]
 
 Trains charnn's CharRNN (no dropout) for a few steps each way, in alternating rounds, and prints
 chars/s: through `model.rnn` (nn.LSTM's one call for all layers, as PyTorch users write it) and
-through `model._layer_by_layer` (one call per layer, the path charnn trains with on CUDA). bf16
-autocast where the device runs it, AdamW and clipping as in charnn. Sizes: 2×384, 3×512, 3×768
-at 32 and 128 streams × 64 characters.
+through `model._layer_by_layer` (one call per layer, the path charnn trains with on CUDA in bf16).
+bf16 autocast where the device runs it, AdamW and clipping as in charnn. Sizes: 2×384, 3×512, 3×768
+at 32 and 128 streams × 64 characters. The H100 numbers in benchmarks/RESULTS.md came from an ad-hoc
+script with this loop; this script itself has run on a CPU only so far.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ A shared VM's speed drifts by 20% or more from minute to minute, so the two loop
 alternating rounds and each keeps its best round; every round is printed too. With --dropout both
 loops train with it (the plain one through nn.LSTM's own dropout and F.dropout before the head);
 --weight-dropout is charnn's only. --device cuda runs both loops (and the peak) on the GPU; the
-plain loop stays fp32 there too, charnn takes its auto precision (bf16 on Ampere and later).
+plain loop keeps PyTorch's defaults there too (fp32, which lets cuDNN's LSTM use TF32, while the peak
+is a true fp32 matmul), charnn takes its auto precision (bf16 on Ampere and later).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from torch import nn
 
 from charnn.config import ModelConfig
 
-# Training on CUDA hands cuDNN one layer's weights at a time; it warns that they are not one flat chunk
-# (they cannot be: under bf16 autocast or weight dropout each matrix is a new tensor every window).
+# Training on CUDA in bf16 or with weight dropout hands cuDNN one layer's weights at a time; it warns that
+# they are not one flat chunk (they cannot be: each cast or masked matrix is a new tensor every window).
 warnings.filterwarnings("ignore", message="RNN module weights are not part", module=r"charnn\.model")
 
 # LSTM: (h, c), each (L, B, H); GRU and RNN: h (L, B, H).
@@ -50,7 +50,7 @@ class CharRNN(nn.Module):
     def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         x = self.embedding(idx)  # (B, T, E)
         config = self.config
-        if self.training and trains_per_layer(config, x.device.type):
+        if self.training and trains_per_layer(config, x.device.type, autocasting(x.device.type)):
             out, state = self._layer_by_layer(x, state)  # (B, T, H), dropout after every layer
         else:  # one call for the whole stack, nn.LSTM's own dropout between layers
             out, state = self.rnn(x, state)  # (B, T, H)
@@ -58,10 +58,11 @@ class CharRNN(nn.Module):
         return self.head(out), state  # (B, T, V)
 
     def _layer_by_layer(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
-        """Training with dropout on a CPU, with weight dropout, or on CUDA: one kernel call per layer (the call
-        nn.LSTM/GRU/RNN makes, with one layer). On a CPU the masks then come from `dropout` below: bernoulli_
-        took 23% of a 2×384 CPU step with dropout and weight dropout. On an H100 (bf16) a training step ran
-        1.35–1.65× faster as one cuDNN call per layer than as one call for the stack (benchmarks/RESULTS.md).
+        """Training with dropout on a CPU, with weight dropout, or in bf16 on CUDA: one kernel call per layer (the
+        call nn.LSTM/GRU/RNN makes, with one layer). On a CPU the masks then come from `dropout` below:
+        bernoulli_ took 23% of a 2×384 CPU step with dropout and weight dropout. On an H100 in bf16 a training
+        step ran 1.35–1.65× faster as one cuDNN call per layer than as one call for the stack (an ad-hoc run
+        of the loop now in benchmarks/lstm_calls.py; benchmarks/RESULTS.md). fp32 on a GPU was not measured.
 
         `dropout` masks each layer's output (between layers and before the head). `weight_dropout` masks each
         hidden-to-hidden matrix once per window (Merity et al. 2017, "weight drop"), so the recurrence itself
@@ -91,9 +92,18 @@ class CharRNN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def trains_per_layer(config: ModelConfig, device: str) -> bool:
+def trains_per_layer(config: ModelConfig, device: str, autocast: bool) -> bool:
     """Whether training runs `_layer_by_layer` (see there why) rather than one call for the whole stack."""
-    return config.weight_dropout > 0 or device == "cuda" or (config.dropout > 0 and device == "cpu")
+    return (config.weight_dropout > 0 or (device == "cuda" and autocast)
+            or (config.dropout > 0 and device == "cpu"))
+
+
+def autocasting(device: str) -> bool:
+    """Whether autocast (charnn's bf16) is on for this device type here."""
+    try:
+        return torch.is_autocast_enabled(device)
+    except TypeError:  # torch < 2.4 takes no argument and answers for CUDA
+        return device == "cuda" and torch.is_autocast_enabled()
 
 
 def dropout(x: torch.Tensor, p: float) -> torch.Tensor:

@@ -32,8 +32,8 @@ MAX_PARAMETERS_PER_CHAR = 20.0  # cap on model size relative to the corpus (smal
 EVAL_SHARE = 0.05  # at most this fraction of a time budget goes to periodic evals
 # LSTM training speed / matmul speed, by device (and precision where it differs): measured on CPUs
 # (fp32 on machine A 0.8; bf16 on machine B 0.6: oneDNN's bf16 LSTM gains less than its matmul).
-# CUDA: on one H100, 2 minutes on tiny shakespeare trained within 12% of the characters planned with
-# 0.25 at 32 and 64 streams (benchmarks/RESULTS.md). MPS: a guess, not measured.
+# CUDA: on one H100, 2 minutes on tiny shakespeare trained 7% and 9% fewer characters than 0.25 planned,
+# at 32 and 64 streams (benchmarks/RESULTS.md). MPS: a guess, not measured.
 EFFICIENCY = {"cpu": 0.8, "cpu-bf16": 0.6, "cuda": 0.25, "mps": 0.25}
 
 

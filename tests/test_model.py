@@ -14,7 +14,7 @@ import charnn.model as model_module
 from charnn.config import ModelConfig
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2, evaluate
-from charnn.model import CharRNN, detach_state, dropout, state_from_list, state_to_list, trains_per_layer
+from charnn.model import CharRNN, autocasting, detach_state, dropout, state_from_list, state_to_list, trains_per_layer
 
 V = 11
 
@@ -245,16 +245,42 @@ def test_weight_dropout_masks_the_recurrent_matrices(cell):
         assert torch.equal(model.eval()(idx)[0], plain(idx)[0])
 
 
-@pytest.mark.parametrize("dropout_p, weight_dropout, device, expected", [
-    (0.0, 0.0, "cpu", False),  # oneDNN's one call for the stack
-    (0.25, 0.0, "cpu", True),  # byte masks between layers
-    (0.0, 0.25, "cpu", True), (0.0, 0.25, "mps", True),  # masked recurrent matrices, on any device
-    (0.0, 0.0, "cuda", True), (0.25, 0.0, "cuda", True),  # per-layer cuDNN calls: faster on an H100
-    (0.25, 0.0, "mps", False),  # not measured on MPS: nn.LSTM's own dropout
+@pytest.mark.parametrize("dropout_p, weight_dropout, device, autocast, expected", [
+    (0.0, 0.0, "cpu", True, False),  # oneDNN's one call for the stack
+    (0.25, 0.0, "cpu", False, True),  # byte masks between layers
+    (0.0, 0.25, "cpu", False, True), (0.0, 0.25, "mps", False, True),  # masked recurrent matrices, anywhere
+    (0.0, 0.0, "cuda", True, True), (0.25, 0.0, "cuda", True, True),  # bf16 cuDNN per layer: faster on an H100
+    (0.25, 0.0, "cuda", False, False),  # fp32 on a GPU: not measured, the one call as before
+    (0.25, 0.0, "mps", True, False),  # not measured on MPS: nn.LSTM's own dropout
 ])
-def test_which_devices_train_layer_by_layer(dropout_p, weight_dropout, device, expected):
+def test_which_devices_train_layer_by_layer(dropout_p, weight_dropout, device, autocast, expected):
     config = tiny_model_config(V, dropout=dropout_p, weight_dropout=weight_dropout)
-    assert trains_per_layer(config, device) is expected
+    assert trains_per_layer(config, device, autocast) is expected
+
+
+def test_autocasting_reads_the_autocast_state():
+    assert not autocasting("cpu")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert autocasting("cpu") and not autocasting("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_cuda_per_layer_path_equals_one_call(cell):
+    """The path CUDA trains with (one cuDNN call per layer) against nn.LSTM/GRU/RNN's one call: outputs and
+    carried state, from zeros and from a given state, in exact fp32 (no TF32) so that only the split differs."""
+    model = make_model(cell).cuda().train()  # no dropout: the paths must agree exactly up to rounding
+    idx = torch.randint(0, V, (3, 9), generator=torch.Generator().manual_seed(4)).cuda()
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        embedded = model.embedding(idx)  # (B, T, E)
+        state = None
+        for part in (embedded[:, :4], embedded[:, 4:]):  # the second part starts from the carried state
+            ours, our_state = model._layer_by_layer(part, state)
+            theirs, their_state = model.rnn(part, state)
+            torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+            for a, b in zip(state_to_list(our_state), state_to_list(their_state), strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            state = their_state
 
 
 def test_forward_follows_the_training_path_choice(monkeypatch):
@@ -265,7 +291,7 @@ def test_forward_follows_the_training_path_choice(monkeypatch):
     idx = torch.randint(0, V, (2, 5), generator=torch.Generator().manual_seed(1))
     model(idx)
     assert not calls
-    monkeypatch.setattr(model_module, "trains_per_layer", lambda config, device: True)  # as on CUDA
+    monkeypatch.setattr(model_module, "trains_per_layer", lambda config, device, autocast: True)  # as on CUDA
     model(idx)
     assert calls == [1]
     model.eval()(idx)  # evaluation keeps the one call
