@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 import pickle
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import MIXED, tiny_train_config, train_run
 
 from charnn import checkpoint
 from charnn.checkpoint import RunLock, build_model, load, prune_steps, resolve, save
@@ -396,6 +398,24 @@ def as_if_saved_on_cuda(path: Path) -> None:
         for info, data in entries:
             target.writestr(info, data.replace(cpu, cuda) if info.filename.endswith("data.pkl") else data)
     os.replace(rewritten, path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks resuming without CUDA")
+def test_run_saved_on_cuda_resumes_on_cpu(tmp_path, write_corpus):
+    """A GPU run's latest.pt (optimizer moments and RNG states on cuda:0, plus the CUDA generator's state)
+    goes on training on a machine without CUDA."""
+    corpus = write_corpus(MIXED[:700], "short.txt")
+    run = tmp_path / "run"
+    train_run(run, corpus, config=tiny_train_config(steps=10, eval_every=5))
+    latest = load(run / "latest.pt")
+    latest["rng"]["cuda"] = torch.get_rng_state()  # a GPU run saves its generator's state too (a byte tensor)
+    save(latest, run / "latest.pt")
+    as_if_saved_on_cuda(run / "latest.pt")
+    with pytest.raises(RuntimeError, match="CUDA"):  # the file really asks for a GPU
+        torch.load(run / "latest.pt", weights_only=True)
+    resumed = train_run(run, corpus, config=tiny_train_config(steps=20, eval_every=5), resume=True)
+    assert resumed.events[0].start_step == 10 and resumed.events[-1].step == 20
+    assert math.isfinite(resumed.events[-1].best_val_loss)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks loading without CUDA")
