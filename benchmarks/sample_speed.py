@@ -11,11 +11,11 @@ Timings on a shared VM drift by ±20% from minute to minute, so the three throug
 interleaved rounds (`--rounds`) and each keeps its best round; `import torch` alone is timed too,
 since it is the floor under the first-character time.
 
-Batches multiply in bf16 on CPUs that have it natively (charnn/stepper.py). To show what that costs
-in quality, the sampler's own stepper is fed the last 10% of `--text` (for the bundled model, by
+Batches multiply in int8 on CPUs with int8 dot-product instructions (charnn/products.py). To show what
+that costs in quality, the sampler's own stepper is fed the last 10% of `--text` (for the bundled model, by
 default tiny shakespeare from ../shared when present: its validation split) in 8 streams, once in fp32 and
 once with the batch products, and the mean next-character loss of each is printed; and the batch
-speed is also measured with fp32 products (what a CPU without bf16 gets).
+speed is also measured with fp32 products (what a CPU without those instructions gets).
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from charnn import checkpoint, stepper
+from charnn import checkpoint, products, stepper
 from charnn.config import ModelConfig
 from charnn.data import Vocab
 from charnn.model import CharRNN
+from charnn.products import batch_precision, native_int8
 from charnn.sample import generate, generate_batch
-from charnn.stepper import batch_dtype, native_bf16
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 
@@ -52,14 +52,15 @@ def naive(model: CharRNN, length: int) -> float:
 
 
 @torch.inference_mode()
-def teacher_forced_nats(model: CharRNN, vocab: Vocab, text: str, dtype: torch.dtype, streams: int = 8,
+def teacher_forced_nats(model: CharRNN, vocab: Vocab, text: str, precision: str, streams: int = 8,
                         length: int = 2000) -> float:
-    """Mean next-character loss (nats) of the sampler's stepper in `dtype`, fed `streams` slices of `text`."""
+    """Mean next-character loss (nats) of the sampler's stepper with `precision` products ('fp32' or 'int8'),
+    fed `streams` slices of `text`."""
     ids = vocab.encode(text, unknown="skip")
     starts = np.linspace(0, len(ids) - length - 1, streams).astype(int)
     rows = np.stack([ids[start:start + length + 1] for start in starts])  # (B, length + 1)
     logits, state = model.eval()(torch.from_numpy(rows[:, :1]).long())  # (B, 1, V), having read rows[:, 0]
-    cell_stepper = stepper.STEPPERS[model.config.cell](model, streams, dtype)
+    cell_stepper = stepper.STEPPERS[model.config.cell](model, streams, precision)
     logits, state, total = logits[:, -1].float().numpy(), cell_stepper.start(state), 0.0
     for t in range(1, length + 1):  # logits (B, V) predict rows[:, t]
         shifted = logits - logits.max(axis=1, keepdims=True)
@@ -109,7 +110,7 @@ def main():
     print(f"model: {config.num_layers}×{config.hidden_size} {config.cell.upper()} ({label}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     naive_rate = single = batched = batched_fp32 = 0.0
-    bf16 = stepper.native_bf16()
+    int8 = native_int8()
 
     def batch_rate() -> float:
         seconds, texts = timed(lambda: generate_batch(model, vocab, "", args.length, 8, 0.8,
@@ -122,10 +123,10 @@ def main():
                                                        generator=torch.Generator().manual_seed(0))))
         single = max(single, len(text) / seconds)
         batched = max(batched, batch_rate())
-        if bf16:  # what a CPU without native bf16 gets: the same batch with fp32 products
-            stepper.native_bf16 = lambda: False
+        if int8:  # what a CPU without int8 dot products gets: the same batch with fp32 products
+            products.native_int8 = lambda: False
             batched_fp32 = max(batched_fp32, batch_rate())
-            stepper.native_bf16 = native_bf16
+            products.native_int8 = native_int8
     sample_args = ["--length", "5", "--seed", "1"] + (["--checkpoint", str(path)] if path else [])
     first = min(first_char_seconds(sample_args) for _ in range(3)) if path else float("nan")
     import_seconds = min(timed(lambda: subprocess.run([sys.executable, "-c", "import torch"]))[0] for _ in range(3))
@@ -135,8 +136,8 @@ def main():
     print(f"{'naive nn.LSTM step loop, chars/s':<44}{naive_rate:>14,.0f}")
     print(f"{'charnn single stream, chars/s':<44}{single:>14,.0f}   ({single / naive_rate:.1f}× naive)")
     print(f"{'charnn --num-samples 8, aggregate chars/s':<44}{batched:>14,.0f}   ({batched / single:.2f}× single)")
-    if bf16:
-        print(f"{'  the same with fp32 products (no bf16 CPU)':<44}{batched_fp32:>14,.0f}   "
+    if int8:
+        print(f"{'  the same with fp32 products (no int8 CPU)':<44}{batched_fp32:>14,.0f}   "
               f"({batched_fp32 / single:.2f}× single)")
     print(f"{'charnn sample: start → first char on stdout':<44}{first:>13.2f}s")
     floor = 'python -c "import torch" (the floor)'
@@ -147,10 +148,9 @@ def main():
     if text_path is not None:
         text = text_path.read_text(encoding="utf-8")
         text = text[int(len(text) * 0.9):]
-        dtype = batch_dtype(8)
-        name = str(dtype).removeprefix("torch.")
-        fp32 = teacher_forced_nats(model, vocab, text, torch.float32)
-        batch = teacher_forced_nats(model, vocab, text, dtype)
+        name = batch_precision(8)
+        fp32 = teacher_forced_nats(model, vocab, text, "fp32")
+        batch = teacher_forced_nats(model, vocab, text, name)
         print(f"{'batch-8 stepper, nats/char: fp32':<44}{fp32:>14.4f}   ({text_path.name}, last 10%)")
         print(f"{'batch-8 stepper, nats/char: as sampled':<44}{batch:>14.4f}   ({name}: {batch - fp32:+.4f})")
 

@@ -30,6 +30,15 @@ def native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & linux_cpu_flags())
 
 
+def native_int8() -> bool:
+    """Whether this CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX), which make int8
+    products 2× as fast as bf16 ones per instruction. Sampling batches use them (charnn/products.py)."""
+    check = getattr(getattr(torch, "cpu", None), "_is_vnni_supported", None)  # private: AVX-512 VNNI only
+    if check is not None and check():
+        return True
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & linux_cpu_flags())
+
+
 def linux_cpu_flags() -> set[str]:
     """The CPU's feature flags as Linux lists them (empty elsewhere)."""
     try:

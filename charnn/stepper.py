@@ -3,17 +3,10 @@
 PyTorch's LSTM/GRU/RNN run one time step through a general sequence kernel (oneDNN on CPU) whose
 set-up dwarfs the work of a (B, H) step, and each small torch op costs ~5–10 µs of dispatch;
 NumPy's cost 1–2 µs. So on CPU each cell is written out in NumPy on weights prepared once:
-each layer is one or two matmuls, and the first layer's input projection is folded into a
-(V, G·H) table looked up by id (G gates), so the embedding and one matmul disappear.
-
-Which matmul: for one stream, NumPy's BLAS (a matrix-vector product, bound by reading the weights).
-For a batch, oneDNN with the weights packed once into its own blocked layout: a BLAS packs the
-(K, G·H) matrix again on every call, which made 8 rows cost 5–8× one row (benchmarks/RESULTS.md).
-A batch is bound by arithmetic instead, so on CPUs with native bf16 (AVX-512 BF16, AMX) its
-products take bf16 inputs and weights, accumulating in fp32, as matmuls do under bf16 autocast;
-the state and every nonlinearity stay fp32. (On the bundled model this changes the next-character
-loss by less than 0.0001 nats: benchmarks/RESULTS.md.) The head (V columns) is
-too small for oneDNN's ~20 µs per call: NumPy does it in ~5.
+each layer is one or two matrix products (charnn/products.py: NumPy for one stream; int8 or
+oneDNN's fp32 for a batch), and the first layer's input projection is folded into a (V, G·H)
+table looked up by id (G gates), so the embedding and one product disappear. The state and every
+nonlinearity are fp32.
 
 Shapes: B streams, H hidden size, V vocab size, L layers. Gate order is PyTorch's:
 LSTM input, forget, cell, output; GRU reset, update, new.
@@ -25,68 +18,16 @@ import numpy as np
 import torch
 
 from charnn.model import CharRNN
-from charnn.precision import native_bf16
-
-
-def batch_dtype(batch_size: int) -> torch.dtype:
-    """The products' input and weight type for `batch_size` streams (one stream stays fp32 NumPy)."""
-    return torch.bfloat16 if batch_size > 1 and native_bf16() else torch.float32
-
-
-def pack_for_onednn(weight: np.ndarray, bias: np.ndarray | None, batch_size: int,
-                    dtype: torch.dtype = torch.float32):
-    """(`weight` (K, N) in oneDNN's blocked layout for (batch_size, K) inputs of `dtype`, `bias` (N,) as
-    a tensor), or None where this torch build lacks the (private, inductor-internal) ops or they
-    disagree with NumPy on a probe."""
-    if not torch.backends.mkldnn.is_available():
-        return None
-    bias_tensor = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias[0]))  # fp32 in any case
-    probe = np.random.default_rng(0).standard_normal((batch_size, weight.shape[0]), dtype=np.float32)
-    try:
-        packed = torch.ops.mkldnn._reorder_linear_weight(
-            torch.from_numpy(np.ascontiguousarray(weight.T)).to(dtype), batch_size)
-        got = torch.ops.mkldnn._linear_pointwise(torch.from_numpy(probe).to(dtype), packed, bias_tensor, "none",
-                                                 [], "").float().numpy()
-    except (AttributeError, RuntimeError, TypeError):  # ops gone or changed in this torch version
-        return None
-    expected = probe @ weight + (0 if bias is None else bias)  # (B, N)
-    if dtype == torch.float32:
-        return (packed, bias_tensor) if np.allclose(got, expected, rtol=1e-4, atol=1e-4) else None
-    # bf16 keeps 8 significant bits: inputs, weights and the result are each off by up to 2^-9 of
-    # themselves, so no entry may be off by more than ~2^-7 of the sum of its terms' sizes.
-    bound = 2**-7 * (np.abs(probe) @ np.abs(weight) + (0 if bias is None else np.abs(bias)))
-    return (packed, bias_tensor) if np.all(np.abs(got - expected) <= bound) else None
-
-
-class Product:
-    """x (B, K) fp32 → x @ weight + bias (B, N) fp32, as a new array the caller may overwrite.
-
-    With `dtype` bf16 it rounds x and the weights to bf16, accumulates and adds the bias in fp32, and
-    rounds the result to bf16 (oneDNN's output type is its input's) before returning it as fp32."""
-
-    def __init__(self, weight: np.ndarray, bias: np.ndarray | None, batch_size: int,
-                 dtype: torch.dtype = torch.float32):
-        self.weight, self.bias, self.dtype = weight, bias, dtype  # (K, N), (1, N) or None
-        packed = pack_for_onednn(weight, bias, batch_size, dtype) if batch_size > 1 else None
-        self.packed, self.packed_bias = packed or (None, None)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.packed is not None:
-            return torch.ops.mkldnn._linear_pointwise(torch.from_numpy(x).to(self.dtype), self.packed,
-                                                      self.packed_bias, "none", [], "").float().numpy()
-        out = x @ self.weight
-        if self.bias is not None:
-            out += self.bias
-        return out
+from charnn.products import Product, batch_precision
 
 
 class Stepper:
-    """Weights of a trained CharRNN as (K, G·H) products (fp32, or bf16 for batches where `dtype` says),
-    gate columns scaled by `column_scale`."""
+    """Weights of a trained CharRNN as (K, G·H) products (charnn/products.py: int8 for batches where
+    `precision` says), gate columns scaled by `column_scale`."""
 
     fuse_layers = True  # layers above the first: one product of [below, h] with [input; recurrent] weights
 
-    def __init__(self, model: CharRNN, batch_size: int = 1, dtype: torch.dtype = torch.float32):
+    def __init__(self, model: CharRNN, batch_size: int = 1, precision: str = "fp32"):
         config = model.config
         hidden, layers = config.hidden_size, config.num_layers
         weight = {name: param.detach().cpu().double() for name, param in model.rnn.named_parameters()}
@@ -109,12 +50,12 @@ class Stepper:
             recurrent = columns(weight[f"weight_hh_l{i}"])  # (H, G·H)
             if i > 0 and self.fuse_layers:
                 stacked = np.concatenate([columns(weight[f"weight_ih_l{i}"]), recurrent])  # (2H, G·H)
-                self.recurrent.append(Product(stacked, columns(input_bias[i]), batch_size, dtype))
+                self.recurrent.append(Product(stacked, columns(input_bias[i]), batch_size, precision))
                 continue
-            self.recurrent.append(Product(recurrent, hidden_bias[i], batch_size, dtype))
+            self.recurrent.append(Product(recurrent, hidden_bias[i], batch_size, precision))
             if i > 0:
                 self.input.append(Product(columns(weight[f"weight_ih_l{i}"]), columns(input_bias[i]), batch_size,
-                                          dtype))
+                                          precision))
         # (H, V) + (1, V), always NumPy fp32 (see the module docstring).
         self.head = Product(np.ascontiguousarray(model.head.weight.detach().cpu().float().t().numpy()),
                             model.head.bias.detach().cpu().float().numpy()[None], batch_size=1)
@@ -245,7 +186,7 @@ def stepper_for(model: CharRNN, state):
     device = next(model.parameters()).device
     if device.type == "cpu":
         batch_size = (state[0] if isinstance(state, tuple) else state).size(1)  # state: (L, B, H)
-        stepper = STEPPERS[model.config.cell](model, batch_size, batch_dtype(batch_size))
+        stepper = STEPPERS[model.config.cell](model, batch_size, batch_precision(batch_size))
         return stepper.step, stepper.start(state)
 
     def step(ids: np.ndarray, state):  # an accelerator: the model's own kernels, one sync per character
