@@ -7,17 +7,20 @@ Which library does a product depends on how many rows it has:
     in int8. Each weight column is rounded to int8 once, on its own scale. Each input row is rounded
     to int8 at every step, on its own scale. The sums are exact in int32 (`torch._int_mm`), then
     scaled back to fp32, and the bias is added in fp32.
-  - The state and every nonlinearity stay fp32. On the bundled model this changes the
-    next-character loss by less than 0.0001 nats. Eight streams sampled 1.4× faster than with the
-    bf16 products that this replaced (benchmarks/RESULTS.md).
+  - The state and every nonlinearity stay fp32. On the bundled model this changed the
+    next-character loss by less than 0.0001 nats, and eight streams sampled 1.17–1.36× faster than
+    with the bf16 products this replaced (benchmarks/RESULTS.md).
+  - Only there: on a CPU without those instructions `torch._int_mm` came out wrong (oneDNN held to
+    AVX2 or plain AVX-512 on machine B: 19–20% off), and without oneDNN it is a plain loop, ~60× slower.
   - Elsewhere a batch multiplies in fp32 through oneDNN, with the weights packed once into its
     blocked layout. A BLAS packs the (K, N) matrix again on every call, which made 8 rows cost 5–8×
     one row.
 - The head (V columns) is too small for a library call's fixed cost (~20 µs in oneDNN): NumPy in
   any case.
 
-Both fast paths use private torch ops. So each is checked on a probe when the weights are
-prepared, and a torch without them (or whose ops disagree) falls back to the next path.
+Both fast paths use private torch ops (torch ≥ 2.3 for `_int_mm` on CPU). So each is checked on a
+probe when the weights are prepared, and a torch without them (or whose ops disagree) falls back to
+the next path.
 """
 
 from __future__ import annotations
@@ -27,10 +30,16 @@ import torch
 
 from charnn.precision import native_int8
 
+PRECISIONS = ("fp32", "int8")
+
+
+def onednn_enabled() -> bool:
+    return torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+
 
 def batch_precision(batch_size: int) -> str:
     """'int8' for a batch on a CPU with int8 dot products, else 'fp32' (one stream: always fp32 NumPy)."""
-    return "int8" if batch_size > 1 and native_int8() else "fp32"
+    return "int8" if batch_size > 1 and native_int8() and onednn_enabled() else "fp32"
 
 
 def probe_rows(batch_size: int, size: int) -> np.ndarray:
@@ -43,7 +52,7 @@ def probe_rows(batch_size: int, size: int) -> np.ndarray:
 def pack_for_onednn(weight: np.ndarray, bias: np.ndarray | None, batch_size: int):
     """(`weight` (K, N) in oneDNN's blocked layout for (batch_size, K) fp32 inputs, `bias` (N,) as a tensor),
     or None where this torch build lacks the (private, inductor-internal) ops or they disagree with NumPy."""
-    if not torch.backends.mkldnn.is_available():
+    if not onednn_enabled():
         return None
     bias_tensor = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias[0]))
     probe = probe_rows(batch_size, weight.shape[0])
@@ -68,17 +77,16 @@ def int8_product(x: np.ndarray, weight: torch.Tensor, scale: np.ndarray) -> np.n
     return out
 
 
-def quantize_for_int_mm(weight: np.ndarray, bias: np.ndarray | None, batch_size: int):
+def quantize_for_int_mm(weight: np.ndarray, batch_size: int):
     """(`weight` (K, N) as int8, its column scales (1, N) fp32), or None where `torch._int_mm` is missing
     on this CPU build or its products leave the bound of int8 rounding on a probe."""
     scale = np.abs(weight).max(axis=0, keepdims=True) / 127  # (1, N)
     scale[scale == 0] = 1
     quantized = torch.from_numpy(np.rint(weight / scale).astype(np.int8))
-    scale = scale.astype(np.float32)
     probe = probe_rows(batch_size, weight.shape[0])
     try:
         got = int8_product(probe, quantized, scale)
-    except (AttributeError, RuntimeError, TypeError):
+    except (AttributeError, RuntimeError, TypeError):  # missing, or NotImplementedError (a RuntimeError)
         return None
     # Rounding moves each input by at most half its row's step, each weight by half its column's:
     # no sum may be off by more than the sum of those moves times the other factor.
@@ -96,10 +104,12 @@ class Product:
     or where int8 fails its probe; one row, or a batch oneDNN cannot pack for, gets NumPy's."""
 
     def __init__(self, weight: np.ndarray, bias: np.ndarray | None, batch_size: int, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         self.weight, self.bias = weight, bias  # (K, N), (1, N) or None
         self.quantized = self.scale = self.packed = self.packed_bias = None
         if batch_size > 1 and precision == "int8":
-            self.quantized, self.scale = quantize_for_int_mm(weight, bias, batch_size) or (None, None)
+            self.quantized, self.scale = quantize_for_int_mm(weight, batch_size) or (None, None)
         if batch_size > 1 and self.quantized is None:
             self.packed, self.packed_bias = pack_for_onednn(weight, bias, batch_size) or (None, None)
 

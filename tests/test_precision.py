@@ -92,14 +92,6 @@ def test_native_bf16_reads_the_cpu_flags_where_torch_cannot_tell(monkeypatch, fl
     assert precision.native_bf16() is expected
 
 
-INT8_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
-
-
-@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads Linux's CPU flags")
-def test_native_int8_agrees_with_the_cpu_flags():
-    assert precision.native_int8() == bool(INT8_FLAGS & precision.linux_cpu_flags())
-
-
 @pytest.mark.parametrize(("flags", "expected"), [({"avx512f", "avx512_vnni"}, True), ({"avx2", "avx_vnni"}, True),
                                                  ({"amx_int8"}, True), ({"avx512f", "avx2"}, False), (set(), False)])
 def test_native_int8_reads_the_cpu_flags_where_torch_cannot_tell(monkeypatch, flags, expected):
