@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import tiny_model_config
 
-from charnn import products
+from charnn import checkpoint, products
 from charnn.data import Vocab
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
@@ -39,9 +39,10 @@ def text(model, seed, length=60, **kwargs) -> str:
 
 
 def greedy_reference(model: CharRNN, prime: str, length: int) -> str:
-    """Argmax decoding with plain full forwards (no stepper, no sampler)."""
+    """Argmax decoding with plain full forwards (no stepper, no sampler), after the blank line every prime
+    follows."""
     with torch.no_grad():
-        logits, state = model(torch.tensor([VOCAB.encode(prime).tolist()]))
+        logits, state = model(torch.tensor([VOCAB.encode("\n\n" + prime).tolist()]))
         out = []
         for _ in range(length):
             next_id = int(logits[0, -1].argmax())
@@ -137,8 +138,8 @@ def test_unknown_prime_policies():
     with pytest.raises(CharnnError, match="'X'") as info:
         text_with_prime(model, "the XQ")
     assert "'Q'" in str(info.value)
-    assert prime_ids_for(VOCAB, "aXb", "skip") == VOCAB.encode("ab").tolist()
-    assert prime_ids_for(VOCAB, "aXb", "replace") == VOCAB.encode("a b").tolist()
+    assert prime_ids_for(VOCAB, "aXb", "skip") == VOCAB.encode("\n\nab").tolist()
+    assert prime_ids_for(VOCAB, "aXb", "replace") == VOCAB.encode("\n\na b").tolist()
     assert len(text_with_prime(model, "the XQ", unknown="skip")) == 20
     assert text_with_prime(model, "tXe", unknown="replace", temperature=0) == text_with_prime(
         model, "t e", temperature=0)
@@ -148,12 +149,17 @@ def text_with_prime(model, prime, **kwargs):
     return "".join(generate(model, VOCAB, prime, 20, generator=torch.Generator().manual_seed(0), **kwargs))
 
 
-def test_empty_prime_uses_default():
-    assert default_prime(VOCAB) == "\n"
+def test_every_prime_follows_a_blank_line():
+    assert default_prime(VOCAB) == "\n\n"
     assert default_prime(Vocab("ab .")) == " "
     assert default_prime(Vocab("xy")) == "x"
-    assert prime_ids_for(VOCAB, "") == VOCAB.encode("\n").tolist()
-    assert prime_ids_for(VOCAB, "XYZ", "skip") == VOCAB.encode("\n").tolist()  # all skipped: default
+    assert prime_ids_for(VOCAB, "") == VOCAB.encode("\n\n").tolist()
+    assert prime_ids_for(VOCAB, "XYZ", "skip") == VOCAB.encode("\n\n").tolist()  # all skipped: the blank line
+    assert prime_ids_for(VOCAB, "ab") == VOCAB.encode("\n\nab").tolist()
+    # A prime's own line breaks count towards the blank line: none are stacked on top of them.
+    assert prime_ids_for(VOCAB, "\nab") == VOCAB.encode("\n\nab").tolist()
+    assert prime_ids_for(VOCAB, "\n\n\nab") == VOCAB.encode("\n\n\nab").tolist()
+    assert prime_ids_for(Vocab("ab ."), "ab") == Vocab("ab .").encode(" ab").tolist()
     model = make_model()
     assert len("".join(generate(model, VOCAB, "", 15, generator=torch.Generator().manual_seed(0)))) == 15
 
@@ -235,3 +241,14 @@ def test_generate_batch_multichar_stop_ends_each_row_at_its_first_stop(stop):
     full = generate_batch(model, VOCAB, "a", 300, num_samples=5, temperature=1.5,
                           generator=torch.Generator().manual_seed(3))
     assert all(f.startswith(t) for f, t in zip(full, texts, strict=True))
+
+
+@pytest.mark.skipif(not checkpoint.BUNDLED.exists(), reason="the bundled model is not in this checkout")
+@pytest.mark.parametrize("prime", ["RO", "Q", "ROMEO:", "3"])
+def test_bundled_model_continues_a_prime_instead_of_looping(prime):
+    """From the zero state the bundled model wrote `333…` after these primes (a training run carries its
+    state, so it hardly ever starts from zero). Read after a blank line, they continue as a play."""
+    payload = checkpoint.load(checkpoint.BUNDLED)
+    model, vocab = checkpoint.build_model(payload), Vocab(payload["vocab"])
+    continuation = "".join(generate(model, vocab, prime, 60, temperature=0))
+    assert "333" not in continuation and len(set(continuation)) > 10
