@@ -112,7 +112,8 @@ def train(
     corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to learn from.")],
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: a 10m budget).", **Positive)] = None,
     time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget: 90s, 10m, 1h30m.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run folder (default checkpoints/<corpus name>).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default checkpoints/<corpus name>, or <corpus "
+                                                  "name>-2, -3, … when that holds a run).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in the run folder from its latest.pt.")] = False,
     cell: Annotated[str | None, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)} \\[default: {M.cell}].")] = None,
     layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers \\[default: preset].",
@@ -159,9 +160,10 @@ def train(
     if errors not in ("strict", "replace"):
         raise typer.BadParameter("must be strict or replace", param_hint="--errors")
     budget = parse_duration(time_budget) if time_budget is not None else None
-    run_dir = out or Path("checkpoints") / corpus.stem
+    run_dir = out
 
     from charnn import ui
+    from charnn.checkpoint import new_run_folder, newest_run_folder
     from charnn.data import ReadOptions, load_corpus
     from charnn.precision import auto_precision, check_precision
     from charnn.presets import choose
@@ -169,6 +171,11 @@ def train(
 
     stop = StopFlag()
     try:
+        if run_dir is None:  # checkpoints/<corpus name>; a new run never replaces an earlier one
+            base = Path("checkpoints") / corpus.stem
+            run_dir = newest_run_folder(base) if resume else new_run_folder(base)
+            if run_dir != base and not resume:
+                ui.info(f"{base} holds an earlier run: this one goes to {run_dir}")
         torch_device = resolve_device(device)
         data = load_corpus(corpus, ReadOptions(encoding, errors, keep_crlf))
         run = saved_settings(run_dir) if resume else {}

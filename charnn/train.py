@@ -136,6 +136,9 @@ def train(
     batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
     rng_devices = [device] if device.type == "cuda" else []
     with checkpoint.RunLock(run_dir), torch.random.fork_rng(devices=rng_devices):
+        if not resume and checkpoint.holds_run(run_dir):  # a second run would mix its files with the first's
+            raise CharnnError(f"{run_dir} already holds a run — continue it with --resume, or train into "
+                              "another --out")
         # Scoped seeding: initialisation and dropout are reproducible, the caller's RNG is untouched.
         torch.manual_seed(config.seed)
         model = CharRNN(model_config).to(device)

@@ -159,6 +159,34 @@ def test_train_resume_via_cli(in_cli_root, tmp_path):
     assert changed.exit_code == 1 and "hidden_size 16 → 32" in changed.stderr
 
 
+def test_a_second_run_never_replaces_the_first(tmp_path, monkeypatch):
+    """Found by a new-user trial: the same `charnn train` twice overwrote best.pt with a worse model and mixed
+    the two runs' step files and metrics. The default folder now moves on to corpus-2, -3, …"""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    first = tmp_path / "checkpoints" / "corpus"
+    assert invoke("train", "corpus.txt", "--steps", "4", "--eval-every", "2", *TINY).exit_code == 0
+    files = {p.name: p.read_bytes() for p in first.iterdir() if p.name != ".lock"}
+    second = invoke("train", "corpus.txt", "--steps", "6", "--eval-every", "3", *TINY)
+    assert second.exit_code == 0, second.output
+    assert "checkpoints/corpus holds an earlier run: this one goes to checkpoints/corpus-2" in second.stderr
+    assert {p.name: p.read_bytes() for p in first.iterdir() if p.name != ".lock"} == files  # untouched
+    assert load(first.parent / "corpus-2" / "latest.pt")["step"] == 6
+    assert "corpus-2" in invoke("sample", "--length", "5").stderr  # sampling takes the newest run
+    # --resume without --out continues the newest run, not the first one.
+    resumed = invoke("train", "corpus.txt", "--resume", "--steps", "8", "--device", "cpu")
+    assert resumed.exit_code == 0 and "resumed at step 6" in resumed.stderr, resumed.output
+    assert load(first.parent / "corpus-2" / "latest.pt")["step"] == 8 and load(first / "latest.pt")["step"] == 4
+    third = invoke("train", "corpus.txt", "--steps", "2", "--eval-every", "2", *TINY)
+    assert third.exit_code == 0 and (first.parent / "corpus-3" / "best.pt").exists()
+
+
+def test_an_explicit_out_holding_a_run_is_refused_without_resume(in_cli_root):
+    result = fails(1, "train", "corpus.txt", "--out", str(in_cli_root.run_dir), "--steps", "2", *TINY,
+                   message="already holds a run — continue it with --resume, or train into another --out")
+    assert "\n" not in result.stderr.strip()
+
+
 def test_resume_keeps_the_runs_schedule_when_defaults_change(in_cli_root, tmp_path):
     """Settings with no flag (warmup, final lr fraction, decay, clipping) come from the run on a resume,
     so a run started under an older charnn continues on the schedule it started with."""
