@@ -223,7 +223,21 @@ class ScriptStream:
         shown, self.status_shown = self.status_shown, False
         return "\n\x1b[2K" if shown else "\n"
 
+    def clear_status(self, position: int) -> None:
+        """Erase the status row, the cursor back at `position` (cells written of the current line)."""
+        column = position % self.status.width
+        self.status.file.write("\n\x1b[2K\x1b[1A" + (f"\r\x1b[{column}C" if column else "\r"))
+        self.status.file.flush()
+        self.status_shown = False
+
     def write(self, char: str) -> None:
+        if self.status_shown and char != "\n":
+            # Text that reaches the end of its row wraps onto the status row, and would write over the
+            # status only in part: what it leaves would read as text. Clear that row first.
+            position = cell_len(self.line) - cell_len(self.held)
+            if position % self.status.width + cell_len(self.held + char) >= self.status.width:
+                self.out.flush()
+                self.clear_status(position)
         if not self.active:
             self.out.write(self.newline() if char == "\n" else char)
             self.out.flush()
@@ -287,11 +301,7 @@ class ScriptStream:
         self.open_end = ""
         self.out.flush()
         if self.status_shown:  # erase the status row, cursor back at the end of the text
-            written = cell_len(self.line) % self.status.width
-            back = f"\r\x1b[{written}C" if written else "\r"
-            self.status.file.write("\n\x1b[2K\x1b[1A" + back)
-            self.status.file.flush()
-            self.status_shown = False
+            self.clear_status(cell_len(self.line))
 
 
 class PlainStream:

@@ -134,3 +134,72 @@ def test_fountain_from_a_screenplay():
     assert lines[lines.index("CUT TO:") - 1] == ""
     assert "> FADE IN:" in lines  # a transition Fountain would not know without '>'
     assert fountain.endswith("\n")
+
+
+CSI = re.compile(r"\x1b\[([0-9;]*)([A-Za-z])")
+
+
+class Screen:
+    """Just enough of a terminal to see what the status row leaves behind: auto-wrap (a character in the
+    last column leaves the cursor there until the next one), CR, LF (as a tty's CR LF), and the escapes
+    ScriptStream writes: erase line, cursor up, cursor forward. Colours are ignored."""
+
+    def __init__(self, width: int):
+        self.width, self.cells, self.row, self.column, self.pending = width, {}, 0, 0, False
+
+    def feed(self, data: str) -> None:
+        position = 0
+        while position < len(data):
+            match = CSI.match(data, position)
+            if match:
+                count = int(match.group(1)) if match.group(1).isdigit() else 1
+                if match.group(2) == "K":  # only 2K (the whole row) is written
+                    self.cells = {key: value for key, value in self.cells.items() if key[0] != self.row}
+                elif match.group(2) in "AC":
+                    self.pending = False
+                    if match.group(2) == "A":
+                        self.row -= count
+                    else:
+                        self.column = min(self.width - 1, self.column + count)
+                position = match.end()
+                continue
+            char, position = data[position], position + 1
+            if char in "\r\n":
+                self.row += char == "\n"
+                self.column, self.pending = 0, False
+                continue
+            if self.pending:
+                self.row, self.column, self.pending = self.row + 1, 0, False
+            self.cells[self.row, self.column] = char
+            if self.column == self.width - 1:
+                self.pending = True
+            else:
+                self.column += 1
+
+    def rows(self) -> list[str]:
+        last = max([row for row, _ in self.cells] + [self.row])
+        return ["".join(self.cells.get((row, column), " ") for column in range(self.width)).rstrip()
+                for row in range(last + 1)]
+
+
+@pytest.mark.parametrize("detect", [False, True])
+def test_status_row_leaves_nothing_in_wrapped_text(detect):
+    """Found by a new-user trial at 60 columns: screenplay action lines longer than the terminal wrapped
+    onto the status row and wrote over it only in part, leaving `…65 chars/s · 32/3,000` in the text."""
+    width = 40
+    text = SCREENPLAY + "\n" + "She runs down the long corridor past the doors, the lights, the guards, and out. " * 3
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, color_system="truecolor", width=width)
+    stream = ScriptStream(out, console, status=console, detect=detect)
+    screen = Screen(width)
+    for number, char in enumerate(text, 1):
+        stream.write(char)
+        if number % 7 == 0:
+            stream.status_text = f"model · temp 0.8 · {number * 97:,} chars/s · {number:,}/{len(text):,}"
+            stream.draw_status()
+    stream.close()
+    screen.feed(out.getvalue())
+    wrapped = [line[start:start + width].rstrip() for line in text.split("\n")
+               for start in range(0, max(len(line), 1), width)]
+    assert screen.rows()[:len(wrapped)] == wrapped
+    assert not any(screen.rows()[len(wrapped):])  # and the status itself is gone at the end
