@@ -7,7 +7,9 @@ Exit codes: 0 ok, 1 a problem with the input (one line on stderr), 2 bad usage, 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import signal
 import sys
@@ -266,6 +268,17 @@ def unescape(text: str | None) -> str | None:
     return None if text is None else text.replace("\\n", "\n").replace("\\t", "\t")
 
 
+def check_writable(output: Path) -> None:
+    """Refuse an --output that cannot be written, without creating or changing it."""
+    folder = output.parent if str(output.parent) else Path(".")
+    if output.is_dir():
+        raise CharnnError(f"cannot write --output {output}: it is a folder — give a file name")
+    if not folder.is_dir():
+        raise CharnnError(f"cannot write --output {output}: no folder {folder} — create it or choose another path")
+    if not os.access(output if output.exists() else folder, os.W_OK):
+        raise CharnnError(f"cannot write --output {output}: permission denied — choose another path")
+
+
 @app.command()
 def sample(
     checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: newest run, "
@@ -300,8 +313,6 @@ def sample(
             raise typer.BadParameter(f"must be one of {', '.join(choices)}", param_hint=name)
     if stop == "":
         raise typer.BadParameter("must not be empty", param_hint="--stop")
-    import os
-
     import torch
 
     from charnn import checkpoint as checkpoints
@@ -319,6 +330,8 @@ def sample(
                 raise CharnnError(f"cannot read --prime-file {prime_file}: {problem}") from None
         elif prime == "-" and not interactive:
             prime = sys.stdin.read()
+        if output is not None:  # before any generating: a long sample must not be lost to a typo here
+            check_writable(output)
         path = checkpoints.resolve(checkpoint)
         payload = checkpoints.load(path)
         model = checkpoints.build_model(payload, path).to(resolve_device(device))
@@ -384,6 +397,9 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
     from charnn import ui
     from charnn.sample import check_controls, generate
 
+    with contextlib.suppress(ImportError):  # line editing and history at the prompt, where the platform has it
+        import readline  # noqa: F401
+
     settings = {"temp": temperature, "length": length, "topk": top_k, "topp": top_p}
     generator = torch.Generator().manual_seed(seed)
     ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
@@ -395,6 +411,7 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
             ui.info("bye")
             return
         except KeyboardInterrupt:
+            sys.stderr.write("\n")  # the next prompt on a line of its own
             continue
         if line.startswith("/"):
             name, _, value = line[1:].partition(" ")
@@ -413,11 +430,12 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
                     settings = trial
                 else:
                     raise CharnnError(f"unknown command /{name} — try /help")
-                ui.info("  " + ", ".join(f"{k} {v}" for k, v in settings.items()))
+                ui.info("  " + ", ".join(f"{k} {'off' if v is None else v}" for k, v in settings.items()))
             except (ValueError, CharnnError) as problem:
                 ui.error(str(problem) if isinstance(problem, CharnnError) else f"bad value for /{name}: {value!r}")
             continue
         try:
+            vocab.encode(line, unknown=unknown)  # unseen characters: the error before the prime is echoed
             chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
                              settings["topp"], generator, unknown, stop)
             stream = ui.open_stream(style, sys.stdout)

@@ -512,6 +512,21 @@ def test_interactive_commands(in_cli_root):
     assert "bad value for /length" in result.stderr
 
 
+def test_interactive_refuses_an_unseen_character_before_echoing_the_prime(in_cli_root):
+    result = invoke("sample", "--interactive", input="thQ\n/topk off\n")
+    assert result.exit_code == 0, result.output
+    assert "never saw: 'Q'" in result.stderr and "thQ" not in result.stdout
+    assert "topk off" in result.stderr and "None" not in result.stderr
+
+
+@pytest.mark.parametrize("where", ["folder", "missing folder"])
+def test_an_unwritable_output_is_refused_before_generating(in_cli_root, tmp_path, where):
+    target = tmp_path if where == "folder" else tmp_path / "nope" / "out.txt"
+    result = fails(1, "sample", "--length", "50", "--output", str(target), message="cannot write --output")
+    assert len(result.stderr.strip().splitlines()) == 1 and "chars in" not in result.stderr  # nothing generated
+    assert not (tmp_path / "nope").exists()
+
+
 def test_prime_file(in_cli_root, tmp_path):
     prime = tmp_path / "prime.txt"
     prime.write_text("the quick\nbrown ", encoding="utf-8")
