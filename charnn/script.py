@@ -6,7 +6,9 @@ one set of rules and tests can pin them down on small hand-written snippets.
 Line kinds:
     heading      INT. KITCHEN - NIGHT / EXT. ... / ACT II / SCENE III. A room.
     transition   CUT TO: / DISSOLVE TO: / FADE OUT. / FADE IN:
-    speaker      HAMLET: (a play's speaker prefix; the rest of the line is dialogue)
+    speaker      HAMLET: (a play's speaker prefix; the rest of the line is dialogue), or a name in
+                 title case alone on its line, as tiny shakespeare writes a quarter of its speakers
+                 (`First Citizen:`, `Nurse:`); `Note: words` stays text
     cue          MARGARET or JONAH (V.O.) alone on a line (a screenplay's character cue)
     direction    (quietly) / [Exeunt] / _Enter Ghost_ lines
     text         anything else (dialogue, action, prose)
@@ -21,6 +23,9 @@ TRANSITION = re.compile(r"^(?:[A-Z][A-Z ]*\bTO:|FADE (?:IN|OUT)[:.]?|FADE TO BLA
 # A name in capitals (letters, spaces, apostrophes, dots, hyphens), then optional (V.O.) / (CONT'D).
 CUE = re.compile(r"^[A-Z][A-Z0-9 .'\-À-Þ]{0,38}?(?:\s*\([A-Z.' ]+\))?\s*$")
 SPEAKER = re.compile(r"^([A-Z][A-Za-z0-9 .'\-À-ÿ]{0,38}):(?=\s|$)")
+# Up to four words, each capitalised: First Citizen, Lady Capulet, King Richard III.
+TITLE_NAME = re.compile(r"^[A-ZÀ-Þ][A-Za-z'\-À-ÿ]*(?: [A-ZÀ-Þ][A-Za-z'\-À-ÿ]*){0,3}$")
+PARTIAL_TITLE_SPEAKER = re.compile(r"^[A-ZÀ-Þ][A-Za-z'\-À-ÿ]*(?: [A-ZÀ-Þ][A-Za-z'\-À-ÿ]*){0,3} ?:?$")
 DIRECTION_OPENERS = "([_"
 PARTIAL_CUE = re.compile(r"^[A-Z][A-Z0-9 .'\-À-Þ]*(?:\s*\([A-Z.' ]*\)?)?$")
 
@@ -36,11 +41,17 @@ def classify(line: str) -> str:
         return "transition"
     if stripped[0] in DIRECTION_OPENERS:
         return "direction"
-    if SPEAKER.match(stripped) and stripped.split(":")[0].upper() == stripped.split(":")[0]:
+    if speaker_prefix(stripped) or (stripped.endswith(":") and TITLE_NAME.match(stripped[:-1])):
         return "speaker"
     if CUE.match(stripped) and any(c.isalpha() for c in stripped) and len(stripped) > 1:
         return "cue"
     return "text"
+
+
+def speaker_prefix(stripped: str) -> bool:
+    """Whether a line starts with a speaker in capitals and a colon (`HAMLET: To be`), whatever follows."""
+    match = SPEAKER.match(stripped)
+    return match is not None and match.group(1).upper() == match.group(1)
 
 
 def undecided(prefix: str) -> bool:
@@ -54,7 +65,7 @@ def undecided(prefix: str) -> bool:
         return True
     if HEADING.match(stripped) or stripped[0] in DIRECTION_OPENERS:
         return False
-    return len(stripped) <= 40 and bool(PARTIAL_CUE.match(stripped))
+    return len(stripped) <= 40 and bool(PARTIAL_CUE.match(stripped) or PARTIAL_TITLE_SPEAKER.match(stripped))
 
 
 def speaker_name(line: str) -> str | None:

@@ -212,7 +212,7 @@ class ScriptStream:
                 kind = "direction"
             elif script.TRANSITION.match(stripped):
                 kind = "transition"
-            elif script.SPEAKER.match(stripped):
+            elif script.speaker_prefix(stripped):  # more follows on this line: only a name in capitals
                 kind = "speaker"
             else:
                 kind = "text"

@@ -44,6 +44,17 @@ Winston Smith, his chin nuzzled into his breast, slipped quickly through the gla
 Nothing in the room had changed since the morning.
 """
 
+MIXED_CASE_PLAY = """First Citizen:
+Before we proceed any further, hear me speak.
+
+Nurse:
+Even or odd, of all days in the year,
+Come Lammas-eve at night shall she be fourteen.
+
+First Citizen:
+Note: this line is his.
+"""
+
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -53,7 +64,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
     ("FADE OUT.", "transition"), ("FADE IN:", "transition"), ("HAMLET: To be.", "speaker"),
     ("FIRST CITIZEN:", "speaker"), ("MARGARET", "cue"), ("JONAH (V.O.)", "cue"), ("(quietly)", "direction"),
     ("[Exeunt]", "direction"), ("Margaret stirs a pot.", "text"), ("", "blank"), ("I", "text"),
-    ("Hamlet: said no one", "text"),
+    ("Hamlet: said no one", "text"), ("Nurse:", "speaker"), ("First Citizen:", "speaker"),
+    ("King Richard III:", "speaker"), ("Note: this is prose", "text"), ("Nay, let them follow:", "text"),
+    ("Whither 'tis bent:", "text"), ("The Five Towns Of The North:", "text"),
 ])
 def test_classify(line, kind):
     assert script.classify(line) == kind
@@ -74,7 +87,8 @@ def test_speaker_names():
 def test_undecided_holds_only_possible_cues():
     assert script.undecided("MARG")
     assert script.undecided("")
-    assert not script.undecided("Marg")
+    assert script.undecided("Marg") and script.undecided("First Citizen:")  # `Margaret:` alone is a speaker
+    assert not script.undecided("Marg stirs") and not script.undecided("Nurse: yes")
     assert not script.undecided("INT. ")
     assert not script.undecided("(qui")
 
@@ -88,7 +102,8 @@ def styled(text: str) -> str:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("text", [PLAY, SCREENPLAY, PROSE, "HAMLET", "INT. unfinished", "日本語のテキスト\n— ñ é"])
+@pytest.mark.parametrize("text", [PLAY, SCREENPLAY, PROSE, MIXED_CASE_PLAY, "HAMLET", "INT. unfinished",
+                                  "日本語のテキスト\n— ñ é"])
 def test_styled_stream_is_the_text_plus_styles_only(text):
     rendered = styled(text)
     assert ANSI.sub("", rendered) == text  # nothing added, dropped or reordered; [Exeunt] :smile: verbatim
@@ -102,6 +117,18 @@ def test_speakers_keep_one_colour():
     ophelia = re.findall(r"(\x1b\[[0-9;]*m)OPHELIA:", rendered)
     assert len(hamlet) == 2 and hamlet[0] == hamlet[1]
     assert ophelia and ophelia[0].startswith("\x1b[1;")  # bold
+
+
+def test_title_case_speakers_alone_on_their_line_are_styled():
+    """Tiny shakespeare writes a quarter of its speakers in title case (`First Citizen:`, `Nurse:`)."""
+    assert script.looks_like_script(MIXED_CASE_PLAY)
+    rendered = styled(MIXED_CASE_PLAY)
+    citizen = re.findall(r"(\x1b\[[0-9;]*m)First Citizen:", rendered)
+    assert len(citizen) == 2 and citizen[0] == citizen[1] and citizen[0].startswith("\x1b[1;")
+    assert re.search(r"\x1b\[[0-9;]*mNurse:", rendered)
+    assert "\nNote: this line is his." in rendered  # a title-case word with more after its colon stays text
+    lines = script.to_fountain(MIXED_CASE_PLAY).splitlines()
+    assert lines[lines.index("NURSE") + 1] == "Even or odd, of all days in the year,"
 
 
 def test_prose_is_not_styled():
