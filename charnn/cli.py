@@ -137,7 +137,8 @@ def train(
     weight_decay: Annotated[float | None, typer.Option(help=f"AdamW weight decay on weight matrices \\[default: "
                                                             f"{T.weight_decay}].", callback=check_nonnegative)] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints \\[default: about 8 "
-                                                        "per run].", **Positive)] = None,
+                                                        "per run, fewer where they would take over 5% of a "
+                                                        "short budget].", **Positive)] = None,
     keep: Annotated[int | None, typer.Option(help=f"step-N.pt checkpoints to keep \\[default: "
                                                   f"{T.keep_checkpoints}].", min=0)] = None,
     seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order \\[default: "

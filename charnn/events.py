@@ -23,6 +23,7 @@ class Started:
     train_chars: int
     val_chars: int
     start_step: int  # > 0 when resumed
+    best_val_loss: float = float("inf")  # a resumed run's best so far (inf: none yet)
 
 
 @dataclass(frozen=True)

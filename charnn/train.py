@@ -169,7 +169,7 @@ def train(
             state = state_from_list([t.float() for t in payload["carry_state"]], model_config.cell, device)
         run = _Run(model, optimizer, corpus, run_dir, config, device, on_event, best)
         on_event(Started(run_dir, str(device), config.precision, model.num_parameters(), model_config, config,
-                         len(train_ids), len(val_ids), step))
+                         len(train_ids), len(val_ids), step, best))
 
         def elapsed() -> float:
             return spent + time.monotonic() - started_at

@@ -59,6 +59,7 @@ class TrainView:
         self.started: Started | None = None
         self.last_step: Step | None = None
         self.last_eval: Evaluated | None = None
+        self.finished: Finished | None = None
 
     def __enter__(self) -> TrainView:
         if self.live_mode:
@@ -70,6 +71,8 @@ class TrainView:
         if self.live is not None:
             self.live.update(self.render(), refresh=True)
             self.live.stop()
+            if self.finished is not None:  # the last word under the panel, not above it
+                self.log(self.describe_finish(self.finished))
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Started):
@@ -83,8 +86,9 @@ class TrainView:
             self.log(f"step {event.step:>7,}  val {loss_text(event.val_loss)}{mark}  "
                      f"train {self.train_loss()}  {self.speed()}  eval {event.seconds:.1f}s")
         elif isinstance(event, Finished):
-            self.log(f"finished ({event.reason}) at step {event.step:,} after {duration(event.elapsed)}; "
-                     f"best val {loss_text(event.best_val_loss)}; run folder {event.run_dir}")
+            self.finished = event
+            if self.live is None:
+                self.log(self.describe_finish(event))
         if self.live is not None and not isinstance(event, Saved):
             self.live.update(self.render())
 
@@ -102,6 +106,11 @@ class TrainView:
                 f"params, vocab {m.vocab_size}{regularised}) on {event.device}/{event.precision}, batch {c.batch_size}×"
                 f"{c.seq_len}, {event.train_chars:,} train / {event.val_chars:,} val chars, target {target}"
                 f"{resumed} → {event.run_dir}")
+
+    @staticmethod
+    def describe_finish(event: Finished) -> str:
+        return (f"finished ({event.reason}) at step {event.step:,} after {duration(event.elapsed)}; "
+                f"best val {loss_text(event.best_val_loss)}; run folder {event.run_dir}")
 
     def train_loss(self) -> str:
         return f"{self.last_step.loss:.4f}" if self.last_step else "–"
@@ -131,13 +140,20 @@ class TrainView:
         stats.add_column()
         stats.add_column(style="dim")
         stats.add_column()
-        best = self.last_eval.best_val_loss if self.last_eval else math.nan
-        stats.add_row("step", f"{step.step:,}" if step else "–", "train loss", self.train_loss())
+        if self.last_eval:
+            best = self.last_eval.best_val_loss
+        else:  # a resumed run's best before its first eval here
+            best = self.started.best_val_loss if self.started else math.nan
+        done = self.finished  # the final step and time, not those of the last progress event before it
+        shown_step = done.step if done else (step.step if step else None)
+        elapsed = done.elapsed if done else (step.elapsed if step else None)
+        stats.add_row("step", f"{shown_step:,}" if shown_step is not None else "–", "train loss", self.train_loss())
         stats.add_row("val loss", loss_text(self.last_eval.val_loss) if self.last_eval else "–",
                       "best", loss_text(best))
         stats.add_row("speed", self.speed() or "–", "learning rate", f"{step.lr:.2e}" if step else "–")
-        stats.add_row("elapsed", duration(step.elapsed) if step else "–", "ETA", duration(self.eta()))
-        progress = step.progress if step else 0.0
+        stats.add_row("elapsed", duration(elapsed) if elapsed is not None else "–", "ETA",
+                      duration(0.0 if done else self.eta()))
+        progress = 1.0 if done and done.reason != "interrupted" else (step.progress if step else 0.0)
         bar = Table.grid(padding=(0, 1))
         bar.add_row(ProgressBar(total=1.0, completed=progress, width=50), Text(f"{progress:6.1%}"))
         parts = [bar, stats]

@@ -1,0 +1,51 @@
+"""The live training view as a terminal shows it at the end of a run."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from rich.console import Console
+
+from charnn.config import ModelConfig, TrainConfig
+from charnn.events import Finished, Started, Step
+from charnn.ui import TrainView
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def run_view(events) -> str:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, color_system=None)
+    with TrainView(console) as view:
+        for event in events:
+            view(event)
+    return ANSI.sub("", out.getvalue())
+
+
+def started(start_step: int = 0, best: float = float("inf")) -> Started:
+    return Started(Path("checkpoints/screenplay"), "cpu", "bf16", 1000, ModelConfig(60), TrainConfig(time_budget=60.0),
+                   40_000, 4_000, start_step, best)
+
+
+def test_the_panel_ends_at_the_final_step_and_the_summary_comes_after_it():
+    """A new-user trial: the panel was left at the last progress event (99.5%, step 1,840), below the
+    'finished … at step 1,844' line."""
+    screen = run_view([started(), Step(1840, 1.2, 1e-4, 5000.0, 59.7, 0.995),
+                       Finished(1844, 60.0, 1.38, "time", Path("checkpoints/screenplay"))])
+    last_panel = screen[screen.rindex("charnn train —"):]
+    assert "1,844" in last_panel and "100.0%" in last_panel and "99.5%" not in last_panel
+    assert last_panel.rstrip().endswith("run folder checkpoints/screenplay")  # the summary is the last line
+
+
+def test_an_interrupted_run_keeps_its_progress():
+    screen = run_view([started(), Step(900, 1.2, 1e-4, 5000.0, 30.0, 0.5),
+                       Finished(903, 30.2, 1.40, "interrupted", Path("checkpoints/screenplay"))])
+    last_panel = screen[screen.rindex("charnn train —"):]
+    assert "903" in last_panel and "50.0%" in last_panel
+
+
+def test_a_resumed_run_shows_its_best_before_its_first_eval():
+    screen = run_view([started(start_step=954, best=1.4013), Step(960, 1.2, 1e-4, 5000.0, 33.0, 0.3)])
+    assert "1.4013 nats" in screen[screen.rindex("charnn train —"):]
