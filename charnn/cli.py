@@ -327,8 +327,10 @@ def sample(
         if prime_file is not None:
             try:
                 prime = prime_file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as problem:
-                raise CharnnError(f"cannot read --prime-file {prime_file}: {problem}") from None
+            except OSError as problem:
+                raise CharnnError(f"cannot read --prime-file {prime_file}: {problem.strerror}") from None
+            except UnicodeDecodeError:
+                raise CharnnError(f"cannot read --prime-file {prime_file}: not UTF-8 text") from None
         elif prime == "-" and not interactive:
             prime = sys.stdin.read()
         if output is not None:  # before any generating: a long sample must not be lost to a typo here
@@ -339,6 +341,10 @@ def sample(
         vocab = Vocab(payload["vocab"])
         check_controls(temperature, top_k, top_p)
         vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
+        if unknown != "error" and vocab.unknown(prime):
+            unseen = ", ".join(repr(c) for c in vocab.unknown(prime)[:10])
+            ui.info(f"--unknown {unknown}: {'dropped' if unknown == 'skip' else 'replaced'} the prime's "
+                    f"characters the model never saw: {unseen}")
         config = payload["model_config"]
         label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
         ui.info(f"sampling from {path} ({label}, step {payload['step']:,})")

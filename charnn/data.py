@@ -104,11 +104,12 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]
                 text = decoder.decode(raw, final=not raw)
             except UnicodeDecodeError as error:
                 where = offset - pending + error.start
-                raise CharnnError(
-                    f"{path} is not valid {options.encoding}: bad byte 0x{error.object[error.start]:02x} "
-                    f"at byte offset {where} — convert it to UTF-8, or use --encoding latin-1 "
-                    "or --errors replace"
-                ) from None
+                bad = f"bad byte 0x{error.object[error.start]:02x} at byte offset {where}"
+                if b"\x00" in raw:  # text has no zero bytes; --errors replace would train on the binary
+                    raise CharnnError(f"{path} looks like a binary file, not text ({bad}, and zero bytes) — "
+                                      "give a text file") from None
+                raise CharnnError(f"{path} is not valid {options.encoding}: {bad} — convert it to UTF-8, or use "
+                                  "--encoding latin-1 or --errors replace") from None
             offset += len(raw)
             if first and text:
                 text = text.removeprefix("\ufeff")

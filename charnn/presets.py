@@ -137,6 +137,8 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
         eval_seconds = val_chars / (3 * rate) + 0.5
         evals = max(2, min(8, int(EVAL_SHARE * budget_seconds / eval_seconds)))
     eval_every = int(max(10, steps_expected // evals))
-    reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {budget_chars / 1e6:.1f}M training chars "
-              f"fit the budget ({epochs:.1f} passes over the corpus)")
+    chars = f"{budget_chars / 1e6:.1f}M" if budget_chars >= 1e5 else f"{budget_chars:,.0f}"
+    passes = f"{epochs:.1f}" if epochs >= 1 else f"{epochs:.2g}"
+    reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {chars} training chars fit the budget "
+              f"({passes} passes over the corpus)")
     return Preset(layers, hidden, dropout, weight_dropout, batch_size, seq_len, eval_every, rate, reason)

@@ -114,6 +114,7 @@ def test_sample_prime_from_stdin_and_unknown_skip(in_cli_root):
     assert result.exit_code == 0 and len(result.stdout) == 10
     skipped = invoke("sample", "--prime", "the 日fox", "--unknown", "skip", "--length", "10", "--seed", "2")
     assert skipped.exit_code == 0 and len(skipped.stdout) == 10
+    assert "--unknown skip: dropped the prime's characters the model never saw: '日'" in skipped.stderr
 
 
 def test_info(in_cli_root):
@@ -535,6 +536,7 @@ def test_prime_file(in_cli_root, tmp_path):
     assert from_file.exit_code == 0 and from_file.stdout == inline.stdout
     missing = invoke("sample", "--prime-file", str(tmp_path / "nope.txt"))
     assert missing.exit_code == 1 and "cannot read --prime-file" in missing.stderr
+    assert "No such file or directory" in missing.stderr and "Errno" not in missing.stderr
 
 
 @pytest.mark.parametrize("flags", [["--top-k", "0"], ["--length", "-5"], ["--temperature", "nan"],

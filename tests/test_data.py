@@ -206,6 +206,13 @@ def test_bad_byte_past_first_chunk(write_corpus, monkeypatch):
     assert bad_byte_offset(str(info.value)) == 47
 
 
+def test_a_binary_file_is_named_as_one(write_corpus):
+    """--errors replace would train on it (a new-user trial got a 472-character vocabulary): no such hint."""
+    with pytest.raises(CharnnError, match="looks like a binary file, not text") as info:
+        load_corpus(write_corpus(b"\x7fELF\x02\x01\x01\x00\x00\x00\xd0\x8f\xff\x00"))
+    assert "--errors replace" not in str(info.value)
+
+
 def test_truncated_multibyte_at_end_of_file(write_corpus):
     prefix = b"abc "
     with pytest.raises(CharnnError) as info:

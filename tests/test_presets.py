@@ -59,6 +59,11 @@ def test_steps_instead_of_time():
     assert preset.eval_every == 200 // 8
 
 
+def test_a_few_steps_are_described_in_characters_not_zero_millions():
+    preset = presets.choose(1_000_000, 100_000, None, 3, CPU, "fp32", 65)
+    assert "about 3,072 training chars" in preset.reason and "(0.0031 passes" in preset.reason
+
+
 def test_evals_take_a_small_share_of_a_budget():
     preset = presets.choose(1_000_000, 110_000, 600, None, CPU, "fp32", 65)
     steps = preset.estimated_chars_per_second * 0.85 * 600 / (preset.batch_size * preset.seq_len)
