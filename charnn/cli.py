@@ -80,8 +80,8 @@ def check_positive(value: float | None) -> float | None:
 
 
 def check_temperature(value: float) -> float:
-    if math.isnan(value) or value < 0:
-        raise typer.BadParameter(f"must be 0 (greedy) or more, not {value}")
+    if not math.isfinite(value) or value < 0:  # inf would draw every character alike: noise, not a setting
+        raise typer.BadParameter(f"must be 0 (greedy) or more, and finite, not {value}")
     return value
 
 
@@ -389,7 +389,7 @@ def sample(
         if sys.stdout.isatty():
             sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
             sys.stdout.flush()
-        fail("interrupted", 130)
+        fail(f"interrupted (seed {seed}: the same options and --seed {seed} write this text again)", 130)
     except BrokenPipeError:
         # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -22,8 +22,8 @@ NOISE_BLOCK = 2**18  # most random numbers drawn from the generator at once (flo
 
 
 def check_controls(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if math.isnan(temperature) or temperature < 0:
-        raise CharnnError(f"temperature must be 0 (greedy) or more, not {temperature}")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise CharnnError(f"temperature must be 0 (greedy) or more, and finite, not {temperature}")
     if top_k is not None and top_k < 1:
         raise CharnnError(f"top-k must be at least 1, not {top_k}")
     if top_p is not None and not 0 < top_p <= 1:

@@ -308,7 +308,8 @@ def test_train_bad_usage(bad_files, flags):
     assert not (bad_files / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("flags", [["--temperature", "-1"], ["--temperature", "nan"], ["--top-p", "2"],
+@pytest.mark.parametrize("flags", [["--temperature", "-1"], ["--temperature", "nan"], ["--temperature", "inf"],
+                                   ["--top-p", "2"],
                                    ["--top-p", "0"], ["--top-k", "0"], ["--unknown", "bogus"], ["--stop", ""],
                                    ["--length", "-5"], ["--style", "fancy"]])
 def test_sample_bad_usage(in_cli_root, flags):
@@ -451,6 +452,28 @@ def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
     assert "finished (interrupted)" in stderr and "--resume" in stderr
     latest = load(tmp_path / "run" / "latest.pt")
     assert latest["step"] >= 0 and "optimizer" in latest
+
+
+def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):
+    import os
+    import signal
+
+    child = subprocess.Popen([sys.executable, "-m", "charnn", "sample", "--length", "100000000", "--seed", "7"],
+                             cwd=in_cli_root.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    watchdog = threading.Timer(120, child.kill)
+    watchdog.start()
+    try:
+        child.stdout.read(10)  # it is sampling
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 130 and "Traceback" not in stderr
+    assert "interrupted (seed 7: the same options and --seed 7 write this text again)" in stderr
 
 
 def test_sample_into_a_closed_pipe(in_cli_root):
