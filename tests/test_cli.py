@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -424,6 +425,20 @@ def test_cli_result_in_library_terms(in_cli_root):
     assert torch.get_num_threads() >= 1
 
 
+@contextlib.contextmanager
+def watched(child: subprocess.Popen, seconds: float = 120):
+    """A child process that a broken stop path kills within `seconds`, failing the test instead of hanging it."""
+    watchdog = threading.Timer(seconds, child.kill)
+    watchdog.start()
+    try:
+        yield child
+    finally:
+        watchdog.cancel()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
 @pytest.mark.parametrize("signal_name, code", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
     import os
@@ -434,19 +449,12 @@ def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
                               "--eval-every", "100000", "--out", "run", *TINY], cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    watchdog = threading.Timer(120, child.kill)  # a broken stop path fails the test instead of hanging it
-    watchdog.start()
-    try:
+    with watched(child):
         for line in child.stderr:  # the Started line: training (and the signal handler) is running
             if line.startswith("training "):
                 break
         child.send_signal(getattr(signal, signal_name))
         stdout, stderr = child.communicate(timeout=60)
-    finally:
-        watchdog.cancel()
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     assert child.returncode == code, stderr
     assert "Traceback" not in stderr and stdout == ""
     assert "finished (interrupted)" in stderr and "--resume" in stderr
@@ -461,17 +469,10 @@ def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):
     child = subprocess.Popen([sys.executable, "-m", "charnn", "sample", "--length", "100000000", "--seed", "7"],
                              cwd=in_cli_root.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    watchdog = threading.Timer(120, child.kill)
-    watchdog.start()
-    try:
+    with watched(child):
         child.stdout.read(10)  # it is sampling
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=60)
-    finally:
-        watchdog.cancel()
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     assert child.returncode == 130 and "Traceback" not in stderr
     assert "interrupted (seed 7: the same options and --seed 7 write this text again)" in stderr
 
@@ -480,18 +481,11 @@ def test_sample_into_a_closed_pipe(in_cli_root):
     """`charnn sample | head -c 20`: the reader leaves early; the sampler stops quietly."""
     child = subprocess.Popen([sys.executable, "-m", "charnn", "sample", "--length", "1000000", "--seed", "1"],
                              cwd=in_cli_root.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    watchdog = threading.Timer(120, child.kill)
-    watchdog.start()
-    try:
+    with watched(child):
         head = child.stdout.read(20)
         child.stdout.close()
         stderr = child.stderr.read().decode()
         child.wait(timeout=60)
-    finally:
-        watchdog.cancel()
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     assert len(head) == 20
     assert child.returncode == 0, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
