@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,6 +105,10 @@ def main():
         finished = False
         while kills < args.kills:
             has_latest = (run_dir / "latest.pt").exists()
+            if not has_latest and run_dir.exists():
+                # Killed before its first full save: charnn will neither resume nor write over such a
+                # folder (runs.py), so, as a user would, start again with its files deleted.
+                shutil.rmtree(run_dir)
             start_step = checkpoint.load(run_dir / "latest.pt")["step"] if has_latest else 0
             if has_latest:
                 resumes += 1

@@ -157,36 +157,6 @@ def prune_steps(run_dir: Path, keep: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def holds_run(run_dir: Path) -> bool:
-    """Whether a training run has written into `run_dir` (a checkpoint or a metrics line)."""
-    run_dir = Path(run_dir)
-    names = ("latest.pt", "best.pt", "metrics.jsonl")
-    return any((run_dir / name).exists() for name in names) or any(run_dir.glob("step-*.pt"))
-
-
-def numbered_folders(base: Path) -> list[Path]:
-    """`base` and its existing siblings base-2, base-3, … (where a new run goes when `base` holds one)."""
-    base = Path(base)
-    siblings = [p for p in base.parent.iterdir() if p.name.startswith(f"{base.name}-")
-                and p.name[len(base.name) + 1:].isdigit()] if base.parent.is_dir() else []
-    return [base, *siblings]
-
-
-def new_run_folder(base: Path) -> Path:
-    """`base`, or the first of base-2, base-3, … that holds no run: a new run never writes over an old one."""
-    folder, number = Path(base), 1
-    while holds_run(folder):
-        number += 1
-        folder = folder.with_name(f"{Path(base).name}-{number}")
-    return folder
-
-
-def newest_run_folder(base: Path) -> Path:
-    """Of `base`, base-2, base-3, …, the one whose latest.pt was written last (`base` when none has one)."""
-    runs = [folder for folder in numbered_folders(base) if (folder / "latest.pt").exists()]
-    return max(runs, key=lambda folder: (folder / "latest.pt").stat().st_mtime, default=Path(base))
-
-
 class RunLock:
     """An exclusive lock on a run folder. The OS drops it when the process dies, so it never sticks."""
 

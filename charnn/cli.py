@@ -166,21 +166,22 @@ def train(
     run_dir = out
 
     from charnn import ui
-    from charnn.checkpoint import new_run_folder, newest_run_folder
     from charnn.data import ReadOptions, load_corpus
     from charnn.precision import auto_precision, check_precision
     from charnn.presets import choose
+    from charnn.runs import check_can_resume, check_can_start, new_run_folder, newest_run_folder
     from charnn.train import train as run_training
 
     stop = StopFlag()
     try:
-        if run_dir is None:  # checkpoints/<corpus name>; a new run never replaces an earlier one
-            base = Path("checkpoints") / corpus.stem
-            run_dir = newest_run_folder(base) if resume else new_run_folder(base)
-            if run_dir != base and not resume:
-                ui.info(f"{base} holds an earlier run: this one goes to {run_dir}")
         torch_device = resolve_device(device)
         data = load_corpus(corpus, ReadOptions(encoding, errors, keep_crlf))
+        if run_dir is None:  # checkpoints/<corpus name>; a new run never replaces an earlier one
+            base = Path("checkpoints") / corpus.stem
+            run_dir = newest_run_folder(base, corpus.name) if resume else new_run_folder(base)
+            if run_dir != base and not resume:
+                ui.info(f"{base} holds an earlier run: this one goes to {run_dir}")
+        (check_can_resume if resume else check_can_start)(run_dir)  # before the preset says anything
         run = saved_settings(run_dir) if resume else {}
         if precision == "auto" and run.get("precision"):  # a resumed run goes on as it started
             precision = run["precision"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from charnn import checkpoint
+from charnn import checkpoint, runs
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import EncodedCorpus, StreamBatcher
 from charnn.errors import CharnnError
@@ -136,18 +136,16 @@ def train(
     batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
     rng_devices = [device] if device.type == "cuda" else []
     with checkpoint.RunLock(run_dir), torch.random.fork_rng(devices=rng_devices):
-        if not resume and checkpoint.holds_run(run_dir):  # a second run would mix its files with the first's
-            raise CharnnError(f"{run_dir} already holds a run — continue it with --resume, or train into "
-                              "another --out")
+        if not resume:
+            runs.check_can_start(run_dir)
         # Scoped seeding: initialisation and dropout are reproducible, the caller's RNG is untouched.
         torch.manual_seed(config.seed)
         model = CharRNN(model_config).to(device)
         optimizer = make_optimizer(model, config)
         step, spent, best, state = 0, 0.0, math.inf, None
         if resume:
+            runs.check_can_resume(run_dir)
             latest = run_dir / "latest.pt"
-            if not latest.exists():
-                raise CharnnError(f"nothing to resume in {run_dir}: no latest.pt — train without --resume first")
             payload = checkpoint.load(latest)
             if not all(key in payload for key in ("optimizer", "rng", "carry_state", "metrics", "train_config")):
                 raise CharnnError(f"{latest} holds weights only, not a training state — it cannot be resumed")

@@ -183,6 +183,35 @@ def test_a_second_run_never_replaces_the_first(tmp_path, monkeypatch):
     assert third.exit_code == 0 and (first.parent / "corpus-3" / "best.pt").exists()
 
 
+def test_resume_without_out_skips_another_corpus_named_like_a_numbered_folder(tmp_path, monkeypatch):
+    """checkpoints/data-2 is where a second run of data.txt goes, and also where data-2.txt trains."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("data.txt", "data-2.txt"):
+        (tmp_path / name).write_text(REPETITIVE, encoding="utf-8")
+        assert invoke("train", name, "--steps", "4", "--eval-every", "2", *TINY).exit_code == 0
+    resumed = invoke("train", "data.txt", "--resume", "--steps", "6", "--device", "cpu")
+    assert resumed.exit_code == 0 and "checkpoints/data\n" in resumed.stderr + "\n", resumed.output
+    assert load(tmp_path / "checkpoints" / "data" / "latest.pt")["step"] == 6
+    assert load(tmp_path / "checkpoints" / "data-2" / "latest.pt")["step"] == 4
+
+
+def test_a_run_killed_before_its_first_full_save_is_neither_resumed_nor_written_over(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    half = tmp_path / "checkpoints" / "corpus"
+    assert invoke("train", "corpus.txt", "--steps", "2", "--eval-every", "2", *TINY).exit_code == 0
+    (half / "latest.pt").unlink()  # as a kill between best.pt and latest.pt leaves it
+    best = (half / "best.pt").read_bytes()
+    fails(1, "train", "corpus.txt", "--out", str(half), "--steps", "2", *TINY,
+          message="stopped before its first full save (no latest.pt), which cannot be resumed")
+    fails(1, "train", "corpus.txt", "--out", str(half), "--resume", "--steps", "4",
+          message="nothing to resume in")
+    fresh = invoke("train", "corpus.txt", "--steps", "2", "--eval-every", "2", *TINY)
+    assert fresh.exit_code == 0 and (half.parent / "corpus-2" / "latest.pt").exists()
+    assert (half / "best.pt").read_bytes() == best
+    assert "model size" not in fails(1, "train", "corpus.txt", "--out", str(half), "--steps", "2").stderr
+
+
 def test_an_explicit_out_holding_a_run_is_refused_without_resume(in_cli_root):
     result = fails(1, "train", "corpus.txt", "--out", str(in_cli_root.run_dir), "--steps", "2", *TINY,
                    message="already holds a run — continue it with --resume, or train into another --out")

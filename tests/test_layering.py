@@ -17,15 +17,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "charnn"
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
 CORE = ["checkpoint", "config", "data", "errors", "evaluation", "events", "model", "precision", "presets", "products",
-        "sample", "script", "stepper", "train"]
+        "runs", "sample", "script", "stepper", "train"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
     "__init__": set(),  # public names are resolved lazily from strings (see test_public_names)
     "__main__": {"cli"},
     "checkpoint": {"config", "errors", "model"},
-    "cli": {"checkpoint", "config", "data", "errors", "evaluation", "precision", "presets", "sample", "script", "train",
-            "ui"},
+    "cli": {"checkpoint", "config", "data", "errors", "evaluation", "precision", "presets", "runs", "sample", "script",
+            "train", "ui"},
     "config": {"errors"},
     "data": {"errors"},
     "errors": set(),
@@ -35,10 +35,12 @@ DEPENDENCIES = {
     "precision": {"errors"},
     "presets": {"config"},
     "products": {"precision"},
+    "runs": {"checkpoint", "errors"},
     "sample": {"data", "errors", "model", "stepper"},
     "script": set(),
     "stepper": {"model", "products"},
-    "train": {"checkpoint", "config", "data", "errors", "evaluation", "events", "model", "precision", "sample"},
+    "train": {"checkpoint", "config", "data", "errors", "evaluation", "events", "model", "precision", "runs",
+              "sample"},
     "ui": {"events", "script"},
 }
 

@@ -1,0 +1,77 @@
+"""Run folders: where a new run goes, and which run a --resume continues.
+
+One folder holds one run (its files: checkpoint.py). A new run never writes over an earlier one.
+`charnn train corpus.txt` trains into checkpoints/corpus, or, when that holds a run, into the first
+of checkpoints/corpus-2, -3, … that does not. A run killed before its first full save leaves files
+but no latest.pt: it cannot be resumed, and it is not written over either (best.pt may be there).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from charnn import checkpoint
+from charnn.errors import CharnnError
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether a training run has written into `run_dir` (a checkpoint or a metrics line)."""
+    run_dir = Path(run_dir)
+    names = ("latest.pt", "best.pt", "metrics.jsonl")
+    return any((run_dir / name).exists() for name in names) or any(run_dir.glob("step-*.pt"))
+
+
+def numbered_folders(base: Path) -> list[Path]:
+    """`base` and its existing siblings base-2, base-3, … (where a new run goes when `base` holds one)."""
+    base = Path(base)
+    siblings = [p for p in base.parent.iterdir() if p.name.startswith(f"{base.name}-")
+                and p.name[len(base.name) + 1:].isdigit()] if base.parent.is_dir() else []
+    return [base, *siblings]
+
+
+def new_run_folder(base: Path) -> Path:
+    """`base`, or the first of base-2, base-3, … that holds no run."""
+    folder, number = Path(base), 1
+    while holds_run(folder):
+        number += 1
+        folder = folder.with_name(f"{Path(base).name}-{number}")
+    return folder
+
+
+def trained_on(run_dir: Path) -> str | None:
+    """The corpus file name the run in `run_dir` was trained on, from its latest.pt (None if unreadable)."""
+    try:
+        return checkpoint.load(run_dir / "latest.pt").get("corpus")
+    except CharnnError:
+        return None
+
+
+def newest_run_folder(base: Path, corpus_name: str) -> Path:
+    """For a --resume without --out: of `base` and those of base-2, base-3, … trained on `corpus_name`, the one
+    whose latest.pt was written last (`base` when none has one). A sibling must show its corpus, since
+    checkpoints/data-2 is also where a corpus named data-2.txt trains."""
+    base = Path(base)
+    runs = [folder for folder in numbered_folders(base) if (folder / "latest.pt").exists()
+            and (folder == base or trained_on(folder) == corpus_name)]
+    return max(runs, key=lambda folder: (folder / "latest.pt").stat().st_mtime, default=base)
+
+
+def check_can_resume(run_dir: Path) -> None:
+    """Refuse a --resume of `run_dir` without a latest.pt, saying why and what to do."""
+    run_dir = Path(run_dir)
+    if (run_dir / "latest.pt").exists():
+        return
+    if holds_run(run_dir):
+        raise CharnnError(f"nothing to resume in {run_dir}: no latest.pt (the run there stopped before its first "
+                          "full save) — train into another --out, or delete its files")
+    raise CharnnError(f"nothing to resume in {run_dir}: no latest.pt — train without --resume first")
+
+
+def check_can_start(run_dir: Path) -> None:
+    """Refuse a new run in a folder that holds one: the two runs' files would mix."""
+    if not holds_run(run_dir):
+        return
+    if (Path(run_dir) / "latest.pt").exists():
+        raise CharnnError(f"{run_dir} already holds a run — continue it with --resume, or train into another --out")
+    raise CharnnError(f"{run_dir} holds files of a run stopped before its first full save (no latest.pt), which "
+                      "cannot be resumed — train into another --out, or delete them")
