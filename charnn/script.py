@@ -7,8 +7,9 @@ Line kinds:
     heading      INT. KITCHEN - NIGHT / EXT. ... / ACT II / SCENE III. A room.
     transition   CUT TO: / DISSOLVE TO: / FADE OUT. / FADE IN:
     speaker      HAMLET: (a play's speaker prefix; the rest of the line is dialogue), or a name in
-                 title case alone on its line, as tiny shakespeare writes a quarter of its speakers
-                 (`First Citizen:`, `Nurse:`); `Note: words` stays text
+                 title case alone on its line and not indented, as tiny shakespeare writes a quarter of its
+                 speakers (`First Citizen:`, `Nurse:`); `Note: words` and a docstring's indented
+                 `Returns:` stay text
     cue          MARGARET or JONAH (V.O.) alone on a line (a screenplay's character cue)
     direction    (quietly) / [Exeunt] / _Enter Ghost_ lines
     text         anything else (dialogue, action, prose)
@@ -25,7 +26,7 @@ CUE = re.compile(r"^[A-Z][A-Z0-9 .'\-À-Þ]{0,38}?(?:\s*\([A-Z.' ]+\))?\s*$")
 SPEAKER = re.compile(r"^([A-Z][A-Za-z0-9 .'\-À-ÿ]{0,38}):(?=\s|$)")
 # Up to four words, each capitalised: First Citizen, Lady Capulet, King Richard III.
 TITLE_NAME = re.compile(r"^[A-ZÀ-Þ][A-Za-z'\-À-ÿ]*(?: [A-ZÀ-Þ][A-Za-z'\-À-ÿ]*){0,3}$")
-PARTIAL_TITLE_SPEAKER = re.compile(r"^[A-ZÀ-Þ][A-Za-z'\-À-ÿ]*(?: [A-ZÀ-Þ][A-Za-z'\-À-ÿ]*){0,3} ?:?$")
+PARTIAL_TITLE_SPEAKER = re.compile(r"^[A-ZÀ-Þ][A-Za-z'\-À-ÿ]*(?: [A-ZÀ-Þ][A-Za-z'\-À-ÿ]*){0,3} ?(?::\s*)?$")
 DIRECTION_OPENERS = "([_"
 PARTIAL_CUE = re.compile(r"^[A-Z][A-Z0-9 .'\-À-Þ]*(?:\s*\([A-Z.' ]*\)?)?$")
 
@@ -41,7 +42,8 @@ def classify(line: str) -> str:
         return "transition"
     if stripped[0] in DIRECTION_OPENERS:
         return "direction"
-    if speaker_prefix(stripped) or (stripped.endswith(":") and TITLE_NAME.match(stripped[:-1])):
+    if speaker_prefix(stripped) or (line[:1] not in " \t" and stripped.endswith(":")
+                                    and TITLE_NAME.match(stripped[:-1])):
         return "speaker"
     if CUE.match(stripped) and any(c.isalpha() for c in stripped) and len(stripped) > 1:
         return "cue"
@@ -65,7 +67,8 @@ def undecided(prefix: str) -> bool:
         return True
     if HEADING.match(stripped) or stripped[0] in DIRECTION_OPENERS:
         return False
-    return len(stripped) <= 40 and bool(PARTIAL_CUE.match(stripped) or PARTIAL_TITLE_SPEAKER.match(stripped))
+    title = prefix[:1] not in " \t" and PARTIAL_TITLE_SPEAKER.match(stripped)  # not indented, like `Nurse:`
+    return len(stripped) <= 40 and bool(PARTIAL_CUE.match(stripped) or title)
 
 
 def speaker_name(line: str) -> str | None:

@@ -283,7 +283,7 @@ class ScriptStream:
                 return
             self.decide(final=False)
             text, self.held = self.held, ""
-            if self.kind == "speaker" and not text.rstrip().endswith(":"):
+            if self.kind == "speaker" and ":" not in text:
                 self.kind = "text"
             self.out.write(self.render_decided(text))
             if self.kind not in ("text", "speaker", "cue"):

@@ -66,16 +66,35 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
     ("[Exeunt]", "direction"), ("Margaret stirs a pot.", "text"), ("", "blank"), ("I", "text"),
     ("Hamlet: said no one", "text"), ("Nurse:", "speaker"), ("First Citizen:", "speaker"),
     ("King Richard III:", "speaker"), ("Note: this is prose", "text"), ("Nay, let them follow:", "text"),
-    ("Whither 'tis bent:", "text"), ("The Five Towns Of The North:", "text"),
+    ("Whither 'tis bent:", "text"), ("The Five Towns Of The North:", "text"), ("    Returns:", "text"),
+    ("\tArgs:", "text"), ("Nurse:\r", "speaker"),
 ])
 def test_classify(line, kind):
     assert script.classify(line) == kind
 
 
-def test_detects_plays_and_screenplays_but_not_prose():
+CODE = '''def clip(values, low, high):
+    """Clip each value.
+
+    Args:
+        values: the numbers.
+        low: the floor.
+
+    Returns:
+        The clipped numbers.
+
+    Raises:
+        ValueError: when low > high.
+    """
+    return [min(max(v, low), high) for v in values]
+'''
+
+
+def test_detects_plays_and_screenplays_but_not_prose_or_code():
     assert script.looks_like_script(PLAY)
     assert script.looks_like_script(SCREENPLAY)
     assert not script.looks_like_script(PROSE)
+    assert not script.looks_like_script(CODE)  # a docstring's Args:/Returns: are indented
 
 
 def test_speaker_names():
@@ -89,6 +108,7 @@ def test_undecided_holds_only_possible_cues():
     assert script.undecided("")
     assert script.undecided("Marg") and script.undecided("First Citizen:")  # `Margaret:` alone is a speaker
     assert not script.undecided("Marg stirs") and not script.undecided("Nurse: yes")
+    assert script.undecided("Nurse: ") and not script.undecided("    Retur")  # indented: not a speaker
     assert not script.undecided("INT. ")
     assert not script.undecided("(qui")
 
@@ -127,6 +147,7 @@ def test_title_case_speakers_alone_on_their_line_are_styled():
     assert len(citizen) == 2 and citizen[0] == citizen[1] and citizen[0].startswith("\x1b[1;")
     assert re.search(r"\x1b\[[0-9;]*mNurse:", rendered)
     assert "\nNote: this line is his." in rendered  # a title-case word with more after its colon stays text
+    assert re.match(r"\x1b\[[0-9;]*mNurse:", styled("Nurse: \nEven or odd.\n"))  # a trailing space too
     lines = script.to_fountain(MIXED_CASE_PLAY).splitlines()
     assert lines[lines.index("NURSE") + 1] == "Even or odd, of all days in the year,"
 
