@@ -116,7 +116,8 @@ def train(
     time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget: 90s, 10m, 1h30m.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default checkpoints/<corpus name>, or <corpus "
                                                   "name>-2, -3, … when that holds a run).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in the run folder from its latest.pt.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the run in the run folder from its latest.pt (without "
+                                                 "--out: the newest run of this corpus).")] = False,
     cell: Annotated[str | None, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)} \\[default: {M.cell}].")] = None,
     layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers \\[default: preset].",
                                                **Positive)] = None,
@@ -272,7 +273,7 @@ def unescape(text: str | None) -> str | None:
 
 def check_writable(output: Path) -> None:
     """Refuse an --output that cannot be written, without creating or changing it."""
-    folder = output.parent if str(output.parent) else Path(".")
+    folder = output.parent  # Path("x").parent is Path(".")
     if output.is_dir():
         raise CharnnError(f"cannot write --output {output}: it is a folder — give a file name")
     if not folder.is_dir():
@@ -390,7 +391,7 @@ def sample(
         if sys.stdout.isatty():
             sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
             sys.stdout.flush()
-        fail(f"interrupted (seed {seed}: the same options and --seed {seed} write this text again)", 130)
+        fail(f"interrupted (seed {seed})", 130)
     except BrokenPipeError:
         # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

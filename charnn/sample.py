@@ -80,14 +80,15 @@ def draw(logits: np.ndarray, temperature: float, top_k: int | None, top_p: float
 
 
 def default_prime(vocab: Vocab) -> str:
-    """What the model reads before any prime: a blank line (where the corpus has line breaks).
+    """What the model reads before any prime: a blank line, as the corpus writes one (CRLF or LF).
 
     Training carries the state from window to window, so a model almost never sees the zero state
     and may do anything from it. The bundled model, given `RO` from zero, writes `3` for ever; after
     a blank line it writes `ROMEO:` and a speech. A blank line is also where a speech, a scene, a
-    paragraph or a function begins."""
+    paragraph or a function begins. A corpus without line breaks gets a space (or its first
+    character), and only where there is no prime: anything else would change what the prime says."""
     if "\n" in vocab.index:
-        return "\n\n"
+        return "\r\n\r\n" if "\r" in vocab.index else "\n\n"
     return next((c for c in " ." if c in vocab.index), vocab.chars[0])
 
 
@@ -126,13 +127,14 @@ def generate_ids(
 
 
 def prime_ids_for(vocab: Vocab, prime: str, unknown: str = "error") -> list[int]:
-    """Ids to feed before generating: `default_prime`, then the prime (its leading line breaks count
-    towards the blank line, so that `\nROMEO:` does not become three line breaks)."""
+    r"""Ids to feed before generating: `default_prime`, then the prime. The prime's own leading line
+    breaks count towards the blank line, so that `\nROMEO:` does not become three line breaks."""
     ids = vocab.encode(prime, unknown=unknown).tolist() if prime else []
     lead, kept = default_prime(vocab), vocab.decode(ids)
-    if lead == "\n\n":
-        lead = lead[len(kept) - len(kept.lstrip("\n")):]
-    return vocab.encode(lead).tolist() + ids
+    if not lead.endswith("\n"):  # no line breaks in this corpus: nothing to put before a real prime
+        return ids or vocab.encode(lead).tolist()
+    breaks = len(kept) - len(kept.lstrip("\r\n"))
+    return vocab.encode(lead[breaks:]).tolist() + ids
 
 
 def generate(

@@ -503,7 +503,7 @@ def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=60)
     assert child.returncode == 130 and "Traceback" not in stderr
-    assert "interrupted (seed 7: the same options and --seed 7 write this text again)" in stderr
+    assert "interrupted (seed 7)" in stderr
 
 
 def test_sample_into_a_closed_pipe(in_cli_root):

@@ -159,7 +159,12 @@ def test_every_prime_follows_a_blank_line():
     # A prime's own line breaks count towards the blank line: none are stacked on top of them.
     assert prime_ids_for(VOCAB, "\nab") == VOCAB.encode("\n\nab").tolist()
     assert prime_ids_for(VOCAB, "\n\n\nab") == VOCAB.encode("\n\n\nab").tolist()
-    assert prime_ids_for(Vocab("ab ."), "ab") == Vocab("ab .").encode(" ab").tolist()
+    # A corpus written with CRLF gets its own blank line; one without line breaks gets nothing before a prime.
+    crlf = Vocab("\r\n ab")
+    assert prime_ids_for(crlf, "ab") == crlf.encode("\r\n\r\nab").tolist()
+    assert prime_ids_for(crlf, "\r\nab") == crlf.encode("\r\n\r\nab").tolist()
+    assert prime_ids_for(Vocab("ACGT"), "GATTACA") == Vocab("ACGT").encode("GATTACA").tolist()
+    assert prime_ids_for(Vocab("ab ."), "") == Vocab("ab .").encode(" ").tolist()
     model = make_model()
     assert len("".join(generate(model, VOCAB, "", 15, generator=torch.Generator().manual_seed(0)))) == 15
 
