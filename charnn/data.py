@@ -87,6 +87,20 @@ class ReadOptions:
     keep_crlf: bool = False  # keep Windows line endings instead of turning CRLF into LF
 
 
+def utf16_kind(raw: bytes) -> str | None:
+    """The --encoding for a file whose first bytes read as UTF-16 (Windows' "Unicode" text), else None:
+    'utf-16' after a byte-order mark; without one, zero bytes in nearly every other place and almost
+    nowhere else (mostly ASCII text) say which byte order."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    sample = raw[:4096]
+    half = len(sample) // 2
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if half < 8 or max(even, odd) < 0.3 * half or min(even, odd) > 0.05 * half:
+        return None
+    return "utf-16-le" if odd > even else "utf-16-be"
+
+
 def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]:
     """Decoded text of `path` in chunks: BOM dropped, CRLF → LF, bad bytes reported by offset."""
     try:
@@ -99,6 +113,9 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]
     with open(path, "rb") as file:
         while True:
             raw = file.read(CHUNK_BYTES)
+            if first and codecs.lookup(options.encoding).name == "utf-8" and utf16_kind(raw):
+                # Without a byte-order mark, UTF-16 of ASCII text is valid UTF-8: every other character a zero.
+                raise CharnnError(f"{path} looks like UTF-16 text, not UTF-8 — use --encoding {utf16_kind(raw)}")
             pending = len(decoder.getstate()[0])
             try:
                 text = decoder.decode(raw, final=not raw)
@@ -110,6 +127,9 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]
                                       "give a text file") from None
                 raise CharnnError(f"{path} is not valid {options.encoding}: {bad} — convert it to UTF-8, or use "
                                   "--encoding latin-1 or --errors replace") from None
+            except UnicodeError as error:  # not about one byte, e.g. utf-16 without a byte-order mark
+                raise CharnnError(f"{path} cannot be read as {options.encoding} ({error}) — give its byte order, "
+                                  "e.g. --encoding utf-16-le") from None
             offset += len(raw)
             if first and text:
                 text = text.removeprefix("\ufeff")

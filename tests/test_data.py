@@ -213,6 +213,21 @@ def test_a_binary_file_is_named_as_one(write_corpus):
     assert "--errors replace" not in str(info.value)
 
 
+@pytest.mark.parametrize(("written", "advice"), [("utf-16", "utf-16"), ("utf-16-le", "utf-16-le"),
+                                                  ("utf-16-be", "utf-16-be")])  # with a byte-order mark, without
+def test_utf16_text_is_named_as_such(write_corpus, written, advice):
+    text = "ROMEO:\nBut soft, what light through yonder window breaks?\n"
+    path = write_corpus(text.encode(written))
+    with pytest.raises(CharnnError, match=f"looks like UTF-16 text, not UTF-8 — use --encoding {advice}$"):
+        load_corpus(path)
+    assert read_all(path, ReadOptions(encoding=advice)) == text  # and the advice works
+
+
+def test_utf16_without_a_byte_order_mark_is_one_line_too(write_corpus):
+    with pytest.raises(CharnnError, match="cannot be read as utf-16 .* --encoding utf-16-le"):
+        load_corpus(write_corpus("no mark".encode("utf-16-le")), ReadOptions(encoding="utf-16"))
+
+
 def test_truncated_multibyte_at_end_of_file(write_corpus):
     prefix = b"abc "
     with pytest.raises(CharnnError) as info:
