@@ -196,7 +196,8 @@ class ScriptStream:
         self.status = status  # a console on the same terminal for a per-line status, or None
         self.status_text = ""
         self.status_shown = False
-        self.width = 80  # the terminal's width when the status was last drawn (asking costs ~15 µs)
+        # The terminal's width when the status was last drawn (asking costs ~15 µs).
+        self.width = status.width if status is not None else 80
 
     def ansi(self, style: str) -> tuple[str, str]:
         if style not in self.codes:
@@ -241,6 +242,19 @@ class ScriptStream:
         shown, self.status_shown = self.status_shown, False
         return "\n\x1b[2K" if shown else "\n"
 
+    def advance(self, char: str) -> None:
+        """Move `cells` (where the cursor is along the line, wrapped rows included) past `char` as a
+        terminal does: a tab to the next stop of 8 but never past the row's end, and a wide character
+        that does not fit in a row's last column to the next row."""
+        column = self.cells % self.width
+        if char == "\t":
+            self.cells += max(0, min(column // 8 * 8 + 8, self.width - 1) - column)
+            return
+        size = cell_len(char)
+        if size == 2 and column == self.width - 1:
+            self.cells += 1  # that column stays empty
+        self.cells += size
+
     def clear_status(self, position: int) -> None:
         """Erase the status row, the cursor back at `position` (cells written of the current line)."""
         column = position % self.width
@@ -265,7 +279,7 @@ class ScriptStream:
                 self.active = script.looks_like_script(self.seen)
             else:
                 self.line += char
-                self.cells += cell_len(char)
+                self.advance(char)
             return
         if char == "\n":
             if self.held:
@@ -276,7 +290,7 @@ class ScriptStream:
             self.out.flush()
             return
         self.line += char
-        self.cells += cell_len(char)
+        self.advance(char)
         if self.kind is None:
             self.held += char
             if script.undecided(self.line):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 
 import pytest
 from rich.console import Console
@@ -216,13 +217,19 @@ class Screen:
                 self.row += char == "\n"
                 self.column, self.pending = 0, False
                 continue
-            if self.pending:
+            if char == "\t":  # the next stop of 8, never past the last column; no wrap
+                self.column, self.pending = min(self.column // 8 * 8 + 8, self.width - 1), False
+                continue
+            size = 2 if unicodedata.east_asian_width(char) in "WF" else 1
+            if self.pending or self.column + size > self.width:  # a wide character skips a last column
                 self.row, self.column, self.pending = self.row + 1, 0, False
             self.cells[self.row, self.column] = char
-            if self.column == self.width - 1:
-                self.pending = True
+            if size == 2:
+                self.cells[self.row, self.column + 1] = ""
+            if self.column + size == self.width:
+                self.column, self.pending = self.width - 1, True
             else:
-                self.column += 1
+                self.column += size
 
     def rows(self) -> list[str]:
         last = max([row for row, _ in self.cells] + [self.row])
@@ -251,3 +258,28 @@ def test_status_row_leaves_nothing_in_wrapped_text(detect):
                for start in range(0, max(len(line), 1), width)]
     assert screen.rows()[:len(wrapped)] == wrapped
     assert not any(screen.rows()[len(wrapped):])  # and the status itself is gone at the end
+
+
+@pytest.mark.parametrize("text", [
+    "func main() {\n\tif x {\n\t\treturn fmt.Sprintf(\"%d apples and %d pears\", apples, pears)\n\t}\n}\n" * 4,
+    "これは日本語のテキストです。とても長い行が端末の幅を超えて折り返されます。\n" * 4
+    + "mixed ascii と 日本語 text\n" * 3,
+])
+def test_status_row_leaves_tabs_and_wide_characters_where_they_were(text):
+    """The status row puts the cursor back by counting cells: a tab (0 cells to Rich) or a wide
+    character wrapped from the last column threw that count off, and later text overwrote earlier."""
+    width = 23
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, color_system="truecolor", width=width)
+    stream = ScriptStream(out, console, status=console, detect=True)
+    for number, char in enumerate(text, 1):
+        stream.write(char)
+        if number % 5 == 0:
+            stream.status_text = f"model · {number:,} chars"
+            stream.draw_status()
+    stream.close()
+    streamed, plain = Screen(width), Screen(width)
+    streamed.feed(out.getvalue())
+    plain.feed(text)
+    assert streamed.rows()[:len(plain.rows())] == plain.rows()
+    assert not any(streamed.rows()[len(plain.rows()):])
