@@ -47,6 +47,17 @@ print("done", flush=True)
 """
 
 
+def saved_step(run_dir: Path) -> int | None:
+    """The step of the run's latest.pt, or None without one. A run killed before its first full save
+    leaves files that charnn will neither resume nor write over (charnn/runs.py): as a user would,
+    delete them and start again."""
+    if (run_dir / "latest.pt").exists():
+        return checkpoint.load(run_dir / "latest.pt")["step"]
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    return None
+
+
 def run_child(corpus: Path, run_dir: Path, steps: int, eval_every: int, resume: bool, kill_after: float | None):
     """Run the trainer; kill it after `kill_after` seconds. Returns (last step reported, finished)."""
     process = subprocess.Popen([sys.executable, "-c", CHILD, str(corpus), str(run_dir), str(steps), str(eval_every),
@@ -104,12 +115,12 @@ def main():
         lost: list[int] = []
         finished = False
         while kills < args.kills:
-            has_latest = (run_dir / "latest.pt").exists()
-            if not has_latest and run_dir.exists():
-                # Killed before its first full save: charnn will neither resume nor write over such a
-                # folder (runs.py), so, as a user would, start again with its files deleted.
-                shutil.rmtree(run_dir)
-            start_step = checkpoint.load(run_dir / "latest.pt")["step"] if has_latest else 0
+            saved = saved_step(run_dir)
+            has_latest, start_step = saved is not None, saved or 0
+            if start_step >= args.steps:  # killed after its last save, before it said so: it had finished
+                print("run finished before all kills; starting over in a fresh folder")
+                run_dir = folder / f"killed-{kills}-{start_step}"
+                continue
             if has_latest:
                 resumes += 1
             last_seen, finished = run_child(corpus, run_dir, args.steps, args.eval_every, has_latest,
@@ -124,9 +135,10 @@ def main():
             if last_seen is not None:
                 lost.append(max(0, last_seen - saved))
             print(f"kill {kills:2d}: started at step {start_step}, reached {last_seen}, latest.pt at {saved}")
-        while not finished:
-            resumes += 1
-            _, finished = run_child(corpus, run_dir, args.steps, args.eval_every, True, None)
+        while not finished and (saved_step(run_dir) or 0) < args.steps:
+            resumes += saved_step(run_dir) is not None
+            _, finished = run_child(corpus, run_dir, args.steps, args.eval_every, saved_step(run_dir) is not None,
+                                    None)
         corrupt += check_files(run_dir)
         reference = folder / "reference"
         run_child(corpus, reference, args.steps, args.eval_every, False, None)
