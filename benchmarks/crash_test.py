@@ -114,12 +114,14 @@ def main():
         kills = resumes = corrupt = 0
         lost: list[int] = []
         finished = False
+        fresh = 0  # folders started after a run finished on its own (their names must never repeat)
         while kills < args.kills:
             saved = saved_step(run_dir)
             has_latest, start_step = saved is not None, saved or 0
             if start_step >= args.steps:  # killed after its last save, before it said so: it had finished
                 print("run finished before all kills; starting over in a fresh folder")
-                run_dir = folder / f"killed-{kills}-{start_step}"
+                fresh += 1
+                run_dir = folder / f"fresh-{fresh}"
                 continue
             if has_latest:
                 resumes += 1
@@ -127,7 +129,8 @@ def main():
                                             chooser.uniform(2.5, 8.0))
             if finished:
                 print("run finished before all kills; starting over in a fresh folder")
-                run_dir = folder / f"killed-{kills}"
+                fresh += 1
+                run_dir = folder / f"fresh-{fresh}"
                 continue
             kills += 1
             corrupt += check_files(run_dir) if run_dir.exists() else 0

@@ -87,10 +87,12 @@ class ReadOptions:
     keep_crlf: bool = False  # keep Windows line endings instead of turning CRLF into LF
 
 
-def utf16_kind(raw: bytes) -> str | None:
-    """The --encoding for a file whose first bytes read as UTF-16 (Windows' "Unicode" text), else None:
-    'utf-16' after a byte-order mark; without one, zero bytes in nearly every other place and almost
-    nowhere else (mostly ASCII text) say which byte order."""
+def wide_unicode_kind(raw: bytes) -> str | None:
+    """The --encoding for a file whose first bytes read as UTF-32 or UTF-16 (Windows' "Unicode" text),
+    else None: from a byte-order mark; without one, UTF-16 of mostly ASCII text has zero bytes in nearly
+    every other place and almost nowhere else, which also says its byte order."""
+    if raw[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return "utf-32"
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "utf-16"
     sample = raw[:4096]
@@ -113,9 +115,10 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]
     with open(path, "rb") as file:
         while True:
             raw = file.read(CHUNK_BYTES)
-            if first and codecs.lookup(options.encoding).name == "utf-8" and utf16_kind(raw):
-                # Without a byte-order mark, UTF-16 of ASCII text is valid UTF-8: every other character a zero.
-                raise CharnnError(f"{path} looks like UTF-16 text, not UTF-8 — use --encoding {utf16_kind(raw)}")
+            utf8 = codecs.lookup(options.encoding).name.startswith("utf-8")
+            kind = wide_unicode_kind(raw) if first and utf8 else None
+            if kind:  # without a byte-order mark, UTF-16 of ASCII text is valid UTF-8: every other character a zero
+                raise CharnnError(f"{path} looks like {kind[:6].upper()} text, not UTF-8 — use --encoding {kind}")
             pending = len(decoder.getstate()[0])
             try:
                 text = decoder.decode(raw, final=not raw)
@@ -129,7 +132,7 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]
                                   "--encoding latin-1 or --errors replace") from None
             except UnicodeError as error:  # not about one byte, e.g. utf-16 without a byte-order mark
                 raise CharnnError(f"{path} cannot be read as {options.encoding} ({error}) — give its byte order, "
-                                  "e.g. --encoding utf-16-le") from None
+                                  f"e.g. --encoding {options.encoding}-le") from None
             offset += len(raw)
             if first and text:
                 text = text.removeprefix("\ufeff")

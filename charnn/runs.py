@@ -2,8 +2,9 @@
 
 One folder holds one run (its files: checkpoint.py). A new run never writes over an earlier one.
 `charnn train corpus.txt` trains into checkpoints/corpus, or, when that holds a run, into the first
-of checkpoints/corpus-2, -3, … that does not. A run killed before its first full save leaves files
-but no latest.pt: it cannot be resumed, and it is not written over either (best.pt may be there).
+of checkpoints/corpus-2, -3, … that does not. A folder with a run's files but no latest.pt (a run
+killed before its first full save, or weights only, like checkpoints/bundled) can be neither resumed
+nor written over.
 """
 
 from __future__ import annotations
@@ -47,13 +48,12 @@ def trained_on(run_dir: Path) -> str | None:
 
 
 def newest_run_folder(base: Path, corpus_name: str) -> Path:
-    """For a --resume without --out: of `base` and those of base-2, base-3, … trained on `corpus_name`, the one
-    whose latest.pt was written last (`base` when none has one). A sibling must show its corpus, since
-    checkpoints/data-2 is also where a corpus named data-2.txt trains."""
-    base = Path(base)
-    runs = [folder for folder in numbered_folders(base) if (folder / "latest.pt").exists()
-            and (folder == base or trained_on(folder) == corpus_name)]
-    return max(runs, key=lambda folder: (folder / "latest.pt").stat().st_mtime, default=base)
+    """For a --resume without --out: of `base`, base-2, base-3, … the one trained on `corpus_name` whose
+    latest.pt was written last (`base` when none was). Each must show its corpus: data.md also trains
+    into checkpoints/data, and a corpus named data-2.txt into checkpoints/data-2."""
+    runs = [folder for folder in numbered_folders(base)
+            if (folder / "latest.pt").exists() and trained_on(folder) == corpus_name]
+    return max(runs, key=lambda folder: (folder / "latest.pt").stat().st_mtime, default=Path(base))
 
 
 def check_can_resume(run_dir: Path) -> None:
@@ -62,8 +62,8 @@ def check_can_resume(run_dir: Path) -> None:
     if (run_dir / "latest.pt").exists():
         return
     if holds_run(run_dir):
-        raise CharnnError(f"nothing to resume in {run_dir}: no latest.pt (the run there stopped before its first "
-                          "full save) — train into another --out, or delete its files")
+        raise CharnnError(f"nothing to resume in {run_dir}: it holds a run's files but no latest.pt (a run stopped "
+                          "before its first full save, or weights only) — train into another --out")
     raise CharnnError(f"nothing to resume in {run_dir}: no latest.pt — train without --resume first")
 
 
@@ -73,5 +73,5 @@ def check_can_start(run_dir: Path) -> None:
         return
     if (Path(run_dir) / "latest.pt").exists():
         raise CharnnError(f"{run_dir} already holds a run — continue it with --resume, or train into another --out")
-    raise CharnnError(f"{run_dir} holds files of a run stopped before its first full save (no latest.pt), which "
-                      "cannot be resumed — train into another --out, or delete them")
+    raise CharnnError(f"{run_dir} holds a run's files but no latest.pt (a run stopped before its first full save, "
+                      "or weights only), so it can be neither resumed nor written over — train into another --out")

@@ -133,8 +133,8 @@ def prime_ids_for(vocab: Vocab, prime: str, unknown: str = "error") -> list[int]
     lead, kept = default_prime(vocab), vocab.decode(ids)
     if not lead.endswith("\n"):  # no line breaks in this corpus: nothing to put before a real prime
         return ids or vocab.encode(lead).tolist()
-    breaks = len(kept) - len(kept.lstrip("\r\n"))
-    return vocab.encode(lead[breaks:]).tolist() + ids
+    breaks = kept[: len(kept) - len(kept.lstrip("\r\n"))].count("\n")  # line breaks, LF or CRLF alike
+    return vocab.encode(lead[: len(lead) // 2] * max(0, 2 - breaks)).tolist() + ids
 
 
 def generate(

@@ -170,6 +170,22 @@ SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_
 KIND_STYLES = {"heading": "bold underline", "transition": "bold italic", "direction": "dim italic", "text": ""}
 
 
+def cells_after(cells: int, text: str, width: int) -> int:
+    """Where a terminal's cursor is after `text`, `cells` along a line (wrapped rows included): a tab
+    goes to the next stop of 8 but never past the row's end, and a wide character that does not fit
+    in a row's last column goes to the next row."""
+    for char in text:
+        column = cells % width
+        if char == "\t":
+            cells += max(0, min(column // 8 * 8 + 8, width - 1) - column)
+            continue
+        size = cell_len(char)
+        if size == 2 and column == width - 1:
+            cells += 1  # that column stays empty
+        cells += size
+    return cells
+
+
 class ScriptStream:
     """Writes generated characters to a terminal as they come, styled as a play or screenplay.
 
@@ -197,7 +213,7 @@ class ScriptStream:
         self.status_text = ""
         self.status_shown = False
         # The terminal's width when the status was last drawn (asking costs ~15 µs).
-        self.width = status.width if status is not None else 80
+        self.width = max(1, status.width) if status is not None else 80
 
     def ansi(self, style: str) -> tuple[str, str]:
         if style not in self.codes:
@@ -243,17 +259,8 @@ class ScriptStream:
         return "\n\x1b[2K" if shown else "\n"
 
     def advance(self, char: str) -> None:
-        """Move `cells` (where the cursor is along the line, wrapped rows included) past `char` as a
-        terminal does: a tab to the next stop of 8 but never past the row's end, and a wide character
-        that does not fit in a row's last column to the next row."""
-        column = self.cells % self.width
-        if char == "\t":
-            self.cells += max(0, min(column // 8 * 8 + 8, self.width - 1) - column)
-            return
-        size = cell_len(char)
-        if size == 2 and column == self.width - 1:
-            self.cells += 1  # that column stays empty
-        self.cells += size
+        """Move `cells` (where the cursor is along the line, wrapped rows included) past `char`."""
+        self.cells = cells_after(self.cells, char, self.width)
 
     def clear_status(self, position: int) -> None:
         """Erase the status row, the cursor back at `position` (cells written of the current line)."""
@@ -266,8 +273,8 @@ class ScriptStream:
         if self.status_shown and char != "\n":
             # Text that reaches the end of its row wraps onto the status row, and would write over the
             # status only in part: what it leaves would read as text. Clear that row first.
-            position = self.cells - (cell_len(self.held) if self.held else 0)
-            if position % self.width + cell_len(self.held + char) >= self.width:
+            position = 0 if self.held else self.cells  # held text starts the line, none of it written yet
+            if cells_after(position, self.held + char, self.width) >= (position // self.width + 1) * self.width:
                 self.out.flush()
                 self.clear_status(position)
         if not self.active:
@@ -297,8 +304,6 @@ class ScriptStream:
                 return
             self.decide(final=False)
             text, self.held = self.held, ""
-            if self.kind == "speaker" and ":" not in text:
-                self.kind = "text"
             self.out.write(self.render_decided(text))
             if self.kind not in ("text", "speaker", "cue"):
                 # The rest of a heading/transition/direction line streams inside one open style.
@@ -316,7 +321,7 @@ class ScriptStream:
         """
         if self.status is None or not self.status_text or self.held:
             return
-        width = self.width = self.status.width
+        width = self.width = max(1, self.status.width)
         written = self.cells
         if written and written % width == 0:
             return  # the terminal is about to wrap this line: skip this update

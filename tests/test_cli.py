@@ -203,13 +203,25 @@ def test_a_run_killed_before_its_first_full_save_is_neither_resumed_nor_written_
     (half / "latest.pt").unlink()  # as a kill between best.pt and latest.pt leaves it
     best = (half / "best.pt").read_bytes()
     fails(1, "train", "corpus.txt", "--out", str(half), "--steps", "2", *TINY,
-          message="stopped before its first full save (no latest.pt), which cannot be resumed")
+          message="holds a run's files but no latest.pt (a run stopped before its first full save")
     fails(1, "train", "corpus.txt", "--out", str(half), "--resume", "--steps", "4",
           message="nothing to resume in")
     fresh = invoke("train", "corpus.txt", "--steps", "2", "--eval-every", "2", *TINY)
     assert fresh.exit_code == 0 and (half.parent / "corpus-2" / "latest.pt").exists()
     assert (half / "best.pt").read_bytes() == best
     assert "model size" not in fails(1, "train", "corpus.txt", "--out", str(half), "--steps", "2").stderr
+
+
+def test_resume_without_out_skips_another_corpus_with_the_same_stem(tmp_path, monkeypatch):
+    """data.md and data.txt both train into checkpoints/data by default: --resume must find data.txt's run."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("data.md", "data.txt"):
+        (tmp_path / name).write_text(REPETITIVE + (" #" if name == "data.md" else ""), encoding="utf-8")
+        assert invoke("train", name, "--steps", "4", "--eval-every", "2", *TINY).exit_code == 0
+    (tmp_path / "checkpoints" / "data" / "latest.pt").touch()  # data.md's run, now the newest
+    resumed = invoke("train", "data.txt", "--resume", "--steps", "6", "--device", "cpu")
+    assert resumed.exit_code == 0, resumed.output
+    assert load(tmp_path / "checkpoints" / "data-2" / "latest.pt")["step"] == 6
 
 
 def test_an_explicit_out_holding_a_run_is_refused_without_resume(in_cli_root):

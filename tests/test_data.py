@@ -214,12 +214,15 @@ def test_a_binary_file_is_named_as_one(write_corpus):
 
 
 @pytest.mark.parametrize(("written", "advice"), [("utf-16", "utf-16"), ("utf-16-le", "utf-16-le"),
-                                                  ("utf-16-be", "utf-16-be")])  # with a byte-order mark, without
+                                                  ("utf-16-be", "utf-16-be"), ("utf-32", "utf-32")])
 def test_utf16_text_is_named_as_such(write_corpus, written, advice):
     text = "ROMEO:\nBut soft, what light through yonder window breaks?\n"
     path = write_corpus(text.encode(written))
-    with pytest.raises(CharnnError, match=f"looks like UTF-16 text, not UTF-8 — use --encoding {advice}$"):
+    message = f"looks like {advice[:6].upper()} text, not UTF-8 — use --encoding {advice}$"
+    with pytest.raises(CharnnError, match=message):
         load_corpus(path)
+    with pytest.raises(CharnnError, match="not UTF-8"):
+        load_corpus(path, ReadOptions(encoding="utf-8-sig"))
     assert read_all(path, ReadOptions(encoding=advice)) == text  # and the advice works
 
 

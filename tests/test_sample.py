@@ -163,6 +163,7 @@ def test_every_prime_follows_a_blank_line():
     crlf = Vocab("\r\n ab")
     assert prime_ids_for(crlf, "ab") == crlf.encode("\r\n\r\nab").tolist()
     assert prime_ids_for(crlf, "\r\nab") == crlf.encode("\r\n\r\nab").tolist()
+    assert prime_ids_for(crlf, "\nab") == crlf.encode("\r\n\nab").tolist()  # a --prime-file reads LF
     assert prime_ids_for(Vocab("ACGT"), "GATTACA") == Vocab("ACGT").encode("GATTACA").tolist()
     assert prime_ids_for(Vocab("ab ."), "") == Vocab("ab .").encode(" ").tolist()
     model = make_model()

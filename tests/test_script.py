@@ -264,6 +264,7 @@ def test_status_row_leaves_nothing_in_wrapped_text(detect):
     "func main() {\n\tif x {\n\t\treturn fmt.Sprintf(\"%d apples and %d pears\", apples, pears)\n\t}\n}\n" * 4,
     "これは日本語のテキストです。とても長い行が端末の幅を超えて折り返されます。\n" * 4
     + "mixed ascii と 日本語 text\n" * 3,
+    "x\n\t\tABCDEFGHIJ KLMNO\n" * 6,  # a tab-indented cue, held back while it could be a name
 ])
 def test_status_row_leaves_tabs_and_wide_characters_where_they_were(text):
     """The status row puts the cursor back by counting cells: a tab (0 cells to Rich) or a wide
