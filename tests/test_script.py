@@ -237,27 +237,31 @@ class Screen:
                 for row in range(last + 1)]
 
 
+def assert_status_row_leaves_the_screen_as_plain_text(text: str, width: int, every: int, detect: bool) -> None:
+    """`text` through a ScriptStream whose status row is redrawn every `every` characters must leave the
+    terminal as the plain text alone would, the status row gone at the end."""
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, color_system="truecolor", width=width)
+    stream = ScriptStream(out, console, status=console, detect=detect)
+    for number, char in enumerate(text, 1):
+        stream.write(char)
+        if number % every == 0:
+            stream.status_text = f"model · temp 0.8 · {number * 97:,} chars/s · {number:,}/{len(text):,}"
+            stream.draw_status()
+    stream.close()
+    streamed, plain = Screen(width), Screen(width)
+    streamed.feed(out.getvalue())
+    plain.feed(text)
+    assert streamed.rows()[:len(plain.rows())] == plain.rows()
+    assert not any(streamed.rows()[len(plain.rows()):])
+
+
 @pytest.mark.parametrize("detect", [False, True])
 def test_status_row_leaves_nothing_in_wrapped_text(detect):
     """Found by a new-user trial at 60 columns: screenplay action lines longer than the terminal wrapped
     onto the status row and wrote over it only in part, leaving `…65 chars/s · 32/3,000` in the text."""
-    width = 40
     text = SCREENPLAY + "\n" + "She runs down the long corridor past the doors, the lights, the guards, and out. " * 3
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=True, color_system="truecolor", width=width)
-    stream = ScriptStream(out, console, status=console, detect=detect)
-    screen = Screen(width)
-    for number, char in enumerate(text, 1):
-        stream.write(char)
-        if number % 7 == 0:
-            stream.status_text = f"model · temp 0.8 · {number * 97:,} chars/s · {number:,}/{len(text):,}"
-            stream.draw_status()
-    stream.close()
-    screen.feed(out.getvalue())
-    wrapped = [line[start:start + width].rstrip() for line in text.split("\n")
-               for start in range(0, max(len(line), 1), width)]
-    assert screen.rows()[:len(wrapped)] == wrapped
-    assert not any(screen.rows()[len(wrapped):])  # and the status itself is gone at the end
+    assert_status_row_leaves_the_screen_as_plain_text(text, width=40, every=7, detect=detect)
 
 
 @pytest.mark.parametrize("text", [
@@ -269,18 +273,4 @@ def test_status_row_leaves_nothing_in_wrapped_text(detect):
 def test_status_row_leaves_tabs_and_wide_characters_where_they_were(text):
     """The status row puts the cursor back by counting cells: a tab (0 cells to Rich) or a wide
     character wrapped from the last column threw that count off, and later text overwrote earlier."""
-    width = 23
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=True, color_system="truecolor", width=width)
-    stream = ScriptStream(out, console, status=console, detect=True)
-    for number, char in enumerate(text, 1):
-        stream.write(char)
-        if number % 5 == 0:
-            stream.status_text = f"model · {number:,} chars"
-            stream.draw_status()
-    stream.close()
-    streamed, plain = Screen(width), Screen(width)
-    streamed.feed(out.getvalue())
-    plain.feed(text)
-    assert streamed.rows()[:len(plain.rows())] == plain.rows()
-    assert not any(streamed.rows()[len(plain.rows()):])
+    assert_status_row_leaves_the_screen_as_plain_text(text, width=23, every=5, detect=True)
