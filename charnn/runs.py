@@ -40,11 +40,13 @@ def new_run_folder(base: Path) -> Path:
 
 
 def trained_on(run_dir: Path) -> str | None:
-    """The corpus file name the run in `run_dir` was trained on, from its latest.pt (None if unreadable)."""
-    try:
-        return checkpoint.load(run_dir / "latest.pt").get("corpus")
-    except CharnnError:
-        return None
+    """The corpus file name the run in `run_dir` was trained on (None if no checkpoint there says)."""
+    for name in ("best.pt", "latest.pt"):  # best.pt holds the weights only: about a third of latest.pt
+        try:
+            return checkpoint.load(Path(run_dir) / name)["corpus"]
+        except (CharnnError, KeyError):
+            continue
+    return None
 
 
 def newest_run_folder(base: Path, corpus_name: str) -> Path:
