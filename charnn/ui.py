@@ -464,6 +464,13 @@ def show_text(text: str, style: str) -> None:
 
 
 def ask(prompt: str) -> str:
+    """A line typed at `prompt`. On a terminal with readline loaded, readline draws the prompt itself, so
+    that it knows the prompt's width when it redraws a long or recalled line; its bold is wrapped in
+    \\001…\\002, which readline counts as no width. Elsewhere Rich prints the prompt on stderr, keeping
+    stdout for text."""
+    if "readline" in sys.modules and sys.stdin.isatty() and sys.stdout.isatty() and stderr.is_terminal:
+        plain = os.environ.get("NO_COLOR")
+        return input(prompt if plain else f"\001\x1b[1m\002{prompt}\001\x1b[0m\002")
     return stderr.input(Text(prompt, style="bold"))
 
 

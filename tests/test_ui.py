@@ -1,13 +1,16 @@
-"""The live training view as a terminal shows it at the end of a run."""
+"""The live training view as a terminal shows it at the end of a run, and the interactive prompt."""
 
 from __future__ import annotations
 
+import builtins
 import io
 import re
+import sys
 from pathlib import Path
 
 from rich.console import Console
 
+from charnn import ui
 from charnn.config import ModelConfig, TrainConfig
 from charnn.events import Finished, Started, Step
 from charnn.ui import TrainView
@@ -49,3 +52,22 @@ def test_an_interrupted_run_keeps_its_progress():
 def test_a_resumed_run_shows_its_best_before_its_first_eval():
     screen = run_view([started(start_step=954, best=1.4013), Step(960, 1.2, 1e-4, 5000.0, 33.0, 0.3)])
     assert "1.4013 nats" in screen[screen.rindex("charnn train —"):]
+
+
+def test_with_readline_on_a_terminal_readline_draws_the_prompt(monkeypatch):
+    """So that it knows the prompt's width when it redraws a recalled line (Rich would print it itself)."""
+    asked = []
+    monkeypatch.setattr(builtins, "input", lambda prompt="": asked.append(prompt) or "ROMEO:")
+    monkeypatch.setitem(sys.modules, "readline", sys.modules.get("readline") or object())
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(ui, "stderr", Console(file=io.StringIO(), force_terminal=True))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert ui.ask("prime> ") == "ROMEO:"
+    assert asked == ["\001\x1b[1m\002prime> \001\x1b[0m\002"]  # bold, marked as taking no width
+    monkeypatch.setenv("NO_COLOR", "1")
+    ui.ask("prime> ")
+    assert asked[-1] == "prime> "
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)  # text to a pipe: the prompt stays on stderr
+    ui.ask("prime> ")
+    assert len(asked) == 3 and "prime> " in ui.stderr.file.getvalue()
