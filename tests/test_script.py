@@ -46,11 +46,11 @@ Nothing in the room had changed since the morning.
 """
 
 MIXED_CASE_PLAY = """First Citizen:
-Before we proceed any further, hear me speak.
+The granary is bare and the bakers are idle.
 
 Nurse:
-Even or odd, of all days in the year,
-Come Lammas-eve at night shall she be fourteen.
+Come in, come in, the supper grows cold,
+And the lady has asked for you twice.
 
 First Citizen:
 Note: this line is his.
@@ -148,9 +148,9 @@ def test_title_case_speakers_alone_on_their_line_are_styled():
     assert len(citizen) == 2 and citizen[0] == citizen[1] and citizen[0].startswith("\x1b[1;")
     assert re.search(r"\x1b\[[0-9;]*mNurse:", rendered)
     assert "\nNote: this line is his." in rendered  # a title-case word with more after its colon stays text
-    assert re.match(r"\x1b\[[0-9;]*mNurse:", styled("Nurse: \nEven or odd.\n"))  # a trailing space too
+    assert re.match(r"\x1b\[[0-9;]*mNurse:", styled("Nurse: \nCome in.\n"))  # a trailing space too
     lines = script.to_fountain(MIXED_CASE_PLAY).splitlines()
-    assert lines[lines.index("NURSE") + 1] == "Even or odd, of all days in the year,"
+    assert lines[lines.index("NURSE") + 1] == "Come in, come in, the supper grows cold,"
 
 
 def test_prose_is_not_styled():
