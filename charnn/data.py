@@ -112,10 +112,10 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]
     offset = 0  # bytes handed to the decoder so far
     first = True
     held_cr = ""  # a trailing '\r' waits for the next chunk in case a '\n' follows
+    utf8 = codecs.lookup(options.encoding).name.startswith("utf-8")  # UTF-16 files pass as UTF-8 of zeros
     with open(path, "rb") as file:
         while True:
             raw = file.read(CHUNK_BYTES)
-            utf8 = codecs.lookup(options.encoding).name.startswith("utf-8")
             kind = wide_unicode_kind(raw) if first and utf8 else None
             if kind:  # without a byte-order mark, UTF-16 of ASCII text is valid UTF-8: every other character a zero
                 raise CharnnError(f"{path} looks like {kind[:6].upper()} text, not UTF-8 — use --encoding {kind}")

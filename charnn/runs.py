@@ -58,14 +58,16 @@ def newest_run_folder(base: Path, corpus_name: str) -> Path:
     return max(runs, key=lambda folder: (folder / "latest.pt").stat().st_mtime, default=Path(base))
 
 
+NO_LATEST = "holds a run's files but no latest.pt (a run stopped before its first full save, or weights only)"
+
+
 def check_can_resume(run_dir: Path) -> None:
     """Refuse a --resume of `run_dir` without a latest.pt, saying why and what to do."""
     run_dir = Path(run_dir)
     if (run_dir / "latest.pt").exists():
         return
     if holds_run(run_dir):
-        raise CharnnError(f"nothing to resume in {run_dir}: it holds a run's files but no latest.pt (a run stopped "
-                          "before its first full save, or weights only) — train into another --out")
+        raise CharnnError(f"nothing to resume in {run_dir}: it {NO_LATEST} — train into another --out")
     raise CharnnError(f"nothing to resume in {run_dir}: no latest.pt — train without --resume first")
 
 
@@ -75,5 +77,5 @@ def check_can_start(run_dir: Path) -> None:
         return
     if (Path(run_dir) / "latest.pt").exists():
         raise CharnnError(f"{run_dir} already holds a run — continue it with --resume, or train into another --out")
-    raise CharnnError(f"{run_dir} holds a run's files but no latest.pt (a run stopped before its first full save, "
-                      "or weights only), so it can be neither resumed nor written over — train into another --out")
+    raise CharnnError(f"{run_dir} {NO_LATEST}, so it can be neither resumed nor written over — train into "
+                      "another --out")

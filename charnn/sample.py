@@ -134,7 +134,8 @@ def prime_ids_for(vocab: Vocab, prime: str, unknown: str = "error") -> list[int]
     if not lead.endswith("\n"):  # no line breaks in this corpus: nothing to put before a real prime
         return ids or vocab.encode(lead).tolist()
     breaks = kept[: len(kept) - len(kept.lstrip("\r\n"))].count("\n")  # line breaks, LF or CRLF alike
-    return vocab.encode(lead[: len(lead) // 2] * max(0, 2 - breaks)).tolist() + ids
+    line_break = lead[: len(lead) // 2]  # the blank line is two of them
+    return vocab.encode(line_break * max(0, 2 - breaks)).tolist() + ids
 
 
 def generate(
