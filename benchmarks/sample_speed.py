@@ -32,10 +32,12 @@ import torch
 from charnn import checkpoint, products, stepper
 from charnn.config import ModelConfig
 from charnn.data import Vocab
+from charnn.lstm_batch import Int8LSTMStepper
 from charnn.model import CharRNN
 from charnn.products import batch_precision, native_int8
 from charnn.sample import generate, generate_batch
 
+SETTLE_SECONDS = 0.5
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 
 
@@ -60,7 +62,7 @@ def teacher_forced_nats(model: CharRNN, vocab: Vocab, text: str, precision: str,
     starts = np.linspace(0, len(ids) - length - 1, streams).astype(int)
     rows = np.stack([ids[start:start + length + 1] for start in starts])  # (B, length + 1)
     logits, state = model.eval()(torch.from_numpy(rows[:, :1]).long())  # (B, 1, V), having read rows[:, 0]
-    cell_stepper = stepper.STEPPERS[model.config.cell](model, streams, precision)
+    cell_stepper = stepper.make_stepper(model, streams, precision)
     logits, state, total = logits[:, -1].float().numpy(), cell_stepper.start(state), 0.0
     for t in range(1, length + 1):  # logits (B, V) predict rows[:, t]
         shifted = logits - logits.max(axis=1, keepdims=True)
@@ -72,6 +74,10 @@ def teacher_forced_nats(model: CharRNN, vocab: Vocab, text: str, precision: str,
 
 
 def timed(function, *args) -> tuple[float, object]:
+    """(seconds, result), after a pause: NumPy's BLAS threads spin for ~0.1 s after its last product and
+    torch's for a while after theirs, and the loop measured before would otherwise share the two cores
+    with them, as no `charnn sample` process does (benchmarks/RESULTS.md, eighth session)."""
+    time.sleep(SETTLE_SECONDS)
     started = time.perf_counter()
     result = function(*args)
     return time.perf_counter() - started, result
@@ -111,8 +117,9 @@ def main():
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     naive_rate = single = batched = batched_fp32 = 0.0
     # What a batch really multiplies in: int8 only where asked for and its probe passed (charnn/products.py).
-    batch_products = stepper.STEPPERS[config.cell](model, 8, batch_precision(8)).recurrent[0].precision
-    int8 = batch_products == "int8"
+    batch_stepper = stepper.make_stepper(model, 8, batch_precision(8))
+    int8 = isinstance(batch_stepper, Int8LSTMStepper) or batch_stepper.recurrent[0].precision == "int8"
+    batch_products = "int8" if int8 else "fp32"
 
     def batch_rate() -> float:
         seconds, texts = timed(lambda: generate_batch(model, vocab, "", args.length, 8, 0.8,
@@ -120,7 +127,7 @@ def main():
         return sum(map(len, texts)) / seconds
 
     for _ in range(args.rounds):  # interleaved, so a slow minute hurts all of them alike
-        naive_rate = max(naive_rate, naive(model, max(200, args.length // 10)))
+        naive_rate = max(naive_rate, timed(naive, model, max(200, args.length // 10))[1])
         seconds, text = timed(lambda: "".join(generate(model, vocab, "", args.length, 0.8,
                                                        generator=torch.Generator().manual_seed(0))))
         single = max(single, len(text) / seconds)

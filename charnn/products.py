@@ -15,8 +15,12 @@ Which library does a product depends on how many rows it has:
   - Elsewhere a batch multiplies in fp32 through oneDNN, with the weights packed once into its
     blocked layout. A BLAS packs the (K, N) matrix again on every call, which made 8 rows cost 5–8×
     one row.
-- The head (V columns) is too small for a library call's fixed cost (~20 µs in oneDNN): NumPy in
-  any case.
+- The head (V columns) is too small for oneDNN's fixed cost (~20 µs): NumPy for one stream, a plain
+  torch product for a batch.
+- A batch never calls NumPy's BLAS, not even to check a path: its threads spin for a while after each
+  product, and with torch's own threads that is three busy threads on a machine with two cores. Eight
+  streams on machine B sampled 26,300 chars/s that way and 36,800 with NumPy's BLAS held to one thread
+  (benchmarks/RESULTS.md, eighth session).
 
 Both fast paths use private torch ops (torch ≥ 2.3 for `_int_mm` on CPU). So each is checked on a
 probe when the weights are prepared, and a torch without them (or whose ops disagree) falls back to
@@ -42,6 +46,11 @@ def batch_precision(batch_size: int) -> str:
     return "int8" if batch_size > 1 and native_int8() and onednn_enabled() else "fp32"
 
 
+def torch_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b in float64 through torch, not NumPy's BLAS (module docstring): for the probes' expected values."""
+    return (torch.from_numpy(a).double() @ torch.from_numpy(b).double()).numpy()
+
+
 def probe_rows(batch_size: int, size: int) -> np.ndarray:
     """(B, K) inputs like an RNN's hidden states, in [-1, 1], with an all-+1 row (the largest sums)."""
     rows = np.tanh(2 * np.random.default_rng(0).standard_normal((max(batch_size, 2), size), dtype=np.float32))
@@ -61,7 +70,7 @@ def pack_for_onednn(weight: np.ndarray, bias: np.ndarray | None, batch_size: int
         got = torch.ops.mkldnn._linear_pointwise(torch.from_numpy(probe), packed, bias_tensor, "none", [], "").numpy()
     except (AttributeError, RuntimeError, TypeError):  # ops gone or changed in this torch version
         return None
-    expected = probe @ weight + (0 if bias is None else bias)  # (B, N)
+    expected = torch_product(probe, weight) + (0 if bias is None else bias)  # (B, N)
     return (packed, bias_tensor) if np.allclose(got, expected, rtol=1e-4, atol=1e-4) else None
 
 
@@ -80,7 +89,8 @@ def int8_product(x: np.ndarray, weight: torch.Tensor, scale: np.ndarray) -> np.n
 def quantize_for_int_mm(weight: np.ndarray, batch_size: int):
     """(`weight` (K, N) as int8, its column scales (1, N) fp32), or None where `torch._int_mm` is missing
     on this CPU build or its products leave the bound of int8 rounding on a probe."""
-    scale = np.abs(weight).max(axis=0, keepdims=True) / 127  # (1, N)
+    magnitude = np.abs(weight)  # (K, N)
+    scale = magnitude.max(axis=0, keepdims=True) / 127  # (1, N)
     scale[scale == 0] = 1
     quantized = torch.from_numpy(np.rint(weight / scale).astype(np.int8))
     probe = probe_rows(batch_size, weight.shape[0])
@@ -91,27 +101,32 @@ def quantize_for_int_mm(weight: np.ndarray, batch_size: int):
     # Rounding moves each input by at most half its row's step, each weight by half its column's:
     # no sum may be off by more than the sum of those moves times the other factor.
     row_step = np.abs(probe).max(axis=1, keepdims=True) / 127  # (B, 1)
-    bound = 0.5 * (row_step @ (np.abs(weight).sum(axis=0, keepdims=True) + weight.shape[0] * scale / 2)
-                   + np.abs(probe).sum(axis=1, keepdims=True) @ scale)
-    bound = bound * 1.01 + 1e-5 * (np.abs(probe) @ np.abs(weight))  # and fp32's own rounding
-    return (quantized, scale) if np.all(np.abs(got - probe @ weight) <= bound) else None
+    bound = 0.5 * (row_step * (magnitude.sum(axis=0, keepdims=True) + weight.shape[0] * scale / 2)
+                   + np.abs(probe).sum(axis=1, keepdims=True) * scale)  # (B, 1) * (1, N): outer products
+    bound = bound * 1.01 + 1e-5 * torch_product(np.abs(probe), magnitude)  # and fp32's own rounding
+    return (quantized, scale) if np.all(np.abs(got - torch_product(probe, weight)) <= bound) else None
 
 
 class Product:
     """x (B, K) fp32 → x @ weight + bias (B, N) fp32, as a new array the caller may overwrite.
 
     `precision` 'int8' asks for int8 products (module docstring); a batch gets oneDNN's fp32 otherwise,
-    or where int8 fails its probe; one row, or a batch oneDNN cannot pack for, gets NumPy's."""
+    or where int8 fails its probe; a batch oneDNN cannot pack for, or any batch with `small`, gets a plain
+    torch product; one row gets NumPy's."""
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray | None, batch_size: int, precision: str = "fp32"):
+    def __init__(self, weight: np.ndarray, bias: np.ndarray | None, batch_size: int, precision: str = "fp32",
+                 small: bool = False):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         self.weight, self.bias = weight, bias  # (K, N), (1, N) or None
         self.quantized = self.scale = self.packed = self.packed_bias = None
-        if batch_size > 1 and precision == "int8":
+        if batch_size > 1 and precision == "int8" and not small:
             self.quantized, self.scale = quantize_for_int_mm(weight, batch_size) or (None, None)
-        if batch_size > 1 and self.quantized is None:
+        if batch_size > 1 and self.quantized is None and not small:
             self.packed, self.packed_bias = pack_for_onednn(weight, bias, batch_size) or (None, None)
+        # A batch on neither path: torch's fp32 (module docstring: no NumPy BLAS in a batch).
+        self.tensors = (torch.from_numpy(weight), None if bias is None else torch.from_numpy(bias[0])) \
+            if batch_size > 1 and self.quantized is None and self.packed is None else None
 
     @property
     def precision(self) -> str:
@@ -123,8 +138,18 @@ class Product:
         elif self.packed is not None:
             return torch.ops.mkldnn._linear_pointwise(torch.from_numpy(x), self.packed, self.packed_bias, "none",
                                                       [], "").numpy()
+        elif self.tensors is not None:
+            weight, bias = self.tensors
+            x = torch.from_numpy(x)
+            return (x @ weight if bias is None else torch.addmm(bias, x, weight)).numpy()
         else:
             out = x @ self.weight
         if self.bias is not None:
             out += self.bias
         return out
+
+
+def head_product(head: torch.nn.Linear, batch_size: int) -> Product:
+    """The model's head, (B, H) → (B, V) logits, fp32: too small to gain from int8 or packing."""
+    return Product(np.ascontiguousarray(head.weight.detach().cpu().float().t().numpy()),
+                   head.bias.detach().cpu().float().numpy()[None], batch_size, small=True)

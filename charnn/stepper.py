@@ -6,7 +6,8 @@ NumPy's cost 1–2 µs. So on CPU each cell is written out in NumPy on weights p
 each layer is one or two matrix products (charnn/products.py: NumPy for one stream; int8 or
 oneDNN's fp32 for a batch), and the first layer's input projection is folded into a (V, G·H)
 table looked up by id (G gates), so the embedding and one product disappear. The state and every
-nonlinearity are fp32.
+nonlinearity are fp32. An LSTM batch on a CPU with int8 dot products has a step of its own
+(charnn/lstm_batch.py), mixing torch and NumPy calls by which is cheaper for each operation.
 
 Shapes: B streams, H hidden size, V vocab size, L layers. Gate order is PyTorch's:
 LSTM input, forget, cell, output; GRU reset, update, new.
@@ -17,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from charnn.lstm_batch import Int8LSTMStepper
 from charnn.model import CharRNN
-from charnn.products import Product, batch_precision
+from charnn.products import Product, batch_precision, head_product
 
 
 class Stepper:
@@ -56,9 +58,7 @@ class Stepper:
             if i > 0:
                 self.input.append(Product(columns(weight[f"weight_ih_l{i}"]), columns(input_bias[i]), batch_size,
                                           precision))
-        # (H, V) + (1, V), always NumPy fp32 (see the module docstring).
-        self.head = Product(np.ascontiguousarray(model.head.weight.detach().cpu().float().t().numpy()),
-                            model.head.bias.detach().cpu().float().numpy()[None], batch_size=1)
+        self.head = head_product(model.head, batch_size)
         self.hidden = hidden
 
     @staticmethod
@@ -178,6 +178,17 @@ class GRUStepper(Stepper):
 STEPPERS = {"lstm": LSTMStepper, "gru": GRUStepper, "rnn": Stepper}  # by ModelConfig.cell
 
 
+def make_stepper(model: CharRNN, batch_size: int, precision: str):
+    """The CPU stepper for this model's cell: an LSTM batch in int8 gets its own (charnn/lstm_batch.py), unless
+    this torch lacks an op it uses; then, like other cells, int8 products where they pass their probe."""
+    if model.config.cell == "lstm" and batch_size > 1 and precision == "int8":
+        try:
+            return Int8LSTMStepper(model, batch_size)
+        except (AttributeError, RuntimeError, TypeError, ValueError):  # an op missing, changed or wrong
+            pass
+    return STEPPERS[model.config.cell](model, batch_size, precision)
+
+
 def stepper_for(model: CharRNN, state):
     """(step, state): step maps (ids (B,), state) → (logits (B, V) NumPy, state), as fast as this model allows.
 
@@ -186,7 +197,7 @@ def stepper_for(model: CharRNN, state):
     device = next(model.parameters()).device
     if device.type == "cpu":
         batch_size = (state[0] if isinstance(state, tuple) else state).size(1)  # state: (L, B, H)
-        stepper = STEPPERS[model.config.cell](model, batch_size, batch_precision(batch_size))
+        stepper = make_stepper(model, batch_size, batch_precision(batch_size))
         return stepper.step, stepper.start(state)
 
     def step(ids: np.ndarray, state):  # an accelerator: the model's own kernels, one sync per character

@@ -10,6 +10,7 @@ import torch
 from conftest import tiny_model_config
 
 from charnn import precision, products
+from charnn.lstm_batch import Int8LSTMStepper
 from charnn.model import CharRNN
 from charnn.stepper import GRUStepper, LSTMStepper, Stepper, stepper_for
 
@@ -42,9 +43,10 @@ def fp32_batches(monkeypatch):
     monkeypatch.setattr(products, "native_int8", lambda: False)
 
 
-def exact_int_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def exact_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """What `torch._int_mm` computes, (M, K) int8 @ (K, N) int8 → (M, N) int32, exactly, in NumPy."""
-    return torch.from_numpy((a.numpy().astype(np.int64) @ b.numpy().astype(np.int64)).astype(np.int32))
+    product = torch.from_numpy((a.numpy().astype(np.int64) @ b.numpy().astype(np.int64)).astype(np.int32))
+    return product if out is None else out.copy_(product)
 
 
 @pytest.fixture
@@ -58,17 +60,20 @@ def int8_batches(monkeypatch):
         monkeypatch.setattr(torch, "_int_mm", exact_int_mm)
 
 
-def recurrent_products(model: CharRNN, batch: int) -> list[products.Product]:
+def sampling_stepper(model: CharRNN, batch: int):
+    """The stepper `stepper_for` picks for `batch` streams of `model`."""
     with torch.no_grad():
         _, state = model(torch.zeros(batch, 1, dtype=torch.long))
-    step, _ = stepper_for(model, state)
-    return [p for p in step.__self__.recurrent + step.__self__.input if p is not None]
+    return stepper_for(model, state)[0].__self__
+
+
+def recurrent_products(model: CharRNN, batch: int) -> list[products.Product]:
+    found = sampling_stepper(model, batch)
+    return [p for p in found.recurrent + found.input if p is not None]
 
 
 def head_product(model: CharRNN, batch: int) -> products.Product:
-    with torch.no_grad():
-        _, state = model(torch.zeros(batch, 1, dtype=torch.long))
-    return stepper_for(model, state)[0].__self__.head
+    return sampling_stepper(model, batch).head
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -78,7 +83,7 @@ def test_stepper_matches_model(cell, layers, batch, fp32_batches):
     assert_stepper_matches_model(make_model(cell, layers), batch=batch, steps=12, tolerance=1e-5)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
 def test_int8_batches_match_model_within_int8_rounding(cell, int8_batches):
     """With int8 products, step after step, the logits stay within int8 rounding of the fp32 model's
     (the tiny model's are off by up to ~5e-3)."""
@@ -86,6 +91,45 @@ def test_int8_batches_match_model_within_int8_rounding(cell, int8_batches):
     # If a torch upgrade drops `torch._int_mm` on CPU, say so here rather than let batches quietly lose it.
     assert all(p.precision == "int8" and p.packed is None for p in recurrent_products(model, 3))
     assert_stepper_matches_model(model, batch=3, steps=40, tolerance=1e-2)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_int8_lstm_batches_match_model_within_int8_rounding(layers, int8_batches):
+    """The LSTM's own int8 batch step (charnn/lstm_batch.py), h held in int8 on a fixed scale."""
+    model = make_model("lstm", layers)
+    # If a torch upgrade breaks an op it uses, say so here rather than let batches quietly fall back.
+    assert type(sampling_stepper(model, 3)) is Int8LSTMStepper
+    assert_stepper_matches_model(model, batch=3, steps=40, tolerance=1e-2)
+
+
+def test_int8_lstm_batch_takes_any_state_not_only_the_last_one(int8_batches):
+    """It keeps h in int8 between steps; a state it did not just return must be read afresh."""
+    model = make_model("lstm", 2)
+    with torch.no_grad():
+        _, prime_state = model(torch.randint(0, VOCAB_SIZE, (3, 5), generator=torch.Generator().manual_seed(1)))
+    stepper = Int8LSTMStepper(model, 3)
+    start, ids = stepper.start(prime_state), np.array([1, 2, 3])
+    first, after = stepper.step(ids, start)
+    stepper.step(ids, after)  # the int8 copies now hold a later state
+    again, _ = stepper.step(ids, start)
+    np.testing.assert_array_equal(again, first)
+    fresh, _ = Int8LSTMStepper(model, 3).step(ids, stepper.start(prime_state))
+    np.testing.assert_array_equal(fresh, first)
+
+
+def test_int8_lstm_batch_falls_back_where_an_op_it_uses_is_missing(int8_batches, monkeypatch):
+    """A torch whose `_int_mm` has no `out=` (or lacks another op of the LSTM step) still samples in int8,
+    through the products every cell uses."""
+    exact = torch._int_mm
+
+    def without_out(a, b):
+        return exact(a, b)
+
+    monkeypatch.setattr(torch, "_int_mm", without_out)
+    model = make_model("lstm", 2)
+    found = sampling_stepper(model, 3)
+    assert type(found) is LSTMStepper and all(p.precision == "int8" for p in recurrent_products(model, 3))
+    assert_stepper_matches_model(model, batch=3, steps=12, tolerance=1e-2)
 
 
 @pytest.mark.skipif(not products.onednn_enabled(), reason="this torch build has no oneDNN")
@@ -100,10 +144,27 @@ def test_fp32_batches_use_packed_weights_and_one_stream_does_not(cell, fp32_batc
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_one_stream_and_every_head_stay_fp32_numpy_on_int8_cpus(cell, int8_batches):
+def test_one_stream_stays_numpy_and_every_head_fp32_on_int8_cpus(cell, int8_batches):
     model = make_model(cell, 2)
-    for product in [*recurrent_products(model, 1), head_product(model, 1), head_product(model, 4)]:
-        assert product.quantized is None and product.packed is None
+    for product in [*recurrent_products(model, 1), head_product(model, 1)]:
+        assert product.quantized is None and product.packed is None and product.tensors is None
+    batch_head = head_product(model, 4)
+    assert batch_head.quantized is None and batch_head.packed is None and batch_head.tensors is not None
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_no_batch_product_goes_to_numpys_blas(cell, precision, int8_batches, monkeypatch):
+    """NumPy's BLAS threads would compete with torch's for the cores (charnn/products.py)."""
+    if precision == "fp32":
+        monkeypatch.setattr(products, "native_int8", lambda: False)
+    model = make_model(cell, 2)
+    found = sampling_stepper(model, 4)
+    assert (type(found) is Int8LSTMStepper) == (cell == "lstm" and precision == "int8")
+    # The LSTM's int8 step multiplies its layers with `torch._int_mm` itself: only its head is a Product.
+    found = [found.head] if type(found) is Int8LSTMStepper else [found.head, *recurrent_products(model, 4)]
+    for product in found:
+        assert any(path is not None for path in (product.quantized, product.packed, product.tensors))
 
 
 def test_no_int8_without_onednn_where_int_mm_is_a_slow_loop(monkeypatch):
@@ -177,14 +238,14 @@ def test_int8_probe_refuses_a_wrong_or_missing_int_mm(broken, int8_batches, monk
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_batches_fall_back_from_int8_to_onednn_to_numpy(cell, int8_batches, monkeypatch):
+def test_batches_fall_back_from_int8_to_onednn_to_plain_torch(cell, int8_batches, monkeypatch):
     monkeypatch.delattr(torch, "_int_mm")
     model = make_model(cell, 2)
     if torch.backends.mkldnn.is_available():
         assert all(p.packed is not None for p in recurrent_products(model, 3))
     assert_stepper_matches_model(model, batch=3, steps=8, tolerance=1e-5)
     monkeypatch.setattr(products, "pack_for_onednn", lambda weight, bias, batch_size: None)  # no oneDNN either
-    assert all(p.packed is None and p.quantized is None for p in recurrent_products(model, 3))
+    assert all(p.packed is None and p.quantized is None and p.tensors is not None for p in recurrent_products(model, 3))
     assert_stepper_matches_model(model, batch=3, steps=8, tolerance=1e-5)
 
 
@@ -205,6 +266,25 @@ def test_saturated_gates_match_without_warnings(cell, fp32_batches):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_stepper_matches_model(model, batch=3, steps=6, tolerance=1e-4)
+
+
+def test_int8_lstm_batch_saturates_without_warnings(int8_batches):
+    """Huge pre-activations give σ = 0 or 1 and tanh = ±1, silently. (Against the model the logits drift
+    here by up to 0.2 within 6 steps, as they do with the int8 products of the other cells: int8 rounding
+    of 300× weights in the gates short of saturation, carried through the recurrence.)"""
+    model = make_model("lstm", 2)
+    with torch.no_grad():
+        for parameter in model.rnn.parameters():
+            parameter.mul_(300)
+        _, state = model(torch.zeros(3, 1, dtype=torch.long))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stepper = Int8LSTMStepper(model, 3)
+        state = stepper.start(state)
+        for t in range(6):
+            logits, state = stepper.step(np.full(3, t), state)
+            assert np.isfinite(logits).all()
+            assert all(np.abs(h).max() <= 1 and np.isfinite(c).all() for h, c in zip(*state, strict=True))
 
 
 @pytest.mark.parametrize(("cell", "kind"), [("lstm", LSTMStepper), ("gru", GRUStepper), ("rnn", Stepper)])

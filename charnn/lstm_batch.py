@@ -1,0 +1,111 @@
+"""The LSTM step for a batch of sampling streams on a CPU with int8 dot products (charnn/products.py).
+
+`stepper.LSTMStepper` with int8 products spent 205 µs on a step of 8 streams of the bundled 2×384
+model, of which ~90 µs in `torch._int_mm` and the rest in ~50 small NumPy operations (benchmarks/
+RESULTS.md, seventh and eighth sessions). Three of those cost 3–4× what torch's take on the same data:
+int32 → fp32 rescaling (NumPy casts through a buffer), the gather of the embedding rows, and σ over a
+strided block of gates. So this step:
+- keeps each layer's h as int8 on a fixed scale, 127 steps per unit: an LSTM's h = o·tanh(c) lies in
+  [−1, 1], so no per-row scale is needed, and each new h is rounded once, straight into the int8 inputs
+  of the two products that read it (its layer's next step, the layer above now);
+- rescales and adds the bias (or the embedding rows) in one torch call, `addcmul`;
+- orders the gate columns input, forget, output, cell, so σ is one torch call on the first 3H columns
+  and tanh one NumPy call on the last H.
+It changed the teacher-forced loss of the bundled model by less than 0.0001 nats (RESULTS.md).
+
+Shapes: B streams, H hidden size, V vocab size. The state it carries is `LSTMStepper`'s: per-layer lists
+of h and c, fp32 (B, H). The int8 copies of h live in this object; a state other than the one the last
+step returned is rounded again on the way in, so any state may be passed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from charnn.model import CharRNN
+from charnn.products import head_product, quantize_for_int_mm
+
+STEPS_PER_UNIT = 127  # int8 steps in h ∈ [-1, 1]
+
+
+class Int8LSTMStepper:
+    def __init__(self, model: CharRNN, batch_size: int):
+        """Raises `ValueError` where `torch._int_mm` fails its probe on this CPU (products.quantize_for_int_mm)."""
+        hidden, layers = model.config.hidden_size, model.config.num_layers
+        # PyTorch's gate order is input, forget, cell, output; this step's is input, forget, output, cell.
+        order = torch.cat([torch.arange(2 * hidden), torch.arange(3 * hidden, 4 * hidden),
+                           torch.arange(2 * hidden, 3 * hidden)])
+        parameters = dict(model.rnn.named_parameters())
+
+        def reordered(name: str) -> torch.Tensor:  # (4H, ...) → this step's gate order, fp32 on the CPU
+            return parameters[name].detach().cpu().float()[order]
+
+        bias = [reordered(f"bias_ih_l{i}") + reordered(f"bias_hh_l{i}") for i in range(layers)]  # (4H,) each
+        # (V, 4H): embedding → layer-0 input projection + its bias, one row per character.
+        embedding = model.embedding.weight.detach().cpu().double()  # (V, E)
+        self.table = (embedding @ reordered("weight_ih_l0").double().t() + bias[0].double()).float()
+        self.weights, self.scales, self.biases = [], [], []
+        for i in range(layers):
+            # Layer 0: h (B, H) → (B, 4H). Above: [h below, h] (B, 2H) → (B, 4H).
+            names = [f"weight_hh_l{i}"] if i == 0 else [f"weight_ih_l{i}", f"weight_hh_l{i}"]
+            matrix = torch.cat([reordered(name) for name in names], dim=1).t()  # (K, 4H)
+            prepared = quantize_for_int_mm(np.ascontiguousarray(matrix.numpy()), batch_size)
+            if prepared is None:
+                raise ValueError("torch._int_mm failed its probe on this CPU")
+            quantized, scale = prepared  # (K, 4H) int8, (1, 4H) fp32
+            self.weights.append(quantized)
+            self.scales.append(torch.from_numpy(scale / STEPS_PER_UNIT))  # int32 sums → fp32
+            self.biases.append(bias[i][None])  # (1, 4H)
+        self.head = head_product(model.head, batch_size)  # fp32, through torch (products.py)
+        self.hidden = hidden
+        # Reused every step: int32 sums, gates, and every layer's h in int8 side by side, (B, L·H), so that
+        # layer 0 reads its h, and each layer above reads [h below, its h] as one (B, 2H) view.
+        self.sums = [torch.empty(batch_size, 4 * hidden, dtype=torch.int32) for _ in range(layers)]
+        self.gates = [torch.empty(batch_size, 4 * hidden) for _ in range(layers)]
+        self.held = torch.zeros(batch_size, layers * hidden, dtype=torch.int8)
+        self.inputs = [self.held[:, max(0, i - 1) * hidden : (i + 1) * hidden] for i in range(layers)]
+        self.rounded = np.empty((batch_size, hidden), dtype=np.float32)
+        self.carried = None  # the h list the int8 inputs hold
+        self.step(np.zeros(batch_size, dtype=np.int64), self.start(  # a probe: the ops exist and agree on shapes
+            (torch.zeros(layers, batch_size, hidden), torch.zeros(layers, batch_size, hidden))))
+
+    def start(self, state) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        h, c = (s.detach().cpu().float().numpy() for s in state)  # (L, B, H) each
+        return list(h), list(c)
+
+    def hold(self, layer: int, h: np.ndarray) -> None:
+        """Round h (B, H) to int8, where this layer's next step and the layer above read it."""
+        rounded, hidden = self.rounded, self.hidden
+        np.rint(np.multiply(h, STEPS_PER_UNIT, out=rounded), out=rounded)
+        self.held.numpy()[:, layer * hidden : (layer + 1) * hidden] = rounded  # exact: whole numbers in [-127, 127]
+
+    def step(self, ids: np.ndarray, state):
+        """ids (B,), state from `start` or `step` → logits (B, V), new state."""
+        h, c = state
+        if h is not self.carried:
+            for layer, below in enumerate(h):
+                self.hold(layer, below)
+        hidden, new_h, new_c = self.hidden, [], []
+        for layer in range(len(h)):
+            sums, gates = self.sums[layer], self.gates[layer]
+            torch._int_mm(self.inputs[layer], self.weights[layer], out=sums)  # exact
+            if layer == 0:
+                torch.index_select(self.table, 0, torch.from_numpy(np.asarray(ids, dtype=np.int64)), out=gates)
+                gates.addcmul_(sums, self.scales[0])  # (B, 4H)
+            else:
+                torch.addcmul(self.biases[layer], sums, self.scales[layer], out=gates)
+            gates[:, : 3 * hidden].sigmoid_()
+            values = gates.numpy()
+            cell_input = values[:, 3 * hidden :]
+            np.tanh(cell_input, out=cell_input)
+            cell_input *= values[:, :hidden]  # input gate · tanh(cell gate)
+            cell = values[:, hidden : 2 * hidden] * c[layer]  # (B, H), new
+            cell += cell_input
+            below = np.tanh(cell)
+            below *= values[:, 2 * hidden : 3 * hidden]  # (B, H), new
+            self.hold(layer, below)
+            new_h.append(below)
+            new_c.append(cell)
+        self.carried = new_h
+        return self.head(below), (new_h, new_c)
