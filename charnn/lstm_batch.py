@@ -20,6 +20,8 @@ step returned is rounded again on the way in, so any state may be passed.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
@@ -45,27 +47,29 @@ class Int8LSTMStepper:
         # (V, 4H): embedding → layer-0 input projection + its bias, one row per character.
         embedding = model.embedding.weight.detach().cpu().double()  # (V, E)
         self.table = (embedding @ reordered("weight_ih_l0").double().t() + bias[0].double()).float()
-        self.weights, self.scales, self.biases = [], [], []
+        prepared = []  # per layer: int8 weight (K, 4H), scale from int32 sums to fp32 (1, 4H), bias (1, 4H)
         for i in range(layers):
             # Layer 0: h (B, H) → (B, 4H). Above: [h below, h] (B, 2H) → (B, 4H).
             names = [f"weight_hh_l{i}"] if i == 0 else [f"weight_ih_l{i}", f"weight_hh_l{i}"]
             matrix = torch.cat([reordered(name) for name in names], dim=1).t()  # (K, 4H)
-            prepared = quantize_for_int_mm(np.ascontiguousarray(matrix.numpy()), batch_size)
-            if prepared is None:
+            quantized = quantize_for_int_mm(np.ascontiguousarray(matrix.numpy()), batch_size)
+            if quantized is None:
                 raise ValueError("torch._int_mm failed its probe on this CPU")
-            quantized, scale = prepared  # (K, 4H) int8, (1, 4H) fp32
-            self.weights.append(quantized)
-            self.scales.append(torch.from_numpy(scale / STEPS_PER_UNIT))  # int32 sums → fp32
-            self.biases.append(bias[i][None])  # (1, 4H)
+            prepared.append((quantized[0], torch.from_numpy(quantized[1] / STEPS_PER_UNIT), bias[i][None]))
         self.head = head_product(model.head, batch_size)  # fp32, through torch (products.py)
-        self.hidden = hidden
-        # Reused every step: int32 sums, gates, and every layer's h in int8 side by side, (B, L·H), so that
-        # layer 0 reads its h, and each layer above reads [h below, its h] as one (B, 2H) view.
-        self.sums = [torch.empty(batch_size, 4 * hidden, dtype=torch.int32) for _ in range(layers)]
-        self.gates = [torch.empty(batch_size, 4 * hidden) for _ in range(layers)]
+        # Every layer's h in int8 side by side, (B, L·H): layer 0 reads its h, each layer above reads
+        # [h below, its h] as one (B, 2H) view.
         self.held = torch.zeros(batch_size, layers * hidden, dtype=torch.int8)
-        self.inputs = [self.held[:, max(0, i - 1) * hidden : (i + 1) * hidden] for i in range(layers)]
         self.rounded = np.empty((batch_size, hidden), dtype=np.float32)
+        self.layers = []
+        for i, (weight, scale, layer_bias) in enumerate(prepared):
+            gates = torch.empty(batch_size, 4 * hidden)  # reused every step, like the sums
+            values = gates.numpy()
+            self.layers.append(Layer(
+                self.held[:, max(0, i - 1) * hidden : (i + 1) * hidden], weight, scale, layer_bias,
+                torch.empty(batch_size, 4 * hidden, dtype=torch.int32), gates, gates[:, : 3 * hidden],
+                *(values[:, k * hidden : (k + 1) * hidden] for k in range(4)),
+                self.held.numpy()[:, i * hidden : (i + 1) * hidden]))
         self.carried = None  # the h list the int8 inputs hold
         self.step(np.zeros(batch_size, dtype=np.int64), self.start(  # a probe: the ops exist and agree on shapes
             (torch.zeros(layers, batch_size, hidden), torch.zeros(layers, batch_size, hidden))))
@@ -74,38 +78,52 @@ class Int8LSTMStepper:
         h, c = (s.detach().cpu().float().numpy() for s in state)  # (L, B, H) each
         return list(h), list(c)
 
-    def hold(self, layer: int, h: np.ndarray) -> None:
+    def hold(self, layer: Layer, h: np.ndarray) -> None:
         """Round h (B, H) to int8, where this layer's next step and the layer above read it."""
-        rounded, hidden = self.rounded, self.hidden
+        rounded = self.rounded
         np.rint(np.multiply(h, STEPS_PER_UNIT, out=rounded), out=rounded)
-        self.held.numpy()[:, layer * hidden : (layer + 1) * hidden] = rounded  # exact: whole numbers in [-127, 127]
+        layer.held[...] = rounded  # exact: whole numbers in [-127, 127]
 
     def step(self, ids: np.ndarray, state):
         """ids (B,), state from `start` or `step` → logits (B, V), new state."""
         h, c = state
         if h is not self.carried:
-            for layer, below in enumerate(h):
+            for layer, below in zip(self.layers, h, strict=True):
                 self.hold(layer, below)
-        hidden, new_h, new_c = self.hidden, [], []
-        for layer in range(len(h)):
-            sums, gates = self.sums[layer], self.gates[layer]
-            torch._int_mm(self.inputs[layer], self.weights[layer], out=sums)  # exact
-            if layer == 0:
-                torch.index_select(self.table, 0, torch.from_numpy(np.asarray(ids, dtype=np.int64)), out=gates)
-                gates.addcmul_(sums, self.scales[0])  # (B, 4H)
+        new_h, new_c = [], []
+        for index, layer in enumerate(self.layers):
+            torch._int_mm(layer.inputs, layer.weight, out=layer.sums)  # exact
+            if index == 0:
+                torch.index_select(self.table, 0, torch.from_numpy(np.asarray(ids, dtype=np.int64)), out=layer.gates)
+                layer.gates.addcmul_(layer.sums, layer.scale)  # (B, 4H)
             else:
-                torch.addcmul(self.biases[layer], sums, self.scales[layer], out=gates)
-            gates[:, : 3 * hidden].sigmoid_()
-            values = gates.numpy()
-            cell_input = values[:, 3 * hidden :]
-            np.tanh(cell_input, out=cell_input)
-            cell_input *= values[:, :hidden]  # input gate · tanh(cell gate)
-            cell = values[:, hidden : 2 * hidden] * c[layer]  # (B, H), new
+                torch.addcmul(layer.bias, layer.sums, layer.scale, out=layer.gates)
+            layer.gated.sigmoid_()  # input, forget and output gates
+            cell_input = np.tanh(layer.cell_gate, out=layer.cell_gate)
+            cell_input *= layer.input_gate
+            cell = layer.forget_gate * c[index]  # (B, H), new
             cell += cell_input
             below = np.tanh(cell)
-            below *= values[:, 2 * hidden : 3 * hidden]  # (B, H), new
+            below *= layer.output_gate  # (B, H), new
             self.hold(layer, below)
             new_h.append(below)
             new_c.append(cell)
         self.carried = new_h
         return self.head(below), (new_h, new_c)
+
+
+class Layer(NamedTuple):
+    """What one layer's step touches, prepared once: slicing a tensor costs ~1 µs of Python."""
+
+    inputs: torch.Tensor  # (B, K) int8 view of `held`
+    weight: torch.Tensor  # (K, 4H) int8
+    scale: torch.Tensor  # (1, 4H): int32 sums → fp32
+    bias: torch.Tensor  # (1, 4H); layer 0's is in the table
+    sums: torch.Tensor  # (B, 4H) int32
+    gates: torch.Tensor  # (B, 4H) fp32
+    gated: torch.Tensor  # (B, 3H) view of `gates`: the σ gates
+    input_gate: np.ndarray  # (B, H) views of `gates`
+    forget_gate: np.ndarray
+    output_gate: np.ndarray
+    cell_gate: np.ndarray
+    held: np.ndarray  # (B, H) view of the int8 h this layer writes
