@@ -15,18 +15,20 @@ It changed the teacher-forced loss of the bundled model by less than 0.0001 nats
 
 Shapes: B streams, H hidden size, V vocab size. The state it carries is `LSTMStepper`'s: per-layer lists
 of h and c, fp32 (B, H). The int8 copies of h live in this object; a state other than the one the last
-step returned is rounded again on the way in, so any state may be passed.
+step returned is rounded again on the way in, so any state may be passed; but a returned state must
+not be changed in place (its int8 copy would not follow).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from charnn.model import CharRNN
-from charnn.products import head_product, quantize_for_int_mm
+from charnn.products import head_product, quantize_for_int_mm, torch_product
 
 STEPS_PER_UNIT = 127  # int8 steps in h ∈ [-1, 1]
 
@@ -59,20 +61,42 @@ class Int8LSTMStepper:
         self.head = head_product(model.head, batch_size)  # fp32, through torch (products.py)
         # Every layer's h in int8 side by side, (B, L·H): layer 0 reads its h, each layer above reads
         # [h below, its h] as one (B, 2H) view.
-        self.held = torch.zeros(batch_size, layers * hidden, dtype=torch.int8)
-        self.rounded = np.empty((batch_size, hidden), dtype=np.float32)
-        self.layers = []
-        for i, (weight, scale, layer_bias) in enumerate(prepared):
-            gates = torch.empty(batch_size, 4 * hidden)  # reused every step, like the sums
-            values = gates.numpy()
-            self.layers.append(Layer(
-                self.held[:, max(0, i - 1) * hidden : (i + 1) * hidden], weight, scale, layer_bias,
-                torch.empty(batch_size, 4 * hidden, dtype=torch.int32), gates, gates[:, : 3 * hidden],
-                *(values[:, k * hidden : (k + 1) * hidden] for k in range(4)),
-                self.held.numpy()[:, i * hidden : (i + 1) * hidden]))
+        # Buffers written in place at every step: made outside inference mode even when sampling builds the
+        # stepper inside it, so that they may be stepped either way.
+        with torch.inference_mode(False):
+            self.held = torch.zeros(batch_size, layers * hidden, dtype=torch.int8)
+            self.rounded = np.empty((batch_size, hidden), dtype=np.float32)
+            self.layers = []
+            for i, (weight, scale, layer_bias) in enumerate(prepared):
+                gates = torch.empty(batch_size, 4 * hidden)  # reused every step, like the sums
+                values = gates.numpy()
+                self.layers.append(Layer(
+                    self.held[:, max(0, i - 1) * hidden : (i + 1) * hidden], weight, scale, layer_bias,
+                    torch.empty(batch_size, 4 * hidden, dtype=torch.int32), gates, gates[:, : 3 * hidden],
+                    *(values[:, k * hidden : (k + 1) * hidden] for k in range(4)),
+                    self.held.numpy()[:, i * hidden : (i + 1) * hidden]))
+        self.check_products()
         self.carried = None  # the h list the int8 inputs hold
-        self.step(np.zeros(batch_size, dtype=np.int64), self.start(  # a probe: the ops exist and agree on shapes
+        self.step(np.zeros(batch_size, dtype=np.int64), self.start(  # the other ops exist and agree on shapes
             (torch.zeros(layers, batch_size, hidden), torch.zeros(layers, batch_size, hidden))))
+
+    def check_products(self) -> None:
+        """`torch._int_mm` as the step calls it (strided views of `held`, `out=`) must be exact, silently:
+        `quantize_for_int_mm` probed it on contiguous inputs only. Raises `ValueError` otherwise."""
+        held = self.held.numpy()
+        held[...] = np.random.default_rng(0).integers(-127, 128, held.shape)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # e.g. a slow fallback announced by a warning
+                for layer in self.layers:
+                    torch._int_mm(layer.inputs, layer.weight, out=layer.sums)
+                    exact = torch_product(layer.inputs.numpy(), layer.weight.numpy())  # float64: exact here
+                    if not np.array_equal(layer.sums.numpy(), exact):
+                        raise ValueError("torch._int_mm gave wrong sums on strided inputs")
+        except Warning as warning:
+            raise ValueError(f"torch._int_mm warned: {warning}") from None
+        finally:
+            held[...] = 0
 
     def start(self, state) -> tuple[list[np.ndarray], list[np.ndarray]]:
         h, c = (s.detach().cpu().float().numpy() for s in state)  # (L, B, H) each
@@ -87,14 +111,16 @@ class Int8LSTMStepper:
     def step(self, ids: np.ndarray, state):
         """ids (B,), state from `start` or `step` → logits (B, V), new state."""
         h, c = state
-        if h is not self.carried:
+        carried, self.carried = self.carried, None  # until this step is through (an interrupt may stop it)
+        if h is not carried:
             for layer, below in zip(self.layers, h, strict=True):
                 self.hold(layer, below)
         new_h, new_c = [], []
         for index, layer in enumerate(self.layers):
             torch._int_mm(layer.inputs, layer.weight, out=layer.sums)  # exact
             if index == 0:
-                torch.index_select(self.table, 0, torch.from_numpy(np.asarray(ids, dtype=np.int64)), out=layer.gates)
+                rows = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))  # (B,)
+                torch.index_select(self.table, 0, rows, out=layer.gates)
                 layer.gates.addcmul_(layer.sums, layer.scale)  # (B, 4H)
             else:
                 torch.addcmul(layer.bias, layer.sums, layer.scale, out=layer.gates)

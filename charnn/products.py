@@ -29,6 +29,8 @@ the next path.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -88,15 +90,18 @@ def int8_product(x: np.ndarray, weight: torch.Tensor, scale: np.ndarray) -> np.n
 
 def quantize_for_int_mm(weight: np.ndarray, batch_size: int):
     """(`weight` (K, N) as int8, its column scales (1, N) fp32), or None where `torch._int_mm` is missing
-    on this CPU build or its products leave the bound of int8 rounding on a probe."""
+    on this CPU build, warns (a user would see it), or its products leave the bound of int8 rounding on a
+    probe."""
     magnitude = np.abs(weight)  # (K, N)
     scale = magnitude.max(axis=0, keepdims=True) / 127  # (1, N)
     scale[scale == 0] = 1
     quantized = torch.from_numpy(np.rint(weight / scale).astype(np.int8))
     probe = probe_rows(batch_size, weight.shape[0])
     try:
-        got = int8_product(probe, quantized, scale)
-    except (AttributeError, RuntimeError, TypeError):  # missing, or NotImplementedError (a RuntimeError)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = int8_product(probe, quantized, scale)
+    except (AttributeError, RuntimeError, TypeError, Warning):  # missing, NotImplementedError, or a warning
         return None
     # Rounding moves each input by at most half its row's step, each weight by half its column's:
     # no sum may be off by more than the sum of those moves times the other factor.

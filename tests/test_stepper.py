@@ -10,8 +10,11 @@ import torch
 from conftest import tiny_model_config
 
 from charnn import precision, products
+from charnn import stepper as stepper_module
+from charnn.data import Vocab
 from charnn.lstm_batch import Int8LSTMStepper
 from charnn.model import CharRNN
+from charnn.sample import generate_batch
 from charnn.stepper import GRUStepper, LSTMStepper, Stepper, stepper_for
 
 VOCAB_SIZE = 23
@@ -117,6 +120,61 @@ def test_int8_lstm_batch_takes_any_state_not_only_the_last_one(int8_batches):
     np.testing.assert_array_equal(fresh, first)
 
 
+def test_int8_lstm_batch_steps_inside_and_outside_inference_mode(int8_batches):
+    """Sampling builds the stepper inside `torch.inference_mode()`; its buffers are written in place at every
+    step, and must not become inference tensors that only that mode may write."""
+    model = make_model("lstm", 2)
+    with torch.inference_mode():
+        _, state = model(torch.zeros(3, 1, dtype=torch.long))
+        stepper = Int8LSTMStepper(model, 3)
+        inside, _ = stepper.step(np.array([1, 2, 3]), stepper.start(state))
+    outside, _ = stepper.step(np.array([1, 2, 3]), stepper.start(state))
+    np.testing.assert_array_equal(outside, inside)
+
+
+def test_int8_lstm_batch_takes_ids_of_any_layout(int8_batches):
+    model = make_model("lstm", 2)
+    with torch.no_grad():
+        _, state = model(torch.zeros(3, 1, dtype=torch.long))
+    stepper = Int8LSTMStepper(model, 3)
+    expected, _ = stepper.step(np.array([3, 2, 1]), stepper.start(state))
+    for ids in (np.array([1, 2, 3])[::-1], np.array([3, 2, 1], dtype=np.int32), [3, 2, 1]):
+        got, _ = stepper.step(ids, stepper.start(state))
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("broken", ["wrong on strided inputs", "warns"])
+def test_int8_lstm_batch_refuses_an_int_mm_wrong_as_it_calls_it(broken, int8_batches, monkeypatch):
+    """The shared probe multiplies contiguous rows; the step multiplies strided views of one buffer, with
+    `out=`. A torch that gets those wrong, or warns about them, must not sample with this step."""
+    real = torch._int_mm
+
+    def int_mm(a, b, out=None):
+        if broken == "warns":
+            warnings.warn("falling back to a slow path", UserWarning, stacklevel=2)
+        product = real(a, b) + (0 if a.is_contiguous() or broken == "warns" else 1)
+        return product if out is None else out.copy_(product)
+
+    monkeypatch.setattr(torch, "_int_mm", int_mm)
+    with pytest.raises(ValueError, match="_int_mm"):
+        Int8LSTMStepper(make_model("lstm", 2), 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error" if broken != "warns" else "ignore")
+        assert type(sampling_stepper(make_model("lstm", 2), 3)) is LSTMStepper
+
+
+def test_int8_lstm_batch_samples_through_generate_batch(int8_batches, monkeypatch):
+    """End to end, as `charnn sample --num-samples` runs it: inside inference mode, same seed, same text."""
+    made = []
+    make_stepper = stepper_module.make_stepper
+    monkeypatch.setattr(stepper_module, "make_stepper", lambda *args: made.append(make_stepper(*args)) or made[-1])
+    model, vocab = make_model("lstm", 2), Vocab("abcdefghijklmnopqrstuvw")
+    texts = [generate_batch(model, vocab, "ab", 60, 4, 0.8, generator=torch.Generator().manual_seed(5))
+             for _ in range(2)]
+    assert [type(found) for found in made] == [Int8LSTMStepper] * 2
+    assert texts[0] == texts[1] and [len(text) for text in texts[0]] == [60] * 4 and len(set(texts[0])) > 1
+
+
 def test_int8_lstm_batch_falls_back_where_an_op_it_uses_is_missing(int8_batches, monkeypatch):
     """A torch whose `_int_mm` has no `out=` (or lacks another op of the LSTM step) still samples in int8,
     through the products every cell uses."""
@@ -155,7 +213,9 @@ def test_one_stream_stays_numpy_and_every_head_fp32_on_int8_cpus(cell, int8_batc
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
 def test_no_batch_product_goes_to_numpys_blas(cell, precision, int8_batches, monkeypatch):
-    """NumPy's BLAS threads would compete with torch's for the cores (charnn/products.py)."""
+    """NumPy's BLAS threads would compete with torch's for the cores (charnn/products.py). This checks the
+    path each batch product takes; a NumPy `@` in a probe would not show here (benchmarks/RESULTS.md,
+    eighth session, has the per-thread CPU time that does)."""
     if precision == "fp32":
         monkeypatch.setattr(products, "native_int8", lambda: False)
     model = make_model(cell, 2)
@@ -219,7 +279,7 @@ def test_int8_product_rounds_each_row_and_column_on_its_own_scale(size, int8_bat
     assert np.all(np.abs(got - inputs @ weight) <= bound * 1.01)
 
 
-@pytest.mark.parametrize("broken", ["20% off", "missing", "not implemented"])
+@pytest.mark.parametrize("broken", ["20% off", "missing", "not implemented", "warns"])
 def test_int8_probe_refuses_a_wrong_or_missing_int_mm(broken, int8_batches, monkeypatch):
     weight = uneven(48, 96, 3)
     assert products.quantize_for_int_mm(weight, 4) is not None
@@ -231,6 +291,9 @@ def test_int8_probe_refuses_a_wrong_or_missing_int_mm(broken, int8_batches, monk
         def int_mm(a, b):
             if broken == "not implemented":  # torch 2.2 on CPU
                 raise NotImplementedError("Could not run 'aten::_int_mm' with arguments from the 'CPU' backend")
+            if broken == "warns":  # e.g. a slow fallback announced to the user
+                warnings.warn("falling back to a slow path", UserWarning, stacklevel=2)
+                return real(a, b)
             return real(a, b) * 6 // 5  # as wrong as oneDNN's held to AVX2 (19%)
 
         monkeypatch.setattr(torch, "_int_mm", int_mm)
