@@ -60,9 +60,8 @@ class Int8LSTMStepper:
             prepared.append((quantized[0], torch.from_numpy(quantized[1] / STEPS_PER_UNIT), bias[i][None]))
         self.head = head_product(model.head, batch_size)  # fp32, through torch (products.py)
         # Every layer's h in int8 side by side, (B, L·H): layer 0 reads its h, each layer above reads
-        # [h below, its h] as one (B, 2H) view.
-        # Buffers written in place at every step: made outside inference mode even when sampling builds the
-        # stepper inside it, so that they may be stepped either way.
+        # [h below, its h] as one (B, 2H) view. This and the other buffers written at every step are made
+        # outside inference mode even when sampling builds the stepper inside it, so either mode may step it.
         with torch.inference_mode(False):
             self.held = torch.zeros(batch_size, layers * hidden, dtype=torch.int8)
             self.rounded = np.empty((batch_size, hidden), dtype=np.float32)
