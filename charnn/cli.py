@@ -316,6 +316,11 @@ def sample(
             raise typer.BadParameter(f"must be one of {', '.join(choices)}", param_hint=name)
     if stop == "":
         raise typer.BadParameter("must not be empty", param_hint="--stop")
+    if prime and prime_file is not None:
+        raise typer.BadParameter("give --prime or --prime-file, not both", param_hint="--prime-file")
+    if interactive and (num_samples > 1 or output is not None):
+        raise typer.BadParameter("--interactive writes one stream to the terminal; leave out --num-samples and "
+                                 "--output", param_hint="--interactive")
     import torch
 
     from charnn import checkpoint as checkpoints
@@ -381,6 +386,11 @@ def sample(
                 sys.stdout.write("\n")
         if output is not None:
             body = [script.to_fountain(prime + t) if output_format == "fountain" else t for t in texts]
+            if len(body) > 1:  # each under its header, as on the screen (Fountain: a section, which apps
+                # show in the outline and leave out of the script)
+                body = [(f"# Sample {number} of {len(body)}\n\n" if output_format == "fountain" else
+                         f"── sample {number}/{len(body)} ──\n") + text.strip("\n") + "\n"
+                        for number, text in enumerate(body, 1)]
             try:
                 output.write_text("\n".join(body), encoding="utf-8")
             except OSError as problem:
@@ -409,7 +419,7 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
     with contextlib.suppress(ImportError):  # line editing and history at the prompt, where the platform has it
         import readline  # noqa: F401
 
-    settings = {"temp": temperature, "length": length, "topk": top_k, "topp": top_p}
+    settings = {"temp": temperature, "length": length, "topk": top_k, "topp": top_p, "unknown": unknown}
     generator = torch.Generator().manual_seed(seed)
     ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
             "/help; Ctrl-C stops a stream, Ctrl-D quits")
@@ -426,9 +436,14 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
             name, _, value = line[1:].partition(" ")
             try:
                 if name == "help":
-                    ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N; anything else is a prime")
+                    ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N, /unknown error|skip|replace; "
+                            "anything else is a prime")
                 elif name == "seed":
                     generator.manual_seed(int(value))
+                elif name == "unknown":
+                    if value.strip() not in ("error", "skip", "replace"):
+                        raise CharnnError("/unknown takes error, skip or replace")
+                    settings = {**settings, "unknown": value.strip()}
                 elif name in settings:
                     parsed = None if value.strip() == "off" else (int(value) if name in ("length", "topk")
                                                                    else float(value))
@@ -444,9 +459,12 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
                 ui.error(str(problem) if isinstance(problem, CharnnError) else f"bad value for /{name}: {value!r}")
             continue
         try:
-            vocab.encode(line, unknown=unknown)  # unseen characters: the error before the prime is echoed
+            try:  # unseen characters: the error before the prime is echoed
+                vocab.encode(line, unknown=settings["unknown"])
+            except CharnnError as problem:
+                raise CharnnError(str(problem).replace("--unknown", "/unknown")) from None
             chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
-                             settings["topp"], generator, unknown, stop)
+                             settings["topp"], generator, settings["unknown"], stop)
             stream = ui.open_stream(style, sys.stdout)
             try:
                 for char in line:  # echo the prime so the continuation reads on from it
@@ -490,9 +508,18 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a r
         ("training time", f"{metrics.get('elapsed', 0) / 60:.1f} min"),
         ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
                         f"precision {train_config.get('precision', '?')}"),
-        ("resumable", "yes (has optimizer state)" if "optimizer" in payload else "no (weights only)"),
+        ("resumable", resumable(payload, path if path.is_dir() else file.parent)),
     ]
     ui.show_info(rows)
+
+
+def resumable(payload: dict, run_dir: Path) -> str:
+    """What `charnn info` says of resuming: a run folder's best.pt holds weights only, its latest.pt more."""
+    if "optimizer" in payload:
+        return "yes (has optimizer state)"
+    if (run_dir / "latest.pt").exists():
+        return f"yes, from {run_dir / 'latest.pt'} (this file holds weights only)"
+    return "no (weights only)"
 
 
 @app.command(name="eval")

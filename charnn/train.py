@@ -150,8 +150,7 @@ def train(
             if not all(key in payload for key in ("optimizer", "rng", "carry_state", "metrics", "train_config")):
                 raise CharnnError(f"{latest} holds weights only, not a training state — it cannot be resumed")
             check_resumable(payload, corpus, model_config, config)
-            if (config.steps is not None and payload["step"] >= config.steps) or (
-                    config.time_budget is not None and payload["metrics"]["elapsed"] >= config.time_budget):
+            if at_target(payload, config):
                 raise CharnnError(f"the run in {run_dir} is already at its target (step {payload['step']:,}) — "
                                   "pass a larger --steps or --time to train further")
             drop_metrics_after(run_dir / "metrics.jsonl", payload["step"])
@@ -229,10 +228,27 @@ def train(
                 raise CharnnError(f"the weights became non-finite at step {step}; nothing was saved after it — "
                                   f"lower --lr (was {config.lr}) and --resume from {run_dir}")
             run.save_latest(step, elapsed(), state, math.nan)
-        elif evaluated_at != step:
-            run.checkpoint(step, elapsed(), state, val_ids)
+        else:  # the run is through: latest.pt says so, so that a --resume with the same target is refused
+            run.stopped_by = reason
+            if evaluated_at != step:
+                run.checkpoint(step, elapsed(), state, val_ids)
+            else:
+                run.save_latest(step, elapsed(), state, run.last_val_loss)
         on_event(Finished(step, elapsed(), run.best, reason, run_dir))
         return model
+
+
+def at_target(payload: dict, config: TrainConfig) -> bool:
+    """Whether the run saved in `payload` has nothing left to do under `config`: its steps are done, or its
+    time is. A run stops a little before its time budget ends (the final eval and save are planned into it),
+    so a time target counts as reached when the run stopped for it and the budget has not grown since."""
+    if config.steps is not None and payload["step"] >= config.steps:
+        return True
+    if config.time_budget is None:
+        return False
+    metrics, saved_budget = payload["metrics"], payload["train_config"].get("time_budget")
+    return metrics["elapsed"] >= config.time_budget or (
+        metrics.get("stopped_by") == "time" and saved_budget is not None and config.time_budget <= saved_budget)
 
 
 class _Run:
@@ -242,6 +258,8 @@ class _Run:
         self.model, self.optimizer, self.corpus, self.run_dir = model, optimizer, corpus, run_dir
         self.config, self.device, self.on_event, self.best = config, device, on_event, best
         self.eval_seconds: float | None = None  # measured cost of one eval + save
+        self.last_val_loss = math.nan
+        self.stopped_by: str | None = None  # "steps" or "time" once the run has reached its target
 
     def reserve(self, val_chars: int, step_seconds: float) -> float:
         """Seconds to keep free at the end of a time budget for the final eval and save."""
@@ -262,7 +280,8 @@ class _Run:
             "vocab": self.corpus.vocab.chars,
             "step": step,
             "metrics": {"val_loss": val_loss, "best_val_loss": self.best, "elapsed": elapsed,
-                        "chars_seen": step * self.config.batch_size * self.config.seq_len},
+                        "chars_seen": step * self.config.batch_size * self.config.seq_len,
+                        "stopped_by": self.stopped_by},
             "corpus": self.corpus.path.name,
             "corpus_chars": len(self.corpus.ids),
             "read_options": dict(self.corpus.options.__dict__),
@@ -287,7 +306,7 @@ class _Run:
                               f"lower --lr (was {self.config.lr}) and --resume from {self.run_dir}")
         sample = self.preview()
         is_best = val_loss < self.best
-        self.best = min(self.best, val_loss)
+        self.best, self.last_val_loss = min(self.best, val_loss), val_loss
         weights = self.weights_payload(step, elapsed, val_loss)
         # The metrics line first: a kill before latest.pt is written leaves a line past latest's step,
         # which a resume drops; the other order could lose the line for good.

@@ -102,7 +102,15 @@ def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
     result = invoke("sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--output", str(out))
     assert result.exit_code == 0, result.output
     assert "sample 1/2" in result.stdout and "sample 2/2" in result.stdout
-    assert len(out.read_text(encoding="utf-8")) == 2 * 50 + 1
+    # The file keeps the samples apart as the screen does: each under its header.
+    texts = [part.split("\n", 1)[1].rstrip("\n") for part in result.stdout.split("── sample ")[1:]]
+    assert out.read_text(encoding="utf-8") == "\n".join(f"── sample {n}/2 ──\n{text}\n"
+                                                        for n, text in enumerate(texts, 1))
+    fountain = tmp_path / "out.fountain"
+    invoke("sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--format", "fountain", "--output",
+           str(fountain))
+    sections = fountain.read_text(encoding="utf-8").split("# Sample ")
+    assert sections[0] == "" and [part[:6] for part in sections[1:]] == ["1 of 2", "2 of 2"]
     full = invoke("sample", "--length", "100", "--temperature", "0").stdout
     stop = full[10:13]
     stopped = invoke("sample", "--length", "100", "--temperature", "0", "--stop", stop)
@@ -123,8 +131,12 @@ def test_info(in_cli_root):
     assert result.exit_code == 0, result.output
     for text in ("1×16 LSTM", "parameters", f"{len(in_cli_root.vocab)} characters", "corpus.txt", "best val loss"):
         assert text in result.stdout, text
+    # The folder's best.pt holds weights only, but the run resumes from its latest.pt.
+    assert "yes, from checkpoints/corpus/latest.pt (this file holds weights only)" in " ".join(result.stdout.split())
     latest = invoke("info", "checkpoints/corpus/latest.pt")
     assert "yes (has optimizer state)" in latest.stdout and "40" in latest.stdout
+    shutil.copy("checkpoints/corpus/best.pt", "alone.pt")
+    assert "no (weights only)" in invoke("info", "alone.pt").stdout
 
 
 def test_eval_json(in_cli_root):
@@ -572,10 +584,20 @@ def test_interactive_commands(in_cli_root):
 
 
 def test_interactive_refuses_an_unseen_character_before_echoing_the_prime(in_cli_root):
-    result = invoke("sample", "--interactive", input="thQ\n/topk off\n")
+    result = invoke("sample", "--interactive", input="thQ\n/topk off\n/unknown maybe\n/unknown skip\nthQ\n")
     assert result.exit_code == 0, result.output
-    assert "never saw: 'Q'" in result.stderr and "thQ" not in result.stdout
+    assert "never saw: 'Q'" in result.stderr and "use /unknown skip|replace" in result.stderr
     assert "topk off" in result.stderr and "None" not in result.stderr
+    assert "/unknown takes error, skip or replace" in result.stderr and "unknown skip" in result.stderr
+    assert result.stdout.count("thQ") == 1  # refused at first, not echoed; after /unknown skip, echoed and continued
+
+
+@pytest.mark.parametrize("args", [["--prime", "th", "--prime-file", "p.txt"], ["--interactive", "--num-samples", "2"],
+                                  ["--interactive", "--output", "x.txt"]])
+def test_sample_options_that_cannot_go_together(in_cli_root, args):
+    Path("p.txt").write_text("the", encoding="utf-8")
+    result = invoke("sample", *args, input="")
+    assert result.exit_code == 2 and ("not both" in result.output or "one stream" in result.output)
 
 
 @pytest.mark.parametrize("where", ["folder", "missing folder"])

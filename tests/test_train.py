@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -313,6 +314,22 @@ def test_time_budget_stops_with_reason_time(tmp_path, short_corpus):
     assert finished.step < 10_000
     assert load(tmp_path / "run" / "latest.pt")["step"] == finished.step
     assert any(isinstance(e, Evaluated) and e.step == finished.step for e in run.events)  # final eval done
+
+
+@pytest.mark.parametrize("eval_every", [10_000, 1])  # the final save is an eval, or rewrites the last eval's
+def test_a_run_through_its_time_is_not_run_again_by_resume(tmp_path, short_corpus, eval_every):
+    """A time run stops a little before its budget ends (the final eval and save fit inside it). A --resume
+    with the same budget must say the run is done, not run its final eval again; a longer one goes on."""
+    config = tiny_train_config(steps=None, time_budget=1.0, eval_every=eval_every, log_every=1, preview_chars=0)
+    run = train_run(tmp_path / "run", short_corpus, config=config)
+    latest = load(tmp_path / "run" / "latest.pt")
+    assert run.events[-1].reason == "time" and latest["metrics"]["stopped_by"] == "time"
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text()
+    with pytest.raises(CharnnError, match="already at its target"):
+        train_run(tmp_path / "run", short_corpus, config=config, resume=True)
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == lines
+    longer = train_run(tmp_path / "run", short_corpus, config=replace(config, time_budget=1.5), resume=True)
+    assert longer.events[-1].reason == "time" and longer.events[-1].step > run.events[-1].step
 
 
 def test_steps_and_budget_both_given_steps_win(tmp_path, short_corpus):
