@@ -139,8 +139,9 @@ def train(
                                                             f"{T.weight_decay}].", callback=check_nonnegative)] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints \\[default: about 8 "
                                                         "per run, fewer where they would take over 5% of a "
-                                                        "short budget].", **Positive)] = None,
-    keep: Annotated[int | None, typer.Option(help=f"step-N.pt checkpoints to keep \\[default: "
+                                                        "short budget; a --time run also evals every 8th of "
+                                                        "its budget].", **Positive)] = None,
+    keep: Annotated[int | None, typer.Option(help=f"step-NNNNNNNN.pt checkpoints to keep \\[default: "
                                                   f"{T.keep_checkpoints}].", min=0)] = None,
     seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order \\[default: "
                                                   f"{T.seed}].", min=0, max=2**63 - 1)] = None,
@@ -195,20 +196,26 @@ def train(
                      weight_dropout=weight_dropout, batch_size=batch_size, seq_len=seq_len, lr=lr,
                      weight_decay=weight_decay, eval_every=eval_every, keep_checkpoints=keep, seed=seed)
         settings = {**run, **{name: value for name, value in given.items() if value is not None}}
+        if eval_every is not None:  # the user's cadence, by steps only
+            settings["eval_seconds"] = None
         if not run:
             val_chars = int(len(data.ids) * T.val_fraction)
             preset = choose(len(data.ids) - val_chars, val_chars, budget, steps, torch_device, precision,
-                            len(data.vocab), batch_size, seq_len or T.seq_len, layers, hidden_size)
+                            len(data.vocab), batch_size, seq_len or T.seq_len, layers, hidden_size,
+                            settings.get("cell", M.cell), settings.get("embed_dim", M.embed_dim))
             if layers is None or hidden_size is None:
                 ui.info(f"model size from the preset: {preset.reason} (--layers/--hidden-size to choose)")
             settings = {"num_layers": preset.num_layers, "hidden_size": preset.hidden_size,
                         "dropout": preset.dropout, "weight_dropout": preset.weight_dropout,
                         "batch_size": preset.batch_size, "seq_len": preset.seq_len,
                         "eval_every": preset.eval_every, **settings}
+            if eval_every is None:  # the preset's cadence: by steps, and for a time run by the clock too
+                settings["eval_seconds"] = preset.eval_seconds
         model_config = ModelConfig(len(data.vocab), **{k: settings[k] for k in (
             "cell", "num_layers", "hidden_size", "embed_dim", "dropout", "weight_dropout") if k in settings})
         config = TrainConfig(steps=steps, time_budget=budget, precision=precision, **{k: settings[k] for k in (
-            "batch_size", "seq_len", "lr", "eval_every", "keep_checkpoints", "seed", *SCHEDULE) if k in settings})
+            "batch_size", "seq_len", "lr", "eval_every", "eval_seconds", "keep_checkpoints", "seed", *SCHEDULE)
+            if k in settings})
         with stop.installed(), ui.TrainView() as view:
             run_training(data, run_dir, model_config, config, torch_device, view, resume, stop.is_set, STARTED_AT)
     except CharnnError as problem:
@@ -230,8 +237,8 @@ def saved_settings(run_dir: Path) -> dict:
         return {}  # train() says there is nothing to resume
     payload = checkpoints.load(latest)
     model, train = payload["model_config"], payload["train_config"]
-    keys = ("steps", "time_budget", "batch_size", "seq_len", "lr", "eval_every", "keep_checkpoints", "seed",
-            "precision", *SCHEDULE)
+    keys = ("steps", "time_budget", "batch_size", "seq_len", "lr", "eval_every", "eval_seconds", "keep_checkpoints",
+            "seed", "precision", *SCHEDULE)
     return {**{k: v for k, v in model.items() if k != "vocab_size"}, **{k: train[k] for k in keys if k in train}}
 
 

@@ -46,12 +46,17 @@ class Preset:
     batch_size: int
     seq_len: int
     eval_every: int
+    eval_seconds: float | None  # a time run's evals by the clock too: the speed estimate can be far off
     estimated_chars_per_second: float
     reason: str  # one line for the user: why this size
 
 
-def lstm_parameters(layers: int, hidden: int, embed: int = 64, vocab: int = 96) -> int:
-    recurrent = sum(4 * hidden * ((embed if i == 0 else hidden) + hidden + 2) for i in range(layers))
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # weight blocks per layer, by cell
+
+
+def lstm_parameters(layers: int, hidden: int, embed: int = 64, vocab: int = 96, cell: str = "lstm") -> int:
+    """Parameters of the model of that size (of `cell`, an LSTM unless said: sizes are planned as LSTMs)."""
+    recurrent = sum(GATES[cell] * hidden * ((embed if i == 0 else hidden) + hidden + 2) for i in range(layers))
     return vocab * embed + recurrent + hidden * vocab + vocab
 
 
@@ -102,8 +107,13 @@ def weight_dropout_for(passes: float) -> float:
 
 def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps: int | None,
            device: torch.device, precision: str, vocab_size: int, batch_size: int | None = None,
-           seq_len: int = 64, num_layers: int | None = None, hidden_size: int | None = None) -> Preset:
-    """The preset for this corpus, budget (or step count) and device; given sizes are kept as they are."""
+           seq_len: int = 64, num_layers: int | None = None, hidden_size: int | None = None, cell: str = "lstm",
+           embed_dim: int = 64) -> Preset:
+    """The preset for this corpus, budget (or step count) and device; given sizes are kept as they are.
+
+    Sizes and speed are planned as for an LSTM whatever `cell` is (on machine B a GRU trained 1.8–3.8× slower
+    than the LSTM of its size, a vanilla RNN 0.8–1.4× as fast); `cell` and `embed_dim` only make the reason
+    count the parameters of the model that will be trained."""
     efficiency = EFFICIENCY.get(f"{device.type}-{precision}", EFFICIENCY.get(device.type, 0.5))
     flops = matmul_flops(device, precision) * efficiency
     batch_size = batch_size or (TrainConfig.batch_size if device.type == "cpu" else ACCELERATOR_BATCH_SIZE)
@@ -137,8 +147,13 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
         eval_seconds = val_chars / (3 * rate) + 0.5
         evals = max(2, min(8, int(EVAL_SHARE * budget_seconds / eval_seconds)))
     eval_every = int(max(10, steps_expected // evals))
+    # The speed estimate is a matmul's times an efficiency measured on LSTMs of a few sizes: a small model, a
+    # GRU or a short budget can train several times slower than planned (a GRU 2×192: 3.8× on machine B), and
+    # then evals by steps alone come late or only at the end. So a time run also evals by the clock.
+    eval_seconds = budget_seconds / evals if budget_seconds else None
     chars = f"{budget_chars / 1e6:.1f}M" if budget_chars >= 1e5 else f"{budget_chars:,.0f}"
     passes = f"{epochs:.1f}" if epochs >= 1 else f"{epochs:.2g}"
+    params = lstm_parameters(layers, hidden, embed_dim, vocab_size, cell)
     reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {chars} training chars fit the budget "
               f"({passes} passes over the corpus)")
-    return Preset(layers, hidden, dropout, weight_dropout, batch_size, seq_len, eval_every, rate, reason)
+    return Preset(layers, hidden, dropout, weight_dropout, batch_size, seq_len, eval_every, eval_seconds, rate, reason)

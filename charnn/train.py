@@ -173,8 +173,9 @@ def train(
 
         model.train()
         window_loss, window_steps, window_start = torch.zeros((), device=device), 0, time.monotonic()
-        step_seconds, evaluated_at = 0.0, None  # typical seconds per step: the fastest window so far
-        # (the fastest, not the last: one window slowed by another program must not end a budget early)
+        # step_seconds: typical seconds per step, the fastest window so far (the fastest, not the last: one
+        # window slowed by another program must not end a budget early). evaluated_when: elapsed() then.
+        step_seconds, evaluated_at, evaluated_when = 0.0, None, spent
         chars_per_step = config.batch_size * config.seq_len
         while True:
             progress = max(step / config.steps if config.steps else 0.0,
@@ -217,9 +218,11 @@ def train(
                               elapsed(), min(1.0, progress)))
                 window_loss.zero_()
                 window_steps, window_start = 0, now
-            if step % config.eval_every == 0:
+            if step % config.eval_every == 0 or (config.eval_seconds is not None and elapsed() - evaluated_when
+                                                 >= max(config.eval_seconds, 20 * (run.eval_seconds or 0))):
+                # By the clock: never more often than 20 evals' time apart, so evals take ≤ 5% of the run.
                 run.checkpoint(step, elapsed(), state, val_ids)
-                evaluated_at = step
+                evaluated_at, evaluated_when = step, elapsed()
                 window_start = time.monotonic()  # chars/s measures training, not evals
         if window_steps:  # steps since the last check must not carry a divergence into the files
             check_finite(float(window_loss) / window_steps, step, config, run_dir)

@@ -283,6 +283,15 @@ def test_regularisation_flags_reach_the_run_and_its_resume(in_cli_root, tmp_path
     assert [group["weight_decay"] for group in payload["optimizer"]["param_groups"]] == [0.02, 0.0]
 
 
+def test_the_clock_cadence_comes_from_the_preset_and_an_explicit_eval_every_turns_it_off(in_cli_root, tmp_path):
+    planned = invoke("train", "corpus.txt", "--time", "4s", "--out", str(tmp_path / "a"), *TINY)
+    assert planned.exit_code == 0, planned.output
+    assert 4 / 8 <= load(tmp_path / "a" / "latest.pt")["train_config"]["eval_seconds"] <= 4 / 2
+    given = invoke("train", "corpus.txt", "--time", "4s", "--eval-every", "1000", "--out", str(tmp_path / "b"), *TINY)
+    assert given.exit_code == 0, given.output
+    assert load(tmp_path / "b" / "latest.pt")["train_config"]["eval_seconds"] is None
+
+
 def test_a_run_without_weight_dropout_leaves_the_key_out(in_cli_root):
     """Older charnn refuses unknown model settings, so an unused new one is not written."""
     assert "weight_dropout" not in load(in_cli_root.run_dir / "latest.pt")["model_config"]

@@ -56,7 +56,16 @@ def test_batch_and_speed_depend_on_the_device_and_precision():
 
 def test_steps_instead_of_time():
     preset = presets.choose(1_000_000, 100_000, None, 200, CPU, "fp32", 65)
-    assert preset.eval_every == 200 // 8
+    assert preset.eval_every == 200 // 8 and preset.eval_seconds is None
+
+
+def test_a_time_run_also_evals_by_the_clock():
+    """The speed estimate can be far off (a GRU, a small model), and evals by steps alone would then come late."""
+    preset = presets.choose(1_000_000, 100_000, 600, None, CPU, "fp32", 65)
+    evals = 600 / preset.eval_seconds  # as many as planned by steps: 8, fewer where they would cost > 5%
+    assert evals == pytest.approx(round(evals)) and 2 <= round(evals) <= 8
+    assert preset.eval_every == pytest.approx(preset.estimated_chars_per_second * 0.85 * 600 / (16 * 64) / evals,
+                                              rel=0.01)
 
 
 def test_a_few_steps_are_described_in_characters_not_zero_millions():
@@ -76,8 +85,13 @@ def test_parameter_formula_matches_the_model():
     from charnn.config import ModelConfig
     from charnn.model import CharRNN
 
-    model = CharRNN(ModelConfig(96, "lstm", 3, 40, 64))
-    assert presets.lstm_parameters(3, 40, 64, 96) == model.num_parameters()
+    for cell in ("lstm", "gru", "rnn"):
+        model = CharRNN(ModelConfig(96, cell, 3, 40, 64))
+        assert presets.lstm_parameters(3, 40, 64, 96, cell) == model.num_parameters()
+    # And the preset's reason counts the model that will be trained.
+    gru = presets.choose(1_000_000, 100_000, 600, None, CPU, "fp32", 65, cell="gru", embed_dim=32)
+    trained = CharRNN(ModelConfig(65, "gru", gru.num_layers, gru.hidden_size, 32)).num_parameters()
+    assert f"({trained / 1e6:.2f}M params)" in gru.reason
 
 
 def test_dropout_grows_smoothly_with_the_passes():

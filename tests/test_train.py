@@ -332,6 +332,16 @@ def test_a_run_through_its_time_is_not_run_again_by_resume(tmp_path, short_corpu
     assert longer.events[-1].reason == "time" and longer.events[-1].step > run.events[-1].step
 
 
+def test_a_time_run_evals_by_the_clock_when_its_steps_come_too_slowly(tmp_path, short_corpus):
+    config = tiny_train_config(steps=None, time_budget=2.5, eval_every=1_000_000, eval_seconds=0.5, log_every=1,
+                               preview_chars=0)
+    run = train_run(tmp_path / "run", short_corpus, config=config)
+    evals = [e for e in run.events if isinstance(e, Evaluated)]
+    assert run.events[-1].reason == "time" and len(evals) >= 3  # by the clock, and the final one
+    by_steps = train_run(tmp_path / "steps", short_corpus, config=replace(config, eval_seconds=None))
+    assert [e.step for e in by_steps.events if isinstance(e, Evaluated)] == [by_steps.events[-1].step]
+
+
 def test_steps_and_budget_both_given_steps_win(tmp_path, short_corpus):
     run = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=4, time_budget=3600.0))
     assert run.events[-1].reason == "steps" and run.events[-1].step == 4
