@@ -48,10 +48,10 @@ def parse_duration(text: str) -> float:
     else:
         parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
         if not parts or re.sub(r"\d+(?:\.\d+)?\s*[hms]", "", text).strip():
-            raise typer.BadParameter(f"{text!r} is not a duration — use e.g. 90s, 10m, 1h30m")
+            raise typer.BadParameter(f"{text!r} is not a duration — use e.g. 90s, 10m, 1h30m", param_hint="--time")
         seconds = sum(float(value) * {"h": 3600, "m": 60, "s": 1}[unit] for value, unit in parts)
     if seconds <= 0:
-        raise typer.BadParameter("the duration must be more than zero")
+        raise typer.BadParameter("the duration must be more than zero", param_hint="--time")
     return seconds
 
 
@@ -332,7 +332,7 @@ def sample(
 
     from charnn import checkpoint as checkpoints
     from charnn import script, ui
-    from charnn.data import Vocab
+    from charnn.data import Vocab, listed
     from charnn.sample import check_controls, generate, generate_batch
 
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
@@ -356,7 +356,7 @@ def sample(
         check_controls(temperature, top_k, top_p)
         vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
         if unknown != "error" and vocab.unknown(prime):
-            unseen = ", ".join(repr(c) for c in vocab.unknown(prime)[:10])
+            unseen = listed(vocab.unknown(prime))
             ui.info(f"--unknown {unknown}: {'dropped' if unknown == 'skip' else 'replaced'} the prime's "
                     f"characters the model never saw: {unseen}")
         config = payload["model_config"]

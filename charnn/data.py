@@ -12,6 +12,7 @@ import codecs
 import hashlib
 import json
 import os
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,9 +53,8 @@ class Vocab:
         missing = self.unknown(text)
         if missing:
             if unknown == "error":
-                shown = ", ".join(repr(c) for c in missing[:10])
                 raise CharnnError(
-                    f"text has characters the model never saw: {shown} "
+                    f"text has characters the model never saw: {listed(missing)} "
                     "— remove them or use --unknown skip|replace"
                 )
             if unknown == "skip":
@@ -164,6 +164,18 @@ class EncodedCorpus:
         return self.ids[: len(self.ids) - n_val], self.ids[len(self.ids) - n_val :]
 
 
+def listed(chars: list[str], limit: int = 10) -> str:
+    """Characters for a message, as Python writes them; a mark, control or space character that would not show
+    (a lone combining accent, a zero-width joiner) by its code point and name."""
+    def one(char: str) -> str:
+        if unicodedata.category(char)[0] in "MCZ" and char not in " \t\n":
+            return f"U+{ord(char):04X} {unicodedata.name(char, '(unnamed)')}"
+        return repr(char)
+
+    shown = ", ".join(one(char) for char in chars[:limit])
+    return shown + (f", … ({len(chars)} in all)" if len(chars) > limit else "")
+
+
 def cache_dir() -> Path:
     """Where encoded corpora are cached: $CHARNN_CACHE, else $XDG_CACHE_HOME/charnn, else ~/.cache/charnn."""
     if os.environ.get("CHARNN_CACHE"):
@@ -227,9 +239,8 @@ def write_cache(path: Path, options: ReadOptions, vocab: Vocab, ids_path: Path, 
             for text in iter_text(path, options):
                 missing = vocab.unknown(text)
                 if missing:
-                    shown = ", ".join(repr(c) for c in missing[:10])
-                    raise CharnnError(f"{path} has characters this model never saw: {shown} — evaluate on text "
-                                      "written in the model's alphabet")
+                    raise CharnnError(f"{path} has characters this model never saw: {listed(missing)} — evaluate "
+                                      "on text written in the model's alphabet")
                 ids = vocab._encode_known(text).astype(vocab.dtype)
                 out.write(ids.tobytes())
                 length += len(ids)

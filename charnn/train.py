@@ -126,14 +126,17 @@ def train(
     """Train into `run_dir` and return the model. `started_at` (time.monotonic) starts the budget clock."""
     started_at = time.monotonic() if started_at is None else started_at
     run_dir = Path(run_dir)
+    train_ids, val_ids = corpus.split(config.val_fraction)  # checked before the run folder is made
+    if len(val_ids) < 2:
+        needed = next(n for n in range(math.floor(2 / config.val_fraction), len(corpus.ids) + 10**9)
+                      if int(n * config.val_fraction) >= 2)  # the shortest corpus with 2 val chars
+        raise CharnnError(f"{corpus.path} is too short to hold out validation text ({len(corpus.ids):,} chars, "
+                          f"{needed:,} needed) — give a longer corpus")
+    batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CharnnError(f"cannot create run folder {run_dir}: {error.strerror} — choose another --out") from None
-    train_ids, val_ids = corpus.split(config.val_fraction)
-    if len(val_ids) < 2:
-        raise CharnnError(f"{corpus.path} is too short to hold out validation text — give a longer corpus")
-    batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
     rng_devices = [device] if device.type == "cuda" else []
     with checkpoint.RunLock(run_dir), torch.random.fork_rng(devices=rng_devices):
         if not resume:

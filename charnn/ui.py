@@ -98,7 +98,7 @@ class TrainView:
     def describe_start(self, event: Started) -> str:
         m, c = event.model_config, event.config
         resumed = f", resumed at step {event.start_step:,}" if event.start_step else ""
-        target = " and ".join(filter(None, [f"{c.steps:,} steps" if c.steps else "",
+        target = " and ".join(filter(None, [f"{c.steps:,} step{'s' * (c.steps != 1)}" if c.steps else "",
                                              duration(c.time_budget) if c.time_budget else ""]))
         regularised = "".join([f", dropout {m.dropout:g}" if m.dropout else "",
                                f", weight dropout {m.weight_dropout:g}" if m.weight_dropout else ""])

@@ -369,6 +369,7 @@ def test_train_bad_usage(bad_files, flags):
     result = invoke("train", "short.txt", "--steps", "2", *flags)
     assert result.exit_code == 2, result.output
     assert not (bad_files / "checkpoints").exists()
+    assert flags[0] in result.output  # the message names the option
 
 
 @pytest.mark.parametrize("flags", [["--temperature", "-1"], ["--temperature", "nan"], ["--temperature", "inf"],

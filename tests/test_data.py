@@ -45,6 +45,16 @@ def test_unknown_error_names_the_characters():
     assert "'日'" in str(info.value) and "'x'" in str(info.value)
 
 
+def test_unknown_characters_are_listed_readably_and_the_list_says_when_it_stops():
+    vocab = Vocab("abc ")
+    with pytest.raises(CharnnError) as info:
+        vocab.encode("e\u0301a\u200d" + "".join(chr(0x4E00 + i) for i in range(12)))
+    message = str(info.value)
+    assert "U+0301 COMBINING ACUTE ACCENT" in message and "U+200D ZERO WIDTH JOINER" in message
+    assert "'e'" in message and "… (15 in all)" in message and repr(chr(0x4E00 + 6)) in message
+    assert repr(chr(0x4E00 + 7)) not in message  # ten shown
+
+
 def test_unknown_skip_and_replace():
     vocab = Vocab("abc \n")
     assert vocab.decode(vocab.encode("a日b🙂c", unknown="skip")) == "abc"

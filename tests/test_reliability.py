@@ -193,6 +193,14 @@ def test_resume_takes_the_runs_settings_and_refuses_a_finished_run(tmp_path, wri
     assert len(steps) == len(set(steps)) == 3  # evals at 10, 20, 30: none twice
 
 
+def test_a_corpus_too_short_to_train_leaves_no_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.txt").write_text("hello world", encoding="utf-8")
+    result = cli("train", "tiny.txt", "--steps", "20")
+    assert result.exit_code == 1 and "(11 chars, 20 needed)" in result.stderr
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_resume_drops_metrics_lines_past_the_checkpoint(tmp_path, write_corpus):
     corpus = write_corpus(REPETITIVE)
     run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=20))
