@@ -73,6 +73,19 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def looks_like_text(path: Path) -> bool:
+    """Whether the file starts as UTF-8 text does: a checkpoint is a zip (or a pickle), full of NUL bytes."""
+    with open(path, "rb") as file:
+        head = file.read(4096)
+    if b"\0" in head or head.startswith((b"PK\x03\x04", b"\x80")):  # NULs, or a zip's or a pickle's start
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start >= len(head) - 3  # only a character cut at the end of the sample
+    return True
+
+
 def load(path: str | Path) -> dict:
     """Read a checkpoint as plain data, refusing code and explaining every way it can be broken."""
     path = Path(path)
@@ -82,6 +95,9 @@ def load(path: str | Path) -> dict:
         raise CharnnError(f"{path} is a folder — pass a .pt file inside it")
     if path.stat().st_size == 0:
         raise CharnnError(f"checkpoint {path} is empty (0 bytes) — use another checkpoint from its run folder")
+    if looks_like_text(path):
+        raise CharnnError(f"{path} is a text file, not a checkpoint — pass a .pt file or a run folder (a corpus "
+                          "goes to `charnn train`)")
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols; our error line says it
             warnings.simplefilter("ignore", UserWarning)

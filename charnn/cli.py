@@ -33,6 +33,25 @@ app = typer.Typer(
 )
 
 
+def show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"charnn {version('charnn')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("charnn (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                          help="Show charnn's version and exit.")] = False,
+):
+    """Train a character-level LSTM on any text, then stream new text in its style."""
+
+
 def fail(message: str, code: int = 1):
     from charnn import ui
 
@@ -366,6 +385,8 @@ def sample(
             return interactive_session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop,
                                        style)
         generator = torch.Generator().manual_seed(seed)
+        if num_samples > 1 and temperature == 0:
+            ui.info("temperature 0 is greedy: every sample will be the same")
         started = time.monotonic()
         if num_samples > 1 or output_format == "fountain" and output is None:
             with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
@@ -532,7 +553,8 @@ def resumable(payload: dict, run_dir: Path) -> str:
 @app.command(name="eval")
 def evaluate_command(
     corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to score.")],
-    checkpoint: Annotated[Path, typer.Option(help="A .pt file or run folder.")],
+    checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: the newest run "
+                                                         "trained on CORPUS under checkpoints/).")] = None,
     split: Annotated[str, typer.Option(help="val (last fraction), train (the rest) or all.")] = "val",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
@@ -552,8 +574,14 @@ def evaluate_command(
     from charnn.data import ReadOptions, Vocab, load_corpus
     from charnn.evaluation import LN2, evaluate
     from charnn.precision import check_precision
+    from charnn.runs import newest_run_folder
 
     try:
+        if checkpoint is None:  # as `charnn train CORPUS --resume` finds its run
+            checkpoint = newest_run_folder(checkpoints.USER_RUNS / corpus.stem, corpus.name)
+            if not (checkpoint / "latest.pt").exists():
+                raise CharnnError(f"no run trained on {corpus.name} under {checkpoints.USER_RUNS}/ — give "
+                                  "--checkpoint")
         file = checkpoints.resolve(checkpoint)
         payload = checkpoints.load(file)
         torch_device = resolve_device(device)

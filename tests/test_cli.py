@@ -142,6 +142,9 @@ def test_info(in_cli_root):
 def test_eval_json(in_cli_root):
     result = invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus", "--json")
     assert result.exit_code == 0, result.output
+    assert invoke("eval", "corpus.txt", "--json").stdout == result.stdout  # the corpus's newest run by default
+    shutil.copy("corpus.txt", "other.txt")
+    fails(1, "eval", "other.txt", message="no run trained on other.txt under checkpoints/ — give --checkpoint")
     assert result.stdout.endswith("}\n") and result.stdout.count("\n") == 1  # one JSON object, one line
     report = json.loads(result.stdout)
     assert isinstance(report, dict)
@@ -392,6 +395,11 @@ def test_sample_missing_checkpoint(bad_files):
     fails(1, "sample", "--checkpoint", "nope.pt", "--length", "5", message="does not exist")
 
 
+def test_a_text_file_given_as_a_checkpoint_is_named_as_one(in_cli_root):
+    for command in (["info", "corpus.txt"], ["sample", "--checkpoint", "corpus.txt"]):
+        fails(1, *command, message="corpus.txt is a text file, not a checkpoint")
+
+
 @pytest.mark.parametrize("command", [["sample", "--checkpoint", "corrupt.pt"], ["info", "corrupt.pt"],
                                      ["eval", "latin1.txt", "--checkpoint", "corrupt.pt"]])
 def test_corrupt_checkpoint(bad_files, command):
@@ -572,6 +580,13 @@ def test_sample_styles_are_plain_off_a_terminal(in_cli_root, style, monkeypatch)
     assert invoke("sample", "--length", "150", "--seed", "9", "--style", style).stdout == plain
     monkeypatch.setenv("NO_COLOR", "1")
     assert invoke("sample", "--length", "150", "--seed", "9", "--style", style).stdout == plain
+
+
+def test_greedy_samples_are_said_to_be_the_same(in_cli_root):
+    result = invoke("sample", "--num-samples", "2", "--length", "20", "--temperature", "0")
+    assert result.exit_code == 0 and "every sample will be the same" in result.stderr
+    parts = [part.split("\n", 1)[1] for part in result.stdout.split("── sample ")[1:]]
+    assert len(parts) == 2 and parts[0].strip() == parts[1].strip()
 
 
 def test_sample_batch_is_reproducible(in_cli_root):
