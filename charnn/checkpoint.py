@@ -75,8 +75,11 @@ def fsync_dir(folder: Path) -> None:
 
 def looks_like_text(path: Path) -> bool:
     """Whether the file starts as UTF-8 text does: a checkpoint is a zip (or a pickle), full of NUL bytes."""
-    with open(path, "rb") as file:
-        head = file.read(4096)
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return False  # torch.load says what is wrong with it
     if b"\0" in head or head.startswith((b"PK\x03\x04", b"\x80")):  # NULs, or a zip's or a pickle's start
         return False
     try:

@@ -158,8 +158,8 @@ def train(
                                                             f"{T.weight_decay}].", callback=check_nonnegative)] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints \\[default: about 8 "
                                                         "per run, fewer where they would take over 5% of a "
-                                                        "short budget; a --time run also evals every 8th of "
-                                                        "its budget].", **Positive)] = None,
+                                                        "short budget; a --time run also evals by the clock, "
+                                                        "as often].", **Positive)] = None,
     keep: Annotated[int | None, typer.Option(help=f"step-NNNNNNNN.pt checkpoints to keep \\[default: "
                                                   f"{T.keep_checkpoints}].", min=0)] = None,
     seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order \\[default: "
@@ -217,6 +217,8 @@ def train(
         settings = {**run, **{name: value for name, value in given.items() if value is not None}}
         if eval_every is not None:  # the user's cadence, by steps only
             settings["eval_seconds"] = None
+        elif run and budget is not None and time_budget is not None:  # a resume with a new --time: 8 evals in it
+            settings["eval_seconds"] = budget / 8
         if not run:
             val_chars = int(len(data.ids) * T.val_fraction)
             preset = choose(len(data.ids) - val_chars, val_chars, budget, steps, torch_device, precision,
@@ -415,9 +417,9 @@ def sample(
         if output is not None:
             body = [script.to_fountain(prime + t) if output_format == "fountain" else t for t in texts]
             if len(body) > 1:  # each under its header, as on the screen (Fountain: a section, which apps
-                # show in the outline and leave out of the script)
+                # show in the outline and leave out of the script), each ending its line
                 body = [(f"# Sample {number} of {len(body)}\n\n" if output_format == "fountain" else
-                         f"── sample {number}/{len(body)} ──\n") + text.strip("\n") + "\n"
+                         f"── sample {number}/{len(body)} ──\n") + text + ("\n" * (not text.endswith("\n")))
                         for number, text in enumerate(body, 1)]
             try:
                 output.write_text("\n".join(body), encoding="utf-8")
@@ -450,7 +452,7 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
     settings = {"temp": temperature, "length": length, "topk": top_k, "topp": top_p, "unknown": unknown}
     generator = torch.Generator().manual_seed(seed)
     ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
-            "/help; Ctrl-C stops a stream, Ctrl-D quits")
+            "/unknown skip, /help; Ctrl-C stops a stream, Ctrl-D quits")
     while True:
         try:
             line = ui.ask("prime> ")
@@ -574,14 +576,15 @@ def evaluate_command(
     from charnn.data import ReadOptions, Vocab, load_corpus
     from charnn.evaluation import LN2, evaluate
     from charnn.precision import check_precision
-    from charnn.runs import newest_run_folder
+    from charnn.runs import newest_run_folder, trained_on
 
     try:
         if checkpoint is None:  # as `charnn train CORPUS --resume` finds its run
             checkpoint = newest_run_folder(checkpoints.USER_RUNS / corpus.stem, corpus.name)
-            if not (checkpoint / "latest.pt").exists():
+            if trained_on(checkpoint) != corpus.name:  # none was: that is the folder a run would have gone to
                 raise CharnnError(f"no run trained on {corpus.name} under {checkpoints.USER_RUNS}/ — give "
                                   "--checkpoint")
+            ui.info(f"scoring {checkpoint} (the newest run trained on {corpus.name})")
         file = checkpoints.resolve(checkpoint)
         payload = checkpoints.load(file)
         torch_device = resolve_device(device)

@@ -168,9 +168,10 @@ def listed(chars: list[str], limit: int = 10) -> str:
     """Characters for a message, as Python writes them; a mark, control or space character that would not show
     (a lone combining accent, a zero-width joiner) by its code point and name."""
     def one(char: str) -> str:
-        if unicodedata.category(char)[0] in "MCZ" and char not in " \t\n":
-            return f"U+{ord(char):04X} {unicodedata.name(char, '(unnamed)')}"
-        return repr(char)
+        name = unicodedata.name(char, "")
+        if unicodedata.category(char)[0] in "MCZ" and char != " " and name:
+            return f"U+{ord(char):04X} {name}"
+        return repr(char)  # controls have no name: Python's escape (\r, \x1b) says it
 
     shown = ", ".join(one(char) for char in chars[:limit])
     return shown + (f", … ({len(chars)} in all)" if len(chars) > limit else "")

@@ -211,7 +211,12 @@ def train(
             step += 1
             window_loss += loss.detach()
             window_steps += 1
-            if step % config.log_every == 0 or step % config.eval_every == 0:
+            # An eval is due every eval_every steps, and in a time run also by the clock: never more often than
+            # 20 evals' time apart, so that evals take ≤ 5% of the run.
+            eval_due = step % config.eval_every == 0 or (
+                config.eval_seconds is not None
+                and elapsed() - evaluated_when >= max(config.eval_seconds, 20 * (run.eval_seconds or 0)))
+            if step % config.log_every == 0 or eval_due:  # an eval closes the window: checked, and timed apart
                 mean = float(window_loss) / window_steps  # the only host sync, once per window
                 check_finite(mean, step, config, run_dir)
                 now = time.monotonic()
@@ -221,9 +226,7 @@ def train(
                               elapsed(), min(1.0, progress)))
                 window_loss.zero_()
                 window_steps, window_start = 0, now
-            if step % config.eval_every == 0 or (config.eval_seconds is not None and elapsed() - evaluated_when
-                                                 >= max(config.eval_seconds, 20 * (run.eval_seconds or 0))):
-                # By the clock: never more often than 20 evals' time apart, so evals take ≤ 5% of the run.
+            if eval_due:
                 run.checkpoint(step, elapsed(), state, val_ids)
                 evaluated_at, evaluated_when = step, elapsed()
                 window_start = time.monotonic()  # chars/s measures training, not evals

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +18,7 @@ import torch
 from conftest import REPETITIVE
 from typer.testing import CliRunner
 
+import charnn.cli as cli_module
 from charnn.checkpoint import build_model, load
 from charnn.cli import app, parse_duration
 from charnn.data import Vocab, load_corpus
@@ -102,10 +104,8 @@ def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
     result = invoke("sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--output", str(out))
     assert result.exit_code == 0, result.output
     assert "sample 1/2" in result.stdout and "sample 2/2" in result.stdout
-    # The file keeps the samples apart as the screen does: each under its header.
-    texts = [part.split("\n", 1)[1].rstrip("\n") for part in result.stdout.split("── sample ")[1:]]
-    assert out.read_text(encoding="utf-8") == "\n".join(f"── sample {n}/2 ──\n{text}\n"
-                                                        for n, text in enumerate(texts, 1))
+    # The file keeps the samples apart as the screen does: each under its header; off a terminal, the same bytes.
+    assert out.read_text(encoding="utf-8") == result.stdout
     fountain = tmp_path / "out.fountain"
     invoke("sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--format", "fountain", "--output",
            str(fountain))
@@ -145,6 +145,8 @@ def test_eval_json(in_cli_root):
     assert invoke("eval", "corpus.txt", "--json").stdout == result.stdout  # the corpus's newest run by default
     shutil.copy("corpus.txt", "other.txt")
     fails(1, "eval", "other.txt", message="no run trained on other.txt under checkpoints/ — give --checkpoint")
+    shutil.copy("corpus.txt", "corpus.md")  # its runs would go to checkpoints/corpus too, which holds corpus.txt's
+    fails(1, "eval", "corpus.md", message="no run trained on corpus.md")
     assert result.stdout.endswith("}\n") and result.stdout.count("\n") == 1  # one JSON object, one line
     report = json.loads(result.stdout)
     assert isinstance(report, dict)
@@ -286,13 +288,26 @@ def test_regularisation_flags_reach_the_run_and_its_resume(in_cli_root, tmp_path
     assert [group["weight_decay"] for group in payload["optimizer"]["param_groups"]] == [0.02, 0.0]
 
 
-def test_the_clock_cadence_comes_from_the_preset_and_an_explicit_eval_every_turns_it_off(in_cli_root, tmp_path):
+def test_the_clock_cadence_comes_from_the_preset_and_an_explicit_eval_every_turns_it_off(in_cli_root, tmp_path,
+                                                                                      monkeypatch):
+    def invoke(*args):  # a budget counts from the command's start, which in this process is its import
+        monkeypatch.setattr(cli_module, "STARTED_AT", time.monotonic())
+        return globals()["invoke"](*args)
+
     planned = invoke("train", "corpus.txt", "--time", "4s", "--out", str(tmp_path / "a"), *TINY)
     assert planned.exit_code == 0, planned.output
     assert 4 / 8 <= load(tmp_path / "a" / "latest.pt")["train_config"]["eval_seconds"] <= 4 / 2
     given = invoke("train", "corpus.txt", "--time", "4s", "--eval-every", "1000", "--out", str(tmp_path / "b"), *TINY)
     assert given.exit_code == 0, given.output
     assert load(tmp_path / "b" / "latest.pt")["train_config"]["eval_seconds"] is None
+    longer = invoke("train", "corpus.txt", "--time", "8s", "--out", str(tmp_path / "a"), "--resume")
+    assert longer.exit_code == 0, longer.output  # a new budget: the clock cadence is planned for it
+    assert load(tmp_path / "a" / "latest.pt")["train_config"]["eval_seconds"] == 1.0
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.startswith("charnn ")
 
 
 def test_a_run_without_weight_dropout_leaves_the_key_out(in_cli_root):

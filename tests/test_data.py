@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import charnn.data as data
-from charnn.data import ReadOptions, StreamBatcher, Vocab, iter_text, load_corpus
+from charnn.data import ReadOptions, StreamBatcher, Vocab, iter_text, listed, load_corpus
 from charnn.errors import CharnnError
 
 MULTIBYTE = "a é ñ 日本 🙂 z\n"
@@ -53,6 +53,7 @@ def test_unknown_characters_are_listed_readably_and_the_list_says_when_it_stops(
     assert "U+0301 COMBINING ACUTE ACCENT" in message and "U+200D ZERO WIDTH JOINER" in message
     assert "'e'" in message and "… (15 in all)" in message and repr(chr(0x4E00 + 6)) in message
     assert repr(chr(0x4E00 + 7)) not in message  # ten shown
+    assert listed(["\r", "\x1b"]) == "'\\r', '\\x1b'"  # controls have no names: Python's escapes
 
 
 def test_unknown_skip_and_replace():

@@ -333,11 +333,14 @@ def test_a_run_through_its_time_is_not_run_again_by_resume(tmp_path, short_corpu
 
 
 def test_a_time_run_evals_by_the_clock_when_its_steps_come_too_slowly(tmp_path, short_corpus):
-    config = tiny_train_config(steps=None, time_budget=2.5, eval_every=1_000_000, eval_seconds=0.5, log_every=1,
+    config = tiny_train_config(steps=None, time_budget=2.5, eval_every=1_000_000, eval_seconds=0.5, log_every=10_000,
                                preview_chars=0)
     run = train_run(tmp_path / "run", short_corpus, config=config)
     evals = [e for e in run.events if isinstance(e, Evaluated)]
     assert run.events[-1].reason == "time" and len(evals) >= 3  # by the clock, and the final one
+    # Each eval closes the window of training steps before it: checked for divergence, and timed without it.
+    logged = {e.step for e in run.events if isinstance(e, Step)}
+    assert all(e.step in logged for e in evals[:-1])  # the last is the final one, after the loop
     by_steps = train_run(tmp_path / "steps", short_corpus, config=replace(config, eval_seconds=None))
     assert [e.step for e in by_steps.events if isinstance(e, Evaluated)] == [by_steps.events[-1].step]
 
