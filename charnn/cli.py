@@ -158,8 +158,8 @@ def train(
                                                             f"{T.weight_decay}].", callback=check_nonnegative)] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints \\[default: about 8 "
                                                         "per run, fewer where they would take over 5% of a "
-                                                        "short budget; a --time run also evals by the clock, "
-                                                        "as often].", **Positive)] = None,
+                                                        "short budget; a --time run evals as often by the "
+                                                        "clock instead].", **Positive)] = None,
     keep: Annotated[int | None, typer.Option(help=f"step-NNNNNNNN.pt checkpoints to keep \\[default: "
                                                   f"{T.keep_checkpoints}].", min=0)] = None,
     seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order \\[default: "
@@ -230,7 +230,7 @@ def train(
                         "dropout": preset.dropout, "weight_dropout": preset.weight_dropout,
                         "batch_size": preset.batch_size, "seq_len": preset.seq_len,
                         "eval_every": preset.eval_every, **settings}
-            if eval_every is None:  # the preset's cadence: by steps, and for a time run by the clock too
+            if eval_every is None:  # the preset's cadence: by steps, and for a time run by the clock instead
                 settings["eval_seconds"] = preset.eval_seconds
         model_config = ModelConfig(len(data.vocab), **{k: settings[k] for k in (
             "cell", "num_layers", "hidden_size", "embed_dim", "dropout", "weight_dropout") if k in settings})

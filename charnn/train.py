@@ -211,11 +211,13 @@ def train(
             step += 1
             window_loss += loss.detach()
             window_steps += 1
-            # An eval is due every eval_every steps, and in a time run also by the clock: never more often than
+            # An eval is due every eval_every steps, or, where the preset planned the run's evals by the clock,
+            # every eval_seconds: the speed estimate behind a step count can be far off. Never more often than
             # 20 evals' time apart, so that evals take ≤ 5% of the run.
-            eval_due = step % config.eval_every == 0 or (
-                config.eval_seconds is not None
-                and elapsed() - evaluated_when >= max(config.eval_seconds, 20 * (run.eval_seconds or 0)))
+            if config.eval_seconds is None:
+                eval_due = step % config.eval_every == 0
+            else:
+                eval_due = elapsed() - evaluated_when >= max(config.eval_seconds, 20 * (run.eval_seconds or 0))
             if step % config.log_every == 0 or eval_due:  # an eval closes the window: checked, and timed apart
                 mean = float(window_loss) / window_steps  # the only host sync, once per window
                 check_finite(mean, step, config, run_dir)

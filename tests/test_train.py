@@ -341,6 +341,9 @@ def test_a_time_run_evals_by_the_clock_when_its_steps_come_too_slowly(tmp_path, 
     # Each eval closes the window of training steps before it: checked for divergence, and timed without it.
     logged = {e.step for e in run.events if isinstance(e, Step)}
     assert all(e.step in logged for e in evals[:-1])  # the last is the final one, after the loop
+    # By the clock instead of by steps, not as well: a step count that comes due often adds no evals.
+    often = train_run(tmp_path / "often", short_corpus, config=replace(config, eval_every=5))
+    assert len([e for e in often.events if isinstance(e, Evaluated)]) <= 2.5 / 0.5 + 1
     by_steps = train_run(tmp_path / "steps", short_corpus, config=replace(config, eval_seconds=None))
     assert [e.step for e in by_steps.events if isinstance(e, Evaluated)] == [by_steps.events[-1].step]
 
