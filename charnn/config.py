@@ -55,7 +55,7 @@ class TrainConfig:
     min_lr_fraction: float = 0.01  # cosine decay ends at lr × this
     grad_clip: float = 1.0  # max global norm of the gradients
     eval_every: int = 250  # steps between full-validation evals (each also checkpoints)
-    eval_seconds: float | None = None  # also eval once this long has passed since the last (None: by steps only)
+    eval_seconds: float | None = None  # eval by the clock, this long apart, instead of every eval_every steps
     val_fraction: float = 0.1  # last fraction of the corpus held out for validation
     seed: int = 1337  # seeds initialisation, dropout and data order
     keep_checkpoints: int = 3  # step-NNNNNNNN.pt files to keep (best.pt and latest.pt always)

@@ -154,8 +154,9 @@ def train(
                 raise CharnnError(f"{latest} holds weights only, not a training state — it cannot be resumed")
             check_resumable(payload, corpus, model_config, config)
             if at_target(payload, config):
+                limit = "--time" if payload["metrics"].get("stopped_by") == "time" else "--steps or --time"
                 raise CharnnError(f"the run in {run_dir} is already at its target (step {payload['step']:,}) — "
-                                  "pass a larger --steps or --time to train further")
+                                  f"pass a larger {limit} to train further")
             drop_metrics_after(run_dir / "metrics.jsonl", payload["step"])
             model.load_state_dict(payload["model"])
             load_optimizer_state(optimizer, payload["optimizer"])
