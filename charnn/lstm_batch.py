@@ -28,14 +28,14 @@ import numpy as np
 import torch
 
 from charnn.model import CharRNN
-from charnn.products import head_product, quantize_for_int_mm, torch_product
+from charnn.products import head_product, quantize_columns, torch_product
 
 STEPS_PER_UNIT = 127  # int8 steps in h ∈ [-1, 1]
 
 
 class Int8LSTMStepper:
     def __init__(self, model: CharRNN, batch_size: int):
-        """Raises `ValueError` where `torch._int_mm` fails its probe on this CPU (products.quantize_for_int_mm)."""
+        """Raises where `torch._int_mm` is missing here (AttributeError, RuntimeError) or wrong (ValueError)."""
         hidden, layers = model.config.hidden_size, model.config.num_layers
         # PyTorch's gate order is input, forget, cell, output; this step's is input, forget, output, cell.
         order = torch.cat([torch.arange(2 * hidden), torch.arange(3 * hidden, 4 * hidden),
@@ -54,10 +54,8 @@ class Int8LSTMStepper:
             # Layer 0: h (B, H) → (B, 4H). Above: [h below, h] (B, 2H) → (B, 4H).
             names = [f"weight_hh_l{i}"] if i == 0 else [f"weight_ih_l{i}", f"weight_hh_l{i}"]
             matrix = torch.cat([reordered(name) for name in names], dim=1).t()  # (K, 4H)
-            quantized = quantize_for_int_mm(np.ascontiguousarray(matrix.numpy()), batch_size)
-            if quantized is None:
-                raise ValueError("torch._int_mm failed its probe on this CPU")
-            prepared.append((quantized[0], torch.from_numpy(quantized[1] / STEPS_PER_UNIT), bias[i][None]))
+            quantized, scale = quantize_columns(matrix.numpy())  # checked in use by check_products below
+            prepared.append((quantized, torch.from_numpy(scale / STEPS_PER_UNIT), bias[i][None]))
         self.head = head_product(model.head, batch_size)  # fp32, through torch (products.py)
         # Every layer's h in int8 side by side, (B, L·H): layer 0 reads its h, each layer above reads
         # [h below, its h] as one (B, 2H) view. This and the other buffers written at every step are made
@@ -80,8 +78,9 @@ class Int8LSTMStepper:
             (torch.zeros(layers, batch_size, hidden), torch.zeros(layers, batch_size, hidden))))
 
     def check_products(self) -> None:
-        """`torch._int_mm` as the step calls it (strided views of `held`, `out=`) must be exact, silently:
-        `quantize_for_int_mm` probed it on contiguous inputs only. Raises `ValueError` otherwise."""
+        """`torch._int_mm` as the step calls it (strided views of `held`, `out=`) must be exact and silent:
+        wrong without int8 instructions (products.py), and new in how this step calls it. Raises `ValueError`
+        otherwise."""
         held = self.held.numpy()
         held[...] = np.random.default_rng(0).integers(-127, 128, held.shape)
         try:

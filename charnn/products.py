@@ -88,14 +88,18 @@ def int8_product(x: np.ndarray, weight: torch.Tensor, scale: np.ndarray) -> np.n
     return out
 
 
-def quantize_for_int_mm(weight: np.ndarray, batch_size: int):
-    """(`weight` (K, N) as int8, its column scales (1, N) fp32), or None where `torch._int_mm` is missing
-    on this CPU build, warns (a user would see it), or its products leave the bound of int8 rounding on a
-    probe."""
-    magnitude = np.abs(weight)  # (K, N)
-    scale = magnitude.max(axis=0, keepdims=True) / 127  # (1, N)
+def quantize_columns(weight: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """`weight` (K, N) rounded to int8, each column on its own scale: (int8 (K, N), scales (1, N) fp32)."""
+    scale = np.abs(weight).max(axis=0, keepdims=True) / 127  # (1, N)
     scale[scale == 0] = 1
-    quantized = torch.from_numpy(np.rint(weight / scale).astype(np.int8))
+    return torch.from_numpy(np.rint(weight / scale).astype(np.int8)), scale
+
+
+def quantize_for_int_mm(weight: np.ndarray, batch_size: int):
+    """`quantize_columns(weight)`, or None where `torch._int_mm` is missing on this CPU build, warns (a user
+    would see it), or its products leave the bound of int8 rounding on a probe."""
+    quantized, scale = quantize_columns(weight)
+    magnitude = np.abs(weight)  # (K, N)
     probe = probe_rows(batch_size, weight.shape[0])
     try:
         with warnings.catch_warnings():

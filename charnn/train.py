@@ -7,6 +7,7 @@ into the budget), or when `should_stop()` turns true (Ctrl-C): then it saves `la
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -128,8 +129,8 @@ def train(
     run_dir = Path(run_dir)
     train_ids, val_ids = corpus.split(config.val_fraction)  # checked before the run folder is made
     if len(val_ids) < 2:
-        needed = next(n for n in range(math.floor(2 / config.val_fraction), len(corpus.ids) + 10**9)
-                      if int(n * config.val_fraction) >= 2)  # the shortest corpus with 2 val chars
+        needed = next(n for n in itertools.count(math.floor(2 / config.val_fraction))
+                      if int(n * config.val_fraction) >= 2)  # the shortest corpus with 2 val chars, as split() rounds
         raise CharnnError(f"{corpus.path} is too short to hold out validation text ({len(corpus.ids):,} chars, "
                           f"{needed:,} needed) — give a longer corpus")
     batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
