@@ -6,7 +6,8 @@ Model: the given checkpoint, else the bundled model (else, or with `--cell`, a r
 that cell, where the first-character time is not measured). Measures
 single-stream chars/s (charnn's `generate` vs feeding `nn.LSTM` one character at a time with
 PyTorch defaults), aggregate chars/s with 8 samples in one batch, the time from starting
-`charnn sample` to its first character on stdout, and the time of `charnn --help`.
+`charnn sample` to its first character on stdout (a pipe, and a pseudo-terminal), and the time of
+`charnn --help`.
 Timings on a shared VM drift by ±20% from minute to minute, so the three throughput loops run in
 interleaved rounds (`--rounds`) and each keeps its best round; `import torch` alone is timed too,
 since it is the floor under the first-character time.
@@ -21,6 +22,8 @@ speed is also measured with fp32 products (what a CPU without those instructions
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import subprocess
 import sys
 import time
@@ -38,6 +41,7 @@ from charnn.products import batch_precision, native_int8
 from charnn.sample import generate, generate_batch
 
 SETTLE_SECONDS = 0.5
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 
 
@@ -83,14 +87,35 @@ def timed(function, *args) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def first_char_seconds(args: list[str]) -> float:
+def first_char_seconds(args: list[str], terminal: bool = False) -> float:
+    """Seconds from starting `charnn sample` to its first character on stdout: a pipe, or with `terminal` a
+    pseudo-terminal, where `--style auto` first has the model write a few unseen trial samples to decide
+    whether to style the text as a script (charnn/sample.py, `writes_script`)."""
+    if terminal:
+        import pty
+
+        reader, writer = pty.openpty()
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "charnn", "sample", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
-    process.stdout.read(1)
+    process = subprocess.Popen([sys.executable, "-m", "charnn", "sample", *args],
+                               stdout=writer if terminal else subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TERM": "xterm-256color"} if terminal else None)
+    if not terminal:
+        process.stdout.read(1)
+    else:
+        os.close(writer)
+        pending = b""
+        while not ANSI.sub(b"", pending):  # styles come before the text they style: wait for a character
+            try:
+                pending += os.read(reader, 64)
+            except OSError:  # the process ended without writing any (EIO on Linux)
+                process.wait()
+                os.close(reader)
+                return float("nan")
     elapsed = time.perf_counter() - started
     process.kill()
     process.wait()
+    if terminal:
+        os.close(reader)
     return elapsed
 
 
@@ -138,6 +163,8 @@ def main():
             products.native_int8 = native_int8
     sample_args = ["--length", "5", "--seed", "1"] + (["--checkpoint", str(path)] if path else [])
     first = min(first_char_seconds(sample_args) for _ in range(3)) if path else float("nan")
+    first_terminal = min(first_char_seconds(sample_args, terminal=True) for _ in range(3)) \
+        if path and os.name == "posix" else float("nan")
     import_seconds = min(timed(lambda: subprocess.run([sys.executable, "-c", "import torch"]))[0] for _ in range(3))
     help_seconds = min(timed(lambda: subprocess.run(["charnn", "--help"], stdout=subprocess.DEVNULL))[0]
                        for _ in range(3))
@@ -149,7 +176,8 @@ def main():
     if int8:
         print(f"{'  the same with fp32 products (no int8 CPU)':<44}{batched_fp32:>14,.0f}   "
               f"({batched_fp32 / single:.2f}× single)")
-    print(f"{'charnn sample: start → first char on stdout':<44}{first:>13.2f}s")
+    print(f"{'charnn sample: start → first char on stdout':<44}{first:>13.2f}s   (a pipe)")
+    print(f"{'  the same on a terminal':<44}{first_terminal:>13.2f}s   (styled: trial samples first)")
     floor = 'python -c "import torch" (the floor)'
     print(f"{floor:<44}{import_seconds:>13.2f}s")
     print(f"{'charnn --help':<44}{help_seconds:>13.2f}s")

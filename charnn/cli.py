@@ -8,6 +8,7 @@ Exit codes: 0 ok, 1 a problem with the input (one line on stderr), 2 bad usage, 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import re
@@ -354,7 +355,7 @@ def sample(
     from charnn import checkpoint as checkpoints
     from charnn import script, ui
     from charnn.data import Vocab, listed
-    from charnn.sample import check_controls, generate, generate_batch
+    from charnn.sample import check_controls, generate, generate_batch, writes_script
 
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     stop = unescape(stop)
@@ -403,8 +404,9 @@ def sample(
                 ui.show_text(text, style)
         else:
             chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop)
-            stream = ui.open_stream(style, sys.stdout, context=prime)
-            pieces = []
+            stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=functools.partial(
+                writes_script, model, vocab, prime, temperature, top_k, top_p, unknown))
+            pieces, started = [], time.monotonic()  # chars/s of the sample, not of the trial samples above
             with ui.status_for(stream, label, temperature, length) as status:
                 for char in chars:
                     stream.write(char)
@@ -444,7 +446,7 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
     import torch
 
     from charnn import ui
-    from charnn.sample import check_controls, generate
+    from charnn.sample import check_controls, generate, writes_script
 
     with contextlib.suppress(ImportError):  # line editing and history at the prompt, where the platform has it
         import readline  # noqa: F401
@@ -495,7 +497,9 @@ def interactive_session(model, vocab, label, temperature, top_k, top_p, length, 
                 raise CharnnError(str(problem).replace("--unknown", "/unknown")) from None
             chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
                              settings["topp"], generator, settings["unknown"], stop)
-            stream = ui.open_stream(style, sys.stdout)
+            stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
+                writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
+                settings["unknown"]))
             try:
                 for char in line:  # echo the prime so the continuation reads on from it
                     stream.write(char)

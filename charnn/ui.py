@@ -13,6 +13,7 @@ import re
 import sys
 import time
 import zlib
+from collections.abc import Callable
 
 from rich.cells import cell_len
 from rich.console import Console, Group
@@ -363,8 +364,11 @@ def color_terminal(out) -> bool:
     return out.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def open_stream(style: str, out, context: str = "") -> ScriptStream | PlainStream:
-    """'plain', 'script' (always style script lines) or 'auto' (once the text reads as a script).
+def open_stream(style: str, out, context: str = "", writes_script: Callable[[], bool] | None = None
+                ) -> ScriptStream | PlainStream:
+    """'plain', 'script' (always style script lines) or 'auto': styled from the first character where the
+    prime (`context`) reads as a script or `writes_script()` says the model will write one, else once the
+    text so far reads as one. `writes_script` is asked only when its answer is used.
 
     Styling needs a colour terminal on `out`; anywhere else the text is written exactly as generated.
     """
@@ -372,9 +376,9 @@ def open_stream(style: str, out, context: str = "") -> ScriptStream | PlainStrea
         return PlainStream(out)
     console = Console(file=out, force_terminal=True)
     stream = ScriptStream(out, console, status=stderr if stderr.is_terminal else None, detect=style == "auto")
-    if style == "auto" and context:  # the prime counts toward "reads as a script"
-        stream.seen = context[-4000:]
-        stream.active = script.looks_like_script(stream.seen)
+    if style == "auto":
+        stream.seen = context[-4000:]  # the prime counts toward "reads as a script"
+        stream.active = script.looks_like_script(stream.seen) or (writes_script is not None and writes_script())
     return stream
 
 

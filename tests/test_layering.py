@@ -37,7 +37,7 @@ DEPENDENCIES = {
     "presets": {"config"},
     "products": {"precision"},
     "runs": {"checkpoint", "errors"},
-    "sample": {"data", "errors", "model", "stepper"},
+    "sample": {"data", "errors", "model", "script", "stepper"},
     "script": set(),
     "stepper": {"lstm_batch", "model", "products"},
     "train": {"checkpoint", "config", "data", "errors", "evaluation", "events", "model", "precision", "runs",

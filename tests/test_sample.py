@@ -20,6 +20,7 @@ from charnn.sample import (
     generate_ids,
     prime_ids_for,
     sample_next,
+    writes_script,
 )
 
 VOCAB = Vocab("\n !,.abcdefghijklmnopqrstuvwxyzé日本🙂")
@@ -258,3 +259,18 @@ def test_bundled_model_continues_a_prime_instead_of_looping(prime):
     model, vocab = checkpoint.build_model(payload), Vocab(payload["vocab"])
     continuation = "".join(generate(model, vocab, prime, 60, temperature=0))
     assert "333" not in continuation and len(set(continuation)) > 10
+
+
+@pytest.mark.skipif(not checkpoint.BUNDLED.exists(), reason="the bundled model is not in this checkout")
+def test_writes_script_says_what_the_model_writes_and_draws_from_its_own_generator():
+    """The bundled model writes a play whatever the prime; a model whose vocabulary has no capitals never
+    writes a speaker line. The trial samples must leave the user's randomness alone."""
+    payload = checkpoint.load(checkpoint.BUNDLED)
+    model, vocab = checkpoint.build_model(payload), Vocab(payload["vocab"])
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    assert writes_script(model, vocab)
+    assert writes_script(model, vocab, "Once upon a time, in a land far away, there lived", temperature=1.0)
+    assert torch.equal(torch.rand(3), expected)
+    assert not writes_script(make_model(), VOCAB, "the ", temperature=1.0)

@@ -71,3 +71,40 @@ def test_with_readline_on_a_terminal_readline_draws_the_prompt(monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False)  # text to a pipe: the prompt stays on stderr
     ui.ask("prime> ")
     assert len(asked) == 3 and "prime> " in ui.stderr.file.getvalue()
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_auto_style_asks_the_model_only_where_its_answer_is_used(monkeypatch):
+    """With `writes_script` saying yes, the first speaker is styled: text alone needs a few speaker lines
+    before it reads as a script, and by then the first one is written plain."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    asked = []
+
+    def answer(value: bool):
+        return lambda: asked.append(value) or value
+
+    out = Terminal()
+    stream = ui.open_stream("auto", out, writes_script=answer(True))
+    for char in "ROMEO:\nBut soft.\n":
+        stream.write(char)
+    stream.close()
+    assert asked == [True] and out.getvalue().startswith("\x1b[") and ANSI.sub("", out.getvalue()).startswith(
+        "ROMEO:\nBut soft.")
+    out = Terminal()
+    stream = ui.open_stream("auto", out, writes_script=answer(False))
+    for char in "ROMEO:\nBut soft.\n":
+        stream.write(char)
+    assert asked == [True, False] and out.getvalue() == "ROMEO:\nBut soft.\n"  # plain until the text decides
+    play = "HAMLET: To be.\nOPHELIA: My lord.\nHAMLET: Go.\n"
+    assert ui.open_stream("auto", Terminal(), context=play, writes_script=answer(False)).active  # the prime decides
+    ui.open_stream("plain", Terminal(), writes_script=answer(False))
+    ui.open_stream("script", Terminal(), writes_script=answer(False))
+    ui.open_stream("auto", io.StringIO(), writes_script=answer(False))  # a pipe: never styled
+    monkeypatch.setenv("NO_COLOR", "1")
+    ui.open_stream("auto", Terminal(), writes_script=answer(False))
+    assert asked == [True, False]
