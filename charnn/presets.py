@@ -3,7 +3,8 @@
 The rule, in words: estimate how many characters this device can train on within the budget
 (a quick matmul measures its speed; LSTM training runs at 0.6–0.8 of it on a CPU), then take the
 largest model on the ladder that gets at least `CHARS_PER_PARAMETER` training characters per
-parameter, without having far more parameters than the corpus has characters. Corpora that
+parameter (for a GRU or vanilla RNN, whose speed the matmul does not tell, measured on a few training steps of
+the sizes it considers), without having far more parameters than the corpus has characters. Corpora that
 will be seen many times over get dropout, and from 12 passes on also dropout on the recurrent
 weights. Every explicit flag wins over the preset.
 
@@ -21,8 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from charnn.config import ACCELERATOR_BATCH_SIZE, TrainConfig
+from charnn.config import ACCELERATOR_BATCH_SIZE, ModelConfig, TrainConfig
+from charnn.model import CharRNN
+from charnn.precision import autocast
 
 # (num_layers, hidden_size), smallest first. Two layers up to 512: in short budgets a third layer
 # learns much more slowly at first (150 s on tiny shakespeare: 3×256 2.05 nats vs 2×256 1.83).
@@ -35,6 +39,11 @@ EVAL_SHARE = 0.05  # at most this fraction of a time budget goes to periodic eva
 # CUDA: on one H100, 2 minutes on tiny shakespeare trained 7% and 9% fewer characters than 0.25 planned,
 # at 32 and 64 streams (benchmarks/RESULTS.md). MPS: a guess, not measured.
 EFFICIENCY = {"cpu": 0.8, "cpu-bf16": 0.6, "cuda": 0.25, "mps": 0.25}
+# Cells whose training speed is measured instead: on machine B a GRU trained 0.27× (2×192) to 0.55× (2×384) as
+# fast as the LSTM of its size and a vanilla RNN 0.79× to 1.38× (benchmarks/RESULTS.md), since PyTorch has a
+# oneDNN kernel for the LSTM only, and a GRU or RNN time step pays fixed costs that a ratio cannot capture.
+MEASURED_CELLS = ("gru", "rnn")
+MEASURED_STEPS = 2  # timed training steps per measured size, after one untimed (allocations, kernel choice)
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,8 @@ class Preset:
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # weight blocks per layer, by cell
 
 
-def lstm_parameters(layers: int, hidden: int, embed: int = 64, vocab: int = 96, cell: str = "lstm") -> int:
-    """Parameters of the model of that size (of `cell`, an LSTM unless said: sizes are planned as LSTMs)."""
+def model_parameters(layers: int, hidden: int, embed: int = 64, vocab: int = 96, cell: str = "lstm") -> int:
+    """Parameters of a CharRNN of that size and `cell`."""
     recurrent = sum(GATES[cell] * hidden * ((embed if i == 0 else hidden) + hidden + 2) for i in range(layers))
     return vocab * embed + recurrent + hidden * vocab + vocab
 
@@ -90,6 +99,31 @@ def matmul_flops(device: torch.device, precision: str, seconds: float = 0.25) ->
     return best
 
 
+def measured_chars_per_second(cell: str, layers: int, hidden: int, embed_dim: int, vocab: int, batch_size: int,
+                              seq_len: int, device: torch.device, precision: str) -> float:
+    """Training speed of this model, chars/s: forward and backward of `MEASURED_STEPS` random windows of
+    (batch_size, seq_len), as training runs them (precision, kernels), without dropout or the optimizer step
+    (a few % of a step). The global random state is left as it was."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        model = CharRNN(ModelConfig(vocab, cell, layers, hidden, embed_dim)).to(device).train()
+        ids = torch.randint(vocab, (batch_size, seq_len + 1)).to(device)  # (B, T + 1)
+
+    def step() -> None:
+        with autocast(device, precision):
+            logits, _ = model(ids[:, :-1])  # (B, T, V)
+        F.cross_entropy(logits.float().flatten(0, 1), ids[:, 1:].flatten()).backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        elif device.type == "mps":
+            torch.mps.synchronize()
+
+    step()
+    started = time.perf_counter()
+    for _ in range(MEASURED_STEPS):
+        step()
+    return MEASURED_STEPS * batch_size * seq_len / (time.perf_counter() - started)
+
+
 def dropout_for(passes: float) -> float:
     """Dropout grows with the passes over the corpus: none up to 2, 0.1 at 4, 0.25 from 10 on, linear in
     between. (It was a step at 4 and 10: runs whose speed measurements differed by 5% got 0.1 or 0.25.)"""
@@ -111,34 +145,43 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
            embed_dim: int = 64) -> Preset:
     """The preset for this corpus, budget (or step count) and device; given sizes are kept as they are.
 
-    Sizes and speed are planned as for an LSTM whatever `cell` is (on machine B a GRU trained 1.8–3.8× slower
-    than the LSTM of its size, a vanilla RNN 0.8–1.4× as fast); `cell` and `embed_dim` only make the reason
-    count the parameters of the model that will be trained."""
+    The speed of an LSTM is the matmul's times `EFFICIENCY`; a time budget for another cell measures the speed
+    of each size it comes to choose (`MEASURED_CELLS`; about a second in all on a CPU)."""
     efficiency = EFFICIENCY.get(f"{device.type}-{precision}", EFFICIENCY.get(device.type, 0.5))
     flops = matmul_flops(device, precision) * efficiency
     batch_size = batch_size or (TrainConfig.batch_size if device.type == "cpu" else ACCELERATOR_BATCH_SIZE)
-
-    def plan(layers: int, hidden: int) -> tuple[int, int, int, float, float]:
-        rate = flops / train_flops_per_char(layers, hidden, vocab=vocab_size)
-        # Start-up, evals and the final save take roughly 15% of a budget.
-        budget_chars = rate * 0.85 * budget_seconds if budget_seconds else (steps or 0) * batch_size * seq_len
-        return layers, hidden, lstm_parameters(layers, hidden, vocab=vocab_size), rate, budget_chars
-
-    candidates = [(layers, hidden, params, rate, budget_chars)
-                  for layers, hidden, params, rate, budget_chars in (plan(*rung) for rung in LADDER)
-                  if params <= max(budget_chars / CHARS_PER_PARAMETER, 1)
-                  and params <= MAX_PARAMETERS_PER_CHAR * train_chars]
-    if num_layers is not None or hidden_size is not None:  # the user's size: plan evals and dropout for it
-        base = candidates[-1] if candidates else LADDER[0]
-        candidates = [plan(num_layers or base[0], hidden_size or base[1])]
-    layers, hidden, params, rate, budget_chars = candidates[-1] if candidates else plan(*LADDER[0])
-    epochs = budget_chars / max(train_chars, 1)
-    dropout, weight_dropout = dropout_for(epochs), weight_dropout_for(epochs)
     # A corpus too short for the batch shape gets fewer, shorter streams (never fewer than 1 × 8).
     while batch_size > 1 and (train_chars - 1) // batch_size < seq_len:
         batch_size //= 2
     while seq_len > 8 and (train_chars - 1) // batch_size < seq_len:
         seq_len //= 2
+    measured: dict[tuple[int, int], float] = {}  # chars/s by (layers, hidden), for MEASURED_CELLS
+
+    def plan(layers: int, hidden: int) -> tuple[int, int, int, float, float]:
+        rate = measured.get((layers, hidden)) or flops / train_flops_per_char(layers, hidden, vocab=vocab_size)
+        # Start-up, evals and the final save take roughly 15% of a budget.
+        budget_chars = rate * 0.85 * budget_seconds if budget_seconds else (steps or 0) * batch_size * seq_len
+        return layers, hidden, model_parameters(layers, hidden, embed_dim, vocab_size, cell), rate, budget_chars
+
+    def choice() -> tuple[int, int, int, float, float]:
+        candidates = [(layers, hidden, params, rate, budget_chars)
+                      for layers, hidden, params, rate, budget_chars in (plan(*rung) for rung in LADDER)
+                      if params <= max(budget_chars / CHARS_PER_PARAMETER, 1)
+                      and params <= MAX_PARAMETERS_PER_CHAR * train_chars]
+        if num_layers is not None or hidden_size is not None:  # the user's size: plan evals and dropout for it
+            base = candidates[-1] if candidates else LADDER[0]
+            return plan(num_layers or base[0], hidden_size or base[1])
+        return candidates[-1] if candidates else plan(*LADDER[0])
+
+    layers, hidden, params, rate, budget_chars = choice()
+    # Measure what would be chosen, and choose again with what was measured, until the choice has been measured:
+    # a GRU, slower than the estimate, comes down the ladder; each size is measured once.
+    while cell in MEASURED_CELLS and budget_seconds and (layers, hidden) not in measured:
+        measured[layers, hidden] = measured_chars_per_second(cell, layers, hidden, embed_dim, vocab_size,
+                                                             batch_size, seq_len, device, precision)
+        layers, hidden, params, rate, budget_chars = choice()
+    epochs = budget_chars / max(train_chars, 1)
+    dropout, weight_dropout = dropout_for(epochs), weight_dropout_for(epochs)
     steps_expected = max(1.0, budget_chars / (batch_size * seq_len))
     # Evals score the whole validation split (forward only: ~3× training speed per char). Aim for
     # 8 per run, fewer when that would take more than EVAL_SHARE of a time budget.
@@ -154,7 +197,7 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     eval_seconds = budget_seconds / evals if budget_seconds else None
     chars = f"{budget_chars / 1e6:.1f}M" if budget_chars >= 1e5 else f"{budget_chars:,.0f}"
     passes = f"{epochs:.1f}" if epochs >= 1 else f"{epochs:.2g}"
-    params = lstm_parameters(layers, hidden, embed_dim, vocab_size, cell)
-    reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {chars} training chars fit the budget "
+    speed = f" at a measured {rate:,.0f} chars/s" if (layers, hidden) in measured else ""
+    reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {chars} training chars fit the budget{speed} "
               f"({passes} passes over the corpus)")
     return Preset(layers, hidden, dropout, weight_dropout, batch_size, seq_len, eval_every, eval_seconds, rate, reason)

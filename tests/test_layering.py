@@ -34,7 +34,7 @@ DEPENDENCIES = {
     "lstm_batch": {"model", "products"},
     "model": {"config"},
     "precision": {"errors"},
-    "presets": {"config"},
+    "presets": {"config", "model", "precision"},
     "products": {"precision"},
     "runs": {"checkpoint", "errors"},
     "sample": {"data", "errors", "model", "script", "stepper"},

@@ -8,16 +8,26 @@ import torch
 from charnn import presets
 
 CPU = torch.device("cpu")
+MEASURE = presets.measured_chars_per_second  # before the fixture below replaces it
 
 
 @pytest.fixture(autouse=True)
 def fixed_speed(monkeypatch):
-    """A fixed 60 GFLOP/s device, so the choices do not depend on the machine running the tests."""
+    """A fixed 60 GFLOP/s device, so the choices do not depend on the machine running the tests; GRUs and
+    RNNs train at 40% of the LSTM estimate, and the sizes measured are recorded in `fixed_speed.measured`."""
     monkeypatch.setattr(presets, "matmul_flops", lambda device, precision, seconds=0.25: 60e9)
+    measured = []
+
+    def measure(cell, layers, hidden, embed_dim, vocab, batch_size, seq_len, device, precision):
+        measured.append((cell, layers, hidden))
+        return 0.4 * 60e9 * presets.EFFICIENCY[device.type] / presets.train_flops_per_char(layers, hidden, vocab=vocab)
+
+    monkeypatch.setattr(presets, "measured_chars_per_second", measure)
+    return measured
 
 
 def size(preset) -> int:
-    return presets.lstm_parameters(preset.num_layers, preset.hidden_size)
+    return presets.model_parameters(preset.num_layers, preset.hidden_size)
 
 
 def test_bigger_budget_bigger_model():
@@ -87,7 +97,7 @@ def test_parameter_formula_matches_the_model():
 
     for cell in ("lstm", "gru", "rnn"):
         model = CharRNN(ModelConfig(96, cell, 3, 40, 64))
-        assert presets.lstm_parameters(3, 40, 64, 96, cell) == model.num_parameters()
+        assert presets.model_parameters(3, 40, 64, 96, cell) == model.num_parameters()
     # And the preset's reason counts the model that will be trained.
     gru = presets.choose(1_000_000, 100_000, 600, None, CPU, "fp32", 65, cell="gru", embed_dim=32)
     trained = CharRNN(ModelConfig(65, "gru", gru.num_layers, gru.hidden_size, 32)).num_parameters()
@@ -109,3 +119,30 @@ def test_weight_dropout_only_for_corpora_read_many_times():
     values = [presets.weight_dropout_for(p / 10) for p in range(0, 2000)]
     assert values == sorted(values)
     assert max(b - a for a, b in zip(values, values[1:], strict=False)) < 0.005  # no step for noise to flip across
+
+
+def test_a_gru_or_rnn_time_run_is_planned_on_its_measured_speed(fixed_speed):
+    """The matmul tells an LSTM's speed (oneDNN's kernel), not a GRU's or an RNN's: those are measured."""
+    lstm = presets.choose(1_000_000, 100_000, 3600, None, CPU, "fp32", 65)
+    assert fixed_speed == []
+    gru = presets.choose(1_000_000, 100_000, 3600, None, CPU, "fp32", 65, cell="gru")
+    assert fixed_speed[-1] == ("gru", gru.num_layers, gru.hidden_size)  # the choice is measured
+    assert len(fixed_speed) == len(set(fixed_speed)) >= 2  # came down the ladder, each size measured once
+    assert presets.LADDER.index((gru.num_layers, gru.hidden_size)) < presets.LADDER.index(
+        (lstm.num_layers, lstm.hidden_size))
+    assert gru.estimated_chars_per_second == pytest.approx(0.4 * 60e9 * 0.8 / presets.train_flops_per_char(
+        gru.num_layers, gru.hidden_size, vocab=65))
+    assert "at a measured" in gru.reason and "at a measured" not in lstm.reason
+    fixed_speed.clear()
+    presets.choose(1_000_000, 100_000, None, 500, CPU, "fp32", 65, cell="rnn")  # steps: speed plans nothing
+    presets.choose(1_000_000, 100_000, 600, None, CPU, "fp32", 65, cell="rnn", num_layers=2, hidden_size=64)
+    assert fixed_speed == [("rnn", 2, 64)]
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_measured_speed_is_a_real_training_step_and_leaves_the_random_state(cell):
+    torch.manual_seed(3)
+    expected = torch.rand(2)
+    torch.manual_seed(3)
+    rate = MEASURE(cell, 1, 16, 8, 20, 4, 16, CPU, "fp32")
+    assert rate > 0 and torch.equal(torch.rand(2), expected)
