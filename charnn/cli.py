@@ -7,7 +7,6 @@ Exit codes: 0 ok, 1 a problem with the input (one line on stderr), 2 bad usage, 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
@@ -123,9 +122,6 @@ def resolve_device(name: str):
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 M, T = ModelConfig, TrainConfig
-# Schedule settings (weight decay is the only one with a flag): a resumed run keeps the run's own, even where
-# a newer charnn changed the default.
-SCHEDULE = ("warmup_steps", "min_lr_fraction", "weight_decay", "grad_clip", "val_fraction")
 Positive = dict(min=1)
 
 
@@ -189,8 +185,7 @@ def train(
 
     from charnn import ui
     from charnn.data import ReadOptions, load_corpus
-    from charnn.precision import auto_precision, check_precision
-    from charnn.presets import choose
+    from charnn.planning import plan_run
     from charnn.runs import check_can_resume, check_can_start, new_run_folder, newest_run_folder
     from charnn.train import train as run_training
 
@@ -204,42 +199,15 @@ def train(
             if run_dir != base and not resume:
                 ui.info(f"{base} holds an earlier run: this one goes to {run_dir}")
         (check_can_resume if resume else check_can_start)(run_dir)  # before the preset says anything
-        run = saved_settings(run_dir) if resume else {}
-        if precision == "auto" and run.get("precision"):  # a resumed run goes on as it started
-            precision = run["precision"]
-        precision = auto_precision(torch_device) if precision == "auto" else check_precision(torch_device, precision)
-        if not run and steps is None and budget is None:
-            budget = 600.0
-        elif run and steps is None and budget is None:
-            steps, budget = run["steps"], run["time_budget"]
         given = dict(cell=cell, num_layers=layers, hidden_size=hidden_size, embed_dim=embed_dim, dropout=dropout,
                      weight_dropout=weight_dropout, batch_size=batch_size, seq_len=seq_len, lr=lr,
                      weight_decay=weight_decay, eval_every=eval_every, keep_checkpoints=keep, seed=seed)
-        settings = {**run, **{name: value for name, value in given.items() if value is not None}}
-        if eval_every is not None:  # the user's cadence, by steps only
-            settings["eval_seconds"] = None
-        elif run and budget is not None and time_budget is not None:  # a resume with a new --time: 8 evals in it
-            settings["eval_seconds"] = budget / 8
-        if not run:
-            val_chars = int(len(data.ids) * T.val_fraction)
-            preset = choose(len(data.ids) - val_chars, val_chars, budget, steps, torch_device, precision,
-                            len(data.vocab), batch_size, seq_len or T.seq_len, layers, hidden_size,
-                            settings.get("cell", M.cell), settings.get("embed_dim", M.embed_dim))
-            if layers is None or hidden_size is None:
-                ui.info(f"model size from the preset: {preset.reason} (--layers/--hidden-size to choose)")
-            settings = {"num_layers": preset.num_layers, "hidden_size": preset.hidden_size,
-                        "dropout": preset.dropout, "weight_dropout": preset.weight_dropout,
-                        "batch_size": preset.batch_size, "seq_len": preset.seq_len,
-                        "eval_every": preset.eval_every, **settings}
-            if eval_every is None:  # the preset's cadence: by steps, and for a time run by the clock instead
-                settings["eval_seconds"] = preset.eval_seconds
-        model_config = ModelConfig(len(data.vocab), **{k: settings[k] for k in (
-            "cell", "num_layers", "hidden_size", "embed_dim", "dropout", "weight_dropout") if k in settings})
-        config = TrainConfig(steps=steps, time_budget=budget, precision=precision, **{k: settings[k] for k in (
-            "batch_size", "seq_len", "lr", "eval_every", "eval_seconds", "keep_checkpoints", "seed", *SCHEDULE)
-            if k in settings})
+        plan = plan_run(data, run_dir if resume else None, given, steps, budget, torch_device, precision)
+        if plan.preset_reason:
+            ui.info(f"model size from the preset: {plan.preset_reason} (--layers/--hidden-size to choose)")
         with stop.installed(), ui.TrainView() as view:
-            run_training(data, run_dir, model_config, config, torch_device, view, resume, stop.is_set, STARTED_AT)
+            run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
+                         STARTED_AT)
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:
@@ -248,20 +216,6 @@ def train(
         ui.info(f"stopped; latest checkpoint saved in {run_dir / 'latest.pt'} — continue with: "
                 f"charnn train {corpus} --out {run_dir} --resume")
         raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
-
-
-def saved_settings(run_dir: Path) -> dict:
-    """The model and training settings of the run in `run_dir`, the defaults of a --resume."""
-    from charnn import checkpoint as checkpoints
-
-    latest = run_dir / "latest.pt"
-    if not latest.exists():
-        return {}  # train() says there is nothing to resume
-    payload = checkpoints.load(latest)
-    model, train = payload["model_config"], payload["train_config"]
-    keys = ("steps", "time_budget", "batch_size", "seq_len", "lr", "eval_every", "eval_seconds", "keep_checkpoints",
-            "seed", "precision", *SCHEDULE)
-    return {**{k: v for k, v in model.items() if k != "vocab_size"}, **{k: train[k] for k in keys if k in train}}
 
 
 class StopFlag:
@@ -385,8 +339,9 @@ def sample(
         label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
         ui.info(f"sampling from {path} ({label}, step {payload['step']:,})")
         if interactive:
-            return interactive_session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop,
-                                       style)
+            from charnn.interactive import session
+
+            return session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style)
         generator = torch.Generator().manual_seed(seed)
         if num_samples > 1 and temperature == 0:
             ui.info("temperature 0 is greedy: every sample will be the same")
@@ -396,12 +351,10 @@ def sample(
                 texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
                                        unknown, stop, on_progress=spin.progress(length))
             count = sum(map(len, texts))
-            if output_format == "fountain":
-                texts = [script.to_fountain(prime + text) for text in texts]
             for number, text in enumerate(texts, 1):
                 if num_samples > 1:
                     ui.sample_header(number, num_samples, style)
-                ui.show_text(text, style)
+                ui.show_text(script.to_fountain(prime + text) if output_format == "fountain" else text, style)
         else:
             chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop)
             stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=functools.partial(
@@ -417,14 +370,8 @@ def sample(
             if sys.stdout.isatty() and texts[0] and not texts[0].endswith("\n"):
                 sys.stdout.write("\n")
         if output is not None:
-            body = [script.to_fountain(prime + t) if output_format == "fountain" else t for t in texts]
-            if len(body) > 1:  # each under its header, as on the screen (Fountain: a section, which apps
-                # show in the outline and leave out of the script), each ending its line
-                body = [(f"# Sample {number} of {len(body)}\n\n" if output_format == "fountain" else
-                         f"── sample {number}/{len(body)} ──\n") + text + ("\n" * (not text.endswith("\n")))
-                        for number, text in enumerate(body, 1)]
             try:
-                output.write_text("\n".join(body), encoding="utf-8")
+                output.write_text(script.output_text(texts, prime, output_format == "fountain"), encoding="utf-8")
             except OSError as problem:
                 raise CharnnError(f"cannot write --output {output}: {problem.strerror}") from None
     except CharnnError as problem:
@@ -441,85 +388,12 @@ def sample(
     ui.sample_footer(count, time.monotonic() - started, seed)
 
 
-def interactive_session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style) -> None:
-    """A prompt loop: text is a prime; /temp, /length, /topk, /topp, /seed change settings."""
-    import torch
-
-    from charnn import ui
-    from charnn.sample import check_controls, generate, writes_script
-
-    with contextlib.suppress(ImportError):  # line editing and history at the prompt, where the platform has it
-        import readline  # noqa: F401
-
-    settings = {"temp": temperature, "length": length, "topk": top_k, "topp": top_p, "unknown": unknown}
-    generator = torch.Generator().manual_seed(seed)
-    ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
-            "/unknown skip, /help; Ctrl-C stops a stream, Ctrl-D quits")
-    while True:
-        try:
-            line = ui.ask("prime> ")
-        except EOFError:
-            ui.info("bye")
-            return
-        except KeyboardInterrupt:
-            sys.stderr.write("\n")  # the next prompt on a line of its own
-            continue
-        if line.startswith("/"):
-            name, _, value = line[1:].partition(" ")
-            try:
-                if name == "help":
-                    ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N, /unknown error|skip|replace; "
-                            "anything else is a prime")
-                elif name == "seed":
-                    generator.manual_seed(int(value))
-                elif name == "unknown":
-                    if value.strip() not in ("error", "skip", "replace"):
-                        raise CharnnError("/unknown takes error, skip or replace")
-                    settings = {**settings, "unknown": value.strip()}
-                elif name in settings:
-                    parsed = None if value.strip() == "off" else (int(value) if name in ("length", "topk")
-                                                                   else float(value))
-                    trial = {**settings, name: parsed}
-                    check_controls(trial["temp"], trial["topk"], trial["topp"])
-                    if trial["length"] is None or trial["length"] < 0:
-                        raise CharnnError("length must be 0 or more")
-                    settings = trial
-                else:
-                    raise CharnnError(f"unknown command /{name} — try /help")
-                ui.info("  " + ", ".join(f"{k} {'off' if v is None else v}" for k, v in settings.items()))
-            except (ValueError, CharnnError) as problem:
-                ui.error(str(problem) if isinstance(problem, CharnnError) else f"bad value for /{name}: {value!r}")
-            continue
-        try:
-            try:  # unseen characters: the error before the prime is echoed
-                vocab.encode(line, unknown=settings["unknown"])
-            except CharnnError as problem:
-                raise CharnnError(str(problem).replace("--unknown", "/unknown")) from None
-            chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
-                             settings["topp"], generator, settings["unknown"], stop)
-            stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
-                writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
-                settings["unknown"]))
-            try:
-                for char in line:  # echo the prime so the continuation reads on from it
-                    stream.write(char)
-                for char in chars:
-                    stream.write(char)
-            finally:
-                stream.close()  # also closes a style left open when Ctrl-C cuts a line
-        except CharnnError as problem:
-            ui.error(str(problem))
-        except KeyboardInterrupt:
-            ui.info("\n(stopped)")
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-
-
 @app.command()
 def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a run folder.")]):
     """Show a checkpoint's model, vocabulary, step and validation loss."""
     from charnn import checkpoint as checkpoints
     from charnn import ui
+    from charnn.runs import resumable
 
     try:
         file = checkpoints.resolve(path)
@@ -545,15 +419,6 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a r
         ("resumable", resumable(payload, path if path.is_dir() else file.parent)),
     ]
     ui.show_info(rows)
-
-
-def resumable(payload: dict, run_dir: Path) -> str:
-    """What `charnn info` says of resuming: a run folder's best.pt holds weights only, its latest.pt more."""
-    if "optimizer" in payload:
-        return "yes (has optimizer state)"
-    if (run_dir / "latest.pt").exists():
-        return f"yes, from {run_dir / 'latest.pt'} (this file holds weights only)"
-    return "no (weights only)"
 
 
 @app.command(name="eval")

@@ -79,3 +79,12 @@ def check_can_start(run_dir: Path) -> None:
         raise CharnnError(f"{run_dir} already holds a run — continue it with --resume, or train into another --out")
     raise CharnnError(f"{run_dir} {NO_LATEST}, so it can be neither resumed nor written over — train into "
                       "another --out")
+
+
+def resumable(payload: dict, run_dir: Path) -> str:
+    """What `charnn info` says of resuming: a run folder's best.pt holds weights only, its latest.pt more."""
+    if "optimizer" in payload:
+        return "yes (has optimizer state)"
+    if (run_dir / "latest.pt").exists():
+        return f"yes, from {run_dir / 'latest.pt'} (this file holds weights only)"
+    return "no (weights only)"

@@ -126,3 +126,15 @@ def to_fountain(text: str) -> str:
         else:
             out.append(stripped if kind == "direction" else line.rstrip())
     return "\n".join(out).strip("\n") + "\n"
+
+
+def output_text(texts: list[str], prime: str, fountain: bool) -> str:
+    """What `--output` writes for generated `texts` (each continuing `prime`): the text, or with `fountain` a
+    Fountain screenplay of the prime and the text. Several samples each come under a header and end their
+    line, as the screen shows them; in Fountain the header is a section, which screenwriting apps show in
+    the outline and leave out of the script."""
+    body = [to_fountain(prime + text) if fountain else text for text in texts]
+    if len(body) > 1:
+        body = [(f"# Sample {number} of {len(body)}\n\n" if fountain else f"── sample {number}/{len(body)} ──\n")
+                + text + "\n" * (not text.endswith("\n")) for number, text in enumerate(body, 1)]
+    return "\n".join(body)

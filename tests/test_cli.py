@@ -111,6 +111,13 @@ def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
            str(fountain))
     sections = fountain.read_text(encoding="utf-8").split("# Sample ")
     assert sections[0] == "" and [part[:6] for part in sections[1:]] == ["1 of 2", "2 of 2"]
+    # With a prime: the file's screenplay is the screen's, the prime once at its head (it was prepended twice).
+    shown = invoke("sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--format", "fountain",
+                   "--output", str(fountain), "--prime", "THE END, said the")
+    screens = [part.split("\n", 1)[1].strip("\n") for part in shown.stdout.split("── sample ")[1:]]
+    written = fountain.read_text(encoding="utf-8")
+    files = [part.split("\n\n", 1)[1].strip("\n") for part in written.split("# Sample ")[1:]]
+    assert len(screens) == 2 and files == screens and all(text.startswith("THE END, said the") for text in files)
     full = invoke("sample", "--length", "100", "--temperature", "0").stdout
     stop = full[10:13]
     stopped = invoke("sample", "--length", "100", "--temperature", "0", "--stop", stop)

@@ -16,23 +16,25 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "charnn"
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
-CORE = ["checkpoint", "config", "data", "errors", "evaluation", "events", "lstm_batch", "model", "precision", "presets",
-        "products", "runs", "sample", "script", "stepper", "train"]
+CORE = ["checkpoint", "config", "data", "errors", "evaluation", "events", "lstm_batch", "model", "planning",
+        "precision", "presets", "products", "runs", "sample", "script", "stepper", "train"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
     "__init__": set(),  # public names are resolved lazily from strings (see test_public_names)
     "__main__": {"cli"},
     "checkpoint": {"config", "errors", "model"},
-    "cli": {"checkpoint", "config", "data", "errors", "evaluation", "precision", "presets", "runs", "sample", "script",
-            "train", "ui"},
+    "cli": {"checkpoint", "config", "data", "errors", "evaluation", "interactive", "planning", "precision", "runs",
+            "sample", "script", "train", "ui"},
     "config": {"errors"},
     "data": {"errors"},
     "errors": set(),
     "evaluation": {"model", "precision"},
     "events": {"config"},
+    "interactive": {"errors", "sample", "ui"},
     "lstm_batch": {"model", "products"},
     "model": {"config"},
+    "planning": {"checkpoint", "config", "data", "precision", "presets"},
     "precision": {"errors"},
     "presets": {"config", "model", "precision"},
     "products": {"precision"},

@@ -1,0 +1,85 @@
+"""`charnn sample --interactive`: a prompt loop in the terminal. Each line typed is a prime, and its continuation
+streams under it; /temp, /length, /topk, /topp, /seed and /unknown change the settings between streams. Ctrl-C
+stops the current stream and keeps the session; Ctrl-D ends it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+
+import torch
+
+from charnn import ui
+from charnn.errors import CharnnError
+from charnn.sample import check_controls, generate, writes_script
+
+
+def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style) -> None:
+    """A prompt loop: text is a prime; /temp, /length, /topk, /topp, /seed change settings."""
+    with contextlib.suppress(ImportError):  # line editing and history at the prompt, where the platform has it
+        import readline  # noqa: F401
+
+    settings = {"temp": temperature, "length": length, "topk": top_k, "topp": top_p, "unknown": unknown}
+    generator = torch.Generator().manual_seed(seed)
+    ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
+            "/unknown skip, /help; Ctrl-C stops a stream, Ctrl-D quits")
+    while True:
+        try:
+            line = ui.ask("prime> ")
+        except EOFError:
+            ui.info("bye")
+            return
+        except KeyboardInterrupt:
+            sys.stderr.write("\n")  # the next prompt on a line of its own
+            continue
+        if line.startswith("/"):
+            name, _, value = line[1:].partition(" ")
+            try:
+                if name == "help":
+                    ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N, /unknown error|skip|replace; "
+                            "anything else is a prime")
+                elif name == "seed":
+                    generator.manual_seed(int(value))
+                elif name == "unknown":
+                    if value.strip() not in ("error", "skip", "replace"):
+                        raise CharnnError("/unknown takes error, skip or replace")
+                    settings = {**settings, "unknown": value.strip()}
+                elif name in settings:
+                    parsed = None if value.strip() == "off" else (int(value) if name in ("length", "topk")
+                                                                   else float(value))
+                    trial = {**settings, name: parsed}
+                    check_controls(trial["temp"], trial["topk"], trial["topp"])
+                    if trial["length"] is None or trial["length"] < 0:
+                        raise CharnnError("length must be 0 or more")
+                    settings = trial
+                else:
+                    raise CharnnError(f"unknown command /{name} — try /help")
+                ui.info("  " + ", ".join(f"{k} {'off' if v is None else v}" for k, v in settings.items()))
+            except (ValueError, CharnnError) as problem:
+                ui.error(str(problem) if isinstance(problem, CharnnError) else f"bad value for /{name}: {value!r}")
+            continue
+        try:
+            try:  # unseen characters: the error before the prime is echoed
+                vocab.encode(line, unknown=settings["unknown"])
+            except CharnnError as problem:
+                raise CharnnError(str(problem).replace("--unknown", "/unknown")) from None
+            chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
+                             settings["topp"], generator, settings["unknown"], stop)
+            stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
+                writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
+                settings["unknown"]))
+            try:
+                for char in line:  # echo the prime so the continuation reads on from it
+                    stream.write(char)
+                for char in chars:
+                    stream.write(char)
+            finally:
+                stream.close()  # also closes a style left open when Ctrl-C cuts a line
+        except CharnnError as problem:
+            ui.error(str(problem))
+        except KeyboardInterrupt:
+            ui.info("\n(stopped)")
+        sys.stdout.write("\n")
+        sys.stdout.flush()

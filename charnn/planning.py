@@ -1,0 +1,87 @@
+"""The settings of a training run: flags given on the command line win over a resumed run's own settings,
+and those over the preset (charnn/presets.py) and the config defaults.
+
+- A new run without `--steps` or `--time` trains for 10 minutes; a resumed one keeps its own target.
+- A resumed run keeps its size, batch, seed, precision and schedule, even where a newer charnn changed a
+  default; only flags given change them.
+- Evals: an explicit `--eval-every` counts steps only; the preset's cadence of a time run goes by the clock
+  (its speed estimate can be far off); a resume with a new `--time` plans 8 evals in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from charnn import checkpoint
+from charnn.config import ModelConfig, TrainConfig
+from charnn.data import EncodedCorpus
+from charnn.precision import auto_precision, check_precision
+from charnn.presets import choose
+
+DEFAULT_BUDGET = 600.0  # seconds: a new run given neither --steps nor --time
+# Schedule settings (weight decay is the only one with a flag): a resumed run keeps the run's own, even where
+# a newer charnn changed the default.
+SCHEDULE = ("warmup_steps", "min_lr_fraction", "weight_decay", "grad_clip", "val_fraction")
+MODEL_KEYS = ("cell", "num_layers", "hidden_size", "embed_dim", "dropout", "weight_dropout")
+TRAIN_KEYS = ("batch_size", "seq_len", "lr", "eval_every", "eval_seconds", "keep_checkpoints", "seed", *SCHEDULE)
+
+
+@dataclass(frozen=True)
+class Plan:
+    model_config: ModelConfig
+    config: TrainConfig
+    preset_reason: str | None  # why the preset chose this size, where it chose it; else None
+
+
+def saved_settings(run_dir: Path) -> dict:
+    """The model and training settings of the run in `run_dir`, the defaults of a --resume ({} without latest.pt:
+    training then says there is nothing to resume)."""
+    latest = Path(run_dir) / "latest.pt"
+    if not latest.exists():
+        return {}
+    payload = checkpoint.load(latest)
+    model, train = payload["model_config"], payload["train_config"]
+    keys = ("steps", "time_budget", "precision", *TRAIN_KEYS)
+    return {**{k: v for k, v in model.items() if k != "vocab_size"}, **{k: train[k] for k in keys if k in train}}
+
+
+def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: int | None, budget: float | None,
+             device: torch.device, precision: str) -> Plan:
+    """The configs for training `corpus`, continuing the run in `resumed` if given.
+
+    `given`: the flags given, by config field name (MODEL_KEYS and TRAIN_KEYS; None where not given).
+    `budget`: seconds from --time, or None. `precision`: auto, fp32 or bf16.
+    """
+    run = saved_settings(resumed) if resumed is not None else {}
+    if precision == "auto" and run.get("precision"):  # a resumed run goes on as it started
+        precision = run["precision"]
+    precision = auto_precision(device) if precision == "auto" else check_precision(device, precision)
+    new_budget = budget is not None
+    if steps is None and budget is None:
+        steps, budget = (run["steps"], run["time_budget"]) if run else (None, DEFAULT_BUDGET)
+    settings = {**run, **{name: value for name, value in given.items() if value is not None}}
+    reason = None
+    if given.get("eval_every") is not None:  # the user's cadence, by steps only
+        settings["eval_seconds"] = None
+    elif run and new_budget:  # a resume with a new --time: 8 evals in it
+        settings["eval_seconds"] = budget / 8
+    if not run:
+        val_chars = int(len(corpus.ids) * TrainConfig.val_fraction)
+        layers, hidden_size = given.get("num_layers"), given.get("hidden_size")
+        preset = choose(len(corpus.ids) - val_chars, val_chars, budget, steps, device, precision, len(corpus.vocab),
+                        given.get("batch_size"), given.get("seq_len") or TrainConfig.seq_len, layers, hidden_size,
+                        settings.get("cell", ModelConfig.cell), settings.get("embed_dim", ModelConfig.embed_dim))
+        if layers is None or hidden_size is None:
+            reason = preset.reason
+        settings = {"num_layers": preset.num_layers, "hidden_size": preset.hidden_size, "dropout": preset.dropout,
+                    "weight_dropout": preset.weight_dropout, "batch_size": preset.batch_size,
+                    "seq_len": preset.seq_len, "eval_every": preset.eval_every, **settings}
+        if given.get("eval_every") is None:  # the preset's cadence: by steps, and for a time run by the clock instead
+            settings["eval_seconds"] = preset.eval_seconds
+    model_config = ModelConfig(len(corpus.vocab), **{k: settings[k] for k in MODEL_KEYS if k in settings})
+    config = TrainConfig(steps=steps, time_budget=budget, precision=precision,
+                         **{k: settings[k] for k in TRAIN_KEYS if k in settings})
+    return Plan(model_config, config, reason)

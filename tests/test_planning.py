@@ -1,0 +1,39 @@
+"""The settings of a run: flags over a resumed run's own settings over the preset (charnn/planning.py)."""
+
+from __future__ import annotations
+
+import torch
+
+from charnn import planning
+from charnn.config import TrainConfig
+
+CPU = torch.device("cpu")
+NOTHING_GIVEN = dict.fromkeys(("cell", "num_layers", "hidden_size", "embed_dim", "dropout", "weight_dropout",
+                               "batch_size", "seq_len", "lr", "weight_decay", "eval_every", "keep_checkpoints", "seed"))
+
+
+def test_a_new_run_gets_ten_minutes_and_the_preset(trained_run):
+    plan = planning.plan_run(trained_run.corpus, None, NOTHING_GIVEN, None, None, CPU, "fp32")
+    assert plan.config.time_budget == planning.DEFAULT_BUDGET and plan.config.steps is None
+    assert plan.preset_reason and plan.config.eval_seconds is not None  # the preset's evals go by the clock
+    assert plan.model_config.vocab_size == len(trained_run.corpus.vocab)
+    sized = planning.plan_run(trained_run.corpus, None, {**NOTHING_GIVEN, "num_layers": 1, "hidden_size": 24,
+                                                         "eval_every": 7}, 50, None, CPU, "fp32")
+    assert sized.preset_reason is None  # the user chose the size: nothing to explain
+    assert (sized.model_config.num_layers, sized.model_config.hidden_size) == (1, 24)
+    assert sized.config.steps == 50 and sized.config.eval_every == 7 and sized.config.eval_seconds is None
+
+
+def test_a_resumed_run_keeps_its_settings_unless_a_flag_is_given(trained_run):
+    kept = planning.plan_run(trained_run.corpus, trained_run.run_dir, NOTHING_GIVEN, None, None, CPU, "auto")
+    assert kept.preset_reason is None
+    assert kept.model_config == trained_run.model_config
+    saved = trained_run.config
+    for name in ("steps", "time_budget", "batch_size", "seq_len", "lr", "eval_every", "seed", "warmup_steps",
+                 "precision"):
+        assert getattr(kept.config, name) == getattr(saved, name), name
+    changed = planning.plan_run(trained_run.corpus, trained_run.run_dir, {**NOTHING_GIVEN, "lr": 0.5}, None, 30.0,
+                                CPU, "auto")
+    assert changed.config.lr == 0.5 and changed.config.time_budget == 30.0 and changed.config.steps is None
+    assert changed.config.eval_seconds == 30.0 / 8  # a new --time plans its evals
+    assert changed.config.batch_size == saved.batch_size != TrainConfig.batch_size
