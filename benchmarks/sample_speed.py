@@ -96,9 +96,10 @@ def first_char_seconds(args: list[str], terminal: bool = False) -> float:
 
         reader, writer = pty.openpty()
     started = time.perf_counter()
+    colour = {**{name: value for name, value in os.environ.items() if name != "NO_COLOR"}, "TERM": "xterm-256color"}
     process = subprocess.Popen([sys.executable, "-m", "charnn", "sample", *args],
                                stdout=writer if terminal else subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "TERM": "xterm-256color"} if terminal else None)
+                               env=colour if terminal else None)
     if not terminal:
         process.stdout.read(1)
     else:

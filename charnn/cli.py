@@ -283,8 +283,8 @@ def sample(
                                                   "e.g. '\\n\\n' or 'THE END'.")] = None,
     num_samples: Annotated[int, typer.Option(help="Samples generated together in one batch.", min=1)] = 1,
     unknown: Annotated[str, typer.Option(help="Prime chars the model never saw: error, skip or replace.")] = "error",
-    style: Annotated[str, typer.Option(help="On a colour terminal: auto (style the text once it reads as a play "
-                                            "or screenplay), script (always) or plain.")] = "auto",
+    style: Annotated[str, typer.Option(help="On a colour terminal: auto (style the text where the model writes a "
+                                            "play or screenplay), script (always) or plain.")] = "auto",
     output: Annotated[Path | None, typer.Option(help="Also write the text to this file.")] = None,
     output_format: Annotated[str, typer.Option("--format", help="text, or fountain (a screenplay file).")] = "text",
     interactive: Annotated[bool, typer.Option(help="Type primes and watch continuations; /help for commands.")] = False,
@@ -358,7 +358,7 @@ def sample(
         else:
             chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop)
             stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=functools.partial(
-                writes_script, model, vocab, prime, temperature, top_k, top_p, unknown))
+                writes_script, model, vocab, prime, temperature, top_k, top_p, unknown) if length else None)
             pieces, started = [], time.monotonic()  # chars/s of the sample, not of the trial samples above
             with ui.status_for(stream, label, temperature, length) as status:
                 for char in chars:

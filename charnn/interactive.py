@@ -69,7 +69,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                              settings["topp"], generator, settings["unknown"], stop)
             stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
                 writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
-                settings["unknown"]))
+                settings["unknown"]) if settings["length"] else None)
             try:
                 for char in line:  # echo the prime so the continuation reads on from it
                     stream.write(char)

@@ -102,26 +102,27 @@ def matmul_flops(device: torch.device, precision: str, seconds: float = 0.25) ->
 def measured_chars_per_second(cell: str, layers: int, hidden: int, embed_dim: int, vocab: int, batch_size: int,
                               seq_len: int, device: torch.device, precision: str) -> float:
     """Training speed of this model, chars/s: forward and backward of `MEASURED_STEPS` random windows of
-    (batch_size, seq_len), as training runs them (precision, kernels), without dropout or the optimizer step
-    (a few % of a step). The global random state is left as it was."""
+    (batch_size, seq_len), as training runs them (precision; dropout 0.1, whose kernel path most preset runs
+    take), without the optimizer step (a few % of a step). The random state is left as it was (as train.py
+    leaves it: the CPU's, and the GPU's on CUDA)."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        model = CharRNN(ModelConfig(vocab, cell, layers, hidden, embed_dim)).to(device).train()
+        model = CharRNN(ModelConfig(vocab, cell, layers, hidden, embed_dim, dropout=0.1)).to(device).train()
         ids = torch.randint(vocab, (batch_size, seq_len + 1)).to(device)  # (B, T + 1)
 
-    def step() -> None:
-        with autocast(device, precision):
-            logits, _ = model(ids[:, :-1])  # (B, T, V)
-        F.cross_entropy(logits.float().flatten(0, 1), ids[:, 1:].flatten()).backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        elif device.type == "mps":
-            torch.mps.synchronize()
+        def step() -> None:
+            with autocast(device, precision):
+                logits, _ = model(ids[:, :-1])  # (B, T, V)
+            F.cross_entropy(logits.float().flatten(0, 1), ids[:, 1:].flatten()).backward()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            elif device.type == "mps":
+                torch.mps.synchronize()
 
-    step()
-    started = time.perf_counter()
-    for _ in range(MEASURED_STEPS):
         step()
-    return MEASURED_STEPS * batch_size * seq_len / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for _ in range(MEASURED_STEPS):
+            step()
+        return MEASURED_STEPS * batch_size * seq_len / (time.perf_counter() - started)
 
 
 def dropout_for(passes: float) -> float:
@@ -146,7 +147,8 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     """The preset for this corpus, budget (or step count) and device; given sizes are kept as they are.
 
     The speed of an LSTM is the matmul's times `EFFICIENCY`; a time budget for another cell measures the speed
-    of each size it comes to choose (`MEASURED_CELLS`; about a second in all on a CPU)."""
+    of each size it comes to choose (`MEASURED_CELLS`; 0.1–0.7 s in all on machine B for 90 s to an hour).
+    With one of `num_layers` and `hidden_size` given, the other is chosen as the ladder would."""
     efficiency = EFFICIENCY.get(f"{device.type}-{precision}", EFFICIENCY.get(device.type, 0.5))
     flops = matmul_flops(device, precision) * efficiency
     batch_size = batch_size or (TrainConfig.batch_size if device.type == "cpu" else ACCELERATOR_BATCH_SIZE)
@@ -163,22 +165,27 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
         budget_chars = rate * 0.85 * budget_seconds if budget_seconds else (steps or 0) * batch_size * seq_len
         return layers, hidden, model_parameters(layers, hidden, embed_dim, vocab_size, cell), rate, budget_chars
 
+    # The sizes to choose from: the ladder, with the dimension the user gave put in place (both given: one size).
+    rungs = list(dict.fromkeys((num_layers or layers, hidden_size or hidden) for layers, hidden in LADDER))
+
     def choice() -> tuple[int, int, int, float, float]:
-        candidates = [(layers, hidden, params, rate, budget_chars)
-                      for layers, hidden, params, rate, budget_chars in (plan(*rung) for rung in LADDER)
-                      if params <= max(budget_chars / CHARS_PER_PARAMETER, 1)
-                      and params <= MAX_PARAMETERS_PER_CHAR * train_chars]
-        if num_layers is not None or hidden_size is not None:  # the user's size: plan evals and dropout for it
-            base = candidates[-1] if candidates else LADDER[0]
-            return plan(num_layers or base[0], hidden_size or base[1])
-        return candidates[-1] if candidates else plan(*LADDER[0])
+        planned = [plan(*rung) for rung in rungs]  # smallest first
+        fitting = [(layers, hidden, params, rate, budget_chars)
+                   for layers, hidden, params, rate, budget_chars in planned
+                   if params <= max(budget_chars / CHARS_PER_PARAMETER, 1)
+                   and params <= MAX_PARAMETERS_PER_CHAR * train_chars]
+        return fitting[-1] if fitting else planned[0]
 
     layers, hidden, params, rate, budget_chars = choice()
     # Measure what would be chosen, and choose again with what was measured, until the choice has been measured:
-    # a GRU, slower than the estimate, comes down the ladder; each size is measured once.
+    # a GRU, slower than the estimate, comes down the ladder; each size is measured once. A size that cannot
+    # even be measured (out of memory) gets no budget, so the next one down is tried.
     while cell in MEASURED_CELLS and budget_seconds and (layers, hidden) not in measured:
-        measured[layers, hidden] = measured_chars_per_second(cell, layers, hidden, embed_dim, vocab_size,
-                                                             batch_size, seq_len, device, precision)
+        try:
+            measured[layers, hidden] = measured_chars_per_second(cell, layers, hidden, embed_dim, vocab_size,
+                                                                 batch_size, seq_len, device, precision)
+        except RuntimeError:
+            measured[layers, hidden] = 1e-9
         layers, hidden, params, rate, budget_chars = choice()
     epochs = budget_chars / max(train_chars, 1)
     dropout, weight_dropout = dropout_for(epochs), weight_dropout_for(epochs)
@@ -190,10 +197,11 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
         eval_seconds = val_chars / (3 * rate) + 0.5
         evals = max(2, min(8, int(EVAL_SHARE * budget_seconds / eval_seconds)))
     eval_every = int(max(10, steps_expected // evals))
-    # The speed estimate is a matmul's times an efficiency measured on LSTMs of a few sizes: a small model, a
-    # GRU or a short budget can train several times slower than planned (a GRU 2×192: 3.8× on machine B), and
-    # then evals by steps come late or only at the end. So a time run evals by the clock instead (by both, out
-    # of phase, the 10-minute default evaluated at steps 1,202 and 1,350, twice as often as planned).
+    # The speed estimate is a matmul's times an efficiency measured on LSTMs of a few sizes: a small model or a
+    # short budget can train several times slower than planned (before GRUs were measured, a GRU 2×192 trained
+    # 3.8× slower on machine B), and then evals by steps come late or only at the end. So a time run evals by
+    # the clock instead (by both, out of phase, the 10-minute default evaluated at steps 1,202 and 1,350, twice
+    # as often as planned).
     eval_seconds = budget_seconds / evals if budget_seconds else None
     chars = f"{budget_chars / 1e6:.1f}M" if budget_chars >= 1e5 else f"{budget_chars:,.0f}"
     passes = f"{epochs:.1f}" if epochs >= 1 else f"{epochs:.2g}"

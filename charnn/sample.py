@@ -21,6 +21,7 @@ from charnn.stepper import stepper_for
 
 NOISE_BLOCK = 2**18  # most random numbers drawn from the generator at once (float64; blocks also stop at 1,024 steps)
 TRIAL_SAMPLES = (8, 200)  # streams × characters that `writes_script` has the model write, unseen
+TRIAL_PRIME = 1000  # at most this much of the prime is read before them: enough for the style it sets
 
 
 def check_controls(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -209,6 +210,7 @@ def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: fl
     with a generator of their own: the user's sample, its seed and its text stay exactly as they would be.
     """
     streams, length = TRIAL_SAMPLES
-    texts = generate_batch(model, vocab, prime, length, streams, temperature, top_k, top_p,
-                           torch.Generator().manual_seed(0), unknown)
+    prime = prime[-TRIAL_PRIME:]  # each stream reads the prime: a long one would cost 8× its full read
+    texts = generate_batch(model, vocab, prime, length, 1 if temperature == 0 else streams, temperature, top_k,
+                           top_p, torch.Generator().manual_seed(0), unknown)  # greedy streams would all be alike
     return script.looks_like_script("\n\n".join([prime + texts[0], *texts[1:]]))

@@ -146,3 +146,34 @@ def test_measured_speed_is_a_real_training_step_and_leaves_the_random_state(cell
     torch.manual_seed(3)
     rate = MEASURE(cell, 1, 16, 8, 20, 4, 16, CPU, "fp32")
     assert rate > 0 and torch.equal(torch.rand(2), expected)
+
+
+def test_one_size_given_the_other_fits_the_budget(fixed_speed):
+    lstm = presets.choose(1_000_000, 100_000, 600, None, CPU, "fp32", 65, num_layers=3)
+    fits = lstm.estimated_chars_per_second * 0.85 * 600 / presets.CHARS_PER_PARAMETER
+    assert lstm.num_layers == 3 and presets.model_parameters(3, lstm.hidden_size, vocab=65) <= fits
+    bigger = [hidden for layers, hidden in presets.LADDER if hidden > lstm.hidden_size]
+    assert presets.model_parameters(3, bigger[0], vocab=65) > fits  # (and a bigger one trains slower still)
+    # A GRU, measured slower than the LSTM estimate, comes down to a smaller hidden size with its 3 layers.
+    gru = presets.choose(1_000_000, 100_000, 600, None, CPU, "fp32", 65, cell="gru", num_layers=3)
+    assert gru.num_layers == 3 and gru.hidden_size < lstm.hidden_size
+    assert len(fixed_speed) >= 2 and {layers for _, layers, _ in fixed_speed} == {3}
+    both = presets.choose(1_000_000, 100_000, 600, None, CPU, "fp32", 65, num_layers=1, hidden_size=2048)
+    assert (both.num_layers, both.hidden_size) == (1, 2048)  # kept, however far over the budget
+
+
+def test_a_size_that_cannot_be_measured_is_not_chosen(monkeypatch, fixed_speed):
+    def measure(cell, layers, hidden, *rest):
+        fixed_speed.append((cell, layers, hidden))
+        if hidden >= 384:
+            raise RuntimeError("out of memory")
+        return 1e6
+
+    monkeypatch.setattr(presets, "measured_chars_per_second", measure)
+    preset = presets.choose(50_000_000, 100_000, 3600, None, CPU, "fp32", 65, cell="gru")
+    assert preset.hidden_size < 384 and "at a measured 1,000,000 chars/s" in preset.reason
+
+
+def test_a_steps_run_on_a_tiny_corpus_plans_its_evals_for_the_batch_it_gets():
+    preset = presets.choose(300, 30, None, 500, CPU, "fp32", 20)
+    assert preset.batch_size < 16 and preset.eval_every == 500 // 8  # was planned for 16 × 64: 4 evals, not 8

@@ -274,3 +274,16 @@ def test_writes_script_says_what_the_model_writes_and_draws_from_its_own_generat
     assert writes_script(model, vocab, "Once upon a time, in a land far away, there lived", temperature=1.0)
     assert torch.equal(torch.rand(3), expected)
     assert not writes_script(make_model(), VOCAB, "the ", temperature=1.0)
+
+
+def test_writes_script_reads_a_long_prime_once_and_short(monkeypatch):
+    """Each trial stream reads the prime: a long --prime-file would cost 8× its full read, and greedy
+    streams would all be the same."""
+    import charnn.sample as sample
+
+    calls = []
+    monkeypatch.setattr(sample, "generate_batch", lambda model, vocab, prime, length, streams, *rest: calls.append(
+        (len(prime), streams)) or [""] * streams)
+    writes_script(make_model(), VOCAB, "the cat " * 10_000)
+    writes_script(make_model(), VOCAB, "the cat", temperature=0)
+    assert calls == [(sample.TRIAL_PRIME, sample.TRIAL_SAMPLES[0]), (7, 1)]
