@@ -59,6 +59,14 @@ def fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
+def interrupted(message: str = "interrupted"):
+    """Ctrl-C: the user's choice, so said as information rather than as an error; exit 130."""
+    from charnn import ui
+
+    ui.info(message)
+    raise typer.Exit(130)
+
+
 def parse_duration(text: str) -> float:
     """'90s', '10m', '1h30m', '1.5h' or plain seconds → seconds."""
     text = text.strip().lower()
@@ -67,10 +75,10 @@ def parse_duration(text: str) -> float:
     else:
         parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
         if not parts or re.sub(r"\d+(?:\.\d+)?\s*[hms]", "", text).strip():
-            raise typer.BadParameter(f"{text!r} is not a duration — use e.g. 90s, 10m, 1h30m", param_hint="--time")
+            raise typer.BadParameter(f"{text!r} is not a duration — use e.g. 90s, 10m, 1h30m", param_hint="'--time'")
         seconds = sum(float(value) * {"h": 3600, "m": 60, "s": 1}[unit] for value, unit in parts)
     if seconds <= 0:
-        raise typer.BadParameter("the duration must be more than zero", param_hint="--time")
+        raise typer.BadParameter("the duration must be more than zero", param_hint="'--time'")
     return seconds
 
 
@@ -121,6 +129,7 @@ def resolve_device(name: str):
 
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
+LONG_PRIME = 20_000  # characters; a prime this long is announced (the bundled model reads ~11,000 a second)
 M, T = ModelConfig, TrainConfig
 Positive = dict(min=1)
 
@@ -169,17 +178,17 @@ def train(
 ):
     """Train a model on CORPUS, showing progress and saving checkpoints as it goes.
 
-    With --resume, every size/optimizer flag not given is taken from the run's latest.pt, and so is
-    the target (--steps/--time) when neither is given.
+    With --resume, every size/optimizer flag not given is taken from the run's latest.pt, and so is \
+the target (--steps/--time) when neither is given.
     """
     if cell is not None and cell not in CELLS:
-        raise typer.BadParameter(f"must be one of {', '.join(CELLS)}", param_hint="--cell")
+        raise typer.BadParameter(f"must be one of {', '.join(CELLS)}", param_hint="'--cell'")
     if device not in DEVICES:
-        raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="--device")
+        raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="'--device'")
     if precision not in ("auto", "fp32", "bf16"):
-        raise typer.BadParameter("must be auto, fp32 or bf16", param_hint="--precision")
+        raise typer.BadParameter("must be auto, fp32 or bf16", param_hint="'--precision'")
     if errors not in ("strict", "replace"):
-        raise typer.BadParameter("must be strict or replace", param_hint="--errors")
+        raise typer.BadParameter("must be strict or replace", param_hint="'--errors'")
     budget = parse_duration(time_budget) if time_budget is not None else None
     run_dir = out
 
@@ -211,7 +220,7 @@ def train(
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        interrupted()
     if stop.signal is not None:
         ui.info(f"stopped; latest checkpoint saved in {run_dir / 'latest.pt'} — continue with: "
                 f"charnn train {corpus} --out {run_dir} --resume")
@@ -296,14 +305,14 @@ def sample(
                                  ("--style", style, ("auto", "script", "plain")),
                                  ("--format", output_format, ("text", "fountain"))]:
         if value not in choices:
-            raise typer.BadParameter(f"must be one of {', '.join(choices)}", param_hint=name)
+            raise typer.BadParameter(f"must be one of {', '.join(choices)}", param_hint=f"'{name}'")
     if stop == "":
-        raise typer.BadParameter("must not be empty", param_hint="--stop")
+        raise typer.BadParameter("must not be empty", param_hint="'--stop'")
     if prime and prime_file is not None:
-        raise typer.BadParameter("give --prime or --prime-file, not both", param_hint="--prime-file")
+        raise typer.BadParameter("give --prime or --prime-file, not both", param_hint="'--prime-file'")
     if interactive and (num_samples > 1 or output is not None):
         raise typer.BadParameter("--interactive writes one stream to the terminal; leave out --num-samples and "
-                                 "--output", param_hint="--interactive")
+                                 "--output", param_hint="'--interactive'")
     import torch
 
     from charnn import checkpoint as checkpoints
@@ -351,17 +360,23 @@ def sample(
                 texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
                                        unknown, stop, on_progress=spin.progress(length))
             count = sum(map(len, texts))
-            for number, text in enumerate(texts, 1):
+            shown = [script.to_fountain(prime + text) for text in texts] if output_format == "fountain" else texts
+            script_like = script.looks_like_script(prime[-4000:] + "\n\n".join(shown))
+            for number, text in enumerate(shown, 1):
                 if num_samples > 1:
                     ui.sample_header(number, num_samples, style)
-                ui.show_text(script.to_fountain(prime + text) if output_format == "fountain" else text, style)
+                ui.show_text(text, style, script_like)
         else:
+            if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
+                ui.info(f"reading the {len(prime):,}-character prime first")
             chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop)
             stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=functools.partial(
                 writes_script, model, vocab, prime, temperature, top_k, top_p, unknown) if length else None)
-            pieces, started = [], time.monotonic()  # chars/s of the sample, not of the trial samples above
+            pieces = []
             with ui.status_for(stream, label, temperature, length) as status:
                 for char in chars:
+                    if not pieces:  # chars/s of the sample, not of reading the prime or of the trial samples
+                        started = time.monotonic()
                     stream.write(char)
                     pieces.append(char)
                     status.tick()
@@ -380,7 +395,7 @@ def sample(
         if sys.stdout.isatty():
             sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
             sys.stdout.flush()
-        fail(f"interrupted (seed {seed})", 130)
+        interrupted(f"interrupted (seed {seed})")
     except BrokenPipeError:
         # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -433,21 +448,22 @@ def evaluate_command(
 ):
     """Cross-entropy of a model over a whole split of CORPUS, in nats and bits per character."""
     if split not in ("val", "train", "all"):
-        raise typer.BadParameter("must be val, train or all", param_hint="--split")
+        raise typer.BadParameter("must be val, train or all", param_hint="'--split'")
     if precision not in ("fp32", "bf16"):
-        raise typer.BadParameter("must be fp32 or bf16", param_hint="--precision")
+        raise typer.BadParameter("must be fp32 or bf16", param_hint="'--precision'")
     if device not in DEVICES:
-        raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="--device")
+        raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="'--device'")
     import json
 
     from charnn import checkpoint as checkpoints
     from charnn import ui
-    from charnn.data import ReadOptions, Vocab, load_corpus
+    from charnn.data import ReadOptions, Vocab, check_corpus_path, load_corpus
     from charnn.evaluation import LN2, evaluate
     from charnn.precision import check_precision
     from charnn.runs import newest_run_folder, trained_on
 
     try:
+        check_corpus_path(corpus)  # first: a typo in its name must not read as "no run trained on it"
         if checkpoint is None:  # as `charnn train CORPUS --resume` finds its run
             checkpoint = newest_run_folder(checkpoints.USER_RUNS / corpus.stem, corpus.name)
             if trained_on(checkpoint) != corpus.name:  # none was: that is the folder a run would have gone to
@@ -471,7 +487,7 @@ def evaluate_command(
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        interrupted()
     result = {"nats": nats, "bpc": nats / LN2, "chars": chars, "split": split, "checkpoint": str(file),
               "corpus": str(corpus)}
     if as_json:

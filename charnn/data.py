@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import itertools
 import json
+import math
 import os
 import unicodedata
 from collections.abc import Iterator
@@ -162,6 +164,14 @@ class EncodedCorpus:
         """(train, val): val is the last `val_fraction` of the text, like nanoGPT's shakespeare_char."""
         n_val = int(len(self.ids) * val_fraction)
         return self.ids[: len(self.ids) - n_val], self.ids[len(self.ids) - n_val :]
+
+    def check_trainable(self, val_fraction: float) -> None:
+        """Refuse a corpus whose split leaves fewer than 2 validation characters (one to read, one to predict)."""
+        if int(len(self.ids) * val_fraction) < 2:
+            needed = next(n for n in itertools.count(math.floor(2 / val_fraction))
+                          if int(n * val_fraction) >= 2)  # the shortest corpus with 2 val chars, as split() rounds
+            raise CharnnError(f"{self.path} is too short to hold out validation text ({len(self.ids):,} chars, "
+                              f"{needed:,} needed) — give a longer corpus")
 
 
 def listed(chars: list[str], limit: int = 10) -> str:

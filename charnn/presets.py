@@ -148,7 +148,7 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
 
     The speed of an LSTM is the matmul's times `EFFICIENCY`; a time budget for another cell measures the speed
     of each size it comes to choose (`MEASURED_CELLS`; 0.1–0.7 s in all on machine B for 90 s to an hour).
-    With one of `num_layers` and `hidden_size` given, the other is chosen as the ladder would."""
+    With one of `num_layers` and `hidden_size` given, the other is the one the ladder would choose."""
     efficiency = EFFICIENCY.get(f"{device.type}-{precision}", EFFICIENCY.get(device.type, 0.5))
     flops = matmul_flops(device, precision) * efficiency
     batch_size = batch_size or (TrainConfig.batch_size if device.type == "cpu" else ACCELERATOR_BATCH_SIZE)
@@ -165,28 +165,33 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
         budget_chars = rate * 0.85 * budget_seconds if budget_seconds else (steps or 0) * batch_size * seq_len
         return layers, hidden, model_parameters(layers, hidden, embed_dim, vocab_size, cell), rate, budget_chars
 
-    # The sizes to choose from: the ladder, with the dimension the user gave put in place (both given: one size).
-    rungs = list(dict.fromkeys((num_layers or layers, hidden_size or hidden) for layers, hidden in LADDER))
-
     def choice() -> tuple[int, int, int, float, float]:
-        planned = [plan(*rung) for rung in rungs]  # smallest first
+        planned = [plan(*rung) for rung in LADDER]  # smallest first
         fitting = [(layers, hidden, params, rate, budget_chars)
                    for layers, hidden, params, rate, budget_chars in planned
                    if params <= max(budget_chars / CHARS_PER_PARAMETER, 1)
                    and params <= MAX_PARAMETERS_PER_CHAR * train_chars]
         return fitting[-1] if fitting else planned[0]
 
-    layers, hidden, params, rate, budget_chars = choice()
-    # Measure what would be chosen, and choose again with what was measured, until the choice has been measured:
-    # a GRU, slower than the estimate, comes down the ladder; each size is measured once. A size that cannot
-    # even be measured (out of memory) gets no budget, so the next one down is tried.
-    while cell in MEASURED_CELLS and budget_seconds and (layers, hidden) not in measured:
+    def measure(layers: int, hidden: int) -> None:
         try:
             measured[layers, hidden] = measured_chars_per_second(cell, layers, hidden, embed_dim, vocab_size,
                                                                  batch_size, seq_len, device, precision)
-        except RuntimeError:
+        except RuntimeError:  # e.g. out of memory: no budget for this size, so the next one down is tried
             measured[layers, hidden] = 1e-9
-        layers, hidden, params, rate, budget_chars = choice()
+
+    timed = cell in MEASURED_CELLS and budget_seconds
+    both = num_layers is not None and hidden_size is not None
+    layers, hidden = (num_layers, hidden_size) if both else choice()[:2]
+    # Measure what would be chosen, and choose again with what was measured, until the choice has been measured:
+    # a GRU, slower than the estimate, comes down the ladder; each size is measured once.
+    while timed and not both and (layers, hidden) not in measured:
+        measure(layers, hidden)
+        layers, hidden = choice()[:2]
+    size = (num_layers or layers, hidden_size or hidden)  # a dimension the user gave wins over the preset's
+    if timed and size not in measured:
+        measure(*size)
+    layers, hidden, params, rate, budget_chars = plan(*size)
     epochs = budget_chars / max(train_chars, 1)
     dropout, weight_dropout = dropout_for(epochs), weight_dropout_for(epochs)
     steps_expected = max(1.0, budget_chars / (batch_size * seq_len))

@@ -7,7 +7,6 @@ into the budget), or when `should_stop()` turns true (Ctrl-C): then it saves `la
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -127,12 +126,8 @@ def train(
     """Train into `run_dir` and return the model. `started_at` (time.monotonic) starts the budget clock."""
     started_at = time.monotonic() if started_at is None else started_at
     run_dir = Path(run_dir)
-    train_ids, val_ids = corpus.split(config.val_fraction)  # checked before the run folder is made
-    if len(val_ids) < 2:
-        needed = next(n for n in itertools.count(math.floor(2 / config.val_fraction))
-                      if int(n * config.val_fraction) >= 2)  # the shortest corpus with 2 val chars, as split() rounds
-        raise CharnnError(f"{corpus.path} is too short to hold out validation text ({len(corpus.ids):,} chars, "
-                          f"{needed:,} needed) — give a longer corpus")
+    corpus.check_trainable(config.val_fraction)  # before the run folder is made
+    train_ids, val_ids = corpus.split(config.val_fraction)
     batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -209,7 +209,7 @@ class ScriptStream:
         self.cells = 0  # its width in terminal cells (kept as it grows: measuring it per character is slow)
         self.held = ""  # characters of it not yet written
         self.kind: str | None = None  # decided kind of the current line
-        self.open_end = ""  # code that closes a style left open for the rest of the line
+        self.open_start = self.open_end = ""  # codes of a style left open for the rest of the line
         self.status = status  # a console on the same terminal for a per-line status, or None
         self.status_text = ""
         self.status_shown = False
@@ -294,7 +294,7 @@ class ScriptStream:
                 self.decide(final=True)
                 self.out.write(self.render_decided(self.held))
             self.out.write(self.open_end + self.newline())
-            self.line, self.cells, self.held, self.kind, self.open_end = "", 0, "", None, ""
+            self.line, self.cells, self.held, self.kind, self.open_start, self.open_end = "", 0, "", None, "", ""
             self.out.flush()
             return
         self.line += char
@@ -308,8 +308,8 @@ class ScriptStream:
             self.out.write(self.render_decided(text))
             if self.kind not in ("text", "speaker", "cue"):
                 # The rest of a heading/transition/direction line streams inside one open style.
-                start, self.open_end = self.ansi(KIND_STYLES.get(self.kind, ""))
-                self.out.write(start)
+                self.open_start, self.open_end = self.ansi(KIND_STYLES.get(self.kind, ""))
+                self.out.write(self.open_start)
         else:
             self.out.write(char)
         self.out.flush()
@@ -331,6 +331,9 @@ class ScriptStream:
         self.status.file.write("\n\x1b[2K" + self.styled(self.status_text[: width - 1], "dim") + "\x1b[1A" + back)
         self.status.file.flush()
         self.status_shown = True
+        if self.open_start:  # the status's own style ended with a reset: the line's open style goes on
+            self.out.write(self.open_start)
+            self.out.flush()
 
     def close(self) -> None:
         if self.held:
@@ -338,7 +341,7 @@ class ScriptStream:
             self.out.write(self.render_decided(self.held))
             self.held = ""
         self.out.write(self.open_end)
-        self.open_end = ""
+        self.open_start = self.open_end = ""
         self.out.flush()
         if self.status_shown:  # erase the status row, cursor back at the end of the text
             self.clear_status(self.cells)
@@ -457,8 +460,10 @@ def sample_header(number: int, total: int, style: str) -> None:
     sys.stdout.write("\n")
 
 
-def show_text(text: str, style: str) -> None:
-    stream = open_stream(style, sys.stdout)
+def show_text(text: str, style: str, script_like: bool) -> None:
+    """A whole generated text at once (a batch's samples); with style 'auto', styled where `script_like` says
+    (the caller decides once for all samples: one short sample may hold a single speaker)."""
+    stream = open_stream(style, sys.stdout, writes_script=lambda: script_like)
     for char in text:
         stream.write(char)
     stream.close()

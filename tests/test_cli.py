@@ -457,6 +457,17 @@ def test_eval_split_too_short(in_cli_root, tmp_path):
         assert result.exit_code == 1 and result.stdout == "" and "short" in result.stderr
 
 
+def test_eval_of_a_missing_corpus_says_so(in_cli_root):
+    """Without --checkpoint it said "no run trained on nothere.txt", as if the file were fine."""
+    fails(1, "eval", "nothere.txt", message="corpus nothere.txt does not exist")
+
+
+def test_a_corpus_too_short_is_refused_before_the_preset_speaks(in_cli_root, tmp_path):
+    (tmp_path / "abc.txt").write_text("abc", encoding="utf-8")
+    result = fails(1, "train", str(tmp_path / "abc.txt"), "--time", "5s", message="too short")
+    assert "preset" not in result.stderr and "passes" not in result.stderr
+
+
 def test_eval_bad_split(in_cli_root):
     assert invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus", "--split", "test").exit_code == 2
 
@@ -567,7 +578,7 @@ def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=60)
     assert child.returncode == 130 and "Traceback" not in stderr
-    assert "interrupted (seed 7)" in stderr
+    assert "interrupted (seed 7)" in stderr and "error" not in stderr  # the user's choice, not an error
 
 
 def test_sample_into_a_closed_pipe(in_cli_root):

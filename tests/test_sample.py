@@ -277,13 +277,13 @@ def test_writes_script_says_what_the_model_writes_and_draws_from_its_own_generat
 
 
 def test_writes_script_reads_a_long_prime_once_and_short(monkeypatch):
-    """Each trial stream reads the prime: a long --prime-file would cost 8× its full read, and greedy
-    streams would all be the same."""
+    """Each trial stream reads the prime: a long --prime-file would cost 8× its full read. Greedy text loops
+    and would never read as a script: the trial of a greedy run samples."""
     import charnn.sample as sample
 
     calls = []
-    monkeypatch.setattr(sample, "generate_batch", lambda model, vocab, prime, length, streams, *rest: calls.append(
-        (len(prime), streams)) or [""] * streams)
-    writes_script(make_model(), VOCAB, "the cat " * 10_000)
+    monkeypatch.setattr(sample, "generate_batch", lambda model, vocab, prime, length, streams, temperature, *rest:
+                        calls.append((len(prime), streams, temperature)) or [""] * streams)
+    writes_script(make_model(), VOCAB, "the cat " * 10_000, temperature=1.1)
     writes_script(make_model(), VOCAB, "the cat", temperature=0)
-    assert calls == [(sample.TRIAL_PRIME, sample.TRIAL_SAMPLES[0]), (7, 1)]
+    assert calls == [(sample.TRIAL_PRIME, sample.TRIAL_SAMPLES[0], 1.1), (7, sample.TRIAL_SAMPLES[0], 0.8)]

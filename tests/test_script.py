@@ -274,3 +274,21 @@ def test_status_row_leaves_tabs_and_wide_characters_where_they_were(text):
     """The status row puts the cursor back by counting cells: a tab (0 cells to Rich) or a wide
     character wrapped from the last column threw that count off, and later text overwrote earlier."""
     assert_status_row_leaves_the_screen_as_plain_text(text, width=23, every=5, detect=True)
+
+
+def test_a_style_left_open_goes_on_after_the_status_row_is_drawn():
+    """Found by a new-user trial: the status row's own style ends in a reset, and a direction line streamed
+    on after it plain: `(slippin` dim italic, then `g)` plain."""
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, color_system="truecolor", width=80)
+    stream = ScriptStream(out, console, status=console)
+    for char in "(slippin":
+        stream.write(char)
+    stream.status_text = "model · temp 0.8 · 1,234 chars/s · 8/20"
+    stream.draw_status()
+    for char in "g)\n":
+        stream.write(char)
+    written = out.getvalue()
+    start, _ = stream.ansi("dim italic")
+    after_status = written[written.index("8/20"):]
+    assert start in after_status[:after_status.index("g)")]  # the open style again, before the rest of the line

@@ -108,3 +108,15 @@ def test_auto_style_asks_the_model_only_where_its_answer_is_used(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     ui.open_stream("auto", Terminal(), writes_script=answer(False))
     assert asked == [True, False]
+
+
+def test_a_batch_sample_is_styled_from_its_first_speaker(monkeypatch):
+    """Found by a new-user trial: each sample of --num-samples was detected on its own as it was written, so
+    its first speakers (and all of a short sample) stayed plain; the caller now decides once, on all of them."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for script_like in (True, False):
+        out = Terminal()
+        monkeypatch.setattr(sys, "stdout", out)
+        ui.show_text("ROMEO:\nHi.\n", "auto", script_like)
+        assert out.getvalue().startswith("\x1b[") == script_like and ANSI.sub("", out.getvalue()) == "ROMEO:\nHi.\n"
