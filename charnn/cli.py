@@ -202,6 +202,8 @@ the target (--steps/--time) when neither is given.
     try:
         torch_device = resolve_device(device)
         data = load_corpus(corpus, ReadOptions(encoding, errors, keep_crlf))
+        if not resume:  # before anything about run folders or sizes is said (a resume checks its own split)
+            data.check_trainable(T.val_fraction)
         if run_dir is None:  # checkpoints/<corpus name>; a new run never replaces an earlier one
             base = Path("checkpoints") / corpus.stem
             run_dir = newest_run_folder(base, corpus.name) if resume else new_run_folder(base)

@@ -213,4 +213,6 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     speed = f" at a measured {rate:,.0f} chars/s" if (layers, hidden) in measured else ""
     reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {chars} training chars fit the budget{speed} "
               f"({passes} passes over the corpus)")
+    if (num_layers or hidden_size) and budget_seconds and params > max(budget_chars / CHARS_PER_PARAMETER, 1):
+        reason += f"; that is more parameters than it trains well ({CHARS_PER_PARAMETER:g} chars each)"
     return Preset(layers, hidden, dropout, weight_dropout, batch_size, seq_len, eval_every, eval_seconds, rate, reason)

@@ -326,6 +326,7 @@ class ScriptStream:
         written = self.cells
         if written and written % width == 0:
             return  # the terminal is about to wrap this line: skip this update
+        self.out.write(self.open_end)  # the status row is not part of the line's open style
         self.out.flush()
         back = f"\r\x1b[{written % width}C" if written % width else "\r"
         self.status.file.write("\n\x1b[2K" + self.styled(self.status_text[: width - 1], "dim") + "\x1b[1A" + back)
@@ -406,8 +407,10 @@ class SampleStatus:
 
     def tick(self) -> None:
         self.count += 1
+        if self.count == 1:  # chars/s from the first character: not the prime's reading, nor the trial samples
+            self.started = time.monotonic()
         if self.count % 32 == 0:
-            rate = self.count / max(1e-9, time.monotonic() - self.started)
+            rate = (self.count - 1) / max(1e-9, time.monotonic() - self.started)
             text = (f"{self.label} · temp {self.temperature} · {rate:,.0f} chars/s · "
                     f"{self.count:,}/{self.length:,}")
             self.stream.status_text = text
@@ -463,7 +466,9 @@ def sample_header(number: int, total: int, style: str) -> None:
 def show_text(text: str, style: str, script_like: bool) -> None:
     """A whole generated text at once (a batch's samples); with style 'auto', styled where `script_like` says
     (the caller decides once for all samples: one short sample may hold a single speaker)."""
-    stream = open_stream(style, sys.stdout, writes_script=lambda: script_like)
+    if style == "auto":  # decided: no detection within a sample
+        style = "script" if script_like else "plain"
+    stream = open_stream(style, sys.stdout)
     for char in text:
         stream.write(char)
     stream.close()

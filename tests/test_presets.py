@@ -160,6 +160,9 @@ def test_one_size_given_the_other_is_the_presets(fixed_speed):
     assert fixed_speed[-1] == ("gru", 3, gru.hidden_size)  # the size trained is measured, for its plan
     assert "at a measured" in three.reason
     fixed_speed.clear()
+    huge = presets.choose(1_000_000, 100_000, 600, None, CPU, "fp32", 65, hidden_size=2048)
+    assert "more parameters than it trains well" in huge.reason  # the user's size, but the user is told
+    fixed_speed.clear()
     both = presets.choose(1_000_000, 100_000, 3600, None, CPU, "fp32", 65, cell="gru", num_layers=1, hidden_size=2048)
     assert (both.num_layers, both.hidden_size) == (1, 2048) and fixed_speed == [("gru", 1, 2048)]
 

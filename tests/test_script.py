@@ -292,3 +292,5 @@ def test_a_style_left_open_goes_on_after_the_status_row_is_drawn():
     start, _ = stream.ansi("dim italic")
     after_status = written[written.index("8/20"):]
     assert start in after_status[:after_status.index("g)")]  # the open style again, before the rest of the line
+    before_status = written[written.index("slippin"):written.index("model ·")]
+    assert "\x1b[0m" in before_status  # and closed before the status row, which would otherwise take it on
