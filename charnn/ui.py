@@ -231,11 +231,12 @@ class ScriptStream:
 
     def render_decided(self, text: str) -> str:
         """Held text of the current line, styled now that the line's kind is known."""
+        # The name comes from the whole line: a prime that ends mid-line (`CLARE`) began it, unprinted.
         if self.kind == "speaker":
             name, colon, rest = text.partition(":")
-            return self.styled(name + colon, self.speaker_style(name.strip())) + rest
+            return self.styled(name + colon, self.speaker_style(self.line.partition(":")[0].strip())) + rest
         if self.kind == "cue":
-            return self.styled(text, self.speaker_style(re.sub(r"\s*\(.*$", "", text.strip())))
+            return self.styled(text, self.speaker_style(re.sub(r"\s*\(.*$", "", self.line.strip())))
         return self.styled(text, KIND_STYLES.get(self.kind, ""))
 
     def decide(self, final: bool) -> None:
@@ -380,6 +381,7 @@ def open_stream(style: str, out, context: str = "", writes_script: Callable[[], 
         return PlainStream(out)
     console = Console(file=out, force_terminal=True)
     stream = ScriptStream(out, console, status=stderr if stderr.is_terminal else None, detect=style == "auto")
+    stream.line = context.rpartition("\n")[2]  # the text goes on the prime's last line: its kind is the line's
     if style == "auto":
         stream.seen = context[-4000:]  # the prime counts toward "reads as a script"
         stream.active = script.looks_like_script(stream.seen) or (writes_script is not None and writes_script())

@@ -294,3 +294,24 @@ def test_a_style_left_open_goes_on_after_the_status_row_is_drawn():
     assert start in after_status[:after_status.index("g)")]  # the open style again, before the rest of the line
     before_status = written[written.index("slippin"):written.index("model ·")]
     assert "\x1b[0m" in before_status  # and closed before the status row, which would otherwise take it on
+
+
+def test_a_line_begun_by_the_prime_is_styled_as_the_whole_line(monkeypatch):
+    """Found by a new-user trial: with the prime ending in `CLARE`, the model's `NCE:` was styled as a speaker
+    called NCE. The prime is not printed, but its last line is the start of the first line written."""
+    from charnn import ui
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    out = Terminal()
+    stream = ui.open_stream("script", out, context="Exeunt.\n\nCLARE")
+    for char in "NCE:\nO, I have passed a miserable night.\n":
+        stream.write(char)
+    stream.close()
+    colour = stream.ansi(stream.speaker_style("CLARENCE"))[0]
+    assert out.getvalue().startswith(colour + "NCE:")
+    assert ANSI.sub("", out.getvalue()) == "NCE:\nO, I have passed a miserable night.\n"
