@@ -24,7 +24,24 @@ from charnn.errors import CharnnError
 
 STARTED_AT = time.monotonic()  # the time budget counts from here: torch, corpus and model set-up included
 
+def valueless_help(command_class):
+    """`command_class` whose --help shows no value type: Typer 0.29 writes `--help <bool>`, as if it took one."""
+
+    class Command(command_class):
+        def get_help_option(self, ctx):
+            option = super().get_help_option(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+    return Command
+
+
+Command, Group = valueless_help(typer.core.TyperCommand), valueless_help(typer.core.TyperGroup)
+Flag = dict(metavar="")  # for bool options: no `<bool>` after them in --help (they take no value)
+
 app = typer.Typer(
+    cls=Group,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -46,7 +63,7 @@ def show_version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, **Flag,
                                           help="Show charnn's version and exit.")] = False,
 ):
     """Train a character-level LSTM on any text, then stream new text in its style."""
@@ -134,15 +151,16 @@ M, T = ModelConfig, TrainConfig
 Positive = dict(min=1)
 
 
-@app.command()
+@app.command(cls=Command)
 def train(
     corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to learn from.")],
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: a 10m budget).", **Positive)] = None,
     time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget: 90s, 10m, 1h30m.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default checkpoints/<corpus name>, or <corpus "
                                                   "name>-2, -3, … when that holds a run).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in the run folder from its latest.pt (without "
-                                                 "--out: the newest run of this corpus).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the run folder from its latest.pt "
+                                                             "(without --out: the newest run of this corpus).",
+                                         **Flag)] = False,
     cell: Annotated[str | None, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)} \\[default: {M.cell}].")] = None,
     layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers \\[default: preset].",
                                                **Positive)] = None,
@@ -174,7 +192,8 @@ def train(
     precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (auto: bf16 where it is native).")] = "auto",
     encoding: Annotated[str, typer.Option(help="Text encoding of the corpus.")] = "utf-8",
     errors: Annotated[str, typer.Option(help="Bad bytes: strict (stop) or replace.")] = "strict",
-    keep_crlf: Annotated[bool, typer.Option(help="Keep CRLF line endings instead of LF.")] = False,
+    keep_crlf: Annotated[bool, typer.Option("--keep-crlf", help="Keep CRLF line endings instead of LF.",
+                                            **Flag)] = False,
 ):
     """Train a model on CORPUS, showing progress and saving checkpoints as it goes.
 
@@ -276,7 +295,7 @@ def check_writable(output: Path) -> None:
         raise CharnnError(f"cannot write --output {output}: permission denied — choose another path")
 
 
-@app.command()
+@app.command(cls=Command)
 def sample(
     checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: newest run, "
                                                          "else the bundled model).")] = None,
@@ -298,7 +317,8 @@ def sample(
                                             "play or screenplay), script (always) or plain.")] = "auto",
     output: Annotated[Path | None, typer.Option(help="Also write the text to this file.")] = None,
     output_format: Annotated[str, typer.Option("--format", help="text, or fountain (a screenplay file).")] = "text",
-    interactive: Annotated[bool, typer.Option(help="Type primes and watch continuations; /help for commands.")] = False,
+    interactive: Annotated[bool, typer.Option("--interactive", help="Type primes and watch continuations; /help for "
+                                                                     "commands.", **Flag)] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps. One character at a time is fastest "
                                              "on the CPU.")] = "cpu",
 ):
@@ -405,7 +425,7 @@ def sample(
     ui.sample_footer(count, time.monotonic() - started, seed)
 
 
-@app.command()
+@app.command(cls=Command)
 def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a run folder.")]):
     """Show a checkpoint's model, vocabulary, step and validation loss."""
     from charnn import checkpoint as checkpoints
@@ -438,13 +458,13 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a r
     ui.show_info(rows)
 
 
-@app.command(name="eval")
+@app.command(name="eval", cls=Command)
 def evaluate_command(
     corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to score.")],
     checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: the newest run "
                                                          "trained on CORPUS under checkpoints/).")] = None,
     split: Annotated[str, typer.Option(help="val (last fraction), train (the rest) or all.")] = "val",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.", **Flag)] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32 (comparable everywhere) or bf16.")] = "fp32",
 ):

@@ -692,3 +692,10 @@ def test_help_shows_the_defaults():
     for shown in ("[default: lstm]", "in [0, 1) [default: preset]", "[default: 16 on CPU, 32 on GPU",
                   "[default: 0.003]", "[default: 1337]", "[default: 0.01]"):
         assert shown in output
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["eval"], ["info"]])
+def test_help_gives_flags_no_value_type(command):
+    """Typer 0.29 wrote `--json <bool>` and even `--help <bool>`, as if they took a value."""
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "--help" in result.output and "<bool>" not in result.output
