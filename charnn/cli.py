@@ -221,7 +221,7 @@ the target (--steps/--time) when neither is given.
     try:
         torch_device = resolve_device(device)
         data = load_corpus(corpus, ReadOptions(encoding, errors, keep_crlf))
-        if not resume:  # before anything about run folders or sizes is said (a resume checks its own split)
+        if not resume:  # before anything about run folders or sizes is said (train() checks a resume's own split)
             data.check_trainable(T.val_fraction)
         if run_dir is None:  # checkpoints/<corpus name>; a new run never replaces an earlier one
             base = Path("checkpoints") / corpus.stem

@@ -68,7 +68,6 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
         settings["eval_seconds"] = None
     elif run and new_budget:  # a resume with a new --time: 8 evals in it
         settings["eval_seconds"] = budget / 8
-    corpus.check_trainable(settings.get("val_fraction", TrainConfig.val_fraction))  # before the preset says anything
     if not run:
         val_chars = int(len(corpus.ids) * TrainConfig.val_fraction)
         layers, hidden_size = given.get("num_layers"), given.get("hidden_size")
