@@ -153,7 +153,7 @@ class TrainView:
                       "best", loss_text(best))
         stats.add_row("speed", self.speed() or "–", "learning rate", f"{step.lr:.2e}" if step else "–")
         stats.add_row("elapsed", duration(elapsed) if elapsed is not None else "–", "ETA",
-                      duration(0.0 if done else self.eta()))
+                      "stopped" if done and done.reason == "interrupted" else duration(0.0 if done else self.eta()))
         progress = 1.0 if done and done.reason != "interrupted" else (step.progress if step else 0.0)
         bar = Table.grid(padding=(0, 1))
         bar.add_row(ProgressBar(total=1.0, completed=progress, width=50), Text(f"{progress:6.1%}"))
@@ -492,12 +492,9 @@ def ask(prompt: str) -> str:
 
 def show_info(rows: list[tuple[str, str]], console: Console | None = None) -> None:
     console = console or Console(highlight=False)
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in rows:
-        table.add_row(key, Text(value))
-    console.print(table)
+    width = max((len(key) for key, _ in rows), default=0)
+    for key, value in rows:  # not a rich Table: it pads every line to its widest with trailing spaces
+        console.print(Text.assemble((key.ljust(width), "bold"), "  ", value), soft_wrap=True)
 
 
 def sample_footer(count: int, seconds: float, seed: int) -> None:

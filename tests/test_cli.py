@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -140,6 +141,9 @@ def test_info(in_cli_root):
         assert text in result.stdout, text
     # The folder's best.pt holds weights only, but the run resumes from its latest.pt.
     assert "yes, from checkpoints/corpus/latest.pt (this file holds weights only)" in " ".join(result.stdout.split())
+    lines = result.stdout.splitlines()
+    assert lines and all(line == line.rstrip() for line in lines)  # no trailing spaces (a rich Table pads them)
+    assert re.search(r"^parameters +[0-9,]+$", result.stdout, re.M)  # key, then its value, on one line
     latest = invoke("info", "checkpoints/corpus/latest.pt")
     assert "yes (has optimizer state)" in latest.stdout and "40" in latest.stdout
     shutil.copy("checkpoints/corpus/best.pt", "alone.pt")

@@ -47,6 +47,7 @@ def test_an_interrupted_run_keeps_its_progress():
                        Finished(903, 30.2, 1.40, "interrupted", Path("checkpoints/screenplay"))])
     last_panel = screen[screen.rindex("charnn train —"):].split("finished (interrupted)")[0]
     assert re.search(r"step +903", last_panel) and "50.0%" in last_panel
+    assert re.search(r"ETA +stopped", last_panel)  # not 0m00s: the budget was not used up
 
 
 def test_a_resumed_run_shows_its_best_before_its_first_eval():
