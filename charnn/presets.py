@@ -103,10 +103,12 @@ def measured_chars_per_second(cell: str, layers: int, hidden: int, embed_dim: in
                               seq_len: int, device: torch.device, precision: str) -> float:
     """Training speed of this model, chars/s: forward and backward of `MEASURED_STEPS` random windows of
     (batch_size, seq_len), as training runs them (precision; dropout 0.1, whose kernel path most preset runs
-    take), without the optimizer step (a few % of a step). The random state is left as it was (as train.py
-    leaves it: the CPU's, and the GPU's on CUDA)."""
+    take, or none for a vanilla RNN, which the preset gives none up to 6 passes: see `dropout_for`), without
+    the optimizer step (a few % of a step). The random state is left as it was (as train.py leaves it: the
+    CPU's, and the GPU's on CUDA)."""
+    dropout = 0.0 if cell == "rnn" else 0.1
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        model = CharRNN(ModelConfig(vocab, cell, layers, hidden, embed_dim, dropout=0.1)).to(device).train()
+        model = CharRNN(ModelConfig(vocab, cell, layers, hidden, embed_dim, dropout=dropout)).to(device).train()
         ids = torch.randint(vocab, (batch_size, seq_len + 1)).to(device)  # (B, T + 1)
 
         def step() -> None:
@@ -125,9 +127,16 @@ def measured_chars_per_second(cell: str, layers: int, hidden: int, embed_dim: in
         return MEASURED_STEPS * batch_size * seq_len / (time.perf_counter() - started)
 
 
-def dropout_for(passes: float) -> float:
+def dropout_for(passes: float, cell: str = "lstm") -> float:
     """Dropout grows with the passes over the corpus: none up to 2, 0.1 at 4, 0.25 from 10 on, linear in
-    between. (It was a step at 4 and 10: runs whose speed measurements differed by 5% got 0.1 or 0.25.)"""
+    between. (It was a step at 4 and 10: runs whose speed measurements differed by 5% got 0.1 or 0.25.)
+
+    A vanilla RNN gets none up to 6 passes: on tiny shakespeare it did better without, at 3.3 passes (3 minutes,
+    1.5163 nats against 1.5403–1.5479 with 0.07–0.08) and at 5.8 (10 minutes, 1.5272 against 1.5554 with 0.127),
+    and without dropout it trains through one kernel call, ~1.4× faster (benchmarks/RESULTS.md). Above 6 passes
+    it is a guess, not measured: it joins the LSTM's 0.25 by 20 passes."""
+    if cell == "rnn":
+        return round(float(np.interp(passes, [6, 20], [0.0, 0.25])), 3)
     return round(float(np.interp(passes, [2, 4, 10], [0.0, 0.1, 0.25])), 3)
 
 
@@ -193,7 +202,7 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
         measure(*size)
     layers, hidden, params, rate, budget_chars = plan(*size)
     epochs = budget_chars / max(train_chars, 1)
-    dropout, weight_dropout = dropout_for(epochs), weight_dropout_for(epochs)
+    dropout, weight_dropout = dropout_for(epochs, cell), weight_dropout_for(epochs)
     steps_expected = max(1.0, budget_chars / (batch_size * seq_len))
     # Evals score the whole validation split (forward only: ~3× training speed per char). Aim for
     # 8 per run, fewer when that would take more than EVAL_SHARE of a time budget.
