@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 a problem with the input (one line on stderr), 2 bad usage, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -25,7 +26,8 @@ from charnn.errors import CharnnError
 STARTED_AT = time.monotonic()  # the time budget counts from here: torch, corpus and model set-up included
 
 def valueless_help(command_class):
-    """`command_class` whose --help shows no value type: Typer 0.29 writes `--help <bool>`, as if it took one."""
+    """`command_class` whose --help shows no value type: Typer 0.29 writes `--help <bool>`, as if it took one; and
+    whose usage line names a required argument CORPUS, not Typer 0.29's `{CORPUS}`."""
 
     class Command(command_class):
         def get_help_option(self, ctx):
@@ -33,6 +35,9 @@ def valueless_help(command_class):
             if option is not None:
                 option.metavar = ""
             return option
+
+        def collect_usage_pieces(self, ctx):
+            return [re.sub(r"^\{(.*)\}$", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
 
     return Command
 
@@ -85,15 +90,15 @@ def interrupted(message: str = "interrupted"):
 
 
 def parse_duration(text: str) -> float:
-    """'90s', '10m', '1h30m', '1.5h' or plain seconds → seconds."""
+    """'90s', '10m', '1h30m', '1.5h' → seconds; a bare number is refused (seconds or minutes?)."""
     text = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        seconds = float(text)
-    else:
-        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
-        if not parts or re.sub(r"\d+(?:\.\d+)?\s*[hms]", "", text).strip():
-            raise typer.BadParameter(f"{text!r} is not a duration — use e.g. 90s, 10m, 1h30m", param_hint="'--time'")
-        seconds = sum(float(value) * {"h": 3600, "m": 60, "s": 1}[unit] for value, unit in parts)
+    if re.fullmatch(r"\d+(\.\d+)?", text):  # 10 seconds or 10 minutes? A trial user meant minutes and got seconds.
+        raise typer.BadParameter(f"{text!r} has no unit — say {text}s or {text}m (e.g. 90s, 10m, 1h30m)",
+                                 param_hint="'--time'")
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+    if not parts or re.sub(r"\d+(?:\.\d+)?\s*[hms]", "", text).strip():
+        raise typer.BadParameter(f"{text!r} is not a duration — use e.g. 90s, 10m, 1h30m", param_hint="'--time'")
+    seconds = sum(float(value) * {"h": 3600, "m": 60, "s": 1}[unit] for value, unit in parts)
     if seconds <= 0:
         raise typer.BadParameter("the duration must be more than zero", param_hint="'--time'")
     return seconds
@@ -120,6 +125,22 @@ def check_nonnegative(value: float | None) -> float | None:
 def check_positive(value: float | None) -> float | None:
     if value is not None and not (value > 0 and math.isfinite(value)):
         raise typer.BadParameter(f"must be a positive number, not {value}")
+    return value
+
+
+def check_seed(value: int | None) -> int | None:
+    if value is not None and not 0 <= value < 2**63:  # a callback, not min/max: those print the range in --help
+        raise typer.BadParameter(f"must be a whole number from 0 to 2^63 - 1, not {value}")
+    return value
+
+
+def check_encoding(value: str) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise typer.BadParameter(f"unknown encoding {value!r} — try utf-8 or latin-1") from None
     return value
 
 
@@ -153,9 +174,10 @@ Positive = dict(min=1)
 
 @app.command(cls=Command)
 def train(
-    corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to learn from.")],
+    corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to learn from.", metavar="CORPUS")],
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: a 10m budget).", **Positive)] = None,
-    time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget: 90s, 10m, 1h30m.")] = None,
+    time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget, with its unit: 90s, 10m, "
+                                                                   "1h30m.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default checkpoints/<corpus name>, or <corpus "
                                                   "name>-2, -3, … when that holds a run).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the run folder from its latest.pt "
@@ -187,10 +209,10 @@ def train(
     keep: Annotated[int | None, typer.Option(help=f"step-NNNNNNNN.pt checkpoints to keep \\[default: "
                                                   f"{T.keep_checkpoints}].", min=0)] = None,
     seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order \\[default: "
-                                                  f"{T.seed}].", min=0, max=2**63 - 1)] = None,
+                                                  f"{T.seed}].", callback=check_seed)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (auto: bf16 where it is native).")] = "auto",
-    encoding: Annotated[str, typer.Option(help="Text encoding of the corpus.")] = "utf-8",
+    encoding: Annotated[str, typer.Option(help="Text encoding of the corpus.", callback=check_encoding)] = "utf-8",
     errors: Annotated[str, typer.Option(help="Bad bytes: strict (stop) or replace.")] = "strict",
     keep_crlf: Annotated[bool, typer.Option("--keep-crlf", help="Keep CRLF line endings instead of LF.",
                                             **Flag)] = False,
@@ -253,17 +275,22 @@ class StopFlag:
 
     def __init__(self):
         self.signal: int | None = None
+        self.announced = False
 
     def is_set(self) -> bool:
+        """Asked by training between steps, where it is safe to print (not in the handler: a signal can land while
+        the live panel is being drawn, and a line printed then left a stray copy of the panel's top border)."""
+        if self.signal is not None and not self.announced:
+            self.announced = True
+            from charnn import ui
+
+            ui.info("stopping after this step and saving latest.pt (Ctrl-C again to quit at once)")
         return self.signal is not None
 
     def handle(self, number, frame) -> None:
         if self.signal is not None:
             raise KeyboardInterrupt
         self.signal = number
-        from charnn import ui
-
-        ui.info("stopping after this step and saving latest.pt (Ctrl-C again to quit at once)")
 
     def installed(self):
         flag = self
@@ -277,6 +304,16 @@ class StopFlag:
                     signal.signal(number, handler)
 
         return Installed()
+
+
+def write_output(output: Path, text: str) -> None:
+    from charnn import ui
+
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as problem:
+        raise CharnnError(f"cannot write --output {output}: {problem.strerror}") from None
+    ui.info(f"wrote {len(text):,} chars to {output}")
 
 
 def unescape(text: str | None) -> str | None:
@@ -308,7 +345,7 @@ def sample(
     top_p: Annotated[float | None, typer.Option(help="Sample from the smallest set with this much probability, "
                                                      "in (0, 1].", callback=check_top_p)] = None,
     seed: Annotated[int | None, typer.Option(help="Same seed, same text (default: random, shown at the end).",
-                                             min=0, max=2**63 - 1)] = None,
+                                             callback=check_seed)] = None,
     stop: Annotated[str | None, typer.Option(help="Stop after this text appears (\\n for a newline), "
                                                   "e.g. '\\n\\n' or 'THE END'.")] = None,
     num_samples: Annotated[int, typer.Option(help="Samples generated together in one batch.", min=1)] = 1,
@@ -344,6 +381,7 @@ def sample(
 
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     stop = unescape(stop)
+    pieces: list[str] = []  # the streamed sample so far, which Ctrl-C still writes to --output
     try:
         if prime_file is not None:
             try:
@@ -394,29 +432,28 @@ def sample(
             chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop)
             stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=functools.partial(
                 writes_script, model, vocab, prime, temperature, top_k, top_p, unknown) if length else None)
-            pieces = []
             with ui.status_for(stream, label, temperature, length) as status:
                 for char in chars:
                     if not pieces:  # chars/s of the sample, not of reading the prime or of the trial samples
                         started = time.monotonic()
-                    stream.write(char)
                     pieces.append(char)
+                    stream.write(char)
                     status.tick()
             count = len(pieces)
             texts = ["".join(pieces)]
             if sys.stdout.isatty() and texts[0] and not texts[0].endswith("\n"):
                 sys.stdout.write("\n")
         if output is not None:
-            try:
-                output.write_text(script.output_text(texts, prime, output_format == "fountain"), encoding="utf-8")
-            except OSError as problem:
-                raise CharnnError(f"cannot write --output {output}: {problem.strerror}") from None
+            write_output(output, script.output_text(texts, prime, output_format == "fountain"))
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:
         if sys.stdout.isatty():
             sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
             sys.stdout.flush()
+        if output is not None and pieces:  # what the screen showed, so far
+            with contextlib.suppress(CharnnError):
+                write_output(output, script.output_text(["".join(pieces)], prime, output_format == "fountain"))
         interrupted(f"interrupted (seed {seed})")
     except BrokenPipeError:
         # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.
@@ -426,7 +463,7 @@ def sample(
 
 
 @app.command(cls=Command)
-def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a run folder.")]):
+def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a run folder.", metavar="PATH")]):
     """Show a checkpoint's model, vocabulary, step and validation loss."""
     from charnn import checkpoint as checkpoints
     from charnn import ui
@@ -460,7 +497,7 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a r
 
 @app.command(name="eval", cls=Command)
 def evaluate_command(
-    corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to score.")],
+    corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to score.", metavar="CORPUS")],
     checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: the newest run "
                                                          "trained on CORPUS under checkpoints/).")] = None,
     split: Annotated[str, typer.Option(help="val (last fraction), train (the rest) or all.")] = "val",

@@ -18,6 +18,7 @@ import torch
 from charnn import checkpoint
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import EncodedCorpus
+from charnn.errors import CharnnError
 from charnn.precision import auto_precision, check_precision
 from charnn.presets import choose
 
@@ -42,7 +43,11 @@ def saved_settings(run_dir: Path) -> dict:
     latest = Path(run_dir) / "latest.pt"
     if not latest.exists():
         return {}
-    payload = checkpoint.load(latest)
+    try:
+        payload = checkpoint.load(latest)
+    except CharnnError as problem:  # its "— use another one" cannot be followed by a --resume, which reads latest.pt
+        raise CharnnError(f"{str(problem).split(' — ')[0]}, so {run_dir} cannot be resumed — train into another "
+                          "--out") from None
     model, train = payload["model_config"], payload["train_config"]
     keys = ("steps", "time_budget", "precision", *TRAIN_KEYS)
     return {**{k: v for k, v in model.items() if k != "vocab_size"}, **{k: train[k] for k in keys if k in train}}

@@ -159,11 +159,23 @@ class TrainView:
         bar.add_row(ProgressBar(total=1.0, completed=progress, width=50), Text(f"{progress:6.1%}"))
         parts = [bar, stats]
         if self.last_eval and self.last_eval.sample:
-            lines = self.last_eval.sample.strip("\n").splitlines()[:8]
+            lines = steady_width(self.last_eval.sample).strip("\n").splitlines()[:8]
             parts.append(Panel(Text("\n".join(lines)), title=f"sample at step {self.last_eval.step:,}",
                                title_align="left", border_style="dim"))
         title = f"charnn train — {self.started.run_dir}" if self.started else "charnn train"
         return Panel(Group(*parts), title=title, title_align="left", border_style="cyan")
+
+
+# Zero-width joiners, variation selectors and skin-tone modifiers. Rich 15 measures 👨‍👩‍👧 and 👍🏽 as one emoji
+# (2 cells), as terminals that cluster graphemes draw them; tmux and many others draw each part (6 and 4 cells).
+# A live panel measured short leaves copies of its top border behind at every redraw (a new-user trial, an emoji
+# corpus). Without these characters every terminal and Rich agree: each emoji stands alone.
+UNSTEADY_WIDTH = re.compile("[\u200d\ufe00-\ufe0f\U0001f3fb-\U0001f3ff]")
+
+
+def steady_width(text: str) -> str:
+    """`text` for a Rich layout (the training panel's preview), without the characters above."""
+    return UNSTEADY_WIDTH.sub("", text)
 
 
 SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan",

