@@ -163,7 +163,11 @@ class TrainView:
             parts.append(Panel(Text("\n".join(lines)), title=f"sample at step {self.last_eval.step:,}",
                                title_align="left", border_style="dim"))
         title = f"charnn train — {self.started.run_dir}" if self.started else "charnn train"
-        return Panel(Group(*parts), title=title, title_align="left", border_style="cyan")
+        # Two columns short of the terminal's width: a Ctrl-C makes the terminal echo "^C" where the cursor is, after
+        # the panel's last line; at the last column that wraps, the panel's lines move down one row, and its next
+        # redraw left a copy of its top border behind (a new-user trial, tmux).
+        width = self.console.width - 2 if self.console.width > 20 else None
+        return Panel(Group(*parts), title=title, title_align="left", border_style="cyan", width=width)
 
 
 # Zero-width joiners, variation selectors and skin-tone modifiers. Rich 15 measures 👨‍👩‍👧 and 👍🏽 as one emoji

@@ -61,7 +61,7 @@ def test_emoji_in_the_preview_take_the_cells_rich_gave_them():
     panel = screen[screen.rindex("charnn train —") - 2:].splitlines()
     assert "party 👨👩👧 and 👍, ☺" in screen and "\u200d" not in screen
     widths = {sum(cell_len(char) for char in line) for line in panel if line.startswith(("╭", "│", "╰"))}
-    assert widths == {100}
+    assert widths == {98}  # two columns short of the terminal: room for the "^C" a Ctrl-C echoes (render)
 
 
 def test_a_resumed_run_shows_its_best_before_its_first_eval():
