@@ -158,6 +158,10 @@ def resolve(path: str | Path | None) -> Path:
             for name in ("best.pt", "latest.pt"):
                 if (path / name).exists():
                     return path / name
+            inside = sorted({p.parent for name in ("best.pt", "latest.pt") for p in path.glob(f"*/{name}")})
+            if inside:  # e.g. checkpoints/ itself: name the runs it holds
+                shown = ", ".join(map(str, inside[:5])) + (f" and {len(inside) - 5} more" if len(inside) > 5 else "")
+                raise CharnnError(f"{path} holds runs, not a run: pass one of {shown}")
             raise CharnnError(f"{path} holds no best.pt or latest.pt — train into it first, or pass a .pt file")
         return path
     runs = [p for p in USER_RUNS.glob("*/*.pt") if p.name in ("best.pt", "latest.pt") and p.parent.name != "bundled"]

@@ -150,6 +150,10 @@ def test_info(in_cli_root):
     assert "yes (has optimizer state)" in latest.stdout and "40" in latest.stdout
     shutil.copy("checkpoints/corpus/best.pt", "alone.pt")
     assert "no (weights only)" in invoke("info", "alone.pt").stdout
+    # A folder of runs is not a run: say which runs it holds (a new-user trial got "holds no best.pt").
+    fails(1, "info", "checkpoints", message="checkpoints holds runs, not a run: pass one of checkpoints/corpus")
+    Path("empty").mkdir()
+    fails(1, "info", "empty", message="empty holds no best.pt or latest.pt")
 
 
 def test_eval_json(in_cli_root):
