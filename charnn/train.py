@@ -230,7 +230,12 @@ def train(
                 evaluated_at, evaluated_when = step, elapsed()
                 window_start = time.monotonic()  # chars/s measures training, not evals
         if window_steps:  # steps since the last check must not carry a divergence into the files
-            check_finite(float(window_loss) / window_steps, step, config, run_dir)
+            mean = float(window_loss) / window_steps
+            check_finite(mean, step, config, run_dir)
+            # And the view gets them: a run shorter than log_every steps showed no train loss or speed at all.
+            window_seconds = (time.monotonic() - window_start) / window_steps
+            on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds, elapsed(),
+                          min(1.0, progress)))
         if reason == "interrupted":
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 raise CharnnError(f"the weights became non-finite at step {step}; nothing was saved after it — "

@@ -468,3 +468,13 @@ def test_resumed_optimizer_keeps_this_runs_kernel_and_the_saved_moments(saved_fu
     target(torch.zeros(2, 3, dtype=torch.long))[0].sum().backward()
     optimizer.step()  # the other kernel accepts the restored state
     assert float(next(iter(optimizer.state.values()))["step"]) == 2.0
+
+
+def test_a_run_shorter_than_its_log_window_still_reports_its_steps(tmp_path, short_corpus):
+    """A new-user trial: `--steps 5` (log every 10) showed `train –` and `speed –` to the end."""
+    config = tiny_train_config(steps=5, log_every=10, eval_every=1_000, preview_chars=0)
+    run = train_run(tmp_path / "run", short_corpus, config=config)
+    steps = [e for e in run.events if isinstance(e, Step)]
+    assert [e.step for e in steps] == [5] and math.isfinite(steps[0].loss) and steps[0].chars_per_second > 0
+    kinds = [type(e).__name__ for e in run.events]
+    assert kinds.index("Step") < kinds.index("Evaluated")  # the final eval's line shows the train loss
