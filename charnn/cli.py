@@ -278,8 +278,8 @@ class StopFlag:
         self.announced = False
 
     def is_set(self) -> bool:
-        """Asked by training between steps, where it is safe to print (not in the handler: a signal can land while
-        the live panel is being drawn, and a line printed then left a stray copy of the panel's top border)."""
+        """Asked by training between steps, where it is safe to print. Not in the handler: a signal can land while
+        the live panel is being drawn, and Rich's lock, re-entrant in one thread, would let the line cut into it."""
         if self.signal is not None and not self.announced:
             self.announced = True
             from charnn import ui

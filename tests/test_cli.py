@@ -582,8 +582,8 @@ def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
 
 
 def test_the_stop_message_waits_for_training_not_the_signal_handler(capsys):
-    """A signal can land while the live panel is being drawn; a line printed from the handler then left a stray
-    copy of the panel's top border (a new-user trial). So training prints it, when it next asks."""
+    """A signal can land while the live panel is being drawn, and a line printed from the handler would cut into
+    it. So training prints it, when it next asks."""
     import signal
 
     flag = cli_module.StopFlag()
