@@ -275,22 +275,19 @@ class StopFlag:
 
     def __init__(self):
         self.signal: int | None = None
-        self.announced = False
 
     def is_set(self) -> bool:
-        """Asked by training between steps, where it is safe to print. Not in the handler: a signal can land while
-        the live panel is being drawn, and Rich's lock, re-entrant in one thread, would let the line cut into it."""
-        if self.signal is not None and not self.announced:
-            self.announced = True
-            from charnn import ui
-
-            ui.info("stopping after this step and saving latest.pt (Ctrl-C again to quit at once)")
         return self.signal is not None
 
     def handle(self, number, frame) -> None:
         if self.signal is not None:
             raise KeyboardInterrupt
         self.signal = number
+        from charnn import ui
+
+        # At once, from the handler: the step may be an eval and a save of several seconds, and a user who sees
+        # nothing presses Ctrl-C again, which quits without the save.
+        ui.info("stopping after this step and saving latest.pt (Ctrl-C again to quit at once)")
 
     def installed(self):
         flag = self

@@ -581,16 +581,14 @@ def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
     assert latest["step"] >= 0 and "optimizer" in latest
 
 
-def test_the_stop_message_waits_for_training_not_the_signal_handler(capsys):
-    """A signal can land while the live panel is being drawn, and a line printed from the handler would cut into
-    it. So training prints it, when it next asks."""
+def test_the_first_ctrl_c_is_answered_at_once_and_the_second_quits(capsys):
+    """At once: the step under way may be a long eval and save, and a user who sees nothing presses Ctrl-C again."""
     import signal
 
     flag = cli_module.StopFlag()
     assert not flag.is_set()
     flag.handle(signal.SIGINT, None)
-    assert capsys.readouterr().err == ""
-    assert flag.is_set() and flag.is_set()
+    assert flag.is_set()
     assert capsys.readouterr().err.count("stopping after this step and saving latest.pt") == 1
     with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C stops at once
         flag.handle(signal.SIGINT, None)
