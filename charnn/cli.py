@@ -379,6 +379,7 @@ def sample(
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     stop = unescape(stop)
     pieces: list[str] = []  # the streamed sample so far, which Ctrl-C still writes to --output
+    stream = None
     try:
         if prime_file is not None:
             try:
@@ -421,7 +422,7 @@ def sample(
             script_like = script.looks_like_script(prime[-4000:] + "\n\n".join(shown))
             for number, text in enumerate(shown, 1):
                 if num_samples > 1:
-                    ui.sample_header(number, num_samples, style)
+                    ui.sample_header(number, num_samples, style, shown[number - 2] if number > 1 else "")
                 ui.show_text(text, style, script_like)
         else:
             if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
@@ -448,9 +449,11 @@ def sample(
         if sys.stdout.isatty():
             sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
             sys.stdout.flush()
-        if output is not None and pieces:  # what the screen showed, so far
+        so_far = "".join(pieces)
+        so_far = so_far[: len(so_far) - len(stream.dropped if stream is not None else "")]  # as the screen shows it
+        if output is not None and so_far:
             with contextlib.suppress(CharnnError):
-                write_output(output, script.output_text(["".join(pieces)], prime, output_format == "fountain"))
+                write_output(output, script.output_text([so_far], prime, output_format == "fountain"))
         interrupted(f"interrupted (seed {seed})")
     except BrokenPipeError:
         # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.

@@ -75,8 +75,10 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                     stream.write(char)
                 for char in chars:
                     stream.write(char)
-            finally:
-                stream.close()  # also closes a style left open when Ctrl-C cuts a line
+            except KeyboardInterrupt:
+                stream.close(cut=True)  # closes a style left open, and writes nothing more after the ^C
+                raise
+            stream.close()
         except CharnnError as problem:
             ui.error(str(problem))
         except KeyboardInterrupt:

@@ -134,7 +134,12 @@ def output_text(texts: list[str], prime: str, fountain: bool) -> str:
     line, as the screen shows them; in Fountain the header is a section, which screenwriting apps show in
     the outline and leave out of the script."""
     body = [to_fountain(prime + text) if fountain else text for text in texts]
-    if len(body) > 1:
-        body = [(f"# Sample {number} of {len(body)}\n\n" if fountain else f"── sample {number}/{len(body)} ──\n")
-                + text + "\n" * (not text.endswith("\n")) for number, text in enumerate(body, 1)]
-    return "\n".join(body)
+    if len(body) == 1:
+        return body[0]
+    written = ""
+    for number, text in enumerate(body, 1):
+        if number > 1 and not written.endswith("\n\n"):  # one blank line between samples, also after `--stop '\n\n'`
+            written += "\n"
+        written += f"# Sample {number} of {len(body)}\n\n" if fountain else f"── sample {number}/{len(body)} ──\n"
+        written += text + "\n" * (not text.endswith("\n"))
+    return written

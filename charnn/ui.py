@@ -224,6 +224,7 @@ class ScriptStream:
         self.line = ""  # the current line so far
         self.cells = 0  # its width in terminal cells (kept as it grows: measuring it per character is slow)
         self.held = ""  # characters of it not yet written
+        self.dropped = ""  # held characters that a cut (Ctrl-C) left unwritten
         self.kind: str | None = None  # decided kind of the current line
         self.open_start = self.open_end = ""  # codes of a style left open for the rest of the line
         self.status = status  # a console on the same terminal for a per-line status, or None
@@ -353,7 +354,11 @@ class ScriptStream:
             self.out.write(self.open_start)
             self.out.flush()
 
-    def close(self) -> None:
+    def close(self, cut: bool = False) -> None:
+        """End the stream. With `cut` (Ctrl-C), characters held back are dropped, not written after the `^C`
+        the terminal echoed; `dropped` keeps them."""
+        if self.held and cut:
+            self.dropped, self.held = self.held, ""
         if self.held:
             self.decide(final=True)
             self.out.write(self.render_decided(self.held))
@@ -371,12 +376,13 @@ class PlainStream:
     def __init__(self, out):
         self.out = out
         self.status_text = ""
+        self.dropped = ""  # nothing is held back here
 
     def write(self, char: str) -> None:
         self.out.write(char)
         self.out.flush()
 
-    def close(self) -> None:
+    def close(self, cut: bool = False) -> None:
         self.out.flush()
 
 
@@ -437,9 +443,9 @@ class SampleStatus:
             if self.live is not None:
                 self.live.update(Text(text, style="dim"))
 
-    def __exit__(self, *exc) -> None:
-        try:
-            self.stream.close()  # may raise BrokenPipeError when the reader has gone
+    def __exit__(self, kind, value, traceback) -> None:
+        try:  # may raise BrokenPipeError when the reader has gone
+            self.stream.close(cut=kind is not None and issubclass(kind, KeyboardInterrupt))
         finally:
             if self.live is not None:
                 self.live.stop()
@@ -473,10 +479,12 @@ class Spinner:
             self.status.stop()
 
 
-def sample_header(number: int, total: int, style: str) -> None:
+def sample_header(number: int, total: int, style: str, previous: str = "") -> None:
+    """The line above sample `number`: one blank line after the `previous` sample's text, which may end in one
+    already (`--stop '\n\n'`)."""
     line = f"── sample {number}/{total} ──"
     stream = open_stream(style, sys.stdout)
-    sys.stdout.write("\n" if number > 1 else "")
+    sys.stdout.write("\n" if number > 1 and not previous.endswith("\n\n") else "")
     sys.stdout.write(stream.styled(line, "bold") if isinstance(stream, ScriptStream) else line)
     sys.stdout.write("\n")
 

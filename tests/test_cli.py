@@ -656,6 +656,18 @@ def test_sample_fountain_to_stdout_and_file(in_cli_root, tmp_path):
     assert out.read_text(encoding="utf-8") == result.stdout
 
 
+def test_samples_ending_in_a_blank_line_get_no_second_one(in_cli_root, tmp_path, monkeypatch):
+    # `--stop '\n\n' --num-samples 3` showed two blank lines before each header (seen in the tenth session).
+    import charnn.sample
+
+    monkeypatch.setattr(charnn.sample, "generate_batch", lambda *args, **kwargs: ["one\n\n", "two", "three\n"])
+    out = tmp_path / "out.txt"
+    result = invoke("sample", "--num-samples", "3", "--stop", "\\n\\n", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "── sample 1/3 ──\none\n\n── sample 2/3 ──\ntwo\n\n── sample 3/3 ──\nthree\n"
+    assert out.read_text(encoding="utf-8") == result.stdout
+
+
 @pytest.mark.parametrize("style", ["auto", "script", "plain"])
 def test_sample_styles_are_plain_off_a_terminal(in_cli_root, style, monkeypatch):
     plain = invoke("sample", "--length", "150", "--seed", "9", "--style", "plain").stdout
@@ -697,6 +709,30 @@ def test_interactive_refuses_an_unseen_character_before_echoing_the_prime(in_cli
     assert "topk off" in result.stderr and "None" not in result.stderr
     assert "/unknown takes error, skip or replace" in result.stderr and "unknown skip" in result.stderr
     assert result.stdout.count("thQ") == 1  # refused at first, not echoed; after /unknown skip, echoed and continued
+
+
+def test_interactive_ctrl_c_keeps_the_session_and_writes_nothing_after_it(in_cli_root, monkeypatch):
+    """Ctrl-C stops the stream: what a styled line held back (`MAR`: a speaker's name?) is not written after it."""
+    import io
+
+    from rich.console import Console
+
+    import charnn.interactive
+    from charnn.ui import ScriptStream
+
+    def cut(model, vocab, prime, *args):
+        yield from "HAMLET: To be.\nMAR"
+        raise KeyboardInterrupt
+
+    screen = io.StringIO()
+    monkeypatch.setattr(charnn.interactive, "generate", cut)
+    monkeypatch.setattr(charnn.interactive.ui, "open_stream", lambda *args, **kwargs: ScriptStream(
+        screen, Console(file=screen, force_terminal=True)))
+    result = invoke("sample", "--interactive", input="the \nthe \n")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("(stopped)") == 2 and "bye" in result.stderr  # the session went on to Ctrl-D
+    text = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue())
+    assert text == "the HAMLET: To be.\n" * 2
 
 
 @pytest.mark.parametrize("args", [["--prime", "th", "--prime-file", "p.txt"], ["--interactive", "--num-samples", "2"],

@@ -315,3 +315,28 @@ def test_a_line_begun_by_the_prime_is_styled_as_the_whole_line(monkeypatch):
     colour = stream.ansi(stream.speaker_style("CLARENCE"))[0]
     assert out.getvalue().startswith(colour + "NCE:")
     assert ANSI.sub("", out.getvalue()) == "NCE:\nO, I have passed a miserable night.\n"
+
+
+def test_a_cut_stream_writes_nothing_after_the_ctrl_c():
+    """Ctrl-C while a line's start was held back (could `MAR` be a speaker?) wrote `MAR` after the `^C` the
+    terminal echoed (seen in the tenth session). A cut drops it, and still ends a style left open."""
+    out = io.StringIO()
+    stream = ScriptStream(out, Console(file=out, force_terminal=True, color_system="truecolor"))
+    for char in "HAMLET: To be.\n(Aside\nMAR":
+        stream.write(char)
+    assert stream.held == "MAR"
+    stream.close(cut=True)
+    written = out.getvalue()
+    assert ANSI.sub("", written) == "HAMLET: To be.\n(Aside\n" and stream.dropped == "MAR"
+    assert written.endswith("\n")  # the direction's open style ended with its line
+    out = io.StringIO()
+    stream = ScriptStream(out, Console(file=out, force_terminal=True, color_system="truecolor"))
+    for char in "HAMLET: To be.\n(Asi":
+        stream.write(char)
+    stream.close(cut=True)
+    assert ANSI.sub("", out.getvalue()) == "HAMLET: To be.\n(Asi" and out.getvalue().endswith("\x1b[0m")
+    stream = ScriptStream(io.StringIO(), Console(file=io.StringIO(), force_terminal=True))
+    for char in "MAR":
+        stream.write(char)
+    stream.close()  # not cut: the held text is written
+    assert ANSI.sub("", stream.out.getvalue()) == "MAR" and stream.dropped == ""
