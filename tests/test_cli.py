@@ -308,7 +308,7 @@ def test_regularisation_flags_reach_the_run_and_its_resume(in_cli_root, tmp_path
 def test_the_clock_cadence_comes_from_the_preset_and_an_explicit_eval_every_turns_it_off(in_cli_root, tmp_path,
                                                                                       monkeypatch):
     def invoke(*args):  # a budget counts from the command's start, which in this process is its import
-        monkeypatch.setattr(cli_module, "STARTED_AT", time.monotonic())
+        monkeypatch.setattr(cli_module.command, "STARTED_AT", time.monotonic())
         return globals()["invoke"](*args)
 
     planned = invoke("train", "corpus.txt", "--time", "4s", "--out", str(tmp_path / "a"), *TINY)

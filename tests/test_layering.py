@@ -1,8 +1,8 @@
 """The import picture of the package, checked on the source with ast (no imports run).
 
-Only ui imports rich, only cli imports typer, the core never reaches up into ui/cli, nothing prints,
-and each module's charnn.* imports are exactly those in DEPENDENCIES below: a new edge between
-modules is a design decision, so it has to be made here too.
+Only the ui package imports rich, only the cli package imports typer, the core never reaches up into ui/cli,
+nothing prints, and each module's charnn.* imports are exactly those in DEPENDENCIES below: a new edge
+between modules is a design decision, so it has to be made here too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "charnn"
-MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+
+
+def module_name(path: Path) -> str:
+    """charnn/ui/training.py → ui.training; charnn/ui/__init__.py → ui; charnn/__init__.py stays __init__."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
+MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
+PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
 CORE = ["checkpoint", "config", "data", "errors", "evaluation", "events", "lstm_batch", "model", "planning",
         "precision", "presets", "products", "runs", "sample", "script", "stepper", "train"]
 
@@ -24,8 +33,14 @@ DEPENDENCIES = {
     "__init__": set(),  # public names are resolved lazily from strings (see test_public_names)
     "__main__": {"cli"},
     "checkpoint": {"config", "errors", "model"},
-    "cli": {"checkpoint", "config", "data", "errors", "evaluation", "interactive", "planning", "precision", "runs",
-            "sample", "script", "train", "ui"},
+    "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.training"},
+    "cli.command": {"ui"},
+    "cli.inspecting": {"checkpoint", "cli.command", "config", "data", "errors", "evaluation", "precision", "runs",
+                       "ui"},
+    "cli.options": set(),
+    "cli.sampling": {"checkpoint", "cli.command", "cli.options", "data", "errors", "interactive", "sample", "script",
+                     "ui"},
+    "cli.training": {"cli.command", "cli.options", "config", "data", "errors", "planning", "runs", "train", "ui"},
     "config": {"errors"},
     "data": {"errors"},
     "errors": set(),
@@ -44,15 +59,28 @@ DEPENDENCIES = {
     "stepper": {"lstm_batch", "model", "products"},
     "train": {"checkpoint", "config", "data", "errors", "evaluation", "events", "model", "precision", "runs",
               "sample"},
-    "ui": {"events", "script"},
+    "ui": {"ui.messages", "ui.sampling", "ui.script_stream", "ui.training"},
+    "ui.messages": set(),
+    "ui.sampling": {"script", "ui.messages", "ui.script_stream"},
+    "ui.script_stream": {"script"},
+    "ui.training": {"events", "ui.messages"},
 }
 
 # Modules that must import without torch or numpy (what `charnn --help` loads).
 LIGHT = ["config", "errors", "events", "script", "__init__"]
 
 
+def path(module: str) -> Path:
+    folder = PACKAGE / module.replace(".", "/")
+    return folder / "__init__.py" if folder.is_dir() else folder.with_suffix(".py")
+
+
+def within(module: str, package: str) -> bool:
+    return module == package or module.startswith(f"{package}.")
+
+
 def tree(module: str) -> ast.Module:
-    return ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"), filename=f"{module}.py")
+    return ast.parse(path(module).read_text(encoding="utf-8"), filename=str(path(module)))
 
 
 def imports(node: ast.AST) -> list[tuple[str, ast.AST]]:
@@ -63,9 +91,11 @@ def imports(node: ast.AST) -> list[tuple[str, ast.AST]]:
             found += [(alias.name, child) for alias in child.names]
         elif isinstance(child, ast.ImportFrom):
             assert child.level == 0, "relative imports are not used in charnn"
-            if child.module == "charnn":
-                found += [(f"charnn.{alias.name}" if alias.name in MODULES else "charnn", child)
-                          for alias in child.names]
+            if child.module == "charnn" or child.module.startswith("charnn."):
+                inside = child.module.removeprefix("charnn").removeprefix(".")
+                for alias in child.names:  # `from charnn.ui import messages` imports the module charnn.ui.messages
+                    name = f"{inside}.{alias.name}".lstrip(".")
+                    found.append((f"charnn.{name}" if name in MODULES else child.module, child))
             else:
                 found.append((child.module, child))
     return found
@@ -121,15 +151,18 @@ def test_table_has_no_cycles():
 
 @pytest.mark.parametrize("module", MODULES)
 def test_only_ui_imports_rich(module):
-    if module != "ui":
+    if not within(module, "ui"):
         assert "rich" not in roots(imported(module))
-    else:
-        assert "rich" in roots(imported(module))
+
+
+def test_ui_is_where_rich_is():
+    assert {module for module in MODULES if "rich" in roots(imported(module))} == {
+        "ui.messages", "ui.sampling", "ui.script_stream", "ui.training"}
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_only_cli_imports_typer(module):
-    if module != "cli":
+    if not within(module, "cli"):
         assert "typer" not in roots(imported(module))
         assert "click" not in roots(imported(module))
 
@@ -138,13 +171,14 @@ def test_only_cli_imports_typer(module):
 def test_core_never_imports_ui_or_cli(module):
     names = imported(module)
     assert not roots(names) & {"rich", "typer", "click"}
-    assert not names & {"charnn.ui", "charnn.cli", "charnn.__main__"}
+    assert not {name for name in names if within(name, "charnn.ui") or within(name, "charnn.cli")
+                or name == "charnn.__main__"}
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_only_main_imports_cli(module):
-    if module != "__main__":
-        assert "charnn.cli" not in imported(module)
+    if module != "__main__" and not within(module, "cli"):
+        assert not {name for name in imported(module) if within(name, "charnn.cli")}
 
 
 def print_calls(module: str) -> list[int]:
@@ -152,15 +186,15 @@ def print_calls(module: str) -> list[int]:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"]
 
 
-@pytest.mark.parametrize("module", [m for m in MODULES if m != "cli"])
+@pytest.mark.parametrize("module", [m for m in MODULES if m != "cli.inspecting"])
 def test_no_print(module):
-    assert print_calls(module) == [], f"{module}.py calls print(); report through events or ui instead"
+    assert print_calls(module) == [], f"{path(module)} calls print(); report through events or ui instead"
 
 
 def test_cli_prints_only_the_eval_json():
-    """cli.py's one print() is `eval --json` writing its JSON object to stdout; nothing else may print."""
-    source = (PACKAGE / "cli.py").read_text(encoding="utf-8").splitlines()
-    lines = print_calls("cli")
+    """The cli's one print() is `eval --json` writing its JSON object to stdout; nothing else may print."""
+    source = path("cli.inspecting").read_text(encoding="utf-8").splitlines()
+    lines = print_calls("cli.inspecting")
     assert len(lines) <= 1
     for line in lines:
         assert "json.dumps" in source[line - 1]
@@ -168,7 +202,7 @@ def test_cli_prints_only_the_eval_json():
 
 @pytest.mark.parametrize("module", CORE)
 def test_no_direct_writes_to_stdout_in_core(module):
-    text = (PACKAGE / f"{module}.py").read_text(encoding="utf-8")
+    text = path(module).read_text(encoding="utf-8")
     assert "sys.stdout" not in text and "sys.stderr" not in text
 
 
@@ -177,11 +211,13 @@ def test_light_modules_do_not_import_heavy_libraries(module):
     assert not roots(imported(module)) & {"torch", "numpy", "rich", "typer"}
 
 
-def test_cli_top_level_imports_are_light():
-    """`charnn --help` imports cli.py's module body only: it must not pull in torch or the core."""
-    names = top_level_imported("cli")
+@pytest.mark.parametrize("module", [m for m in MODULES if within(m, "cli")])
+def test_cli_top_level_imports_are_light(module):
+    """`charnn --help` imports the cli's module bodies only: they must not pull in torch or the core."""
+    names = top_level_imported(module)
     assert not roots(names) & {"torch", "numpy", "rich"}
-    assert {n for n in names if n.startswith("charnn")} <= {"charnn.config", "charnn.errors"}
+    assert {n for n in names if n.startswith("charnn") and not within(n, "charnn.cli")} <= {"charnn.config",
+                                                                                          "charnn.errors"}
 
 
 PUBLIC_PROBE = """

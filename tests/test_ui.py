@@ -76,7 +76,7 @@ def test_with_readline_on_a_terminal_readline_draws_the_prompt(monkeypatch):
     monkeypatch.setitem(sys.modules, "readline", sys.modules.get("readline") or object())
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    monkeypatch.setattr(ui, "stderr", Console(file=io.StringIO(), force_terminal=True))
+    monkeypatch.setattr(ui.messages, "stderr", Console(file=io.StringIO(), force_terminal=True))
     monkeypatch.delenv("NO_COLOR", raising=False)
     assert ui.ask("prime> ") == "ROMEO:"
     assert asked == ["\001\x1b[1m\002prime> \001\x1b[0m\002"]  # bold, marked as taking no width
@@ -85,7 +85,7 @@ def test_with_readline_on_a_terminal_readline_draws_the_prompt(monkeypatch):
     assert asked[-1] == "prime> "
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False)  # text to a pipe: the prompt stays on stderr
     ui.ask("prime> ")
-    assert len(asked) == 3 and "prime> " in ui.stderr.file.getvalue()
+    assert len(asked) == 3 and "prime> " in ui.messages.stderr.file.getvalue()
 
 
 class Terminal(io.StringIO):

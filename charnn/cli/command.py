@@ -1,0 +1,97 @@
+"""The Typer app itself and how a command ends: its help formatting, --version, failure and interruption exits,
+the device a command runs on."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated
+
+import typer
+
+STARTED_AT = time.monotonic()  # the time budget counts from here: torch, corpus and model set-up included
+
+
+def valueless_help(command_class):
+    """`command_class` whose --help shows no value type: Typer 0.29 writes `--help <bool>`, as if it took one; and
+    whose usage line names a required argument CORPUS, not Typer 0.29's `{CORPUS}`."""
+
+    class Command(command_class):
+        def get_help_option(self, ctx):
+            option = super().get_help_option(ctx)
+            if option is not None:
+                option.metavar = ""
+            return option
+
+        def collect_usage_pieces(self, ctx):
+            return [re.sub(r"^\{(.*)\}$", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
+
+    return Command
+
+
+Command, Group = valueless_help(typer.core.TyperCommand), valueless_help(typer.core.TyperGroup)
+Flag = dict(metavar="")  # for bool options: no `<bool>` after them in --help (they take no value)
+
+app = typer.Typer(
+    cls=Group,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",  # help strings are Rich markup: their "\[default: …]" brackets are escaped
+    help="Train a character-level LSTM on any text, then stream new text in its style.",
+)
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"charnn {version('charnn')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("charnn (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True, **Flag,
+                                          help="Show charnn's version and exit.")] = False,
+):
+    """Train a character-level LSTM on any text, then stream new text in its style."""
+
+
+def fail(message: str, code: int = 1):
+    from charnn import ui
+
+    ui.error(message)
+    raise typer.Exit(code)
+
+
+def interrupted(message: str = "interrupted"):
+    """Ctrl-C: the user's choice, so said as information rather than as an error; exit 130."""
+    from charnn import ui
+
+    ui.info(message)
+    raise typer.Exit(130)
+
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        fail("--device cuda: no CUDA GPU is available here — use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        fail("--device mps: Apple's MPS is not available here — use --device cpu or auto")
+    return torch.device(name)
+
+
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+Positive = dict(min=1)  # for counts: typer refuses 0 and below

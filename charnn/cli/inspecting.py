@@ -1,0 +1,105 @@
+"""`charnn info` (what a checkpoint holds) and `charnn eval` (a model's loss on a text)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device
+from charnn.config import TrainConfig
+from charnn.errors import CharnnError
+
+
+def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a run folder.", metavar="PATH")]):
+    """Show a checkpoint's model, vocabulary, step and validation loss."""
+    from charnn import checkpoint as checkpoints
+    from charnn import ui
+    from charnn.runs import resumable
+
+    try:
+        file = checkpoints.resolve(path)
+        payload = checkpoints.load(file)
+        model = checkpoints.build_model(payload, file)
+    except CharnnError as problem:
+        fail(str(problem))
+    config, metrics, train_config = payload["model_config"], payload.get("metrics", {}), payload.get("train_config", {})
+    best = metrics.get("best_val_loss", math.nan)
+    rows = [
+        ("checkpoint", str(file)),
+        ("model", f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}, embedding "
+                  f"{config['embed_dim']}, dropout {config['dropout']}, weight dropout "
+                  f"{config.get('weight_dropout', 0.0)}"),
+        ("parameters", f"{model.num_parameters():,}"),
+        ("vocabulary", f"{len(payload['vocab'])} characters"),
+        ("trained on", str(payload.get("corpus", "?"))),
+        ("step", f"{payload['step']:,} ({metrics.get('chars_seen', 0):,} chars seen)"),
+        ("best val loss", f"{best:.4f} nats, {best / math.log(2):.4f} bpc" if math.isfinite(best) else "–"),
+        ("training time", f"{metrics.get('elapsed', 0) / 60:.1f} min"),
+        ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
+                        f"precision {train_config.get('precision', '?')}"),
+        ("resumable", resumable(payload, path if path.is_dir() else file.parent)),
+    ]
+    ui.show_info(rows)
+
+
+def evaluate_command(
+    corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to score.", metavar="CORPUS")],
+    checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: the newest run "
+                                                         "trained on CORPUS under checkpoints/).")] = None,
+    split: Annotated[str, typer.Option(help="val (last fraction), train (the rest) or all.")] = "val",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.", **Flag)] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32 (comparable everywhere) or bf16.")] = "fp32",
+):
+    """Cross-entropy of a model over a whole split of CORPUS, in nats and bits per character."""
+    if split not in ("val", "train", "all"):
+        raise typer.BadParameter("must be val, train or all", param_hint="'--split'")
+    if precision not in ("fp32", "bf16"):
+        raise typer.BadParameter("must be fp32 or bf16", param_hint="'--precision'")
+    if device not in DEVICES:
+        raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="'--device'")
+    import json
+
+    from charnn import checkpoint as checkpoints
+    from charnn import ui
+    from charnn.data import ReadOptions, Vocab, check_corpus_path, load_corpus
+    from charnn.evaluation import LN2, evaluate
+    from charnn.precision import check_precision
+    from charnn.runs import newest_run_folder, trained_on
+
+    try:
+        check_corpus_path(corpus)  # first: a typo in its name must not read as "no run trained on it"
+        if checkpoint is None:  # as `charnn train CORPUS --resume` finds its run
+            checkpoint = newest_run_folder(checkpoints.USER_RUNS / corpus.stem, corpus.name)
+            if trained_on(checkpoint) != corpus.name:  # none was: that is the folder a run would have gone to
+                raise CharnnError(f"no run trained on {corpus.name} under {checkpoints.USER_RUNS}/ — give "
+                                  "--checkpoint")
+            ui.info(f"scoring {checkpoint} (the newest run trained on {corpus.name})")
+        file = checkpoints.resolve(checkpoint)
+        payload = checkpoints.load(file)
+        torch_device = resolve_device(device)
+        model = checkpoints.build_model(payload, file).to(torch_device)
+        # Read the text the way the run read its corpus (encoding, bad bytes, line endings).
+        options = ReadOptions(**payload.get("read_options", {}))
+        data = load_corpus(corpus, options, vocab=Vocab(payload["vocab"]))
+        fraction = payload.get("train_config", {}).get("val_fraction", TrainConfig.val_fraction)
+        train_ids, val_ids = data.split(fraction)
+        ids = {"val": val_ids, "train": train_ids, "all": data.ids}[split]
+        if len(ids) < 2:
+            raise CharnnError(f"the {split} split of {corpus} has {len(ids)} characters; at least 2 are needed "
+                              "to score one — use --split all or a longer text")
+        nats, chars = evaluate(model, ids, check_precision(torch_device, precision))
+    except CharnnError as problem:
+        fail(str(problem))
+    except KeyboardInterrupt:
+        interrupted()
+    result = {"nats": nats, "bpc": nats / LN2, "chars": chars, "split": split, "checkpoint": str(file),
+              "corpus": str(corpus)}
+    if as_json:
+        print(json.dumps(result))
+    else:
+        ui.show_info([("split", f"{split} ({chars:,} chars scored)"), ("loss", f"{nats:.4f} nats"),
+                      ("bits per char", f"{nats / LN2:.4f}")])

@@ -1,0 +1,69 @@
+"""Option values checked at the edge, each a Typer callback: a bad value is a usage error (exit 2)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import typer
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '10m', '1h30m', '1.5h' → seconds; a bare number is refused (seconds or minutes?)."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):  # 10 seconds or 10 minutes? A trial user meant minutes and got seconds.
+        raise typer.BadParameter(f"{text!r} has no unit — say {text}s or {text}m (e.g. 90s, 10m, 1h30m)",
+                                 param_hint="'--time'")
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+    if not parts or re.sub(r"\d+(?:\.\d+)?\s*[hms]", "", text).strip():
+        raise typer.BadParameter(f"{text!r} is not a duration — use e.g. 90s, 10m, 1h30m", param_hint="'--time'")
+    seconds = sum(float(value) * {"h": 3600, "m": 60, "s": 1}[unit] for value, unit in parts)
+    if seconds <= 0:
+        raise typer.BadParameter("the duration must be more than zero", param_hint="'--time'")
+    return seconds
+
+
+def check_top_p(value: float | None) -> float | None:
+    if value is not None and (math.isnan(value) or not (0 < value <= 1)):
+        raise typer.BadParameter(f"must be in (0, 1], not {value}")
+    return value
+
+
+def check_dropout(value: float | None) -> float | None:
+    if value is not None and not 0 <= value < 1:
+        raise typer.BadParameter(f"must be in [0, 1), not {value}")
+    return value
+
+
+def check_nonnegative(value: float | None) -> float | None:
+    if value is not None and not (value >= 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"must be a number ≥ 0, not {value}")
+    return value
+
+
+def check_positive(value: float | None) -> float | None:
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"must be a positive number, not {value}")
+    return value
+
+
+def check_seed(value: int | None) -> int | None:
+    if value is not None and not 0 <= value < 2**63:  # a callback, not min/max: those print the range in --help
+        raise typer.BadParameter(f"must be a whole number from 0 to 2^63 - 1, not {value}")
+    return value
+
+
+def check_encoding(value: str) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise typer.BadParameter(f"unknown encoding {value!r} — try utf-8 or latin-1") from None
+    return value
+
+
+def check_temperature(value: float) -> float:
+    if not math.isfinite(value) or value < 0:  # inf would draw every character alike: noise, not a setting
+        raise typer.BadParameter(f"must be 0 (greedy) or more, and finite, not {value}")
+    return value

@@ -1,0 +1,177 @@
+"""`charnn sample`: a checkpoint and controls → text streamed to stdout, a batch, a file, or the prompt loop."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device
+from charnn.cli.options import check_seed, check_temperature, check_top_p
+from charnn.errors import CharnnError
+
+LONG_PRIME = 20_000  # characters; a prime this long is announced (the bundled model reads ~11,000 a second)
+
+
+def write_output(output: Path, text: str) -> None:
+    from charnn import ui
+
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as problem:
+        raise CharnnError(f"cannot write --output {output}: {problem.strerror}") from None
+    ui.info(f"wrote {len(text):,} chars to {output}")
+
+
+def unescape(text: str | None) -> str | None:
+    """'\\n' and '\\t' typed on a command line → a real newline / tab (for --stop)."""
+    return None if text is None else text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def check_writable(output: Path) -> None:
+    """Refuse an --output that cannot be written, without creating or changing it."""
+    folder = output.parent  # Path("x").parent is Path(".")
+    if output.is_dir():
+        raise CharnnError(f"cannot write --output {output}: it is a folder — give a file name")
+    if not folder.is_dir():
+        raise CharnnError(f"cannot write --output {output}: no folder {folder} — create it or choose another path")
+    if not os.access(output if output.exists() else folder, os.W_OK):
+        raise CharnnError(f"cannot write --output {output}: permission denied — choose another path")
+
+
+def sample(
+    checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: newest run, "
+                                                         "else the bundled model).")] = None,
+    prime: Annotated[str, typer.Option(help="Text to start from (not printed again); '-' reads stdin.")] = "",
+    prime_file: Annotated[Path | None, typer.Option(help="Read the prime from a UTF-8 file.")] = None,
+    length: Annotated[int, typer.Option(help="Characters to generate (per sample).", min=0)] = 1000,
+    temperature: Annotated[float, typer.Option(help="Randomness: 0 = greedy, 1 = as trained.",
+                                               callback=check_temperature)] = 0.8,
+    top_k: Annotated[int | None, typer.Option(help="Sample only from the k likeliest characters.", min=1)] = None,
+    top_p: Annotated[float | None, typer.Option(help="Sample from the smallest set with this much probability, "
+                                                     "in (0, 1].", callback=check_top_p)] = None,
+    seed: Annotated[int | None, typer.Option(help="Same seed, same text (default: random, shown at the end).",
+                                             callback=check_seed)] = None,
+    stop: Annotated[str | None, typer.Option(help="Stop after this text appears (\\n for a newline), "
+                                                  "e.g. '\\n\\n' or 'THE END'.")] = None,
+    num_samples: Annotated[int, typer.Option(help="Samples generated together in one batch.", min=1)] = 1,
+    unknown: Annotated[str, typer.Option(help="Prime chars the model never saw: error, skip or replace.")] = "error",
+    style: Annotated[str, typer.Option(help="On a colour terminal: auto (style the text where the model writes a "
+                                            "play or screenplay), script (always) or plain.")] = "auto",
+    output: Annotated[Path | None, typer.Option(help="Also write the text to this file.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text, or fountain (a screenplay file).")] = "text",
+    interactive: Annotated[bool, typer.Option("--interactive", help="Type primes and watch continuations; /help for "
+                                                                     "commands.", **Flag)] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps. One character at a time is fastest "
+                                             "on the CPU.")] = "cpu",
+):
+    """Stream new text from a trained model to stdout, character by character."""
+    for name, value, choices in [("--unknown", unknown, ("error", "skip", "replace")), ("--device", device, DEVICES),
+                                 ("--style", style, ("auto", "script", "plain")),
+                                 ("--format", output_format, ("text", "fountain"))]:
+        if value not in choices:
+            raise typer.BadParameter(f"must be one of {', '.join(choices)}", param_hint=f"'{name}'")
+    if stop == "":
+        raise typer.BadParameter("must not be empty", param_hint="'--stop'")
+    if prime and prime_file is not None:
+        raise typer.BadParameter("give --prime or --prime-file, not both", param_hint="'--prime-file'")
+    if interactive and (num_samples > 1 or output is not None):
+        raise typer.BadParameter("--interactive writes one stream to the terminal; leave out --num-samples and "
+                                 "--output", param_hint="'--interactive'")
+    import torch
+
+    from charnn import checkpoint as checkpoints
+    from charnn import script, ui
+    from charnn.data import Vocab, listed
+    from charnn.sample import check_controls, generate, generate_batch, writes_script
+
+    seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
+    stop = unescape(stop)
+    pieces: list[str] = []  # the streamed sample so far, which Ctrl-C still writes to --output
+    stream = None
+    try:
+        if prime_file is not None:
+            try:
+                prime = prime_file.read_text(encoding="utf-8")
+            except OSError as problem:
+                raise CharnnError(f"cannot read --prime-file {prime_file}: {problem.strerror}") from None
+            except UnicodeDecodeError:
+                raise CharnnError(f"cannot read --prime-file {prime_file}: not UTF-8 text") from None
+        elif prime == "-" and not interactive:
+            prime = sys.stdin.read()
+        if output is not None:  # before any generating: a long sample must not be lost to a typo here
+            check_writable(output)
+        path = checkpoints.resolve(checkpoint)
+        payload = checkpoints.load(path)
+        model = checkpoints.build_model(payload, path).to(resolve_device(device))
+        vocab = Vocab(payload["vocab"])
+        check_controls(temperature, top_k, top_p)
+        vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
+        if unknown != "error" and vocab.unknown(prime):
+            unseen = listed(vocab.unknown(prime))
+            ui.info(f"--unknown {unknown}: {'dropped' if unknown == 'skip' else 'replaced'} the prime's "
+                    f"characters the model never saw: {unseen}")
+        config = payload["model_config"]
+        label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
+        ui.info(f"sampling from {path} ({label}, step {payload['step']:,})")
+        if interactive:
+            from charnn.interactive import session
+
+            return session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style)
+        generator = torch.Generator().manual_seed(seed)
+        if num_samples > 1 and temperature == 0:
+            ui.info("temperature 0 is greedy: every sample will be the same")
+        started = time.monotonic()
+        if num_samples > 1 or output_format == "fountain" and output is None:
+            with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
+                texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
+                                       unknown, stop, on_progress=spin.progress(length))
+            count = sum(map(len, texts))
+            shown = [script.to_fountain(prime + text) for text in texts] if output_format == "fountain" else texts
+            script_like = script.looks_like_script(prime[-4000:] + "\n\n".join(shown))
+            for number, text in enumerate(shown, 1):
+                if num_samples > 1:
+                    ui.sample_header(number, num_samples, style, shown[number - 2] if number > 1 else "")
+                ui.show_text(text, style, script_like)
+        else:
+            if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
+                ui.info(f"reading the {len(prime):,}-character prime first")
+            chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop)
+            stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=functools.partial(
+                writes_script, model, vocab, prime, temperature, top_k, top_p, unknown) if length else None)
+            with ui.status_for(stream, label, temperature, length) as status:
+                for char in chars:
+                    if not pieces:  # chars/s of the sample, not of reading the prime or of the trial samples
+                        started = time.monotonic()
+                    pieces.append(char)
+                    stream.write(char)
+                    status.tick()
+            count = len(pieces)
+            texts = ["".join(pieces)]
+            if sys.stdout.isatty() and texts[0] and not texts[0].endswith("\n"):
+                sys.stdout.write("\n")
+        if output is not None:
+            write_output(output, script.output_text(texts, prime, output_format == "fountain"))
+    except CharnnError as problem:
+        fail(str(problem))
+    except KeyboardInterrupt:
+        if sys.stdout.isatty():
+            sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
+            sys.stdout.flush()
+        so_far = "".join(pieces)
+        so_far = so_far[: len(so_far) - len(stream.dropped if stream is not None else "")]  # as the screen shows it
+        if output is not None and so_far:
+            with contextlib.suppress(CharnnError):
+                write_output(output, script.output_text([so_far], prime, output_format == "fountain"))
+        interrupted(f"interrupted (seed {seed})")
+    except BrokenPipeError:
+        # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    ui.sample_footer(count, time.monotonic() - started, seed)

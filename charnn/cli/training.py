@@ -1,0 +1,154 @@
+"""`charnn train`: options → a run plan, the training view, Ctrl-C and SIGTERM → a saved, resumable stop."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from charnn.cli import command
+from charnn.cli.command import DEVICES, Flag, Positive, fail, interrupted, resolve_device
+from charnn.cli.options import (
+    check_dropout,
+    check_encoding,
+    check_nonnegative,
+    check_positive,
+    check_seed,
+    parse_duration,
+)
+from charnn.config import ACCELERATOR_BATCH_SIZE, CELLS, ModelConfig, TrainConfig
+from charnn.errors import CharnnError
+
+M, T = ModelConfig, TrainConfig
+
+
+def train(
+    corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to learn from.", metavar="CORPUS")],
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: a 10m budget).", **Positive)] = None,
+    time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget, with its unit: 90s, 10m, "
+                                                                   "1h30m.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default checkpoints/<corpus name>, or <corpus "
+                                                  "name>-2, -3, … when that holds a run).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the run folder from its latest.pt "
+                                                             "(without --out: the newest run of this corpus).",
+                                         **Flag)] = False,
+    cell: Annotated[str | None, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)} \\[default: {M.cell}].")] = None,
+    layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers \\[default: preset].",
+                                               **Positive)] = None,
+    hidden_size: Annotated[int | None, typer.Option(help="Units per layer \\[default: preset].", **Positive)] = None,
+    embed_dim: Annotated[int | None, typer.Option(help=f"Character embedding size \\[default: {M.embed_dim}].",
+                                                  **Positive)] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout on each layer's output, in \\[0, 1) "
+                                                       "\\[default: preset].", callback=check_dropout)] = None,
+    weight_dropout: Annotated[float | None, typer.Option(help="DropConnect on the recurrent weights, in \\[0, 1) "
+                                                         "\\[default: preset].", callback=check_dropout)] = None,
+    seq_len: Annotated[int | None, typer.Option(help=f"Characters per window (BPTT length) \\[default: "
+                                                     f"{T.seq_len}, less for tiny corpora].", **Positive)] = None,
+    batch_size: Annotated[int | None, typer.Option(help=f"Parallel streams per step \\[default: {T.batch_size} on "
+                                                        f"CPU, {ACCELERATOR_BATCH_SIZE} on GPU; less for tiny "
+                                                        "corpora].", **Positive)] = None,
+    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate \\[default: {T.lr}].",
+                                             callback=check_positive)] = None,
+    weight_decay: Annotated[float | None, typer.Option(help=f"AdamW weight decay on weight matrices \\[default: "
+                                                            f"{T.weight_decay}].", callback=check_nonnegative)] = None,
+    eval_every: Annotated[int | None, typer.Option(help="Steps between evals + checkpoints \\[default: about 8 "
+                                                        "per run, fewer where they would take over 5% of a "
+                                                        "short budget; a --time run evals as often by the "
+                                                        "clock instead].", **Positive)] = None,
+    keep: Annotated[int | None, typer.Option(help=f"step-NNNNNNNN.pt checkpoints to keep \\[default: "
+                                                  f"{T.keep_checkpoints}].", min=0)] = None,
+    seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order \\[default: "
+                                                  f"{T.seed}].", callback=check_seed)] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (auto: bf16 where it is native).")] = "auto",
+    encoding: Annotated[str, typer.Option(help="Text encoding of the corpus.", callback=check_encoding)] = "utf-8",
+    errors: Annotated[str, typer.Option(help="Bad bytes: strict (stop) or replace.")] = "strict",
+    keep_crlf: Annotated[bool, typer.Option("--keep-crlf", help="Keep CRLF line endings instead of LF.",
+                                            **Flag)] = False,
+):
+    """Train a model on CORPUS, showing progress and saving checkpoints as it goes.
+
+    With --resume, every size/optimizer flag not given is taken from the run's latest.pt, and so is \
+the target (--steps/--time) when neither is given.
+    """
+    if cell is not None and cell not in CELLS:
+        raise typer.BadParameter(f"must be one of {', '.join(CELLS)}", param_hint="'--cell'")
+    if device not in DEVICES:
+        raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="'--device'")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise typer.BadParameter("must be auto, fp32 or bf16", param_hint="'--precision'")
+    if errors not in ("strict", "replace"):
+        raise typer.BadParameter("must be strict or replace", param_hint="'--errors'")
+    budget = parse_duration(time_budget) if time_budget is not None else None
+    run_dir = out
+
+    from charnn import ui
+    from charnn.data import ReadOptions, load_corpus
+    from charnn.planning import plan_run
+    from charnn.runs import check_can_resume, check_can_start, new_run_folder, newest_run_folder
+    from charnn.train import train as run_training
+
+    stop = StopFlag()
+    try:
+        torch_device = resolve_device(device)
+        data = load_corpus(corpus, ReadOptions(encoding, errors, keep_crlf))
+        if not resume:  # before anything about run folders or sizes is said (train() checks a resume's own split)
+            data.check_trainable(T.val_fraction)
+        if run_dir is None:  # checkpoints/<corpus name>; a new run never replaces an earlier one
+            base = Path("checkpoints") / corpus.stem
+            run_dir = newest_run_folder(base, corpus.name) if resume else new_run_folder(base)
+            if run_dir != base and not resume:
+                ui.info(f"{base} holds an earlier run: this one goes to {run_dir}")
+        (check_can_resume if resume else check_can_start)(run_dir)  # before the preset says anything
+        given = dict(cell=cell, num_layers=layers, hidden_size=hidden_size, embed_dim=embed_dim, dropout=dropout,
+                     weight_dropout=weight_dropout, batch_size=batch_size, seq_len=seq_len, lr=lr,
+                     weight_decay=weight_decay, eval_every=eval_every, keep_checkpoints=keep, seed=seed)
+        plan = plan_run(data, run_dir if resume else None, given, steps, budget, torch_device, precision)
+        if plan.preset_reason:
+            ui.info(f"model size from the preset: {plan.preset_reason} (--layers/--hidden-size to choose)")
+        with stop.installed(), ui.TrainView() as view:
+            run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
+                         command.STARTED_AT)  # read now: a test sets it
+    except CharnnError as problem:
+        fail(str(problem))
+    except KeyboardInterrupt:
+        interrupted()
+    if stop.signal is not None:
+        ui.info(f"stopped; latest checkpoint saved in {run_dir / 'latest.pt'} — continue with: "
+                f"charnn train {corpus} --out {run_dir} --resume")
+        raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
+
+
+class StopFlag:
+    """First Ctrl-C/SIGTERM asks training to stop after the current step; a second Ctrl-C stops now."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def is_set(self) -> bool:
+        return self.signal is not None
+
+    def handle(self, number, frame) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = number
+        from charnn import ui
+
+        # At once, from the handler: the step may be an eval and a save of several seconds, and a user who sees
+        # nothing presses Ctrl-C again, which quits without the save.
+        ui.info("stopping after this step and saving latest.pt (Ctrl-C again to quit at once)")
+
+    def installed(self):
+        flag = self
+
+        class Installed:
+            def __enter__(self):
+                self.previous = {s: signal.signal(s, flag.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+            def __exit__(self, *exc):
+                for number, handler in self.previous.items():
+                    signal.signal(number, handler)
+
+        return Installed()

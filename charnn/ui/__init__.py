@@ -1,0 +1,30 @@
+"""Everything the user sees: the only package that imports rich.
+
+Generated text goes to stdout as plain characters (never through Rich markup: corpora contain
+`[Exeunt]` and `:smile:`). Progress, info and errors go to stderr. When stderr is not a terminal
+the training view degrades to one plain line per eval, fit for CI logs and files.
+
+messages: the stderr console, errors, info, the prompt · training: the training view ·
+script_stream: text styled as a play or screenplay · sampling: streams, status line, headers.
+"""
+
+from __future__ import annotations
+
+from charnn.ui.messages import ask, duration, error, info, loss_text, show_info, stderr
+from charnn.ui.sampling import (
+    PlainStream,
+    SampleStatus,
+    Spinner,
+    color_terminal,
+    open_stream,
+    sample_footer,
+    sample_header,
+    show_text,
+    status_for,
+)
+from charnn.ui.script_stream import ScriptStream, cells_after
+from charnn.ui.training import TrainView, steady_width
+
+__all__ = ["PlainStream", "SampleStatus", "ScriptStream", "Spinner", "TrainView", "ask", "cells_after",
+           "color_terminal", "duration", "error", "info", "loss_text", "open_stream", "sample_footer", "sample_header",
+           "show_info", "show_text", "status_for", "stderr", "steady_width"]

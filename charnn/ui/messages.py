@@ -1,0 +1,51 @@
+"""The shared stderr console and the small things said on it: errors, information, a prompt, key-value lines."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+from rich.console import Console
+from rich.text import Text
+
+stderr = Console(stderr=True, highlight=False)
+
+
+def error(message: str) -> None:
+    stderr.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+
+
+def info(message: str) -> None:
+    stderr.print(Text(message, style="dim"), soft_wrap=True)
+
+
+def duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def loss_text(loss: float) -> str:
+    return "–" if not math.isfinite(loss) else f"{loss:.4f} nats ({loss / math.log(2):.3f} bpc)"
+
+
+
+def ask(prompt: str) -> str:
+    """A line typed at `prompt`. On a terminal with readline loaded, readline draws the prompt itself, so
+    that it knows the prompt's width when it redraws a long or recalled line; its bold is wrapped in
+    \\001…\\002, which readline counts as no width. Elsewhere Rich prints the prompt on stderr, keeping
+    stdout for text."""
+    if "readline" in sys.modules and sys.stdin.isatty() and sys.stdout.isatty() and stderr.is_terminal:
+        plain = os.environ.get("NO_COLOR")
+        return input(prompt if plain else f"\001\x1b[1m\002{prompt}\001\x1b[0m\002")
+    return stderr.input(Text(prompt, style="bold"))
+
+
+def show_info(rows: list[tuple[str, str]], console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    width = max((len(key) for key, _ in rows), default=0)
+    for key, value in rows:  # not a rich Table: it pads every line to its widest with trailing spaces
+        console.print(Text.assemble((key.ljust(width), "bold"), "  ", value), soft_wrap=True)

@@ -1,0 +1,154 @@
+"""Showing samples: the stream chosen for stdout, its status line, a spinner, headers, the closing line."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from charnn import script
+from charnn.ui.messages import info, stderr
+from charnn.ui.script_stream import ScriptStream
+
+
+class PlainStream:
+    """Characters straight to a file, flushed one by one: what a pipe or NO_COLOR gets."""
+
+    def __init__(self, out):
+        self.out = out
+        self.status_text = ""
+        self.dropped = ""  # nothing is held back here
+
+    def write(self, char: str) -> None:
+        self.out.write(char)
+        self.out.flush()
+
+    def close(self, cut: bool = False) -> None:
+        self.out.flush()
+
+
+def color_terminal(out) -> bool:
+    """Whether `out` is a terminal that wants colour (NO_COLOR unset, TERM not dumb)."""
+    return out.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def open_stream(style: str, out, context: str = "", writes_script: Callable[[], bool] | None = None
+                ) -> ScriptStream | PlainStream:
+    """'plain', 'script' (always style script lines) or 'auto': styled from the first character where the
+    prime (`context`) reads as a script or `writes_script()` says the model will write one, else once the
+    text so far reads as one. `writes_script` is asked only when its answer is used.
+
+    Styling needs a colour terminal on `out`; anywhere else the text is written exactly as generated.
+    """
+    if style == "plain" or not color_terminal(out):
+        return PlainStream(out)
+    console = Console(file=out, force_terminal=True)
+    stream = ScriptStream(out, console, status=stderr if stderr.is_terminal else None, detect=style == "auto")
+    stream.line = context.rpartition("\n")[2]  # the text goes on the prime's last line: its kind is the line's
+    if style == "auto":
+        stream.seen = context[-4000:]  # the prime counts toward "reads as a script"
+        stream.active = script.looks_like_script(stream.seen) or (writes_script is not None and writes_script())
+    return stream
+
+
+class SampleStatus:
+    """Model, temperature, chars/s and progress while a sample streams; gone when it ends.
+
+    With stdout on the same terminal, it sits on the line below the text and is redrawn at each
+    line break (ScriptStream). With stdout in a pipe or file, it is a transient Rich status on stderr.
+    """
+
+    def __init__(self, stream, label: str, temperature: float, length: int):
+        self.stream, self.label, self.temperature, self.length = stream, label, temperature, length
+        self.count, self.started = 0, time.monotonic()
+        piped = not sys.stdout.isatty() and stderr.is_terminal
+        self.live = (Live(console=stderr, transient=True, refresh_per_second=4, redirect_stdout=False,
+                          redirect_stderr=False) if piped else None)
+
+    def __enter__(self) -> SampleStatus:
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count == 1:  # chars/s from the first character: not the prime's reading, nor the trial samples
+            self.started = time.monotonic()
+        if self.count % 32 == 0:
+            rate = (self.count - 1) / max(1e-9, time.monotonic() - self.started)
+            text = (f"{self.label} · temp {self.temperature} · {rate:,.0f} chars/s · "
+                    f"{self.count:,}/{self.length:,}")
+            self.stream.status_text = text
+            if isinstance(self.stream, ScriptStream):
+                self.stream.draw_status()
+            if self.live is not None:
+                self.live.update(Text(text, style="dim"))
+
+    def __exit__(self, kind, value, traceback) -> None:
+        try:  # may raise BrokenPipeError when the reader has gone
+            self.stream.close(cut=kind is not None and issubclass(kind, KeyboardInterrupt))
+        finally:
+            if self.live is not None:
+                self.live.stop()
+
+
+def status_for(stream, label: str, temperature: float, length: int) -> SampleStatus:
+    return SampleStatus(stream, label, temperature, length)
+
+
+class Spinner:
+    """A transient 'working…' line on stderr for output that is shown only when complete."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.status = stderr.status(text) if stderr.is_terminal else None
+
+    def __enter__(self) -> Spinner:
+        if self.status is not None:
+            self.status.start()
+        return self
+
+    def progress(self, total: int):
+        def update(done: int) -> None:
+            if self.status is not None and done % 16 == 0:
+                self.status.update(f"{self.text} · {done / total:.0%}")
+
+        return update
+
+    def __exit__(self, *exc) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+
+def sample_header(number: int, total: int, style: str, previous: str = "") -> None:
+    """The line above sample `number`: one blank line after the `previous` sample's text, which may end in one
+    already (`--stop '\n\n'`)."""
+    line = f"── sample {number}/{total} ──"
+    stream = open_stream(style, sys.stdout)
+    sys.stdout.write("\n" if number > 1 and not previous.endswith("\n\n") else "")
+    sys.stdout.write(stream.styled(line, "bold") if isinstance(stream, ScriptStream) else line)
+    sys.stdout.write("\n")
+
+
+def show_text(text: str, style: str, script_like: bool) -> None:
+    """A whole generated text at once (a batch's samples); with style 'auto', styled where `script_like` says
+    (the caller decides once for all samples: one short sample may hold a single speaker)."""
+    if style == "auto":  # decided: no detection within a sample
+        style = "script" if script_like else "plain"
+    stream = open_stream(style, sys.stdout)
+    for char in text:
+        stream.write(char)
+    stream.close()
+    if text and not text.endswith("\n"):
+        sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def sample_footer(count: int, seconds: float, seed: int) -> None:
+    rate = count / seconds if seconds > 0 else 0
+    info(f"{count:,} chars in {seconds:.2f}s ({rate:,.0f} chars/s), seed {seed}")

@@ -1,0 +1,199 @@
+"""Generated text styled as a play or screenplay while it streams to a terminal."""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+from rich.cells import cell_len
+from rich.console import Console
+from rich.style import Style
+
+from charnn import script
+
+SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan",
+                   "bright_magenta", "bright_green", "bright_yellow"]
+KIND_STYLES = {"heading": "bold underline", "transition": "bold italic", "direction": "dim italic", "text": ""}
+
+
+def cells_after(cells: int, text: str, width: int) -> int:
+    """Where a terminal's cursor is after `text`, `cells` along a line (wrapped rows included): a tab
+    goes to the next stop of 8 but never past the row's end, and a wide character that does not fit
+    in a row's last column goes to the next row."""
+    for char in text:
+        column = cells % width
+        if char == "\t":
+            cells += max(0, min(column // 8 * 8 + 8, width - 1) - column)
+            continue
+        size = cell_len(char)
+        if size == 2 and column == width - 1:
+            cells += 1  # that column stays empty
+        cells += size
+    return cells
+
+
+class ScriptStream:
+    """Writes generated characters to a terminal as they come, styled as a play or screenplay.
+
+    A line's kind is often unknown at its first character (is "MAR" the start of a cue?), so
+    while a line's beginning could still be a cue, speaker, heading or transition, those few
+    characters are held back; once the kind is clear they are written styled and the rest of the
+    line streams straight through. Styles are ANSI strings rendered once by Rich and reused, so
+    the per-character cost stays a string write. Text itself never passes through Rich markup.
+    """
+
+    def __init__(self, out, console: Console | None = None, status: Console | None = None, detect: bool = False):
+        self.out = out
+        # With `detect`, text streams plain until what has come so far reads as a script.
+        self.active = not detect
+        self.seen = ""  # recent text, for detection
+        console = console or Console(file=out)
+        self.codes: dict[str, tuple[str, str]] = {}
+        self.color_system = console.color_system
+        self.line = ""  # the current line so far
+        self.cells = 0  # its width in terminal cells (kept as it grows: measuring it per character is slow)
+        self.held = ""  # characters of it not yet written
+        self.dropped = ""  # held characters that a cut (Ctrl-C) left unwritten
+        self.kind: str | None = None  # decided kind of the current line
+        self.open_start = self.open_end = ""  # codes of a style left open for the rest of the line
+        self.status = status  # a console on the same terminal for a per-line status, or None
+        self.status_text = ""
+        self.status_shown = False
+        # The terminal's width when the status was last drawn (asking costs ~15 µs).
+        self.width = max(1, status.width) if status is not None else 80
+
+    def ansi(self, style: str) -> tuple[str, str]:
+        if style not in self.codes:
+            rendered = Style.parse(style).render("\0", color_system=self.color_system) if style else "\0"
+            self.codes[style] = tuple(rendered.split("\0", 1))
+        return self.codes[style]
+
+    def styled(self, text: str, style: str) -> str:
+        start, end = self.ansi(style)
+        return f"{start}{text}{end}" if text else ""
+
+    def speaker_style(self, name: str) -> str:
+        return f"bold {SPEAKER_COLOURS[zlib.crc32(name.encode()) % len(SPEAKER_COLOURS)]}"
+
+    def render_decided(self, text: str) -> str:
+        """Held text of the current line, styled now that the line's kind is known."""
+        # The name comes from the whole line: a prime that ends mid-line (`CLARE`) began it, unprinted.
+        if self.kind == "speaker":
+            name, colon, rest = text.partition(":")
+            return self.styled(name + colon, self.speaker_style(self.line.partition(":")[0].strip())) + rest
+        if self.kind == "cue":
+            return self.styled(text, self.speaker_style(re.sub(r"\s*\(.*$", "", self.line.strip())))
+        return self.styled(text, KIND_STYLES.get(self.kind, ""))
+
+    def decide(self, final: bool) -> None:
+        stripped = self.line.strip()
+        kind = script.classify(self.line) if final else None
+        if kind is None:
+            if script.HEADING.match(stripped):
+                kind = "heading"
+            elif stripped[:1] in script.DIRECTION_OPENERS:
+                kind = "direction"
+            elif script.TRANSITION.match(stripped):
+                kind = "transition"
+            elif script.speaker_prefix(stripped):  # more follows on this line: only a name in capitals
+                kind = "speaker"
+            else:
+                kind = "text"
+        self.kind = kind
+
+    def newline(self) -> str:
+        """A line break; when it lands on the status row, it clears that row for the text."""
+        shown, self.status_shown = self.status_shown, False
+        return "\n\x1b[2K" if shown else "\n"
+
+    def advance(self, char: str) -> None:
+        """Move `cells` (where the cursor is along the line, wrapped rows included) past `char`."""
+        self.cells = cells_after(self.cells, char, self.width)
+
+    def clear_status(self, position: int) -> None:
+        """Erase the status row, the cursor back at `position` (cells written of the current line)."""
+        column = position % self.width
+        self.status.file.write("\n\x1b[2K\x1b[1A" + (f"\r\x1b[{column}C" if column else "\r"))
+        self.status.file.flush()
+        self.status_shown = False
+
+    def write(self, char: str) -> None:
+        if self.status_shown and char != "\n":
+            # Text that reaches the end of its row wraps onto the status row, and would write over the
+            # status only in part: what it leaves would read as text. Clear that row first.
+            position = 0 if self.held else self.cells  # held text starts the line, none of it written yet
+            if cells_after(position, self.held + char, self.width) >= (position // self.width + 1) * self.width:
+                self.out.flush()
+                self.clear_status(position)
+        if not self.active:
+            self.out.write(self.newline() if char == "\n" else char)
+            self.out.flush()
+            if char == "\n":
+                self.seen = (self.seen + self.line + "\n")[-4000:]
+                self.line, self.cells = "", 0
+                self.active = script.looks_like_script(self.seen)
+            else:
+                self.line += char
+                self.advance(char)
+            return
+        if char == "\n":
+            if self.held:
+                self.decide(final=True)
+                self.out.write(self.render_decided(self.held))
+            self.out.write(self.open_end + self.newline())
+            self.line, self.cells, self.held, self.kind, self.open_start, self.open_end = "", 0, "", None, "", ""
+            self.out.flush()
+            return
+        self.line += char
+        self.advance(char)
+        if self.kind is None:
+            self.held += char
+            if script.undecided(self.line):
+                return
+            self.decide(final=False)
+            text, self.held = self.held, ""
+            self.out.write(self.render_decided(text))
+            if self.kind not in ("text", "speaker", "cue"):
+                # The rest of a heading/transition/direction line streams inside one open style.
+                self.open_start, self.open_end = self.ansi(KIND_STYLES.get(self.kind, ""))
+                self.out.write(self.open_start)
+        else:
+            self.out.write(char)
+        self.out.flush()
+
+    def draw_status(self) -> None:
+        """The status on the row under the text, then the cursor back to where the text goes on.
+
+        Relative moves only (down by a line break, up by one row), so it also works on the bottom
+        row of the screen, where the line break scrolls.
+        """
+        if self.status is None or not self.status_text or self.held:
+            return
+        width = self.width = max(1, self.status.width)
+        written = self.cells
+        if written and written % width == 0:
+            return  # the terminal is about to wrap this line: skip this update
+        self.out.write(self.open_end)  # the status row is not part of the line's open style
+        self.out.flush()
+        back = f"\r\x1b[{written % width}C" if written % width else "\r"
+        self.status.file.write("\n\x1b[2K" + self.styled(self.status_text[: width - 1], "dim") + "\x1b[1A" + back)
+        self.status.file.flush()
+        self.status_shown = True
+        if self.open_start:  # the status's own style ended with a reset: the line's open style goes on
+            self.out.write(self.open_start)
+            self.out.flush()
+
+    def close(self, cut: bool = False) -> None:
+        """End the stream. With `cut` (Ctrl-C), characters held back are dropped, not written after the `^C`
+        the terminal echoed; `dropped` keeps them."""
+        if self.held and cut:
+            self.dropped, self.held = self.held, ""
+        if self.held:
+            self.decide(final=True)
+            self.out.write(self.render_decided(self.held))
+            self.held = ""
+        self.out.write(self.open_end)
+        self.open_start = self.open_end = ""
+        self.out.flush()
+        if self.status_shown:  # erase the status row, cursor back at the end of the text
+            self.clear_status(self.cells)

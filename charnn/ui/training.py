@@ -1,0 +1,148 @@
+"""The training view: a live panel on a terminal, one plain line per eval elsewhere (CI logs, files)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from charnn.events import Evaluated, Event, Finished, Saved, Started, Step
+from charnn.ui.messages import duration, loss_text, stderr
+
+
+class TrainView:
+    """The `on_event` callback of `train`: a live panel on a terminal, plain log lines otherwise."""
+
+    def __init__(self, console: Console = stderr):
+        self.console = console
+        self.live_mode = console.is_terminal
+        self.live: Live | None = None
+        self.started: Started | None = None
+        self.last_step: Step | None = None
+        self.last_eval: Evaluated | None = None
+        self.finished: Finished | None = None
+
+    def __enter__(self) -> TrainView:
+        if self.live_mode:
+            self.live = Live(console=self.console, refresh_per_second=4, transient=False, redirect_stdout=False)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.update(self.render(), refresh=True)
+            self.live.stop()
+            if self.finished is not None:  # the last word under the panel, not above it
+                self.log(self.describe_finish(self.finished))
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Started):
+            self.started = event
+            self.log(self.describe_start(event))
+        elif isinstance(event, Step):
+            self.last_step = event
+        elif isinstance(event, Evaluated):
+            self.last_eval = event
+            mark = " (best)" if event.is_best else ""
+            self.log(f"step {event.step:>7,}  val {loss_text(event.val_loss)}{mark}  "
+                     f"train {self.train_loss()}  {self.speed()}  eval {event.seconds:.1f}s")
+        elif isinstance(event, Finished):
+            self.finished = event
+            if self.live is None:
+                self.log(self.describe_finish(event))
+        if self.live is not None and not isinstance(event, Saved):
+            self.live.update(self.render())
+
+    def log(self, line: str) -> None:
+        self.console.print(Text(line), soft_wrap=True)
+
+    def describe_start(self, event: Started) -> str:
+        m, c = event.model_config, event.config
+        resumed = f", resumed at step {event.start_step:,}" if event.start_step else ""
+        target = " and ".join(filter(None, [f"{c.steps:,} step{'s' * (c.steps != 1)}" if c.steps else "",
+                                             duration(c.time_budget) if c.time_budget else ""]))
+        regularised = "".join([f", dropout {m.dropout:g}" if m.dropout else "",
+                               f", weight dropout {m.weight_dropout:g}" if m.weight_dropout else ""])
+        return (f"training {m.num_layers}×{m.hidden_size} {m.cell.upper()} ({event.num_parameters / 1e6:.2f}M "
+                f"params, vocab {m.vocab_size}{regularised}) on {event.device}/{event.precision}, batch {c.batch_size}×"
+                f"{c.seq_len}, {event.train_chars:,} train / {event.val_chars:,} val chars, target {target}"
+                f"{resumed} → {event.run_dir}")
+
+    @staticmethod
+    def describe_finish(event: Finished) -> str:
+        return (f"finished ({event.reason}) at step {event.step:,} after {duration(event.elapsed)}; "
+                f"best val {loss_text(event.best_val_loss)}; run folder {event.run_dir}")
+
+    def train_loss(self) -> str:
+        return f"{self.last_step.loss:.4f}" if self.last_step else "–"
+
+    def speed(self) -> str:
+        return f"{self.last_step.chars_per_second:,.0f} chars/s" if self.last_step else ""
+
+    def eta(self) -> float:
+        step, started = self.last_step, self.started
+        if step is None or started is None:
+            return math.nan
+        if started.config.time_budget is not None:
+            by_time = started.config.time_budget - step.elapsed
+        else:
+            by_time = math.inf
+        if started.config.steps is not None:
+            seconds_per_step = started.config.batch_size * started.config.seq_len / step.chars_per_second
+            by_steps = (started.config.steps - step.step) * seconds_per_step
+        else:
+            by_steps = math.inf
+        return max(0.0, min(by_time, by_steps))
+
+    def render(self) -> Panel:
+        step = self.last_step
+        stats = Table.grid(padding=(0, 2))
+        stats.add_column(style="dim")
+        stats.add_column()
+        stats.add_column(style="dim")
+        stats.add_column()
+        if self.last_eval:
+            best = self.last_eval.best_val_loss
+        else:  # a resumed run's best before its first eval here
+            best = self.started.best_val_loss if self.started else math.nan
+        done = self.finished  # the final step and time, not those of the last progress event before it
+        shown_step = done.step if done else (step.step if step else None)
+        elapsed = done.elapsed if done else (step.elapsed if step else None)
+        stats.add_row("step", f"{shown_step:,}" if shown_step is not None else "–", "train loss", self.train_loss())
+        stats.add_row("val loss", loss_text(self.last_eval.val_loss) if self.last_eval else "–",
+                      "best", loss_text(best))
+        stats.add_row("speed", self.speed() or "–", "learning rate", f"{step.lr:.2e}" if step else "–")
+        stats.add_row("elapsed", duration(elapsed) if elapsed is not None else "–", "ETA",
+                      "stopped" if done and done.reason == "interrupted" else duration(0.0 if done else self.eta()))
+        progress = 1.0 if done and done.reason != "interrupted" else (step.progress if step else 0.0)
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(ProgressBar(total=1.0, completed=progress, width=50), Text(f"{progress:6.1%}"))
+        parts = [bar, stats]
+        if self.last_eval and self.last_eval.sample:
+            lines = steady_width(self.last_eval.sample).strip("\n").splitlines()[:8]
+            parts.append(Panel(Text("\n".join(lines)), title=f"sample at step {self.last_eval.step:,}",
+                               title_align="left", border_style="dim"))
+        title = f"charnn train — {self.started.run_dir}" if self.started else "charnn train"
+        # Two columns short of the terminal's width: a Ctrl-C makes the terminal echo "^C" where the cursor is, after
+        # the panel's last line; at the last column that wraps, the panel's lines move down one row, and its next
+        # redraw left a copy of its top border behind (a new-user trial, tmux).
+        width = self.console.width - 2 if self.console.width > 20 else None
+        return Panel(Group(*parts), title=title, title_align="left", border_style="cyan", width=width)
+
+
+# Zero-width joiners, variation selectors and skin-tone modifiers. Rich 15 measures 👨‍👩‍👧 and 👍🏽 as one emoji
+# (2 cells), as terminals that cluster graphemes draw them; tmux and many others draw each part (6 and 4 cells).
+# A live panel measured short leaves copies of its top border behind at every redraw (a new-user trial, an emoji
+# corpus). Without these characters every terminal and Rich agree: each emoji stands alone.
+UNSTEADY_WIDTH = re.compile("[\u200d\ufe00-\ufe0f\U0001f3fb-\U0001f3ff]")
+
+
+def steady_width(text: str) -> str:
+    """`text` for a Rich layout (the training panel's preview), without the characters above."""
+    return UNSTEADY_WIDTH.sub("", text)
