@@ -28,7 +28,7 @@ from charnn.config import ModelConfig, TrainConfig
 from charnn.data import StreamBatcher, load_corpus
 from charnn.evaluation import evaluate
 from charnn.model import CharRNN, detach_state
-from charnn.train import learning_rate, make_optimizer
+from charnn.optimization import learning_rate, make_optimizer
 
 
 def random_windows(ids: np.ndarray, batch_size: int, seq_len: int, generator: np.random.Generator):

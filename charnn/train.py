@@ -1,15 +1,14 @@
 """Training: truncated BPTT over contiguous streams, AdamW, warmup + cosine, clipping, checkpoints.
 
-`train(...)` reports what happens through `on_event` (the dataclasses below) and never prints.
+`train(...)` reports what happens through `on_event` (the dataclasses of events.py) and never prints; what a
+run writes at each eval is recorder.py's, the optimizer and its schedule optimization.py's.
 A run stops at `steps`, or before its `time_budget` ends (the final eval and save are planned
 into the budget), or when `should_stop()` turns true (Ctrl-C): then it saves `latest.pt` first.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -22,43 +21,11 @@ from charnn import checkpoint, runs
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import EncodedCorpus, StreamBatcher
 from charnn.errors import CharnnError
-from charnn.evaluation import LN2, evaluate
-from charnn.events import Evaluated, Event, Finished, Saved, Started, Step
-from charnn.model import CharRNN, detach_state, state_from_list, state_to_list
+from charnn.events import Event, Finished, Started, Step
+from charnn.model import CharRNN, detach_state, state_from_list
+from charnn.optimization import learning_rate, load_optimizer_state, make_optimizer
 from charnn.precision import autocast
-from charnn.sample import generate
-
-
-def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
-    """Linear warmup over `warmup_steps`, then cosine from lr to lr × min_lr_fraction by progress 1."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return config.lr * (config.min_lr_fraction + (1 - config.min_lr_fraction) * cosine)
-
-
-def make_optimizer(model: CharRNN, config: TrainConfig) -> torch.optim.AdamW:
-    matrices = [p for name, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in name]
-    others = [p for name, p in model.named_parameters() if not (p.dim() >= 2 and "embedding" not in name)]
-    groups = [{"params": matrices, "weight_decay": config.weight_decay}, {"params": others, "weight_decay": 0.0}]
-    try:  # one fused kernel for the whole update: 2.3 ms instead of 6–9 at 2×512 on a 2-core CPU (RESULTS.md)
-        return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99), fused=True)
-    except RuntimeError:  # torch < 2.4 on CPU, or a device without the fused kernel: the same update, unfused
-        return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
-
-
-def load_optimizer_state(optimizer: torch.optim.AdamW, saved: dict) -> None:
-    """Restore moments and steps, keeping this run's kernel choice and weight decay (a saved state carries the
-    old run's: the decay differs when --resume is given --weight-decay)."""
-    kept = [{key: group.get(key) for key in ("fused", "foreach", "weight_decay")} for group in optimizer.param_groups]
-    optimizer.load_state_dict(saved)
-    for group, choice in zip(optimizer.param_groups, kept, strict=True):
-        group.update(choice)
-        for param in group["params"]:  # the fused kernel reads steps on the device, the others on the host
-            state = optimizer.state.get(param, {})
-            if "step" in state:
-                where = param.device if choice["fused"] or group.get("capturable") else "cpu"
-                state["step"] = torch.as_tensor(float(state["step"]), dtype=torch.float32, device=where)
+from charnn.recorder import Recorder, drop_metrics_after
 
 
 def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> None:
@@ -66,29 +33,6 @@ def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> 
         raise CharnnError(f"training loss became {loss} at step {step}; nothing was saved after it — "
                           f"lower --lr (was {config.lr}) and --resume from {run_dir}")
 
-
-def drop_metrics_after(path: Path, step: int) -> None:
-    """On resume: remove lines of evals later than the checkpoint resumed from (atomic rewrite)."""
-    if not path.exists():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-    if len(kept) != len(lines):
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        os.replace(tmp, path)
-
-
-def append_metrics(path: Path, record: dict) -> None:
-    """One JSON line, fsynced, so a line reported is a line kept."""
-    try:
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(json.dumps(record) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-    except OSError as error:
-        raise CharnnError(f"cannot write {path}: {error.strerror} — free disk space or choose another --out; "
-                          "checkpoints already written are intact") from None
 
 
 def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelConfig, config: TrainConfig) -> None:
@@ -164,7 +108,7 @@ def train(
             # In fp32 whatever the run saved: a bf16 state makes oneDNN's fp32 LSTM fail (a bf16 run resumed
             # with --precision fp32), and fp32 holds bf16 values exactly, so a bf16 run resumes bit-identically.
             state = state_from_list([t.float() for t in payload["carry_state"]], model_config.cell, device)
-        run = _Run(model, optimizer, corpus, run_dir, config, device, on_event, best)
+        run = Recorder(model, optimizer, corpus, run_dir, config, device, on_event, best)
         on_event(Started(run_dir, str(device), config.precision, model.num_parameters(), model_config, config,
                          len(train_ids), len(val_ids), step, best))
 
@@ -262,85 +206,3 @@ def at_target(payload: dict, config: TrainConfig) -> bool:
     metrics, saved_budget = payload["metrics"], payload["train_config"].get("time_budget")
     return metrics["elapsed"] >= config.time_budget or (
         metrics.get("stopped_by") == "time" and saved_budget is not None and config.time_budget <= saved_budget)
-
-
-class _Run:
-    """The checkpointing side of one training run: eval, preview, files, metrics."""
-
-    def __init__(self, model, optimizer, corpus, run_dir, config, device, on_event, best):
-        self.model, self.optimizer, self.corpus, self.run_dir = model, optimizer, corpus, run_dir
-        self.config, self.device, self.on_event, self.best = config, device, on_event, best
-        self.eval_seconds: float | None = None  # measured cost of one eval + save
-        self.last_val_loss = math.nan
-        self.stopped_by: str | None = None  # "steps" or "time" once the run has reached its target
-
-    def reserve(self, val_chars: int, step_seconds: float) -> float:
-        """Seconds to keep free at the end of a time budget for the final eval and save."""
-        if self.eval_seconds is not None:
-            return 1.1 * self.eval_seconds + 2 * step_seconds
-        if step_seconds == 0:
-            return 0.0
-        # Before the first eval: a forward pass costs about a third of a training step per char.
-        chars_per_second = self.config.batch_size * self.config.seq_len / step_seconds
-        return 1.5 * val_chars / (3 * chars_per_second) + 2 * step_seconds + 1.0
-
-    def weights_payload(self, step: int, elapsed: float, val_loss: float) -> dict:
-        return {
-            "format": checkpoint.FORMAT,
-            "model": {name: tensor.detach().cpu() for name, tensor in self.model.state_dict().items()},
-            "model_config": self.model.config.to_dict(),
-            "train_config": asdict(self.config),
-            "vocab": self.corpus.vocab.chars,
-            "step": step,
-            "metrics": {"val_loss": val_loss, "best_val_loss": self.best, "elapsed": elapsed,
-                        "chars_seen": step * self.config.batch_size * self.config.seq_len,
-                        "stopped_by": self.stopped_by},
-            "corpus": self.corpus.path.name,
-            "corpus_chars": len(self.corpus.ids),
-            "read_options": dict(self.corpus.options.__dict__),
-        }
-
-    def save_latest(self, step: int, elapsed: float, state, val_loss: float) -> None:
-        payload = self.weights_payload(step, elapsed, val_loss)
-        payload["optimizer"] = self.optimizer.state_dict()
-        payload["rng"] = {"torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            payload["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
-        payload["carry_state"] = state_to_list(state)
-        payload["data_position"] = step
-        checkpoint.save(payload, self.run_dir / "latest.pt")
-        self.on_event(Saved(self.run_dir / "latest.pt"))
-
-    def checkpoint(self, step: int, elapsed: float, state, val_ids) -> None:
-        started = time.monotonic()
-        val_loss, _ = evaluate(self.model, val_ids, self.config.precision)
-        if not math.isfinite(val_loss):  # diverged since the last check: keep the good files as they are
-            raise CharnnError(f"validation loss became {val_loss} at step {step}; nothing was saved after it — "
-                              f"lower --lr (was {self.config.lr}) and --resume from {self.run_dir}")
-        sample = self.preview()
-        is_best = val_loss < self.best
-        self.best, self.last_val_loss = min(self.best, val_loss), val_loss
-        weights = self.weights_payload(step, elapsed, val_loss)
-        # The metrics line first: a kill before latest.pt is written leaves a line past latest's step,
-        # which a resume drops; the other order could lose the line for good.
-        append_metrics(self.run_dir / "metrics.jsonl", {
-            "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "best_val_loss": self.best,
-            "elapsed": round(elapsed, 3), "chars_seen": weights["metrics"]["chars_seen"],
-            "lr": self.optimizer.param_groups[0]["lr"]})
-        checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
-        checkpoint.prune_steps(self.run_dir, self.config.keep_checkpoints)
-        if is_best:
-            checkpoint.save(weights, self.run_dir / "best.pt")
-        self.save_latest(step, elapsed, state, val_loss)
-        self.eval_seconds = time.monotonic() - started
-        self.on_event(Evaluated(step, val_loss, val_loss / LN2, self.best, is_best, sample, self.eval_seconds))
-
-    def preview(self) -> str:
-        if not self.config.preview_chars:
-            return ""
-        self.model.eval()
-        generator = torch.Generator().manual_seed(self.config.seed)
-        text = "".join(generate(self.model, self.corpus.vocab, "", self.config.preview_chars, 0.8,
-                                generator=generator))
-        self.model.train()
-        return text

@@ -25,8 +25,8 @@ def module_name(path: Path) -> str:
 
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
-CORE = ["checkpoint", "config", "data", "errors", "evaluation", "events", "lstm_batch", "model", "planning",
-        "precision", "presets", "products", "runs", "sample", "script", "stepper", "train"]
+CORE = ["checkpoint", "config", "data", "errors", "evaluation", "events", "lstm_batch", "model", "optimization",
+        "planning", "precision", "presets", "products", "recorder", "runs", "sample", "script", "stepper", "train"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -57,8 +57,10 @@ DEPENDENCIES = {
     "sample": {"data", "errors", "model", "script", "stepper"},
     "script": set(),
     "stepper": {"lstm_batch", "model", "products"},
-    "train": {"checkpoint", "config", "data", "errors", "evaluation", "events", "model", "precision", "runs",
-              "sample"},
+    "train": {"checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision", "recorder",
+              "runs"},
+    "optimization": {"config", "model"},
+    "recorder": {"checkpoint", "errors", "evaluation", "events", "model", "sample"},
     "ui": {"ui.messages", "ui.sampling", "ui.script_stream", "ui.training"},
     "ui.messages": set(),
     "ui.sampling": {"script", "ui.messages", "ui.script_stream"},

@@ -11,13 +11,15 @@ import torch
 from conftest import MIXED, REPETITIVE, tiny_model_config, tiny_train_config, train_run
 
 import charnn.train as train_module
+from charnn import optimization
 from charnn.checkpoint import RunLock, load
 from charnn.data import load_corpus
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2
+from charnn.events import Evaluated, Finished, Saved, Started, Step
 from charnn.model import CharRNN
+from charnn.optimization import learning_rate
 from charnn.precision import bf16_runs
-from charnn.train import Evaluated, Finished, Saved, Started, Step, learning_rate
 
 SHORT = MIXED[:700]  # ~8 steps per epoch at batch 4 × 16: 20 steps cross two epoch boundaries
 
@@ -433,7 +435,7 @@ def fused_adamw_runs_here() -> bool:
 
 
 def test_optimizer_uses_the_fused_kernel_where_torch_has_one():
-    optimizer = train_module.make_optimizer(CharRNN(tiny_model_config(10)), tiny_train_config())
+    optimizer = optimization.make_optimizer(CharRNN(tiny_model_config(10)), tiny_train_config())
     assert all(bool(group.get("fused")) == fused_adamw_runs_here() for group in optimizer.param_groups)
 
 
@@ -446,7 +448,7 @@ def test_optimizer_falls_back_to_the_unfused_update(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(torch.optim, "AdamW", no_fused)
-    optimizer = train_module.make_optimizer(CharRNN(tiny_model_config(10)), tiny_train_config())
+    optimizer = optimization.make_optimizer(CharRNN(tiny_model_config(10)), tiny_train_config())
     assert not any(group.get("fused") for group in optimizer.param_groups)
 
 
@@ -461,7 +463,7 @@ def test_resumed_optimizer_keeps_this_runs_kernel_and_the_saved_moments(saved_fu
     target = CharRNN(tiny_model_config(10))
     target.load_state_dict(source.state_dict())
     optimizer = torch.optim.AdamW(target.parameters(), lr=1e-2, fused=(not saved_fused) or None)
-    train_module.load_optimizer_state(optimizer, saved)
+    optimization.load_optimizer_state(optimizer, saved)
     assert all(bool(group["fused"]) is not saved_fused for group in optimizer.param_groups)
     first = next(iter(optimizer.state.values()))
     assert float(first["step"]) == 1.0 and first["exp_avg"].abs().sum() > 0

@@ -1,0 +1,125 @@
+"""What a training run leaves behind at each eval: the validation loss, a preview, checkpoints and a metrics line."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from charnn import checkpoint
+from charnn.errors import CharnnError
+from charnn.evaluation import LN2, evaluate
+from charnn.events import Evaluated, Saved
+from charnn.model import state_to_list
+from charnn.sample import generate
+
+
+def drop_metrics_after(path: Path, step: int) -> None:
+    """On resume: remove lines of evals later than the checkpoint resumed from (atomic rewrite)."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def append_metrics(path: Path, record: dict) -> None:
+    """One JSON line, fsynced, so a line reported is a line kept."""
+    try:
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(json.dumps(record) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as error:
+        raise CharnnError(f"cannot write {path}: {error.strerror} — free disk space or choose another --out; "
+                          "checkpoints already written are intact") from None
+
+
+class Recorder:
+    """The checkpointing side of one training run: eval, preview, files, metrics."""
+
+    def __init__(self, model, optimizer, corpus, run_dir, config, device, on_event, best):
+        self.model, self.optimizer, self.corpus, self.run_dir = model, optimizer, corpus, run_dir
+        self.config, self.device, self.on_event, self.best = config, device, on_event, best
+        self.eval_seconds: float | None = None  # measured cost of one eval + save
+        self.last_val_loss = math.nan
+        self.stopped_by: str | None = None  # "steps" or "time" once the run has reached its target
+
+    def reserve(self, val_chars: int, step_seconds: float) -> float:
+        """Seconds to keep free at the end of a time budget for the final eval and save."""
+        if self.eval_seconds is not None:
+            return 1.1 * self.eval_seconds + 2 * step_seconds
+        if step_seconds == 0:
+            return 0.0
+        # Before the first eval: a forward pass costs about a third of a training step per char.
+        chars_per_second = self.config.batch_size * self.config.seq_len / step_seconds
+        return 1.5 * val_chars / (3 * chars_per_second) + 2 * step_seconds + 1.0
+
+    def weights_payload(self, step: int, elapsed: float, val_loss: float) -> dict:
+        return {
+            "format": checkpoint.FORMAT,
+            "model": {name: tensor.detach().cpu() for name, tensor in self.model.state_dict().items()},
+            "model_config": self.model.config.to_dict(),
+            "train_config": asdict(self.config),
+            "vocab": self.corpus.vocab.chars,
+            "step": step,
+            "metrics": {"val_loss": val_loss, "best_val_loss": self.best, "elapsed": elapsed,
+                        "chars_seen": step * self.config.batch_size * self.config.seq_len,
+                        "stopped_by": self.stopped_by},
+            "corpus": self.corpus.path.name,
+            "corpus_chars": len(self.corpus.ids),
+            "read_options": dict(self.corpus.options.__dict__),
+        }
+
+    def save_latest(self, step: int, elapsed: float, state, val_loss: float) -> None:
+        payload = self.weights_payload(step, elapsed, val_loss)
+        payload["optimizer"] = self.optimizer.state_dict()
+        payload["rng"] = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            payload["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        payload["carry_state"] = state_to_list(state)
+        payload["data_position"] = step
+        checkpoint.save(payload, self.run_dir / "latest.pt")
+        self.on_event(Saved(self.run_dir / "latest.pt"))
+
+    def checkpoint(self, step: int, elapsed: float, state, val_ids) -> None:
+        started = time.monotonic()
+        val_loss, _ = evaluate(self.model, val_ids, self.config.precision)
+        if not math.isfinite(val_loss):  # diverged since the last check: keep the good files as they are
+            raise CharnnError(f"validation loss became {val_loss} at step {step}; nothing was saved after it — "
+                              f"lower --lr (was {self.config.lr}) and --resume from {self.run_dir}")
+        sample = self.preview()
+        is_best = val_loss < self.best
+        self.best, self.last_val_loss = min(self.best, val_loss), val_loss
+        weights = self.weights_payload(step, elapsed, val_loss)
+        # The metrics line first: a kill before latest.pt is written leaves a line past latest's step,
+        # which a resume drops; the other order could lose the line for good.
+        append_metrics(self.run_dir / "metrics.jsonl", {
+            "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "best_val_loss": self.best,
+            "elapsed": round(elapsed, 3), "chars_seen": weights["metrics"]["chars_seen"],
+            "lr": self.optimizer.param_groups[0]["lr"]})
+        checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
+        checkpoint.prune_steps(self.run_dir, self.config.keep_checkpoints)
+        if is_best:
+            checkpoint.save(weights, self.run_dir / "best.pt")
+        self.save_latest(step, elapsed, state, val_loss)
+        self.eval_seconds = time.monotonic() - started
+        self.on_event(Evaluated(step, val_loss, val_loss / LN2, self.best, is_best, sample, self.eval_seconds))
+
+    def preview(self) -> str:
+        if not self.config.preview_chars:
+            return ""
+        self.model.eval()
+        generator = torch.Generator().manual_seed(self.config.seed)
+        text = "".join(generate(self.model, self.corpus.vocab, "", self.config.preview_chars, 0.8,
+                                generator=generator))
+        self.model.train()
+        return text
