@@ -178,26 +178,47 @@ def generate_batch(
     unknown: str = "error",
     stop: str | None = None,
     on_progress=None,
+    rows: BatchRows | None = None,
 ) -> list[str]:
-    """`num_samples` continuations generated side by side in one batch; each ends at its own `stop`."""
-    columns = []  # next ids (B,) per position; text is decoded once at the end, not grown per character
-    ends: list[int | None] = [None] * num_samples  # characters kept per row, once it has written `stop`
-    tails = [""] * num_samples  # each running row's last len(stop) characters
+    """`num_samples` continuations generated side by side in one batch; each ends at its own `stop`.
+
+    `rows`, a `BatchRows(vocab, num_samples, stop)` of the caller's, grows as the batch does: a caller cut short
+    (Ctrl-C) still has the text made so far."""
+    rows = rows if rows is not None else BatchRows(vocab, num_samples, stop)
     ids = prime_ids_for(vocab, prime, unknown)
     for position, next_ids in enumerate(generate_ids(model, ids, length, num_samples, temperature, top_k, top_p,
                                                      generator)):
-        columns.append(next_ids)
-        if stop:
-            for row, token in enumerate(next_ids.tolist()):
-                if ends[row] is None:
-                    tails[row] = (tails[row] + vocab.chars[token])[-len(stop):]
-                    ends[row] = position + 1 if tails[row] == stop else None
+        ended = rows.add(next_ids)
         if on_progress is not None:
             on_progress(position + 1)
-        if stop and all(end is not None for end in ends):
+        if ended:
             break
-    rows = np.stack(columns, axis=1) if columns else np.zeros((num_samples, 0), dtype=np.int64)  # (B, S)
-    return [vocab.decode(row[:end]) for row, end in zip(rows, ends, strict=True)]
+    return rows.texts()
+
+
+class BatchRows:
+    """A batch's texts as they grow, one row per sample, each cut after its own `stop`."""
+
+    def __init__(self, vocab: Vocab, num_samples: int, stop: str | None = None):
+        self.vocab, self.num_samples, self.stop = vocab, num_samples, stop
+        self.columns: list[np.ndarray] = []  # next ids (B,) per position: decoded once, not grown per character
+        self.ends: list[int | None] = [None] * num_samples  # characters kept per row, once it has written `stop`
+        self.tails = [""] * num_samples  # each running row's last len(stop) characters
+
+    def add(self, next_ids: np.ndarray) -> bool:
+        """One more character per row, (B,) ids; whether every row has now written its stop."""
+        self.columns.append(next_ids)
+        if not self.stop:
+            return False
+        for row, token in enumerate(next_ids.tolist()):
+            if self.ends[row] is None:
+                self.tails[row] = (self.tails[row] + self.vocab.chars[token])[-len(self.stop):]
+                self.ends[row] = len(self.columns) if self.tails[row] == self.stop else None
+        return all(end is not None for end in self.ends)
+
+    def texts(self) -> list[str]:
+        ids = np.stack(self.columns, axis=1) if self.columns else np.zeros((self.num_samples, 0), dtype=np.int64)
+        return [self.vocab.decode(row[:end]) for row, end in zip(ids, self.ends, strict=True)]  # ids (B, S)
 
 
 def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: float = 0.8, top_k: int | None = None,

@@ -117,10 +117,9 @@ def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
     # With a prime: the file's screenplay is the screen's, the prime once at its head (it was prepended twice).
     shown = invoke("sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--format", "fountain",
                    "--output", str(fountain), "--prime", "THE END, said the")
-    screens = [part.split("\n", 1)[1].strip("\n") for part in shown.stdout.split("── sample ")[1:]]
     written = fountain.read_text(encoding="utf-8")
     files = [part.split("\n\n", 1)[1].strip("\n") for part in written.split("# Sample ")[1:]]
-    assert len(screens) == 2 and files == screens and all(text.startswith("THE END, said the") for text in files)
+    assert shown.stdout == written and len(files) == 2 and all(text.startswith("THE END, said the") for text in files)
     full = invoke("sample", "--length", "100", "--temperature", "0").stdout
     stop = full[10:13]
     stopped = invoke("sample", "--length", "100", "--temperature", "0", "--stop", stop)
@@ -455,6 +454,22 @@ def test_eval_corpus_with_unseen_chars(in_cli_root, tmp_path):
     fails(1, "eval", str(tmp_path / "other.txt"), "--checkpoint", "checkpoints/corpus", message="never saw")
 
 
+def test_eval_takes_the_encoding_its_message_suggests(in_cli_root, tmp_path):
+    """A new-user trial: eval of a UTF-16 file said `use --encoding utf-16`, and eval had no --encoding."""
+    from conftest import REPETITIVE
+
+    (tmp_path / "utf8.txt").write_text(REPETITIVE, encoding="utf-8")
+    (tmp_path / "utf16.txt").write_text(REPETITIVE, encoding="utf-16")
+    base = ["eval", "--checkpoint", "checkpoints/corpus", "--split", "all", "--json"]
+    refused = fails(1, "eval", str(tmp_path / "utf16.txt"), *base[1:], message="--encoding utf-16")
+    assert "Traceback" not in refused.output
+    scored = invoke(*base[:1], str(tmp_path / "utf16.txt"), *base[1:], "--encoding", "utf-16")
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["nats"] == json.loads(invoke(*base[:1], str(tmp_path / "utf8.txt"),
+                                                                  *base[1:]).stdout)["nats"]
+    assert invoke(*base[:1], str(tmp_path / "utf8.txt"), *base[1:], "--errors", "bogus").exit_code == 2
+
+
 def test_eval_split_too_short(in_cli_root, tmp_path):
     (tmp_path / "tiny.txt").write_text("the fox the fox the", encoding="utf-8")  # val split: 1 char
     result = invoke("eval", str(tmp_path / "tiny.txt"), "--checkpoint", "checkpoints/corpus", "--json")
@@ -628,6 +643,38 @@ def test_ctrl_c_still_writes_the_output_file(in_cli_root, tmp_path):
     assert written.startswith(first) and abs(len(written) - len(shown)) <= 1
     assert written[:-1] == shown[: len(written) - 1]
     assert f"wrote {len(written):,} chars to {out}" in stderr
+
+
+def test_ctrl_c_during_a_batch_keeps_what_it_made(in_cli_root, tmp_path):
+    """A new-user trial: Ctrl-C during `--num-samples 3 --output F` threw all of it away. Now the samples so far go
+    to --output, and to stdout when that is a file or pipe (a terminal is spared the flood)."""
+    import os
+    import signal
+
+    out = tmp_path / "cut.txt"
+    child = subprocess.Popen([sys.executable, "-m", "charnn", "sample", "--num-samples", "3", "--length", "100000000",
+                              "--seed", "7", "--output", str(out)], cwd=in_cli_root.root, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    with watched(child):
+        assert "sampling from" in child.stderr.readline()  # the model is loaded; the batch starts now
+        time.sleep(1.5)
+        child.send_signal(signal.SIGINT)
+        shown, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130 and "Traceback" not in stderr and "interrupted (seed 7)" in stderr
+    written = out.read_text(encoding="utf-8")
+    assert written == shown and [f"sample {n}/3" in written for n in (1, 2, 3)] == [True] * 3
+    assert len(written) > 3 * 30  # each row as far as the batch had come
+
+
+def test_fountain_on_stdout_is_the_document_output_writes(in_cli_root, tmp_path):
+    """A new-user trial: `--num-samples 2 --format fountain > c.fountain` had `── sample` lines for headers, and
+    `--output d.fountain` Fountain sections."""
+    args = ["sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--format", "fountain"]
+    printed = invoke(*args)
+    out = tmp_path / "d.fountain"
+    invoke(*args, "--output", str(out))
+    assert printed.exit_code == 0 and printed.stdout == out.read_text(encoding="utf-8")
+    assert printed.stdout.startswith("# Sample 1 of 2\n\n") and "── sample" not in printed.stdout
 
 
 def test_sample_into_a_closed_pipe(in_cli_root):

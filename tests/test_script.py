@@ -140,6 +140,15 @@ def test_speakers_keep_one_colour():
     assert ophelia and ophelia[0].startswith("\x1b[1;")  # bold
 
 
+def test_speakers_get_colours_of_their_own():
+    """A new-user trial: the bundled screenplay's six main characters had three colours between them."""
+    names = ["JONAH", "ZOË", "MARGARET", "RUTH", "PETRA", "OLD TOBIAS"]
+    rendered = styled("".join(f"{name}: Yes.\n" for name in names * 2))
+    colours = [re.findall(rf"(\x1b\[[0-9;]*m){name}:", rendered) for name in names]
+    assert all(len(found) == 2 and found[0] == found[1] for found in colours)  # each keeps its own
+    assert len({found[0] for found in colours}) == len(names)
+
+
 def test_title_case_speakers_alone_on_their_line_are_styled():
     """Tiny shakespeare writes a quarter of its speakers in title case (`First Citizen:`, `Nurse:`)."""
     assert script.looks_like_script(MIXED_CASE_PLAY)

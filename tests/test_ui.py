@@ -137,3 +137,19 @@ def test_a_batch_sample_is_styled_from_its_first_speaker(monkeypatch):
         ui.show_text(play, "auto", script_like)
         assert ANSI.sub("", out.getvalue()) == play
         assert ("\x1b[" in out.getvalue()) == script_like  # not styled part-way through by detection either
+
+
+def test_the_status_line_is_drawn_when_the_text_goes_to_a_file_but_not_into_a_pipe(tmp_path, monkeypatch):
+    """A new-user trial: `charnn sample | cat` on a terminal, the status redrawn under the text that cat wrote to the
+    same terminal erased the line being written and left `2×192 LSTM · temp 0.8 · 13,032 c` in it."""
+    import os
+
+    from charnn.ui import sampling
+
+    monkeypatch.setattr(sampling, "stderr", Console(file=io.StringIO(), force_terminal=True))
+    read, write = os.pipe()
+    with open(write, "w") as pipe, open(tmp_path / "out.txt", "w") as file:
+        for out, shown in ((pipe, False), (file, True), (io.StringIO(), False)):
+            monkeypatch.setattr(sys, "stdout", out)
+            assert (sampling.SampleStatus(sampling.PlainStream(out), "2×8 LSTM", 0.8, 10).live is not None) == shown
+    os.close(read)

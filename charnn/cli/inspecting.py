@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device
+from charnn.cli.options import check_encoding
 from charnn.config import TrainConfig
 from charnn.errors import CharnnError
 
@@ -53,6 +54,10 @@ def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.", **Flag)] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32 (comparable everywhere) or bf16.")] = "fp32",
+    encoding: Annotated[str | None, typer.Option(help="Text encoding of CORPUS \\[default: the run's, as it read its "
+                                                      "corpus].", callback=check_encoding)] = None,
+    errors: Annotated[str | None, typer.Option(help="Bad bytes: strict (stop) or replace \\[default: the "
+                                                    "run's].")] = None,
 ):
     """Cross-entropy of a model over a whole split of CORPUS, in nats and bits per character."""
     if split not in ("val", "train", "all"):
@@ -61,6 +66,8 @@ def evaluate_command(
         raise typer.BadParameter("must be fp32 or bf16", param_hint="'--precision'")
     if device not in DEVICES:
         raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="'--device'")
+    if errors not in (None, "strict", "replace"):
+        raise typer.BadParameter("must be strict or replace", param_hint="'--errors'")
     import json
 
     from charnn import checkpoint as checkpoints
@@ -82,8 +89,10 @@ def evaluate_command(
         payload = checkpoints.load(file)
         torch_device = resolve_device(device)
         model = checkpoints.build_model(payload, file).to(torch_device)
-        # Read the text the way the run read its corpus (encoding, bad bytes, line endings).
-        options = ReadOptions(**payload.get("read_options", {}))
+        # Read the text the way the run read its corpus (encoding, bad bytes, line endings), unless told otherwise:
+        # the messages for text that does not decode suggest --encoding and --errors.
+        given = {key: value for key, value in (("encoding", encoding), ("errors", errors)) if value is not None}
+        options = ReadOptions(**{**payload.get("read_options", {}), **given})
         data = load_corpus(corpus, options, vocab=Vocab(payload["vocab"]))
         fraction = payload.get("train_config", {}).get("val_fraction", TrainConfig.val_fraction)
         train_ids, val_ids = data.split(fraction)

@@ -53,9 +53,11 @@ def check_seed(value: int | None) -> int | None:
     return value
 
 
-def check_encoding(value: str) -> str:
+def check_encoding(value: str | None) -> str | None:
     import codecs
 
+    if value is None:
+        return None
     try:
         codecs.lookup(value)
     except LookupError:

@@ -29,6 +29,21 @@ def write_output(output: Path, text: str) -> None:
     ui.info(f"wrote {len(text):,} chars to {output}")
 
 
+def show_batch(texts: list[str], prime: str, style: str, fountain: bool) -> None:
+    """A batch's samples on stdout, each under its header; with `fountain`, the Fountain document --output writes."""
+    from charnn import script, ui
+
+    if fountain:
+        document = script.output_text(texts, prime, True)
+        ui.show_text(document, style, script.looks_like_script(document))
+        return
+    script_like = script.looks_like_script(prime[-4000:] + "\n\n".join(texts))  # decided once, for all samples
+    for number, text in enumerate(texts, 1):
+        if len(texts) > 1:
+            ui.sample_header(number, len(texts), style, texts[number - 2] if number > 1 else "")
+        ui.show_text(text, style, script_like)
+
+
 def unescape(text: str | None) -> str | None:
     """'\\n' and '\\t' typed on a command line → a real newline / tab (for --stop)."""
     return None if text is None else text.replace("\\n", "\n").replace("\\t", "\t")
@@ -89,12 +104,14 @@ def sample(
     from charnn import checkpoint as checkpoints
     from charnn import script, ui
     from charnn.data import Vocab, listed
-    from charnn.sample import check_controls, generate, generate_batch, writes_script
+    from charnn.sample import BatchRows, check_controls, generate, generate_batch, writes_script
 
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     stop = unescape(stop)
     pieces: list[str] = []  # the streamed sample so far, which Ctrl-C still writes to --output
-    stream = None
+    stream = batch = None  # the stream of one sample, or the rows of a batch (what Ctrl-C still writes)
+    texts: list[str] = []
+    fountain = output_format == "fountain"
     try:
         if prime_file is not None:
             try:
@@ -128,17 +145,13 @@ def sample(
         if num_samples > 1 and temperature == 0:
             ui.info("temperature 0 is greedy: every sample will be the same")
         started = time.monotonic()
-        if num_samples > 1 or output_format == "fountain" and output is None:
+        if num_samples > 1 or fountain and output is None:
+            batch = BatchRows(vocab, num_samples, stop)
             with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
                 texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
-                                       unknown, stop, on_progress=spin.progress(length))
+                                       unknown, stop, on_progress=spin.progress(length), rows=batch)
             count = sum(map(len, texts))
-            shown = [script.to_fountain(prime + text) for text in texts] if output_format == "fountain" else texts
-            script_like = script.looks_like_script(prime[-4000:] + "\n\n".join(shown))
-            for number, text in enumerate(shown, 1):
-                if num_samples > 1:
-                    ui.sample_header(number, num_samples, style, shown[number - 2] if number > 1 else "")
-                ui.show_text(text, style, script_like)
+            show_batch(texts, prime, style, fountain)
         else:
             if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
                 ui.info(f"reading the {len(prime):,}-character prime first")
@@ -157,18 +170,23 @@ def sample(
             if sys.stdout.isatty() and texts[0] and not texts[0].endswith("\n"):
                 sys.stdout.write("\n")
         if output is not None:
-            write_output(output, script.output_text(texts, prime, output_format == "fountain"))
+            write_output(output, script.output_text(texts, prime, fountain))
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:
-        if sys.stdout.isatty():
-            sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
-            sys.stdout.flush()
-        so_far = "".join(pieces)
-        so_far = so_far[: len(so_far) - len(stream.dropped if stream is not None else "")]  # as the screen shows it
-        if output is not None and so_far:
+        if batch is not None:  # a batch cut short: its text so far, in full or in part
+            made = batch.texts()
+            if not sys.stdout.isatty() and not texts:  # into a file or pipe, as the whole batch would have gone
+                show_batch(made, prime, style, fountain)  # (a terminal gets no flood of text after its Ctrl-C)
+        else:
+            if sys.stdout.isatty():
+                sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
+                sys.stdout.flush()
+            so_far = "".join(pieces)
+            made = [so_far[: len(so_far) - len(stream.dropped if stream is not None else "")]]  # as the screen shows
+        if output is not None and any(made):
             with contextlib.suppress(CharnnError):
-                write_output(output, script.output_text([so_far], prime, output_format == "fountain"))
+                write_output(output, script.output_text(made, prime, fountain))
         interrupted(f"interrupted (seed {seed})")
     except BrokenPipeError:
         # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.

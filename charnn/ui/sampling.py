@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -56,19 +58,29 @@ def open_stream(style: str, out, context: str = "", writes_script: Callable[[], 
     return stream
 
 
+def is_regular_file(out) -> bool:
+    """Whether `out` writes to a file on disk (`> sample.txt`), not to a pipe, terminal or device."""
+    try:
+        return stat.S_ISREG(os.fstat(out.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):  # no file descriptor (a test's buffer), or closed
+        return False
+
+
 class SampleStatus:
     """Model, temperature, chars/s and progress while a sample streams; gone when it ends.
 
     With stdout on the same terminal, it sits on the line below the text and is redrawn at each
-    line break (ScriptStream). With stdout in a pipe or file, it is a transient Rich status on stderr.
+    line break (ScriptStream). With stdout redirected to a file, it is a transient Rich status on stderr.
+    With stdout in a pipe there is none: the reader (`| cat`, `| tee`) may write the text to this same
+    terminal, where a status redrawn under it erased and overwrote the line being written (a new-user trial).
     """
 
     def __init__(self, stream, label: str, temperature: float, length: int):
         self.stream, self.label, self.temperature, self.length = stream, label, temperature, length
         self.count, self.started = 0, time.monotonic()
-        piped = not sys.stdout.isatty() and stderr.is_terminal
+        to_file = not sys.stdout.isatty() and stderr.is_terminal and is_regular_file(sys.stdout)
         self.live = (Live(console=stderr, transient=True, refresh_per_second=4, redirect_stdout=False,
-                          redirect_stderr=False) if piped else None)
+                          redirect_stderr=False) if to_file else None)
 
     def __enter__(self) -> SampleStatus:
         if self.live is not None:

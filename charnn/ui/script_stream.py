@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import zlib
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -13,6 +12,9 @@ from charnn import script
 
 SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan",
                    "bright_magenta", "bright_green", "bright_yellow"]
+# Colour by speaker, in the order they first speak: shared by every stream of the process, so that a name keeps its
+# colour across a batch's samples and an interactive session's streams.
+SPEAKERS: dict[str, str] = {}
 KIND_STYLES = {"heading": "bold underline", "transition": "bold italic", "direction": "dim italic", "text": ""}
 
 
@@ -73,7 +75,12 @@ class ScriptStream:
         return f"{start}{text}{end}" if text else ""
 
     def speaker_style(self, name: str) -> str:
-        return f"bold {SPEAKER_COLOURS[zlib.crc32(name.encode()) % len(SPEAKER_COLOURS)]}"
+        """Bold in the speaker's colour: the next colour unused so far for a new name (a hash of the name gave the
+        bundled screenplay's six main characters three colours between them: a new-user trial)."""
+        key = name.upper()  # `Nurse:` and `NURSE:` are one character
+        if key not in SPEAKERS:
+            SPEAKERS[key] = SPEAKER_COLOURS[len(SPEAKERS) % len(SPEAKER_COLOURS)]
+        return f"bold {SPEAKERS[key]}"
 
     def render_decided(self, text: str) -> str:
         """Held text of the current line, styled now that the line's kind is known."""
