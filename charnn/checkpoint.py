@@ -197,10 +197,7 @@ class RunLock:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.file.close()
-            raise CharnnError(
-                f"another charnn process is training in {self.path.parent} — wait for it, stop it, or use "
-                "another --out"
-            ) from None
+            raise CharnnError(self.busy()) from None
         self.file.seek(0)
         self.file.truncate()
         self.file.write(f"{os.getpid()}\n")
@@ -210,3 +207,17 @@ class RunLock:
     def __exit__(self, *exc) -> None:
         fcntl.flock(self.file, fcntl.LOCK_UN)
         self.file.close()
+
+    def busy(self) -> str:
+        return f"another charnn process is training in {self.path.parent} — wait for it, stop it, or use another --out"
+
+    def check_free(self) -> None:
+        """Refuse now, before anything slow (the preset's speed test), a folder that another process trains in.
+        Only a check: the lock itself is taken when training starts."""
+        try:
+            with open(self.path, "rb") as file:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
+        except BlockingIOError:
+            raise CharnnError(self.busy()) from None
+        except OSError:  # no lock file (no run yet), or unreadable: the lock taken later says what is wrong
+            pass

@@ -56,7 +56,7 @@ class Vocab:
         if missing:
             if unknown == "error":
                 raise CharnnError(
-                    f"text has characters the model never saw: {listed(missing)} "
+                    f"the prime has characters the model never saw: {listed(missing)} "
                     "— remove them or use --unknown skip|replace"
                 )
             if unknown == "skip":

@@ -68,6 +68,9 @@ def check_can_resume(run_dir: Path) -> None:
         return
     if holds_run(run_dir):
         raise CharnnError(f"nothing to resume in {run_dir}: it {NO_LATEST} — train into another --out")
+    if not run_dir.is_dir():  # a new-user trial, in another folder: "no latest.pt" in a folder that was not there
+        raise CharnnError(f"nothing to resume: there is no run folder {run_dir} here — run this where the run's "
+                          "checkpoints/ folder is, give the run folder with --out, or train without --resume first")
     raise CharnnError(f"nothing to resume in {run_dir}: no latest.pt — train without --resume first")
 
 

@@ -43,17 +43,15 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
         raise CharnnError(f"cannot resume: this corpus differs from the one the run was trained on "
                           f"({payload.get('corpus', '?')}, {payload['corpus_chars']:,} chars; this one "
                           f"{len(corpus.ids):,}) — resume with the same corpus, or train into a new --out")
-    saved_model = ModelConfig(**payload["model_config"])
-    if saved_model != model_config:
-        differ = [f"{k} {v} → {getattr(model_config, k)}" for k, v in asdict(saved_model).items()
-                  if getattr(model_config, k) != v]
-        raise CharnnError(f"cannot resume: the model differs from the run's ({', '.join(differ)}) — "
-                          "drop those flags to resume, or train into a new --out")
-    saved = payload["train_config"]
-    for key in ("batch_size", "seq_len", "val_fraction", "seed"):
-        if saved[key] != getattr(config, key):
-            raise CharnnError(f"cannot resume: {key.replace('_', '-')} was {saved[key]}, now "
-                              f"{getattr(config, key)} — use the run's value to resume exactly")
+    # Every difference at once: a new-user trial fixed --layers, and then --seq-len was refused.
+    saved_model, saved = ModelConfig(**payload["model_config"]), payload["train_config"]
+    differ = [f"{k} {v} → {getattr(model_config, k)}" for k, v in asdict(saved_model).items()
+              if getattr(model_config, k) != v]
+    differ += [f"{k} {saved[k]} → {getattr(config, k)}" for k in ("batch_size", "seq_len", "val_fraction", "seed")
+               if saved[k] != getattr(config, k)]
+    if differ:
+        raise CharnnError(f"cannot resume: these settings differ from the run's ({', '.join(differ)}) — drop those "
+                          "flags to resume, or train into a new --out")
 
 
 def train(

@@ -369,11 +369,15 @@ def test_lock_held_by_another_process(tmp_path):
         with pytest.raises(CharnnError):
             with RunLock(tmp_path):
                 pass
+        with pytest.raises(CharnnError, match="another charnn process"):
+            RunLock(tmp_path).check_free()
     finally:
         child.stdin.close()
         child.wait(timeout=30)
+    RunLock(tmp_path).check_free()
     with RunLock(tmp_path):  # the OS dropped the lock with the process
         pass
+    RunLock(tmp_path / "no run yet").check_free()  # no folder, no lock file: free
 
 
 def test_copy_of_run_folder_loads(trained_run, tmp_path):

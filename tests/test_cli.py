@@ -129,10 +129,30 @@ def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
 
 def test_sample_prime_from_stdin_and_unknown_skip(in_cli_root):
     result = invoke("sample", "--prime", "-", "--length", "10", "--seed", "2", input="the fox ")
-    assert result.exit_code == 0 and len(result.stdout) == 10
+    assert result.exit_code == 0 and len(result.stdout) == 10 and "type the prime" not in result.stderr
+    empty = invoke("sample", "--prime", "-", "--length", "10", input="")
+    assert empty.exit_code == 0 and "standard input was empty, so there is no prime" in empty.stderr
     skipped = invoke("sample", "--prime", "the 日fox", "--unknown", "skip", "--length", "10", "--seed", "2")
     assert skipped.exit_code == 0 and len(skipped.stdout) == 10
     assert "--unknown skip: dropped the prime's characters the model never saw: '日'" in skipped.stderr
+
+
+def test_a_prime_typed_at_the_terminal_is_asked_for(in_cli_root):
+    """A new-user trial: `charnn sample --prime -` at a terminal printed nothing while it waited, and looked hung."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-m", "charnn", "sample", "--prime", "-", "--length", "10", "--seed", "2"]
+    child = subprocess.Popen(command, cwd=in_cli_root.root, stdin=follower, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    os.close(follower)
+    with watched(child):
+        assert "type the prime, then press Ctrl-D" in child.stderr.readline()
+        os.write(leader, b"the fox \n\x04")  # a line, then Ctrl-D at the start of the next: end of input
+        out, _ = child.communicate(timeout=60)
+    os.close(leader)
+    assert child.returncode == 0 and len(out) == 10
 
 
 def test_info(in_cli_root):
@@ -243,6 +263,11 @@ def test_a_run_killed_before_its_first_full_save_is_neither_resumed_nor_written_
     assert fresh.exit_code == 0 and (half.parent / "corpus-2" / "latest.pt").exists()
     assert (half / "best.pt").read_bytes() == best
     assert "model size" not in fails(1, "train", "corpus.txt", "--out", str(half), "--steps", "2").stderr
+    elsewhere = tmp_path / "elsewhere"  # a new-user trial: a --resume from a folder without the run's checkpoints/
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    fails(1, "train", str(tmp_path / "corpus.txt"), "--resume", *TINY,
+          message="there is no run folder checkpoints/corpus here — run this where the run's checkpoints/ folder is")
 
 
 def test_resume_without_out_skips_another_corpus_with_the_same_stem(tmp_path, monkeypatch):
@@ -418,7 +443,8 @@ def test_sample_bad_usage(in_cli_root, flags):
 
 
 def test_sample_prime_with_unseen_chars(in_cli_root):
-    result = fails(1, "sample", "--prime", "the ZQ日", "--length", "5", message="never saw")
+    result = fails(1, "sample", "--prime", "the ZQ日", "--length", "5",
+                   message="the prime has characters the model never saw")
     for char in ("'Z'", "'Q'", "'日'"):
         assert char in result.stderr
 
@@ -590,7 +616,7 @@ def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
         stdout, stderr = child.communicate(timeout=60)
     assert child.returncode == code, stderr
     assert "Traceback" not in stderr and stdout == ""
-    assert "finished (interrupted)" in stderr and "--resume" in stderr
+    assert "stopped (interrupted)" in stderr and "--resume" in stderr
     assert stderr.count("stopping after this step") == 1
     latest = load(tmp_path / "run" / "latest.pt")
     assert latest["step"] >= 0 and "optimizer" in latest
@@ -607,6 +633,28 @@ def test_the_first_ctrl_c_is_answered_at_once_and_the_second_quits(capsys):
     assert capsys.readouterr().err.count("stopping after this step and saving latest.pt") == 1
     with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C stops at once
         flag.handle(signal.SIGINT, None)
+
+
+def test_quitting_at_once_says_what_was_saved(tmp_path, monkeypatch):
+    """A new-user trial: a double Ctrl-C before the first save said only `interrupted`, over a folder holding only
+    its lock file."""
+    import charnn.train
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+
+    def quit_at_once(*args, **kwargs):
+        raise KeyboardInterrupt  # as the second Ctrl-C raises it from the signal handler
+
+    real = charnn.train.train
+    monkeypatch.setattr(charnn.train, "train", quit_at_once)
+    cut = invoke("train", "corpus.txt", "--steps", "4", "--out", "run", *TINY)
+    assert cut.exit_code == 130 and "interrupted at once; nothing was saved" in cut.stderr
+    monkeypatch.setattr(charnn.train, "train", real)
+    assert invoke("train", "corpus.txt", "--steps", "2", "--eval-every", "2", "--out", "run", *TINY).exit_code == 0
+    monkeypatch.setattr(charnn.train, "train", quit_at_once)
+    cut = invoke("train", "corpus.txt", "--steps", "4", "--out", "run", "--resume")
+    assert cut.exit_code == 130 and "run/latest.pt holds the last save (continue with --resume)" in cut.stderr
 
 
 def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):
@@ -643,6 +691,26 @@ def test_ctrl_c_still_writes_the_output_file(in_cli_root, tmp_path):
     assert written.startswith(first) and abs(len(written) - len(shown)) <= 1
     assert written[:-1] == shown[: len(written) - 1]
     assert f"wrote {len(written):,} chars to {out}" in stderr
+
+
+def test_a_folder_being_trained_in_is_refused_before_the_preset_runs(in_cli_root, tmp_path):
+    """A new-user trial: a second `charnn train --out` into a folder in training first ran the preset's speed test,
+    which slowed the real run (1,768 chars/s at its first eval instead of ~34,000), and then refused."""
+    out = tmp_path / "busy"
+    out.mkdir()
+    code = ("import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code, str(out / ".lock")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "locked"
+        for resume in ([], ["--resume"]):
+            result = fails(1, "train", "corpus.txt", "--time", "30s", "--out", str(out), *resume,
+                           message="another charnn process is training in")
+            assert "preset" not in result.stderr
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
 
 
 def test_ctrl_c_during_a_batch_keeps_what_it_made(in_cli_root, tmp_path):

@@ -349,3 +349,20 @@ def test_a_cut_stream_writes_nothing_after_the_ctrl_c():
         stream.write(char)
     stream.close()  # not cut: the held text is written
     assert ANSI.sub("", stream.out.getvalue()) == "MAR" and stream.dropped == ""
+
+
+def test_control_characters_reach_a_terminal_as_pictures_and_a_pipe_as_they_are():
+    """A new-user trial: a model trained on a binary with --errors replace wrote ESC, NUL and BEL raw to the terminal,
+    where ESC begins an escape sequence."""
+    text = "ROMEO: a\x1b[2Jb\x07c\x00\td\r\n"
+    assert ANSI.sub("", styled(text)) == "ROMEO: a␛[2Jb␇c␀\td\r\n"
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for out, expected in ((Terminal(), "a␛[2Jb␇c␀\td\r\n\u2421"), (io.StringIO(), text[7:] + "\x7f")):
+        stream = PlainStream(out)
+        for char in text[7:] + "\x7f":
+            stream.write(char)
+        assert out.getvalue() == expected

@@ -265,7 +265,7 @@ def test_resume_with_other_vocab(stopped_run, write_corpus):
 def test_resume_with_other_model(stopped_run, short_corpus, change, named):
     run_dir, model_config = stopped_run
     other = tiny_model_config(model_config.vocab_size, **change)
-    with pytest.raises(CharnnError, match="model differs") as info:
+    with pytest.raises(CharnnError, match="settings differ") as info:
         train_run(run_dir, short_corpus, other, resume_configs(steps=12), resume=True)
     assert named in str(info.value)
 
@@ -273,9 +273,18 @@ def test_resume_with_other_model(stopped_run, short_corpus, change, named):
 @pytest.mark.parametrize("change", [dict(seq_len=8), dict(batch_size=2), dict(seed=1)])
 def test_resume_with_other_data_order(stopped_run, short_corpus, change):
     run_dir, model_config = stopped_run
-    key = next(iter(change)).replace("_", "-")
+    key = next(iter(change))
     with pytest.raises(CharnnError, match=key):
         train_run(run_dir, short_corpus, model_config, resume_configs(steps=12, **change), resume=True)
+
+
+def test_resume_names_every_setting_that_differs(stopped_run, short_corpus):
+    """A new-user trial: `--resume --layers 3 --seq-len 32` named the layers; once they were dropped, the seq-len."""
+    run_dir, model_config = stopped_run
+    other = tiny_model_config(model_config.vocab_size, num_layers=1)
+    with pytest.raises(CharnnError, match="settings differ") as info:
+        train_run(run_dir, short_corpus, other, resume_configs(steps=12, seq_len=8), resume=True)
+    assert "num_layers 2 → 1" in str(info.value) and "seq_len" in str(info.value)
 
 
 def test_resume_without_latest(tmp_path, short_corpus):

@@ -46,9 +46,17 @@ def test_the_panel_ends_at_the_final_step_and_the_summary_comes_after_it():
 def test_an_interrupted_run_keeps_its_progress():
     screen = run_view([started(), Step(900, 1.2, 1e-4, 5000.0, 30.0, 0.5),
                        Finished(903, 30.2, 1.40, "interrupted", Path("checkpoints/screenplay"))])
-    last_panel = screen[screen.rindex("charnn train —"):].split("finished (interrupted)")[0]
+    last_panel = screen[screen.rindex("charnn train —"):].split("stopped (interrupted)")[0]
     assert re.search(r"step +903", last_panel) and "50.0%" in last_panel
     assert re.search(r"ETA +stopped", last_panel)  # not 0m00s: the budget was not used up
+
+
+def test_a_budget_spent_before_the_first_step_says_nothing_was_trained():
+    """A new-user trial: `--time 2s` ended `finished (time) at step 0` like any other run."""
+    screen = run_view([started(), Finished(0, 2.0, float("inf"), "time", Path("checkpoints/screenplay"))])
+    assert "nothing was trained" in screen and "give a longer --time" in screen
+    screen = run_view([started(), Finished(5, 2.0, 2.9, "time", Path("checkpoints/screenplay"))])
+    assert "nothing was trained" not in screen
 
 
 def test_emoji_in_the_preview_take_the_cells_rich_gave_them():

@@ -47,7 +47,8 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a r
 
 
 def evaluate_command(
-    corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to score.", metavar="CORPUS")],
+    corpus: Annotated[Path, typer.Argument(help="Text file to score (read as the run read its corpus, unless "
+                                                "--encoding/--errors say otherwise).", metavar="CORPUS")],
     checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: the newest run "
                                                          "trained on CORPUS under checkpoints/).")] = None,
     split: Annotated[str, typer.Option(help="val (last fraction), train (the rest) or all.")] = "val",

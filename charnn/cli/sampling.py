@@ -121,7 +121,11 @@ def sample(
             except UnicodeDecodeError:
                 raise CharnnError(f"cannot read --prime-file {prime_file}: not UTF-8 text") from None
         elif prime == "-" and not interactive:
+            if sys.stdin.isatty():  # else it looks like a hang (a new-user trial)
+                ui.info("--prime -: type the prime, then press Ctrl-D on a line of its own")
             prime = sys.stdin.read()
+            if not prime:
+                ui.info("--prime -: standard input was empty, so there is no prime")
         if output is not None:  # before any generating: a long sample must not be lost to a typo here
             check_writable(output)
         path = checkpoints.resolve(checkpoint)

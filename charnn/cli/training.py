@@ -25,7 +25,8 @@ M, T = ModelConfig, TrainConfig
 
 
 def train(
-    corpus: Annotated[Path, typer.Argument(help="UTF-8 text file to learn from.", metavar="CORPUS")],
+    corpus: Annotated[Path, typer.Argument(help="Text file to learn from (UTF-8, or give --encoding).",
+                                           metavar="CORPUS")],
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: a 10m budget).", **Positive)] = None,
     time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget, with its unit: 90s, 10m, "
                                                                    "1h30m.")] = None,
@@ -85,6 +86,7 @@ the target (--steps/--time) when neither is given.
     run_dir = out
 
     from charnn import ui
+    from charnn.checkpoint import RunLock
     from charnn.data import ReadOptions, load_corpus
     from charnn.planning import plan_run
     from charnn.runs import check_can_resume, check_can_start, new_run_folder, newest_run_folder
@@ -101,6 +103,7 @@ the target (--steps/--time) when neither is given.
             run_dir = newest_run_folder(base, corpus.name) if resume else new_run_folder(base)
             if run_dir != base and not resume:
                 ui.info(f"{base} holds an earlier run: this one goes to {run_dir}")
+        RunLock(run_dir).check_free()  # before the preset's speed test, which would slow the run training there
         (check_can_resume if resume else check_can_start)(run_dir)  # before the preset says anything
         given = dict(cell=cell, num_layers=layers, hidden_size=hidden_size, embed_dim=embed_dim, dropout=dropout,
                      weight_dropout=weight_dropout, batch_size=batch_size, seq_len=seq_len, lr=lr,
@@ -113,8 +116,10 @@ the target (--steps/--time) when neither is given.
                          command.STARTED_AT)  # read now: a test sets it
     except CharnnError as problem:
         fail(str(problem))
-    except KeyboardInterrupt:
-        interrupted()
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training began: no save now
+        saved = run_dir is not None and (run_dir / "latest.pt").exists()
+        interrupted(f"interrupted at once; {run_dir / 'latest.pt'} holds the last save (continue with --resume)"
+                    if saved else "interrupted at once; nothing was saved")
     if stop.signal is not None:
         ui.info(f"stopped; latest checkpoint saved in {run_dir / 'latest.pt'} — continue with: "
                 f"charnn train {corpus} --out {run_dir} --resume")

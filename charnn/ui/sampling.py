@@ -15,7 +15,7 @@ from rich.text import Text
 
 from charnn import script
 from charnn.ui.messages import info, stderr
-from charnn.ui.script_stream import ScriptStream
+from charnn.ui.script_stream import ScriptStream, visible
 
 
 class PlainStream:
@@ -25,9 +25,10 @@ class PlainStream:
         self.out = out
         self.status_text = ""
         self.dropped = ""  # nothing is held back here
+        self.terminal = out.isatty()  # a terminal gets control characters as pictures; a file or pipe, the text
 
     def write(self, char: str) -> None:
-        self.out.write(char)
+        self.out.write(visible(char) if self.terminal else char)
         self.out.flush()
 
     def close(self, cut: bool = False) -> None:

@@ -18,6 +18,16 @@ SPEAKERS: dict[str, str] = {}
 KIND_STYLES = {"heading": "bold underline", "transition": "bold italic", "direction": "dim italic", "text": ""}
 
 
+def visible(char: str) -> str:
+    """`char` as a terminal should get it. A control character (ESC, BEL, NUL, …: a model trained on a binary with
+    `--errors replace` writes them; a new-user trial) becomes its Unicode picture, ␛, so that it cannot move the
+    cursor, ring, or begin an escape sequence. Line breaks, tabs and CR (of `--keep-crlf` text) pass as they are."""
+    code = ord(char)
+    if code < 32 and char not in "\n\t\r":
+        return chr(0x2400 + code)  # the Control Pictures block: ␀ … ␟
+    return "\u2421" if code == 127 else char  # ␡
+
+
 def cells_after(cells: int, text: str, width: int) -> int:
     """Where a terminal's cursor is after `text`, `cells` along a line (wrapped rows included): a tab
     goes to the next stop of 8 but never past the row's end, and a wide character that does not fit
@@ -125,6 +135,7 @@ class ScriptStream:
         self.status_shown = False
 
     def write(self, char: str) -> None:
+        char = visible(char)
         if self.status_shown and char != "\n":
             # Text that reaches the end of its row wraps onto the status row, and would write over the
             # status only in part: what it leaves would read as text. Clear that row first.

@@ -76,8 +76,12 @@ class TrainView:
 
     @staticmethod
     def describe_finish(event: Finished) -> str:
-        return (f"finished ({event.reason}) at step {event.step:,} after {duration(event.elapsed)}; "
-                f"best val {loss_text(event.best_val_loss)}; run folder {event.run_dir}")
+        verb = "stopped (interrupted)" if event.reason == "interrupted" else f"finished ({event.reason})"
+        line = (f"{verb} at step {event.step:,} after {duration(event.elapsed)}; best val "
+                f"{loss_text(event.best_val_loss)}; run folder {event.run_dir}")
+        if event.step == 0 and event.reason == "time":  # a new-user trial: `--time 2s` ended like any other run
+            line += " — nothing was trained: starting up took the whole budget; give a longer --time (30s or more)"
+        return line
 
     def train_loss(self) -> str:
         return f"{self.last_step.loss:.4f}" if self.last_step else "–"
