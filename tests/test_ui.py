@@ -161,3 +161,22 @@ def test_the_status_line_is_drawn_when_the_text_goes_to_a_file_but_not_into_a_pi
             monkeypatch.setattr(sys, "stdout", out)
             assert (sampling.SampleStatus(sampling.PlainStream(out), "2×8 LSTM", 0.8, 10).live is not None) == shown
     os.close(read)
+
+
+def test_the_closing_line_starts_a_line_of_its_own_after_text_piped_to_the_terminal(tmp_path, monkeypatch):
+    """`charnn sample | cat` ended `…RUTH\\nWha600 chars in 0.05s` (tmux): the text's last line is cat's, on this
+    terminal, and had no line break."""
+    import os
+
+    from charnn.ui import sampling
+
+    read, write = os.pipe()
+    with open(write, "w") as pipe, open(tmp_path / "out.txt", "w") as file:
+        for out, open_line, starts_a_line in ((pipe, True, True), (pipe, False, False), (file, True, False)):
+            screen = io.StringIO()
+            monkeypatch.setattr(sampling, "stderr", Console(file=screen, force_terminal=True))
+            monkeypatch.setattr(sampling, "info", lambda message, screen=screen: screen.write(message + "\n"))
+            monkeypatch.setattr(sys, "stdout", out)
+            sampling.sample_footer(600, 0.05, 9, open_line)
+            assert screen.getvalue().startswith("\n") == starts_a_line and "600 chars in 0.05s" in screen.getvalue()
+    os.close(read)

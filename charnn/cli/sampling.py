@@ -111,6 +111,7 @@ def sample(
     pieces: list[str] = []  # the streamed sample so far, which Ctrl-C still writes to --output
     stream = batch = None  # the stream of one sample, or the rows of a batch (what Ctrl-C still writes)
     texts: list[str] = []
+    open_line = False  # the text on stdout ended mid-line
     fountain = output_format == "fountain"
     try:
         if prime_file is not None:
@@ -171,8 +172,10 @@ def sample(
                     status.tick()
             count = len(pieces)
             texts = ["".join(pieces)]
-            if sys.stdout.isatty() and texts[0] and not texts[0].endswith("\n"):
+            open_line = bool(texts[0]) and not texts[0].endswith("\n")
+            if sys.stdout.isatty() and open_line:
                 sys.stdout.write("\n")
+                open_line = False
         if output is not None:
             write_output(output, script.output_text(texts, prime, fountain))
     except CharnnError as problem:
@@ -196,4 +199,4 @@ def sample(
         # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0) from None
-    ui.sample_footer(count, time.monotonic() - started, seed)
+    ui.sample_footer(count, time.monotonic() - started, seed, open_line)

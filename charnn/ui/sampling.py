@@ -162,6 +162,10 @@ def show_text(text: str, style: str, script_like: bool) -> None:
     sys.stdout.flush()
 
 
-def sample_footer(count: int, seconds: float, seed: int) -> None:
+def sample_footer(count: int, seconds: float, seed: int, open_line: bool = False) -> None:
+    """The closing line on stderr. `open_line`: the text on stdout (not a terminal) ended mid-line; when stdout is
+    a pipe, whose reader may write it to this same terminal (`| cat`), the footer goes on a line of its own."""
+    if open_line and stderr.is_terminal and not is_regular_file(sys.stdout):
+        stderr.file.write("\n")
     rate = count / seconds if seconds > 0 else 0
     info(f"{count:,} chars in {seconds:.2f}s ({rate:,.0f} chars/s), seed {seed}")
