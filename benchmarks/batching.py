@@ -24,8 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from charnn.batches import StreamBatcher
 from charnn.config import ModelConfig, TrainConfig
-from charnn.data import StreamBatcher, load_corpus
+from charnn.data import load_corpus
 from charnn.evaluation import evaluate
 from charnn.model import CharRNN, detach_state
 from charnn.optimization import learning_rate, make_optimizer

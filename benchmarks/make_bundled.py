@@ -14,8 +14,9 @@ import argparse
 from pathlib import Path
 
 from charnn import checkpoint
-from charnn.data import ReadOptions, Vocab, load_corpus
+from charnn.data import ReadOptions, load_corpus
 from charnn.evaluation import evaluate
+from charnn.vocab import Vocab
 
 KEEP = ("format", "model", "model_config", "train_config", "vocab", "step", "metrics", "corpus", "corpus_chars",
         "read_options")

@@ -34,11 +34,11 @@ import torch
 
 from charnn import checkpoint, products, stepper
 from charnn.config import ModelConfig
-from charnn.data import Vocab
 from charnn.lstm_batch import Int8LSTMStepper
 from charnn.model import CharRNN
 from charnn.products import batch_precision, native_int8
 from charnn.sample import generate, generate_batch
+from charnn.vocab import Vocab
 
 SETTLE_SECONDS = 0.5
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")

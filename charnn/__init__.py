@@ -12,7 +12,7 @@ _PUBLIC = {
     "CharnnError": "charnn.errors",
     "ModelConfig": "charnn.config",
     "TrainConfig": "charnn.config",
-    "Vocab": "charnn.data",
+    "Vocab": "charnn.vocab",
     "ReadOptions": "charnn.data",
     "load_corpus": "charnn.data",
     "CharRNN": "charnn.model",

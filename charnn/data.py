@@ -1,4 +1,4 @@
-"""Corpus → vocabulary → memory-mapped ids → batches.
+"""Corpus → vocabulary → memory-mapped ids (vocab.py holds the vocabulary, batches.py the training batches).
 
 The corpus is read twice in fixed-size chunks: once to collect the vocabulary, once to encode it
 into a flat array of ids on disk (`np.memmap`, the narrowest unsigned dtype that fits the vocab).
@@ -14,7 +14,6 @@ import itertools
 import json
 import math
 import os
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,64 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from charnn.errors import CharnnError
+from charnn.vocab import Vocab, listed
 
 CHUNK_BYTES = 1 << 22  # 4 MiB of input per read: bounded memory, few Python round trips
 CACHE_VERSION = 1
-
-
-class Vocab:
-    """The characters a model knows, in a fixed order (id = index in `chars`)."""
-
-    def __init__(self, chars: str):
-        if len(set(chars)) != len(chars):
-            raise CharnnError("vocabulary has repeated characters")
-        self.chars = chars
-        self.index = {c: i for i, c in enumerate(chars)}
-        # Sorted code points → ids, for vectorised encoding with np.searchsorted.
-        points = np.array([ord(c) for c in chars], dtype=np.int64)
-        self._order = np.argsort(points)
-        self._sorted_points = points[self._order]
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and other.chars == self.chars
-
-    def unknown(self, text: str) -> list[str]:
-        """The distinct characters of `text` this vocabulary lacks, in order of appearance."""
-        return list(dict.fromkeys(c for c in text if c not in self.index))
-
-    def encode(self, text: str, unknown: str = "error") -> np.ndarray:
-        """Ids for `text`. `unknown`: 'error' raises, 'skip' drops, 'replace' uses a space/newline."""
-        missing = self.unknown(text)
-        if missing:
-            if unknown == "error":
-                raise CharnnError(
-                    f"the prime has characters the model never saw: {listed(missing)} "
-                    "— remove them or use --unknown skip|replace"
-                )
-            if unknown == "skip":
-                text = "".join(c for c in text if c in self.index)
-            elif unknown == "replace":
-                stand_in = next((c for c in " \n" if c in self.index), self.chars[0])
-                text = "".join(c if c in self.index else stand_in for c in text)
-            else:
-                raise CharnnError(f"unknown-character policy must be error, skip or replace, not {unknown!r}")
-        return self._encode_known(text)
-
-    def _encode_known(self, text: str) -> np.ndarray:
-        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-        return self._order[np.searchsorted(self._sorted_points, points)]
-
-    def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
-
-    @property
-    def dtype(self) -> np.dtype:
-        """Narrowest unsigned integer type that holds every id."""
-        n = len(self.chars)
-        return np.dtype(np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.uint32)
 
 
 @dataclass(frozen=True)
@@ -174,19 +119,6 @@ class EncodedCorpus:
                               f"{needed:,} needed) — give a longer corpus")
 
 
-def listed(chars: list[str], limit: int = 10) -> str:
-    """Characters for a message, as Python writes them; a mark, control or space character that would not show
-    (a lone combining accent, a zero-width joiner) by its code point and name."""
-    def one(char: str) -> str:
-        name = unicodedata.name(char, "")
-        if unicodedata.category(char)[0] in "MCZ" and char != " " and name:
-            return f"U+{ord(char):04X} {name}"
-        return repr(char)  # controls have no name: Python's escape (\r, \x1b) says it
-
-    shown = ", ".join(one(char) for char in chars[:limit])
-    return shown + (f", … ({len(chars)} in all)" if len(chars) > limit else "")
-
-
 def cache_dir() -> Path:
     """Where encoded corpora are cached: $CHARNN_CACHE, else $XDG_CACHE_HOME/charnn, else ~/.cache/charnn."""
     if os.environ.get("CHARNN_CACHE"):
@@ -268,42 +200,3 @@ def write_cache(path: Path, options: ReadOptions, vocab: Vocab, ids_path: Path, 
     os.replace(tmp_meta, meta_path)  # last: a reader never sees meta without its ids
     ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,))
     return EncodedCorpus(ids, vocab, path, options)
-
-
-class StreamBatcher:
-    """Contiguous streams for truncated BPTT, char-rnn style, so state can be carried across steps.
-
-    The training ids are cut into B equal streams; step i of an epoch reads columns [iT, iT+T]:
-
-        stream 0: a b c d | e f g h | ...      inputs  = ids[s_b + iT     : s_b + iT + T]
-        stream 1: m n o p | q r s t | ...      targets = ids[s_b + iT + 1 : s_b + iT + T + 1]
-
-    Each epoch starts the streams at a different offset (from the seed and the epoch number), so
-    the model does not see the same window boundaries every time. Position = global step: nothing
-    else is needed to resume exactly.
-    """
-
-    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, seed: int):
-        self.ids, self.batch_size, self.seq_len, self.seed = ids, batch_size, seq_len, seed
-        self.stream_len = (len(ids) - 1) // batch_size
-        self.steps_per_epoch = self.stream_len // seq_len
-        if self.steps_per_epoch < 1:
-            need = batch_size * seq_len + 1
-            raise CharnnError(
-                f"training text is too short ({len(ids):,} chars) for batch {batch_size} × sequence "
-                f"{seq_len} (needs {need:,}) — use a smaller --batch-size or --seq-len"
-            )
-        self.slack = self.stream_len - self.steps_per_epoch * seq_len  # room for a per-epoch shift
-
-    def epoch_offset(self, epoch: int) -> int:
-        if epoch == 0 or self.slack == 0:
-            return 0
-        return int(np.random.default_rng([self.seed, epoch]).integers(0, self.slack + 1))
-
-    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(inputs (B, T), targets (B, T), starts_epoch) for a global step."""
-        epoch, i = divmod(step, self.steps_per_epoch)
-        start = self.epoch_offset(epoch) + i * self.seq_len
-        rows = np.stack([self.ids[b * self.stream_len + start : b * self.stream_len + start + self.seq_len + 1]
-                         for b in range(self.batch_size)]).astype(np.int64)  # (B, T+1)
-        return rows[:, :-1], rows[:, 1:], i == 0

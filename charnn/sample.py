@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from charnn import script
-from charnn.data import Vocab
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
 from charnn.stepper import stepper_for
+from charnn.vocab import Vocab
 
 NOISE_BLOCK = 2**18  # most random numbers drawn from the generator at once (float64; blocks also stop at 1,024 steps)
 TRIAL_SAMPLES = (8, 200)  # streams × characters that `writes_script` has the model write, unseen

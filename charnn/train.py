@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from charnn import checkpoint, runs
+from charnn.batches import StreamBatcher
 from charnn.config import ModelConfig, TrainConfig
-from charnn.data import EncodedCorpus, StreamBatcher
+from charnn.data import EncodedCorpus
 from charnn.errors import CharnnError
 from charnn.events import Event, Finished, Started, Step
 from charnn.model import CharRNN, detach_state, state_from_list

@@ -23,8 +23,9 @@ from typer.testing import CliRunner
 import charnn.cli as cli_module
 from charnn.checkpoint import build_model, load
 from charnn.cli import app, parse_duration
-from charnn.data import Vocab, load_corpus
+from charnn.data import load_corpus
 from charnn.sample import generate
+from charnn.vocab import Vocab
 
 TINY = ["--layers", "1", "--hidden-size", "16", "--embed-dim", "8", "--seq-len", "16", "--batch-size", "4",
         "--device", "cpu", "--precision", "fp32", "--lr", "0.02"]

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 import charnn.data as data
-from charnn.data import ReadOptions, StreamBatcher, Vocab, iter_text, listed, load_corpus
+from charnn.batches import StreamBatcher
+from charnn.data import ReadOptions, iter_text, load_corpus
 from charnn.errors import CharnnError
+from charnn.vocab import Vocab, listed
 
 MULTIBYTE = "a é ñ 日本 🙂 z\n"
 

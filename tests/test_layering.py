@@ -25,25 +25,27 @@ def module_name(path: Path) -> str:
 
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
-CORE = ["checkpoint", "config", "data", "errors", "evaluation", "events", "lstm_batch", "model", "optimization",
-        "planning", "precision", "presets", "products", "recorder", "runs", "sample", "script", "stepper", "train"]
+CORE = ["batches", "checkpoint", "config", "data", "errors", "evaluation", "events", "lstm_batch", "model",
+        "optimization", "planning", "precision", "presets", "products", "recorder", "runs", "sample", "script",
+        "stepper", "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
     "__init__": set(),  # public names are resolved lazily from strings (see test_public_names)
     "__main__": {"cli"},
+    "batches": {"errors"},
     "checkpoint": {"config", "errors", "model"},
     "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.training"},
     "cli.command": {"ui"},
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "config", "data", "errors", "evaluation",
-                       "precision", "runs", "ui"},
+                       "precision", "runs", "ui", "vocab"},
     "cli.options": set(),
-    "cli.sampling": {"checkpoint", "cli.command", "cli.options", "data", "errors", "interactive", "sample", "script",
-                     "ui"},
+    "cli.sampling": {"checkpoint", "cli.command", "cli.options", "errors", "interactive", "sample", "script", "ui",
+                     "vocab"},
     "cli.training": {"checkpoint", "cli.command", "cli.options", "config", "data", "errors", "planning", "runs",
                      "train", "ui"},
     "config": {"errors"},
-    "data": {"errors"},
+    "data": {"errors", "vocab"},
     "errors": set(),
     "evaluation": {"model", "precision"},
     "events": {"config"},
@@ -55,11 +57,11 @@ DEPENDENCIES = {
     "presets": {"config", "model", "precision"},
     "products": {"precision"},
     "runs": {"checkpoint", "errors"},
-    "sample": {"data", "errors", "model", "script", "stepper"},
+    "sample": {"errors", "model", "script", "stepper", "vocab"},
     "script": set(),
     "stepper": {"lstm_batch", "model", "products"},
-    "train": {"checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision", "recorder",
-              "runs"},
+    "train": {"batches", "checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision",
+              "recorder", "runs"},
     "optimization": {"config", "model"},
     "recorder": {"checkpoint", "errors", "evaluation", "events", "model", "sample"},
     "ui": {"ui.messages", "ui.sampling", "ui.script_stream", "ui.training"},
@@ -67,6 +69,7 @@ DEPENDENCIES = {
     "ui.sampling": {"script", "ui.messages", "ui.script_stream"},
     "ui.script_stream": {"script"},
     "ui.training": {"events", "ui.messages"},
+    "vocab": {"errors"},
 }
 
 # Modules that must import without torch or numpy (what `charnn --help` loads).

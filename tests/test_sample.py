@@ -9,7 +9,6 @@ import torch
 from conftest import tiny_model_config
 
 from charnn import checkpoint, products
-from charnn.data import Vocab
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
 from charnn.sample import (
@@ -22,6 +21,7 @@ from charnn.sample import (
     sample_next,
     writes_script,
 )
+from charnn.vocab import Vocab
 
 VOCAB = Vocab("\n !,.abcdefghijklmnopqrstuvwxyzé日本🙂")
 

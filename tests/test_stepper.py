@@ -11,11 +11,11 @@ from conftest import tiny_model_config
 
 from charnn import precision, products
 from charnn import stepper as stepper_module
-from charnn.data import Vocab
 from charnn.lstm_batch import Int8LSTMStepper
 from charnn.model import CharRNN
 from charnn.sample import generate_batch
 from charnn.stepper import GRUStepper, LSTMStepper, Stepper, stepper_for
+from charnn.vocab import Vocab
 
 VOCAB_SIZE = 23
 

@@ -73,10 +73,11 @@ def evaluate_command(
 
     from charnn import checkpoint as checkpoints
     from charnn import ui
-    from charnn.data import ReadOptions, Vocab, check_corpus_path, load_corpus
+    from charnn.data import ReadOptions, check_corpus_path, load_corpus
     from charnn.evaluation import LN2, evaluate
     from charnn.precision import check_precision
     from charnn.runs import newest_run_folder, trained_on
+    from charnn.vocab import Vocab
 
     try:
         check_corpus_path(corpus)  # first: a typo in its name must not read as "no run trained on it"

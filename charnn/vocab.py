@@ -1,0 +1,77 @@
+"""The vocabulary: the characters a model knows, their ids, and how a message names characters."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+
+from charnn.errors import CharnnError
+
+
+class Vocab:
+    """The characters a model knows, in a fixed order (id = index in `chars`)."""
+
+    def __init__(self, chars: str):
+        if len(set(chars)) != len(chars):
+            raise CharnnError("vocabulary has repeated characters")
+        self.chars = chars
+        self.index = {c: i for i, c in enumerate(chars)}
+        # Sorted code points → ids, for vectorised encoding with np.searchsorted.
+        points = np.array([ord(c) for c in chars], dtype=np.int64)
+        self._order = np.argsort(points)
+        self._sorted_points = points[self._order]
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and other.chars == self.chars
+
+    def unknown(self, text: str) -> list[str]:
+        """The distinct characters of `text` this vocabulary lacks, in order of appearance."""
+        return list(dict.fromkeys(c for c in text if c not in self.index))
+
+    def encode(self, text: str, unknown: str = "error") -> np.ndarray:
+        """Ids for `text`. `unknown`: 'error' raises, 'skip' drops, 'replace' uses a space/newline."""
+        missing = self.unknown(text)
+        if missing:
+            if unknown == "error":
+                raise CharnnError(
+                    f"the prime has characters the model never saw: {listed(missing)} "
+                    "— remove them or use --unknown skip|replace"
+                )
+            if unknown == "skip":
+                text = "".join(c for c in text if c in self.index)
+            elif unknown == "replace":
+                stand_in = next((c for c in " \n" if c in self.index), self.chars[0])
+                text = "".join(c if c in self.index else stand_in for c in text)
+            else:
+                raise CharnnError(f"unknown-character policy must be error, skip or replace, not {unknown!r}")
+        return self._encode_known(text)
+
+    def _encode_known(self, text: str) -> np.ndarray:
+        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        return self._order[np.searchsorted(self._sorted_points, points)]
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Narrowest unsigned integer type that holds every id."""
+        n = len(self.chars)
+        return np.dtype(np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.uint32)
+
+
+def listed(chars: list[str], limit: int = 10) -> str:
+    """Characters for a message, as Python writes them; a mark, control or space character that would not show
+    (a lone combining accent, a zero-width joiner) by its code point and name."""
+    def one(char: str) -> str:
+        name = unicodedata.name(char, "")
+        if unicodedata.category(char)[0] in "MCZ" and char != " " and name:
+            return f"U+{ord(char):04X} {name}"
+        return repr(char)  # controls have no name: Python's escape (\r, \x1b) says it
+
+    shown = ", ".join(one(char) for char in chars[:limit])
+    return shown + (f", … ({len(chars)} in all)" if len(chars) > limit else "")
