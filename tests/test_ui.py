@@ -180,3 +180,20 @@ def test_the_closing_line_starts_a_line_of_its_own_after_text_piped_to_the_termi
             sampling.sample_footer(600, 0.05, 9, open_line)
             assert screen.getvalue().startswith("\n") == starts_a_line and "600 chars in 0.05s" in screen.getvalue()
     os.close(read)
+
+
+def test_a_narrow_terminal_gets_one_figure_a_row_with_whole_labels():
+    """A new-user trial at 40 columns: the panel's labels were cut to `elaps…` and `learn…`."""
+    events = [started(), Step(1840, 1.2345, 1.23e-4, 35496.0, 59.7, 0.995),
+              Evaluated(1840, 8.5172, 12.288, 1.3969, True, "JONAH\nHello.", 0.1)]
+    for width in (40, 60, 84, 100):
+        out = io.StringIO()
+        with TrainView(Console(file=out, force_terminal=True, width=width, color_system=None)) as view:
+            for event in events:
+                view(event)
+        panel = ANSI.sub("", out.getvalue())
+        panel = panel[panel.rindex("charnn train —"):]
+        assert "…" not in panel and "elapsed" in panel and "learning rate" in panel
+        assert ("train loss" in next(line for line in panel.splitlines() if "step " in line)) == (width >= 84)
+        if width >= 60:  # a loss of 8.5 nats (a vocabulary of thousands, at the start) on one line
+            assert "8.5172 nats (12.288 bpc)" in panel

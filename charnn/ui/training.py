@@ -106,11 +106,6 @@ class TrainView:
 
     def render(self) -> Panel:
         step = self.last_step
-        stats = Table.grid(padding=(0, 2))
-        stats.add_column(style="dim")
-        stats.add_column()
-        stats.add_column(style="dim")
-        stats.add_column()
         if self.last_eval:
             best = self.last_eval.best_val_loss
         else:  # a resumed run's best before its first eval here
@@ -118,15 +113,26 @@ class TrainView:
         done = self.finished  # the final step and time, not those of the last progress event before it
         shown_step = done.step if done else (step.step if step else None)
         elapsed = done.elapsed if done else (step.elapsed if step else None)
-        stats.add_row("step", f"{shown_step:,}" if shown_step is not None else "–", "train loss", self.train_loss())
-        stats.add_row("val loss", loss_text(self.last_eval.val_loss) if self.last_eval else "–",
-                      "best", loss_text(best))
-        stats.add_row("speed", self.speed() or "–", "learning rate", f"{step.lr:.2e}" if step else "–")
-        stats.add_row("elapsed", duration(elapsed) if elapsed is not None else "–", "ETA",
-                      "stopped" if done and done.reason == "interrupted" else duration(0.0 if done else self.eta()))
+        pairs = [
+            ("step", f"{shown_step:,}" if shown_step is not None else "–"), ("train loss", self.train_loss()),
+            ("val loss", loss_text(self.last_eval.val_loss) if self.last_eval else "–"), ("best", loss_text(best)),
+            ("speed", self.speed() or "–"), ("learning rate", f"{step.lr:.2e}" if step else "–"),
+            ("elapsed", duration(elapsed) if elapsed is not None else "–"),
+            ("ETA", "stopped" if done and done.reason == "interrupted" else duration(0.0 if done else self.eta())),
+        ]
+        # Two pairs a row where they fit (about 76 columns inside the panel, room for a loss of 10 nats and more);
+        # else one, so that a narrow terminal does not cut the labels to `elaps…` (a new-user trial, 40 columns).
+        across = 2 if self.console.width >= 84 else 1
+        stats = Table.grid(padding=(0, 2))
+        for _ in range(across):
+            stats.add_column(style="dim")
+            stats.add_column()
+        for row in range(0, len(pairs), across):
+            stats.add_row(*[cell for pair in pairs[row:row + across] for cell in pair])
         progress = 1.0 if done and done.reason != "interrupted" else (step.progress if step else 0.0)
         bar = Table.grid(padding=(0, 1))
-        bar.add_row(ProgressBar(total=1.0, completed=progress, width=50), Text(f"{progress:6.1%}"))
+        bar.add_row(ProgressBar(total=1.0, completed=progress, width=max(10, min(50, self.console.width - 16))),
+                    Text(f"{progress:6.1%}"))
         parts = [bar, stats]
         if self.last_eval and self.last_eval.sample:
             lines = steady_width(self.last_eval.sample).strip("\n").splitlines()[:8]
