@@ -69,8 +69,8 @@ def check_can_resume(run_dir: Path) -> None:
     if holds_run(run_dir):
         raise CharnnError(f"nothing to resume in {run_dir}: it {NO_LATEST} — train into another --out")
     if not run_dir.is_dir():  # a new-user trial, in another folder: "no latest.pt" in a folder that was not there
-        raise CharnnError(f"nothing to resume: there is no run folder {run_dir} here — run this where the run's "
-                          "checkpoints/ folder is, give the run folder with --out, or train without --resume first")
+        raise CharnnError(f"nothing to resume: there is no folder {run_dir} — check the path (a run is in "
+                          "checkpoints/ where it was trained, or where its --out put it), or train without --resume")
     raise CharnnError(f"nothing to resume in {run_dir}: no latest.pt — train without --resume first")
 
 

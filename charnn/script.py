@@ -141,5 +141,5 @@ def output_text(texts: list[str], prime: str, fountain: bool) -> str:
         if number > 1 and not written.endswith("\n\n"):  # one blank line between samples, also after `--stop '\n\n'`
             written += "\n"
         written += f"# Sample {number} of {len(body)}\n\n" if fountain else f"── sample {number}/{len(body)} ──\n"
-        written += text + "\n" * (not text.endswith("\n"))
+        written += text + "\n" * (bool(text) and not text.endswith("\n"))  # as the screen: an empty one adds none
     return written

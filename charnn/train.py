@@ -36,6 +36,12 @@ def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> 
 
 
 
+# The command-line flags of the settings a resume must keep, by config field (the message says "drop those flags").
+FLAGS = {"cell": "--cell", "num_layers": "--layers", "hidden_size": "--hidden-size", "embed_dim": "--embed-dim",
+         "dropout": "--dropout", "weight_dropout": "--weight-dropout", "batch_size": "--batch-size",
+         "seq_len": "--seq-len", "seed": "--seed"}
+
+
 def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelConfig, config: TrainConfig) -> None:
     if payload["vocab"] != corpus.vocab.chars:
         raise CharnnError("cannot resume: this corpus has a different set of characters than the run was "
@@ -46,10 +52,10 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
                           f"{len(corpus.ids):,}) — resume with the same corpus, or train into a new --out")
     # Every difference at once: a new-user trial fixed --layers, and then --seq-len was refused.
     saved_model, saved = ModelConfig(**payload["model_config"]), payload["train_config"]
-    differ = [f"{k} {v} → {getattr(model_config, k)}" for k, v in asdict(saved_model).items()
+    differ = [f"{FLAGS.get(k, k)} {v} → {getattr(model_config, k)}" for k, v in asdict(saved_model).items()
               if getattr(model_config, k) != v]
-    differ += [f"{k} {saved[k]} → {getattr(config, k)}" for k in ("batch_size", "seq_len", "val_fraction", "seed")
-               if saved[k] != getattr(config, k)]
+    differ += [f"{FLAGS.get(k, k)} {saved[k]} → {getattr(config, k)}"
+               for k in ("batch_size", "seq_len", "val_fraction", "seed") if saved[k] != getattr(config, k)]
     if differ:
         raise CharnnError(f"cannot resume: these settings differ from the run's ({', '.join(differ)}) — drop those "
                           "flags to resume, or train into a new --out")

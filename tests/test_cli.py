@@ -212,7 +212,7 @@ def test_train_resume_via_cli(in_cli_root, tmp_path):
     assert "resumed at step 40" in result.stderr and "finished (steps) at step 44" in result.stderr
     changed = invoke("train", "corpus.txt", "--out", str(out), "--resume", "--steps", "48", "--hidden-size", "32",
                      "--device", "cpu", "--precision", "fp32", "--embed-dim", "8")
-    assert changed.exit_code == 1 and "hidden_size 16 → 32" in changed.stderr
+    assert changed.exit_code == 1 and "--hidden-size 16 → 32" in changed.stderr
 
 
 def test_a_second_run_never_replaces_the_first(tmp_path, monkeypatch):
@@ -268,7 +268,7 @@ def test_a_run_killed_before_its_first_full_save_is_neither_resumed_nor_written_
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     fails(1, "train", str(tmp_path / "corpus.txt"), "--resume", *TINY,
-          message="there is no run folder checkpoints/corpus here — run this where the run's checkpoints/ folder is")
+          message="there is no folder checkpoints/corpus — check the path (a run is in checkpoints/ where it was")
 
 
 def test_resume_without_out_skips_another_corpus_with_the_same_stem(tmp_path, monkeypatch):
@@ -322,7 +322,7 @@ def test_regularisation_flags_reach_the_run_and_its_resume(in_cli_root, tmp_path
     # --resume keeps the run's weight dropout, refuses another, and applies a new weight decay.
     resume = ["train", "corpus.txt", "--out", str(out), "--resume", "--device", "cpu", "--precision", "fp32"]
     changed = invoke(*resume, "--steps", "6", "--weight-dropout", "0.1")
-    assert changed.exit_code == 1 and "weight_dropout 0.3 → 0.1" in changed.stderr
+    assert changed.exit_code == 1 and "--weight-dropout 0.3 → 0.1" in changed.stderr
     result = invoke(*resume, "--steps", "6", "--weight-decay", "0.02")
     assert result.exit_code == 0, result.output
     payload = load(out / "latest.pt")
@@ -741,9 +741,44 @@ def test_fountain_on_stdout_is_the_document_output_writes(in_cli_root, tmp_path)
     args = ["sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--format", "fountain"]
     printed = invoke(*args)
     out = tmp_path / "d.fountain"
-    invoke(*args, "--output", str(out))
-    assert printed.exit_code == 0 and printed.stdout == out.read_text(encoding="utf-8")
+    both = invoke(*args, "--output", str(out))
+    assert printed.exit_code == 0 and printed.stdout == out.read_text(encoding="utf-8") == both.stdout
     assert printed.stdout.startswith("# Sample 1 of 2\n\n") and "── sample" not in printed.stdout
+    one = invoke("sample", "--length", "80", "--seed", "1", "--format", "fountain", "--prime", "THE END,\n",
+                 "--output", str(out))  # one sample, with --output too: the screen shows the file's document
+    assert one.exit_code == 0 and one.stdout == out.read_text(encoding="utf-8") and one.stdout.startswith("THE END")
+
+
+def test_a_batch_cut_before_its_first_character_prints_no_empty_samples(in_cli_root, monkeypatch):
+    import charnn.sample
+
+    def cut(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(charnn.sample, "generate_batch", cut)
+    result = invoke("sample", "--num-samples", "3", "--seed", "7")
+    assert result.exit_code == 130 and result.stdout == "" and "interrupted (seed 7)" in result.stderr
+
+
+def test_ctrl_c_during_a_batch_whose_reader_has_gone_still_writes_the_file(in_cli_root, tmp_path):
+    """Ctrl-C stops the whole pipeline, `| cat` too: the samples so far then met a closed pipe, and the run ended
+    with exit 1, no message and no --output file (found in review)."""
+    import os
+    import signal
+
+    out = tmp_path / "cut.txt"
+    child = subprocess.Popen([sys.executable, "-m", "charnn", "sample", "--num-samples", "3", "--length", "100000000",
+                              "--seed", "7", "--output", str(out)], cwd=in_cli_root.root, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    with watched(child):
+        assert "sampling from" in child.stderr.readline()
+        time.sleep(1.5)
+        child.stdout.close()  # the reader is gone
+        child.send_signal(signal.SIGINT)
+        stderr = child.stderr.read()
+        child.wait(timeout=60)
+    assert child.returncode == 130 and "Traceback" not in stderr and "interrupted (seed 7)" in stderr, stderr
+    assert "sample 3/3" in out.read_text(encoding="utf-8")
 
 
 def test_sample_into_a_closed_pipe(in_cli_root):

@@ -146,7 +146,7 @@ def test_resume_with_incompatible_flags_says_what_differs(tmp_path, write_corpus
     assert cli("train", str(corpus), "--out", "run", *TINY).exit_code == 0
     changed = [a if a != "16" else "32" for a in TINY]  # hidden size and seq len both 16 → 32
     result = cli("train", str(corpus), "--out", "run", "--resume", *changed)
-    assert result.exit_code == 1 and "hidden_size 16 → 32" in result.stderr
+    assert result.exit_code == 1 and "--hidden-size 16 → 32" in result.stderr
     more = [a if a != "20" else "30" for a in TINY]
     extended = cli("train", str(corpus), "--out", "run", "--resume", *more)
     assert extended.exit_code == 0, extended.output
@@ -166,7 +166,7 @@ def test_model_config_mismatch_on_resume_lists_fields(tmp_path, write_corpus):
     corpus = write_corpus(REPETITIVE)
     run = train_run(tmp_path / "run", corpus)
     other = tiny_model_config(len(run.corpus.vocab), num_layers=1)
-    with pytest.raises(CharnnError, match="num_layers 2 → 1"):
+    with pytest.raises(CharnnError, match="--layers 2 → 1"):
         train_run(run.run_dir, corpus, model_config=other, config=tiny_train_config(steps=30), resume=True)
 
 

@@ -140,8 +140,11 @@ def test_speakers_keep_one_colour():
     assert ophelia and ophelia[0].startswith("\x1b[1;")  # bold
 
 
-def test_speakers_get_colours_of_their_own():
+def test_speakers_get_colours_of_their_own(monkeypatch):
     """A new-user trial: the bundled screenplay's six main characters had three colours between them."""
+    from charnn.ui import script_stream
+
+    monkeypatch.setattr(script_stream, "SPEAKERS", {})  # as a new process has it: none named yet
     names = ["JONAH", "ZOË", "MARGARET", "RUTH", "PETRA", "OLD TOBIAS"]
     rendered = styled("".join(f"{name}: Yes.\n" for name in names * 2))
     colours = [re.findall(rf"(\x1b\[[0-9;]*m){name}:", rendered) for name in names]
@@ -354,14 +357,14 @@ def test_a_cut_stream_writes_nothing_after_the_ctrl_c():
 def test_control_characters_reach_a_terminal_as_pictures_and_a_pipe_as_they_are():
     """A new-user trial: a model trained on a binary with --errors replace wrote ESC, NUL and BEL raw to the terminal,
     where ESC begins an escape sequence."""
-    text = "ROMEO: a\x1b[2Jb\x07c\x00\td\r\n"
-    assert ANSI.sub("", styled(text)) == "ROMEO: a␛[2Jb␇c␀\td\r\n"
+    text = "ROMEO: a\x1b[2Jb\x07c\x00\td\x9b2J\r\n"
+    assert ANSI.sub("", styled(text)) == "ROMEO: a␛[2Jb␇c␀\td\ufffd2J\r\n"
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
 
-    for out, expected in ((Terminal(), "a␛[2Jb␇c␀\td\r\n\u2421"), (io.StringIO(), text[7:] + "\x7f")):
+    for out, expected in ((Terminal(), "a␛[2Jb␇c␀\td\ufffd2J\r\n\u2421"), (io.StringIO(), text[7:] + "\x7f")):
         stream = PlainStream(out)
         for char in text[7:] + "\x7f":
             stream.write(char)

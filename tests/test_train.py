@@ -259,9 +259,9 @@ def test_resume_with_other_vocab(stopped_run, write_corpus):
         train_run(run_dir, other, config=resume_configs(steps=12), resume=True)
 
 
-@pytest.mark.parametrize("change, named", [(dict(hidden_size=32), "hidden_size 16 → 32"),
-                                           (dict(num_layers=1), "num_layers 2 → 1"),
-                                           (dict(cell="gru"), "cell lstm → gru")])
+@pytest.mark.parametrize("change, named", [(dict(hidden_size=32), "--hidden-size 16 → 32"),
+                                           (dict(num_layers=1), "--layers 2 → 1"),
+                                           (dict(cell="gru"), "--cell lstm → gru")])
 def test_resume_with_other_model(stopped_run, short_corpus, change, named):
     run_dir, model_config = stopped_run
     other = tiny_model_config(model_config.vocab_size, **change)
@@ -273,7 +273,7 @@ def test_resume_with_other_model(stopped_run, short_corpus, change, named):
 @pytest.mark.parametrize("change", [dict(seq_len=8), dict(batch_size=2), dict(seed=1)])
 def test_resume_with_other_data_order(stopped_run, short_corpus, change):
     run_dir, model_config = stopped_run
-    key = next(iter(change))
+    key = "--" + next(iter(change)).replace("_", "-")
     with pytest.raises(CharnnError, match=key):
         train_run(run_dir, short_corpus, model_config, resume_configs(steps=12, **change), resume=True)
 
@@ -284,7 +284,7 @@ def test_resume_names_every_setting_that_differs(stopped_run, short_corpus):
     other = tiny_model_config(model_config.vocab_size, num_layers=1)
     with pytest.raises(CharnnError, match="settings differ") as info:
         train_run(run_dir, short_corpus, other, resume_configs(steps=12, seq_len=8), resume=True)
-    assert "num_layers 2 → 1" in str(info.value) and "seq_len" in str(info.value)
+    assert "--layers 2 → 1" in str(info.value) and "--seq-len 16 → 8" in str(info.value)
 
 
 def test_resume_without_latest(tmp_path, short_corpus):

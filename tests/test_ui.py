@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
@@ -197,3 +198,16 @@ def test_a_narrow_terminal_gets_one_figure_a_row_with_whole_labels():
         assert ("train loss" in next(line for line in panel.splitlines() if "step " in line)) == (width >= 84)
         if width >= 60:  # a loss of 8.5 nats (a vocabulary of thousands, at the start) on one line
             assert "8.5172 nats (12.288 bpc)" in panel
+
+
+@pytest.mark.parametrize("fountain", [False, True])
+def test_a_batch_on_stdout_is_the_file_output_writes(capsys, fountain):
+    """Found in review: a sample of just "\n" (`--stop '\n'`) got two blank lines after it on the screen, one in the
+    file."""
+    from charnn import script
+    from charnn.cli.sampling import show_batch
+
+    one = [["only"]] if fountain else []  # one sample of text streams instead (no show_batch)
+    for texts in [["\n", "two"], ["", "x"], ["a\n\n", "b"], ["a", "b\n"], ["x\n", "\n", ""], *one]:
+        show_batch(texts, "", "auto", fountain)
+        assert capsys.readouterr().out == script.output_text(texts, "", fountain)

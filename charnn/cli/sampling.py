@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,37 @@ def write_output(output: Path, text: str) -> None:
     except OSError as problem:
         raise CharnnError(f"cannot write --output {output}: {problem.strerror}") from None
     ui.info(f"wrote {len(text):,} chars to {output}")
+
+
+def keep_what_was_made(batch, pieces: list[str], stream, texts: list[str], output: Path | None, written: bool,
+                       prime: str, style: str, fountain: bool) -> None:
+    """After a Ctrl-C: the text made so far to --output, and a batch's to stdout where that is a file or pipe."""
+    from charnn import script
+
+    if batch is not None:  # a batch cut short: its text so far, in full or in part
+        made = batch.texts()
+    else:
+        if sys.stdout.isatty():
+            sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
+            sys.stdout.flush()
+        so_far = "".join(pieces)
+        made = [so_far[: len(so_far) - len(stream.dropped if stream is not None else "")]]  # as the screen shows
+    if output is not None and not written and any(made):
+        with contextlib.suppress(CharnnError):
+            write_output(output, script.output_text(made, prime, fountain))
+    # A batch into a file or pipe, as the whole batch would have gone (a terminal gets no flood of text after its
+    # Ctrl-C). Ctrl-C also stops the reader of a pipe (`| cat`): then there is nobody to write to.
+    if batch is not None and not texts and any(made) and not sys.stdout.isatty():
+        try:
+            show_batch(made, prime, style, fountain)
+        except BrokenPipeError:
+            drop_stdout()
+
+
+def drop_stdout() -> None:
+    """The reader of stdout has gone: what is still to be written goes nowhere, and Python does not complain of the
+    broken pipe at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def show_batch(texts: list[str], prime: str, style: str, fountain: bool) -> None:
@@ -112,6 +144,7 @@ def sample(
     stream = batch = None  # the stream of one sample, or the rows of a batch (what Ctrl-C still writes)
     texts: list[str] = []
     open_line = False  # the text on stdout ended mid-line
+    written = False  # --output written
     fountain = output_format == "fountain"
     try:
         if prime_file is not None:
@@ -150,12 +183,15 @@ def sample(
         if num_samples > 1 and temperature == 0:
             ui.info("temperature 0 is greedy: every sample will be the same")
         started = time.monotonic()
-        if num_samples > 1 or fountain and output is None:
+        if num_samples > 1 or fountain:  # shown when done: a Fountain document is made from the whole text
             batch = BatchRows(vocab, num_samples, stop)
             with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
                 texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
                                        unknown, stop, on_progress=spin.progress(length), rows=batch)
             count = sum(map(len, texts))
+            if output is not None:  # first: a reader of stdout that has gone (`| head`) must not cost the file
+                write_output(output, script.output_text(texts, prime, fountain))
+                written = True
             show_batch(texts, prime, style, fountain)
         else:
             if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
@@ -176,27 +212,21 @@ def sample(
             if sys.stdout.isatty() and open_line:
                 sys.stdout.write("\n")
                 open_line = False
-        if output is not None:
+        if output is not None and not written:
             write_output(output, script.output_text(texts, prime, fountain))
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:
-        if batch is not None:  # a batch cut short: its text so far, in full or in part
-            made = batch.texts()
-            if not sys.stdout.isatty() and not texts:  # into a file or pipe, as the whole batch would have gone
-                show_batch(made, prime, style, fountain)  # (a terminal gets no flood of text after its Ctrl-C)
-        else:
-            if sys.stdout.isatty():
-                sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
-                sys.stdout.flush()
-            so_far = "".join(pieces)
-            made = [so_far[: len(so_far) - len(stream.dropped if stream is not None else "")]]  # as the screen shows
-        if output is not None and any(made):
-            with contextlib.suppress(CharnnError):
-                write_output(output, script.output_text(made, prime, fountain))
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the saving short
+        try:
+            keep_what_was_made(batch, pieces, stream, texts, output, written, prime, style, fountain)
+        finally:
+            signal.signal(signal.SIGINT, previous)  # as it was: the app may run inside another program (tests)
         interrupted(f"interrupted (seed {seed})")
-    except BrokenPipeError:
-        # The reader (e.g. `head`) has gone: stop quietly, and keep Python from complaining at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # the reader (e.g. `head`) has gone: stop quietly, keeping what --output asked for
+        drop_stdout()
+        if output is not None and not written and pieces:
+            with contextlib.suppress(CharnnError):
+                write_output(output, script.output_text(["".join(pieces)], prime, fountain))
         raise typer.Exit(0) from None
     ui.sample_footer(count, time.monotonic() - started, seed, open_line)

@@ -143,7 +143,8 @@ def sample_header(number: int, total: int, style: str, previous: str = "") -> No
     already (`--stop '\n\n'`)."""
     line = f"── sample {number}/{total} ──"
     stream = open_stream(style, sys.stdout)
-    sys.stdout.write("\n" if number > 1 and not previous.endswith("\n\n") else "")
+    # The previous sample's text follows its own header's line break: a sample of "\n" ends a blank line already.
+    sys.stdout.write("\n" if number > 1 and not ("\n" + previous).endswith("\n\n") else "")
     sys.stdout.write(stream.styled(line, "bold") if isinstance(stream, ScriptStream) else line)
     sys.stdout.write("\n")
 
@@ -154,8 +155,12 @@ def show_text(text: str, style: str, script_like: bool) -> None:
     if style == "auto":  # decided: no detection within a sample
         style = "script" if script_like else "plain"
     stream = open_stream(style, sys.stdout)
-    for char in text:
-        stream.write(char)
+    try:
+        for char in text:
+            stream.write(char)
+    except KeyboardInterrupt:
+        stream.close(cut=True)  # ends a style left open, so that the "interrupted" line is not in it
+        raise
     stream.close()
     if text and not text.endswith("\n"):
         sys.stdout.write("\n")

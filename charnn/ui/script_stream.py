@@ -20,12 +20,15 @@ KIND_STYLES = {"heading": "bold underline", "transition": "bold italic", "direct
 
 def visible(char: str) -> str:
     """`char` as a terminal should get it. A control character (ESC, BEL, NUL, …: a model trained on a binary with
-    `--errors replace` writes them; a new-user trial) becomes its Unicode picture, ␛, so that it cannot move the
-    cursor, ring, or begin an escape sequence. Line breaks, tabs and CR (of `--keep-crlf` text) pass as they are."""
+    `--errors replace` writes them; a new-user trial) becomes its Unicode picture, ␛ (a C1 control becomes �), so
+    that it cannot move the cursor, ring, or begin an escape sequence. Line breaks, tabs and CR (of `--keep-crlf`
+    text) pass as they are."""
     code = ord(char)
     if code < 32 and char not in "\n\t\r":
         return chr(0x2400 + code)  # the Control Pictures block: ␀ … ␟
-    return "\u2421" if code == 127 else char  # ␡
+    if 127 <= code < 160:  # DEL, and the C1 controls (CSI, OSC, …: a binary read with --encoding latin-1)
+        return "\u2421" if code == 127 else "\ufffd"  # ␡, or �: C1 has no pictures
+    return char
 
 
 def cells_after(cells: int, text: str, width: int) -> int:
