@@ -10,6 +10,9 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # also for the subprocesses some tests start
 
+import contextlib
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,3 +107,18 @@ def trained_run(tmp_path_factory) -> Run:
     corpus_path.write_text(REPETITIVE, encoding="utf-8")
     config = tiny_train_config(steps=60, lr=2e-2, eval_every=20, log_every=10)
     return train_run(root / "run", corpus_path, config=config)
+
+
+@contextlib.contextmanager
+def locked_by_another_process(run_dir: Path):
+    """`run_dir`'s run lock held by another process, as a run training there holds it, until the block ends."""
+    code = ("import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code, str(Path(run_dir) / ".lock")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)

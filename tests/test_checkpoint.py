@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import MIXED, tiny_train_config, train_run
+from conftest import MIXED, locked_by_another_process, tiny_train_config, train_run
 
 from charnn import checkpoint
 from charnn.checkpoint import RunLock, build_model, load, prune_steps, resolve, save
@@ -357,23 +357,12 @@ def test_run_lock_released_on_error(tmp_path):
 
 
 def test_lock_held_by_another_process(tmp_path):
-    import subprocess
-    import sys
-
-    code = ("import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
-            "print('locked', flush=True); sys.stdin.read()")
-    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / ".lock")], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "locked"
+    with locked_by_another_process(tmp_path):
         with pytest.raises(CharnnError):
             with RunLock(tmp_path):
                 pass
         with pytest.raises(CharnnError, match="another charnn process"):
             RunLock(tmp_path).check_free()
-    finally:
-        child.stdin.close()
-        child.wait(timeout=30)
     RunLock(tmp_path).check_free()
     with RunLock(tmp_path):  # the OS dropped the lock with the process
         pass

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import typer
-from conftest import REPETITIVE
+from conftest import REPETITIVE, locked_by_another_process
 from typer.testing import CliRunner
 
 import charnn.cli as cli_module
@@ -699,19 +699,11 @@ def test_a_folder_being_trained_in_is_refused_before_the_preset_runs(in_cli_root
     which slowed the real run (1,768 chars/s at its first eval instead of ~34,000), and then refused."""
     out = tmp_path / "busy"
     out.mkdir()
-    code = ("import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
-            "print('locked', flush=True); sys.stdin.read()")
-    child = subprocess.Popen([sys.executable, "-c", code, str(out / ".lock")], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "locked"
+    with locked_by_another_process(out):
         for resume in ([], ["--resume"]):
             result = fails(1, "train", "corpus.txt", "--time", "30s", "--out", str(out), *resume,
                            message="another charnn process is training in")
             assert "preset" not in result.stderr
-    finally:
-        child.stdin.close()
-        child.wait(timeout=30)
 
 
 def test_ctrl_c_during_a_batch_keeps_what_it_made(in_cli_root, tmp_path):
