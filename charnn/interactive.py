@@ -70,15 +70,11 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
                 writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
                 settings["unknown"]) if settings["length"] else None)
-            try:
+            with stream:  # Ctrl-C: closes a style left open, and writes nothing more after the ^C
                 for char in line:  # echo the prime so the continuation reads on from it
                     stream.write(char)
                 for char in chars:
                     stream.write(char)
-            except KeyboardInterrupt:
-                stream.close(cut=True)  # closes a style left open, and writes nothing more after the ^C
-                raise
-            stream.close()
         except CharnnError as problem:
             ui.error(str(problem))
         except KeyboardInterrupt:

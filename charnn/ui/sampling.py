@@ -15,10 +15,10 @@ from rich.text import Text
 
 from charnn import script
 from charnn.ui.messages import info, stderr
-from charnn.ui.script_stream import ScriptStream, visible
+from charnn.ui.script_stream import Closing, ScriptStream, visible
 
 
-class PlainStream:
+class PlainStream(Closing):
     """Characters straight to a file, flushed one by one: what a pipe or NO_COLOR gets."""
 
     def __init__(self, out):
@@ -104,7 +104,7 @@ class SampleStatus:
 
     def __exit__(self, kind, value, traceback) -> None:
         try:  # may raise BrokenPipeError when the reader has gone
-            self.stream.close(cut=kind is not None and issubclass(kind, KeyboardInterrupt))
+            self.stream.__exit__(kind, value, traceback)
         finally:
             if self.live is not None:
                 self.live.stop()
@@ -154,14 +154,9 @@ def show_text(text: str, style: str, script_like: bool) -> None:
     (the caller decides once for all samples: one short sample may hold a single speaker)."""
     if style == "auto":  # decided: no detection within a sample
         style = "script" if script_like else "plain"
-    stream = open_stream(style, sys.stdout)
-    try:
+    with open_stream(style, sys.stdout) as stream:  # a Ctrl-C ends a style left open: "interrupted" is not in it
         for char in text:
             stream.write(char)
-    except KeyboardInterrupt:
-        stream.close(cut=True)  # ends a style left open, so that the "interrupted" line is not in it
-        raise
-    stream.close()
     if text and not text.endswith("\n"):
         sys.stdout.write("\n")
     sys.stdout.flush()

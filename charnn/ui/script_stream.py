@@ -47,7 +47,18 @@ def cells_after(cells: int, text: str, width: int) -> int:
     return cells
 
 
-class ScriptStream:
+class Closing:
+    """A stream as a `with` block: closed at its end, and cut (held characters dropped, nothing more written after
+    the `^C` the terminal echoed) when Ctrl-C ends it."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.close(cut=kind is not None and issubclass(kind, KeyboardInterrupt))
+
+
+class ScriptStream(Closing):
     """Writes generated characters to a terminal as they come, styled as a play or screenplay.
 
     A line's kind is often unknown at its first character (is "MAR" the start of a cue?), so
