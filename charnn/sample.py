@@ -7,6 +7,7 @@ All randomness comes from the `torch.Generator` passed in, so the same seed give
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 
@@ -186,13 +187,15 @@ def generate_batch(
     (Ctrl-C) still has the text made so far."""
     rows = rows if rows is not None else BatchRows(vocab, num_samples, stop)
     ids = prime_ids_for(vocab, prime, unknown)
-    for position, next_ids in enumerate(generate_ids(model, ids, length, num_samples, temperature, top_k, top_p,
-                                                     generator)):
-        ended = rows.add(next_ids)
-        if on_progress is not None:
-            on_progress(position + 1)
-        if ended:
-            break
+    # Closed here, not whenever it is collected: `on_progress` may raise (a reader of stdout that has gone).
+    steps = generate_ids(model, ids, length, num_samples, temperature, top_k, top_p, generator)
+    with contextlib.closing(steps):
+        for position, next_ids in enumerate(steps):
+            ended = rows.add(next_ids)
+            if on_progress is not None:
+                on_progress(position + 1)
+            if ended:
+                break
     return rows.texts()
 
 
@@ -215,6 +218,15 @@ class BatchRows:
                 self.tails[row] = (self.tails[row] + self.vocab.chars[token])[-len(self.stop):]
                 self.ends[row] = len(self.columns) if self.tails[row] == self.stop else None
         return all(end is not None for end in self.ends)
+
+    def made(self, row: int) -> int:
+        """Characters of sample `row` so far: up to its stop, once written."""
+        end = self.ends[row]
+        return len(self.columns) if end is None else end
+
+    def text(self, row: int, start: int = 0) -> str:
+        """Sample `row` from character `start` on, as far as it has come."""
+        return "".join(self.vocab.chars[int(ids[row])] for ids in self.columns[start:self.made(row)])
 
     def texts(self) -> list[str]:
         ids = np.stack(self.columns, axis=1) if self.columns else np.zeros((self.num_samples, 0), dtype=np.int64)

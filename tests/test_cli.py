@@ -765,12 +765,30 @@ def test_ctrl_c_during_a_batch_whose_reader_has_gone_still_writes_the_file(in_cl
     with watched(child):
         assert "sampling from" in child.stderr.readline()
         time.sleep(1.5)
-        child.stdout.close()  # the reader is gone
         child.send_signal(signal.SIGINT)
+        child.stdout.close()  # the reader is gone: the same Ctrl-C stopped it
         stderr = child.stderr.read()
         child.wait(timeout=60)
     assert child.returncode == 130 and "Traceback" not in stderr and "interrupted (seed 7)" in stderr, stderr
     assert "sample 3/3" in out.read_text(encoding="utf-8")
+
+
+def test_a_batch_whose_reader_leaves_stops_quietly_and_writes_the_file(in_cli_root, tmp_path):
+    """`charnn sample --num-samples 3 --output F | head -c 200`: a batch now streams, so the reader can leave while
+    it is made. It stops as one stream does, exit 0, with the samples so far in F."""
+    out = tmp_path / "cut.txt"
+    child = subprocess.Popen([sys.executable, "-m", "charnn", "sample", "--num-samples", "3", "--length", "100000000",
+                              "--seed", "7", "--output", str(out)], cwd=in_cli_root.root, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    with watched(child):
+        head = child.stdout.read(200)
+        child.stdout.close()
+        stderr = child.stderr.read().decode()
+        child.wait(timeout=60)
+    assert child.returncode == 0 and "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert head.startswith(b"\xe2\x94\x80\xe2\x94\x80 sample 1/3") and len(head) == 200
+    written = out.read_text(encoding="utf-8")
+    assert written.encode().startswith(head) and "sample 3/3" in written
 
 
 def test_sample_into_a_closed_pipe(in_cli_root):

@@ -8,11 +8,10 @@ import re
 import sys
 from pathlib import Path
 
-import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from charnn import ui
+from charnn import script, ui
 from charnn.config import ModelConfig, TrainConfig
 from charnn.events import Evaluated, Finished, Started, Step
 from charnn.ui import TrainView
@@ -200,14 +199,77 @@ def test_a_narrow_terminal_gets_one_figure_a_row_with_whole_labels():
             assert "8.5172 nats (12.288 bpc)" in panel
 
 
-@pytest.mark.parametrize("fountain", [False, True])
-def test_a_batch_on_stdout_is_the_file_output_writes(capsys, fountain):
-    """Found in review: a sample of just "\n" (`--stop '\n'`) got two blank lines after it on the screen, one in the
-    file."""
-    from charnn import script
-    from charnn.cli.sampling import show_batch
+class GrowingRows:
+    """A batch's rows (sample.BatchRows) as `position` grows, from their final texts: rows in `stopped` end at their
+    last character (their --stop), the others run on to the batch's end."""
 
-    one = [["only"]] if fountain else []  # one sample of text streams instead (no show_batch)
-    for texts in [["\n", "two"], ["", "x"], ["a\n\n", "b"], ["a", "b\n"], ["x\n", "\n", ""], *one]:
-        show_batch(texts, "", "auto", fountain)
-        assert capsys.readouterr().out == script.output_text(texts, "", fountain)
+    def __init__(self, texts: list[str], stopped: tuple[int, ...] = ()):
+        self.texts, self.stopped, self.position = texts, stopped, 0
+        self.num_samples = len(texts)
+
+    @property
+    def ends(self) -> list[int | None]:
+        return [len(text) if row in self.stopped and self.position >= len(text) else None
+                for row, text in enumerate(self.texts)]
+
+    def text(self, row: int, start: int = 0) -> str:
+        return self.texts[row][start:self.position]
+
+
+def test_a_batch_on_stdout_is_the_file_output_writes(capsys):
+    """Found in review: a sample of just "\n" (`--stop '\n'`) got two blank lines after it on the screen, one in the
+    file. Streamed as the batch grows or written at its end, stdout gets the file's bytes."""
+    from charnn import script
+
+    for texts in [["\n", "two"], ["", "x"], ["a\n\n", "b"], ["a", "b\n"], ["x\n", "\n", ""]]:
+        for streamed in (False, True):
+            rows = GrowingRows(texts, stopped=tuple(range(len(texts))))
+            with ui.BatchStream(rows, "auto", "", None, "2×8 LSTM", 0.8, 10) as shown:
+                for position in range(1, 4) if streamed else ():
+                    rows.position = position
+                    shown.update(position)
+                shown.finish(texts)
+            assert capsys.readouterr().out == script.output_text(texts, "", False), (texts, streamed)
+    for texts in [["only"], ["\n", "two"]]:
+        ui.show_fountain(texts, "", "auto")
+        assert capsys.readouterr().out == script.output_text(texts, "", True)
+
+
+def test_a_batch_streams_its_first_sample_while_it_is_made(capsys):
+    """`--num-samples` showed nothing until the whole batch was made. Now the first sample streams under its header;
+    when it ends (its --stop), the next one's text so far comes at once, and that one streams on."""
+    texts = ["abc", "wxyz", "123456"]
+    rows = GrowingRows(texts, stopped=(0, 1))
+    seen = []
+    with ui.BatchStream(rows, "auto", "", None, "2×8 LSTM", 0.8, 6) as shown:
+        for position in range(1, 7):
+            rows.position = position
+            shown.update(position)
+            seen.append(capsys.readouterr().out)
+        shown.finish(texts)
+    assert seen[0] == "── sample 1/3 ──\na" and seen[1] == "b"
+    assert seen[2] == "c\n\n── sample 2/3 ──\nwxy"  # sample 1 ended at its stop: sample 2 so far, at once
+    assert seen[3] == "z\n\n── sample 3/3 ──\n1234" and seen[4:] == ["5", "6"]
+    assert capsys.readouterr().out == "\n"  # the end: the last sample's line is closed
+
+
+def test_a_streamed_batch_styles_its_samples_as_one_stream_would(monkeypatch):
+    """The first sample's style is decided as one stream's is (the prime, or unseen trial samples); a later one is
+    styled from its first character if the first was, or once the text so far reads as a script. Off the styles,
+    every sample is the text a file gets."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    play, prose = ["ROMEO:\nHi.\n", "JULIET:\nHo.\n", "NURSE:\nAnon!"], ["Once upon a time.\n", "The end.\n", "Yes."]
+    for texts, trial, styled in ((play, True, [True] * 3), (play, False, [False, False, True]),
+                                 (prose, False, [False] * 3)):
+        out = Terminal()
+        monkeypatch.setattr(sys, "stdout", out)
+        rows = GrowingRows(texts, stopped=(0, 1))
+        with ui.BatchStream(rows, "auto", "", lambda trial=trial: trial, "2×8 LSTM", 0.8, 20) as shown:
+            for position in range(1, 20):
+                rows.position = position
+                shown.update(position)
+            shown.finish(texts)
+        samples = out.getvalue().split("── sample ")[1:]
+        assert ANSI.sub("", out.getvalue()) == script.output_text(texts, "", False)
+        assert [sample.split("\n", 1)[1].startswith("\x1b[") for sample in samples] == styled, (texts, trial)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -15,65 +14,10 @@ import typer
 
 from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device
 from charnn.cli.options import check_seed, check_temperature, check_top_p
+from charnn.cli.stopping import CtrlCGate, ctrl_c_noted, drop_stdout, keep_what_was_made, write_output
 from charnn.errors import CharnnError
 
 LONG_PRIME = 20_000  # characters; a prime this long is announced (the bundled model reads ~11,000 a second)
-
-
-def write_output(output: Path, text: str) -> None:
-    from charnn import ui
-
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as problem:
-        raise CharnnError(f"cannot write --output {output}: {problem.strerror}") from None
-    ui.info(f"wrote {len(text):,} chars to {output}")
-
-
-def keep_what_was_made(batch, pieces: list[str], stream, texts: list[str], output: Path | None, written: bool,
-                       prime: str, style: str, fountain: bool) -> None:
-    """After a Ctrl-C: the text made so far to --output, and a batch's to stdout where that is a file or pipe."""
-    from charnn import script
-
-    if batch is not None:  # a batch cut short: its text so far, in full or in part
-        made = batch.texts()
-    else:
-        if sys.stdout.isatty():
-            sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
-            sys.stdout.flush()
-        so_far = "".join(pieces)
-        made = [so_far[: len(so_far) - len(stream.dropped if stream is not None else "")]]  # as the screen shows
-    if output is not None and not written and any(made):
-        with contextlib.suppress(CharnnError):
-            write_output(output, script.output_text(made, prime, fountain))
-    # A batch into a file or pipe, as the whole batch would have gone (a terminal gets no flood of text after its
-    # Ctrl-C). Ctrl-C also stops the reader of a pipe (`| cat`): then there is nobody to write to.
-    if batch is not None and not texts and any(made) and not sys.stdout.isatty():
-        try:
-            show_batch(made, prime, style, fountain)
-        except BrokenPipeError:
-            drop_stdout()
-
-
-def drop_stdout() -> None:
-    """The reader of stdout has gone: what is still to be written goes nowhere, and Python does not complain of the
-    broken pipe at exit."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def show_batch(texts: list[str], prime: str, style: str, fountain: bool) -> None:
-    """A batch's samples on stdout, each under its header; with `fountain`, the Fountain document --output writes."""
-    from charnn import script, ui
-
-    if fountain:
-        document = script.output_text(texts, prime, True)
-        ui.show_text(document, style, script.looks_like_script(document))
-        return
-    script_like = script.looks_like_script(prime[-4000:] + "\n\n".join(texts))  # decided once, for all samples
-    for number, text in enumerate(texts, 1):
-        if len(texts) > 1:
-            ui.sample_header(number, len(texts), style, texts[number - 2] if number > 1 else "")
-        ui.show_text(text, style, script_like)
 
 
 def unescape(text: str | None) -> str | None:
@@ -141,7 +85,7 @@ def sample(
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     stop = unescape(stop)
     pieces: list[str] = []  # the streamed sample so far, which Ctrl-C still writes to --output
-    stream = batch = None  # the stream of one sample, or the rows of a batch (what Ctrl-C still writes)
+    stream = batch = shown = None  # one sample's stream, or a batch's rows and their stream (what Ctrl-C still writes)
     texts: list[str] = []
     open_line = False  # the text on stdout ended mid-line
     written = False  # --output written
@@ -183,16 +127,25 @@ def sample(
         if num_samples > 1 and temperature == 0:
             ui.info("temperature 0 is greedy: every sample will be the same")
         started = time.monotonic()
-        if num_samples > 1 or fountain:  # shown when done: a Fountain document is made from the whole text
+        if fountain:  # shown when done: a Fountain document is made from the whole text
             batch = BatchRows(vocab, num_samples, stop)
             with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
                 texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
                                        unknown, stop, on_progress=spin.progress(length), rows=batch)
-            count = sum(map(len, texts))
             if output is not None:  # first: a reader of stdout that has gone (`| head`) must not cost the file
                 write_output(output, script.output_text(texts, prime, fountain))
                 written = True
-            show_batch(texts, prime, style, fountain)
+            ui.show_fountain(texts, prime, style)
+            count = sum(map(len, texts))
+        elif num_samples > 1:
+            batch = BatchRows(vocab, num_samples, stop)
+            with CtrlCGate().installed() as gate, ui.BatchStream(batch, style, prime, functools.partial(
+                    writes_script, model, vocab, prime, temperature, top_k, top_p, unknown) if length else None,
+                    label, temperature, length, guard=gate) as shown:
+                texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
+                                       unknown, stop, on_progress=shown.update, rows=batch)
+                shown.finish(texts)
+            count = sum(map(len, texts))
         else:
             if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
                 ui.info(f"reading the {len(prime):,}-character prime first")
@@ -217,16 +170,17 @@ def sample(
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the saving short
-        try:
-            keep_what_was_made(batch, pieces, stream, texts, output, written, prime, style, fountain)
-        finally:
-            signal.signal(signal.SIGINT, previous)  # as it was: the app may run inside another program (tests)
+        with ctrl_c_noted():
+            keep_what_was_made(batch, shown, pieces, stream, output, written, prime, style, fountain)
         interrupted(f"interrupted (seed {seed})")
     except BrokenPipeError:  # the reader (e.g. `head`) has gone: stop quietly, keeping what --output asked for
-        drop_stdout()
-        if output is not None and not written and pieces:
-            with contextlib.suppress(CharnnError):
-                write_output(output, script.output_text(["".join(pieces)], prime, fountain))
+        with ctrl_c_noted() as pressed:  # a Ctrl-C that stopped the reader (`| cat`) may come just after
+            drop_stdout()
+            made = (texts or batch.texts()) if batch is not None else ["".join(pieces)]
+            if output is not None and not written and any(made):
+                with contextlib.suppress(CharnnError):
+                    write_output(output, script.output_text(made, prime, fountain))
+        if pressed:
+            interrupted(f"interrupted (seed {seed})")
         raise typer.Exit(0) from None
     ui.sample_footer(count, time.monotonic() - started, seed, open_line)

@@ -5,11 +5,13 @@ Generated text goes to stdout as plain characters (never through Rich markup: co
 the training view degrades to one plain line per eval, fit for CI logs and files.
 
 messages: the stderr console, errors, info, the prompt · training: the training view ·
-script_stream: text styled as a play or screenplay · sampling: streams, status line, headers.
+script_stream: text styled as a play or screenplay · sampling: streams, status line, headers ·
+batch: a batch's samples as they are made.
 """
 
 from __future__ import annotations
 
+from charnn.ui.batch import BatchStream, show_fountain
 from charnn.ui.messages import ask, duration, error, info, loss_text, show_info, stderr
 from charnn.ui.sampling import (
     PlainStream,
@@ -25,6 +27,6 @@ from charnn.ui.sampling import (
 from charnn.ui.script_stream import ScriptStream, cells_after
 from charnn.ui.training import TrainView, steady_width
 
-__all__ = ["PlainStream", "SampleStatus", "ScriptStream", "Spinner", "TrainView", "ask", "cells_after",
+__all__ = ["BatchStream", "PlainStream", "SampleStatus", "ScriptStream", "Spinner", "TrainView", "ask", "cells_after",
            "color_terminal", "duration", "error", "info", "loss_text", "open_stream", "sample_footer", "sample_header",
-           "show_info", "show_text", "status_for", "stderr", "steady_width"]
+           "show_fountain", "show_info", "show_text", "status_for", "stderr", "steady_width"]

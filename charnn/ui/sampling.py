@@ -76,8 +76,9 @@ class SampleStatus:
     terminal, where a status redrawn under it erased and overwrote the line being written (a new-user trial).
     """
 
-    def __init__(self, stream, label: str, temperature: float, length: int):
+    def __init__(self, stream, label: str, temperature: float, length: int, samples: int = 1):
         self.stream, self.label, self.temperature, self.length = stream, label, temperature, length
+        self.samples = samples  # a batch's: each tick is one character of each
         self.count, self.started = 0, time.monotonic()
         to_file = not sys.stdout.isatty() and stderr.is_terminal and is_regular_file(sys.stdout)
         self.live = (Live(console=stderr, transient=True, refresh_per_second=4, redirect_stdout=False,
@@ -93,8 +94,9 @@ class SampleStatus:
         if self.count == 1:  # chars/s from the first character: not the prime's reading, nor the trial samples
             self.started = time.monotonic()
         if self.count % 32 == 0:
-            rate = (self.count - 1) / max(1e-9, time.monotonic() - self.started)
-            text = (f"{self.label} · temp {self.temperature} · {rate:,.0f} chars/s · "
+            rate = (self.count - 1) * self.samples / max(1e-9, time.monotonic() - self.started)
+            batch = f"{self.samples} samples · " if self.samples > 1 else ""
+            text = (f"{self.label} · temp {self.temperature} · {batch}{rate:,.0f} chars/s · "
                     f"{self.count:,}/{self.length:,}")
             self.stream.status_text = text
             if isinstance(self.stream, ScriptStream):

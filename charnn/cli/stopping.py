@@ -1,0 +1,100 @@
+"""How `charnn sample` ends early and keeps what it made: Ctrl-C, or a reader of stdout that has gone (`| head`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+from charnn.errors import CharnnError
+
+
+def write_output(output: Path, text: str) -> None:
+    from charnn import ui
+
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as problem:
+        raise CharnnError(f"cannot write --output {output}: {problem.strerror}") from None
+    ui.info(f"wrote {len(text):,} chars to {output}")
+
+
+def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | None, written: bool, prime: str,
+                       style: str, fountain: bool) -> None:
+    """After a Ctrl-C: the text made so far to --output; a batch's to stdout where that is a file or pipe.
+
+    `batch`: a batch's rows, `shown` its stream on stdout (None for Fountain, shown only when done). Else `pieces`
+    and `stream`: the single sample so far and its stream."""
+    from charnn import script, ui
+
+    if batch is not None:  # a batch cut short: its text so far, in full or in part
+        made = batch.texts()
+    else:
+        so_far = "".join(pieces)
+        made = [so_far[: len(so_far) - len(stream.dropped if stream is not None else "")]]  # as the screen shows
+    if sys.stdout.isatty() and (batch is None or shown is not None):
+        sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
+        sys.stdout.flush()
+    if output is not None and not written and any(made):
+        with contextlib.suppress(CharnnError):
+            write_output(output, script.output_text(made, prime, fountain))
+    # A batch into a file or pipe, as the whole batch would have gone (a terminal gets no flood of text after its
+    # Ctrl-C). Ctrl-C also stops the reader of a pipe (`| cat`): then there is nobody to write to.
+    if batch is not None and any(made) and not sys.stdout.isatty():
+        try:
+            if shown is not None:
+                shown.finish(made)
+            else:
+                ui.show_fountain(made, prime, style)
+        except BrokenPipeError:
+            drop_stdout()
+
+
+@contextlib.contextmanager
+def ctrl_c_noted():
+    """While what was made is saved: a Ctrl-C is noted (the list gets an item), not raised, so that it cannot cut
+    the saving short or end in a traceback. The handler is restored after: the app may run inside another program."""
+    pressed: list[bool] = []
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class CtrlCGate:
+    """Ctrl-C as usual, except inside `with gate:` (text being written and counted), where it waits for the block's
+    end: what stdout got and the count of it then agree, and a cut batch goes on from there into a file or pipe."""
+
+    def __init__(self):
+        self.inside = self.pressed = False
+
+    def handler(self, signum, frame) -> None:
+        if not self.inside:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def __enter__(self) -> None:
+        self.inside = True
+
+    def __exit__(self, *exc) -> None:
+        self.inside = False
+        if self.pressed:
+            self.pressed = False
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self):
+        previous = signal.signal(signal.SIGINT, self.handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def drop_stdout() -> None:
+    """The reader of stdout has gone: what is still to be written goes nowhere, and Python does not complain of the
+    broken pipe at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
