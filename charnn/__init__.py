@@ -17,7 +17,7 @@ _PUBLIC = {
     "load_corpus": "charnn.data",
     "CharRNN": "charnn.model",
     "generate": "charnn.sample",
-    "sample_next": "charnn.sample",
+    "sample_next": "charnn.drawing",
     "evaluate": "charnn.evaluation",
 }
 

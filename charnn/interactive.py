@@ -12,8 +12,9 @@ import sys
 import torch
 
 from charnn import ui
+from charnn.drawing import check_controls
 from charnn.errors import CharnnError
-from charnn.sample import check_controls, generate, writes_script
+from charnn.sample import generate, writes_script
 
 
 def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style) -> None:
@@ -75,9 +76,10 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                     stream.write(char)
                 for char in chars:
                     stream.write(char)
-        except CharnnError as problem:
+        except CharnnError as problem:  # before anything was written
             ui.error(str(problem))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # "(stopped)" on a line of its own after the ^C; no blank line before the prompt
             ui.info("\n(stopped)")
-        sys.stdout.write("\n")
-        sys.stdout.flush()
+        else:
+            sys.stdout.write("\n")  # end the continuation's line
+            sys.stdout.flush()

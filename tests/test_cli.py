@@ -892,6 +892,7 @@ def test_interactive_ctrl_c_keeps_the_session_and_writes_nothing_after_it(in_cli
     result = invoke("sample", "--interactive", input="the \nthe \n")
     assert result.exit_code == 0, result.output
     assert result.stderr.count("(stopped)") == 2 and "bye" in result.stderr  # the session went on to Ctrl-D
+    assert result.stdout == ""  # no line break after "(stopped)": it left a blank line before the next prompt
     text = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue())
     assert text == "the HAMLET: To be.\n" * 2
 

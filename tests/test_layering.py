@@ -25,7 +25,7 @@ def module_name(path: Path) -> str:
 
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
-CORE = ["batches", "checkpoint", "config", "data", "errors", "evaluation", "events", "lstm_batch", "model",
+CORE = ["batches", "checkpoint", "config", "data", "drawing", "errors", "evaluation", "events", "lstm_batch", "model",
         "optimization", "planning", "precision", "presets", "products", "recorder", "runs", "sample", "script",
         "stepper", "train", "vocab"]
 
@@ -40,8 +40,8 @@ DEPENDENCIES = {
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "config", "data", "errors", "evaluation",
                        "precision", "runs", "ui", "vocab"},
     "cli.options": set(),
-    "cli.sampling": {"checkpoint", "cli.command", "cli.options", "cli.stopping", "errors", "interactive", "sample",
-                     "script", "ui", "vocab"},
+    "cli.sampling": {"checkpoint", "cli.command", "cli.options", "cli.stopping", "drawing", "errors", "interactive",
+                     "sample", "script", "ui", "vocab"},
     "cli.stopping": {"errors", "script", "ui"},
     "cli.training": {"checkpoint", "cli.command", "cli.options", "config", "data", "errors", "planning", "runs",
                      "train", "ui"},
@@ -50,7 +50,7 @@ DEPENDENCIES = {
     "errors": set(),
     "evaluation": {"model", "precision"},
     "events": {"config"},
-    "interactive": {"errors", "sample", "ui"},
+    "interactive": {"drawing", "errors", "sample", "ui"},
     "lstm_batch": {"model", "products"},
     "model": {"config"},
     "planning": {"checkpoint", "config", "data", "errors", "precision", "presets"},
@@ -58,7 +58,8 @@ DEPENDENCIES = {
     "presets": {"config", "model", "precision"},
     "products": {"precision"},
     "runs": {"checkpoint", "errors"},
-    "sample": {"errors", "model", "script", "stepper", "vocab"},
+    "sample": {"drawing", "model", "script", "stepper", "vocab"},
+    "drawing": {"errors"},
     "script": set(),
     "stepper": {"lstm_batch", "model", "products"},
     "train": {"batches", "checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision",

@@ -9,16 +9,15 @@ import torch
 from conftest import tiny_model_config
 
 from charnn import checkpoint, products
+from charnn.drawing import check_controls, sample_next
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
 from charnn.sample import (
-    check_controls,
     default_prime,
     generate,
     generate_batch,
     generate_ids,
     prime_ids_for,
-    sample_next,
     writes_script,
 )
 from charnn.vocab import Vocab

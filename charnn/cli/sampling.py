@@ -79,7 +79,8 @@ def sample(
 
     from charnn import checkpoint as checkpoints
     from charnn import script, ui
-    from charnn.sample import BatchRows, check_controls, generate, generate_batch, writes_script
+    from charnn.drawing import check_controls
+    from charnn.sample import BatchRows, generate, generate_batch, writes_script
     from charnn.vocab import Vocab, listed
 
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
