@@ -66,11 +66,12 @@ DEPENDENCIES = {
               "recorder", "runs"},
     "optimization": {"config", "model"},
     "recorder": {"checkpoint", "errors", "evaluation", "events", "model", "sample"},
-    "ui": {"ui.batch", "ui.messages", "ui.sampling", "ui.script_stream", "ui.training"},
+    "ui": {"ui.batch", "ui.messages", "ui.sampling", "ui.script_stream", "ui.terminal", "ui.training"},
     "ui.batch": {"script", "ui.sampling"},
     "ui.messages": set(),
-    "ui.sampling": {"script", "ui.messages", "ui.script_stream"},
-    "ui.script_stream": {"script"},
+    "ui.sampling": {"script", "ui.messages", "ui.script_stream", "ui.terminal"},
+    "ui.script_stream": {"script", "ui.terminal"},
+    "ui.terminal": set(),
     "ui.training": {"events", "ui.messages"},
     "vocab": {"errors"},
 }
@@ -166,7 +167,7 @@ def test_only_ui_imports_rich(module):
 
 def test_ui_is_where_rich_is():
     assert {module for module in MODULES if "rich" in roots(imported(module))} == {
-        "ui.messages", "ui.sampling", "ui.script_stream", "ui.training"}
+        "ui.messages", "ui.sampling", "ui.script_stream", "ui.terminal", "ui.training"}
 
 
 @pytest.mark.parametrize("module", MODULES)

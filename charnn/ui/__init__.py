@@ -6,7 +6,7 @@ the training view degrades to one plain line per eval, fit for CI logs and files
 
 messages: the stderr console, errors, info, the prompt · training: the training view ·
 script_stream: text styled as a play or screenplay · sampling: streams, status line, headers ·
-batch: a batch's samples as they are made.
+batch: a batch's samples as they are made · terminal: control pictures, cursor columns.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from charnn.ui.sampling import (
     show_text,
     status_for,
 )
-from charnn.ui.script_stream import ScriptStream, cells_after
+from charnn.ui.script_stream import ScriptStream
+from charnn.ui.terminal import cells_after
 from charnn.ui.training import TrainView, steady_width
 
 __all__ = ["BatchStream", "PlainStream", "SampleStatus", "ScriptStream", "Spinner", "TrainView", "ask", "cells_after",

@@ -15,7 +15,8 @@ from rich.text import Text
 
 from charnn import script
 from charnn.ui.messages import info, stderr
-from charnn.ui.script_stream import Closing, ScriptStream, visible
+from charnn.ui.script_stream import Closing, ScriptStream
+from charnn.ui.terminal import visible
 
 
 class PlainStream(Closing):
