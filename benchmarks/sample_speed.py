@@ -6,8 +6,8 @@ Model: the given checkpoint, else the bundled model (else, or with `--cell`, a r
 that cell, where the first-character time is not measured). Measures
 single-stream chars/s (charnn's `generate` vs feeding `nn.LSTM` one character at a time with
 PyTorch defaults), aggregate chars/s with 8 samples in one batch, the time from starting
-`charnn sample` to its first character on stdout (a pipe, and a pseudo-terminal), and the time of
-`charnn --help`.
+`charnn sample` to its first character on stdout (a pipe, and a pseudo-terminal; and for `--num-samples 8`,
+which streams as the batch is made), and the time of `charnn --help`.
 Timings on a shared VM drift by ±20% from minute to minute, so the three throughput loops run in
 interleaved rounds (`--rounds`) and each keeps its best round; `import torch` alone is timed too,
 since it is the floor under the first-character time.
@@ -166,6 +166,8 @@ def main():
     first = min(first_char_seconds(sample_args) for _ in range(3)) if path else float("nan")
     first_terminal = min(first_char_seconds(sample_args, terminal=True) for _ in range(3)) \
         if path and os.name == "posix" else float("nan")
+    batch_args = ["--num-samples", "8", "--length", str(args.length), "--seed", "1"] + sample_args[4:]
+    first_batch = min(first_char_seconds(batch_args) for _ in range(3)) if path else float("nan")
     import_seconds = min(timed(lambda: subprocess.run([sys.executable, "-c", "import torch"]))[0] for _ in range(3))
     help_seconds = min(timed(lambda: subprocess.run(["charnn", "--help"], stdout=subprocess.DEVNULL))[0]
                        for _ in range(3))
@@ -179,6 +181,7 @@ def main():
               f"({batched_fp32 / single:.2f}× single)")
     print(f"{'charnn sample: start → first char on stdout':<44}{first:>13.2f}s   (a pipe)")
     print(f"{'  the same on a terminal':<44}{first_terminal:>13.2f}s   (styled: trial samples first)")
+    print(f"{'  --num-samples 8, a pipe':<44}{first_batch:>13.2f}s   (--length {args.length}: its header)")
     floor = 'python -c "import torch" (the floor)'
     print(f"{floor:<44}{import_seconds:>13.2f}s")
     print(f"{'charnn --help':<44}{help_seconds:>13.2f}s")
