@@ -16,6 +16,7 @@ import torch
 
 from charnn import script
 from charnn.drawing import check_controls, draw, gumbel_noise
+from charnn.drawing import sample_next as sample_next  # importable from here too, its home until 2026-11-27
 from charnn.model import CharRNN
 from charnn.stepper import stepper_for
 from charnn.vocab import Vocab

@@ -791,6 +791,81 @@ def test_a_batch_whose_reader_leaves_stops_quietly_and_writes_the_file(in_cli_ro
     assert written.encode().startswith(head) and "sample 3/3" in written
 
 
+def test_ctrl_c_while_a_finished_fountain_batch_is_written_does_not_write_it_twice(in_cli_root, monkeypatch):
+    """Found in review: a Ctrl-C while the finished Fountain document went into a file or pipe wrote it again."""
+    from charnn import ui
+
+    def cut(texts, prime, style):
+        sys.stdout.write("# Sample 1 of 2\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ui, "show_fountain", cut)
+    result = invoke("sample", "--num-samples", "2", "--length", "30", "--seed", "1", "--format", "fountain")
+    assert result.exit_code == 130 and result.stdout == "# Sample 1 of 2\n"
+
+
+def test_a_batch_runs_outside_the_main_thread(in_cli_root):
+    """Found in review: the Ctrl-C handling set a signal handler, which only the main thread may do: `--num-samples`
+    from a thread of another program failed with 'signal only works in main thread'."""
+    results = []
+    worker = threading.Thread(target=lambda: results.append(invoke("sample", "--num-samples", "2", "--length", "20")))
+    worker.start()
+    worker.join(timeout=60)
+    assert results and results[0].exit_code == 0, results and results[0].output
+    assert "sample 2/2" in results[0].stdout
+
+
+def test_a_ctrl_c_as_a_batch_moves_to_its_next_sample_still_gives_the_files_bytes(monkeypatch):
+    """Found in review: a Ctrl-C between a sample's closing line break and the move to the next sample made `finish`
+    end that sample twice (an extra blank line in a file or pipe). Both now happen, or neither."""
+    import io
+
+    from charnn import script, ui
+    from charnn.cli.stopping import CtrlCGate
+
+    class Rows:  # sample 1 has ended at its --stop ("ab"); sample 2 runs on
+        num_samples, ends = 2, [2, None]
+
+        @staticmethod
+        def text(row, start=0):
+            return ["ab", "cd"][row][start:]
+
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    gate = CtrlCGate()
+    shown = ui.BatchStream(Rows(), "plain", "", None, "2×8 LSTM", 0.8, 2, guard=gate)
+    pressed = []
+
+    def close(cut=False):  # Ctrl-C pressed as sample 1 is being closed
+        if not pressed:
+            pressed.append(gate.handler(2, None))
+
+    shown.stream.close = close
+    with pytest.raises(KeyboardInterrupt), shown:
+        shown.update(2)
+    shown.finish(["ab", "cd"])
+    assert out.getvalue() == script.output_text(["ab", "cd"], "", False)
+
+
+def test_a_batch_cut_on_a_terminal_ends_its_line(monkeypatch):
+    """Found in review: a Ctrl-C before the batch's first sample was open (its style's trial samples) left
+    `^Cinterrupted` on one line."""
+    import io
+
+    from charnn.cli.stopping import keep_what_was_made
+    from charnn.sample import BatchRows
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for fountain, line_break in ((False, "\n"), (True, "")):  # Fountain's spinner line goes with its ^C
+        out = Terminal()
+        monkeypatch.setattr(sys, "stdout", out)
+        keep_what_was_made(BatchRows(Vocab("ab"), 2), None, [], None, None, False, "", "auto", fountain, False)
+        assert out.getvalue() == line_break
+
+
 def test_sample_into_a_closed_pipe(in_cli_root):
     """`charnn sample | head -c 20`: the reader leaves early; the sampler stops quietly."""
     child = subprocess.Popen([sys.executable, "-m", "charnn", "sample", "--length", "1000000", "--seed", "1"],

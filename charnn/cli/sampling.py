@@ -172,7 +172,7 @@ def sample(
         fail(str(problem))
     except KeyboardInterrupt:
         with ctrl_c_noted():
-            keep_what_was_made(batch, shown, pieces, stream, output, written, prime, style, fountain)
+            keep_what_was_made(batch, shown, pieces, stream, output, written, prime, style, fountain, bool(texts))
         interrupted(f"interrupted (seed {seed})")
     except BrokenPipeError:  # the reader (e.g. `head`) has gone: stop quietly, keeping what --output asked for
         with ctrl_c_noted() as pressed:  # a Ctrl-C that stopped the reader (`| cat`) may come just after

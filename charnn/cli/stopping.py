@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from charnn.errors import CharnnError
@@ -22,11 +23,11 @@ def write_output(output: Path, text: str) -> None:
 
 
 def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | None, written: bool, prime: str,
-                       style: str, fountain: bool) -> None:
+                       style: str, fountain: bool, finished: bool) -> None:
     """After a Ctrl-C: the text made so far to --output; a batch's to stdout where that is a file or pipe.
 
-    `batch`: a batch's rows, `shown` its stream on stdout (None for Fountain, shown only when done). Else `pieces`
-    and `stream`: the single sample so far and its stream."""
+    `batch`: a batch's rows, `shown` its stream on stdout (None for Fountain, shown only when done, so once
+    `finished` it was being shown already). Else `pieces` and `stream`: the single sample so far and its stream."""
     from charnn import script, ui
 
     if batch is not None:  # a batch cut short: its text so far, in full or in part
@@ -34,7 +35,7 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     else:
         so_far = "".join(pieces)
         made = [so_far[: len(so_far) - len(stream.dropped if stream is not None else "")]]  # as the screen shows
-    if sys.stdout.isatty() and (batch is None or shown is not None):
+    if sys.stdout.isatty() and not fountain:  # (Fountain's spinner line is gone with its ^C)
         sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
         sys.stdout.flush()
     if output is not None and not written and any(made):
@@ -45,11 +46,25 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     if batch is not None and any(made) and not sys.stdout.isatty():
         try:
             if shown is not None:
-                shown.finish(made)
-            else:
+                shown.finish(made)  # from where stdout has got to
+            elif not finished:  # a finished document was being written: not twice
                 ui.show_fountain(made, prime, style)
         except BrokenPipeError:
             drop_stdout()
+
+
+@contextlib.contextmanager
+def sigint_handled_by(handler):
+    """Ctrl-C goes to `handler` inside the block, then to whatever handled it before. Only the main thread may set
+    handlers, and only it gets Ctrl-C: elsewhere (the app run from a thread of another program) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -57,11 +72,8 @@ def ctrl_c_noted():
     """While what was made is saved: a Ctrl-C is noted (the list gets an item), not raised, so that it cannot cut
     the saving short or end in a traceback. The handler is restored after: the app may run inside another program."""
     pressed: list[bool] = []
-    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
-    try:
+    with sigint_handled_by(lambda *_: pressed.append(True)):
         yield pressed
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class CtrlCGate:
@@ -87,11 +99,8 @@ class CtrlCGate:
 
     @contextlib.contextmanager
     def installed(self):
-        previous = signal.signal(signal.SIGINT, self.handler)
-        try:
+        with sigint_handled_by(self.handler):
             yield self
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
 
 def drop_stdout() -> None:

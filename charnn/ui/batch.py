@@ -74,11 +74,12 @@ class BatchStream:
 
     def next_sample(self, text: str) -> None:
         """End the current sample (whole: `text`) and open the next one's stream."""
-        self.stream.close()
-        if text and not text.endswith("\n"):
-            sys.stdout.write("\n")
-        sys.stdout.flush()
-        self.previous, self.current, self.written, self.headed = text, self.current + 1, 0, False
+        with self.guard:  # its closing line break and the move to the next sample: both or neither
+            self.stream.close()
+            if text and not text.endswith("\n"):
+                sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.previous, self.current, self.written, self.headed = text, self.current + 1, 0, False
         if self.current < self.total:
             # A later sample is styled if the first was (or its text so far reads as a script). It begins on the
             # prime's last line, as the first did.
