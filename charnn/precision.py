@@ -7,10 +7,16 @@ emulating them, and there charnn trains 2.4× slower in bf16 than in fp32 (3,171
 7,546–8,267 chars/s on machine B with oneDNN held to plain AVX-512, RESULTS.md). So `auto` asks for
 the instructions themselves; an explicit bf16 only needs to run at all. GPUs likewise: torch counts
 emulated bf16 on GPUs before Ampere as supported.
+
+Nor do the instructions settle it: on machine C (2 cores of an Intel Xeon with AVX-512 BF16, no AMX
+visible) an LSTM trains 0.6–0.7× as fast in bf16 as in fp32. So on a CPU `auto` times a training step in
+both and takes bf16 only where it is clearly faster (`bf16_trains_faster`).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -85,10 +91,42 @@ def native_cuda_bf16() -> bool:
 
 
 def auto_precision(device: torch.device) -> str:
-    """bf16 where it is fast here (a GPU or a CPU with bf16 units), else fp32."""
+    """bf16 where it is fast here (a GPU with bf16 units, or a CPU with them where a training step is measured
+    faster in bf16), else fp32."""
     if (device.type == "cpu" and not native_bf16()) or (device.type == "cuda" and not native_cuda_bf16()):
         return "fp32"
-    return "bf16" if bf16_runs(device) else "fp32"
+    if not bf16_runs(device):
+        return "fp32"
+    return "bf16" if device.type != "cpu" or bf16_trains_faster(device) else "fp32"
+
+
+PROBE = (2, 384, 16, 64)  # layers, hidden size, streams, characters: the CPU preset's usual model and batch
+BF16_MARGIN = 1.1  # bf16 must be this much faster: at a near tie fp32 (exact, and no casts) wins
+
+
+def bf16_trains_faster(device: torch.device) -> bool:
+    """Whether an LSTM of `PROBE`'s size trains faster here in bf16 than in fp32 (forward and backward, best of 2
+    alternating rounds after one untimed step each; ~0.3 s on machine B, ~0.5 s on machine C). The random state
+    is left as it was."""
+    layers, hidden, streams, length = PROBE
+    with torch.random.fork_rng(devices=[]):
+        lstm = torch.nn.LSTM(64, hidden, layers, batch_first=True).to(device)
+        inputs = torch.randn(streams, length, 64, device=device)  # (B, T, E)
+
+    def step(precision: str) -> float:
+        started = time.perf_counter()
+        with autocast(device, precision):
+            outputs, _ = lstm(inputs)  # (B, T, H)
+        outputs.float().sum().backward()
+        return time.perf_counter() - started
+
+    best = {"fp32": math.inf, "bf16": math.inf}
+    for precision in best:
+        step(precision)  # allocations, kernel choice
+    for _ in range(2):  # alternating: a slow moment of a shared machine hurts both alike
+        for precision in best:
+            best[precision] = min(best[precision], step(precision))
+    return best["bf16"] * BF16_MARGIN < best["fp32"]
 
 
 def check_precision(device: torch.device, precision: str) -> str:

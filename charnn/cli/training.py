@@ -63,7 +63,8 @@ def train(
     seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order \\[default: "
                                                   f"{T.seed}].", callback=check_seed)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (auto: bf16 where it is native).")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (auto: bf16 where it is native and timed "
+                                                "faster).")] = "auto",
     encoding: Annotated[str, typer.Option(help="Text encoding of the corpus.", callback=check_encoding)] = "utf-8",
     errors: Annotated[str, typer.Option(help="Bad bytes: strict (stop) or replace.")] = "strict",
     keep_crlf: Annotated[bool, typer.Option("--keep-crlf", help="Keep CRLF line endings instead of LF.",
