@@ -815,6 +815,24 @@ def test_a_batch_runs_outside_the_main_thread(in_cli_root):
     assert "sample 2/2" in results[0].stdout
 
 
+def test_an_ignored_ctrl_c_stays_ignored():
+    """`trap '' INT; charnn sample --num-samples 8`: the batch's Ctrl-C handling must not turn Ctrl-C back on."""
+    import signal
+
+    from charnn.cli.stopping import CtrlCGate, ctrl_c_noted
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with CtrlCGate().installed(), ctrl_c_noted():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with CtrlCGate().installed() as gate:  # where Ctrl-C is handled, the gate takes it
+        assert signal.getsignal(signal.SIGINT) == gate.handler
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
 def test_a_ctrl_c_as_a_batch_moves_to_its_next_sample_still_gives_the_files_bytes(monkeypatch):
     """Found in review: a Ctrl-C between a sample's closing line break and the move to the next sample made `finish`
     end that sample twice (an extra blank line in a file or pipe). Both now happen, or neither."""

@@ -56,8 +56,9 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
 @contextlib.contextmanager
 def sigint_handled_by(handler):
     """Ctrl-C goes to `handler` inside the block, then to whatever handled it before. Only the main thread may set
-    handlers, and only it gets Ctrl-C: elsewhere (the app run from a thread of another program) nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
+    handlers, and only it gets Ctrl-C: elsewhere (the app run from a thread of another program) nothing changes.
+    Nor where Ctrl-C is ignored (`trap '' INT`, `nohup`): it stays ignored."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
     previous = signal.signal(signal.SIGINT, handler)
