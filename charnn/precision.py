@@ -106,7 +106,7 @@ BF16_MARGIN = 1.1  # bf16 must be this much faster: at a near tie fp32 (exact, a
 
 def bf16_trains_faster(device: torch.device) -> bool:
     """Whether an LSTM of `PROBE`'s size trains faster here in bf16 than in fp32 (forward and backward, best of 2
-    alternating rounds after one untimed step each; ~0.3 s on machine B, ~0.5 s on machine C). The random state
+    alternating rounds after one untimed step each: ~0.5 s on machine C). The random state
     is left as it was."""
     layers, hidden, streams, length = PROBE
     with torch.random.fork_rng(devices=[]):
