@@ -19,7 +19,7 @@ from charnn import checkpoint
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import EncodedCorpus
 from charnn.errors import CharnnError
-from charnn.precision import auto_precision, check_precision
+from charnn.precision import check_precision, chosen_precision
 from charnn.presets import choose
 
 DEFAULT_BUDGET = 600.0  # seconds: a new run given neither --steps nor --time
@@ -35,6 +35,7 @@ class Plan:
     model_config: ModelConfig
     config: TrainConfig
     preset_reason: str | None  # why the preset chose this size, where it chose it; else None
+    precision_reason: str | None = None  # why auto chose this precision, where it timed bf16 against fp32
 
 
 def saved_settings(run_dir: Path) -> dict:
@@ -63,7 +64,8 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
     run = saved_settings(resumed) if resumed is not None else {}
     if precision == "auto" and run.get("precision"):  # a resumed run goes on as it started
         precision = run["precision"]
-    precision = auto_precision(device) if precision == "auto" else check_precision(device, precision)
+    precision, precision_reason = (chosen_precision(device) if precision == "auto"
+                                   else (check_precision(device, precision), None))
     new_budget = budget is not None
     if steps is None and budget is None:
         steps, budget = (run["steps"], run["time_budget"]) if run else (None, DEFAULT_BUDGET)
@@ -89,4 +91,4 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
     model_config = ModelConfig(len(corpus.vocab), **{k: settings[k] for k in MODEL_KEYS if k in settings})
     config = TrainConfig(steps=steps, time_budget=budget, precision=precision,
                          **{k: settings[k] for k in TRAIN_KEYS if k in settings})
-    return Plan(model_config, config, reason)
+    return Plan(model_config, config, reason, precision_reason)

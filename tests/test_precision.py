@@ -26,7 +26,7 @@ def cpu_bf16(monkeypatch):
     def set_cpu(native: bool, runs: bool = True, faster: bool = True):
         monkeypatch.setattr(precision, "native_bf16", lambda: native)
         monkeypatch.setattr(precision, "bf16_runs", lambda device: runs)
-        monkeypatch.setattr(precision, "bf16_trains_faster", lambda device: faster)
+        monkeypatch.setattr(precision, "bf16_speedup", lambda device: 1.5 if faster else 0.62)
 
     return set_cpu
 
@@ -47,9 +47,25 @@ def test_native_bf16_cpu_that_trains_slower_in_it_trains_in_fp32(cpu_bf16):
     assert precision.auto_precision(CPU) == "fp32"
 
 
+def test_a_timed_choice_says_why(cpu_bf16, tmp_path, monkeypatch):
+    """A new-user trial: on a CPU with AVX-512 BF16 training went fp32 without a word on why."""
+    cpu_bf16(native=True, runs=True, faster=False)
+    chosen, reason = precision.chosen_precision(CPU)
+    assert chosen == "fp32" and "0.62× as fast in it" in reason and "--precision bf16" in reason
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", "corpus.txt", *TINY])
+    assert result.exit_code == 0, result.output
+    assert "precision fp32: this CPU has bf16, but a training step ran 0.62× as fast in it" in result.stderr
+    cpu_bf16(native=True, runs=True, faster=True)
+    assert precision.chosen_precision(CPU) == ("bf16", "bf16: a training step ran 1.50× as fast in it as in fp32 here")
+    cpu_bf16(native=False, runs=True)
+    assert precision.chosen_precision(CPU) == ("fp32", None)  # nothing was timed: nothing to say
+
+
 def test_the_bf16_timing_runs_here_and_leaves_the_random_state_alone():
     state = torch.get_rng_state()
-    assert precision.bf16_trains_faster(CPU) in (True, False)
+    assert precision.bf16_speedup(CPU) > 0
     assert torch.equal(torch.get_rng_state(), state)  # a run's seeded initialisation comes after it
 
 

@@ -273,3 +273,21 @@ def test_a_streamed_batch_styles_its_samples_as_one_stream_would(monkeypatch):
         samples = out.getvalue().split("── sample ")[1:]
         assert ANSI.sub("", out.getvalue()) == script.output_text(texts, "", False)
         assert [sample.split("\n", 1)[1].startswith("\x1b[") for sample in samples] == styled, (texts, trial)
+
+
+def test_after_a_ctrl_c_into_a_pipe_stderr_starts_a_line_of_its_own(tmp_path, monkeypatch):
+    """A new-user trial: `charnn sample | cat`, Ctrl-C: `…him sta^Cinterrupted (seed 2)` (the terminal echoes ^C after
+    the text cat wrote to it)."""
+    import os
+
+    from charnn.ui import sampling
+
+    read, write = os.pipe()
+    with open(write, "w") as pipe, open(tmp_path / "out.txt", "w") as file:
+        for out, line_break in ((pipe, "\n"), (file, ""), (Terminal(), "")):
+            screen = io.StringIO()
+            monkeypatch.setattr(sampling, "stderr", Console(file=screen, force_terminal=True))
+            monkeypatch.setattr(sys, "stdout", out)
+            ui.end_piped_line()
+            assert screen.getvalue() == line_break
+    os.close(read)

@@ -140,13 +140,20 @@ def sample(
             count = sum(map(len, texts))
         elif num_samples > 1:
             batch = BatchRows(vocab, num_samples, stop)
+            first: list[float] = []  # when the first characters came: chars/s of the samples, not of the prime
+
+            def progress(position: int) -> None:
+                if not first:
+                    first.append(time.monotonic())
+                shown.update(position)
+
             with CtrlCGate().installed() as gate, ui.BatchStream(batch, style, prime, functools.partial(
                     writes_script, model, vocab, prime, temperature, top_k, top_p, unknown) if length else None,
                     label, temperature, length, guard=gate) as shown:
                 texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
-                                       unknown, stop, on_progress=shown.update, rows=batch)
+                                       unknown, stop, on_progress=progress, rows=batch)
                 shown.finish(texts)
-            count = sum(map(len, texts))
+            count, started = sum(map(len, texts)), (first or [started])[0]
         else:
             if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
                 ui.info(f"reading the {len(prime):,}-character prime first")

@@ -38,6 +38,7 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     if sys.stdout.isatty() and not fountain:  # (Fountain's spinner line is gone with its ^C)
         sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
         sys.stdout.flush()
+    ui.end_piped_line()
     if output is not None and not written and any(made):
         with contextlib.suppress(CharnnError):
             write_output(output, script.output_text(made, prime, fountain))

@@ -112,6 +112,8 @@ the target (--steps/--time) when neither is given.
         plan = plan_run(data, run_dir if resume else None, given, steps, budget, torch_device, precision)
         if plan.preset_reason:
             ui.info(f"model size from the preset: {plan.preset_reason} (--layers/--hidden-size to choose)")
+        if plan.precision_reason:
+            ui.info(f"precision {plan.precision_reason}")
         with stop.installed(), ui.TrainView() as view:
             run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
                          command.STARTED_AT)  # read now: a test sets it

@@ -18,6 +18,7 @@ from charnn.ui.sampling import (
     SampleStatus,
     Spinner,
     color_terminal,
+    end_piped_line,
     open_stream,
     sample_footer,
     sample_header,
@@ -29,5 +30,6 @@ from charnn.ui.terminal import cells_after
 from charnn.ui.training import TrainView, steady_width
 
 __all__ = ["BatchStream", "PlainStream", "SampleStatus", "ScriptStream", "Spinner", "TrainView", "ask", "cells_after",
-           "color_terminal", "duration", "error", "info", "loss_text", "open_stream", "sample_footer", "sample_header",
-           "show_fountain", "show_info", "show_text", "status_for", "stderr", "steady_width"]
+           "color_terminal", "duration", "end_piped_line", "error", "info", "loss_text", "open_stream",
+           "sample_footer", "sample_header", "show_fountain", "show_info", "show_text", "status_for", "stderr",
+           "steady_width"]

@@ -165,6 +165,15 @@ def show_text(text: str, style: str, script_like: bool) -> None:
     sys.stdout.flush()
 
 
+def end_piped_line() -> None:
+    """After a Ctrl-C with stdout in a pipe, whose reader may write the text to this terminal (`| cat`): the terminal
+    echoed `^C` after that text, so what stderr says next starts a line of its own (a new-user trial saw
+    `…him sta^Cinterrupted (seed 2)`)."""
+    if stderr.is_terminal and not sys.stdout.isatty() and not is_regular_file(sys.stdout):
+        stderr.file.write("\n")
+        stderr.file.flush()
+
+
 def sample_footer(count: int, seconds: float, seed: int, open_line: bool = False) -> None:
     """The closing line on stderr. `open_line`: the text on stdout (not a terminal) ended mid-line; when stdout is
     a pipe, whose reader may write it to this same terminal (`| cat`), the footer goes on a line of its own."""
