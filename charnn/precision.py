@@ -10,7 +10,7 @@ emulated bf16 on GPUs before Ampere as supported.
 
 Nor do the instructions settle it: on machine C (2 cores of an Intel Xeon with AVX-512 BF16, no AMX
 visible) an LSTM trains 0.6–0.7× as fast in bf16 as in fp32. So on a CPU `auto` times a training step in
-both and takes bf16 only where it is clearly faster (`bf16_trains_faster`).
+both and takes bf16 only where it is clearly faster (`bf16_speedup`, `chosen_precision`).
 """
 
 from __future__ import annotations
@@ -113,11 +113,6 @@ def chosen_precision(device: torch.device) -> tuple[str, str | None]:
 
 PROBE = (2, 384, 16, 64)  # layers, hidden size, streams, characters: the CPU preset's usual model and batch
 BF16_MARGIN = 1.1  # bf16 must be this much faster: at a near tie fp32 (exact, and no casts) wins
-
-
-def bf16_trains_faster(device: torch.device) -> bool:
-    """Whether an LSTM of `PROBE`'s size trains at least `BF16_MARGIN` times as fast here in bf16 as in fp32."""
-    return bf16_speedup(device) >= BF16_MARGIN
 
 
 def bf16_speedup(device: torch.device) -> float:

@@ -140,20 +140,14 @@ def sample(
             count = sum(map(len, texts))
         elif num_samples > 1:
             batch = BatchRows(vocab, num_samples, stop)
-            first: list[float] = []  # when the first characters came: chars/s of the samples, not of the prime
-
-            def progress(position: int) -> None:
-                if not first:
-                    first.append(time.monotonic())
-                shown.update(position)
-
             with CtrlCGate().installed() as gate, ui.BatchStream(batch, style, prime, functools.partial(
                     writes_script, model, vocab, prime, temperature, top_k, top_p, unknown) if length else None,
                     label, temperature, length, guard=gate) as shown:
                 texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
-                                       unknown, stop, on_progress=progress, rows=batch)
+                                       unknown, stop, on_progress=shown.update, rows=batch)
                 shown.finish(texts)
-            count, started = sum(map(len, texts)), (first or [started])[0]
+            # chars/s of the samples, from their first characters: not of reading the prime or of the trial samples
+            count, started = sum(map(len, texts)), shown.status.started
         else:
             if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
                 ui.info(f"reading the {len(prime):,}-character prime first")
@@ -162,12 +156,10 @@ def sample(
                 writes_script, model, vocab, prime, temperature, top_k, top_p, unknown) if length else None)
             with ui.status_for(stream, label, temperature, length) as status:
                 for char in chars:
-                    if not pieces:  # chars/s of the sample, not of reading the prime or of the trial samples
-                        started = time.monotonic()
                     pieces.append(char)
                     stream.write(char)
                     status.tick()
-            count = len(pieces)
+            count, started = len(pieces), status.started  # as for a batch: from the first character
             texts = ["".join(pieces)]
             open_line = bool(texts[0]) and not texts[0].endswith("\n")
             if sys.stdout.isatty() and open_line:

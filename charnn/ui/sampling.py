@@ -80,7 +80,7 @@ class SampleStatus:
     def __init__(self, stream, label: str, temperature: float, length: int, samples: int = 1):
         self.stream, self.label, self.temperature, self.length = stream, label, temperature, length
         self.samples = samples  # a batch's: each tick is one character of each
-        self.count, self.started = 0, time.monotonic()
+        self.count, self.started = 0, time.monotonic()  # `started`: from the first character on (`tick`)
         to_file = not sys.stdout.isatty() and stderr.is_terminal and is_regular_file(sys.stdout)
         self.live = (Live(console=stderr, transient=True, refresh_per_second=4, redirect_stdout=False,
                           redirect_stderr=False) if to_file else None)
