@@ -685,7 +685,9 @@ def test_ctrl_c_still_writes_the_output_file(in_cli_root, tmp_path):
     with watched(child):
         first = child.stdout.read(10)  # it is sampling
         child.send_signal(signal.SIGINT)
-        rest, stderr = child.communicate(timeout=60)
+        # The rest through the same reader: communicate() reads the pipe itself, past what read(10) buffered.
+        rest, stderr = child.stdout.read(), child.stderr.read()
+        child.wait(timeout=60)
     assert child.returncode == 130 and "Traceback" not in stderr
     written = out.read_text(encoding="utf-8")
     shown = first + rest  # Ctrl-C may land between a character's generating and its writing: one more or less
