@@ -12,11 +12,11 @@ Timings on a shared VM drift by ±20% from minute to minute, so the three throug
 interleaved rounds (`--rounds`) and each keeps its best round; `import torch` alone is timed too,
 since it is the floor under the first-character time.
 
-Batches multiply in int8 on CPUs with int8 dot-product instructions (charnn/products.py). To show what
+Sampling multiplies in int8 on CPUs with int8 dot-product instructions (charnn/products.py). To show what
 that costs in quality, the sampler's own stepper is fed the last 10% of `--text` (for the bundled model, by
-default tiny shakespeare from ../shared when present: its validation split) in 8 streams, once in fp32 and
-once with the batch products, and the mean next-character loss of each is printed; and the batch
-speed is also measured with fp32 products (what a CPU without those instructions gets).
+default tiny shakespeare from ../shared when present: its validation split), in 8 streams and in one, once
+in fp32 and once with the products sampling uses, and the mean next-character loss of each is printed; and
+both speeds are also measured with fp32 products (what a CPU without those instructions gets).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ import torch
 
 from charnn import checkpoint, products, stepper
 from charnn.config import ModelConfig
-from charnn.lstm_batch import Int8LSTMStepper
+from charnn.lstm_int8 import Int8LSTMStepper
 from charnn.model import CharRNN
-from charnn.products import batch_precision, native_int8
+from charnn.products import native_int8, sampling_precision
 from charnn.sample import generate, generate_batch
 from charnn.vocab import Vocab
 
@@ -75,6 +75,10 @@ def teacher_forced_nats(model: CharRNN, vocab: Vocab, text: str, precision: str,
         if t < length:
             logits, state = cell_stepper.step(rows[:, t], state)
     return total / (streams * length)
+
+
+def uses_int8(cell_stepper) -> bool:
+    return isinstance(cell_stepper, Int8LSTMStepper) or cell_stepper.recurrent[0].precision == "int8"
 
 
 def timed(function, *args) -> tuple[float, object]:
@@ -141,11 +145,15 @@ def main():
     config = model.config
     print(f"model: {config.num_layers}×{config.hidden_size} {config.cell.upper()} ({label}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    naive_rate = single = batched = batched_fp32 = 0.0
-    # What a batch really multiplies in: int8 only where asked for and its probe passed (charnn/products.py).
-    batch_stepper = stepper.make_stepper(model, 8, batch_precision(8))
-    int8 = isinstance(batch_stepper, Int8LSTMStepper) or batch_stepper.recurrent[0].precision == "int8"
-    batch_products = "int8" if int8 else "fp32"
+    naive_rate = single = single_fp32 = batched = batched_fp32 = 0.0
+    # What sampling really multiplies in: int8 only where asked for and its probe passed (charnn/products.py).
+    int8 = all(uses_int8(stepper.make_stepper(model, streams, sampling_precision())) for streams in (1, 8))
+    sampled_products = "int8" if int8 else "fp32"
+
+    def single_rate() -> float:
+        seconds, text = timed(lambda: "".join(generate(model, vocab, "", args.length, 0.8,
+                                                       generator=torch.Generator().manual_seed(0))))
+        return len(text) / seconds
 
     def batch_rate() -> float:
         seconds, texts = timed(lambda: generate_batch(model, vocab, "", args.length, 8, 0.8,
@@ -154,12 +162,11 @@ def main():
 
     for _ in range(args.rounds):  # interleaved, so a slow minute hurts all of them alike
         naive_rate = max(naive_rate, timed(naive, model, max(200, args.length // 10))[1])
-        seconds, text = timed(lambda: "".join(generate(model, vocab, "", args.length, 0.8,
-                                                       generator=torch.Generator().manual_seed(0))))
-        single = max(single, len(text) / seconds)
+        single = max(single, single_rate())
         batched = max(batched, batch_rate())
-        if int8:  # what a CPU without int8 dot products gets: the same batch with fp32 products
+        if int8:  # what a CPU without int8 dot products gets: the same sampling with fp32 products
             products.native_int8 = lambda: False
+            single_fp32 = max(single_fp32, single_rate())
             batched_fp32 = max(batched_fp32, batch_rate())
             products.native_int8 = native_int8
     sample_args = ["--length", "5", "--seed", "1"] + (["--checkpoint", str(path)] if path else [])
@@ -173,12 +180,16 @@ def main():
                        for _ in range(3))
     print(f"{'measure':<44}{'value':>14}")
     print(f"{'naive nn.LSTM step loop, chars/s':<44}{naive_rate:>14,.0f}")
-    print(f"{'charnn single stream, chars/s':<44}{single:>14,.0f}   ({single / naive_rate:.1f}× naive)")
+    print(f"{'charnn single stream, chars/s':<44}{single:>14,.0f}   ({single / naive_rate:.1f}× naive, "
+          f"{sampled_products} products)")
+    if int8:
+        print(f"{'  the same with fp32 products (no int8 CPU)':<44}{single_fp32:>14,.0f}   "
+              f"({single_fp32 / naive_rate:.1f}× naive)")
     print(f"{'charnn --num-samples 8, aggregate chars/s':<44}{batched:>14,.0f}   ({batched / single:.2f}× single, "
-          f"{batch_products} products)")
+          f"{sampled_products} products)")
     if int8:
         print(f"{'  the same with fp32 products (no int8 CPU)':<44}{batched_fp32:>14,.0f}   "
-              f"({batched_fp32 / single:.2f}× single)")
+              f"({batched_fp32 / single_fp32:.2f}× single in fp32)")
     print(f"{'charnn sample: start → first char on stdout':<44}{first:>13.2f}s   (a pipe)")
     print(f"{'  the same on a terminal':<44}{first_terminal:>13.2f}s   (styled: trial samples first)")
     print(f"{'  --num-samples 8, a pipe':<44}{first_batch:>13.2f}s   (--length {args.length}: its header)")
@@ -190,10 +201,13 @@ def main():
     if text_path is not None:
         text = text_path.read_text(encoding="utf-8")
         text = text[int(len(text) * 0.9):]
-        fp32 = teacher_forced_nats(model, vocab, text, "fp32")
-        batch = teacher_forced_nats(model, vocab, text, batch_products)
-        print(f"{'batch-8 stepper, nats/char: fp32':<44}{fp32:>14.4f}   ({text_path.name}, last 10%)")
-        print(f"{'batch-8 stepper, nats/char: as sampled':<44}{batch:>14.4f}   ({batch_products}: {batch - fp32:+.4f})")
+        for streams, length in ((8, 2000), (1, 16000)):
+            fp32 = teacher_forced_nats(model, vocab, text, "fp32", streams, length)
+            sampled = teacher_forced_nats(model, vocab, text, sampled_products, streams, length)
+            kind = f"batch-{streams}" if streams > 1 else "one-stream"
+            print(f"{kind + ' stepper, nats/char: fp32':<44}{fp32:>14.4f}   ({text_path.name}, last 10%)")
+            print(f"{kind + ' stepper, nats/char: as sampled':<44}{sampled:>14.4f}   "
+                  f"({sampled_products}: {sampled - fp32:+.4f})")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,23 @@
 """The sampling stepper's matrix products: x (B, K) fp32 → x @ weight + bias (B, N) fp32.
 
-Which library does a product depends on how many rows it has:
-- One stream: NumPy's BLAS. A matrix-vector product is bound by reading the weights.
-- A batch is bound by arithmetic instead.
-  - Where the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX), a batch multiplies
-    in int8. Each weight column is rounded to int8 once, on its own scale. Each input row is rounded
-    to int8 at every step, on its own scale. The sums are exact in int32 (`torch._int_mm`), then
-    scaled back to fp32, and the bias is added in fp32.
-  - The state and every nonlinearity stay fp32. On the bundled model this changed the
-    next-character loss by less than 0.0001 nats, and eight streams sampled 1.17–1.36× faster than
-    with the bf16 products this replaced (benchmarks/RESULTS.md).
-  - Only there: on a CPU without those instructions `torch._int_mm` came out wrong (oneDNN held to
-    AVX2 or plain AVX-512 on machine B: 19–20% off), and without oneDNN it is a plain loop, ~60× slower.
-  - Elsewhere a batch multiplies in fp32 through oneDNN, with the weights packed once into its
-    blocked layout. A BLAS packs the (K, N) matrix again on every call, which made 8 rows cost 5–8×
-    one row.
+Where the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX), products multiply in int8,
+for one stream and a batch alike:
+- Only there. On a CPU without those instructions `torch._int_mm` came out wrong (oneDNN held to AVX2 or
+  plain AVX-512 on machine B: 19–20% off), and without oneDNN it is a plain loop, ~60× slower.
+- Each weight column is rounded to int8 once, on its own scale. Each input row is rounded to int8 at every
+  step, on its own scale. The sums are exact in int32 (`torch._int_mm`), then scaled back to fp32, and the
+  bias is added in fp32. The state and every nonlinearity stay fp32.
+- On the bundled model this changed the next-character loss by 0.0003 nats or less (benchmarks/RESULTS.md).
+- A batch is bound by arithmetic: eight streams sampled 1.17–1.36× faster than with the bf16 products int8
+  replaced. One stream is bound by reading the weights, which int8 makes a quarter of fp32's.
+- The int8 weights are stored (N, K) and multiplied as a (K, N) view: for one row oneDNN then runs a
+  matrix-vector kernel. On machine C the bundled model's two products took 8 / 11 µs that way against
+  17 / 33 stored (K, N), and a step ~52 µs against NumPy fp32's ~159; batches of 8 were no slower
+  (benchmarks/RESULTS.md, thirteenth session).
+Elsewhere:
+- One stream multiplies in fp32 with NumPy's BLAS.
+- A batch multiplies in fp32 through oneDNN, with the weights packed once into its blocked layout. A BLAS
+  packs the (K, N) matrix again on every call, which made 8 rows cost 5–8× one row.
 - The head (V columns) is too small for oneDNN's fixed cost (~20 µs): NumPy for one stream, a plain
   torch product for a batch.
 - A batch never calls NumPy's BLAS, not even to check a path: its threads spin for a while after each
@@ -23,8 +26,8 @@ Which library does a product depends on how many rows it has:
   (benchmarks/RESULTS.md, eighth session).
 
 Both fast paths use private torch ops (torch ≥ 2.3 for `_int_mm` on CPU). So each is checked on a
-probe when the weights are prepared, and a torch without them (or whose ops disagree) falls back to
-the next path.
+probe when the weights are prepared, at the number of rows it will be called with, and a torch without
+them (or whose ops disagree) falls back to the next path.
 """
 
 from __future__ import annotations
@@ -43,9 +46,9 @@ def onednn_enabled() -> bool:
     return torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
 
 
-def batch_precision(batch_size: int) -> str:
-    """'int8' for a batch on a CPU with int8 dot products, else 'fp32' (one stream: always fp32 NumPy)."""
-    return "int8" if batch_size > 1 and native_int8() and onednn_enabled() else "fp32"
+def sampling_precision() -> str:
+    """'int8' on a CPU with int8 dot products (and oneDNN, which `torch._int_mm` needs to be fast), else 'fp32'."""
+    return "int8" if native_int8() and onednn_enabled() else "fp32"
 
 
 def torch_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -54,7 +57,8 @@ def torch_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def probe_rows(batch_size: int, size: int) -> np.ndarray:
-    """(B, K) inputs like an RNN's hidden states, in [-1, 1], with an all-+1 row (the largest sums)."""
+    """(B, K) inputs like an RNN's hidden states, in [-1, 1], with an all-+1 row (the largest sums); one
+    stream's probe also has two rows, checked one at a time."""
     rows = np.tanh(2 * np.random.default_rng(0).standard_normal((max(batch_size, 2), size), dtype=np.float32))
     rows[0] = 1
     return rows
@@ -89,10 +93,12 @@ def int8_product(x: np.ndarray, weight: torch.Tensor, scale: np.ndarray) -> np.n
 
 
 def quantize_columns(weight: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-    """`weight` (K, N) rounded to int8, each column on its own scale: (int8 (K, N), scales (1, N) fp32)."""
+    """`weight` (K, N) rounded to int8, each column on its own scale: (int8 (K, N), scales (1, N) fp32).
+    The int8 matrix is a view of one stored (N, K), as `torch._int_mm` is fastest with it (module docstring)."""
     scale = np.abs(weight).max(axis=0, keepdims=True) / 127  # (1, N)
     scale[scale == 0] = 1
-    return torch.from_numpy(np.rint(weight / scale).astype(np.int8)), scale
+    rounded = np.rint(weight / scale).astype(np.int8)  # (K, N)
+    return torch.from_numpy(np.ascontiguousarray(rounded.T)).t(), scale
 
 
 def quantize_for_int_mm(weight: np.ndarray, batch_size: int):
@@ -101,10 +107,11 @@ def quantize_for_int_mm(weight: np.ndarray, batch_size: int):
     quantized, scale = quantize_columns(weight)
     magnitude = np.abs(weight)  # (K, N)
     probe = probe_rows(batch_size, weight.shape[0])
+    rows = [probe[i : i + 1] for i in range(len(probe))] if batch_size == 1 else [probe]  # as it will be called
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            got = int8_product(probe, quantized, scale)
+            got = np.concatenate([int8_product(row, quantized, scale) for row in rows])
     except (AttributeError, RuntimeError, TypeError, Warning):  # missing, NotImplementedError, or a warning
         return None
     # Rounding moves each input by at most half its row's step, each weight by half its column's:
@@ -119,9 +126,9 @@ def quantize_for_int_mm(weight: np.ndarray, batch_size: int):
 class Product:
     """x (B, K) fp32 → x @ weight + bias (B, N) fp32, as a new array the caller may overwrite.
 
-    `precision` 'int8' asks for int8 products (module docstring); a batch gets oneDNN's fp32 otherwise,
-    or where int8 fails its probe; a batch oneDNN cannot pack for, or any batch with `small`, gets a plain
-    torch product; one row gets NumPy's."""
+    `precision` 'int8' asks for int8 products (module docstring), unless `small`. Otherwise, or where int8
+    fails its probe: a batch gets oneDNN's fp32; a batch oneDNN cannot pack for, or any batch with `small`,
+    gets a plain torch product; one row gets NumPy's."""
 
     def __init__(self, weight: np.ndarray, bias: np.ndarray | None, batch_size: int, precision: str = "fp32",
                  small: bool = False):
@@ -129,7 +136,7 @@ class Product:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         self.weight, self.bias = weight, bias  # (K, N), (1, N) or None
         self.quantized = self.scale = self.packed = self.packed_bias = None
-        if batch_size > 1 and precision == "int8" and not small:
+        if precision == "int8" and not small:
             self.quantized, self.scale = quantize_for_int_mm(weight, batch_size) or (None, None)
         if batch_size > 1 and self.quantized is None and not small:
             self.packed, self.packed_bias = pack_for_onednn(weight, bias, batch_size) or (None, None)

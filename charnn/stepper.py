@@ -3,11 +3,12 @@
 PyTorch's LSTM/GRU/RNN run one time step through a general sequence kernel (oneDNN on CPU) whose
 set-up dwarfs the work of a (B, H) step, and each small torch op costs ~5–10 µs of dispatch;
 NumPy's cost 1–2 µs. So on CPU each cell is written out in NumPy on weights prepared once:
-each layer is one or two matrix products (charnn/products.py: NumPy for one stream; int8 or
-oneDNN's fp32 for a batch), and the first layer's input projection is folded into a (V, G·H)
-table looked up by id (G gates), so the embedding and one product disappear. The state and every
-nonlinearity are fp32. An LSTM batch on a CPU with int8 dot products has a step of its own
-(charnn/lstm_batch.py), mixing torch and NumPy calls by which is cheaper for each operation.
+each layer is one or two matrix products (charnn/products.py: int8 where the CPU has int8 dot
+products, else NumPy's fp32 for one stream and oneDNN's for a batch), and the first layer's input
+projection is folded into a (V, G·H) table looked up by id (G gates), so the embedding and one
+product disappear. The state and every nonlinearity are fp32. An LSTM on a CPU with int8 dot
+products has a step of its own (charnn/lstm_int8.py), mixing torch and NumPy calls by which is
+cheaper for each operation.
 
 Shapes: B streams, H hidden size, V vocab size, L layers. Gate order is PyTorch's:
 LSTM input, forget, cell, output; GRU reset, update, new.
@@ -18,13 +19,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from charnn.lstm_batch import Int8LSTMStepper
+from charnn.lstm_int8 import Int8LSTMStepper
 from charnn.model import CharRNN
-from charnn.products import Product, batch_precision, head_product
+from charnn.products import Product, head_product, sampling_precision
 
 
 class Stepper:
-    """Weights of a trained CharRNN as (K, G·H) products (charnn/products.py: int8 for batches where
+    """Weights of a trained CharRNN as (K, G·H) products (charnn/products.py: int8 where
     `precision` says), gate columns scaled by `column_scale`."""
 
     fuse_layers = True  # layers above the first: one product of [below, h] with [input; recurrent] weights
@@ -179,9 +180,9 @@ STEPPERS = {"lstm": LSTMStepper, "gru": GRUStepper, "rnn": Stepper}  # by ModelC
 
 
 def make_stepper(model: CharRNN, batch_size: int, precision: str):
-    """The CPU stepper for this model's cell: an LSTM batch in int8 gets its own (charnn/lstm_batch.py), unless
-    this torch lacks an op it uses; then, like other cells, int8 products where they pass their probe."""
-    if model.config.cell == "lstm" and batch_size > 1 and precision == "int8":
+    """The CPU stepper for this model's cell: an LSTM in int8 gets its own (charnn/lstm_int8.py), unless this
+    torch lacks an op it uses; then, like other cells, int8 products where they pass their probe."""
+    if model.config.cell == "lstm" and precision == "int8":
         try:
             return Int8LSTMStepper(model, batch_size)
         except (AttributeError, RuntimeError, TypeError, ValueError):  # an op missing, changed or wrong
@@ -197,7 +198,7 @@ def stepper_for(model: CharRNN, state):
     device = next(model.parameters()).device
     if device.type == "cpu":
         batch_size = (state[0] if isinstance(state, tuple) else state).size(1)  # state: (L, B, H)
-        stepper = make_stepper(model, batch_size, batch_precision(batch_size))
+        stepper = make_stepper(model, batch_size, sampling_precision())
         return stepper.step, stepper.start(state)
 
     def step(ids: np.ndarray, state):  # an accelerator: the model's own kernels, one sync per character

@@ -25,7 +25,7 @@ def module_name(path: Path) -> str:
 
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
-CORE = ["batches", "checkpoint", "config", "data", "drawing", "errors", "evaluation", "events", "lstm_batch", "model",
+CORE = ["batches", "checkpoint", "config", "data", "drawing", "errors", "evaluation", "events", "lstm_int8", "model",
         "optimization", "planning", "precision", "presets", "products", "recorder", "runs", "sample", "script",
         "stepper", "train", "vocab"]
 
@@ -51,7 +51,7 @@ DEPENDENCIES = {
     "evaluation": {"model", "precision"},
     "events": {"config"},
     "interactive": {"drawing", "errors", "sample", "ui"},
-    "lstm_batch": {"model", "products"},
+    "lstm_int8": {"model", "products"},
     "model": {"config"},
     "planning": {"checkpoint", "config", "data", "errors", "precision", "presets"},
     "precision": {"errors"},
@@ -61,7 +61,7 @@ DEPENDENCIES = {
     "sample": {"drawing", "model", "script", "stepper", "vocab"},
     "drawing": {"errors"},
     "script": set(),
-    "stepper": {"lstm_batch", "model", "products"},
+    "stepper": {"lstm_int8", "model", "products"},
     "train": {"batches", "checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision",
               "recorder", "runs"},
     "optimization": {"config", "model"},

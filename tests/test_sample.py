@@ -70,7 +70,8 @@ def test_generation_does_not_touch_global_rng():
 
 
 @pytest.mark.parametrize("cell, layers", [("lstm", 1), ("lstm", 2), ("gru", 2), ("rnn", 1)])
-def test_temperature_zero_is_greedy(cell, layers):
+def test_temperature_zero_is_greedy(cell, layers, monkeypatch):
+    monkeypatch.setattr(products, "native_int8", lambda: False)  # the reference is fp32: int8 may break near-ties
     model = make_model(cell, layers)
     expected = greedy_reference(model, "the ", 40)
     assert text(model, 1, length=40, temperature=0) == expected
@@ -78,7 +79,8 @@ def test_temperature_zero_is_greedy(cell, layers):
 
 
 @pytest.mark.parametrize("controls", [dict(top_k=1), dict(top_p=1e-6), dict(top_k=1, top_p=0.5)])
-def test_top_k_1_and_tiny_top_p_are_greedy(controls):
+def test_top_k_1_and_tiny_top_p_are_greedy(controls, monkeypatch):
+    monkeypatch.setattr(products, "native_int8", lambda: False)  # the reference is fp32: int8 may break near-ties
     model = make_model()
     expected = greedy_reference(model, "the ", 40)
     assert text(model, 7, length=40, temperature=1.3, **controls) == expected

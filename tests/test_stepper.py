@@ -11,7 +11,7 @@ from conftest import tiny_model_config
 
 from charnn import precision, products
 from charnn import stepper as stepper_module
-from charnn.lstm_batch import Int8LSTMStepper
+from charnn.lstm_int8 import Int8LSTMStepper
 from charnn.model import CharRNN
 from charnn.sample import generate_batch
 from charnn.stepper import GRUStepper, LSTMStepper, Stepper, stepper_for
@@ -41,8 +41,8 @@ def assert_stepper_matches_model(model: CharRNN, batch: int, steps: int, toleran
 
 
 @pytest.fixture
-def fp32_batches(monkeypatch):
-    """Batches in fp32 whatever this CPU has, so that they can be held to fp32 tolerances."""
+def fp32_sampling(monkeypatch):
+    """Sampling in fp32 whatever this CPU has, so that it can be held to fp32 tolerances."""
     monkeypatch.setattr(products, "native_int8", lambda: False)
 
 
@@ -53,8 +53,8 @@ def exact_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = No
 
 
 @pytest.fixture
-def int8_batches(monkeypatch):
-    """Batches in int8. On a CPU without int8 dot products torch's own op is wrong (oneDNN held to AVX2
+def int8_sampling(monkeypatch):
+    """Sampling in int8. On a CPU without int8 dot products torch's own op is wrong (oneDNN held to AVX2
     gave 19% errors): there the exact product stands in for it, so the arithmetic around it is tested
     everywhere, and the real op where it is used."""
     monkeypatch.setattr(products, "native_int8", lambda: True)
@@ -82,30 +82,43 @@ def head_product(model: CharRNN, batch: int) -> products.Product:
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("layers", [1, 3])
 @pytest.mark.parametrize("batch", [1, 4])  # one stream: NumPy's BLAS; a batch: oneDNN's packed weights
-def test_stepper_matches_model(cell, layers, batch, fp32_batches):
+def test_stepper_matches_model(cell, layers, batch, fp32_sampling):
     assert_stepper_matches_model(make_model(cell, layers), batch=batch, steps=12, tolerance=1e-5)
 
 
 @pytest.mark.parametrize("cell", ["gru", "rnn"])
-def test_int8_batches_match_model_within_int8_rounding(cell, int8_batches):
+@pytest.mark.parametrize("batch", [1, 3])
+def test_int8_products_match_model_within_int8_rounding(cell, batch, int8_sampling):
     """With int8 products, step after step, the logits stay within int8 rounding of the fp32 model's
     (the tiny model's are off by up to ~5e-3)."""
     model = make_model(cell, 2)
-    # If a torch upgrade drops `torch._int_mm` on CPU, say so here rather than let batches quietly lose it.
-    assert all(p.precision == "int8" and p.packed is None for p in recurrent_products(model, 3))
-    assert_stepper_matches_model(model, batch=3, steps=40, tolerance=1e-2)
+    # If a torch upgrade drops `torch._int_mm` on CPU, say so here rather than let sampling quietly lose it.
+    assert all(p.precision == "int8" and p.packed is None for p in recurrent_products(model, batch))
+    assert_stepper_matches_model(model, batch=batch, steps=40, tolerance=1e-2)
 
 
 @pytest.mark.parametrize("layers", [1, 2, 3])
-def test_int8_lstm_batches_match_model_within_int8_rounding(layers, int8_batches):
-    """The LSTM's own int8 batch step (charnn/lstm_batch.py), h held in int8 on a fixed scale."""
+@pytest.mark.parametrize("batch", [1, 3])
+def test_int8_lstm_matches_model_within_int8_rounding(layers, batch, int8_sampling):
+    """The LSTM's own int8 step (charnn/lstm_int8.py), h held in int8 on a fixed scale."""
     model = make_model("lstm", layers)
-    # If a torch upgrade breaks an op it uses, say so here rather than let batches quietly fall back.
-    assert type(sampling_stepper(model, 3)) is Int8LSTMStepper
-    assert_stepper_matches_model(model, batch=3, steps=40, tolerance=1e-2)
+    # If a torch upgrade breaks an op it uses, say so here rather than let sampling quietly fall back.
+    assert type(sampling_stepper(model, batch)) is Int8LSTMStepper
+    assert_stepper_matches_model(model, batch=batch, steps=40, tolerance=1e-2)
 
 
-def test_int8_lstm_batch_takes_any_state_not_only_the_last_one(int8_batches):
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_int8_weights_are_stored_for_a_matrix_vector_kernel(cell, batch, int8_sampling):
+    """One row is multiplied 2–3× as fast by int8 weights stored (N, K) (charnn/products.py), a batch no slower."""
+    model = make_model(cell, 2)
+    found = sampling_stepper(model, batch)
+    weights = [layer.weight for layer in found.layers] if type(found) is Int8LSTMStepper \
+        else [product.quantized for product in recurrent_products(model, batch)]
+    assert weights and all(weight.dtype == torch.int8 and weight.t().is_contiguous() for weight in weights)
+
+
+def test_int8_lstm_int8_takes_any_state_not_only_the_last_one(int8_sampling):
     """It keeps h in int8 between steps; a state it did not just return must be read afresh."""
     model = make_model("lstm", 2)
     with torch.no_grad():
@@ -120,7 +133,7 @@ def test_int8_lstm_batch_takes_any_state_not_only_the_last_one(int8_batches):
     np.testing.assert_array_equal(fresh, first)
 
 
-def test_int8_lstm_batch_steps_inside_and_outside_inference_mode(int8_batches):
+def test_int8_lstm_int8_steps_inside_and_outside_inference_mode(int8_sampling):
     """Sampling builds the stepper inside `torch.inference_mode()`; its buffers are written in place at every
     step, and must not become inference tensors that only that mode may write."""
     model = make_model("lstm", 2)
@@ -132,7 +145,7 @@ def test_int8_lstm_batch_steps_inside_and_outside_inference_mode(int8_batches):
     np.testing.assert_array_equal(outside, inside)
 
 
-def test_int8_lstm_batch_takes_ids_of_any_layout(int8_batches):
+def test_int8_lstm_int8_takes_ids_of_any_layout(int8_sampling):
     model = make_model("lstm", 2)
     with torch.no_grad():
         _, state = model(torch.zeros(3, 1, dtype=torch.long))
@@ -143,27 +156,36 @@ def test_int8_lstm_batch_takes_ids_of_any_layout(int8_batches):
         np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("broken", ["wrong on strided inputs", "warns"])
-def test_int8_lstm_batch_refuses_an_int_mm_wrong_as_it_calls_it(broken, int8_batches, monkeypatch):
-    """The shared probe multiplies contiguous rows; the step multiplies strided views of one buffer, with
-    `out=`. A torch that gets those wrong, or warns about them, must not sample with this step."""
+@pytest.mark.parametrize(("broken", "batch"), [("wrong on strided inputs", 3), ("wrong on (N, K) weights", 1),
+                                                ("warns", 3), ("warns", 1)])
+def test_int8_lstm_refuses_an_int_mm_wrong_as_it_calls_it(broken, batch, int8_sampling, monkeypatch):
+    """The step multiplies strided views of one buffer, with `out=`, and one stream's weights stored (N, K).
+    A torch that gets those wrong, or warns about them, must not sample with this step; nor with the shared
+    int8 products, where they would be as wrong."""
     real = torch._int_mm
 
     def int_mm(a, b, out=None):
         if broken == "warns":
             warnings.warn("falling back to a slow path", UserWarning, stacklevel=2)
-        product = real(a, b) + (0 if a.is_contiguous() or broken == "warns" else 1)
+        if broken == "wrong on strided inputs":
+            wrong = not a.is_contiguous()
+        else:
+            wrong = broken != "warns" and not b.is_contiguous()
+        product = real(a, b) * (2 if wrong else 1)  # as far off as oneDNN without int8 instructions
         return product if out is None else out.copy_(product)
 
     monkeypatch.setattr(torch, "_int_mm", int_mm)
     with pytest.raises(ValueError, match="_int_mm"):
-        Int8LSTMStepper(make_model("lstm", 2), 3)
+        Int8LSTMStepper(make_model("lstm", 2), batch)
     with warnings.catch_warnings():
         warnings.simplefilter("error" if broken != "warns" else "ignore")
-        assert type(sampling_stepper(make_model("lstm", 2), 3)) is LSTMStepper
+        found = sampling_stepper(make_model("lstm", 2), batch)
+    assert type(found) is LSTMStepper
+    expected = "int8" if broken == "wrong on strided inputs" else "fp32"  # the products' inputs are contiguous
+    assert all(p.precision == expected for p in found.recurrent)
 
 
-def test_int8_lstm_batch_samples_through_generate_batch(int8_batches, monkeypatch):
+def test_int8_lstm_int8_samples_through_generate_batch(int8_sampling, monkeypatch):
     """End to end, as `charnn sample --num-samples` runs it: inside inference mode, same seed, same text."""
     made = []
     make_stepper = stepper_module.make_stepper
@@ -175,7 +197,7 @@ def test_int8_lstm_batch_samples_through_generate_batch(int8_batches, monkeypatc
     assert texts[0] == texts[1] and [len(text) for text in texts[0]] == [60] * 4 and len(set(texts[0])) > 1
 
 
-def test_int8_lstm_batch_falls_back_where_an_op_it_uses_is_missing(int8_batches, monkeypatch):
+def test_int8_lstm_int8_falls_back_where_an_op_it_uses_is_missing(int8_sampling, monkeypatch):
     """A torch whose `_int_mm` has no `out=` (or lacks another op of the LSTM step) still samples in int8,
     through the products every cell uses."""
     exact = torch._int_mm
@@ -192,7 +214,7 @@ def test_int8_lstm_batch_falls_back_where_an_op_it_uses_is_missing(int8_batches,
 
 @pytest.mark.skipif(not products.onednn_enabled(), reason="this torch build has no oneDNN")
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_fp32_batches_use_packed_weights_and_one_stream_does_not(cell, fp32_batches):
+def test_fp32_batches_use_packed_weights_and_one_stream_does_not(cell, fp32_sampling):
     """The batched speed depends on the packed path: if a torch upgrade drops its ops, say so here
     rather than let sampling quietly fall back to the slow BLAS path."""
     model = make_model(cell, 2)
@@ -202,17 +224,17 @@ def test_fp32_batches_use_packed_weights_and_one_stream_does_not(cell, fp32_batc
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_one_stream_stays_numpy_and_every_head_fp32_on_int8_cpus(cell, int8_batches):
+def test_every_head_stays_fp32_on_int8_cpus(cell, int8_sampling):
     model = make_model(cell, 2)
-    for product in [*recurrent_products(model, 1), head_product(model, 1)]:
-        assert product.quantized is None and product.packed is None and product.tensors is None
+    one_stream_head = head_product(model, 1)  # NumPy's
+    assert one_stream_head.quantized is None and one_stream_head.packed is None and one_stream_head.tensors is None
     batch_head = head_product(model, 4)
     assert batch_head.quantized is None and batch_head.packed is None and batch_head.tensors is not None
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
-def test_no_batch_product_goes_to_numpys_blas(cell, precision, int8_batches, monkeypatch):
+def test_no_batch_product_goes_to_numpys_blas(cell, precision, int8_sampling, monkeypatch):
     """NumPy's BLAS threads would compete with torch's for the cores (charnn/products.py). This checks the
     path each batch product takes; a NumPy `@` in a probe would not show here (benchmarks/RESULTS.md,
     eighth session, has the per-thread CPU time that does)."""
@@ -230,7 +252,7 @@ def test_no_batch_product_goes_to_numpys_blas(cell, precision, int8_batches, mon
 def test_no_int8_without_onednn_where_int_mm_is_a_slow_loop(monkeypatch):
     monkeypatch.setattr(products, "native_int8", lambda: True)
     monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
-    assert products.batch_precision(8) == "fp32"
+    assert products.sampling_precision() == "fp32"
     assert all(p.quantized is None and p.packed is None for p in recurrent_products(make_model("lstm", 2), 3))
 
 
@@ -255,7 +277,7 @@ def uneven(rows: int, columns: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("size", [(48, 96), (7, 9)])
-def test_int8_product_rounds_each_row_and_column_on_its_own_scale(size, int8_batches):
+def test_int8_product_rounds_each_row_and_column_on_its_own_scale(size, int8_sampling):
     inputs, weight = uneven(4, size[0], 1), uneven(size[0], size[1], 2)
     weight[:, 0] = 0  # a column of zeros, and below a row of zeros: neither has a scale of its own
     inputs[1] = 0
@@ -280,7 +302,7 @@ def test_int8_product_rounds_each_row_and_column_on_its_own_scale(size, int8_bat
 
 
 @pytest.mark.parametrize("broken", ["20% off", "missing", "not implemented", "warns"])
-def test_int8_probe_refuses_a_wrong_or_missing_int_mm(broken, int8_batches, monkeypatch):
+def test_int8_probe_refuses_a_wrong_or_missing_int_mm(broken, int8_sampling, monkeypatch):
     weight = uneven(48, 96, 3)
     assert products.quantize_for_int_mm(weight, 4) is not None
     if broken == "missing":
@@ -301,7 +323,7 @@ def test_int8_probe_refuses_a_wrong_or_missing_int_mm(broken, int8_batches, monk
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_batches_fall_back_from_int8_to_onednn_to_plain_torch(cell, int8_batches, monkeypatch):
+def test_batches_fall_back_from_int8_to_onednn_to_plain_torch(cell, int8_sampling, monkeypatch):
     monkeypatch.delattr(torch, "_int_mm")
     model = make_model(cell, 2)
     if torch.backends.mkldnn.is_available():
@@ -318,7 +340,7 @@ def test_products_refuse_an_unknown_precision():
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_saturated_gates_match_without_warnings(cell, fp32_batches):
+def test_saturated_gates_match_without_warnings(cell, fp32_sampling):
     """Huge pre-activations overflow e^x inside the LSTM and GRU steppers; the limits must come out
     right, silently. (The RNN stepper is a plain tanh, which cannot overflow: for it this checks the
     saturated values only.)"""
@@ -331,7 +353,7 @@ def test_saturated_gates_match_without_warnings(cell, fp32_batches):
         assert_stepper_matches_model(model, batch=3, steps=6, tolerance=1e-4)
 
 
-def test_int8_lstm_batch_saturates_without_warnings(int8_batches):
+def test_int8_lstm_int8_saturates_without_warnings(int8_sampling):
     """Huge pre-activations give σ = 0 or 1 and tanh = ±1, silently. (Against the model the logits drift
     here by up to 0.2 within 6 steps, as they do with the int8 products of the other cells: int8 rounding
     of 300× weights in the gates short of saturation, carried through the recurrence.)"""
@@ -351,7 +373,7 @@ def test_int8_lstm_batch_saturates_without_warnings(int8_batches):
 
 
 @pytest.mark.parametrize(("cell", "kind"), [("lstm", LSTMStepper), ("gru", GRUStepper), ("rnn", Stepper)])
-def test_each_cell_gets_its_stepper_on_cpu(cell, kind):
+def test_each_cell_gets_its_stepper_on_cpu(cell, kind, fp32_sampling):
     model = make_model(cell, 2)
     with torch.no_grad():
         _, state = model(torch.zeros(1, 1, dtype=torch.long))
@@ -359,7 +381,7 @@ def test_each_cell_gets_its_stepper_on_cpu(cell, kind):
     assert type(step.__self__) is kind
 
 
-def test_stepper_does_not_change_the_model(fp32_batches):
+def test_stepper_does_not_change_the_model(fp32_sampling):
     model = make_model("gru", 2)
     before = {name: p.clone() for name, p in model.state_dict().items()}
     assert_stepper_matches_model(model, batch=2, steps=4, tolerance=1e-5)

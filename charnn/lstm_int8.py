@@ -1,4 +1,4 @@
-"""The LSTM step for a batch of sampling streams on a CPU with int8 dot products (charnn/products.py).
+"""The LSTM step for sampling on a CPU with int8 dot products (charnn/products.py), one stream or a batch.
 
 `stepper.LSTMStepper` with int8 products spent 205 µs on a step of 8 streams of the bundled 2×384
 model, of which ~90 µs in `torch._int_mm` and the rest in ~50 small NumPy operations (benchmarks/
@@ -11,7 +11,7 @@ strided block of gates. So this step:
 - rescales and adds the bias (or the embedding rows) in one torch call, `addcmul`;
 - orders the gate columns input, forget, output, cell, so σ is one torch call on the first 3H columns
   and tanh one NumPy call on the last H.
-It changed the teacher-forced loss of the bundled model by less than 0.0001 nats (RESULTS.md).
+It changed the teacher-forced loss of the bundled model by 0.0003 nats or less (RESULTS.md, thirteenth session).
 
 Shapes: B streams, H hidden size, V vocab size. The state it carries is `LSTMStepper`'s: per-layer lists
 of h and c, fp32 (B, H). The int8 copies of h live in this object; a state other than the one the last
@@ -140,7 +140,7 @@ class Layer(NamedTuple):
     """What one layer's step touches, prepared once: slicing a tensor costs ~1 µs of Python."""
 
     inputs: torch.Tensor  # (B, K) int8 view of `held`
-    weight: torch.Tensor  # (K, 4H) int8
+    weight: torch.Tensor  # (K, 4H) int8, a view of (4H, K) (charnn/products.py)
     scale: torch.Tensor  # (1, 4H): int32 sums → fp32
     bias: torch.Tensor  # (1, 4H); layer 0's is in the table
     sums: torch.Tensor  # (B, 4H) int32
