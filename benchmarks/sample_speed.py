@@ -1,4 +1,4 @@
-"""Sampling speed: charnn vs a naive `nn.LSTM` step loop, same model, same run.
+"""Sampling speed: charnn vs a naive `nn.LSTM` (or GRU, RNN) step loop, same model, same run.
 
     python benchmarks/sample_speed.py [--checkpoint PATH | --cell gru] [--length 2000] [--text PATH]
 
@@ -179,7 +179,8 @@ def main():
     help_seconds = min(timed(lambda: subprocess.run(["charnn", "--help"], stdout=subprocess.DEVNULL))[0]
                        for _ in range(3))
     print(f"{'measure':<44}{'value':>14}")
-    print(f"{'naive nn.LSTM step loop, chars/s':<44}{naive_rate:>14,.0f}")
+    naive_label = f"naive nn.{config.cell.upper()} step loop, chars/s"
+    print(f"{naive_label:<44}{naive_rate:>14,.0f}")
     print(f"{'charnn single stream, chars/s':<44}{single:>14,.0f}   ({single / naive_rate:.1f}× naive, "
           f"{sampled_products} products)")
     if int8:
