@@ -104,9 +104,16 @@ class ScriptStream(Closing):
         self.kind = kind
 
     def newline(self) -> str:
-        """A line break; when it lands on the status row, it clears that row for the text."""
-        shown, self.status_shown = self.status_shown, False
-        return "\n\x1b[2K" if shown else "\n"
+        """A line break; when it lands on the status row, it clears that row for the text (`redraw_status` then
+        draws the status under it again)."""
+        return "\n\x1b[2K" if self.status_shown else "\n"
+
+    def redraw_status(self) -> None:
+        """After a line break written with `newline` and flushed: the status, which it erased, on the next row.
+        Left until the next tick, it was missing from half the screen captures of a new-user trial."""
+        if self.status_shown:
+            self.status_shown = False
+            self.draw_status()
 
     def advance(self, char: str) -> None:
         """Move `cells` (where the cursor is along the line, wrapped rows included) past `char`."""
@@ -117,7 +124,7 @@ class ScriptStream(Closing):
         column = position % self.width
         self.status.file.write("\n\x1b[2K\x1b[1A" + (f"\r\x1b[{column}C" if column else "\r"))
         self.status.file.flush()
-        self.status_shown = False
+        self.status_shown = False  # only now: a Ctrl-C during the write must still find it shown, and erase it
 
     def write(self, char: str) -> None:
         char = visible(char)
@@ -130,14 +137,16 @@ class ScriptStream(Closing):
                 self.clear_status(position)
         if not self.active:
             self.out.write(self.newline() if char == "\n" else char)
-            self.out.flush()
             if char == "\n":
                 self.seen = (self.seen + self.line + "\n")[-4000:]
                 self.line, self.cells = "", 0
-                self.active = script.looks_like_script(self.seen)
             else:
                 self.line += char
                 self.advance(char)
+            self.out.flush()
+            if char == "\n":
+                self.active = script.looks_like_script(self.seen)
+                self.redraw_status()
             return
         if char == "\n":
             if self.held:
@@ -146,6 +155,7 @@ class ScriptStream(Closing):
             self.out.write(self.open_end + self.newline())
             self.line, self.cells, self.held, self.kind, self.open_start, self.open_end = "", 0, "", None, "", ""
             self.out.flush()
+            self.redraw_status()
             return
         self.line += char
         self.advance(char)
@@ -179,9 +189,10 @@ class ScriptStream(Closing):
         self.out.write(self.open_end)  # the status row is not part of the line's open style
         self.out.flush()
         back = f"\r\x1b[{written % width}C" if written % width else "\r"
+        self.status_shown = True  # first: a Ctrl-C during the write must find it shown, and erase it (a new-user
+        # trial saw `interrupted (seed …)` written over a status left behind, 2 times in 49)
         self.status.file.write("\n\x1b[2K" + self.styled(self.status_text[: width - 1], "dim") + "\x1b[1A" + back)
         self.status.file.flush()
-        self.status_shown = True
         if self.open_start:  # the status's own style ended with a reset: the line's open style goes on
             self.out.write(self.open_start)
             self.out.flush()
