@@ -147,6 +147,9 @@ def build_model(payload: dict, path: str | Path = "checkpoint") -> CharRNN:
         first = str(error).strip().splitlines()
         detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first else "")
         raise CharnnError(f"{path}: weights do not fit its model config ({detail})") from None
+    broken = next((name for name, tensor in weights.items() if not torch.isfinite(tensor).all()), None)
+    if broken is not None:  # it would write one character for ever (a new-user trial: 80 line breaks, exit 0)
+        raise CharnnError(f"{path}: weight {broken} holds NaN or infinite values — use another checkpoint")
     return model.eval()
 
 

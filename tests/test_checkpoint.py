@@ -247,6 +247,16 @@ def test_wrong_shape_weights(payload, tmp_path):
         build_model(load(path), path)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_that_are_not_finite_are_refused(payload, value):
+    """A new-user trial: a checkpoint of NaN weights sampled 80 line breaks and exited 0."""
+    weights = dict(payload["model"])
+    weights["head.bias"] = weights["head.bias"].clone()
+    weights["head.bias"][1] = value
+    with pytest.raises(CharnnError, match="head.bias holds NaN or infinite values"):
+        build_model(dict(payload, model=weights), "x.pt")
+
+
 def test_missing_weight(payload):
     weights = {k: v for k, v in payload["model"].items() if k != "head.bias"}
     with pytest.raises(CharnnError, match="weights do not fit"):
