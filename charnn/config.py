@@ -13,6 +13,8 @@ from charnn.errors import CharnnError
 
 CELLS = ("lstm", "gru", "rnn")
 PRECISIONS = ("fp32", "bf16")  # no fp16: it would need loss scaling, and bf16 does not
+# Sampling on a CPU: auto is int8 where the CPU has int8 dot products (charnn/products.py), fp32 what other CPUs run.
+SAMPLING_PRECISIONS = ("auto", "fp32")
 ACCELERATOR_BATCH_SIZE = 32  # the preset's batch on CUDA/MPS when none is given (GPUs want width)
 
 

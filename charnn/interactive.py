@@ -17,7 +17,8 @@ from charnn.errors import CharnnError
 from charnn.sample import generate, writes_script
 
 
-def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style) -> None:
+def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
+            precision: str = "auto") -> None:
     """A prompt loop: text is a prime; /temp, /length, /topk, /topp, /seed change settings."""
     with contextlib.suppress(ImportError):  # line editing and history at the prompt, where the platform has it
         import readline  # noqa: F401
@@ -67,7 +68,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             except CharnnError as problem:
                 raise CharnnError(str(problem).replace("--unknown", "/unknown")) from None
             chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
-                             settings["topp"], generator, settings["unknown"], stop)
+                             settings["topp"], generator, settings["unknown"], stop, precision)
             stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
                 writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
                 settings["unknown"]) if settings["length"] else None)

@@ -49,8 +49,10 @@ def generate_ids(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
+    precision: str = "auto",
 ) -> Iterator[np.ndarray]:
-    """Yield `length` arrays of next ids (num_samples,), carrying the state between steps."""
+    """Yield `length` arrays of next ids (num_samples,), carrying the state between steps (on a CPU in
+    `precision`, 'auto' or 'fp32': `stepper.stepper_for`)."""
     check_controls(temperature, top_k, top_p)
     device = next(model.parameters()).device
     was_training = model.training
@@ -58,7 +60,7 @@ def generate_ids(
     prime = torch.tensor(prime_ids, dtype=torch.long, device=device).unsqueeze(0)  # (1, P)
     # The prime goes through the sequence kernel in one pass; then one cheap step per character.
     logits, state = model(prime.expand(num_samples, -1).contiguous())  # (B, P, V)
-    step, state = stepper_for(model, state)
+    step, state = stepper_for(model, state, precision)
     logits = logits[:, -1].float().cpu().numpy()  # (B, V)
     block_steps = max(1, min(1024, NOISE_BLOCK // logits.size))
     try:
@@ -96,11 +98,12 @@ def generate(
     generator: torch.Generator | None = None,
     unknown: str = "error",
     stop: str | None = None,
+    precision: str = "auto",
 ) -> Iterator[str]:
     """Stream up to `length` characters that continue `prime` (not yielded), ending early after `stop`."""
     tail = ""
     for next_ids in generate_ids(model, prime_ids_for(vocab, prime, unknown), length, 1, temperature, top_k,
-                                 top_p, generator):
+                                 top_p, generator, precision):
         char = vocab.chars[int(next_ids[0])]
         yield char
         if stop:
@@ -123,6 +126,7 @@ def generate_batch(
     stop: str | None = None,
     on_progress=None,
     rows: BatchRows | None = None,
+    precision: str = "auto",
 ) -> list[str]:
     """`num_samples` continuations generated side by side in one batch; each ends at its own `stop`.
 
@@ -131,7 +135,7 @@ def generate_batch(
     rows = rows if rows is not None else BatchRows(vocab, num_samples, stop)
     ids = prime_ids_for(vocab, prime, unknown)
     # Closed here, not whenever it is collected: `on_progress` may raise (a reader of stdout that has gone).
-    steps = generate_ids(model, ids, length, num_samples, temperature, top_k, top_p, generator)
+    steps = generate_ids(model, ids, length, num_samples, temperature, top_k, top_p, generator, precision)
     with contextlib.closing(steps):
         for position, next_ids in enumerate(steps):
             ended = rows.add(next_ids)

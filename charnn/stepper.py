@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from charnn.config import SAMPLING_PRECISIONS
 from charnn.lstm_int8 import Int8LSTMStepper
 from charnn.model import CharRNN
 from charnn.products import Product, head_product, sampling_precision
@@ -190,15 +191,19 @@ def make_stepper(model: CharRNN, batch_size: int, precision: str):
     return STEPPERS[model.config.cell](model, batch_size, precision)
 
 
-def stepper_for(model: CharRNN, state):
+def stepper_for(model: CharRNN, state, precision: str = "auto"):
     """(step, state): step maps (ids (B,), state) → (logits (B, V) NumPy, state), as fast as this model allows.
 
     `state` is what the model's forward returned for the prime; it comes back in the form `step` carries.
+    `precision` 'fp32' keeps a CPU with int8 dot products to fp32 products, as other CPUs compute: the text a
+    seed gives there. An accelerator runs the model's own kernels either way.
     """
+    if precision not in SAMPLING_PRECISIONS:
+        raise ValueError(f"precision must be one of {SAMPLING_PRECISIONS}, not {precision!r}")
     device = next(model.parameters()).device
     if device.type == "cpu":
         batch_size = (state[0] if isinstance(state, tuple) else state).size(1)  # state: (L, B, H)
-        stepper = make_stepper(model, batch_size, sampling_precision())
+        stepper = make_stepper(model, batch_size, sampling_precision() if precision == "auto" else "fp32")
         return stepper.step, stepper.start(state)
 
     def step(ids: np.ndarray, state):  # an accelerator: the model's own kernels, one sync per character

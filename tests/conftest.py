@@ -16,9 +16,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from charnn import precision, products
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import load_corpus
 
@@ -122,3 +124,33 @@ def locked_by_another_process(run_dir: Path):
     finally:
         child.stdin.close()
         child.wait(timeout=30)
+
+
+# --- sampling in fp32 or int8, whatever this CPU has ----------------------------------------------------
+
+
+@pytest.fixture
+def fp32_sampling(monkeypatch):
+    """Sampling in fp32 whatever this CPU has, so that it can be held to fp32 tolerances."""
+    monkeypatch.setattr(products, "native_int8", lambda: False)
+
+
+def exact_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """What `torch._int_mm` computes, (M, K) int8 @ (K, N) int8 → (M, N) int32, exactly, in NumPy."""
+    product = torch.from_numpy((a.numpy().astype(np.int64) @ b.numpy().astype(np.int64)).astype(np.int32))
+    return product if out is None else out.copy_(product)
+
+
+@pytest.fixture
+def int8_sampling(monkeypatch):
+    sample_in_int8(monkeypatch)
+
+
+def sample_in_int8(monkeypatch) -> None:
+    """Sampling in int8. On a CPU without int8 dot products torch's own op is wrong (oneDNN held to AVX2
+    gave 19% errors): there the exact product stands in for it, so the arithmetic around it is tested
+    everywhere, and the real op where it is used."""
+    monkeypatch.setattr(products, "native_int8", lambda: True)
+    if not precision.native_int8() or not products.onednn_enabled():
+        monkeypatch.setattr(products, "onednn_enabled", lambda: True)
+        monkeypatch.setattr(torch, "_int_mm", exact_int_mm)

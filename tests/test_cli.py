@@ -17,10 +17,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 import typer
-from conftest import REPETITIVE, locked_by_another_process
+from conftest import REPETITIVE, locked_by_another_process, sample_in_int8
 from typer.testing import CliRunner
 
 import charnn.cli as cli_module
+from charnn import products, stepper
 from charnn.checkpoint import build_model, load
 from charnn.cli import app, parse_duration
 from charnn.data import load_corpus
@@ -91,6 +92,26 @@ def test_sample_default_checkpoint_plain_text(in_cli_root):
     assert invoke("sample", "--length", "120", "--seed", "6").stdout != result.stdout
     explicit = invoke("sample", "--checkpoint", "checkpoints/corpus/best.pt", "--length", "120", "--seed", "5")
     assert explicit.stdout == result.stdout
+
+
+def test_sample_precision_fp32_writes_what_a_cpu_without_int8_writes(in_cli_root, monkeypatch):
+    """One stream and a batch: `--precision fp32` on an int8 CPU gives the text the same seed gives on a CPU
+    without int8 dot products, where `auto` is fp32 too (charnn/products.py)."""
+    args = [["sample", "--length", "300", "--seed", "3", "--temperature", "1.5"],
+            ["sample", "--length", "100", "--seed", "3", "--temperature", "1.5", "--num-samples", "3"]]
+    monkeypatch.setattr(products, "native_int8", lambda: False)
+    elsewhere = [invoke(*command).stdout for command in args]
+    sample_in_int8(monkeypatch)
+    asked = []  # the precision each stepper was made in
+    make_stepper = stepper.make_stepper
+    monkeypatch.setattr(stepper, "make_stepper", lambda *given: asked.append(given[2]) or make_stepper(*given))
+    for command, expected in zip(args, elsewhere, strict=True):
+        pinned = invoke(*command, "--precision", "fp32")
+        assert pinned.exit_code == 0 and pinned.stdout == expected, pinned.output
+        assert asked == ["fp32"]
+        asked.clear()
+        assert invoke(*command).exit_code == 0 and asked == ["int8"]  # without it, the same command runs in int8
+        asked.clear()
 
 
 def test_sample_greedy_matches_library(in_cli_root):
@@ -436,7 +457,8 @@ def test_train_bad_usage(bad_files, flags):
 @pytest.mark.parametrize("flags", [["--temperature", "-1"], ["--temperature", "nan"], ["--temperature", "inf"],
                                    ["--top-p", "2"],
                                    ["--top-p", "0"], ["--top-k", "0"], ["--unknown", "bogus"], ["--stop", ""],
-                                   ["--length", "-5"], ["--style", "fancy"], ["--seed", "-1"], ["--seed", str(2**63)]])
+                                   ["--length", "-5"], ["--style", "fancy"], ["--seed", "-1"], ["--seed", str(2**63)],
+                                   ["--precision", "int8"], ["--precision", "bf16"]])
 def test_sample_bad_usage(in_cli_root, flags):
     result = invoke("sample", "--length", "5", *flags)
     assert result.exit_code == 2, result.output
@@ -894,7 +916,7 @@ def test_a_batchs_speed_is_of_its_samples_not_of_what_came_before(in_cli_root, m
 
     import charnn.sample
 
-    def batch(model, vocab, prime, length, num_samples, *args, on_progress=None, rows=None):
+    def batch(model, vocab, prime, length, num_samples, *args, on_progress=None, rows=None, precision="auto"):
         time.sleep(0.6)  # reading the prime, the trial samples
         for position in range(1, 11):
             rows.add(np.zeros(num_samples, dtype=np.int64))

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import tiny_model_config
 
-from charnn import precision, products
+from charnn import products
 from charnn import stepper as stepper_module
 from charnn.lstm_int8 import Int8LSTMStepper
 from charnn.model import CharRNN
@@ -38,29 +38,6 @@ def assert_stepper_matches_model(model: CharRNN, batch: int, steps: int, toleran
             logits, state = step(ids[:, t].numpy(), state)
             assert isinstance(logits, np.ndarray) and logits.dtype == np.float32
             torch.testing.assert_close(torch.from_numpy(logits), full[:, t], rtol=tolerance, atol=tolerance)
-
-
-@pytest.fixture
-def fp32_sampling(monkeypatch):
-    """Sampling in fp32 whatever this CPU has, so that it can be held to fp32 tolerances."""
-    monkeypatch.setattr(products, "native_int8", lambda: False)
-
-
-def exact_int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """What `torch._int_mm` computes, (M, K) int8 @ (K, N) int8 → (M, N) int32, exactly, in NumPy."""
-    product = torch.from_numpy((a.numpy().astype(np.int64) @ b.numpy().astype(np.int64)).astype(np.int32))
-    return product if out is None else out.copy_(product)
-
-
-@pytest.fixture
-def int8_sampling(monkeypatch):
-    """Sampling in int8. On a CPU without int8 dot products torch's own op is wrong (oneDNN held to AVX2
-    gave 19% errors): there the exact product stands in for it, so the arithmetic around it is tested
-    everywhere, and the real op where it is used."""
-    monkeypatch.setattr(products, "native_int8", lambda: True)
-    if not precision.native_int8() or not products.onednn_enabled():
-        monkeypatch.setattr(products, "onednn_enabled", lambda: True)
-        monkeypatch.setattr(torch, "_int_mm", exact_int_mm)
 
 
 def sampling_stepper(model: CharRNN, batch: int):
@@ -391,3 +368,15 @@ def test_stepper_does_not_change_the_model(fp32_sampling):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_accelerator_uses_the_model_and_returns_numpy():
     assert_stepper_matches_model(make_model("lstm", 2).cuda(), batch=2, steps=6, tolerance=1e-4)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fp32_asked_for_keeps_an_int8_cpu_to_fp32_products(batch, int8_sampling):
+    model = make_model("lstm", 2)
+    with torch.no_grad():
+        _, state = model(torch.zeros(batch, 1, dtype=torch.long))
+    found = stepper_for(model, state, "fp32")[0].__self__
+    assert type(found) is LSTMStepper and all(p.precision == "fp32" for p in found.recurrent)
+    assert type(stepper_for(model, state, "auto")[0].__self__) is Int8LSTMStepper
+    with pytest.raises(ValueError, match="precision"):
+        stepper_for(model, state, "int8")  # wrong on a CPU without int8 dot products: never asked for by name
