@@ -114,6 +114,13 @@ def test_sample_precision_fp32_writes_what_a_cpu_without_int8_writes(in_cli_root
         asked.clear()
 
 
+def test_a_stop_the_model_cannot_write_is_named(in_cli_root):
+    result = invoke("sample", "--length", "40", "--seed", "1", "--stop", "日\\n")
+    assert result.exit_code == 0 and len(result.stdout) == 40, result.output
+    assert "--stop: the model never writes '日', so it cannot stop there" in result.stderr
+    assert "--stop" not in invoke("sample", "--length", "40", "--stop", "e").stderr
+
+
 def test_sample_greedy_matches_library(in_cli_root):
     result = invoke("sample", "--checkpoint", "checkpoints/corpus", "--prime", "the ", "--length", "60",
                     "--temperature", "0")

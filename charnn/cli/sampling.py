@@ -122,6 +122,9 @@ def sample(
             unseen = listed(vocab.unknown(prime))
             ui.info(f"--unknown {unknown}: {'dropped' if unknown == 'skip' else 'replaced'} the prime's "
                     f"characters the model never saw: {unseen}")
+        if stop and vocab.unknown(stop):  # a new-user trial: `--stop '日'` ran its whole length without a word
+            ui.info(f"--stop: the model never writes {listed(vocab.unknown(stop))}, so it cannot stop there; each "
+                    f"sample runs its --length")
         config = payload["model_config"]
         label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
         ui.info(f"sampling from {path} ({label}, step {payload['step']:,})")
