@@ -441,3 +441,33 @@ def test_a_ctrl_c_while_the_status_is_written_still_erases_it(during):
     screen.feed(out.getvalue())
     assert not any("chars/s" in row for row in screen.rows())
     assert screen.rows()[1].startswith("But soft, what li")
+
+
+def test_plain_style_on_a_terminal_writes_the_text_as_is_with_the_status_row_under_it(monkeypatch):
+    """A new-user trial: `--style plain` at a terminal showed no status row (chars/s, progress), as `auto` does."""
+    from charnn import ui
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    out = Terminal()
+    stream = ui.open_stream("plain", out)
+    stream.status = Console(file=out, force_terminal=True, color_system="truecolor", width=80)  # stderr, same terminal
+    stream.status_text = "2×8 LSTM · temp 0.8 · 1,000 chars/s · 5/40"
+    drawn = []
+    for number, char in enumerate(PLAY, 1):
+        stream.write(char)
+        if number % 9 == 0:
+            stream.draw_status()
+            drawn.append(stream.status_shown)
+    stream.close()
+    assert any(drawn) and "1,000 chars/s" in out.getvalue()
+    colours = set(re.findall(r"\x1b\[[0-9;]*m", out.getvalue()))
+    assert colours == set(stream.ansi("dim"))  # the status row's dim and its reset: nothing in the text is styled
+    screen, plain = Screen(80), Screen(80)
+    screen.feed(out.getvalue())
+    plain.feed(PLAY)
+    assert screen.rows() == plain.rows()  # the text as generated, the status row gone at the end

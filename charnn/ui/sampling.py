@@ -47,12 +47,14 @@ def open_stream(style: str, out, context: str = "", writes_script: Callable[[], 
     prime (`context`) reads as a script or `writes_script()` says the model will write one, else once the
     text so far reads as one. `writes_script` is asked only when its answer is used.
 
-    Styling needs a colour terminal on `out`; anywhere else the text is written exactly as generated.
+    Styling needs a colour terminal on `out`; anywhere else the text is written exactly as generated. On such a
+    terminal 'plain' is a ScriptStream that never styles: the status row is drawn under its text too.
     """
-    if style == "plain" or not color_terminal(out):
+    if not color_terminal(out):
         return PlainStream(out)
     console = Console(file=out, force_terminal=True)
-    stream = ScriptStream(out, console, status=stderr if stderr.is_terminal else None, detect=style == "auto")
+    stream = ScriptStream(out, console, status=stderr if stderr.is_terminal else None, detect=style != "script",
+                          styles=style != "plain")
     stream.line = context.rpartition("\n")[2]  # the text goes on the prime's last line: its kind is the line's
     if style == "auto":
         stream.seen = context[-4000:]  # the prime counts toward "reads as a script"
@@ -148,7 +150,7 @@ def sample_header(number: int, total: int, style: str, previous: str = "") -> No
     stream = open_stream(style, sys.stdout)
     # The previous sample's text follows its own header's line break: a sample of "\n" ends a blank line already.
     sys.stdout.write("\n" if number > 1 and not ("\n" + previous).endswith("\n\n") else "")
-    sys.stdout.write(stream.styled(line, "bold") if isinstance(stream, ScriptStream) else line)
+    sys.stdout.write(stream.styled(line, "bold") if isinstance(stream, ScriptStream) and stream.styles else line)
     sys.stdout.write("\n")
 
 

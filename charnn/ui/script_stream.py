@@ -39,10 +39,13 @@ class ScriptStream(Closing):
     the per-character cost stays a string write. Text itself never passes through Rich markup.
     """
 
-    def __init__(self, out, console: Console | None = None, status: Console | None = None, detect: bool = False):
+    def __init__(self, out, console: Console | None = None, status: Console | None = None, detect: bool = False,
+                 styles: bool = True):
         self.out = out
-        # With `detect`, text streams plain until what has come so far reads as a script.
-        self.active = not detect
+        # With `detect`, text streams plain until what has come so far reads as a script; without `styles`, plain
+        # throughout (`--style plain` on a terminal: the text as generated, with the status row under it).
+        self.styles = styles
+        self.active = styles and not detect
         self.seen = ""  # recent text, for detection
         console = console or Console(file=out)
         self.codes: dict[str, tuple[str, str]] = {}
@@ -145,7 +148,7 @@ class ScriptStream(Closing):
                 self.advance(char)
             self.out.flush()
             if char == "\n":
-                self.active = script.looks_like_script(self.seen)
+                self.active = self.styles and script.looks_like_script(self.seen)
                 self.redraw_status()
             return
         if char == "\n":
