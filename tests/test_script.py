@@ -308,18 +308,25 @@ def test_a_style_left_open_goes_on_after_the_status_row_is_drawn():
     assert "\x1b[0m" in before_status  # and closed before the status row, which would otherwise take it on
 
 
+class ColourTerminal(io.StringIO):
+    """Stdout as a colour terminal (TERM set, NO_COLOR not), its output kept."""
+
+    def isatty(self) -> bool:
+        return True
+
+    @classmethod
+    def for_test(cls, monkeypatch) -> ColourTerminal:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+        monkeypatch.setenv("TERM", "xterm-256color")
+        return cls()
+
+
 def test_a_line_begun_by_the_prime_is_styled_as_the_whole_line(monkeypatch):
     """Found by a new-user trial: with the prime ending in `CLARE`, the model's `NCE:` was styled as a speaker
     called NCE. The prime is not printed, but its last line is the start of the first line written."""
     from charnn import ui
 
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.setenv("TERM", "xterm-256color")
-    out = Terminal()
+    out = ColourTerminal.for_test(monkeypatch)
     stream = ui.open_stream("script", out, context="Exeunt.\n\nCLARE")
     for char in "NCE:\nO, I have passed a miserable night.\n":
         stream.write(char)
@@ -447,13 +454,7 @@ def test_plain_style_on_a_terminal_writes_the_text_as_is_with_the_status_row_und
     """A new-user trial: `--style plain` at a terminal showed no status row (chars/s, progress), as `auto` does."""
     from charnn import ui
 
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.setenv("TERM", "xterm-256color")
-    out = Terminal()
+    out = ColourTerminal.for_test(monkeypatch)
     stream = ui.open_stream("plain", out)
     stream.status = Console(file=out, force_terminal=True, color_system="truecolor", width=80)  # stderr, same terminal
     stream.status_text = "2×8 LSTM · temp 0.8 · 1,000 chars/s · 5/40"
