@@ -130,8 +130,9 @@ def load(path: str | Path) -> dict:
     return payload
 
 
-def build_model(payload: dict, path: str | Path = "checkpoint") -> CharRNN:
-    """The model a checkpoint describes, with its weights, on the CPU, in eval mode."""
+def build_model(payload: dict, path: str | Path = "checkpoint", finite: bool = True) -> CharRNN:
+    """The model a checkpoint describes, with its weights, on the CPU, in eval mode; with `finite`, only if every
+    weight is a finite number."""
     try:
         config = ModelConfig(**payload["model_config"])
     except TypeError as error:
@@ -147,10 +148,15 @@ def build_model(payload: dict, path: str | Path = "checkpoint") -> CharRNN:
         first = str(error).strip().splitlines()
         detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first else "")
         raise CharnnError(f"{path}: weights do not fit its model config ({detail})") from None
-    broken = next((name for name, tensor in weights.items() if not torch.isfinite(tensor).all()), None)
-    if broken is not None:  # it would write one character for ever (a new-user trial: 80 line breaks, exit 0)
+    broken = not_finite(weights)
+    if finite and broken:  # it would write one character for ever (a new-user trial: 80 line breaks, exit 0)
         raise CharnnError(f"{path}: weight {broken} holds NaN or infinite values — use another checkpoint")
     return model.eval()
+
+
+def not_finite(weights: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first weight that holds NaN or an infinity, if any."""
+    return next((name for name, tensor in weights.items() if not torch.isfinite(tensor).all()), None)
 
 
 def resolve(path: str | Path | None) -> Path:

@@ -71,7 +71,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                              settings["topp"], generator, settings["unknown"], stop, precision)
             stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
                 writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
-                settings["unknown"]) if settings["length"] else None)
+                settings["unknown"], precision) if settings["length"] else None)
             with stream:  # Ctrl-C: closes a style left open, and writes nothing more after the ^C
                 for char in line:  # echo the prime so the continuation reads on from it
                     stream.write(char)

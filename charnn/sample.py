@@ -181,7 +181,7 @@ class BatchRows:
 
 
 def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: float = 0.8, top_k: int | None = None,
-                  top_p: float | None = None, unknown: str = "error") -> bool:
+                  top_p: float | None = None, unknown: str = "error", precision: str = "auto") -> bool:
     """Whether the model, from this prime and with these controls, writes text that reads as a play or screenplay.
 
     A stream cannot be styled back once written, and its own text needs a few speaker lines before it reads
@@ -194,5 +194,5 @@ def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: fl
     # Greedy text tends to loop on one line ("the state of the state …") and would never read as a script, though
     # its speaker lines are styled like any other: a greedy run asks what the model writes at 0.8.
     texts = generate_batch(model, vocab, prime, length, streams, temperature or 0.8, top_k, top_p,
-                           torch.Generator().manual_seed(0), unknown)
+                           torch.Generator().manual_seed(0), unknown, precision=precision)
     return script.looks_like_script("\n\n".join([prime + texts[0], *texts[1:]]))

@@ -195,8 +195,9 @@ def stepper_for(model: CharRNN, state, precision: str = "auto"):
     """(step, state): step maps (ids (B,), state) → (logits (B, V) NumPy, state), as fast as this model allows.
 
     `state` is what the model's forward returned for the prime; it comes back in the form `step` carries.
-    `precision` 'fp32' keeps a CPU with int8 dot products to fp32 products, as other CPUs compute: the text a
-    seed gives there. An accelerator runs the model's own kernels either way.
+    `precision` 'fp32' keeps a CPU with int8 dot products to fp32 products, as other CPUs compute, so a seed gives
+    the text it gives there (bar a near-tie that their BLAS rounds the other way). An accelerator runs the model's
+    own kernels either way.
     """
     if precision not in SAMPLING_PRECISIONS:
         raise ValueError(f"precision must be one of {SAMPLING_PRECISIONS}, not {precision!r}")

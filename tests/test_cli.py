@@ -184,6 +184,17 @@ def test_a_prime_typed_at_the_terminal_is_asked_for(in_cli_root):
     assert child.returncode == 0 and len(out) == 10
 
 
+def test_a_checkpoint_with_nan_weights_is_shown_by_info_and_refused_by_sample_and_eval(in_cli_root, tmp_path):
+    payload = load(in_cli_root.run_dir / "best.pt")
+    payload["model"]["head.bias"][0] = float("nan")
+    torch.save(payload, tmp_path / "nan.pt")
+    shown = invoke("info", str(tmp_path / "nan.pt"))
+    assert shown.exit_code == 0 and "head.bias holds NaN or infinite values" in " ".join(shown.stdout.split())
+    assert "NaN" not in invoke("info", "checkpoints/corpus").stdout
+    fails(1, "sample", "--checkpoint", str(tmp_path / "nan.pt"), message="head.bias holds NaN or infinite values")
+    fails(1, "eval", "corpus.txt", "--checkpoint", str(tmp_path / "nan.pt"), message="NaN or infinite")
+
+
 def test_info(in_cli_root):
     result = invoke("info", "checkpoints/corpus")
     assert result.exit_code == 0, result.output

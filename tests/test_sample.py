@@ -283,8 +283,8 @@ def test_writes_script_reads_a_long_prime_once_and_short(monkeypatch):
     import charnn.sample as sample
 
     calls = []
-    monkeypatch.setattr(sample, "generate_batch", lambda model, vocab, prime, length, streams, temperature, *rest:
-                        calls.append((len(prime), streams, temperature)) or [""] * streams)
+    monkeypatch.setattr(sample, "generate_batch", lambda model, vocab, prime, length, streams, temperature, *rest,
+                        **options: calls.append((len(prime), streams, temperature)) or [""] * streams)
     writes_script(make_model(), VOCAB, "the cat " * 10_000, temperature=1.1)
     writes_script(make_model(), VOCAB, "the cat", temperature=0)
     assert calls == [(sample.TRIAL_PRIME, sample.TRIAL_SAMPLES[0], 1.1), (7, sample.TRIAL_SAMPLES[0], 0.8)]

@@ -409,7 +409,8 @@ def test_the_status_row_is_back_under_each_new_line_at_once():
         stream.write(char)
     stream.status_text = "model · temp 0.8 · 1,234 chars/s · 15/99"
     stream.draw_status()
-    for line in ["Second line\n", "\n", "Third\n"]:
+    wrapped = "A line longer than the terminal, which wraps onto the status row: " * 2 + "\n"
+    for line in ["Second line\n", "\n", wrapped, "Third\n"]:
         for char in line:
             stream.write(char)
         screen = Screen(60)
@@ -421,7 +422,7 @@ def test_the_status_row_is_back_under_each_new_line_at_once():
     screen = Screen(60)
     screen.feed(out.getvalue())
     plain = Screen(60)
-    plain.feed("The first line\nSecond line\n\nThird\n")
+    plain.feed("The first line\nSecond line\n\n" + wrapped + "Third\n")
     assert screen.rows() == plain.rows()  # the status row gone at the end
 
 

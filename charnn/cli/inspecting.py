@@ -23,9 +23,10 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a r
     try:
         file = checkpoints.resolve(path)
         payload = checkpoints.load(file)
-        model = checkpoints.build_model(payload, file)
+        model = checkpoints.build_model(payload, file, finite=False)  # shown with a warning below
     except CharnnError as problem:
         fail(str(problem))
+    broken = checkpoints.not_finite(payload["model"])
     config, metrics, train_config = payload["model_config"], payload.get("metrics", {}), payload.get("train_config", {})
     best = metrics.get("best_val_loss", math.nan)
     rows = [
@@ -42,7 +43,8 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a r
         ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
                         f"precision {train_config.get('precision', '?')}"),
         ("resumable", resumable(payload, path if path.is_dir() else file.parent)),
-    ]
+    ] + ([("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")]
+         if broken else [])
     ui.show_info(rows)
 
 

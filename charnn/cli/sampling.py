@@ -62,9 +62,9 @@ def sample(
                                                                      "commands.", **Flag)] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps. One character at a time is fastest "
                                              "on the CPU.")] = "cpu",
-    precision: Annotated[str, typer.Option(help="On a CPU: auto (int8 where the CPU has int8 dot products: ~3× as "
-                                                "fast, same quality) or fp32 (as other CPUs compute: the text a "
-                                                "seed gives there).")] = "auto",
+    precision: Annotated[str, typer.Option(help="On a CPU: auto (int8 where the CPU has int8 dot products: up to ~3× "
+                                                "as fast, same quality) or fp32 (as other CPUs compute, so a seed "
+                                                "gives the text it gives there, bar a rare near-tie).")] = "auto",
 ):
     """Stream new text from a trained model to stdout, character by character."""
     for name, value, choices in [("--unknown", unknown, ("error", "skip", "replace")), ("--device", device, DEVICES),
@@ -137,6 +137,9 @@ def sample(
         if num_samples > 1 and temperature == 0:
             ui.info("temperature 0 is greedy: every sample will be the same")
         started = time.monotonic()
+        # Asked by --style auto, once: the model writes a few unseen samples, to tell whether to style its text.
+        trial = functools.partial(writes_script, model, vocab, prime, temperature, top_k, top_p, unknown,
+                                  precision) if length else None
         if fountain:  # shown when done: a Fountain document is made from the whole text
             batch = BatchRows(vocab, num_samples, stop)
             with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
@@ -150,9 +153,8 @@ def sample(
             count = sum(map(len, texts))
         elif num_samples > 1:
             batch = BatchRows(vocab, num_samples, stop)
-            with CtrlCGate().installed() as gate, ui.BatchStream(batch, style, prime, functools.partial(
-                    writes_script, model, vocab, prime, temperature, top_k, top_p, unknown) if length else None,
-                    label, temperature, length, guard=gate) as shown:
+            with CtrlCGate().installed() as gate, ui.BatchStream(batch, style, prime, trial, label, temperature, length,
+                                                                 guard=gate) as shown:
                 texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
                                        unknown, stop, on_progress=shown.update, rows=batch, precision=precision)
                 shown.finish(texts)
@@ -163,8 +165,7 @@ def sample(
                 ui.info(f"reading the {len(prime):,}-character prime first")
             chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop,
                              precision)
-            stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=functools.partial(
-                writes_script, model, vocab, prime, temperature, top_k, top_p, unknown) if length else None)
+            stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=trial)
             with ui.status_for(stream, label, temperature, length) as status:
                 for char in chars:
                     pieces.append(char)

@@ -112,9 +112,10 @@ class ScriptStream(Closing):
         return "\n\x1b[2K" if self.status_shown else "\n"
 
     def redraw_status(self) -> None:
-        """After a line break written with `newline` and flushed: the status, which it erased, on the next row.
-        Left until the next tick, it was missing from half the screen captures of a new-user trial."""
-        if self.status_shown:
+        """After a line break written with `newline` and flushed: the status on the row under the new line. The
+        break erased it, or a line that wrapped onto its row did (`write`); left until the next tick, it was
+        missing from half the screen captures of a new-user trial."""
+        if self.status is not None and self.status_text:
             self.status_shown = False
             self.draw_status()
 
