@@ -72,11 +72,14 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
                 writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
                 settings["unknown"], precision) if settings["length"] else None)
-            with stream:  # Ctrl-C: closes a style left open, and writes nothing more after the ^C
+            # The status row under the text, as `charnn sample` has. Ctrl-C: closes a style left open, erases the
+            # status, and writes nothing more after the ^C.
+            with ui.status_for(stream, label, settings["temp"], settings["length"]) as status:
                 for char in line:  # echo the prime so the continuation reads on from it
                     stream.write(char)
                 for char in chars:
                     stream.write(char)
+                    status.tick()
         except CharnnError as problem:  # before anything was written
             ui.error(str(problem))
         except KeyboardInterrupt:  # "(stopped)" on a line of its own after the ^C; no blank line before the prompt
