@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from charnn import checkpoint
+from charnn import checkpoint, runs
 from charnn.data import ReadOptions, load_corpus
 from charnn.evaluation import evaluate
 from charnn.vocab import Vocab
@@ -25,11 +25,11 @@ KEEP = ("format", "model", "model_config", "train_config", "vocab", "step", "met
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run folder or a .pt file")
-    parser.add_argument("--out", type=Path, default=checkpoint.BUNDLED)
+    parser.add_argument("--out", type=Path, default=runs.BUNDLED)
     parser.add_argument("--corpus", type=Path, default=Path("../shared/corpora/tinyshakespeare.txt"),
                         help="the run's corpus, to score both files on its validation split")
     args = parser.parse_args()
-    source = checkpoint.resolve(args.run)
+    source = runs.resolve(args.run)
     payload = checkpoint.load(source)
     small = {key: payload[key] for key in KEEP if key in payload}
     small["model"] = {name: tensor.half() if tensor.is_floating_point() else tensor

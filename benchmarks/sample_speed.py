@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from charnn import checkpoint, products, stepper
+from charnn import checkpoint, products, runs, stepper
 from charnn.config import ModelConfig
 from charnn.lstm_int8 import Int8LSTMStepper
 from charnn.model import CharRNN
@@ -132,9 +132,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
     parser.add_argument("--text", type=Path, help="text whose last 10%% scores the batch products' precision")
     args = parser.parse_args()
-    path = args.checkpoint or (checkpoint.BUNDLED if checkpoint.BUNDLED.exists() and not args.cell else None)
+    path = args.checkpoint or (runs.BUNDLED if runs.BUNDLED.exists() and not args.cell else None)
     if path is not None:
-        payload = checkpoint.load(checkpoint.resolve(path))
+        payload = checkpoint.load(runs.resolve(path))
         model, vocab = checkpoint.build_model(payload), Vocab(payload["vocab"])
         label = str(path)
     else:
@@ -197,7 +197,7 @@ def main():
     floor = 'python -c "import torch" (the floor)'
     print(f"{floor:<44}{import_seconds:>13.2f}s")
     print(f"{'charnn --help':<44}{help_seconds:>13.2f}s")
-    bundled = path is not None and checkpoint.resolve(path) == checkpoint.resolve(checkpoint.BUNDLED)
+    bundled = path is not None and runs.resolve(path) == runs.resolve(runs.BUNDLED)
     text_path = args.text or (SHAKESPEARE if SHAKESPEARE.exists() and bundled else None)
     if text_path is not None:
         text = text_path.read_text(encoding="utf-8")

@@ -6,7 +6,7 @@ moment leaves either the old file or the new one, never half of one. It is read 
 `torch.load(weights_only=True)`, which refuses anything that would run code when unpickled, and
 mapped to the CPU first so a checkpoint trained on CUDA or MPS loads anywhere.
 
-Run folder layout:
+Run folder layout (the folders themselves: runs.py):
     latest.pt           everything needed to resume exactly (optimizer, RNG, data position, state)
     best.pt             weights with the lowest validation loss so far (enough to sample)
     step-NNNNNNNN.pt    weights at recent evals; the last `keep` are kept
@@ -17,7 +17,6 @@ Run folder layout:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import pickle
 import warnings
@@ -32,8 +31,6 @@ from charnn.model import CharRNN
 
 FORMAT = 1  # bump when the layout of the dict changes; older files are refused with a clear line
 REQUIRED_KEYS = ("format", "model", "model_config", "vocab", "step")
-USER_RUNS = Path("checkpoints")  # relative to the working directory, like the default --out
-BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "bundled" / "best.pt"
 
 
 def save(payload: dict, path: Path) -> None:
@@ -157,76 +154,3 @@ def build_model(payload: dict, path: str | Path = "checkpoint", finite: bool = T
 def not_finite(weights: dict[str, torch.Tensor]) -> str | None:
     """The name of the first weight that holds NaN or an infinity, if any."""
     return next((name for name, tensor in weights.items() if not torch.isfinite(tensor).all()), None)
-
-
-def resolve(path: str | Path | None) -> Path:
-    """A checkpoint file from a user's argument: a file, a run folder, or None (newest run/bundled)."""
-    if path is not None:
-        path = Path(path)
-        if path.is_dir():
-            for name in ("best.pt", "latest.pt"):
-                if (path / name).exists():
-                    return path / name
-            inside = sorted({p.parent for name in ("best.pt", "latest.pt") for p in path.glob(f"*/{name}")})
-            if inside:  # e.g. checkpoints/ itself: name the runs it holds
-                shown = ", ".join(map(str, inside[:5])) + (f" and {len(inside) - 5} more" if len(inside) > 5 else "")
-                raise CharnnError(f"{path} holds runs, not a run: pass one of {shown}")
-            raise CharnnError(f"{path} holds no best.pt or latest.pt — train into it first, or pass a .pt file")
-        return path
-    runs = [p for p in USER_RUNS.glob("*/*.pt") if p.name in ("best.pt", "latest.pt") and p.parent.name != "bundled"]
-    if runs:
-        newest_run = max(runs, key=lambda p: p.stat().st_mtime).parent
-        return resolve(newest_run)
-    if BUNDLED.exists():
-        return BUNDLED
-    raise CharnnError("no checkpoint found — train one first (charnn train corpus.txt) or pass --checkpoint")
-
-
-def prune_steps(run_dir: Path, keep: int) -> None:
-    """Delete all but the newest `keep` step-NNNNNNNN.pt files."""
-    steps = sorted(run_dir.glob("step-*.pt"))
-    for old in steps[: max(0, len(steps) - keep)]:
-        old.unlink(missing_ok=True)
-
-
-class RunLock:
-    """An exclusive lock on a run folder. The OS drops it when the process dies, so it never sticks."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / ".lock"
-        self.file = None
-
-    def __enter__(self) -> RunLock:
-        try:
-            self.file = open(self.path, "a+")
-        except OSError as error:
-            raise CharnnError(f"cannot write in run folder {self.path.parent}: {error.strerror} — fix its "
-                              "permissions or choose another --out") from None
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.close()
-            raise CharnnError(self.busy()) from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(f"{os.getpid()}\n")
-        self.file.flush()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self.file, fcntl.LOCK_UN)
-        self.file.close()
-
-    def busy(self) -> str:
-        return f"another charnn process is training in {self.path.parent} — wait for it, stop it, or use another --out"
-
-    def check_free(self) -> None:
-        """Refuse now, before anything slow (the preset's speed test), a folder that another process trains in.
-        Only a check: the lock itself is taken when training starts."""
-        try:
-            with open(self.path, "rb") as file:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
-        except BlockingIOError:
-            raise CharnnError(self.busy()) from None
-        except OSError:  # no lock file (no run yet), or unreadable: the lock taken later says what is wrong
-            pass

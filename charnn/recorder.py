@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from charnn import checkpoint
+from charnn import checkpoint, runs
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2, evaluate
 from charnn.events import Evaluated, Saved
@@ -107,7 +107,7 @@ class Recorder:
             "elapsed": round(elapsed, 3), "chars_seen": weights["metrics"]["chars_seen"],
             "lr": self.optimizer.param_groups[0]["lr"]})
         checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
-        checkpoint.prune_steps(self.run_dir, self.config.keep_checkpoints)
+        runs.prune_steps(self.run_dir, self.config.keep_checkpoints)
         if is_best:
             checkpoint.save(weights, self.run_dir / "best.pt")
         self.save_latest(step, elapsed, state, val_loss)

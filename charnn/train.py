@@ -83,7 +83,7 @@ def train(
     except OSError as error:
         raise CharnnError(f"cannot create run folder {run_dir}: {error.strerror} — choose another --out") from None
     rng_devices = [device] if device.type == "cuda" else []
-    with checkpoint.RunLock(run_dir), torch.random.fork_rng(devices=rng_devices):
+    with runs.RunLock(run_dir), torch.random.fork_rng(devices=rng_devices):
         if not resume:
             runs.check_can_start(run_dir)
         # Scoped seeding: initialisation and dropout are reproducible, the caller's RNG is untouched.

@@ -14,9 +14,10 @@ import pytest
 import torch
 from conftest import MIXED, locked_by_another_process, tiny_train_config, train_run
 
-from charnn import checkpoint
-from charnn.checkpoint import RunLock, build_model, load, prune_steps, resolve, save
+from charnn import checkpoint, runs
+from charnn.checkpoint import build_model, load, save
 from charnn.errors import CharnnError
+from charnn.runs import RunLock, prune_steps, resolve
 
 
 class PlantsMarker:
@@ -316,7 +317,7 @@ def test_resolve_none_picks_newest_run(tmp_path, monkeypatch):
 
 def test_resolve_none_without_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(checkpoint, "BUNDLED", tmp_path / "bundled" / "best.pt")
+    monkeypatch.setattr(runs, "BUNDLED", tmp_path / "bundled" / "best.pt")
     with pytest.raises(CharnnError, match="no checkpoint found"):
         resolve(None)
     touch_run(tmp_path / "bundled", names=("best.pt",))

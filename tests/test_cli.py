@@ -510,9 +510,9 @@ def test_sample_folder_without_checkpoint(bad_files):
 
 
 def test_sample_without_any_run(bad_files, monkeypatch):
-    import charnn.checkpoint
+    import charnn.runs
 
-    monkeypatch.setattr(charnn.checkpoint, "BUNDLED", bad_files / "no-bundled.pt")
+    monkeypatch.setattr(charnn.runs, "BUNDLED", bad_files / "no-bundled.pt")
     fails(1, "sample", "--length", "5", message="no checkpoint found")
 
 

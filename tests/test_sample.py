@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import tiny_model_config
 
-from charnn import checkpoint, products
+from charnn import checkpoint, products, runs
 from charnn.drawing import check_controls, sample_next
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
@@ -251,22 +251,22 @@ def test_generate_batch_multichar_stop_ends_each_row_at_its_first_stop(stop):
     assert all(f.startswith(t) for f, t in zip(full, texts, strict=True))
 
 
-@pytest.mark.skipif(not checkpoint.BUNDLED.exists(), reason="the bundled model is not in this checkout")
+@pytest.mark.skipif(not runs.BUNDLED.exists(), reason="the bundled model is not in this checkout")
 @pytest.mark.parametrize("prime", ["RO", "Q", "ROMEO:", "3"])
 def test_bundled_model_continues_a_prime_instead_of_looping(prime):
     """From the zero state the bundled model wrote `333…` after these primes (a training run carries its
     state, so it hardly ever starts from zero). Read after a blank line, they continue as a play."""
-    payload = checkpoint.load(checkpoint.BUNDLED)
+    payload = checkpoint.load(runs.BUNDLED)
     model, vocab = checkpoint.build_model(payload), Vocab(payload["vocab"])
     continuation = "".join(generate(model, vocab, prime, 60, temperature=0))
     assert "333" not in continuation and len(set(continuation)) > 10
 
 
-@pytest.mark.skipif(not checkpoint.BUNDLED.exists(), reason="the bundled model is not in this checkout")
+@pytest.mark.skipif(not runs.BUNDLED.exists(), reason="the bundled model is not in this checkout")
 def test_writes_script_says_what_the_model_writes_and_draws_from_its_own_generator():
     """The bundled model writes a play whatever the prime; a model whose vocabulary has no capitals never
     writes a speaker line. The trial samples must leave the user's randomness alone."""
-    payload = checkpoint.load(checkpoint.BUNDLED)
+    payload = checkpoint.load(runs.BUNDLED)
     model, vocab = checkpoint.build_model(payload), Vocab(payload["vocab"])
     torch.manual_seed(5)
     expected = torch.rand(3)

@@ -12,7 +12,7 @@ from conftest import MIXED, REPETITIVE, tiny_model_config, tiny_train_config, tr
 
 import charnn.train as train_module
 from charnn import optimization
-from charnn.checkpoint import RunLock, load
+from charnn.checkpoint import load
 from charnn.data import load_corpus
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2
@@ -20,6 +20,7 @@ from charnn.events import Evaluated, Finished, Saved, Started, Step
 from charnn.model import CharRNN
 from charnn.optimization import learning_rate
 from charnn.precision import bf16_runs
+from charnn.runs import RunLock
 
 SHORT = MIXED[:700]  # ~8 steps per epoch at batch 4 × 16: 20 steps cross two epoch boundaries
 

@@ -17,11 +17,11 @@ from charnn.errors import CharnnError
 def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a run folder.", metavar="PATH")]):
     """Show a checkpoint's model, vocabulary, step and validation loss."""
     from charnn import checkpoint as checkpoints
-    from charnn import ui
+    from charnn import runs, ui
     from charnn.runs import resumable
 
     try:
-        file = checkpoints.resolve(path)
+        file = runs.resolve(path)
         payload = checkpoints.load(file)
         model = checkpoints.build_model(payload, file, finite=False)  # shown with a warning below
     except CharnnError as problem:
@@ -74,7 +74,7 @@ def evaluate_command(
     import json
 
     from charnn import checkpoint as checkpoints
-    from charnn import ui
+    from charnn import runs, ui
     from charnn.data import ReadOptions, check_corpus_path, load_corpus
     from charnn.evaluation import LN2, evaluate
     from charnn.precision import check_precision
@@ -84,12 +84,12 @@ def evaluate_command(
     try:
         check_corpus_path(corpus)  # first: a typo in its name must not read as "no run trained on it"
         if checkpoint is None:  # as `charnn train CORPUS --resume` finds its run
-            checkpoint = newest_run_folder(checkpoints.USER_RUNS / corpus.stem, corpus.name)
+            checkpoint = newest_run_folder(runs.USER_RUNS / corpus.stem, corpus.name)
             if trained_on(checkpoint) != corpus.name:  # none was: that is the folder a run would have gone to
-                raise CharnnError(f"no run trained on {corpus.name} under {checkpoints.USER_RUNS}/ — give "
+                raise CharnnError(f"no run trained on {corpus.name} under {runs.USER_RUNS}/ — give "
                                   "--checkpoint")
             ui.info(f"scoring {checkpoint} (the newest run trained on {corpus.name})")
-        file = checkpoints.resolve(checkpoint)
+        file = runs.resolve(checkpoint)
         payload = checkpoints.load(file)
         torch_device = resolve_device(device)
         model = checkpoints.build_model(payload, file).to(torch_device)

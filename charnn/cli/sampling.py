@@ -83,7 +83,7 @@ def sample(
     import torch
 
     from charnn import checkpoint as checkpoints
-    from charnn import script, ui
+    from charnn import runs, script, ui
     from charnn.drawing import check_controls
     from charnn.sample import BatchRows, generate, generate_batch, writes_script
     from charnn.vocab import Vocab, listed
@@ -112,7 +112,7 @@ def sample(
                 ui.info("--prime -: standard input was empty, so there is no prime")
         if output is not None:  # before any generating: a long sample must not be lost to a typo here
             check_writable(output)
-        path = checkpoints.resolve(checkpoint)
+        path = runs.resolve(checkpoint)
         payload = checkpoints.load(path)
         model = checkpoints.build_model(payload, path).to(resolve_device(device))
         vocab = Vocab(payload["vocab"])

@@ -87,10 +87,9 @@ the target (--steps/--time) when neither is given.
     run_dir = out
 
     from charnn import ui
-    from charnn.checkpoint import RunLock
     from charnn.data import ReadOptions, load_corpus
     from charnn.planning import plan_run
-    from charnn.runs import check_can_resume, check_can_start, new_run_folder, newest_run_folder
+    from charnn.runs import RunLock, check_can_resume, check_can_start, new_run_folder, newest_run_folder
     from charnn.train import train as run_training
 
     stop = StopFlag()
