@@ -11,6 +11,7 @@ from rich.console import Console
 
 from charnn import script
 from charnn.ui import PlainStream, ScriptStream
+from charnn.ui.terminal import fitted
 
 PLAY = """ACT I
 SCENE II. A room in the castle.
@@ -473,3 +474,31 @@ def test_plain_style_on_a_terminal_writes_the_text_as_is_with_the_status_row_und
     screen.feed(out.getvalue())
     plain.feed(PLAY)
     assert screen.rows() == plain.rows()  # the text as generated, the status row gone at the end
+
+
+@pytest.mark.parametrize("length", [61, 75, 121, 181])  # at 120 the cursor waits in the last column: drawn at 121
+def test_the_status_row_follows_a_line_that_wraps_at_once(length):
+    """A new-user trial at 40 columns: after a line wrapped onto the status row, the status stayed away until the
+    next update (up to 31 characters). It is drawn under the new row as soon as a character is on it."""
+    out, _, stream = streamed_with_status(width=60)
+    for char in "Lead:\n":
+        stream.write(char)
+    stream.status_text = "model · temp 0.8 · 1,234 chars/s · 6/999"
+    stream.draw_status()
+    for char in "w" * length:
+        stream.write(char)
+    screen = Screen(60)
+    screen.feed(out.getvalue())
+    rows = screen.rows()
+    assert rows[screen.row + 1] == stream.status_text and sum(stream.status_text in row for row in rows) == 1
+    assert rows[1:screen.row + 1] == ["w" * 60] * (length // 60) + (["w" * (length % 60)] if length % 60 else [])
+
+
+def test_a_status_too_wide_for_the_terminal_drops_whole_fields_from_the_front():
+    """A new-user trial at 40 columns saw `… 9,650 chars/s ·` (no progress), and in a batch `64/4,00`."""
+    status = "2×384 LSTM · temp 0.8 · 8 samples · 9,650 chars/s · 64/4,000"
+    assert fitted(status, 200) == status
+    assert fitted(status, 40) == "8 samples · 9,650 chars/s · 64/4,000"
+    assert fitted(status, 30) == "9,650 chars/s · 64/4,000"
+    assert fitted(status, 10) == "64/4,000"
+    assert fitted(status, 6) == "64/4,"  # a lone field too long for the row: cut

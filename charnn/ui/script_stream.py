@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.style import Style
 
 from charnn import script
-from charnn.ui.terminal import cells_after, visible
+from charnn.ui.terminal import cells_after, fitted, visible
 
 SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan",
                    "bright_magenta", "bright_green", "bright_yellow"]
@@ -59,6 +59,7 @@ class ScriptStream(Closing):
         self.status = status  # a console on the same terminal for a per-line status, or None
         self.status_text = ""
         self.status_shown = False
+        self.owed = False  # a status erased for a wrapping line, to draw again under its new row
         # The terminal's width when the status was last drawn (asking costs ~15 µs).
         self.width = max(1, status.width) if status is not None else 80
 
@@ -134,11 +135,19 @@ class ScriptStream(Closing):
         char = visible(char)
         if self.status_shown and char != "\n":
             # Text that reaches the end of its row wraps onto the status row, and would write over the
-            # status only in part: what it leaves would read as text. Clear that row first.
+            # status only in part: what it leaves would read as text. Clear that row first, and draw the
+            # status under the new row once the character is written.
             position = 0 if self.held else self.cells  # held text starts the line, none of it written yet
             if cells_after(position, self.held + char, self.width) >= (position // self.width + 1) * self.width:
                 self.out.flush()
                 self.clear_status(position)
+                self.owed = True
+        self.put(char)
+        if self.owed:  # drawn as soon as it can be: not while a line's start is held, nor before a wrap
+            self.draw_status()
+
+    def put(self, char: str) -> None:
+        """`char` to the text, styled as its line turns out to be (the status row aside)."""
         if not self.active:
             self.out.write(self.newline() if char == "\n" else char)
             if char == "\n":
@@ -190,12 +199,13 @@ class ScriptStream(Closing):
         written = self.cells
         if written and written % width == 0:
             return  # the terminal is about to wrap this line: skip this update
+        self.owed = False
         self.out.write(self.open_end)  # the status row is not part of the line's open style
         self.out.flush()
         back = f"\r\x1b[{written % width}C" if written % width else "\r"
         self.status_shown = True  # first: a Ctrl-C during the write must find it shown, and erase it (a new-user
         # trial saw `interrupted (seed …)` written over a status left behind, 2 times in 49)
-        self.status.file.write("\n\x1b[2K" + self.styled(self.status_text[: width - 1], "dim") + "\x1b[1A" + back)
+        self.status.file.write("\n\x1b[2K" + self.styled(fitted(self.status_text, width), "dim") + "\x1b[1A" + back)
         self.status.file.flush()
         if self.open_start:  # the status's own style ended with a reset: the line's open style goes on
             self.out.write(self.open_start)

@@ -32,3 +32,13 @@ def cells_after(cells: int, text: str, width: int) -> int:
             cells += 1  # that column stays empty
         cells += size
     return cells
+
+
+def fitted(status: str, width: int, separator: str = " · ") -> str:
+    """`status` in fewer than `width` cells: whole fields dropped from the front (the model, then the temperature), so
+    that chars/s and progress stay whole; a new-user trial at 40 columns saw `… 9,650 chars/s ·` and, in a batch,
+    `64/4,00`, which reads as a real number. Only a lone field too long for the row is cut."""
+    fields = status.split(separator)
+    while len(fields) > 1 and cell_len(separator.join(fields)) > width - 1:
+        fields.pop(0)
+    return separator.join(fields)[: max(0, width - 1)]
