@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from charnn import checkpoint, products, runs, stepper
+from charnn import checkpoint, runs, stepper
 from charnn.config import ModelConfig
 from charnn.lstm_int8 import Int8LSTMStepper
 from charnn.model import CharRNN
-from charnn.products import native_int8, sampling_precision
+from charnn.products import sampling_precision
 from charnn.sample import generate, generate_batch
 from charnn.vocab import Vocab
 
@@ -150,25 +150,24 @@ def main():
     int8 = all(uses_int8(stepper.make_stepper(model, streams, sampling_precision())) for streams in (1, 8))
     sampled_products = "int8" if int8 else "fp32"
 
-    def single_rate() -> float:
+    def single_rate(precision: str = "auto") -> float:
         seconds, text = timed(lambda: "".join(generate(model, vocab, "", args.length, 0.8,
-                                                       generator=torch.Generator().manual_seed(0))))
+                                                       generator=torch.Generator().manual_seed(0),
+                                                       precision=precision)))
         return len(text) / seconds
 
-    def batch_rate() -> float:
+    def batch_rate(precision: str = "auto") -> float:
         seconds, texts = timed(lambda: generate_batch(model, vocab, "", args.length, 8, 0.8,
-                                                      generator=torch.Generator().manual_seed(0)))
+                                                      generator=torch.Generator().manual_seed(0), precision=precision))
         return sum(map(len, texts)) / seconds
 
     for _ in range(args.rounds):  # interleaved, so a slow minute hurts all of them alike
         naive_rate = max(naive_rate, timed(naive, model, max(200, args.length // 10))[1])
         single = max(single, single_rate())
         batched = max(batched, batch_rate())
-        if int8:  # what a CPU without int8 dot products gets: the same sampling with fp32 products
-            products.native_int8 = lambda: False
-            single_fp32 = max(single_fp32, single_rate())
-            batched_fp32 = max(batched_fp32, batch_rate())
-            products.native_int8 = native_int8
+        if int8:  # what a CPU without int8 dot products gets (`charnn sample --precision fp32`)
+            single_fp32 = max(single_fp32, single_rate("fp32"))
+            batched_fp32 = max(batched_fp32, batch_rate("fp32"))
     sample_args = ["--length", "5", "--seed", "1"] + (["--checkpoint", str(path)] if path else [])
     first = min(first_char_seconds(sample_args) for _ in range(3)) if path else float("nan")
     first_terminal = min(first_char_seconds(sample_args, terminal=True) for _ in range(3)) \
