@@ -63,26 +63,28 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                 ui.error(str(problem) if isinstance(problem, CharnnError) else f"bad value for /{name}: {value!r}")
             continue
         try:
-            try:  # unseen characters: the error before the prime is echoed
-                vocab.encode(line, unknown=settings["unknown"])
-            except CharnnError as problem:
-                raise CharnnError(str(problem).replace("--unknown", "/unknown")) from None
-            chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
-                             settings["topp"], generator, settings["unknown"], stop, precision)
-            stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
-                writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
-                settings["unknown"], precision) if settings["length"] else None)
-            # The status row under the text, as `charnn sample` has. Ctrl-C: closes a style left open, erases the
-            # status, and writes nothing more after the ^C.
-            with ui.status_for(stream, label, settings["temp"], settings["length"]) as status:
-                for char in line:  # echo the prime so the continuation reads on from it
-                    stream.write(char)
-                for char in chars:
-                    stream.write(char)
-                    status.tick()
+            # From Enter on, keys typed are not echoed into the text (ui.UnechoedKeys): they wait for the next prompt.
+            with ui.UnechoedKeys(sys.stdin, sys.stdout):
+                try:  # unseen characters: the error before the prime is echoed
+                    vocab.encode(line, unknown=settings["unknown"])
+                except CharnnError as problem:
+                    raise CharnnError(str(problem).replace("--unknown", "/unknown")) from None
+                chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
+                                 settings["topp"], generator, settings["unknown"], stop, precision)
+                stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
+                    writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
+                    settings["unknown"], precision) if settings["length"] else None)
+                # The status row under the text, as `charnn sample` has. Ctrl-C: closes a style left open, erases the
+                # status, and writes no more of the text.
+                with ui.status_for(stream, label, settings["temp"], settings["length"]) as status:
+                    for char in line:  # echo the prime so the continuation reads on from it
+                        stream.write(char)
+                    for char in chars:
+                        stream.write(char)
+                        status.tick()
         except CharnnError as problem:  # before anything was written
             ui.error(str(problem))
-        except KeyboardInterrupt:  # "(stopped)" on a line of its own after the ^C; no blank line before the prompt
+        except KeyboardInterrupt:  # "(stopped)" on a line of its own under the text; no blank line before the prompt
             ui.info("\n(stopped)")
         else:
             sys.stdout.write("\n")  # end the continuation's line

@@ -184,6 +184,107 @@ def test_a_prime_typed_at_the_terminal_is_asked_for(in_cli_root):
     assert child.returncode == 0 and len(out) == 10
 
 
+TYPED = b"#7%7#"  # keys a user types while text streams; none is in the corpus's vocabulary
+
+
+@contextlib.contextmanager
+def at_a_terminal(root: Path, *args: str):
+    """`charnn *args` in the foreground of a pseudo-terminal of its own, as from a shell: (child, leader, follower).
+    The follower stays open here too, so that its modes can be read after the child has gone."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    start = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "  # the terminal becomes its own
+             "os.execv(sys.executable, [sys.executable, '-m', 'charnn', *sys.argv[1:]])")
+    environment = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    environment.pop("NO_COLOR", None)
+    child = subprocess.Popen([sys.executable, "-c", start, *args], cwd=root, stdin=follower, stdout=follower,
+                             stderr=follower, start_new_session=True, env=environment)
+    try:
+        with watched(child):
+            yield child, leader, follower
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
+def read_until(leader: int, marker: bytes, seen: bytearray, after: int | None = None, seconds: float = 60) -> int:
+    """Read the terminal into `seen` until it holds `marker` past index `after` (default: what it held before); fails
+    after `seconds`. Returns where the marker is."""
+    import os
+    import select
+
+    start, deadline = len(seen) if after is None else after, time.monotonic() + seconds
+    while marker not in seen[start:]:
+        assert time.monotonic() < deadline, (marker, bytes(seen[-400:]))
+        if select.select([leader], [], [], 0.1)[0]:
+            seen += os.read(leader, 4096)
+    return seen.index(marker, start)
+
+
+def echoing(follower: int) -> bool:
+    import termios
+
+    return bool(termios.tcgetattr(follower)[3] & termios.ECHO)
+
+
+def test_keys_typed_while_a_sample_streams_are_not_echoed_into_it(in_cli_root):
+    """A new-user trial: keys typed while text streamed were echoed into it, and moved the cursor, so the status row
+    was drawn a row off and text later wrote over it. Echo is off while the text streams, and on again after, Ctrl-C
+    included (a shell keeps the modes a program leaves)."""
+    seen = bytearray()
+    with at_a_terminal(in_cli_root.root, "sample", "--length", "100000000", "--seed", "2") as (child, leader, follower):
+        read_until(leader, b"the ", seen)  # the text is streaming
+        assert not echoing(follower)
+        import os
+
+        os.write(leader, TYPED + b"\r")
+        read_until(leader, b"chars/s", seen)  # the status row, drawn after the keys
+        os.write(leader, b"\x03")  # Ctrl-C
+        read_until(leader, b"interrupted (seed 2)", seen)
+        assert child.wait(timeout=60) == 130
+        assert echoing(follower)
+    assert TYPED not in seen, bytes(seen[-400:])
+
+
+def test_keys_typed_during_an_interactive_stream_wait_for_the_next_prompt(in_cli_root):
+    """Not echoed into the text, yet not lost: the prompt after the stream shows them, ready to be sent."""
+    import os
+
+    seen = bytearray()
+    with at_a_terminal(in_cli_root.root, "sample", "--interactive", "--length", "20000", "--seed", "2"
+                       ) as (child, leader, follower):
+        read_until(leader, b"prime> ", seen)
+        os.write(leader, b"the \r")
+        read_until(leader, b"chars/s", seen)  # the status row: the continuation has begun, 20,000 characters to
+        os.write(leader, TYPED)  # come, at most a few thousand of them in the terminal's buffer now
+        prompt = read_until(leader, b"prime> ", seen)
+        read_until(leader, TYPED, seen, after=prompt)  # the prompt shows what was typed
+        streamed = bytes(seen[:prompt])
+        os.write(leader, b"\x15\x04")  # Ctrl-U clears that line, Ctrl-D at an empty prompt ends the session
+        read_until(leader, b"bye", seen)
+        assert child.wait(timeout=60) == 0
+        assert echoing(follower)
+    assert TYPED not in streamed, streamed[-400:]
+
+
+def test_keys_typed_during_training_are_not_echoed_into_its_panel(in_cli_root, tmp_path):
+    """A line typed under the live panel (tmux) left a copy of its top border behind at each redraw."""
+    import os
+
+    seen = bytearray()
+    with at_a_terminal(in_cli_root.root, "train", "corpus.txt", "--steps", "400", "--eval-every", "100",
+                       "--out", str(tmp_path / "run"), *TINY) as (child, leader, follower):
+        read_until(leader, b"chars/s", seen)  # the panel
+        assert not echoing(follower)
+        os.write(leader, TYPED + b"\r")
+        read_until(leader, b"finished (steps) at step 400", seen)
+        assert child.wait(timeout=60) == 0
+        assert echoing(follower)
+    assert TYPED not in seen, bytes(seen[-400:])
+
+
 def test_a_checkpoint_with_nan_weights_is_shown_by_info_and_refused_by_sample_and_eval(in_cli_root, tmp_path):
     payload = load(in_cli_root.run_dir / "best.pt")
     payload["model"]["head.bias"][0] = float("nan")

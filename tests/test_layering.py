@@ -71,7 +71,7 @@ DEPENDENCIES = {
     "ui.sampling": {"script", "ui.messages", "ui.script_stream", "ui.terminal"},
     "ui.script_stream": {"script", "ui.terminal"},
     "ui.terminal": set(),
-    "ui.training": {"events", "ui.messages"},
+    "ui.training": {"events", "ui.messages", "ui.terminal"},
     "vocab": {"errors"},
 }
 

@@ -6,7 +6,7 @@ the training view degrades to one plain line per eval, fit for CI logs and files
 
 messages: the stderr console, errors, info, the prompt · training: the training view ·
 script_stream: text styled as a play or screenplay · sampling: streams, status line, headers ·
-batch: a batch's samples as they are made · terminal: control pictures, cursor columns.
+batch: a batch's samples as they are made · terminal: control pictures, cursor columns, keys unechoed.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from charnn.ui.sampling import (
     status_for,
 )
 from charnn.ui.script_stream import ScriptStream
-from charnn.ui.terminal import cells_after
+from charnn.ui.terminal import UnechoedKeys, cells_after
 from charnn.ui.training import TrainView, steady_width
 
-__all__ = ["BatchStream", "PlainStream", "SampleStatus", "ScriptStream", "Spinner", "TrainView", "ask", "cells_after",
-           "color_terminal", "duration", "end_piped_line", "error", "info", "loss_text", "open_stream",
+__all__ = ["BatchStream", "PlainStream", "SampleStatus", "ScriptStream", "Spinner", "TrainView", "UnechoedKeys", "ask",
+           "cells_after", "color_terminal", "duration", "end_piped_line", "error", "info", "loss_text", "open_stream",
            "sample_footer", "sample_header", "show_fountain", "show_info", "show_text", "status_for", "stderr",
            "steady_width"]

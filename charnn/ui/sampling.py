@@ -16,7 +16,7 @@ from rich.text import Text
 from charnn import script
 from charnn.ui.messages import info, stderr
 from charnn.ui.script_stream import Closing, ScriptStream
-from charnn.ui.terminal import visible
+from charnn.ui.terminal import UnechoedKeys, visible
 
 
 class PlainStream(Closing):
@@ -86,10 +86,12 @@ class SampleStatus:
         to_file = not sys.stdout.isatty() and stderr.is_terminal and is_regular_file(sys.stdout)
         self.live = (Live(console=stderr, transient=True, refresh_per_second=4, redirect_stdout=False,
                           redirect_stderr=False) if to_file else None)
+        self.keys = UnechoedKeys(sys.stdin, sys.stdout)  # keys typed meanwhile are not echoed into the text
 
     def __enter__(self) -> SampleStatus:
+        self.keys.__enter__()
         if self.live is not None:
-            self.live.start()
+            self.live.start()  # (only with stdout in a file: then the keys are echoed as ever)
         return self
 
     def tick(self) -> None:
@@ -111,8 +113,11 @@ class SampleStatus:
         try:  # may raise BrokenPipeError when the reader has gone
             self.stream.__exit__(kind, value, traceback)
         finally:
-            if self.live is not None:
-                self.live.stop()
+            try:
+                if self.live is not None:
+                    self.live.stop()
+            finally:
+                self.keys.__exit__()
 
 
 def status_for(stream, label: str, temperature: float, length: int) -> SampleStatus:

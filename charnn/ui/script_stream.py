@@ -20,7 +20,7 @@ KIND_STYLES = {"heading": "bold underline", "transition": "bold italic", "direct
 
 class Closing:
     """A stream as a `with` block: closed at its end, and cut (held characters dropped, nothing more written after
-    the `^C` the terminal echoed) when Ctrl-C ends it."""
+    the Ctrl-C) when Ctrl-C ends it."""
 
     def __enter__(self):
         return self
@@ -212,8 +212,8 @@ class ScriptStream(Closing):
             self.out.flush()
 
     def close(self, cut: bool = False) -> None:
-        """End the stream. With `cut` (Ctrl-C), characters held back are dropped, not written after the `^C`
-        the terminal echoed; `dropped` keeps them."""
+        """End the stream. With `cut` (Ctrl-C), characters held back are dropped, not written after the Ctrl-C;
+        `dropped` keeps them."""
         if self.held and cut:
             self.dropped, self.held = self.held, ""
         if self.held:

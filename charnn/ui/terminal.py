@@ -1,8 +1,18 @@
-"""What a terminal does with characters: control characters shown as pictures, and where the cursor goes."""
+"""What a terminal does with characters: control characters shown as pictures, where the cursor goes, and the keys
+typed while text streams."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+
 from rich.cells import cell_len
+
+try:
+    import termios
+except ImportError:  # Windows: its console does not echo keys into a program's output
+    termios = None
 
 
 def visible(char: str) -> str:
@@ -42,3 +52,82 @@ def fitted(status: str, width: int, separator: str = " · ") -> str:
     while len(fields) > 1 and cell_len(separator.join(fields)) > width - 1:
         fields.pop(0)
     return separator.join(fields)[: max(0, width - 1)]
+
+
+def foreground_terminal(fd: int) -> bool:
+    """Whether `fd` is this process's terminal and the process is in its foreground: changing a terminal's modes from
+    the background (`charnn sample &`) would stop the process (SIGTTOU)."""
+    try:
+        return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+
+
+class UnechoedKeys:
+    """While text streams to a terminal, keys typed are not echoed there: the terminal wrote them into the text and
+    moved the cursor, so the status row was drawn a row off and later text wrote over it (a new-user trial saw
+    `me one sTM · temp 0.8 · trength hast my soul.8/30,000`). The keys are still read: what was typed waits for
+    whatever reads the terminal next, the shell or `--interactive`'s prompt, which shows it then.
+
+    Only where the keys come from the terminal the text goes to, in its foreground; nowhere else (a pipe, `| less`,
+    which sets the terminal's modes itself) does anything change. Echo is turned back on at the end, however the
+    block ends: a shell keeps the modes a program leaves behind when it exits normally. Where `fg` resumes the
+    process after Ctrl-Z, whose shell turned echo back on for itself, it is turned off again.
+    """
+
+    def __init__(self, keys, out):
+        self.fd = None  # the terminal's file descriptor, where its echo is to be turned off
+        self.off = False  # echo turned off by this object (or about to be): to be turned on again
+        self.previous = None  # the SIGCONT handler before this block
+        try:
+            fd = keys.fileno()
+            same = os.path.samestat(os.fstat(fd), os.fstat(out.fileno()))
+        except (AttributeError, ValueError, OSError):  # no file descriptor (a test's buffer), or closed
+            return
+        if termios is not None and same and foreground_terminal(fd) and self.echoing(fd):
+            self.fd = fd
+
+    @staticmethod
+    def echoing(fd: int) -> bool:
+        try:
+            return bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+        except termios.error:
+            return False
+
+    def set_echo(self, on: bool) -> None:
+        if not foreground_terminal(self.fd):  # moved to the background (Ctrl-Z, then `bg`): leave the modes be
+            return
+        try:
+            modes = termios.tcgetattr(self.fd)
+            modes[3] = modes[3] | termios.ECHO if on else modes[3] & ~termios.ECHO  # local modes
+            termios.tcsetattr(self.fd, termios.TCSANOW, modes)  # not TCSAFLUSH: what was typed is kept
+        except termios.error:
+            pass
+
+    def __enter__(self) -> UnechoedKeys:
+        if self.fd is None:
+            return self
+        try:
+            if threading.current_thread() is threading.main_thread():  # only it may set handlers
+                self.previous = signal.signal(signal.SIGCONT, lambda *_: self.off and self.set_echo(False))
+            self.off = True  # first: a Ctrl-C from here on must find echo to be turned back on
+            self.set_echo(False)
+        except BaseException:  # a Ctrl-C inside `__enter__`: no `__exit__` follows
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pressed = None
+        while self.off or self.previous is not None:
+            try:
+                if self.previous is not None:
+                    signal.signal(signal.SIGCONT, self.previous)
+                    self.previous = None
+                if self.off:
+                    self.set_echo(True)
+                    self.off = False
+            except KeyboardInterrupt as interrupt:  # a Ctrl-C now must not leave echo off: once it is on, it goes on
+                pressed = interrupt
+        if pressed is not None:
+            raise pressed

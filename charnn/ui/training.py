@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -14,6 +15,7 @@ from rich.text import Text
 
 from charnn.events import Evaluated, Event, Finished, Saved, Started, Step
 from charnn.ui.messages import duration, loss_text, stderr
+from charnn.ui.terminal import UnechoedKeys
 
 
 class TrainView:
@@ -30,14 +32,24 @@ class TrainView:
 
     def __enter__(self) -> TrainView:
         if self.live_mode:
-            self.live = Live(console=self.console, refresh_per_second=4, transient=False, redirect_stdout=False)
-            self.live.start()
+            # Keys typed are not echoed into the panel: a line typed under it left a copy of its top border behind
+            # at each redraw (tmux). What was typed goes to the shell after training, as it would have.
+            self.keys = UnechoedKeys(sys.stdin, self.console.file).__enter__()
+            try:
+                self.live = Live(console=self.console, refresh_per_second=4, transient=False, redirect_stdout=False)
+                self.live.start()
+            except BaseException:
+                self.keys.__exit__()
+                raise
         return self
 
     def __exit__(self, *exc) -> None:
         if self.live is not None:
-            self.live.update(self.render(), refresh=True)
-            self.live.stop()
+            try:
+                self.live.update(self.render(), refresh=True)
+                self.live.stop()
+            finally:
+                self.keys.__exit__()
             if self.finished is not None:  # the last word under the panel, not above it
                 self.log(self.describe_finish(self.finished))
 
@@ -139,7 +151,8 @@ class TrainView:
             parts.append(Panel(Text("\n".join(lines)), title=f"sample at step {self.last_eval.step:,}",
                                title_align="left", border_style="dim"))
         title = f"charnn train — {self.started.run_dir}" if self.started else "charnn train"
-        # Two columns short of the terminal's width: a Ctrl-C makes the terminal echo "^C" where the cursor is, after
+        # Two columns short of the terminal's width: a Ctrl-C makes a terminal that echoes (stdin elsewhere: keys are
+        # not echoed where it is this terminal, UnechoedKeys) write "^C" where the cursor is, after
         # the panel's last line; at the last column that wraps, the panel's lines move down one row, and its next
         # redraw left a copy of its top border behind (a new-user trial, tmux).
         width = self.console.width - 2 if self.console.width > 20 else None
