@@ -814,6 +814,24 @@ def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):
     assert "interrupted (seed 7)" in stderr and "error" not in stderr  # the user's choice, not an error
 
 
+@pytest.mark.parametrize("command", ["sample", "info", "train"])
+def test_a_ctrl_c_no_command_handles_says_interrupted(in_cli_root, monkeypatch, command):
+    """One while torch loads, say: Typer's own handling exited 130 without a word, and left the shell's prompt on the
+    line of the ^C (a new-user trial)."""
+    from charnn import runs
+    from charnn.cli import sampling, training
+
+    def pressed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    target = {"sample": (sampling, "unescape"), "info": (runs, "resolve"), "train": (training, "parse_duration")}
+    monkeypatch.setattr(*target[command], pressed)
+    arguments = {"sample": ["sample"], "info": ["info", "checkpoints/corpus"],
+                 "train": ["train", "corpus.txt", "--time", "1m"]}[command]
+    result = invoke(*arguments)
+    assert result.exit_code == 130 and result.stderr.strip() == "interrupted" and result.stdout == ""
+
+
 def test_ctrl_c_still_writes_the_output_file(in_cli_root, tmp_path):
     """A long sample stopped with Ctrl-C once it has written enough: --output gets what the screen showed."""
     import os

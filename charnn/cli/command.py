@@ -29,7 +29,26 @@ def valueless_help(command_class):
     return Command
 
 
-Command, Group = valueless_help(typer.core.TyperCommand), valueless_help(typer.core.TyperGroup)
+def interruptible(command_class):
+    """`command_class` where a Ctrl-C that the command does not handle itself (one while torch loads, in the first
+    second or so) ends in `interrupted` on a line of its own, exit 130. Typer's own handling exits 130 silently, and
+    left the shell's next prompt on the line of the `^C` the terminal echoed (a new-user trial)."""
+
+    class Command(command_class):
+        def invoke(self, ctx):
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:
+                import sys
+
+                if sys.stderr.isatty():
+                    sys.stderr.write("\n")  # after the ^C
+                interrupted()
+
+    return Command
+
+
+Command, Group = interruptible(valueless_help(typer.core.TyperCommand)), valueless_help(typer.core.TyperGroup)
 Flag = dict(metavar="")  # for bool options: no `<bool>` after them in --help (they take no value)
 
 app = typer.Typer(
