@@ -1207,6 +1207,32 @@ def test_sample_more_bad_usage(in_cli_root, flags):
     fails(2, "sample", *flags)
 
 
+@pytest.mark.parametrize("arguments, message", [
+    (["sample", "--top-k", "0"], "error: Invalid value for '--top-k': must be 1 or more — see 'charnn sample --help'"),
+    (["sample", "--length", "abc"], "error: Invalid value for '--length': must be a whole number — see "
+                                    "'charnn sample --help'"),
+    (["sample", "--temperature", "warm"], "error: Invalid value for '--temperature': must be a number"),
+    (["sample", "--bogus"], "error: No such option: --bogus — see 'charnn sample --help'"),
+    (["trian"], "error: No such command 'trian'. Did you mean 'train'? — see 'charnn --help'"),
+    (["train"], "error: Missing argument 'CORPUS'. — see 'charnn train --help'"),
+    (["train", "corpus.txt", "--time", "10"], "'10' has no unit — say 10s or 10m"),
+    (["eval", "corpus.txt", "--split", "test"], "error: Invalid value for '--split': must be val, train or all"),
+])
+def test_usage_errors_are_one_line_in_charnns_words(arguments, message):
+    """As every other error: Typer drew five lines or more (a usage line, a hint, a box), and said "Input should be
+    greater than or equal to 1" where charnn's own checks say "must be … or more"."""
+    result = CliRunner().invoke(app, arguments, prog_name="charnn")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_commands_alone_still_show_their_help():
+    """`charnn` with no command: its help, exit 2 (Typer's), and no error line added."""
+    result = CliRunner().invoke(app, [], prog_name="charnn")
+    assert result.exit_code == 2 and "Usage: charnn" in result.output and "error" not in result.output
+    assert invoke("--version").exit_code == 0 and invoke("sample", "--help").exit_code == 0
+
+
 def test_help_shows_the_defaults():
     """Help strings are Rich markup: an unescaped "[default: …]" would be swallowed as a tag."""
     result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"})

@@ -48,7 +48,56 @@ def interruptible(command_class):
     return Command
 
 
-Command, Group = interruptible(valueless_help(typer.core.TyperCommand)), valueless_help(typer.core.TyperGroup)
+# Click's base of usage errors, which Typer ≥ 0.2x vendors as a private module and earlier versions import from click.
+CLICK_EXCEPTION = next(base for base in typer.BadParameter.__mro__ if base.__name__ == "ClickException")
+
+
+# Typer's messages for values its type checks refuse (from pydantic), in the words of charnn's own checks.
+TYPER_WORDS = [(r"Input should be greater than or equal to (\S+)", r"must be \1 or more"),
+               (r"Input should be a valid integer.*", "must be a whole number"),
+               (r"Input should be a valid number.*", "must be a number")]
+
+
+def usage_line(problem) -> str:
+    """A usage error (`click.UsageError`, from Typer) as one line that says what to do: Typer draws a usage line, a
+    hint and a boxed message, five lines or more, in its own words for ranges."""
+    message = " ".join(problem.format_message().split())
+    for said, meant in TYPER_WORDS:
+        message = re.sub(said, meant, message)
+    context = getattr(problem, "ctx", None)
+    return f"{message} — see '{context.command_path} --help'" if context is not None else message
+
+
+def one_line_errors(group_class):
+    """`group_class` whose usage errors (exit 2) are one line on stderr, like every other error of charnn's."""
+
+    class Group(group_class):
+        def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+            if not standalone_mode:
+                return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            import sys
+
+            try:  # not standalone: Typer raises its usage errors here rather than drawing them
+                outcome = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except CLICK_EXCEPTION as problem:
+                if type(problem).__name__ != "NoArgsIsHelpError":  # (`charnn` alone: its help is shown already)
+                    from charnn import ui
+
+                    ui.error(usage_line(problem))
+                sys.exit(problem.exit_code)  # (outside Typer's main now: typer.Exit would be a traceback)
+            except typer.Abort:  # end of input where a command asked for more
+                from charnn import ui
+
+                ui.error("aborted")
+                sys.exit(1)
+            # A command returns None; an exit (typer.Exit, --help) returns its code.
+            sys.exit(outcome if isinstance(outcome, int) else 0)
+
+    return Group
+
+
+Command = interruptible(valueless_help(typer.core.TyperCommand))
+Group = one_line_errors(valueless_help(typer.core.TyperGroup))
 Flag = dict(metavar="")  # for bool options: no `<bool>` after them in --help (they take no value)
 
 app = typer.Typer(
