@@ -1,5 +1,17 @@
-"""`python -m charnn` runs the same command as `charnn`."""
+"""`python -m charnn` runs the same command as `charnn` (whose entry point is `main`)."""
 
-from charnn.cli import app
+import sys
 
-app(prog_name="charnn")
+
+def main() -> None:
+    try:
+        from charnn.cli import app
+
+        app(prog_name="charnn")
+    except KeyboardInterrupt:  # Ctrl-C while Typer and Rich load, or Typer reads the commands (the first ~0.15 s)
+        sys.stderr.write("\ninterrupted\n" if sys.stderr.isatty() else "interrupted\n")  # after the ^C
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

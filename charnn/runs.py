@@ -10,6 +10,7 @@ nor written over.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -26,6 +27,14 @@ def holds_run(run_dir: Path) -> bool:
     run_dir = Path(run_dir)
     names = ("latest.pt", "best.pt", "metrics.jsonl")
     return any((run_dir / name).exists() for name in names) or any(run_dir.glob("step-*.pt"))
+
+
+def remove_if_unused(run_dir: Path) -> None:
+    """Remove a run folder no run has written into (its lock file aside): one a Ctrl-C stopped before a step."""
+    if not holds_run(run_dir):
+        with contextlib.suppress(OSError):  # something else in it: it stays
+            (Path(run_dir) / ".lock").unlink(missing_ok=True)
+            Path(run_dir).rmdir()
 
 
 def numbered_folders(base: Path) -> list[Path]:

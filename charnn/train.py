@@ -3,7 +3,8 @@
 `train(...)` reports what happens through `on_event` (the dataclasses of events.py) and never prints; what a
 run writes at each eval is recorder.py's, the optimizer and its schedule optimization.py's.
 A run stops at `steps`, or before its `time_budget` ends (the final eval and save are planned
-into the budget), or when `should_stop()` turns true (Ctrl-C): then it saves `latest.pt` first.
+into the budget), or when `should_stop()` turns true (Ctrl-C): then it saves `latest.pt` first, if it has
+trained a step.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def train(
     corpus.check_trainable(config.val_fraction)  # before the run folder is made
     train_ids, val_ids = corpus.split(config.val_fraction)
     batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
+    made = not run_dir.exists()  # by this call: removed again where a Ctrl-C stops it before its first step
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -113,6 +115,7 @@ def train(
             # In fp32 whatever the run saved: a bf16 state makes oneDNN's fp32 LSTM fail (a bf16 run resumed
             # with --precision fp32), and fp32 holds bf16 values exactly, so a bf16 run resumes bit-identically.
             state = state_from_list([t.float() for t in payload["carry_state"]], model_config.cell, device)
+        first_step = step
         run = Recorder(model, optimizer, corpus, run_dir, config, device, on_event, best)
         on_event(Started(run_dir, str(device), config.precision, model.num_parameters(), model_config, config,
                          len(train_ids), len(val_ids), step, best))
@@ -185,7 +188,9 @@ def train(
             window_seconds = (time.monotonic() - window_start) / window_steps
             on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds, elapsed(),
                           min(1.0, progress)))
-        if reason == "interrupted":
+        if reason == "interrupted" and step == first_step:
+            pass  # nothing trained: a new run leaves no files (a step-0 latest.pt made its folder a run to --resume)
+        elif reason == "interrupted":
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 raise CharnnError(f"the weights became non-finite at step {step}; nothing was saved after it — "
                                   f"lower --lr (was {config.lr}) and --resume from {run_dir}")
@@ -197,7 +202,9 @@ def train(
             else:
                 run.save_latest(step, elapsed(), state, run.last_val_loss)
         on_event(Finished(step, elapsed(), run.best, reason, run_dir))
-        return model
+    if made:
+        runs.remove_if_unused(run_dir)
+    return model
 
 
 def at_target(payload: dict, config: TrainConfig) -> bool:

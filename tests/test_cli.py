@@ -188,9 +188,10 @@ TYPED = b"#7%7#"  # keys a user types while text streams; none is in the corpus'
 
 
 @contextlib.contextmanager
-def at_a_terminal(root: Path, *args: str):
+def at_a_terminal(root: Path, *args: str, stdout=None):
     """`charnn *args` in the foreground of a pseudo-terminal of its own, as from a shell: (child, leader, follower).
-    The follower stays open here too, so that its modes can be read after the child has gone."""
+    The follower stays open here too, so that its modes can be read after the child has gone. `stdout`: a file for
+    stdout instead of the terminal."""
     import os
     import pty
 
@@ -199,8 +200,9 @@ def at_a_terminal(root: Path, *args: str):
              "os.execv(sys.executable, [sys.executable, '-m', 'charnn', *sys.argv[1:]])")
     environment = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
     environment.pop("NO_COLOR", None)
-    child = subprocess.Popen([sys.executable, "-c", start, *args], cwd=root, stdin=follower, stdout=follower,
-                             stderr=follower, start_new_session=True, env=environment)
+    child = subprocess.Popen([sys.executable, "-c", start, *args], cwd=root, stdin=follower,
+                             stdout=follower if stdout is None else stdout, stderr=follower, start_new_session=True,
+                             env=environment)
     try:
         with watched(child):
             yield child, leader, follower
@@ -246,6 +248,23 @@ def test_keys_typed_while_a_sample_streams_are_not_echoed_into_it(in_cli_root):
         assert child.wait(timeout=60) == 130
         assert echoing(follower)
     assert TYPED not in seen, bytes(seen[-400:])
+
+
+def test_keys_typed_while_a_sample_streams_into_a_file_are_not_echoed_into_its_status(in_cli_root, tmp_path):
+    """`charnn sample > out.txt`: the status on stderr showed `… 21,792/200,000hello` (a new-user trial)."""
+    import os
+
+    seen = bytearray()
+    with open(tmp_path / "out.txt", "w") as out, at_a_terminal(in_cli_root.root, "sample", "--length", "100000000",
+                                                                "--seed", "2", stdout=out) as (child, leader, follower):
+        read_until(leader, b"chars/s", seen)  # the status, on stderr
+        assert not echoing(follower)
+        os.write(leader, TYPED + b"\r")
+        read_until(leader, b"chars/s", seen)
+        os.write(leader, b"\x03")
+        read_until(leader, b"interrupted (seed 2)", seen)
+        assert child.wait(timeout=60) == 130 and echoing(follower)
+    assert TYPED not in seen and (tmp_path / "out.txt").stat().st_size > 0
 
 
 def test_keys_typed_during_an_interactive_stream_wait_for_the_next_prompt(in_cli_root):
@@ -747,12 +766,12 @@ def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
 
     (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
     child = subprocess.Popen([sys.executable, "-m", "charnn", "train", "corpus.txt", "--steps", "1000000",
-                              "--eval-every", "100000", "--out", "run", *TINY], cwd=tmp_path,
+                              "--eval-every", "1", "--out", "run", *TINY], cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=dict(os.environ, PYTHONUNBUFFERED="1"))
     with watched(child):
-        for line in child.stderr:  # the Started line: training (and the signal handler) is running
-            if line.startswith("training "):
+        for line in child.stderr:  # the first eval's line: a step is trained (and the signal handler is running)
+            if line.startswith("step "):
                 break
         child.send_signal(getattr(signal, signal_name))
         stdout, stderr = child.communicate(timeout=60)
@@ -761,7 +780,7 @@ def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
     assert "stopped (interrupted)" in stderr and "--resume" in stderr
     assert stderr.count("stopping after this step") == 1
     latest = load(tmp_path / "run" / "latest.pt")
-    assert latest["step"] >= 0 and "optimizer" in latest
+    assert latest["step"] >= 1 and "optimizer" in latest
 
 
 def test_the_first_ctrl_c_is_answered_at_once_and_the_second_quits(capsys):
@@ -777,6 +796,41 @@ def test_the_first_ctrl_c_is_answered_at_once_and_the_second_quits(capsys):
         flag.handle(signal.SIGINT, None)
 
 
+def test_a_ctrl_c_before_the_first_step_saves_nothing_and_leaves_no_folder(tmp_path, monkeypatch):
+    """A new-user trial: a Ctrl-C while training was being set up said "stopping after this step and saving
+    latest.pt" before the run's header, then saved a step-0 latest.pt, so the same command again was refused:
+    "already holds a run — continue it with --resume"."""
+    import signal
+
+    import charnn.planning
+    import charnn.train
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    real = charnn.train.train
+
+    def pressed_during_set_up(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # before the view has the run's start
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(charnn.train, "train", pressed_during_set_up)
+    command = ["train", "corpus.txt", "--steps", "4", "--eval-every", "2", "--out", "run", *TINY]
+    cut = invoke(*command)
+    assert cut.exit_code == 130, cut.output
+    assert "stopping before training begins" in cut.stderr and "saving" not in cut.stderr
+    assert "stopped (interrupted) before the first step; nothing was saved" in cut.stderr and "folder" not in cut.stderr
+    assert not (tmp_path / "run").exists()
+    monkeypatch.setattr(charnn.train, "train", real)
+    assert invoke(*command).exit_code == 0  # the same command again
+
+    def pressed_while_planning(*args, **kwargs):
+        raise KeyboardInterrupt  # before the handler that asks to stop is installed
+
+    monkeypatch.setattr(charnn.planning, "plan_run", pressed_while_planning)
+    cut = invoke("train", "corpus.txt", "--steps", "4", "--out", "other", *TINY)
+    assert cut.exit_code == 130 and "interrupted before training began; nothing was saved" in cut.stderr
+
+
 def test_quitting_at_once_says_what_was_saved(tmp_path, monkeypatch):
     """A new-user trial: a double Ctrl-C before the first save said only `interrupted`, over a folder holding only
     its lock file."""
@@ -786,7 +840,10 @@ def test_quitting_at_once_says_what_was_saved(tmp_path, monkeypatch):
     (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
 
     def quit_at_once(*args, **kwargs):
-        raise KeyboardInterrupt  # as the second Ctrl-C raises it from the signal handler
+        import signal
+
+        signal.raise_signal(signal.SIGINT)  # the first asks to stop after the step under way
+        signal.raise_signal(signal.SIGINT)  # the second raises KeyboardInterrupt from the handler
 
     real = charnn.train.train
     monkeypatch.setattr(charnn.train, "train", quit_at_once)
@@ -830,6 +887,18 @@ def test_a_ctrl_c_no_command_handles_says_interrupted(in_cli_root, monkeypatch, 
                  "train": ["train", "corpus.txt", "--time", "1m"]}[command]
     result = invoke(*arguments)
     assert result.exit_code == 130 and result.stderr.strip() == "interrupted" and result.stdout == ""
+
+
+@pytest.mark.parametrize("module", ["typer", "numpy"])
+def test_a_ctrl_c_while_the_command_loads_says_interrupted(module, tmp_path):
+    """A new-user trial pressed Ctrl-C in the first second, 40 times: in the first ~0.1 s (Typer loading) it was a
+    traceback. Here the import of `module` is interrupted, as a Ctrl-C then would."""
+    refuse = (f"import sys\nclass Refuse:\n    def find_spec(self, name, path=None, target=None):\n"
+              f"        if name == {module!r}:\n            raise KeyboardInterrupt\n"
+              f"sys.meta_path.insert(0, Refuse())\nsys.argv = ['charnn', 'sample', '--length', '10']\n"
+              f"from charnn.__main__ import main\nmain()\n")
+    done = subprocess.run([sys.executable, "-c", refuse], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130 and done.stderr.strip() == "interrupted" and done.stdout == "", done.stderr
 
 
 def test_ctrl_c_still_writes_the_output_file(in_cli_root, tmp_path):

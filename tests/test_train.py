@@ -318,6 +318,23 @@ def test_should_stop_saves_latest(tmp_path, short_corpus):
     assert resumed.events[0].start_step == 3 and resumed.events[-1].reason == "steps"
 
 
+def test_a_stop_before_the_first_step_writes_nothing(tmp_path, short_corpus):
+    """A new run stopped before it trained a step leaves no folder (a step-0 latest.pt made it a run that a new one
+    could not use); a resumed one keeps its files as they were."""
+    run = train_run(tmp_path / "new", short_corpus, config=resume_configs(steps=50), should_stop=lambda: True)
+    assert run.events[-1].reason == "interrupted" and run.events[-1].step == 0
+    assert not any(isinstance(e, Saved) for e in run.events) and not (tmp_path / "new").exists()
+    (tmp_path / "kept").mkdir()  # a folder the user made: it stays, empty
+    train_run(tmp_path / "kept", short_corpus, config=resume_configs(steps=50), should_stop=lambda: True)
+    assert (tmp_path / "kept").is_dir() and not any(p.suffix == ".pt" for p in (tmp_path / "kept").iterdir())
+    train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=50), should_stop=StopAfter(3))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.name != ".lock"}
+    resumed = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=50), resume=True,
+                        should_stop=lambda: True)
+    assert resumed.events[-1].step == 3 and not any(isinstance(e, Saved) for e in resumed.events)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.name != ".lock"} == before
+
+
 def test_time_budget_stops_with_reason_time(tmp_path, short_corpus):
     config = tiny_train_config(steps=None, time_budget=1.0, eval_every=10_000, log_every=1, preview_chars=0)
     run = train_run(tmp_path / "run", short_corpus, config=config)

@@ -3,7 +3,9 @@ the device a command runs on."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 import time
 from typing import Annotated
 
@@ -29,21 +31,38 @@ def valueless_help(command_class):
     return Command
 
 
-def interruptible(command_class):
-    """`command_class` where a Ctrl-C that the command does not handle itself (one while torch loads, in the first
-    second or so) ends in `interrupted` on a line of its own, exit 130. Typer's own handling exits 130 silently, and
-    left the shell's next prompt on the line of the `^C` the terminal echoed (a new-user trial)."""
+@contextlib.contextmanager
+def said_on_ctrl_c():
+    """A Ctrl-C inside the block: a line break after the `^C` the terminal echoed, then `interrupted` (exit 130)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        interrupted()
+
+
+def interruptible(command_class, numpy_first: bool = True):
+    """`command_class` where a Ctrl-C that the command does not handle itself (one while its options are read, or
+    while torch loads, in the first second or so) ends in `interrupted` on a line of its own, exit 130. Typer's own
+    handling exits 130 silently, and left the shell's next prompt on the line of the `^C` (a new-user trial).
+
+    With `numpy_first` (a command, not the group: `charnn sample --help` need not load it), NumPy is imported before
+    the command runs. Imported by torch's import, a Ctrl-C in the middle of it was swallowed (the command went on),
+    or left NumPy half-loaded (`module 'numpy' has no attribute 'logical_and'` later), a new-user trial found.
+    Imported on its own, it is interrupted as any import."""
 
     class Command(command_class):
-        def invoke(self, ctx):
-            try:
-                return super().invoke(ctx)
-            except KeyboardInterrupt:
-                import sys
+        def make_context(self, *args, **kwargs):
+            with said_on_ctrl_c():
+                return super().make_context(*args, **kwargs)
 
-                if sys.stderr.isatty():
-                    sys.stderr.write("\n")  # after the ^C
-                interrupted()
+        def invoke(self, ctx):
+            with said_on_ctrl_c():
+                if numpy_first:
+                    import numpy  # noqa: F401
+
+                return super().invoke(ctx)
 
     return Command
 
@@ -79,8 +98,6 @@ def one_line_errors(group_class):
         def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
             if not standalone_mode:
                 return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-            import sys
-
             try:  # not standalone: Typer raises its usage errors here rather than drawing them
                 outcome = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             except CLICK_EXCEPTION as problem:
@@ -101,7 +118,7 @@ def one_line_errors(group_class):
 
 
 Command = interruptible(valueless_help(typer.core.TyperCommand))
-Group = one_line_errors(valueless_help(typer.core.TyperGroup))
+Group = one_line_errors(interruptible(valueless_help(typer.core.TyperGroup), numpy_first=False))
 Flag = dict(metavar="")  # for bool options: no `<bool>` after them in --help (they take no value)
 
 app = typer.Typer(

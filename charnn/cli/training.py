@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -114,17 +116,22 @@ the target (--steps/--time) when neither is given.
         if plan.precision_reason:
             ui.info(f"precision {plan.precision_reason}")
         with stop.installed(), ui.TrainView() as view:
+            stop.training = lambda: view.started is not None
             run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
                          command.STARTED_AT)  # read now: a test sets it
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began: no save now
+        if stop.signal is None and sys.stderr.isatty():
+            sys.stderr.write("\n")  # after the ^C the terminal echoed (none is, under the training panel)
         saved = run_dir is not None and (run_dir / "latest.pt").exists()
-        interrupted(f"interrupted at once; {run_dir / 'latest.pt'} holds the last save (continue with --resume)"
-                    if saved else "interrupted at once; nothing was saved")
+        when = "at once" if stop.signal is not None else "before training began"
+        interrupted(f"interrupted {when}; {run_dir / 'latest.pt'} holds the last save (continue with --resume)"
+                    if saved else f"interrupted {when}; nothing was saved")
     if stop.signal is not None:
-        ui.info(f"stopped; latest checkpoint saved in {run_dir / 'latest.pt'} — continue with: "
-                f"charnn train {corpus} --out {run_dir} --resume")
+        if (run_dir / "latest.pt").exists():  # (a new run stopped before its first step has none: the view said so)
+            ui.info(f"stopped; latest checkpoint saved in {run_dir / 'latest.pt'} — continue with: "
+                    f"charnn train {corpus} --out {run_dir} --resume")
         raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
 
 
@@ -133,6 +140,7 @@ class StopFlag:
 
     def __init__(self):
         self.signal: int | None = None
+        self.training: Callable[[], bool] = lambda: True  # whether training has begun (the view has its start)
 
     def is_set(self) -> bool:
         return self.signal is not None
@@ -145,7 +153,8 @@ class StopFlag:
 
         # At once, from the handler: the step may be an eval and a save of several seconds, and a user who sees
         # nothing presses Ctrl-C again, which quits without the save.
-        ui.info("stopping after this step and saving latest.pt (Ctrl-C again to quit at once)")
+        ui.info("stopping after this step and saving latest.pt (Ctrl-C again to quit at once)" if self.training()
+                else "stopping before training begins (Ctrl-C again to quit at once)")
 
     def installed(self):
         flag = self

@@ -86,8 +86,10 @@ class TrainView:
                 f"{c.seq_len}, {event.train_chars:,} train / {event.val_chars:,} val chars, target {target}"
                 f"{resumed} → {event.run_dir}")
 
-    @staticmethod
-    def describe_finish(event: Finished) -> str:
+    def describe_finish(self, event: Finished) -> str:
+        first = self.started.start_step if self.started else 0
+        if event.reason == "interrupted" and event.step == first:  # train.py saves nothing then
+            return "stopped (interrupted) before the first step; nothing was saved"
         verb = "stopped (interrupted)" if event.reason == "interrupted" else f"finished ({event.reason})"
         line = (f"{verb} at step {event.step:,} after {duration(event.elapsed)}; best val "
                 f"{loss_text(event.best_val_loss)}; run folder {event.run_dir}")
