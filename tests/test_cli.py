@@ -1277,19 +1277,20 @@ def test_sample_more_bad_usage(in_cli_root, flags):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["sample", "--top-k", "0"], "error: Invalid value for '--top-k': must be 1 or more — see 'charnn sample --help'"),
-    (["sample", "--length", "abc"], "error: Invalid value for '--length': must be a whole number — see "
-                                    "'charnn sample --help'"),
-    (["sample", "--temperature", "warm"], "error: Invalid value for '--temperature': must be a number"),
-    (["sample", "--bogus"], "error: No such option: --bogus — see 'charnn sample --help'"),
-    (["trian"], "error: No such command 'trian'. Did you mean 'train'? — see 'charnn --help'"),
-    (["train"], "error: Missing argument 'CORPUS'. — see 'charnn train --help'"),
+    (["sample", "--top-k", "0"], "error: --top-k: must be 1 or more — see 'charnn sample --help'"),
+    (["sample", "--length", "abc"], "error: --length: must be a whole number — see 'charnn sample --help'"),
+    (["sample", "--length"], "error: option '--length' requires an argument — see 'charnn sample --help'"),
+    (["sample", "--temperature", "warm"], "error: --temperature: must be a number"),
+    (["sample", "--bogus"], "error: no such option: --bogus — see 'charnn sample --help'"),
+    (["trian"], "error: no such command 'trian'. Did you mean 'train'? — see 'charnn --help'"),
+    (["train"], "error: missing argument 'CORPUS' — see 'charnn train --help'"),
     (["train", "corpus.txt", "--time", "10"], "'10' has no unit — say 10s or 10m"),
-    (["eval", "corpus.txt", "--split", "test"], "error: Invalid value for '--split': must be val, train or all"),
+    (["eval", "corpus.txt", "--split", "test"], "error: --split: must be val, train or all — see 'charnn eval"),
 ])
 def test_usage_errors_are_one_line_in_charnns_words(arguments, message):
     """As every other error: Typer drew five lines or more (a usage line, a hint, a box), and said "Input should be
-    greater than or equal to 1" where charnn's own checks say "must be … or more"."""
+    greater than or equal to 1" where charnn's own checks say "must be … or more"; a new-user trial found one with no
+    hint (`--length` without its value) and Typer's capitals and full stops beside charnn's style."""
     result = CliRunner().invoke(app, arguments, prog_name="charnn")
     assert result.exit_code == 2 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr

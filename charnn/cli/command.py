@@ -81,14 +81,18 @@ TYPER_WORDS = [(r"Input should be greater than or equal to (\S+)", r"must be \1 
                (r"(\S+) is not a valid float( range)?\.", r"must be a number, not \1")]
 
 
-def usage_line(problem) -> str:
-    """A usage error (`click.UsageError`, from Typer) as one line that says what to do: Typer draws a usage line, a
-    hint and a boxed message, five lines or more, in its own words for ranges."""
+def usage_line(problem, command_path: str) -> str:
+    """A usage error (`click.UsageError`, from Typer) as one line that says what to do, in the style of charnn's own
+    errors (`--top-k: must be 1 or more — see 'charnn sample --help'`): Typer draws a usage line, a hint and a boxed
+    message, five lines or more, in its own words for ranges. `command_path`: where the error has no context."""
     message = " ".join(problem.format_message().split())
     for said, meant in TYPER_WORDS:
         message = re.sub(said, meant, message)
+    # "Invalid value for '--top-k' (env var: …): …" → "--top-k: …"; a capital only where a sentence starts.
+    message = re.sub(r"^Invalid value for '([^']+)'(?: \(env var: [^)]*\))?: ", r"\1: ", message).rstrip(".")
+    message = message[:1].lower() + message[1:] if re.match(r"[A-Z][a-z]", message) else message
     context = getattr(problem, "ctx", None)
-    return f"{message} — see '{context.command_path} --help'" if context is not None else message
+    return f"{message} — see '{context.command_path if context is not None else command_path} --help'"
 
 
 def one_line_errors(group_class):
@@ -104,7 +108,9 @@ def one_line_errors(group_class):
                 if type(problem).__name__ != "NoArgsIsHelpError":  # (`charnn` alone: its help is shown already)
                     from charnn import ui
 
-                    ui.error(usage_line(problem))
+                    given = sys.argv[1:] if args is None else list(args)
+                    named = next((word for word in given if word in self.commands), None)  # the command, if any
+                    ui.error(usage_line(problem, " ".join(filter(None, [prog_name or "charnn", named]))))
                 sys.exit(problem.exit_code)  # (outside Typer's main now: typer.Exit would be a traceback)
             except typer.Abort:  # end of input where a command asked for more
                 from charnn import ui
