@@ -901,6 +901,19 @@ def test_a_ctrl_c_while_the_command_loads_says_interrupted(module, tmp_path):
     assert done.returncode == 130 and done.stderr.strip() == "interrupted" and done.stdout == "", done.stderr
 
 
+def test_the_footer_starts_its_own_line_where_stderr_shares_stdouts_file(in_cli_root, tmp_path):
+    """`charnn sample > log 2>&1`: a new-user trial's log read `They nod. 10 chars in 0.00s …`. Stdout alone still
+    gets exactly the text."""
+    command = [sys.executable, "-m", "charnn", "sample", "--length", "7", "--seed", "3"]
+    with open(tmp_path / "log", "w") as log:
+        assert subprocess.run(command, cwd=in_cli_root.root, stdout=log, stderr=log, timeout=120).returncode == 0
+    alone = subprocess.run(command, cwd=in_cli_root.root, capture_output=True, text=True, timeout=120)
+    assert len(alone.stdout) == 7  # the text alone, as generated (this seed's ends mid-line)
+    assert not alone.stdout.endswith("\n")
+    log = (tmp_path / "log").read_text(encoding="utf-8")
+    assert f"{alone.stdout}\n7 chars in " in log and re.search(r"^7 chars in .*, seed 3$", log, re.M), log
+
+
 def test_ctrl_c_still_writes_the_output_file(in_cli_root, tmp_path):
     """A long sample stopped with Ctrl-C once it has written enough: --output gets what the screen showed."""
     import os
