@@ -58,7 +58,8 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                     settings = trial
                 else:
                     raise CharnnError(f"unknown command /{name} — try /help")
-                ui.info("  " + ", ".join(f"{k} {'off' if v is None else v}" for k, v in settings.items()))
+                # name=value: "unknown error" read as an error message (a new-user trial)
+                ui.info("settings: " + " ".join(f"{k}={'off' if v is None else v}" for k, v in settings.items()))
             except (ValueError, CharnnError) as problem:
                 ui.error(str(problem) if isinstance(problem, CharnnError) else f"bad value for /{name}: {value!r}")
             continue
@@ -84,8 +85,8 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                         status.tick()
         except CharnnError as problem:  # before anything was written
             ui.error(str(problem))
-        except KeyboardInterrupt:  # "(stopped)" on a line of its own under the text; no blank line before the prompt
-            ui.info("\n(stopped)")
+        except KeyboardInterrupt:  # on a line of its own under the text; no blank line before the prompt. Not
+            ui.info("\nstream stopped")  # "(stopped)": under a speaker's name it read as a screenplay's direction
         else:
             sys.stdout.write("\n")  # end the continuation's line
             sys.stdout.flush()
