@@ -29,12 +29,21 @@ def holds_run(run_dir: Path) -> bool:
     return any((run_dir / name).exists() for name in names) or any(run_dir.glob("step-*.pt"))
 
 
-def remove_if_unused(run_dir: Path) -> None:
-    """Remove a run folder no run has written into (its lock file aside): one a Ctrl-C stopped before a step."""
-    if not holds_run(run_dir):
-        with contextlib.suppress(OSError):  # something else in it: it stays
-            (Path(run_dir) / ".lock").unlink(missing_ok=True)
-            Path(run_dir).rmdir()
+def make_run_folder(run_dir: Path) -> list[Path]:
+    """Create `run_dir` and its missing parents; the folders this call made, deepest first (one made meanwhile by
+    another process is not among them). A run stopped before its first step removes them again (`RunLock`)."""
+    run_dir, made = Path(run_dir), []
+    missing = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
+    try:
+        for folder in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir()
+                made.append(folder)
+        if not run_dir.is_dir():
+            raise NotADirectoryError(20, "a file of that name is in the way")
+    except OSError as error:
+        raise CharnnError(f"cannot create run folder {run_dir}: {error.strerror} — choose another --out") from None
+    return made[::-1]
 
 
 def numbered_folders(base: Path) -> list[Path]:
@@ -139,10 +148,15 @@ def prune_steps(run_dir: Path, keep: int) -> None:
 
 
 class RunLock:
-    """An exclusive lock on a run folder. The OS drops it when the process dies, so it never sticks."""
+    """An exclusive lock on a run folder. The OS drops it when the process dies, so it never sticks.
 
-    def __init__(self, run_dir: Path):
+    `made`: the folders the run made (`make_run_folder`). Where it wrote no run into them, however it ends (a Ctrl-C
+    before its first step, a second one, an error), they are removed, the lock file first, while it is still held:
+    a new-user trial's Ctrl-C during set-up left a folder that the same command then refused."""
+
+    def __init__(self, run_dir: Path, made: list[Path] | None = None):
         self.path = Path(run_dir) / ".lock"
+        self.made = made or []
         self.file = None
 
     def __enter__(self) -> RunLock:
@@ -163,6 +177,11 @@ class RunLock:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.made and not holds_run(self.path.parent):
+            with contextlib.suppress(OSError):  # something else in a folder: it stays, and those above it
+                self.path.unlink()
+                for folder in self.made:
+                    folder.rmdir()
         fcntl.flock(self.file, fcntl.LOCK_UN)
         self.file.close()
 

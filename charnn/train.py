@@ -79,13 +79,9 @@ def train(
     corpus.check_trainable(config.val_fraction)  # before the run folder is made
     train_ids, val_ids = corpus.split(config.val_fraction)
     batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
-    made = not run_dir.exists()  # by this call: removed again where a Ctrl-C stops it before its first step
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CharnnError(f"cannot create run folder {run_dir}: {error.strerror} — choose another --out") from None
+    made = runs.make_run_folder(run_dir)  # removed again if no step is trained (runs.RunLock)
     rng_devices = [device] if device.type == "cuda" else []
-    with runs.RunLock(run_dir), torch.random.fork_rng(devices=rng_devices):
+    with runs.RunLock(run_dir, made), torch.random.fork_rng(devices=rng_devices):
         if not resume:
             runs.check_can_start(run_dir)
         # Scoped seeding: initialisation and dropout are reproducible, the caller's RNG is untouched.
@@ -202,8 +198,6 @@ def train(
             else:
                 run.save_latest(step, elapsed(), state, run.last_val_loss)
         on_event(Finished(step, elapsed(), run.best, reason, run_dir))
-    if made:
-        runs.remove_if_unused(run_dir)
     return model
 
 

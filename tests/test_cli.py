@@ -248,6 +248,20 @@ def test_keys_typed_while_a_sample_streams_are_not_echoed_into_it(in_cli_root):
         assert child.wait(timeout=60) == 130
         assert echoing(follower)
     assert TYPED not in seen, bytes(seen[-400:])
+    assert b"\r\n\r\n\x1b[2minterrupted" not in seen  # no blank line before it (stdout and stderr: one terminal)
+
+
+def test_echo_is_back_on_when_sigterm_ends_a_stream(in_cli_root):
+    """Killed by a signal, a program leaves the terminal's modes as they were: an interactive shell puts back its own,
+    but a script or `timeout` that ran charnn exits normally, and its shell keeps them (a review)."""
+    import signal
+
+    with at_a_terminal(in_cli_root.root, "sample", "--length", "100000000") as (child, leader, follower):
+        read_until(leader, b"chars/s", bytearray())
+        assert not echoing(follower)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == -signal.SIGTERM  # still the signal's own end, as without charnn's handler
+        assert echoing(follower)
 
 
 def test_keys_typed_while_a_sample_streams_into_a_file_are_not_echoed_into_its_status(in_cli_root, tmp_path):
@@ -789,9 +803,10 @@ def test_the_first_ctrl_c_is_answered_at_once_and_the_second_quits(capsys):
 
     flag = cli_module.StopFlag()
     assert not flag.is_set()
+    flag.training = lambda: True  # the view has the run's start
     flag.handle(signal.SIGINT, None)
     assert flag.is_set()
-    assert capsys.readouterr().err.count("stopping after this step and saving latest.pt") == 1
+    assert capsys.readouterr().err.count("stopping after this step (Ctrl-C again to quit at once)") == 1
     with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C stops at once
         flag.handle(signal.SIGINT, None)
 
@@ -822,6 +837,13 @@ def test_a_ctrl_c_before_the_first_step_saves_nothing_and_leaves_no_folder(tmp_p
     assert not (tmp_path / "run").exists()
     monkeypatch.setattr(charnn.train, "train", real)
     assert invoke(*command).exit_code == 0  # the same command again
+    monkeypatch.setattr(charnn.train, "train", pressed_during_set_up)
+
+    resumed = invoke("train", "corpus.txt", "--steps", "8", "--out", "run", "--resume")  # pressed again, now
+    assert resumed.exit_code == 130 and "before a step was trained; the run is as it was at step 4" in resumed.stderr
+    assert "stopped; the run is unchanged in run/latest.pt — continue with: charnn train corpus.txt --out run " \
+           "--resume" in " ".join(resumed.stderr.split()) and "saved in" not in resumed.stderr
+    assert load(tmp_path / "run" / "latest.pt")["step"] == 4
 
     def pressed_while_planning(*args, **kwargs):
         raise KeyboardInterrupt  # before the handler that asks to stop is installed
@@ -892,9 +914,12 @@ def test_a_ctrl_c_no_command_handles_says_interrupted(in_cli_root, monkeypatch, 
 @pytest.mark.parametrize("module", ["typer", "numpy"])
 def test_a_ctrl_c_while_the_command_loads_says_interrupted(module, tmp_path):
     """A new-user trial pressed Ctrl-C in the first second, 40 times: in the first ~0.1 s (Typer loading) it was a
-    traceback. Here the import of `module` is interrupted, as a Ctrl-C then would."""
-    refuse = (f"import sys\nclass Refuse:\n    def find_spec(self, name, path=None, target=None):\n"
-              f"        if name == {module!r}:\n            raise KeyboardInterrupt\n"
+    traceback; while torch's import loaded NumPy it was swallowed (torch imports it from C, and goes on without it),
+    and the sample ran on. Here the first import of `module` is interrupted, as a Ctrl-C then would."""
+    refuse = (f"import sys\nclass Refuse:\n    raised = False\n"
+              f"    def find_spec(self, name, path=None, target=None):\n"
+              f"        if name == {module!r} and not Refuse.raised:\n"
+              f"            Refuse.raised = True\n            raise KeyboardInterrupt\n"
               f"sys.meta_path.insert(0, Refuse())\nsys.argv = ['charnn', 'sample', '--length', '10']\n"
               f"from charnn.__main__ import main\nmain()\n")
     done = subprocess.run([sys.executable, "-c", refuse], cwd=tmp_path, capture_output=True, text=True, timeout=120)

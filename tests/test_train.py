@@ -325,8 +325,16 @@ def test_a_stop_before_the_first_step_writes_nothing(tmp_path, short_corpus):
     assert run.events[-1].reason == "interrupted" and run.events[-1].step == 0
     assert not any(isinstance(e, Saved) for e in run.events) and not (tmp_path / "new").exists()
     (tmp_path / "kept").mkdir()  # a folder the user made: it stays, empty
-    train_run(tmp_path / "kept", short_corpus, config=resume_configs(steps=50), should_stop=lambda: True)
-    assert (tmp_path / "kept").is_dir() and not any(p.suffix == ".pt" for p in (tmp_path / "kept").iterdir())
+    train_run(tmp_path / "kept" / "deep" / "run", short_corpus, config=resume_configs(steps=50),
+              should_stop=lambda: True)
+    assert list((tmp_path / "kept").iterdir()) == []  # the folders the run made above its own are gone too
+
+    def second_ctrl_c() -> bool:
+        raise KeyboardInterrupt  # as the second Ctrl-C raises it from the signal handler, at any point
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(tmp_path / "quit", short_corpus, config=resume_configs(steps=50), should_stop=second_ctrl_c)
+    assert not (tmp_path / "quit").exists()
     train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=50), should_stop=StopAfter(3))
     before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.name != ".lock"}
     resumed = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=50), resume=True,

@@ -288,6 +288,6 @@ def test_after_a_ctrl_c_into_a_pipe_stderr_starts_a_line_of_its_own(tmp_path, mo
             screen = io.StringIO()
             monkeypatch.setattr(sampling, "stderr", Console(file=screen, force_terminal=True))
             monkeypatch.setattr(sys, "stdout", out)
-            ui.end_piped_line()
+            ui.end_piped_line(open_line=True)
             assert screen.getvalue() == line_break
     os.close(read)

@@ -1,5 +1,5 @@
-"""The Typer app itself and how a command ends: its help formatting, --version, failure and interruption exits,
-the device a command runs on."""
+"""The Typer app itself and how a command ends: its help formatting, --version, failure and interruption exits (a
+Ctrl-C at start-up included), usage errors as one line, the device a command runs on."""
 
 from __future__ import annotations
 

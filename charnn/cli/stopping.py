@@ -38,7 +38,8 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     if sys.stdout.isatty() and not fountain:  # (Fountain's spinner line is gone with its ^C)
         sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
         sys.stdout.flush()
-    ui.end_piped_line()
+    # A batch's text in a file goes on below (whole samples, each ending its line): only a single stream's is cut.
+    ui.end_piped_line(open_line=batch is None and bool(made[0]) and not made[0].endswith("\n"))
     if output is not None and not written and any(made):
         with contextlib.suppress(CharnnError):
             write_output(output, script.output_text(made, prime, fountain))

@@ -115,8 +115,9 @@ the target (--steps/--time) when neither is given.
             ui.info(f"model size from the preset: {plan.preset_reason} (--layers/--hidden-size to choose)")
         if plan.precision_reason:
             ui.info(f"precision {plan.precision_reason}")
-        with stop.installed(), ui.TrainView() as view:
-            stop.training = lambda: view.started is not None
+        view = ui.TrainView()
+        stop.training = lambda: view.started is not None
+        with stop.installed(), view:
             run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
                          command.STARTED_AT)  # read now: a test sets it
     except CharnnError as problem:
@@ -129,9 +130,13 @@ the target (--steps/--time) when neither is given.
         interrupted(f"interrupted {when}; {run_dir / 'latest.pt'} holds the last save (continue with --resume)"
                     if saved else f"interrupted {when}; nothing was saved")
     if stop.signal is not None:
-        if (run_dir / "latest.pt").exists():  # (a new run stopped before its first step has none: the view said so)
-            ui.info(f"stopped; latest checkpoint saved in {run_dir / 'latest.pt'} — continue with: "
-                    f"charnn train {corpus} --out {run_dir} --resume")
+        # Before a step was trained, nothing was saved: a new run has no latest.pt (the view said so), a resumed one
+        # is as it was.
+        trained = view.finished is not None and view.started is not None and (
+            view.finished.step > view.started.start_step)
+        if (run_dir / "latest.pt").exists():
+            ui.info(f"stopped; {'latest checkpoint saved in ' if trained else 'the run is unchanged in '}"
+                    f"{run_dir / 'latest.pt'} — continue with: charnn train {corpus} --out {run_dir} --resume")
         raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
 
 
@@ -140,7 +145,7 @@ class StopFlag:
 
     def __init__(self):
         self.signal: int | None = None
-        self.training: Callable[[], bool] = lambda: True  # whether training has begun (the view has its start)
+        self.training: Callable[[], bool] = lambda: False  # whether training has begun (the view has its start)
 
     def is_set(self) -> bool:
         return self.signal is not None
@@ -153,7 +158,9 @@ class StopFlag:
 
         # At once, from the handler: the step may be an eval and a save of several seconds, and a user who sees
         # nothing presses Ctrl-C again, which quits without the save.
-        ui.info("stopping after this step and saving latest.pt (Ctrl-C again to quit at once)" if self.training()
+        # Not "and saving latest.pt": a step may not have been trained yet (the first takes ~1 s), and then nothing
+        # is saved; what was saved is said at the end.
+        ui.info("stopping after this step (Ctrl-C again to quit at once)" if self.training()
                 else "stopping before training begins (Ctrl-C again to quit at once)")
 
     def installed(self):

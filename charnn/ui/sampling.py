@@ -92,8 +92,12 @@ class SampleStatus:
 
     def __enter__(self) -> SampleStatus:
         self.keys.__enter__()
-        if self.live is not None:
-            self.live.start()
+        try:
+            if self.live is not None:
+                self.live.start()
+        except BaseException:  # a Ctrl-C here: no `__exit__` follows, and echo must not stay off
+            self.keys.__exit__()
+            raise
         return self
 
     def tick(self) -> None:
@@ -174,21 +178,24 @@ def show_text(text: str, style: str, script_like: bool) -> None:
     sys.stdout.flush()
 
 
-def end_piped_line() -> None:
+def end_piped_line(open_line: bool) -> None:
     """After a Ctrl-C with stdout in a pipe, whose reader may write the text to this terminal (`| cat`): the terminal
     echoed `^C` after that text, so what stderr says next starts a line of its own (a new-user trial saw
-    `…him sta^Cinterrupted (seed 2)`). So too where stderr shares stdout's file."""
-    if (stderr.is_terminal and not sys.stdout.isatty() and not is_regular_file(sys.stdout)) or shares_stdout():
+    `…him sta^Cinterrupted (seed 2)`). So too where stderr shares stdout's file and the text there ended mid-line
+    (`open_line`)."""
+    if (stderr.is_terminal and not sys.stdout.isatty() and not is_regular_file(sys.stdout)) or (
+            open_line and shares_stdout()):
         sys.stdout.flush()
         stderr.file.write("\n")
         stderr.file.flush()
 
 
 def shares_stdout() -> bool:
-    """Whether stderr writes into stdout's own file or pipe (`> log 2>&1`, `2>&1 | tee log`): what it says follows
-    the text directly."""
+    """Whether stderr writes into stdout's own file or pipe (`> log 2>&1`, `2>&1 | tee log`), not a terminal: what it
+    says follows the text directly."""
     try:
-        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno()))
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+        return not sys.stdout.isatty() and os.path.samestat(out, err)
     except (OSError, ValueError, io.UnsupportedOperation):
         return False
 

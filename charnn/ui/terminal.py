@@ -3,6 +3,7 @@ typed while text streams."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -63,6 +64,11 @@ def foreground_terminal(fd: int) -> bool:
         return False
 
 
+# Signals whose default action ends the process: with echo off, they would leave it off where charnn runs under a
+# script, `make` or `timeout` (whose normal exit makes the shell keep the terminal's modes).
+ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
+
+
 class UnechoedKeys:
     """While text streams to a terminal, keys typed are not echoed there: the terminal wrote them into the text and
     moved the cursor, so the status row was drawn a row off and later text wrote over it (a new-user trial saw
@@ -71,14 +77,15 @@ class UnechoedKeys:
 
     Only where the keys come from the terminal the text goes to, in its foreground; nowhere else (a pipe, `| less`,
     which sets the terminal's modes itself) does anything change. Echo is turned back on at the end, however the
-    block ends: a shell keeps the modes a program leaves behind when it exits normally. Where `fg` resumes the
+    block ends: a shell keeps the modes a program leaves behind when it exits normally. So too before a signal
+    in ENDING_SIGNALS ends the process (where the program has no handler of its own for it). Where `fg` resumes the
     process after Ctrl-Z, whose shell turned echo back on for itself, it is turned off again.
     """
 
     def __init__(self, keys, out):
         self.fd = None  # the terminal's file descriptor, where its echo is to be turned off
         self.off = False  # echo turned off by this object (or about to be): to be turned on again
-        self.previous = None  # the SIGCONT handler before this block
+        self.handlers: dict = {}  # signal → the handler before this block, to be put back
         try:
             fd = keys.fileno()
             same = os.path.samestat(os.fstat(fd), os.fstat(out.fileno()))
@@ -104,12 +111,25 @@ class UnechoedKeys:
         except termios.error:
             pass
 
+    def continued(self, number, frame) -> None:
+        """SIGCONT: `fg` after Ctrl-Z, whose shell turned echo on for itself meanwhile."""
+        if self.off:
+            self.set_echo(False)
+
+    def ending(self, number, frame) -> None:
+        """A signal of ENDING_SIGNALS: echo back on, then the signal's default action, which ends the process."""
+        self.__exit__()
+        os.kill(os.getpid(), number)
+
     def __enter__(self) -> UnechoedKeys:
         if self.fd is None:
             return self
         try:
             if threading.current_thread() is threading.main_thread():  # only it may set handlers
-                self.previous = signal.signal(signal.SIGCONT, lambda *_: self.off and self.set_echo(False))
+                self.handlers[signal.SIGCONT] = signal.signal(signal.SIGCONT, self.continued)
+                for number in ENDING_SIGNALS:
+                    if signal.getsignal(number) is signal.SIG_DFL:  # a handler of the program's own: its own path
+                        self.handlers[number] = signal.signal(number, self.ending)
             self.off = True  # first: a Ctrl-C from here on must find echo to be turned back on
             self.set_echo(False)
         except BaseException:  # a Ctrl-C inside `__enter__`: no `__exit__` follows
@@ -119,11 +139,13 @@ class UnechoedKeys:
 
     def __exit__(self, *exc) -> None:
         pressed = None
-        while self.off or self.previous is not None:
+        while self.off or self.handlers:
             try:
-                if self.previous is not None:
-                    signal.signal(signal.SIGCONT, self.previous)
-                    self.previous = None
+                for number, previous in list(self.handlers.items()):  # first: SIGCONT must not turn echo off after
+                    if previous is not None:  # (None: set outside Python, and not to be put back from here)
+                        with contextlib.suppress(ValueError):  # not the main thread: echo goes back on all the same
+                            signal.signal(number, previous)
+                    del self.handlers[number]
                 if self.off:
                     self.set_echo(True)
                     self.off = False

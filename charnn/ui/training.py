@@ -89,7 +89,8 @@ class TrainView:
     def describe_finish(self, event: Finished) -> str:
         first = self.started.start_step if self.started else 0
         if event.reason == "interrupted" and event.step == first:  # train.py saves nothing then
-            return "stopped (interrupted) before the first step; nothing was saved"
+            return ("stopped (interrupted) before the first step; nothing was saved" if first == 0 else
+                    f"stopped (interrupted) before a step was trained; the run is as it was at step {first:,}")
         verb = "stopped (interrupted)" if event.reason == "interrupted" else f"finished ({event.reason})"
         line = (f"{verb} at step {event.step:,} after {duration(event.elapsed)}; best val "
                 f"{loss_text(event.best_val_loss)}; run folder {event.run_dir}")
@@ -153,10 +154,10 @@ class TrainView:
             parts.append(Panel(Text("\n".join(lines)), title=f"sample at step {self.last_eval.step:,}",
                                title_align="left", border_style="dim"))
         title = f"charnn train — {self.started.run_dir}" if self.started else "charnn train"
-        # Two columns short of the terminal's width: a Ctrl-C makes a terminal that echoes (stdin elsewhere: keys are
-        # not echoed where it is this terminal, UnechoedKeys) write "^C" where the cursor is, after
-        # the panel's last line; at the last column that wraps, the panel's lines move down one row, and its next
-        # redraw left a copy of its top border behind (a new-user trial, tmux).
+        # Two columns short of the terminal's width: where the terminal echoes keys (stdin is not this terminal, so
+        # UnechoedKeys leaves echo on), a Ctrl-C writes "^C" where the cursor is, after the panel's last line; at the
+        # last column that wraps, the panel's lines move down one row, and its next redraw left a copy of its top
+        # border behind (a new-user trial, tmux).
         width = self.console.width - 2 if self.console.width > 20 else None
         return Panel(Group(*parts), title=title, title_align="left", border_style="cyan", width=width)
 
