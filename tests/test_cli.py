@@ -1152,6 +1152,27 @@ def test_a_batch_cut_on_a_terminal_ends_its_line(monkeypatch):
         assert out.getvalue() == line_break
 
 
+@pytest.mark.parametrize("text, echoed, line_break", [("mid-li", False, "\n"), ("a line\n", False, ""), ("", False, ""),
+                                                      ("a line\n", True, "\n"), ("", True, "\n")])
+def test_a_stream_cut_on_a_terminal_ends_its_line_once(monkeypatch, text, echoed, line_break):
+    """A new-user trial: a Ctrl-C just after a line break left a blank line before `interrupted`. Where the terminal
+    echoes keys (stdin elsewhere), its `^C` follows the text, and a line break is due all the same."""
+    import io
+
+    from charnn import ui
+    from charnn.cli.stopping import keep_what_was_made
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(ui, "echoes_keys", lambda keys, terminal: echoed)
+    keep_what_was_made(None, None, [text], None, None, False, "", "auto", False, False)
+    assert out.getvalue() == line_break
+
+
 def test_a_batchs_speed_is_of_its_samples_not_of_what_came_before(in_cli_root, monkeypatch):
     """A new-user trial: `--num-samples 3 --length 300` ended with `900 chars in 0.25s (3,655 chars/s)` while its
     status line read 11,234 chars/s: the time before the first characters (the prime, the style's trial samples)

@@ -35,8 +35,12 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     else:
         so_far = "".join(pieces)
         made = [so_far[: len(so_far) - len(stream.dropped if stream is not None else "")]]  # as the screen shows
-    if sys.stdout.isatty() and not fountain:  # (Fountain's spinner line is gone with its ^C)
-        sys.stdout.write("\n")  # end the cut line; a pipe gets exactly the text generated
+    # End the cut line on a terminal (a pipe gets exactly the text generated). Not where a single stream's text ended
+    # its line and no `^C` was echoed after it: that left a blank line before `interrupted` (a new-user trial, 3 of 15
+    # Ctrl-Cs). Nor for Fountain, whose spinner line is gone with its ^C.
+    at_line_start = batch is None and (not made[0] or made[0].endswith("\n"))
+    if sys.stdout.isatty() and not fountain and not (at_line_start and not ui.echoes_keys(sys.stdin, sys.stdout)):
+        sys.stdout.write("\n")
         sys.stdout.flush()
     # A batch's text in a file goes on below (whole samples, each ending its line): only a single stream's is cut.
     ui.end_piped_line(open_line=batch is None and bool(made[0]) and not made[0].endswith("\n"))

@@ -153,3 +153,9 @@ class UnechoedKeys:
                 pressed = interrupt
         if pressed is not None:
             raise pressed
+
+
+def echoes_keys(keys, out) -> bool:
+    """Whether keys typed show on `out`'s terminal while text streams there (a Ctrl-C as `^C`): where UnechoedKeys
+    cannot turn echo off (stdin elsewhere, a background job), or where it is off already."""
+    return UnechoedKeys(keys, out).fd is None
