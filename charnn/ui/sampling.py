@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import os
-import stat
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +14,7 @@ from rich.text import Text
 from charnn import script
 from charnn.ui.messages import info, stderr
 from charnn.ui.script_stream import Closing, ScriptStream
-from charnn.ui.terminal import UnechoedKeys, visible
+from charnn.ui.terminal import UnechoedKeys, is_regular_file, shares_stdout, visible
 
 
 class PlainStream(Closing):
@@ -60,14 +58,6 @@ def open_stream(style: str, out, context: str = "", writes_script: Callable[[], 
         stream.seen = context[-4000:]  # the prime counts toward "reads as a script"
         stream.active = script.looks_like_script(stream.seen) or (writes_script is not None and writes_script())
     return stream
-
-
-def is_regular_file(out) -> bool:
-    """Whether `out` writes to a file on disk (`> sample.txt`), not to a pipe, terminal or device."""
-    try:
-        return stat.S_ISREG(os.fstat(out.fileno()).st_mode)
-    except (OSError, ValueError, io.UnsupportedOperation):  # no file descriptor (a test's buffer), or closed
-        return False
 
 
 class SampleStatus:
@@ -188,16 +178,6 @@ def end_piped_line(open_line: bool) -> None:
         sys.stdout.flush()
         stderr.file.write("\n")
         stderr.file.flush()
-
-
-def shares_stdout() -> bool:
-    """Whether stderr writes into stdout's own file or pipe (`> log 2>&1`, `2>&1 | tee log`), not a terminal: what it
-    says follows the text directly."""
-    try:
-        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
-        return not sys.stdout.isatty() and os.path.samestat(out, err)
-    except (OSError, ValueError, io.UnsupportedOperation):
-        return False
 
 
 def sample_footer(count: int, seconds: float, seed: int, open_line: bool = False) -> None:

@@ -1,11 +1,14 @@
-"""What a terminal does with characters: control characters shown as pictures, where the cursor goes, and the keys
-typed while text streams."""
+"""What a terminal does with characters: control characters shown as pictures, where the cursor goes, the keys
+typed while text streams; and whether stdout is a file, or shares stderr's."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
+import stat
+import sys
 import threading
 
 from rich.cells import cell_len
@@ -159,3 +162,21 @@ def echoes_keys(keys, out) -> bool:
     """Whether keys typed show on `out`'s terminal while text streams there (a Ctrl-C as `^C`): where UnechoedKeys
     cannot turn echo off (stdin elsewhere, a background job), or where it is off already."""
     return UnechoedKeys(keys, out).fd is None
+
+
+def is_regular_file(out) -> bool:
+    """Whether `out` writes to a file on disk (`> sample.txt`), not to a pipe, terminal or device."""
+    try:
+        return stat.S_ISREG(os.fstat(out.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):  # no file descriptor (a test's buffer), or closed
+        return False
+
+
+def shares_stdout() -> bool:
+    """Whether stderr writes into stdout's own file or pipe (`> log 2>&1`, `2>&1 | tee log`), not a terminal: what it
+    says follows the text directly."""
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+        return not sys.stdout.isatty() and os.path.samestat(out, err)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
