@@ -291,3 +291,33 @@ def test_after_a_ctrl_c_into_a_pipe_stderr_starts_a_line_of_its_own(tmp_path, mo
             ui.end_piped_line(open_line=True)
             assert screen.getvalue() == line_break
     os.close(read)
+
+
+def test_the_footer_waits_for_the_reader_of_a_pipe(tmp_path):
+    """`charnn sample | cat`: the footer went to the terminal before cat had written the text's end (11 of 14 runs
+    of a new-user trial). It waits until the pipe is read, or a while at most; a file is not waited for."""
+    import os
+    import threading
+    import time
+
+    from charnn.ui.terminal import wait_for_reader
+
+    read, write = os.pipe()
+    with open(write, "w") as pipe:
+        pipe.write("the text's end")
+        reader = threading.Timer(0.15, lambda: os.read(read, 100))
+        started = time.monotonic()
+        reader.start()
+        wait_for_reader(pipe, seconds=2.0)
+        assert 0.14 <= time.monotonic() - started < 1.5  # until the reader had read it
+        reader.join()
+        pipe.write("unread")
+        started = time.monotonic()
+        wait_for_reader(pipe, seconds=0.2)  # nobody reads: at most the time given
+        assert 0.19 <= time.monotonic() - started < 1.0
+    os.close(read)
+    with open(tmp_path / "file.txt", "w") as file:
+        file.write("text")
+        started = time.monotonic()
+        wait_for_reader(file, seconds=2.0)
+        assert time.monotonic() - started < 0.1

@@ -14,7 +14,7 @@ from rich.text import Text
 from charnn import script
 from charnn.ui.messages import info, stderr
 from charnn.ui.script_stream import Closing, ScriptStream
-from charnn.ui.terminal import UnechoedKeys, is_regular_file, shares_stdout, visible
+from charnn.ui.terminal import UnechoedKeys, is_regular_file, shares_stdout, visible, wait_for_reader
 
 
 class PlainStream(Closing):
@@ -184,6 +184,8 @@ def sample_footer(count: int, seconds: float, seed: int, open_line: bool = False
     """The closing line on stderr. `open_line`: the text on stdout (not a terminal) ended mid-line. When stdout is
     a pipe, whose reader may write it to this same terminal (`| cat`), or where stderr shares stdout's file (a
     new-user trial's log read `They nod. 10 chars in 0.00s …`), the footer goes on a line of its own."""
+    if stderr.is_terminal and not shares_stdout():
+        wait_for_reader(sys.stdout)  # `| cat`, `| tee`: the text's end on this terminal first
     if open_line and ((stderr.is_terminal and not is_regular_file(sys.stdout)) or shares_stdout()):
         stderr.file.flush()
         sys.stdout.flush()  # the text before the line break, where the two share a file
