@@ -31,14 +31,20 @@ def valueless_help(command_class):
     return Command
 
 
+def end_ctrl_c_line() -> None:
+    """A line break after the `^C` a terminal echoed where no text was streaming (echo is on then), so that what is
+    said next starts a line of its own."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+
+
 @contextlib.contextmanager
 def said_on_ctrl_c():
-    """A Ctrl-C inside the block: a line break after the `^C` the terminal echoed, then `interrupted` (exit 130)."""
+    """A Ctrl-C inside the block: `interrupted` on a line of its own (exit 130)."""
     try:
         yield
     except KeyboardInterrupt:
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
+        end_ctrl_c_line()
         interrupted()
 
 
@@ -105,20 +111,21 @@ def one_line_errors(group_class):
             try:  # not standalone: Typer raises its usage errors here rather than drawing them
                 outcome = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             except CLICK_EXCEPTION as problem:
-                if type(problem).__name__ != "NoArgsIsHelpError":  # (`charnn` alone: its help is shown already)
-                    from charnn import ui
-
+                code, message = problem.exit_code, None  # `charnn` alone (NoArgsIsHelpError): its help is shown
+                if type(problem).__name__ != "NoArgsIsHelpError":
                     given = sys.argv[1:] if args is None else list(args)
                     named = next((word for word in given if word in self.commands), None)  # the command, if any
-                    ui.error(usage_line(problem, " ".join(filter(None, [prog_name or "charnn", named]))))
-                sys.exit(problem.exit_code)  # (outside Typer's main now: typer.Exit would be a traceback)
+                    message = usage_line(problem, " ".join(filter(None, [prog_name or "charnn", named])))
             except typer.Abort:  # end of input where a command asked for more
+                code, message = 1, "aborted"
+            else:  # a command returns None; an exit (typer.Exit, --help) returns its code
+                code = outcome if isinstance(outcome, int) else 0
+                message = None
+            if message is not None:
                 from charnn import ui
 
-                ui.error("aborted")
-                sys.exit(1)
-            # A command returns None; an exit (typer.Exit, --help) returns its code.
-            sys.exit(outcome if isinstance(outcome, int) else 0)
+                ui.error(message)
+            sys.exit(code)  # (outside Typer's main now: typer.Exit would be a traceback)
 
     return Group
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +10,7 @@ from typing import Annotated
 import typer
 
 from charnn.cli import command
-from charnn.cli.command import DEVICES, Flag, Positive, fail, interrupted, resolve_device
+from charnn.cli.command import DEVICES, Flag, Positive, end_ctrl_c_line, fail, interrupted, resolve_device
 from charnn.cli.options import (
     check_dropout,
     check_encoding,
@@ -123,8 +122,8 @@ the target (--steps/--time) when neither is given.
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began: no save now
-        if stop.signal is None and sys.stderr.isatty():
-            sys.stderr.write("\n")  # after the ^C the terminal echoed (none is, under the training panel)
+        if stop.signal is None:  # (a second Ctrl-C comes under the training panel, where keys are not echoed)
+            end_ctrl_c_line()
         saved = run_dir is not None and (run_dir / "latest.pt").exists()
         when = "at once" if stop.signal is not None else "before training began"
         interrupted(f"interrupted {when}; {run_dir / 'latest.pt'} holds the last save (continue with --resume)"
