@@ -1340,8 +1340,9 @@ def test_sample_more_bad_usage(in_cli_root, flags):
     (["sample", "--length", "abc"], "error: --length: must be a whole number — see 'charnn sample --help'"),
     (["sample", "--length"], "error: option '--length' requires an argument — see 'charnn sample --help'"),
     (["sample", "--temperature", "warm"], "error: --temperature: must be a number"),
-    (["sample", "--bogus"], "error: no such option: --bogus — see 'charnn sample --help'"),
-    (["trian"], "error: no such command 'trian'. Did you mean 'train'? — see 'charnn --help'"),
+    (["sample", "--bogus"], "error: no such option"),  # then --bogus, or '--bogus' (click 8.5)
+    (["sample", "--bogus"], "--bogus"),
+    (["trian"], "error: no such command 'trian'"),  # Typer ≥ 0.20 adds "Did you mean 'train'?"
     (["train"], "error: missing argument 'CORPUS' — see 'charnn train --help'"),
     (["train", "corpus.txt", "--time", "10"], "'10' has no unit — say 10s or 10m"),
     (["eval", "corpus.txt", "--split", "test"], "error: --split: must be val, train or all — see 'charnn eval"),
@@ -1349,10 +1350,13 @@ def test_sample_more_bad_usage(in_cli_root, flags):
 def test_usage_errors_are_one_line_in_charnns_words(arguments, message):
     """As every other error: Typer drew five lines or more (a usage line, a hint, a box), and said "Input should be
     greater than or equal to 1" where charnn's own checks say "must be … or more"; a new-user trial found one with no
-    hint (`--length` without its value) and Typer's capitals and full stops beside charnn's style."""
+    hint (`--length` without its value) and Typer's capitals and full stops beside charnn's style. Typer before 0.29
+    (click's checks) also names the value given, ", not 0"; Typer 0.29 (pydantic's) does not: either passes."""
     result = CliRunner().invoke(app, arguments, prog_name="charnn")
     assert result.exit_code == 2 and result.stdout == ""
-    assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+    said = re.sub(r", not \S+(?= — see)", "", result.stderr)
+    assert len(said.splitlines()) == 1 and message in said, result.stderr
+    assert re.search(r" — see 'charnn( \w+)? --help'$", said.rstrip("\n")), result.stderr
 
 
 def test_commands_alone_still_show_their_help():

@@ -77,14 +77,14 @@ def interruptible(command_class, numpy_first: bool = True):
 CLICK_EXCEPTION = next(base for base in typer.BadParameter.__mro__ if base.__name__ == "ClickException")
 
 
-# Typer's messages for values its type checks refuse (from pydantic; from click before Typer 0.29), in the words of
-# charnn's own checks.
+# Typer's messages for values its type checks refuse (from pydantic; from click before Typer 0.29: "integer range"
+# in older click, "int range" in click 8.5), in the words of charnn's own checks.
 TYPER_WORDS = [(r"Input should be greater than or equal to (\S+)", r"must be \1 or more"),
                (r"Input should be a valid integer.*", "must be a whole number"),
                (r"Input should be a valid number.*", "must be a number"),
                (r"(\S+) is not in the range x>=(\S+?)\.", r"must be \2 or more, not \1"),
-               (r"(\S+) is not a valid integer( range)?\.", r"must be a whole number, not \1"),
-               (r"(\S+) is not a valid float( range)?\.", r"must be a number, not \1")]
+               (r"(\S+) is not a valid int(?:eger)?(?: range)?\.", r"must be a whole number, not \1"),
+               (r"(\S+) is not a valid float(?: range)?\.", r"must be a number, not \1")]
 
 
 def usage_line(problem, command_path: str) -> str:
