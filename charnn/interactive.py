@@ -63,6 +63,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             except (ValueError, CharnnError) as problem:
                 ui.error(str(problem) if isinstance(problem, CharnnError) else f"bad value for /{name}: {value!r}")
             continue
+        stream, shown = None, []  # what the stream was given: where a Ctrl-C left the cursor
         try:
             # From Enter on, keys typed are not echoed into the text (ui.UnechoedKeys): they wait for the next prompt.
             with ui.UnechoedKeys(sys.stdin, sys.stdout):
@@ -80,13 +81,25 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                 with ui.status_for(stream, label, settings["temp"], settings["length"]) as status:
                     for char in line:  # echo the prime so the continuation reads on from it
                         stream.write(char)
+                        shown.append(char)
                     for char in chars:
                         stream.write(char)
+                        shown.append(char)
                         status.tick()
         except CharnnError as problem:  # before anything was written
             ui.error(str(problem))
-        except KeyboardInterrupt:  # on a line of its own under the text; no blank line before the prompt. Not
-            ui.info("\nstream stopped")  # "(stopped)": under a speaker's name it read as a screenplay's direction
+        except KeyboardInterrupt:  # "(stopped)" read as a screenplay's direction under a speaker's name
+            ui.info(("\n" if cursor_inside_a_line(shown, stream) else "") + "stream stopped")
         else:
             sys.stdout.write("\n")  # end the continuation's line
             sys.stdout.flush()
+
+
+def cursor_inside_a_line(shown: list[str], stream) -> bool:
+    """After a Ctrl-C: whether the cursor is inside a line, so that `stream stopped` needs a line break before it
+    to stand on a line of its own: the text on the terminal had not ended its line, or a `^C` was echoed after it.
+    Else a line break would leave a blank line (a Ctrl-C just after the text's own line break)."""
+    text = "".join(shown)
+    text = text[: len(text) - len(stream.dropped)] if stream is not None else text  # held back, never shown
+    ended_line = not text or text.endswith("\n")  # nothing: the cursor is where Enter after the prime left it
+    return (sys.stdout.isatty() and not ended_line) or ui.echoes_keys(sys.stdin, sys.stdout)

@@ -1301,6 +1301,33 @@ def test_interactive_ctrl_c_keeps_the_session_and_writes_nothing_after_it(in_cli
     assert text == "the HAMLET: To be.\n" * 2
 
 
+@pytest.mark.parametrize("text, apart", [("HAMLET: To be.\n", ""), ("HAMLET: To be", "\n"), ("HAMLET: To be.\nMAR", ""),
+                                         ("", "")])
+def test_interactive_ctrl_c_at_a_line_start_leaves_no_blank_line(in_cli_root, monkeypatch, text, apart):
+    """`stream stopped` on a line of its own, with no blank line above it where the text on the terminal had just
+    ended its line (a held-back `MAR` is never shown) and echo was off, so no `^C` followed it."""
+    import io
+
+    from rich.console import Console
+
+    import charnn.interactive
+    from charnn.ui import ScriptStream
+
+    def cut(model, vocab, prime, *args):
+        monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # the text goes to a terminal
+        yield from text
+        raise KeyboardInterrupt
+
+    screen = io.StringIO()
+    monkeypatch.setattr(charnn.interactive, "generate", cut)
+    monkeypatch.setattr(charnn.interactive.ui, "echoes_keys", lambda keys, out: False)
+    monkeypatch.setattr(charnn.interactive.ui, "open_stream", lambda *args, **kwargs: ScriptStream(
+        screen, Console(file=screen, force_terminal=True)))
+    result = invoke("sample", "--interactive", input="\n")
+    assert result.exit_code == 0 and f"{apart}stream stopped\n" in result.stderr, result.stderr
+    assert "\n\nstream stopped" not in result.stderr and (apart or "\nstream stopped" not in result.stderr)
+
+
 @pytest.mark.parametrize("args", [["--prime", "th", "--prime-file", "p.txt"], ["--interactive", "--num-samples", "2"],
                                   ["--interactive", "--output", "x.txt"]])
 def test_sample_options_that_cannot_go_together(in_cli_root, args):

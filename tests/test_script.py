@@ -452,6 +452,25 @@ def test_a_ctrl_c_while_the_status_is_written_still_erases_it(during):
     assert screen.rows()[1].startswith("But soft, what li")
 
 
+def test_a_cut_that_drops_a_held_line_start_leaves_the_cursor_at_the_line_start():
+    """The status row shown, then a Ctrl-C while a line's start is held back (`MAR`: a speaker's name?): nothing of
+    that line was written, so the cursor goes back to its start. It went to the held text's width, and the
+    `stream stopped` after it stood three cells in, on an empty row (seen in tmux)."""
+    out, _, stream = streamed_with_status()
+    for char in "ROMEO:\nBut soft.\n":
+        stream.write(char)
+    stream.status_text = "model · temp 0.8 · 1,234 chars/s · 22/99"
+    stream.draw_status()
+    for char in "MAR":
+        stream.write(char)
+    assert stream.held == "MAR" and stream.status_shown
+    stream.close(cut=True)
+    screen = Screen(60)
+    screen.feed(out.getvalue())
+    assert stream.dropped == "MAR" and (screen.row, screen.column) == (2, 0)
+    assert not any("chars/s" in row for row in screen.rows())
+
+
 def test_plain_style_on_a_terminal_writes_the_text_as_is_with_the_status_row_under_it(monkeypatch):
     """A new-user trial: `--style plain` at a terminal showed no status row (chars/s, progress), as `auto` does."""
     from charnn import ui

@@ -223,5 +223,5 @@ class ScriptStream(Closing):
         self.out.write(self.open_end)
         self.open_start = self.open_end = ""
         self.out.flush()
-        if self.status_shown:  # erase the status row, cursor back at the end of the text
-            self.clear_status(self.cells)
+        if self.status_shown:  # erase the status row, cursor back at the end of the text (held text starts the line:
+            self.clear_status(0 if self.dropped else self.cells)  # none of a dropped line start was written)
