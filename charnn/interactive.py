@@ -15,6 +15,7 @@ from charnn import ui
 from charnn.drawing import check_controls
 from charnn.errors import CharnnError
 from charnn.sample import generate, writes_script
+from charnn.vocab import unseen_note
 
 
 def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
@@ -68,9 +69,13 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             # From Enter on, keys typed are not echoed into the text (ui.UnechoedKeys): they wait for the next prompt.
             with ui.UnechoedKeys(sys.stdin, sys.stdout):
                 try:  # unseen characters: the error before the prime is echoed
-                    vocab.encode(line, unknown=settings["unknown"])
+                    ids = vocab.encode(line, unknown=settings["unknown"])
                 except CharnnError as problem:
                     raise CharnnError(str(problem).replace("--unknown", "/unknown")) from None
+                note = unseen_note(vocab, line, settings["unknown"])
+                if note:  # skipped or replaced: the echo shows the prime the model reads (not the one typed)
+                    ui.info(f"/unknown {settings['unknown']}: {note}")
+                    line = vocab.decode(ids)
                 chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
                                  settings["topp"], generator, settings["unknown"], stop, precision)
                 stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context

@@ -75,3 +75,13 @@ def listed(chars: list[str], limit: int = 10) -> str:
 
     shown = ", ".join(one(char) for char in chars[:limit])
     return shown + (f", … ({len(chars)} in all)" if len(chars) > limit else "")
+
+
+def unseen_note(vocab: Vocab, prime: str, unknown: str) -> str | None:
+    """What `unknown` ('skip' or 'replace') did to `prime`, for a line after the option's name; None where the prime
+    has no characters the model never saw."""
+    missing = vocab.unknown(prime)
+    if not missing:
+        return None
+    done = "dropped" if unknown == "skip" else "replaced"
+    return f"{done} the prime's characters the model never saw: {listed(missing)}"

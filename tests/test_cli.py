@@ -1284,12 +1284,16 @@ def test_interactive_commands(in_cli_root):
 
 
 def test_interactive_refuses_an_unseen_character_before_echoing_the_prime(in_cli_root):
-    result = invoke("sample", "--interactive", input="thQ\n/topk off\n/unknown maybe\n/unknown skip\nthQ\n")
+    """Refused, then skipped or replaced: the echo is the prime the model reads (it was the prime as typed)."""
+    result = invoke("sample", "--interactive", "--seed", "3",
+                    input="thQ\n/topk off\n/unknown maybe\n/unknown skip\nthQe\n/unknown replace\nthQe\n")
     assert result.exit_code == 0, result.output
     assert "never saw: 'Q'" in result.stderr and "use /unknown skip|replace" in result.stderr
     assert "topk=off" in result.stderr and "None" not in result.stderr
-    assert "/unknown takes error, skip or replace" in result.stderr and "unknown skip" in result.stderr
-    assert result.stdout.count("thQ") == 1  # refused at first, not echoed; after /unknown skip, echoed and continued
+    assert "/unknown takes error, skip or replace" in result.stderr and "unknown=skip" in result.stderr
+    assert "/unknown skip: dropped the prime's characters the model never saw: 'Q'" in result.stderr
+    assert "/unknown replace: replaced the prime's characters the model never saw: 'Q'" in result.stderr
+    assert "Q" not in result.stdout and result.stdout.startswith("the") and "\nth e" in result.stdout, result.stdout
 
 
 def test_interactive_ctrl_c_keeps_the_session_and_writes_nothing_after_it(in_cli_root, monkeypatch):

@@ -86,7 +86,7 @@ def sample(
     from charnn import runs, script, ui
     from charnn.drawing import check_controls
     from charnn.sample import BatchRows, generate, generate_batch, writes_script
-    from charnn.vocab import Vocab, listed
+    from charnn.vocab import Vocab, listed, unseen_note
 
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     stop = unescape(stop)
@@ -118,10 +118,9 @@ def sample(
         vocab = Vocab(payload["vocab"])
         check_controls(temperature, top_k, top_p)
         vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
-        if unknown != "error" and vocab.unknown(prime):
-            unseen = listed(vocab.unknown(prime))
-            ui.info(f"--unknown {unknown}: {'dropped' if unknown == 'skip' else 'replaced'} the prime's "
-                    f"characters the model never saw: {unseen}")
+        note = unseen_note(vocab, prime, unknown) if unknown != "error" else None
+        if note:
+            ui.info(f"--unknown {unknown}: {note}")
         if stop and vocab.unknown(stop):  # a new-user trial: `--stop '日'` ran its whole length without a word
             ui.info(f"--stop: the model never writes {listed(vocab.unknown(stop))}, so it cannot stop there; each "
                     f"sample runs its --length")
