@@ -56,8 +56,9 @@ class TrainConfig:
     warmup_steps: int = 30  # linear warmup from 0 to `lr` (short: budgets are short)
     min_lr_fraction: float = 0.01  # cosine decay ends at lr × this
     grad_clip: float = 1.0  # max global norm of the gradients
-    eval_every: int = 250  # steps between full-validation evals (each also checkpoints)
+    eval_every: int = 250  # steps between validation evals (each also checkpoints)
     eval_seconds: float | None = None  # eval by the clock, this long apart, instead of every eval_every steps
+    eval_chars: int | None = None  # validation chars each eval scores, in spans spread over the split (None: all)
     val_fraction: float = 0.1  # last fraction of the corpus held out for validation
     seed: int = 1337  # seeds initialisation, dropout and data order
     keep_checkpoints: int = 3  # step-NNNNNNNN.pt files to keep (best.pt and latest.pt always)
@@ -77,6 +78,8 @@ class TrainConfig:
             raise CharnnError(f"learning rate must be a positive number, not {self.lr}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise CharnnError(f"weight decay must be a number ≥ 0, not {self.weight_decay}")
+        if self.eval_chars is not None and self.eval_chars < 1:
+            raise CharnnError(f"eval chars must be at least 1, not {self.eval_chars}")
         if self.eval_seconds is not None and not self.eval_seconds > 0:
             raise CharnnError(f"eval seconds must be positive, not {self.eval_seconds}")
         if self.precision not in PRECISIONS:

@@ -8,6 +8,9 @@ cold, it first reads the `burn_in` characters before its span without scoring th
     stream 1:                  [burn-in]scored ...............|
 
 With burn-in ≥ the model's useful memory this equals one single-stream pass, at batch speed.
+
+With `max_chars` below the split's length (training's evals of a long split: charnn/presets.py), the streams
+score `max_chars` predictions in all, in B spans spread evenly over the split, each after its burn-in.
 """
 
 from __future__ import annotations
@@ -32,16 +35,22 @@ def evaluate(
     batch_size: int | None = None,
     seq_len: int = 256,
     burn_in: int = 256,
+    max_chars: int | None = None,
 ) -> tuple[float, int]:
-    """(mean loss in nats per character, number of characters scored) over `ids` (N,)."""
+    """(mean loss in nats per character, number of characters scored) over `ids` (N,), or over `max_chars` of
+    them where that is fewer."""
     n_targets = len(ids) - 1
     if n_targets < 1:
         return float("nan"), 0
     device = next(model.parameters()).device
+    wanted = n_targets if max_chars is None else max(1, min(n_targets, max_chars))
     if batch_size is None:
-        batch_size = max(1, min(128, n_targets // 1024))
-    span = math.ceil(n_targets / batch_size)  # scored predictions per stream
-    starts = np.arange(batch_size) * span  # first scored input position of each stream
+        batch_size = max(1, min(128, wanted // 1024))
+    span = math.ceil(wanted / batch_size)  # scored predictions per stream
+    stride = max(span, n_targets // batch_size) if wanted < n_targets else span  # spread over the whole split
+    starts = np.arange(batch_size) * stride  # first scored input position of each stream
+    ends = np.minimum(starts + span, n_targets)
+    n_scored = int(np.maximum(ends - starts, 0).sum())
     origins = np.maximum(0, starts - burn_in)  # where each stream begins reading
     width = int((starts - origins).max()) + span  # columns every stream walks through
     was_training = model.training
@@ -50,7 +59,7 @@ def evaluate(
     state = None
     for column in range(0, width, seq_len):
         positions = origins[:, None] + np.arange(column, min(column + seq_len, width))[None, :]  # (B, T)
-        scored = (positions >= starts[:, None]) & (positions < np.minimum(starts + span, n_targets)[:, None])
+        scored = (positions >= starts[:, None]) & (positions < ends[:, None])
         safe = np.minimum(positions, n_targets - 1)
         inputs = torch.from_numpy(ids[safe].astype(np.int64)).to(device)  # (B, T)
         targets = torch.from_numpy(ids[safe + 1].astype(np.int64)).to(device)  # (B, T)
@@ -60,4 +69,4 @@ def evaluate(
         losses = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # (B, T)
         total += (losses * mask).sum(dtype=torch.float64)
     model.train(was_training)
-    return float(total) / n_targets, n_targets
+    return float(total) / n_scored, n_scored

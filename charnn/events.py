@@ -37,9 +37,14 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Evaluating:
+    step: int  # an eval (and checkpoint) begins after this step: seconds with no Step events
+
+
+@dataclass(frozen=True)
 class Evaluated:
     step: int
-    val_loss: float  # nats per character over the whole validation split
+    val_loss: float  # nats per character over the validation split (or TrainConfig.eval_chars of it)
     val_bpc: float
     best_val_loss: float
     is_best: bool
@@ -61,4 +66,4 @@ class Finished:
     run_dir: Path
 
 
-Event = Started | Step | Evaluated | Saved | Finished
+Event = Started | Step | Evaluating | Evaluated | Saved | Finished

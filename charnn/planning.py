@@ -5,7 +5,8 @@ and those over the preset (charnn/presets.py) and the config defaults.
 - A resumed run keeps its size, batch, seed, precision and schedule, even where a newer charnn changed a
   default; only flags given change them.
 - Evals: an explicit `--eval-every` counts steps only; the preset's cadence of a time run goes by the clock
-  (its speed estimate can be far off); a resume with a new `--time` plans 8 evals in it.
+  (its speed estimate can be far off); a resume with a new `--time` plans 8 evals in it. A validation split too
+  long for the preset's share of a budget for evals is sampled (`TrainConfig.eval_chars`); a resumed run keeps its own.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ DEFAULT_BUDGET = 600.0  # seconds: a new run given neither --steps nor --time
 # a newer charnn changed the default.
 SCHEDULE = ("warmup_steps", "min_lr_fraction", "weight_decay", "grad_clip", "val_fraction")
 MODEL_KEYS = ("cell", "num_layers", "hidden_size", "embed_dim", "dropout", "weight_dropout")
-TRAIN_KEYS = ("batch_size", "seq_len", "lr", "eval_every", "eval_seconds", "keep_checkpoints", "seed", *SCHEDULE)
+TRAIN_KEYS = ("batch_size", "seq_len", "lr", "eval_every", "eval_seconds", "eval_chars", "keep_checkpoints", "seed",
+              *SCHEDULE)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
             reason = preset.reason
         settings = {"num_layers": preset.num_layers, "hidden_size": preset.hidden_size, "dropout": preset.dropout,
                     "weight_dropout": preset.weight_dropout, "batch_size": preset.batch_size,
-                    "seq_len": preset.seq_len, "eval_every": preset.eval_every, **settings}
+                    "seq_len": preset.seq_len, "eval_every": preset.eval_every, "eval_chars": preset.eval_chars,
+                    **settings}
         if given.get("eval_every") is None:  # the preset's cadence: by steps, and for a time run by the clock instead
             settings["eval_seconds"] = preset.eval_seconds
     model_config = ModelConfig(len(corpus.vocab), **{k: settings[k] for k in MODEL_KEYS if k in settings})

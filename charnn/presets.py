@@ -34,6 +34,10 @@ LADDER = [(1, 128), (2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (3, 512), 
 CHARS_PER_PARAMETER = 2.0  # training characters per parameter the budget must afford
 MAX_PARAMETERS_PER_CHAR = 20.0  # cap on model size relative to the corpus (small texts, small models)
 EVAL_SHARE = 0.05  # at most this fraction of a time budget goes to periodic evals
+# Validation characters an eval scores: a split too long for EVAL_SHARE is sampled (charnn/evaluation.py), never
+# below EVAL_MIN_CHARS (~0.005 nats of noise between evals); a run by steps, unplanned in time, scores at most
+# EVAL_MAX_CHARS. A 50 MB corpus had 2 evals of its 5M val chars in a 1-minute budget, 42 s each (a new-user trial).
+EVAL_MIN_CHARS, EVAL_MAX_CHARS = 100_000, 500_000
 # LSTM training speed / matmul speed, by device (and precision where it differs): measured on CPUs
 # (fp32 on machine A 0.8; bf16 on machine B 0.6: oneDNN's bf16 LSTM gains less than its matmul).
 # CUDA: on one H100, 2 minutes on tiny shakespeare trained 7% and 9% fewer characters than 0.25 planned,
@@ -56,6 +60,7 @@ class Preset:
     seq_len: int
     eval_every: int
     eval_seconds: float | None  # a time run's evals by the clock instead: the speed estimate can be far off
+    eval_chars: int | None  # validation chars each eval scores (None: the whole split)
     estimated_chars_per_second: float
     reason: str  # one line for the user: why this size
 
@@ -205,12 +210,16 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     epochs = budget_chars / max(train_chars, 1)
     dropout, weight_dropout = dropout_for(epochs, cell), weight_dropout_for(epochs)
     steps_expected = max(1.0, budget_chars / (batch_size * seq_len))
-    # Evals score the whole validation split (forward only: ~3× training speed per char). Aim for
-    # 8 per run, fewer when that would take more than EVAL_SHARE of a time budget.
-    evals = 8
+    # Evals score the validation split (forward only: ~3× training speed per char). Aim for 8 per run, fewer when
+    # that would take more than EVAL_SHARE of a time budget. A split too long for even 2 is sampled, for 8.
+    evals, scored = 8, min(val_chars, EVAL_MAX_CHARS)
     if budget_seconds:
-        eval_seconds = val_chars / (3 * rate) + 0.5
+        scored = val_chars
+        if 2 * (val_chars / (3 * rate) + 0.5) > EVAL_SHARE * budget_seconds:
+            scored = min(val_chars, max(EVAL_MIN_CHARS, int((EVAL_SHARE * budget_seconds / 8 - 0.5) * 3 * rate)))
+        eval_seconds = scored / (3 * rate) + 0.5
         evals = max(2, min(8, int(EVAL_SHARE * budget_seconds / eval_seconds)))
+    eval_chars = scored if scored < val_chars else None
     eval_every = int(max(10, steps_expected // evals))
     # The speed estimate is a matmul's times an efficiency measured on LSTMs of a few sizes: a small model or a
     # short budget can train several times slower than planned (before GRUs were measured, a GRU 2×192 trained
@@ -225,4 +234,5 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
               f"({passes} passes over the corpus)")
     if (num_layers or hidden_size) and budget_seconds and params > max(budget_chars / CHARS_PER_PARAMETER, 1):
         reason += f"; that is more parameters than it trains well ({CHARS_PER_PARAMETER:g} chars each)"
-    return Preset(layers, hidden, dropout, weight_dropout, batch_size, seq_len, eval_every, eval_seconds, rate, reason)
+    return Preset(layers, hidden, dropout, weight_dropout, batch_size, seq_len, eval_every, eval_seconds, eval_chars,
+                  rate, reason)

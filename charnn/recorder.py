@@ -14,7 +14,7 @@ import torch
 from charnn import checkpoint, runs
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2, evaluate
-from charnn.events import Evaluated, Saved
+from charnn.events import Evaluated, Evaluating, Saved
 from charnn.model import state_to_list
 from charnn.sample import generate
 
@@ -61,7 +61,8 @@ class Recorder:
             return 0.0
         # Before the first eval: a forward pass costs about a third of a training step per char.
         chars_per_second = self.config.batch_size * self.config.seq_len / step_seconds
-        return 1.5 * val_chars / (3 * chars_per_second) + 2 * step_seconds + 1.0
+        scored = min(val_chars, self.config.eval_chars or val_chars)
+        return 1.5 * scored / (3 * chars_per_second) + 2 * step_seconds + 1.0
 
     def weights_payload(self, step: int, elapsed: float, val_loss: float) -> dict:
         return {
@@ -92,7 +93,8 @@ class Recorder:
 
     def checkpoint(self, step: int, elapsed: float, state, val_ids) -> None:
         started = time.monotonic()
-        val_loss, _ = evaluate(self.model, val_ids, self.config.precision)
+        self.on_event(Evaluating(step))
+        val_loss, scored = evaluate(self.model, val_ids, self.config.precision, max_chars=self.config.eval_chars)
         if not math.isfinite(val_loss):  # diverged since the last check: keep the good files as they are
             raise CharnnError(f"validation loss became {val_loss} at step {step}; nothing was saved after it — "
                               f"lower --lr (was {self.config.lr}) and --resume from {self.run_dir}")
@@ -103,8 +105,8 @@ class Recorder:
         # The metrics line first: a kill before latest.pt is written leaves a line past latest's step,
         # which a resume drops; the other order could lose the line for good.
         append_metrics(self.run_dir / "metrics.jsonl", {
-            "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "best_val_loss": self.best,
-            "elapsed": round(elapsed, 3), "chars_seen": weights["metrics"]["chars_seen"],
+            "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "val_chars": scored,
+            "best_val_loss": self.best, "elapsed": round(elapsed, 3), "chars_seen": weights["metrics"]["chars_seen"],
             "lr": self.optimizer.param_groups[0]["lr"]})
         checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
         runs.prune_steps(self.run_dir, self.config.keep_checkpoints)

@@ -167,6 +167,30 @@ def test_evaluate_scores_every_character_once():
             assert loss == pytest.approx(expected, rel=1e-6), (batch_size, burn_in)
 
 
+def test_evaluate_samples_spans_spread_over_the_split():
+    """`max_chars`: about that many predictions scored, in spans spread over the whole split (a long split's evals
+    during training). A model whose loss depends only on the target, on ids whose second half is one character the
+    model finds least likely: a sample of the first half alone would miss that half's high loss."""
+    model = make_model(layers=1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.head.bias.copy_(torch.arange(V, dtype=torch.float32))
+    ids = np.concatenate([random_ids(2000, seed=6), np.zeros(2000, dtype=np.uint8)])
+    log_probs = torch.log_softmax(torch.arange(V, dtype=torch.float64), 0)
+    whole, count = evaluate(model, ids, batch_size=8, seq_len=16)
+    assert count == len(ids) - 1
+    for max_chars in (400, 401, 1000):
+        loss, count = evaluate(model, ids, batch_size=8, seq_len=16, max_chars=max_chars)
+        span = -(-max_chars // 8)
+        starts = np.arange(8) * ((len(ids) - 1) // 8)  # every stream's first scored position
+        expected = np.concatenate([-log_probs[torch.from_numpy(ids[s + 1 : s + 1 + span].astype(np.int64))].numpy()
+                                   for s in starts])
+        assert count == 8 * span and loss == pytest.approx(expected.mean(), rel=1e-6)
+        assert abs(loss - whole) < 0.2 * whole  # both halves in it
+    assert evaluate(model, ids, batch_size=8, seq_len=16, max_chars=len(ids) + 5) == (whole, len(ids) - 1)
+
+
 def test_cold_streams_differ_without_burn_in():
     """Guards the test above: with state that matters, no burn-in does change the result."""
     model = make_model()

@@ -91,6 +91,21 @@ def test_evals_take_a_small_share_of_a_budget():
     assert evals * eval_seconds <= 0.06 * 600
 
 
+def test_a_split_too_long_for_the_evals_share_of_a_budget_is_sampled():
+    """A new-user trial: a 50 MB corpus, `--time 1m`, had 2 evals of its 5M val chars, 42 s each, and 10 steps. Its
+    evals now score a sample, about what the budget's 5% allows for 8, and no fewer than EVAL_MIN_CHARS."""
+    short = presets.choose(1_000_000, 110_000, 600, None, CPU, "fp32", 65)
+    assert short.eval_chars is None  # tiny shakespeare's split: whole, as before
+    for budget in (60, 600, 3600):
+        big = presets.choose(45_000_000, 5_000_000, budget, None, CPU, "fp32", 65)
+        assert presets.EVAL_MIN_CHARS <= big.eval_chars < 5_000_000
+        eval_seconds = big.eval_chars / (3 * big.estimated_chars_per_second) + 0.5
+        assert (big.eval_chars == presets.EVAL_MIN_CHARS or 8 * eval_seconds <= 0.051 * budget), budget
+        assert budget / big.eval_seconds * eval_seconds <= max(0.051 * budget, 2 * eval_seconds)
+    steps_run = presets.choose(45_000_000, 5_000_000, None, 1000, CPU, "fp32", 65)
+    assert steps_run.eval_chars == presets.EVAL_MAX_CHARS
+
+
 def test_parameter_formula_matches_the_model():
     from charnn.config import ModelConfig
     from charnn.model import CharRNN

@@ -16,7 +16,7 @@ from charnn.checkpoint import load
 from charnn.data import load_corpus
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2
-from charnn.events import Evaluated, Finished, Saved, Started, Step
+from charnn.events import Evaluated, Evaluating, Finished, Saved, Started, Step
 from charnn.model import CharRNN
 from charnn.optimization import learning_rate
 from charnn.precision import bf16_runs
@@ -102,7 +102,12 @@ def test_events_in_order(trained_run):
             assert order[i - 1][0] == "Saved"
     seen = [step for _, step in order if step is not None]
     assert seen == sorted(seen)
-    assert all(isinstance(e, Started | Step | Evaluated | Saved | Finished) for e in events)
+    assert all(isinstance(e, Started | Step | Evaluating | Evaluated | Saved | Finished) for e in events)
+    # Each eval is announced before it runs (the view says "evaluating…"), right after the step it follows.
+    assert [e.step for e in events if isinstance(e, Evaluating)] == [20, 40, 60]
+    for i, (kind, step) in enumerate(order):
+        if kind == "Evaluating":
+            assert order[i - 1] == ("Step", step) and ("Evaluated", step) in order[i:]
 
 
 def test_loss_decreases(trained_run):
@@ -362,7 +367,7 @@ def test_a_run_through_its_time_is_not_run_again_by_resume(tmp_path, short_corpu
     latest = load(tmp_path / "run" / "latest.pt")
     assert run.events[-1].reason == "time" and latest["metrics"]["stopped_by"] == "time"
     lines = (tmp_path / "run" / "metrics.jsonl").read_text()
-    with pytest.raises(CharnnError, match="already at its target .* pass a larger --time to"):
+    with pytest.raises(CharnnError, match=r"already at its target, --time 1s: it has trained .* pass a larger --time"):
         train_run(tmp_path / "run", short_corpus, config=config, resume=True)
     assert (tmp_path / "run" / "metrics.jsonl").read_text() == lines
     longer = train_run(tmp_path / "run", short_corpus, config=replace(config, time_budget=1.5), resume=True)

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from charnn import script, ui
 from charnn.config import ModelConfig, TrainConfig
-from charnn.events import Evaluated, Finished, Started, Step
+from charnn.events import Evaluated, Evaluating, Finished, Started, Step
 from charnn.ui import TrainView
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -41,6 +41,24 @@ def test_the_panel_ends_at_the_final_step_and_the_summary_comes_after_it():
     last_panel, summary = screen[screen.rindex("charnn train —"):].split("finished (time)")
     assert re.search(r"step +1,844", last_panel) and "100.0%" in last_panel and "99.5%" not in last_panel
     assert summary.rstrip().endswith("run folder checkpoints/screenplay")  # the summary is the last line
+
+
+def test_the_panel_says_an_eval_is_under_way():
+    """A new-user trial: the panel stood still for 26 s at `val loss –` while a long split was scored, and nothing
+    said why. It says `evaluating…` from the eval's start to its result."""
+    screen = run_view([started(), Step(10, 1.2, 1e-4, 5000.0, 3.0, 0.05), Evaluating(10)])
+    assert re.search(r"val loss +evaluating…", screen[screen.rindex("charnn train —"):])
+    screen = run_view([started(), Step(10, 1.2, 1e-4, 5000.0, 3.0, 0.05), Evaluating(10),
+                       Evaluated(10, 1.5, 2.16, 1.5, True, "", 26.0)])
+    last_panel = screen[screen.rindex("charnn train —"):]
+    assert "evaluating" not in last_panel and re.search(r"val loss +1\.5000", last_panel)
+
+
+def test_a_sampled_split_is_said_at_the_start():
+    config = TrainConfig(time_budget=60.0, eval_chars=100_000)
+    event = Started(Path("checkpoints/big"), "cpu", "fp32", 1000, ModelConfig(60), config, 45_000_000, 5_000_000, 0)
+    assert "5,000,000 val chars (each eval scores 100,000 of them" in run_view([event])
+    assert "each eval scores" not in run_view([started()])
 
 
 def test_an_interrupted_run_keeps_its_progress():

@@ -38,7 +38,9 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a r
         ("vocabulary", f"{len(payload['vocab'])} characters"),
         ("trained on", str(payload.get("corpus", "?"))),
         ("step", f"{payload['step']:,} ({metrics.get('chars_seen', 0):,} chars seen)"),
-        ("best val loss", f"{best:.4f} nats, {best / math.log(2):.4f} bpc" if math.isfinite(best) else "–"),
+        ("best val loss", (f"{best:.4f} nats, {best / math.log(2):.4f} bpc" if math.isfinite(best) else "–")
+         + (f" (each eval scored {train_config['eval_chars']:,} chars of the split: `charnn eval` scores all)"
+            if train_config.get("eval_chars") and math.isfinite(best) else "")),
         ("training time", f"{metrics.get('elapsed', 0) / 60:.1f} min"),
         ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
                         f"precision {train_config.get('precision', '?')}"),
@@ -85,10 +87,14 @@ def evaluate_command(
         check_corpus_path(corpus)  # first: a typo in its name must not read as "no run trained on it"
         if checkpoint is None:  # as `charnn train CORPUS --resume` finds its run
             checkpoint = newest_run_folder(runs.USER_RUNS / corpus.stem, corpus.name)
-            if trained_on(checkpoint) != corpus.name:  # none was: that is the folder a run would have gone to
+            if trained_on(checkpoint) == corpus.name:
+                ui.info(f"scoring {checkpoint} (the newest run trained on {corpus.name})")
+            elif runs.BUNDLED.exists() and checkpoints.load(runs.BUNDLED).get("corpus") == corpus.name:
+                checkpoint = runs.BUNDLED  # as `charnn sample` falls back to it (a new-user trial)
+                ui.info(f"scoring the bundled model, trained on {corpus.name} (no run of yours is)")
+            else:  # none was: that is the folder a run would have gone to
                 raise CharnnError(f"no run trained on {corpus.name} under {runs.USER_RUNS}/ — give "
                                   "--checkpoint")
-            ui.info(f"scoring {checkpoint} (the newest run trained on {corpus.name})")
         file = runs.resolve(checkpoint)
         payload = checkpoints.load(file)
         torch_device = resolve_device(device)

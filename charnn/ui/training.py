@@ -13,7 +13,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from charnn.events import Evaluated, Event, Finished, Saved, Started, Step
+from charnn.events import Evaluated, Evaluating, Event, Finished, Saved, Started, Step
 from charnn.ui.messages import duration, loss_text, stderr
 from charnn.ui.terminal import UnechoedKeys
 
@@ -28,6 +28,7 @@ class TrainView:
         self.started: Started | None = None
         self.last_step: Step | None = None
         self.last_eval: Evaluated | None = None
+        self.evaluating = False  # an eval is under way: the panel says so (a long one looked like a hang)
         self.finished: Finished | None = None
 
     def __enter__(self) -> TrainView:
@@ -59,8 +60,13 @@ class TrainView:
             self.log(self.describe_start(event))
         elif isinstance(event, Step):
             self.last_step = event
+        elif isinstance(event, Evaluating):
+            self.evaluating = True
+            if self.live is not None:
+                self.live.update(self.render(), refresh=True)  # at once: nothing is drawn until the eval ends
+            return
         elif isinstance(event, Evaluated):
-            self.last_eval = event
+            self.last_eval, self.evaluating = event, False
             mark = " (best)" if event.is_best else ""
             self.log(f"step {event.step:>7,}  val {loss_text(event.val_loss)}{mark}  "
                      f"train {self.train_loss()}  {self.speed()}  eval {event.seconds:.1f}s")
@@ -79,11 +85,13 @@ class TrainView:
         resumed = f", resumed at step {event.start_step:,}" if event.start_step else ""
         target = " and ".join(filter(None, [f"{c.steps:,} step{'s' * (c.steps != 1)}" if c.steps else "",
                                              duration(c.time_budget) if c.time_budget else ""]))
+        sampled = (f" (each eval scores {c.eval_chars:,} of them, spread over the split; `charnn eval` scores all)"
+                   if c.eval_chars and c.eval_chars < event.val_chars else "")
         regularised = "".join([f", dropout {m.dropout:g}" if m.dropout else "",
                                f", weight dropout {m.weight_dropout:g}" if m.weight_dropout else ""])
         return (f"training {m.num_layers}×{m.hidden_size} {m.cell.upper()} ({event.num_parameters / 1e6:.2f}M "
                 f"params, vocab {m.vocab_size}{regularised}) on {event.device}/{event.precision}, batch {c.batch_size}×"
-                f"{c.seq_len}, {event.train_chars:,} train / {event.val_chars:,} val chars, target {target}"
+                f"{c.seq_len}, {event.train_chars:,} train / {event.val_chars:,} val chars{sampled}, target {target}"
                 f"{resumed} → {event.run_dir}")
 
     def describe_finish(self, event: Finished) -> str:
@@ -130,7 +138,8 @@ class TrainView:
         elapsed = done.elapsed if done else (step.elapsed if step else None)
         pairs = [
             ("step", f"{shown_step:,}" if shown_step is not None else "–"), ("train loss", self.train_loss()),
-            ("val loss", loss_text(self.last_eval.val_loss) if self.last_eval else "–"), ("best", loss_text(best)),
+            ("val loss", "evaluating…" if self.evaluating else loss_text(self.last_eval.val_loss) if self.last_eval
+             else "–"), ("best", loss_text(best)),
             ("speed", self.speed() or "–"), ("learning rate", f"{step.lr:.2e}" if step else "–"),
             ("elapsed", duration(elapsed) if elapsed is not None else "–"),
             ("ETA", "stopped" if done and done.reason == "interrupted" else duration(0.0 if done else self.eta())),
