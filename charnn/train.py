@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -28,6 +27,7 @@ from charnn.model import CharRNN, detach_state, state_from_list
 from charnn.optimization import learning_rate, load_optimizer_state, make_optimizer
 from charnn.precision import autocast
 from charnn.recorder import Recorder, drop_metrics_after
+from charnn.resuming import check_resumable
 
 
 def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> None:
@@ -35,31 +35,6 @@ def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> 
         raise CharnnError(f"training loss became {loss} at step {step}; nothing was saved after it — "
                           f"lower --lr (was {config.lr}) and --resume from {run_dir}")
 
-
-
-# The command-line flags of the settings a resume must keep, by config field (the message says "drop those flags").
-FLAGS = {"cell": "--cell", "num_layers": "--layers", "hidden_size": "--hidden-size", "embed_dim": "--embed-dim",
-         "dropout": "--dropout", "weight_dropout": "--weight-dropout", "batch_size": "--batch-size",
-         "seq_len": "--seq-len", "seed": "--seed"}
-
-
-def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelConfig, config: TrainConfig) -> None:
-    if payload["vocab"] != corpus.vocab.chars:
-        raise CharnnError("cannot resume: this corpus has a different set of characters than the run was "
-                          "trained on — resume with the same corpus, or train into a new --out")
-    if payload.get("corpus_chars", len(corpus.ids)) != len(corpus.ids):
-        raise CharnnError(f"cannot resume: this corpus differs from the one the run was trained on "
-                          f"({payload.get('corpus', '?')}, {payload['corpus_chars']:,} chars; this one "
-                          f"{len(corpus.ids):,}) — resume with the same corpus, or train into a new --out")
-    # Every difference at once: a new-user trial fixed --layers, and then --seq-len was refused.
-    saved_model, saved = ModelConfig(**payload["model_config"]), payload["train_config"]
-    differ = [f"{FLAGS.get(k, k)} {v} → {getattr(model_config, k)}" for k, v in asdict(saved_model).items()
-              if getattr(model_config, k) != v]
-    differ += [f"{FLAGS.get(k, k)} {saved[k]} → {getattr(config, k)}"
-               for k in ("batch_size", "seq_len", "val_fraction", "seed") if saved[k] != getattr(config, k)]
-    if differ:
-        raise CharnnError(f"cannot resume: these settings differ from the run's ({', '.join(differ)}) — drop those "
-                          "flags to resume, or train into a new --out")
 
 
 def train(
@@ -95,11 +70,7 @@ def train(
             payload = checkpoint.load(latest)
             if not all(key in payload for key in ("optimizer", "rng", "carry_state", "metrics", "train_config")):
                 raise CharnnError(f"{latest} holds weights only, not a training state — it cannot be resumed")
-            check_resumable(payload, corpus, model_config, config)
-            if at_target(payload, config):
-                limit = "--time" if payload["metrics"].get("stopped_by") == "time" else "--steps or --time"
-                raise CharnnError(f"the run in {run_dir} is already at its target (step {payload['step']:,}) — "
-                                  f"pass a larger {limit} to train further")
+            check_resumable(payload, corpus, model_config, config, run_dir)
             drop_metrics_after(run_dir / "metrics.jsonl", payload["step"])
             model.load_state_dict(payload["model"])
             load_optimizer_state(optimizer, payload["optimizer"])
@@ -200,15 +171,3 @@ def train(
         on_event(Finished(step, elapsed(), run.best, reason, run_dir))
     return model
 
-
-def at_target(payload: dict, config: TrainConfig) -> bool:
-    """Whether the run saved in `payload` has nothing left to do under `config`: its steps are done, or its
-    time is. A run stops a little before its time budget ends (the final eval and save are planned into it),
-    so a time target counts as reached when the run stopped for it and the budget has not grown since."""
-    if config.steps is not None and payload["step"] >= config.steps:
-        return True
-    if config.time_budget is None:
-        return False
-    metrics, saved_budget = payload["metrics"], payload["train_config"].get("time_budget")
-    return metrics["elapsed"] >= config.time_budget or (
-        metrics.get("stopped_by") == "time" and saved_budget is not None and config.time_budget <= saved_budget)

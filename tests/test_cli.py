@@ -371,6 +371,20 @@ def test_eval_json(in_cli_root):
     assert everything["chars"] == len(REPETITIVE) - 1
 
 
+def test_eval_falls_back_to_the_bundled_model_for_its_own_corpus(in_cli_root):
+    """A new-user trial: `charnn eval tinyshakespeare.txt` said "no run trained on tinyshakespeare.txt", though the
+    bundled model, which `charnn sample` falls back to, was trained on it."""
+    from charnn import runs
+
+    if not runs.BUNDLED.exists():
+        pytest.skip("no bundled model in this checkout")
+    Path("tinyshakespeare.txt").write_text("ROMEO:\nBut soft, what light through yonder window breaks?\n" * 20,
+                                           encoding="utf-8")
+    result = invoke("eval", "tinyshakespeare.txt", "--json")
+    assert result.exit_code == 0 and "scoring the bundled model, trained on tinyshakespeare.txt" in result.stderr
+    assert json.loads(result.stdout)["checkpoint"] == str(runs.BUNDLED)
+
+
 def test_eval_table(in_cli_root):
     result = invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus")
     assert result.exit_code == 0 and "bits per char" in result.stdout
@@ -1349,7 +1363,9 @@ def test_interactive_ctrl_c_at_a_line_start_leaves_no_blank_line(in_cli_root, mo
 
 
 @pytest.mark.parametrize("args", [["--prime", "th", "--prime-file", "p.txt"], ["--interactive", "--num-samples", "2"],
-                                  ["--interactive", "--output", "x.txt"]])
+                                  ["--interactive", "--output", "x.txt"], ["--interactive", "--prime", "th"],
+                                  ["--interactive", "--prime-file", "p.txt"],
+                                  ["--interactive", "--format", "fountain"]])
 def test_sample_options_that_cannot_go_together(in_cli_root, args):
     Path("p.txt").write_text("the", encoding="utf-8")
     result = invoke("sample", *args, input="")

@@ -26,8 +26,8 @@ def module_name(path: Path) -> str:
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
 CORE = ["batches", "checkpoint", "config", "data", "drawing", "errors", "evaluation", "events", "lstm_int8", "model",
-        "optimization", "planning", "precision", "presets", "products", "recorder", "runs", "sample", "script",
-        "stepper", "train", "vocab"]
+        "optimization", "planning", "precision", "presets", "products", "recorder", "resuming", "runs", "sample",
+        "script", "stepper", "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -49,7 +49,7 @@ DEPENDENCIES = {
     "errors": set(),
     "evaluation": {"model", "precision"},
     "events": {"config"},
-    "interactive": {"drawing", "errors", "sample", "ui"},
+    "interactive": {"drawing", "errors", "sample", "ui", "vocab"},
     "lstm_int8": {"model", "products"},
     "model": {"config"},
     "planning": {"checkpoint", "config", "data", "errors", "precision", "presets"},
@@ -62,7 +62,8 @@ DEPENDENCIES = {
     "script": set(),
     "stepper": {"config", "lstm_int8", "model", "products"},
     "train": {"batches", "checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision",
-              "recorder", "runs"},
+              "recorder", "resuming", "runs"},
+    "resuming": {"config", "data", "errors"},
     "optimization": {"config", "model"},
     "recorder": {"checkpoint", "errors", "evaluation", "events", "model", "runs", "sample"},
     "ui": {"ui.batch", "ui.messages", "ui.sampling", "ui.script_stream", "ui.terminal", "ui.training"},

@@ -177,6 +177,9 @@ def test_resume_takes_the_runs_settings_and_refuses_a_finished_run(tmp_path, wri
     assert first.exit_code == 0, first.output
     done = cli("train", str(corpus), "--out", "run", "--resume")  # no flags: the run's own target, reached
     assert done.exit_code == 1 and "already at its target" in done.stderr
+    fewer = cli("train", str(corpus), "--out", "run", "--resume", "--steps", "5")  # a trial: it spoke of --time
+    assert fewer.exit_code == 1 and "already at its target, --steps 5: it is at step" in fewer.stderr
+    assert "pass a larger --steps" in fewer.stderr
     more = cli("train", str(corpus), "--out", "run", "--resume", "--steps", "30")
     assert more.exit_code == 0, more.output
     payload = checkpoint.load(tmp_path / "run" / "latest.pt")

@@ -77,9 +77,11 @@ def sample(
         raise typer.BadParameter("must not be empty", param_hint="'--stop'")
     if prime and prime_file is not None:
         raise typer.BadParameter("give --prime or --prime-file, not both", param_hint="'--prime-file'")
-    if interactive and (num_samples > 1 or output is not None):
-        raise typer.BadParameter("--interactive writes one stream to the terminal; leave out --num-samples and "
-                                 "--output", param_hint="'--interactive'")
+    if interactive and (num_samples > 1 or output is not None or prime or prime_file is not None
+                        or output_format != "text"):  # each was ignored without a word (a new-user trial: --prime)
+        raise typer.BadParameter("takes its primes from the terminal and writes one stream there; leave out "
+                                 "--num-samples, --output, --format, --prime and --prime-file",
+                                 param_hint="'--interactive'")
     import torch
 
     from charnn import checkpoint as checkpoints

@@ -1,0 +1,67 @@
+"""What a `--resume` must keep (the corpus, the model, the batch, the seed) and when a saved run has nothing left to
+do: the checks `train` makes on `latest.pt` before it loads anything from it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from charnn.config import ModelConfig, TrainConfig
+from charnn.data import EncodedCorpus
+from charnn.errors import CharnnError
+
+# The command-line flags of the settings a resume must keep, by config field (the message says "drop those flags").
+FLAGS = {"cell": "--cell", "num_layers": "--layers", "hidden_size": "--hidden-size", "embed_dim": "--embed-dim",
+         "dropout": "--dropout", "weight_dropout": "--weight-dropout", "batch_size": "--batch-size",
+         "seq_len": "--seq-len", "seed": "--seed"}
+
+
+def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelConfig, config: TrainConfig,
+                    run_dir: Path) -> None:
+    """Refuse to resume the run saved in `payload` (from `run_dir`) with another corpus or other settings, or when
+    `config` gives it nothing more to do."""
+    if payload["vocab"] != corpus.vocab.chars:
+        raise CharnnError("cannot resume: this corpus has a different set of characters than the run was "
+                          "trained on — resume with the same corpus, or train into a new --out")
+    if payload.get("corpus_chars", len(corpus.ids)) != len(corpus.ids):
+        raise CharnnError(f"cannot resume: this corpus differs from the one the run was trained on "
+                          f"({payload.get('corpus', '?')}, {payload['corpus_chars']:,} chars; this one "
+                          f"{len(corpus.ids):,}) — resume with the same corpus, or train into a new --out")
+    # Every difference at once: a new-user trial fixed --layers, and then --seq-len was refused.
+    saved_model, saved = ModelConfig(**payload["model_config"]), payload["train_config"]
+    differ = [f"{FLAGS.get(k, k)} {v} → {getattr(model_config, k)}" for k, v in asdict(saved_model).items()
+              if getattr(model_config, k) != v]
+    differ += [f"{FLAGS.get(k, k)} {saved[k]} → {getattr(config, k)}"
+               for k in ("batch_size", "seq_len", "val_fraction", "seed") if saved[k] != getattr(config, k)]
+    if differ:
+        raise CharnnError(f"cannot resume: these settings differ from the run's ({', '.join(differ)}) — drop those "
+                          "flags to resume, or train into a new --out")
+    if at_target(payload, config):  # in terms of the target that stops it (a trial: `--steps 100` was told --time)
+        if config.steps is not None and payload["step"] >= config.steps:
+            limit, target = "--steps", f"--steps {config.steps:,}: it is at step {payload['step']:,}"
+        else:
+            trained = clock(payload["metrics"]["elapsed"])
+            limit, target = "--time", f"--time {clock(config.time_budget)}: it has trained {trained}"
+        raise CharnnError(f"the run in {run_dir} is already at its target, {target} — pass a larger {limit} to "
+                          "train further")
+
+
+
+def at_target(payload: dict, config: TrainConfig) -> bool:
+    """Whether the run saved in `payload` has nothing left to do under `config`: its steps are done, or its
+    time is. A run stops a little before its time budget ends (the final eval and save are planned into it),
+    so a time target counts as reached when the run stopped for it and the budget has not grown since."""
+    if config.steps is not None and payload["step"] >= config.steps:
+        return True
+    if config.time_budget is None:
+        return False
+    metrics, saved_budget = payload["metrics"], payload["train_config"].get("time_budget")
+    return metrics["elapsed"] >= config.time_budget or (
+        metrics.get("stopped_by") == "time" and saved_budget is not None and config.time_budget <= saved_budget)
+
+
+def clock(seconds: float) -> str:
+    """Seconds as --time takes them: 45s, 10m00s, 1h30m00s."""
+    minutes, second = divmod(round(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}h{minute:02d}m{second:02d}s" if hours else f"{minute}m{second:02d}s" if minute else f"{second}s"
