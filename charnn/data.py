@@ -134,26 +134,38 @@ def check_corpus_path(path: Path) -> None:
         raise CharnnError(f"{path} is a directory — give the path of a text file inside it")
 
 
+def cache_stem(path: Path, options: ReadOptions, vocab: Vocab | None) -> Path:
+    """The cache entry of `path` as it is now (size, mtime), read with `options` (and `vocab`): stem + .ids/.json."""
+    stat = path.stat()
+    key = json.dumps([CACHE_VERSION, str(path.resolve()), stat.st_size, stat.st_mtime_ns, options.__dict__,
+                      vocab.chars if vocab else None])
+    return cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def is_cached(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> bool:
+    """Whether `load_corpus` would read `path` from the cache rather than encode it (seconds for tens of MB)."""
+    path = Path(path)
+    return path.is_file() and cache_stem(path, options, vocab).with_suffix(".json").exists()
+
+
 def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> EncodedCorpus:
     """Encode `path` (cached). With `vocab`, encode with that vocabulary (unknown chars are an error)."""
     path = Path(path)
     check_corpus_path(path)
-    stat = path.stat()
-    key = json.dumps([CACHE_VERSION, str(path.resolve()), stat.st_size, stat.st_mtime_ns, options.__dict__,
-                      vocab.chars if vocab else None])
-    stem = cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:24]
+    stem = cache_stem(path, options, vocab)
     meta_path, ids_path = stem.with_suffix(".json"), stem.with_suffix(".ids")
     cached = read_cache(ids_path, meta_path, path, options)
     if cached is not None:
         return cached
 
+    own_vocab = vocab is None
     if vocab is None:
         seen: set[str] = set()
         for text in iter_text(path, options):
             seen.update(text)
         vocab = Vocab("".join(sorted(seen)))
     try:
-        return write_cache(path, options, vocab, ids_path, meta_path)
+        return write_cache(path, options, vocab, ids_path, meta_path, own_vocab)
     except OSError as error:
         raise CharnnError(f"cannot write the encoded-corpus cache in {stem.parent}: {error.strerror} — set "
                           "CHARNN_CACHE to a writable folder") from None
@@ -172,8 +184,10 @@ def read_cache(ids_path: Path, meta_path: Path, path: Path, options: ReadOptions
                          options)
 
 
-def write_cache(path: Path, options: ReadOptions, vocab: Vocab, ids_path: Path, meta_path: Path) -> EncodedCorpus:
-    """Encode `path` into `ids_path` (atomically), then write its metadata, then map it."""
+def write_cache(path: Path, options: ReadOptions, vocab: Vocab, ids_path: Path, meta_path: Path,
+                own_vocab: bool = True) -> EncodedCorpus:
+    """Encode `path` into `ids_path` (atomically), then write its metadata, then map it. `own_vocab`: the vocabulary
+    is the file's own (training), not a model's (eval)."""
     length = 0
     ids_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_ids = ids_path.with_suffix(f".tmp{os.getpid()}")
@@ -196,7 +210,25 @@ def write_cache(path: Path, options: ReadOptions, vocab: Vocab, ids_path: Path, 
         raise
     os.replace(tmp_ids, ids_path)
     tmp_meta = meta_path.with_suffix(f".tmp{os.getpid()}")
-    tmp_meta.write_text(json.dumps({"vocab": vocab.chars, "length": length}), encoding="utf-8")
+    source = {"path": str(path.resolve()), "options": options.__dict__, "own_vocab": own_vocab}
+    tmp_meta.write_text(json.dumps({"vocab": vocab.chars, "length": length, "source": source}), encoding="utf-8")
     os.replace(tmp_meta, meta_path)  # last: a reader never sees meta without its ids
+    drop_stale_entries(meta_path, source)
     ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,))
     return EncodedCorpus(ids, vocab, path, options)
+
+
+def drop_stale_entries(kept: Path, source: dict) -> None:
+    """Remove the cache entries of earlier versions of the same file, read the same way: an entry is kept by the
+    file's size and mtime, so each edit of a corpus left a full copy behind (a new-user trial: 57 MB after a day).
+    An entry another process is still reading stays readable until it closes it (POSIX unlinks)."""
+    for meta_path in kept.parent.glob("*.json"):
+        if meta_path == kept:
+            continue
+        try:
+            if json.loads(meta_path.read_text(encoding="utf-8")).get("source") != source:
+                continue
+            meta_path.unlink()  # first: a reader never sees meta without its ids
+            meta_path.with_suffix(".ids").unlink(missing_ok=True)
+        except (OSError, ValueError, AttributeError):  # gone already, or not ours to read: leave it
+            continue

@@ -117,6 +117,25 @@ def test_cache_is_keyed_by_content_change(write_corpus):
     assert corpus.vocab.decode(corpus.ids) == "cccc dddd eeee\n"
 
 
+def test_an_edited_corpus_replaces_its_cache_entry(write_corpus):
+    """Entries are keyed by size and mtime, so each edit of a corpus left a full copy behind (a new-user trial: 57 MB
+    of them after a day). Another file's entry, the same file read another way, and its encoding with a model's
+    vocabulary (`charnn eval`) all stay."""
+    path, other = write_corpus("aaaa bbbb\n"), write_corpus("xyz xyz\n", name="other.txt")
+    load_corpus(path), load_corpus(other), load_corpus(path, ReadOptions(keep_crlf=True))
+    load_corpus(path, vocab=Vocab(" \nabcdefxyz"))
+    cache = data.cache_dir()
+    before = {p.name for p in cache.iterdir()}
+    assert len(before) == 8 and data.is_cached(path) and not data.is_cached(path, ReadOptions(errors="replace"))
+    path.write_text("cccc dddd eeee\n", encoding="utf-8")
+    assert not data.is_cached(path)
+    corpus = load_corpus(path)
+    assert corpus.vocab.decode(corpus.ids) == "cccc dddd eeee\n"
+    after = {p.name for p in cache.iterdir()}
+    assert len(after) == 8 and len(before - after) == 2 and all(name.endswith((".ids", ".json")) for name in after)
+    assert load_corpus(other).vocab.decode(load_corpus(other).ids) == "xyz xyz\n"
+
+
 def test_cache_lives_under_charnn_cache(write_corpus, tmp_path, monkeypatch):
     cache = tmp_path / "my-cache"
     monkeypatch.setenv("CHARNN_CACHE", str(cache))

@@ -36,7 +36,7 @@ DEPENDENCIES = {
     "batches": {"errors"},
     "checkpoint": {"config", "errors", "model"},
     "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.training"},
-    "cli.command": {"ui"},
+    "cli.command": {"data", "ui"},
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "config", "data", "errors", "evaluation",
                        "precision", "runs", "ui", "vocab"},
     "cli.options": set(),

@@ -7,6 +7,7 @@ import contextlib
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -177,6 +178,21 @@ def interrupted(message: str = "interrupted"):
     ui.info(message)
     raise typer.Exit(130)
 
+
+
+BIG_CORPUS_BYTES = 20_000_000  # a corpus this large takes seconds to encode the first time: say what is going on
+
+
+def load_announced(path: Path, options, vocab=None):
+    """`data.load_corpus`, saying so first where a large file is encoded for the first time (a new-user trial: 7 s of
+    silence before a 50 MB corpus's first line)."""
+    from charnn import ui
+    from charnn.data import cache_dir, is_cached, load_corpus
+
+    if path.is_file() and path.stat().st_size >= BIG_CORPUS_BYTES and not is_cached(path, options, vocab):
+        ui.info(f"encoding {path} ({path.stat().st_size / 1e6:,.0f} MB) — once: later runs read it from the cache "
+                f"in {cache_dir()}")
+    return load_corpus(path, options, vocab)
 
 
 def resolve_device(name: str):

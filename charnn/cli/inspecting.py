@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device
+from charnn.cli.command import DEVICES, Flag, fail, interrupted, load_announced, resolve_device
 from charnn.cli.options import check_encoding
 from charnn.config import TrainConfig
 from charnn.errors import CharnnError
@@ -77,7 +77,7 @@ def evaluate_command(
 
     from charnn import checkpoint as checkpoints
     from charnn import runs, ui
-    from charnn.data import ReadOptions, check_corpus_path, load_corpus
+    from charnn.data import ReadOptions, check_corpus_path
     from charnn.evaluation import LN2, evaluate
     from charnn.precision import check_precision
     from charnn.runs import newest_run_folder, trained_on
@@ -103,7 +103,7 @@ def evaluate_command(
         # the messages for text that does not decode suggest --encoding and --errors.
         given = {key: value for key, value in (("encoding", encoding), ("errors", errors)) if value is not None}
         options = ReadOptions(**{**payload.get("read_options", {}), **given})
-        data = load_corpus(corpus, options, vocab=Vocab(payload["vocab"]))
+        data = load_announced(corpus, options, vocab=Vocab(payload["vocab"]))
         fraction = payload.get("train_config", {}).get("val_fraction", TrainConfig.val_fraction)
         train_ids, val_ids = data.split(fraction)
         ids = {"val": val_ids, "train": train_ids, "all": data.ids}[split]

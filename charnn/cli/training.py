@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 
 from charnn.cli import command
-from charnn.cli.command import DEVICES, Flag, Positive, end_ctrl_c_line, fail, interrupted, resolve_device
+from charnn.cli.command import (
+    DEVICES,
+    Flag,
+    Positive,
+    end_ctrl_c_line,
+    fail,
+    interrupted,
+    load_announced,
+    resolve_device,
+)
 from charnn.cli.options import (
     check_dropout,
     check_encoding,
@@ -88,7 +97,7 @@ the target (--steps/--time) when neither is given.
     run_dir = out
 
     from charnn import ui
-    from charnn.data import ReadOptions, load_corpus
+    from charnn.data import ReadOptions
     from charnn.planning import plan_run
     from charnn.runs import RunLock, check_can_resume, check_can_start, new_run_folder, newest_run_folder
     from charnn.train import train as run_training
@@ -96,7 +105,7 @@ the target (--steps/--time) when neither is given.
     stop = StopFlag()
     try:
         torch_device = resolve_device(device)
-        data = load_corpus(corpus, ReadOptions(encoding, errors, keep_crlf))
+        data = load_announced(corpus, ReadOptions(encoding, errors, keep_crlf))
         if not resume:  # before anything about run folders or sizes is said (train() checks a resume's own split)
             data.check_trainable(T.val_fraction)
         if run_dir is None:  # checkpoints/<corpus name>; a new run never replaces an earlier one
