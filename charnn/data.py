@@ -115,7 +115,8 @@ class EncodedCorpus:
         if int(len(self.ids) * val_fraction) < 2:
             needed = next(n for n in itertools.count(math.floor(2 / val_fraction))
                           if int(n * val_fraction) >= 2)  # the shortest corpus with 2 val chars, as split() rounds
-            raise CharnnError(f"{self.path} is too short to hold out validation text ({len(self.ids):,} chars, "
+            have = f"{len(self.ids):,} char{'s' * (len(self.ids) != 1)}"  # a trial's one-character file: "1 chars"
+            raise CharnnError(f"{self.path} is too short to hold out validation text ({have}, "
                               f"{needed:,} needed) — give a longer corpus")
 
 

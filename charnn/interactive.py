@@ -17,6 +17,8 @@ from charnn.errors import CharnnError
 from charnn.sample import generate, writes_script
 from charnn.vocab import unseen_note
 
+EXAMPLES = {"temp": "0.8", "length": "500", "topk": "20", "topp": "0.9", "unknown": "skip", "seed": "7"}  # /name value
+
 
 def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
             precision: str = "auto") -> None:
@@ -24,7 +26,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
     with contextlib.suppress(ImportError):  # line editing and history at the prompt, where the platform has it
         import readline  # noqa: F401
 
-    settings = {"temp": temperature, "length": length, "topk": top_k, "topp": top_p, "unknown": unknown}
+    settings = {"temp": temperature, "length": length, "topk": top_k, "topp": top_p, "unknown": unknown, "seed": seed}
     generator = torch.Generator().manual_seed(seed)
     ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
             "/unknown skip, /help; Ctrl-C stops a stream, Ctrl-D quits")
@@ -40,11 +42,14 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
         if line.startswith("/"):
             name, _, value = line[1:].partition(" ")
             try:
+                if name in settings and not value.strip():  # `/temp` alone read "bad value for /temp: ''"
+                    raise CharnnError(f"/{name} needs a value, e.g. /{name} {EXAMPLES[name]} — try /help")
                 if name == "help":
                     ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N, /unknown error|skip|replace; "
                             "anything else is a prime")
                 elif name == "seed":
                     generator.manual_seed(int(value))
+                    settings = {**settings, "seed": int(value)}
                 elif name == "unknown":
                     if value.strip() not in ("error", "skip", "replace"):
                         raise CharnnError("/unknown takes error, skip or replace")

@@ -84,4 +84,6 @@ def unseen_note(vocab: Vocab, prime: str, unknown: str) -> str | None:
     if not missing:
         return None
     done = "dropped" if unknown == "skip" else "replaced"
-    return f"{done} the prime's characters the model never saw: {listed(missing)}"
+    left = "" if unknown != "skip" or any(char in vocab.index for char in prime) else (
+        "; nothing of the prime is left, so the sample starts as one without a prime")
+    return f"{done} the prime's characters the model never saw: {listed(missing)}{left}"

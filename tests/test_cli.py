@@ -1299,7 +1299,7 @@ def test_sample_batch_is_reproducible(in_cli_root):
 
 
 def test_interactive_commands(in_cli_root):
-    script = "/temp 0\n/length 12\nthe \n/temp -1\n/bogus\n/length x\n"
+    script = "/temp 0\n/length 12\nthe \n/temp -1\n/bogus\n/length x\n/temp\n/seed 7\n"
     result = invoke("sample", "--interactive", input=script)
     assert result.exit_code == 0, result.output
     greedy = invoke("sample", "--prime", "the ", "--length", "12", "--temperature", "0").stdout
@@ -1307,6 +1307,8 @@ def test_interactive_commands(in_cli_root):
     assert "temperature must be 0" in result.stderr
     assert "unknown command /bogus" in result.stderr
     assert "bad value for /length" in result.stderr
+    assert "/temp needs a value, e.g. /temp 0.8" in result.stderr  # it read "bad value for /temp: ''"
+    assert "settings: temp=0.0 length=12 topk=off topp=off unknown=error seed=7" in result.stderr
 
 
 def test_interactive_refuses_an_unseen_character_before_echoing_the_prime(in_cli_root):
@@ -1401,6 +1403,20 @@ def test_prime_file(in_cli_root, tmp_path):
     missing = invoke("sample", "--prime-file", str(tmp_path / "nope.txt"))
     assert missing.exit_code == 1 and "cannot read --prime-file" in missing.stderr
     assert "No such file or directory" in missing.stderr and "Errno" not in missing.stderr
+    # A new-user trial: an empty file went by without a word (stdin's did not), and Latin-1 had no offset or fix.
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    empty = invoke("sample", "--prime-file", str(tmp_path / "empty.txt"), "--length", "5")
+    assert empty.exit_code == 0 and "empty.txt is empty, so there is no prime" in empty.stderr
+    (tmp_path / "latin1.txt").write_bytes("the café".encode("latin-1"))
+    latin = invoke("sample", "--prime-file", str(tmp_path / "latin1.txt"), "--length", "5")
+    assert latin.exit_code == 1 and "not UTF-8 text (byte offset 7) — save it as UTF-8" in latin.stderr
+
+
+def test_a_prime_skipped_away_entirely_is_said_to_be(in_cli_root):
+    result = invoke("sample", "--prime", "日本", "--unknown", "skip", "--length", "5")
+    assert result.exit_code == 0 and "nothing of the prime is left" in result.stderr
+    partly = invoke("sample", "--prime", "the 日本", "--unknown", "skip", "--length", "5")
+    assert partly.exit_code == 0 and "nothing of the prime" not in partly.stderr
 
 
 @pytest.mark.parametrize("flags", [["--top-k", "0"], ["--length", "-5"], ["--temperature", "nan"],

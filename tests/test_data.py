@@ -378,3 +378,8 @@ def test_too_short_corpus():
     with pytest.raises(CharnnError, match="too short"):
         StreamBatcher(np.arange(64), batch_size=4, seq_len=16, seed=0)  # needs 65
     StreamBatcher(np.arange(65), batch_size=4, seq_len=16, seed=0)
+
+
+def test_a_one_character_corpus_is_one_char_not_one_chars(write_corpus):
+    with pytest.raises(CharnnError, match=r"\(1 char, 20 needed\)"):
+        load_corpus(write_corpus("a")).check_trainable(0.1)

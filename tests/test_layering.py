@@ -39,7 +39,7 @@ DEPENDENCIES = {
     "cli.command": {"data", "ui"},
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "config", "data", "errors", "evaluation",
                        "precision", "runs", "ui", "vocab"},
-    "cli.options": set(),
+    "cli.options": {"errors", "ui"},
     "cli.sampling": {"checkpoint", "cli.command", "cli.options", "cli.stopping", "config", "drawing", "errors",
                      "interactive", "runs", "sample", "script", "ui", "vocab"},
     "cli.stopping": {"errors", "script", "ui"},

@@ -1,11 +1,16 @@
-"""Option values checked at the edge, each a Typer callback: a bad value is a usage error (exit 2)."""
+"""Option values checked at the edge, each a Typer callback: a bad value is a usage error (exit 2); and the prime that
+`--prime` and `--prime-file` name, read."""
 
 from __future__ import annotations
 
 import math
 import re
+import sys
+from pathlib import Path
 
 import typer
+
+from charnn.errors import CharnnError
 
 
 def parse_duration(text: str) -> float:
@@ -69,3 +74,27 @@ def check_temperature(value: float) -> float:
     if not math.isfinite(value) or value < 0:  # inf would draw every character alike: noise, not a setting
         raise typer.BadParameter(f"must be 0 (greedy) or more, and finite, not {value}")
     return value
+
+
+def read_prime(prime: str, prime_file: Path | None) -> str:
+    """The prime: `--prime` as given, the text of `--prime-file`, or standard input for `--prime -`. One that comes
+    out empty is said to be (a new-user trial: an empty file went by without a word, where stdin's did not)."""
+    from charnn import ui
+
+    if prime_file is not None:
+        try:
+            prime = prime_file.read_text(encoding="utf-8")
+        except OSError as problem:
+            raise CharnnError(f"cannot read --prime-file {prime_file}: {problem.strerror}") from None
+        except UnicodeDecodeError as problem:
+            raise CharnnError(f"cannot read --prime-file {prime_file}: not UTF-8 text (byte offset {problem.start}) "
+                              "— save it as UTF-8") from None
+        if not prime:
+            ui.info(f"--prime-file: {prime_file} is empty, so there is no prime")
+    elif prime == "-":
+        if sys.stdin.isatty():  # else it looks like a hang (a new-user trial)
+            ui.info("--prime -: type the prime, then press Ctrl-D on a line of its own")
+        prime = sys.stdin.read()
+        if not prime:
+            ui.info("--prime -: standard input was empty, so there is no prime")
+    return prime

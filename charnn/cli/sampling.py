@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device
-from charnn.cli.options import check_seed, check_temperature, check_top_p
+from charnn.cli.options import check_seed, check_temperature, check_top_p, read_prime
 from charnn.cli.stopping import CtrlCGate, ctrl_c_noted, drop_stdout, keep_what_was_made, write_output
 from charnn.config import SAMPLING_PRECISIONS
 from charnn.errors import CharnnError
@@ -99,19 +99,7 @@ def sample(
     written = False  # --output written
     fountain = output_format == "fountain"
     try:
-        if prime_file is not None:
-            try:
-                prime = prime_file.read_text(encoding="utf-8")
-            except OSError as problem:
-                raise CharnnError(f"cannot read --prime-file {prime_file}: {problem.strerror}") from None
-            except UnicodeDecodeError:
-                raise CharnnError(f"cannot read --prime-file {prime_file}: not UTF-8 text") from None
-        elif prime == "-" and not interactive:
-            if sys.stdin.isatty():  # else it looks like a hang (a new-user trial)
-                ui.info("--prime -: type the prime, then press Ctrl-D on a line of its own")
-            prime = sys.stdin.read()
-            if not prime:
-                ui.info("--prime -: standard input was empty, so there is no prime")
+        prime = read_prime(prime, prime_file)
         if output is not None:  # before any generating: a long sample must not be lost to a typo here
             check_writable(output)
         path = runs.resolve(checkpoint)
