@@ -129,6 +129,9 @@ def resolve(path: str | Path | None) -> Path:
             if inside:  # e.g. checkpoints/ itself: name the runs it holds
                 shown = ", ".join(map(str, inside[:5])) + (f" and {len(inside) - 5} more" if len(inside) > 5 else "")
                 raise CharnnError(f"{path} holds runs, not a run: pass one of {shown}")
+            steps = sorted(path.glob("step-*.pt"))
+            if steps:  # a trial: a folder of step files alone was "holds no best.pt or latest.pt" and nothing more
+                raise CharnnError(f"{path} holds no best.pt or latest.pt, only step files — pass one, e.g. {steps[-1]}")
             raise CharnnError(f"{path} holds no best.pt or latest.pt — train into it first, or pass a .pt file")
         return path
     runs = [p for p in USER_RUNS.glob("*/*.pt") if p.name in ("best.pt", "latest.pt") and p.parent.name != "bundled"]

@@ -347,6 +347,8 @@ def test_info(in_cli_root):
     fails(1, "info", "checkpoints", message="checkpoints holds runs, not a run: pass one of checkpoints/corpus")
     Path("empty").mkdir()
     fails(1, "info", "empty", message="empty holds no best.pt or latest.pt")
+    shutil.copy("alone.pt", "empty/step-00000040.pt")
+    fails(1, "info", "empty", message="only step files — pass one, e.g. empty/step-00000040.pt")
 
 
 def test_eval_json(in_cli_root):
