@@ -521,3 +521,13 @@ def test_a_status_too_wide_for_the_terminal_drops_whole_fields_from_the_front():
     assert fitted(status, 30) == "9,650 chars/s · 64/4,000"
     assert fitted(status, 10) == "64/4,000"
     assert fitted(status, 6) == "64/4,"  # a lone field too long for the row: cut
+
+
+def test_fountain_closes_a_parenthetical_the_model_left_open():
+    """A new-user trial: 10 of 16 parentheticals in a screenplay model's scenes had no `)`, and Fountain read them as
+    dialogue. Closed at the end of the line, or joined to the next where that line closes it; no blank line comes
+    between a cue, its parenthetical and its dialogue."""
+    text = "MARGARET\n(quietly\nWe go now.\n\nJONAH\n(looking out at\nthe sea)\nHello.\n\nMARGARET\n(fine)\nYes.\n"
+    lines = script.to_fountain(text).splitlines()
+    assert lines == ["MARGARET", "(quietly)", "We go now.", "", "JONAH", "(looking out at the sea)", "Hello.", "",
+                     "MARGARET", "(fine)", "Yes."]
