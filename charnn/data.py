@@ -179,10 +179,10 @@ def read_cache(ids_path: Path, meta_path: Path, path: Path, options: ReadOptions
         vocab = Vocab(meta["vocab"])
         if ids_path.stat().st_size != meta["length"] * vocab.dtype.itemsize or not meta["length"]:
             return None
-    except (OSError, ValueError, KeyError, CharnnError):
+        ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(meta["length"],))
+    except (OSError, ValueError, KeyError, CharnnError):  # also an entry removed meanwhile (drop_stale_entries)
         return None
-    return EncodedCorpus(np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(meta["length"],)), vocab, path,
-                         options)
+    return EncodedCorpus(ids, vocab, path, options)
 
 
 def write_cache(path: Path, options: ReadOptions, vocab: Vocab, ids_path: Path, meta_path: Path,
@@ -211,7 +211,9 @@ def write_cache(path: Path, options: ReadOptions, vocab: Vocab, ids_path: Path, 
         raise
     os.replace(tmp_ids, ids_path)
     tmp_meta = meta_path.with_suffix(f".tmp{os.getpid()}")
-    source = {"path": str(path.resolve()), "options": options.__dict__, "own_vocab": own_vocab}
+    # What the entry is of, but for the file's size and mtime: the other entries with the same are of earlier versions.
+    source = {"path": str(path.resolve()), "options": options.__dict__, "vocab": None if own_vocab else vocab.chars,
+              "version": CACHE_VERSION}
     tmp_meta.write_text(json.dumps({"vocab": vocab.chars, "length": length, "source": source}), encoding="utf-8")
     os.replace(tmp_meta, meta_path)  # last: a reader never sees meta without its ids
     drop_stale_entries(meta_path, source)

@@ -10,7 +10,8 @@ cold, it first reads the `burn_in` characters before its span without scoring th
 With burn-in ≥ the model's useful memory this equals one single-stream pass, at batch speed.
 
 With `max_chars` below the split's length (training's evals of a long split: charnn/presets.py), the streams
-score `max_chars` predictions in all, in B spans spread evenly over the split, each after its burn-in.
+score exactly `max_chars` predictions, in B ≥ 8 (or `max_chars`) spans spread evenly over the split, each after
+its burn-in.
 """
 
 from __future__ import annotations
@@ -44,13 +45,20 @@ def evaluate(
         return float("nan"), 0
     device = next(model.parameters()).device
     wanted = n_targets if max_chars is None else max(1, min(n_targets, max_chars))
+    sampled = wanted < n_targets
     if batch_size is None:
-        batch_size = max(1, min(128, wanted // 1024))
-    span = math.ceil(wanted / batch_size)  # scored predictions per stream
-    stride = max(span, n_targets // batch_size) if wanted < n_targets else span  # spread over the whole split
-    starts = np.arange(batch_size) * stride  # first scored input position of each stream
-    ends = np.minimum(starts + span, n_targets)
-    n_scored = int(np.maximum(ends - starts, 0).sum())
+        batch_size = max(min(8, wanted) if sampled else 1, min(128, wanted // 1024))
+    batch_size = min(batch_size, wanted)  # no stream without a character to score
+    if sampled:  # spans of wanted // B or one more, spread over the whole split
+        lengths = wanted // batch_size + (np.arange(batch_size) < wanted % batch_size)
+        starts = np.arange(batch_size) * (n_targets // batch_size)  # first scored input position of each stream
+    else:  # contiguous spans that cover it
+        span = math.ceil(n_targets / batch_size)
+        starts = np.arange(batch_size) * span
+        lengths = np.clip(n_targets - starts, 0, span)  # the last streams' may be short, or empty
+    ends = starts + lengths
+    n_scored = int(lengths.sum())
+    span = int(lengths.max())  # scored predictions of the longest stream
     origins = np.maximum(0, starts - burn_in)  # where each stream begins reading
     width = int((starts - origins).max()) + span  # columns every stream walks through
     was_training = model.training

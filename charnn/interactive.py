@@ -109,7 +109,7 @@ def cursor_inside_a_line(shown: list[str], stream) -> bool:
     """After a Ctrl-C: whether the cursor is inside a line, so that `stream stopped` needs a line break before it
     to stand on a line of its own: the text on the terminal had not ended its line, or a `^C` was echoed after it.
     Else a line break would leave a blank line (a Ctrl-C just after the text's own line break)."""
-    text = "".join(shown)
-    text = text[: len(text) - len(stream.dropped)] if stream is not None else text  # held back, never shown
-    ended_line = not text or text.endswith("\n")  # nothing: the cursor is where Enter after the prime left it
+    # Held text starts a line, and a cut drops it unshown: the cursor is then at the line's start. Nothing shown: it is
+    # where Enter after the prime left it.
+    ended_line = not shown or shown[-1] == "\n" or (stream is not None and bool(stream.dropped))
     return (sys.stdout.isatty() and not ended_line) or ui.echoes_keys(sys.stdin, sys.stdout)

@@ -34,10 +34,13 @@ LADDER = [(1, 128), (2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (3, 512), 
 CHARS_PER_PARAMETER = 2.0  # training characters per parameter the budget must afford
 MAX_PARAMETERS_PER_CHAR = 20.0  # cap on model size relative to the corpus (small texts, small models)
 EVAL_SHARE = 0.05  # at most this fraction of a time budget goes to periodic evals
-# Validation characters an eval scores: a split too long for EVAL_SHARE is sampled (charnn/evaluation.py), never
-# below EVAL_MIN_CHARS (~0.005 nats of noise between evals); a run by steps, unplanned in time, scores at most
-# EVAL_MAX_CHARS. A 50 MB corpus had 2 evals of its 5M val chars in a 1-minute budget, 42 s each (a new-user trial).
-EVAL_MIN_CHARS, EVAL_MAX_CHARS = 100_000, 500_000
+# Validation characters an eval scores: a split too long for EVAL_SHARE is sampled (charnn/evaluation.py), at one
+# of EVAL_SIZES (so that runs on one corpus score the same spans, whatever a machine's speed), never below the
+# first, and only where that halves the split at least; else the whole split, with fewer evals. A run by steps,
+# unplanned in time, scores at most EVAL_MAX_CHARS. A 50 MB corpus had 2 evals of its 5M val chars in a 1-minute
+# budget, 42 s each, and trained 10 steps (a new-user trial).
+EVAL_SIZES = (100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000)
+EVAL_MIN_CHARS, EVAL_MAX_CHARS = EVAL_SIZES[0], 500_000
 # LSTM training speed / matmul speed, by device (and precision where it differs): measured on CPUs
 # (fp32 on machine A 0.8; bf16 on machine B 0.6: oneDNN's bf16 LSTM gains less than its matmul).
 # CUDA: on one H100, 2 minutes on tiny shakespeare trained 7% and 9% fewer characters than 0.25 planned,
@@ -216,7 +219,9 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     if budget_seconds:
         scored = val_chars
         if 2 * (val_chars / (3 * rate) + 0.5) > EVAL_SHARE * budget_seconds:
-            scored = min(val_chars, max(EVAL_MIN_CHARS, int((EVAL_SHARE * budget_seconds / 8 - 0.5) * 3 * rate)))
+            affordable = (EVAL_SHARE * budget_seconds / 8 - 0.5) * 3 * rate
+            size = max([EVAL_MIN_CHARS, *(size for size in EVAL_SIZES if size <= affordable)])
+            scored = size if size <= val_chars // 2 else val_chars
         eval_seconds = scored / (3 * rate) + 0.5
         evals = max(2, min(8, int(EVAL_SHARE * budget_seconds / eval_seconds)))
     eval_chars = scored if scored < val_chars else None

@@ -37,11 +37,14 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
         raise CharnnError(f"cannot resume: these settings differ from the run's ({', '.join(differ)}) — drop those "
                           "flags to resume, or train into a new --out")
     if at_target(payload, config):  # in terms of the target that stops it (a trial: `--steps 100` was told --time)
-        if config.steps is not None and payload["step"] >= config.steps:
-            limit, target = "--steps", f"--steps {config.steps:,}: it is at step {payload['step']:,}"
-        else:
-            trained = clock(payload["metrics"]["elapsed"])
-            limit, target = "--time", f"--time {clock(config.time_budget)}: it has trained {trained}"
+        elapsed = payload["metrics"]["elapsed"]
+        if config.steps is not None and payload["step"] >= config.steps:  # as the flag is typed: no comma
+            limit, target = "--steps", f"--steps {config.steps}: it is at step {payload['step']:,}"
+        elif elapsed >= config.time_budget:
+            limit, target = "--time", f"--time {clock(config.time_budget)}: it has trained {clock(elapsed)}"
+        else:  # it stopped a little early, as a time run does: its final eval and save fit in the budget
+            limit, target = "--time", (f"--time {clock(config.time_budget)}: it stopped for it at {clock(elapsed)}, "
+                                       "leaving the rest for its final eval and save")
         raise CharnnError(f"the run in {run_dir} is already at its target, {target} — pass a larger {limit} to "
                           "train further")
 

@@ -110,10 +110,13 @@ def to_fountain(text: str) -> str:
             joined = False
             continue
         kind, stripped = classify(line), line.strip()
-        if kind == "direction" and stripped.startswith("(") and stripped.count("(") > stripped.count(")"):
-            after = lines[index + 1].strip() if index + 1 < len(lines) else ""
-            joined = after.endswith(")") and "(" not in after  # it goes on below: one line
-            stripped = f"{stripped} {after}" if joined else stripped + ")"
+        missing = stripped.count("(") - stripped.count(")")
+        if kind == "direction" and stripped.startswith("(") and missing > 0:
+            after = lines[index + 1] if index + 1 < len(lines) else ""
+            # It goes on below where the next line is text that closes exactly what is open: one line.
+            joined = (classify(after) == "text" and after.rstrip().endswith(")")
+                      and after.count(")") - after.count("(") == missing)
+            stripped = f"{stripped} {after.strip()}" if joined else stripped + ")" * missing
         if kind == "blank":
             blank_before()
         elif kind == "heading":

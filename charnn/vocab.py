@@ -44,8 +44,7 @@ class Vocab:
             if unknown == "skip":
                 text = "".join(c for c in text if c in self.index)
             elif unknown == "replace":
-                stand_in = next((c for c in " \n" if c in self.index), self.chars[0])
-                text = "".join(c if c in self.index else stand_in for c in text)
+                text = "".join(c if c in self.index else stand_in(self) for c in text)
             else:
                 raise CharnnError(f"unknown-character policy must be error, skip or replace, not {unknown!r}")
         return self._encode_known(text)
@@ -77,13 +76,18 @@ def listed(chars: list[str], limit: int = 10) -> str:
     return shown + (f", … ({len(chars)} in all)" if len(chars) > limit else "")
 
 
+def stand_in(vocab: Vocab) -> str:
+    """What `--unknown replace` puts for a character the model never saw: a space, else a line break, else any."""
+    return next((c for c in " \n" if c in vocab.index), vocab.chars[0])
+
+
 def unseen_note(vocab: Vocab, prime: str, unknown: str) -> str | None:
     """What `unknown` ('skip' or 'replace') did to `prime`, for a line after the option's name; None where the prime
     has no characters the model never saw."""
     missing = vocab.unknown(prime)
     if not missing:
         return None
-    done = "dropped" if unknown == "skip" else "replaced"
+    done = "dropped" if unknown == "skip" else f"put {stand_in(vocab)!r} for"
     left = "" if unknown != "skip" or any(char in vocab.index for char in prime) else (
         "; nothing of the prime is left, so the sample starts as one without a prime")
     return f"{done} the prime's characters the model never saw: {listed(missing)}{left}"

@@ -1322,7 +1322,7 @@ def test_interactive_refuses_an_unseen_character_before_echoing_the_prime(in_cli
     assert "topk=off" in result.stderr and "None" not in result.stderr
     assert "/unknown takes error, skip or replace" in result.stderr and "unknown=skip" in result.stderr
     assert "/unknown skip: dropped the prime's characters the model never saw: 'Q'" in result.stderr
-    assert "/unknown replace: replaced the prime's characters the model never saw: 'Q'" in result.stderr
+    assert "/unknown replace: put ' ' for the prime's characters the model never saw: 'Q'" in result.stderr
     assert "Q" not in result.stdout and result.stdout.startswith("the") and "\nth e" in result.stdout, result.stdout
 
 
@@ -1351,11 +1351,13 @@ def test_interactive_ctrl_c_keeps_the_session_and_writes_nothing_after_it(in_cli
     assert text == "the HAMLET: To be.\n" * 2
 
 
-@pytest.mark.parametrize("text, apart", [("HAMLET: To be.\n", ""), ("HAMLET: To be", "\n"), ("HAMLET: To be.\nMAR", ""),
-                                         ("", "")])
-def test_interactive_ctrl_c_at_a_line_start_leaves_no_blank_line(in_cli_root, monkeypatch, text, apart):
+@pytest.mark.parametrize("text, echoed, apart", [("HAMLET: To be.\n", False, ""), ("HAMLET: To be", False, "\n"),
+                                                 ("HAMLET: To be.\nMAR", False, ""), ("", False, ""),
+                                                 ("HAMLET: To be.\n", True, "\n")])
+def test_interactive_ctrl_c_at_a_line_start_leaves_no_blank_line(in_cli_root, monkeypatch, text, echoed, apart):
     """`stream stopped` on a line of its own, with no blank line above it where the text on the terminal had just
-    ended its line (a held-back `MAR` is never shown) and echo was off, so no `^C` followed it."""
+    ended its line (a held-back `MAR` is never shown) and echo was off, so no `^C` followed it; after a `^C` the
+    terminal echoed, a line break."""
     import io
 
     from rich.console import Console
@@ -1370,7 +1372,7 @@ def test_interactive_ctrl_c_at_a_line_start_leaves_no_blank_line(in_cli_root, mo
 
     screen = io.StringIO()
     monkeypatch.setattr(charnn.interactive, "generate", cut)
-    monkeypatch.setattr(charnn.interactive.ui, "echoes_keys", lambda keys, out: False)
+    monkeypatch.setattr(charnn.interactive.ui, "echoes_keys", lambda keys, out: echoed)
     monkeypatch.setattr(charnn.interactive.ui, "open_stream", lambda *args, **kwargs: ScriptStream(
         screen, Console(file=screen, force_terminal=True)))
     result = invoke("sample", "--interactive", input="\n")
@@ -1402,6 +1404,8 @@ def test_prime_file(in_cli_root, tmp_path):
     from_file = invoke("sample", "--prime-file", str(prime), "--length", "20", "--seed", "1")
     inline = invoke("sample", "--prime", "the quick\nbrown ", "--length", "20", "--seed", "1")
     assert from_file.exit_code == 0 and from_file.stdout == inline.stdout
+    prime.write_bytes("the quick\nbrown ".encode("utf-8-sig"))  # a byte-order mark (Notepad) is not part of the prime
+    assert invoke("sample", "--prime-file", str(prime), "--length", "20", "--seed", "1").stdout == inline.stdout
     missing = invoke("sample", "--prime-file", str(tmp_path / "nope.txt"))
     assert missing.exit_code == 1 and "cannot read --prime-file" in missing.stderr
     assert "No such file or directory" in missing.stderr and "Errno" not in missing.stderr

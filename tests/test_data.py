@@ -123,16 +123,18 @@ def test_an_edited_corpus_replaces_its_cache_entry(write_corpus):
     vocabulary (`charnn eval`) all stay."""
     path, other = write_corpus("aaaa bbbb\n"), write_corpus("xyz xyz\n", name="other.txt")
     load_corpus(path), load_corpus(other), load_corpus(path, ReadOptions(keep_crlf=True))
-    load_corpus(path, vocab=Vocab(" \nabcdefxyz"))
+    model_vocabs = Vocab(" \nabcdefxyz"), Vocab(" \nabcdefghxyz")  # two checkpoints' alphabets, `charnn eval`
+    load_corpus(path, vocab=model_vocabs[0]), load_corpus(path, vocab=model_vocabs[1])
     cache = data.cache_dir()
     before = {p.name for p in cache.iterdir()}
-    assert len(before) == 8 and data.is_cached(path) and not data.is_cached(path, ReadOptions(errors="replace"))
+    assert len(before) == 10 and data.is_cached(path) and not data.is_cached(path, ReadOptions(errors="replace"))
+    assert all(data.is_cached(path, vocab=vocab) for vocab in model_vocabs)  # neither removed the other's
     path.write_text("cccc dddd eeee\n", encoding="utf-8")
     assert not data.is_cached(path)
     corpus = load_corpus(path)
     assert corpus.vocab.decode(corpus.ids) == "cccc dddd eeee\n"
     after = {p.name for p in cache.iterdir()}
-    assert len(after) == 8 and len(before - after) == 2 and all(name.endswith((".ids", ".json")) for name in after)
+    assert len(after) == 10 and len(before - after) == 2 and all(name.endswith((".ids", ".json")) for name in after)
     assert load_corpus(other).vocab.decode(load_corpus(other).ids) == "xyz xyz\n"
 
 

@@ -167,28 +167,32 @@ def test_evaluate_scores_every_character_once():
             assert loss == pytest.approx(expected, rel=1e-6), (batch_size, burn_in)
 
 
-def test_evaluate_samples_spans_spread_over_the_split():
-    """`max_chars`: about that many predictions scored, in spans spread over the whole split (a long split's evals
-    during training). A model whose loss depends only on the target, on ids whose second half is one character the
-    model finds least likely: a sample of the first half alone would miss that half's high loss."""
-    model = make_model(layers=1)
+def per_position_losses(model: CharRNN, ids: np.ndarray) -> np.ndarray:
+    """Each next-character loss of one stream over all of ids, state carried, in float64: (N - 1,)."""
     with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        model.head.bias.copy_(torch.arange(V, dtype=torch.float32))
-    ids = np.concatenate([random_ids(2000, seed=6), np.zeros(2000, dtype=np.uint8)])
-    log_probs = torch.log_softmax(torch.arange(V, dtype=torch.float64), 0)
-    whole, count = evaluate(model, ids, batch_size=8, seq_len=16)
-    assert count == len(ids) - 1
-    for max_chars in (400, 401, 1000):
-        loss, count = evaluate(model, ids, batch_size=8, seq_len=16, max_chars=max_chars)
-        span = -(-max_chars // 8)
-        starts = np.arange(8) * ((len(ids) - 1) // 8)  # every stream's first scored position
-        expected = np.concatenate([-log_probs[torch.from_numpy(ids[s + 1 : s + 1 + span].astype(np.int64))].numpy()
-                                   for s in starts])
-        assert count == 8 * span and loss == pytest.approx(expected.mean(), rel=1e-6)
-        assert abs(loss - whole) < 0.2 * whole  # both halves in it
-    assert evaluate(model, ids, batch_size=8, seq_len=16, max_chars=len(ids) + 5) == (whole, len(ids) - 1)
+        x = torch.from_numpy(ids.astype(np.int64)).unsqueeze(0)
+        logits, _ = model(x[:, :-1])
+        return F.cross_entropy(logits[0].double(), x[0, 1:], reduction="none").numpy()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("max_chars, batch_size", [(400, 8), (401, 8), (1000, None), (3, None), (100, 200), (5, 3)])
+def test_evaluate_samples_exactly_max_chars_in_spans_spread_over_the_split(cell, max_chars, batch_size):
+    """`max_chars`: exactly that many predictions scored, in spans spread over the whole split, each read with its
+    state carried from where its burn-in began (a long split's evals during training). With a burn-in back to the
+    split's start, each span's losses are those of one stream over the whole split, at those positions."""
+    model = make_model(cell)
+    ids = random_ids(2001, seed=6)
+    losses = per_position_losses(model, ids)  # (2000,)
+    loss, count = evaluate(model, ids, batch_size=batch_size, seq_len=16, burn_in=len(ids), max_chars=max_chars)
+    streams = min(batch_size or 8, max_chars)  # 8 at least where not given; never more than characters to score
+    lengths = max_chars // streams + (np.arange(streams) < max_chars % streams)
+    starts = np.arange(streams) * (2000 // streams)  # spread over the split: its second half too
+    scored = np.concatenate([losses[start : start + length] for start, length in zip(starts, lengths, strict=True)])
+    assert count == max_chars and loss == pytest.approx(scored.mean(), rel=1e-5)
+    assert starts[-1] >= 1000 or streams == 1
+    assert evaluate(model, ids, batch_size=4, seq_len=16, burn_in=len(ids), max_chars=5000) == pytest.approx(
+        evaluate(model, ids, batch_size=4, seq_len=16, burn_in=len(ids)))  # more than the split: all of it
 
 
 def test_cold_streams_differ_without_burn_in():

@@ -94,11 +94,11 @@ def test_evals_take_a_small_share_of_a_budget():
 def test_a_split_too_long_for_the_evals_share_of_a_budget_is_sampled():
     """A new-user trial: a 50 MB corpus, `--time 1m`, had 2 evals of its 5M val chars, 42 s each, and 10 steps. Its
     evals now score a sample, about what the budget's 5% allows for 8, and no fewer than EVAL_MIN_CHARS."""
-    short = presets.choose(1_000_000, 110_000, 600, None, CPU, "fp32", 65)
-    assert short.eval_chars is None  # tiny shakespeare's split: whole, as before
+    for budget in (30, 60, 600):  # tiny shakespeare's split: whole, as before (a sample would not halve it)
+        assert presets.choose(1_000_000, 110_000, budget, None, CPU, "fp32", 65).eval_chars is None
     for budget in (60, 600, 3600):
         big = presets.choose(45_000_000, 5_000_000, budget, None, CPU, "fp32", 65)
-        assert presets.EVAL_MIN_CHARS <= big.eval_chars < 5_000_000
+        assert big.eval_chars in presets.EVAL_SIZES and big.eval_chars <= 2_500_000  # same spans on any machine
         eval_seconds = big.eval_chars / (3 * big.estimated_chars_per_second) + 0.5
         assert (big.eval_chars == presets.EVAL_MIN_CHARS or 8 * eval_seconds <= 0.051 * budget), budget
         assert budget / big.eval_seconds * eval_seconds <= max(0.051 * budget, 2 * eval_seconds)

@@ -531,3 +531,9 @@ def test_fountain_closes_a_parenthetical_the_model_left_open():
     lines = script.to_fountain(text).splitlines()
     assert lines == ["MARGARET", "(quietly)", "We go now.", "", "JONAH", "(looking out at the sea)", "Hello.", "",
                      "MARGARET", "(fine)", "Yes."]
+    # Nested, or closed only in part below, or a scene heading below (from a review): every `(` is closed, and a
+    # heading is never swallowed.
+    assert script.to_fountain("JONAH\n(a (b\nHi.\n").splitlines() == ["JONAH", "(a (b))", "Hi."]
+    assert script.to_fountain("JONAH\n(he says (softly\nyes)\nHi.\n").splitlines()[1] == "(he says (softly))"
+    lines = script.to_fountain("JONAH\n(looking\nEXT. BEACH - DAY)\n").splitlines()
+    assert lines[:2] == ["JONAH", "(looking)"] and "EXT. BEACH - DAY)" in lines

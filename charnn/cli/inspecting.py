@@ -89,7 +89,7 @@ def evaluate_command(
             checkpoint = newest_run_folder(runs.USER_RUNS / corpus.stem, corpus.name)
             if trained_on(checkpoint) == corpus.name:
                 ui.info(f"scoring {checkpoint} (the newest run trained on {corpus.name})")
-            elif runs.BUNDLED.exists() and checkpoints.load(runs.BUNDLED).get("corpus") == corpus.name:
+            elif trained_on(runs.BUNDLED.parent) == corpus.name:
                 checkpoint = runs.BUNDLED  # as `charnn sample` falls back to it (a new-user trial)
                 ui.info(f"scoring the bundled model, trained on {corpus.name} (no run of yours is)")
             else:  # none was: that is the folder a run would have gone to

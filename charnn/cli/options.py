@@ -83,7 +83,7 @@ def read_prime(prime: str, prime_file: Path | None) -> str:
 
     if prime_file is not None:
         try:
-            prime = prime_file.read_text(encoding="utf-8")
+            prime = prime_file.read_text(encoding="utf-8-sig")  # a byte-order mark dropped, as a corpus's is
         except OSError as problem:
             raise CharnnError(f"cannot read --prime-file {prime_file}: {problem.strerror}") from None
         except UnicodeDecodeError as problem:
