@@ -7,7 +7,7 @@ that cell, where the first-character time is not measured). Measures
 single-stream chars/s (charnn's `generate` vs feeding `nn.LSTM` one character at a time with
 PyTorch defaults), aggregate chars/s with 8 samples in one batch, the time from starting
 `charnn sample` to its first character on stdout (a pipe, and a pseudo-terminal; and for `--num-samples 8`,
-which streams as the batch is made), and the time of `charnn --help`.
+which streams as the batch is made), from its last line to its exit, and the time of `charnn --help`.
 Timings on a shared VM drift by ±20% from minute to minute, so the three throughput loops run in
 interleaved rounds (`--rounds`) and each keeps its best round; `import torch` alone is timed too,
 since it is the floor under the first-character time.
@@ -124,6 +124,18 @@ def first_char_seconds(args: list[str], terminal: bool = False) -> float:
     return elapsed
 
 
+def exit_seconds(args: list[str]) -> float:
+    """Seconds from `charnn sample`'s footer (its last line, on stderr) to the end of the process: how long after the
+    text the shell's prompt comes back."""
+    process = subprocess.Popen([sys.executable, "-m", "charnn", "sample", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    while (line := process.stderr.readline()) and " chars in " not in line:
+        pass
+    started = time.perf_counter()
+    process.wait()
+    return time.perf_counter() - started if line else float("nan")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path)
@@ -174,6 +186,7 @@ def main():
         if path and os.name == "posix" else float("nan")
     batch_args = ["--num-samples", "8", "--length", str(args.length), "--seed", "1"] + sample_args[4:]
     first_batch = min(first_char_seconds(batch_args) for _ in range(3)) if path else float("nan")
+    exit_after = min(exit_seconds(sample_args) for _ in range(3)) if path else float("nan")
     import_seconds = min(timed(lambda: subprocess.run([sys.executable, "-c", "import torch"]))[0] for _ in range(3))
     help_seconds = min(timed(lambda: subprocess.run(["charnn", "--help"], stdout=subprocess.DEVNULL))[0]
                        for _ in range(3))
@@ -193,6 +206,7 @@ def main():
     print(f"{'charnn sample: start → first char on stdout':<44}{first:>13.2f}s   (a pipe)")
     print(f"{'  the same on a terminal':<44}{first_terminal:>13.2f}s   (styled: trial samples first)")
     print(f"{'  --num-samples 8, a pipe':<44}{first_batch:>13.2f}s   (--length {args.length}: its header)")
+    print(f"{'charnn sample: its footer → its exit':<44}{exit_after:>13.2f}s   (then the prompt is back)")
     floor = 'python -c "import torch" (the floor)'
     print(f"{floor:<44}{import_seconds:>13.2f}s")
     print(f"{'charnn --help':<44}{help_seconds:>13.2f}s")
