@@ -3,28 +3,25 @@
 The corpus is read twice in fixed-size chunks: once to collect the vocabulary, once to encode it
 into a flat array of ids on disk (`np.memmap`, the narrowest unsigned dtype that fits the vocab).
 Training reads windows straight from that map, so memory does not grow with the corpus size.
-The encoded array is cached by (path, size, mtime, read options) and reused by later runs.
+The encoded array is cached by (path, size, mtime, read options) and reused by later runs (corpus_cache.py).
 """
 
 from __future__ import annotations
 
 import codecs
-import hashlib
 import itertools
-import json
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from charnn import corpus_cache
 from charnn.errors import CharnnError
 from charnn.vocab import Vocab, listed
 
 CHUNK_BYTES = 1 << 22  # 4 MiB of input per read: bounded memory, few Python round trips
-CACHE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -120,14 +117,6 @@ class EncodedCorpus:
                               f"{needed:,} needed) — give a longer corpus")
 
 
-def cache_dir() -> Path:
-    """Where encoded corpora are cached: $CHARNN_CACHE, else $XDG_CACHE_HOME/charnn, else ~/.cache/charnn."""
-    if os.environ.get("CHARNN_CACHE"):
-        return Path(os.environ["CHARNN_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "charnn"
-
-
 def check_corpus_path(path: Path) -> None:
     if not path.exists():
         raise CharnnError(f"corpus {path} does not exist — give the path of a UTF-8 text file")
@@ -135,103 +124,46 @@ def check_corpus_path(path: Path) -> None:
         raise CharnnError(f"{path} is a directory — give the path of a text file inside it")
 
 
-def cache_stem(path: Path, options: ReadOptions, vocab: Vocab | None) -> Path:
-    """The cache entry of `path` as it is now (size, mtime), read with `options` (and `vocab`): stem + .ids/.json."""
-    stat = path.stat()
-    key = json.dumps([CACHE_VERSION, str(path.resolve()), stat.st_size, stat.st_mtime_ns, options.__dict__,
-                      vocab.chars if vocab else None])
-    return cache_dir() / hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
 def is_cached(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> bool:
     """Whether `load_corpus` would read `path` from the cache rather than encode it (seconds for tens of MB)."""
     path = Path(path)
-    return path.is_file() and cache_stem(path, options, vocab).with_suffix(".json").exists()
+    return path.is_file() and corpus_cache.holds(source_of(path, options, vocab))
+
+
+def source_of(path: Path, options: ReadOptions, vocab: Vocab | None) -> dict:
+    """What a cache entry is of: this file as it is now, read this way (with a model's vocabulary, for eval)."""
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "options": options.__dict__, "vocab": vocab.chars if vocab else None}
 
 
 def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> EncodedCorpus:
     """Encode `path` (cached). With `vocab`, encode with that vocabulary (unknown chars are an error)."""
     path = Path(path)
     check_corpus_path(path)
-    stem = cache_stem(path, options, vocab)
-    meta_path, ids_path = stem.with_suffix(".json"), stem.with_suffix(".ids")
-    cached = read_cache(ids_path, meta_path, path, options)
+    source = source_of(path, options, vocab)
+    cached = corpus_cache.read(source)
     if cached is not None:
-        return cached
-
-    own_vocab = vocab is None
+        return EncodedCorpus(cached[0], cached[1], path, options)
     if vocab is None:
         seen: set[str] = set()
         for text in iter_text(path, options):
             seen.update(text)
         vocab = Vocab("".join(sorted(seen)))
+
+    def encoded():  # (n,) ids a chunk of text at a time
+        for text in iter_text(path, options):
+            missing = vocab.unknown(text)
+            if missing:
+                raise CharnnError(f"{path} has characters this model never saw: {listed(missing)} — evaluate "
+                                  "on text written in the model's alphabet")
+            yield vocab._encode_known(text).astype(vocab.dtype)
+
     try:
-        return write_cache(path, options, vocab, ids_path, meta_path, own_vocab)
+        ids = corpus_cache.write(source, encoded(), vocab)
     except OSError as error:
-        raise CharnnError(f"cannot write the encoded-corpus cache in {stem.parent}: {error.strerror} — set "
-                          "CHARNN_CACHE to a writable folder") from None
-
-
-def read_cache(ids_path: Path, meta_path: Path, path: Path, options: ReadOptions) -> EncodedCorpus | None:
-    """The cached encoding, or None when there is none (or it is damaged: then it is rebuilt)."""
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        vocab = Vocab(meta["vocab"])
-        if ids_path.stat().st_size != meta["length"] * vocab.dtype.itemsize or not meta["length"]:
-            return None
-        ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(meta["length"],))
-    except (OSError, ValueError, KeyError, CharnnError):  # also an entry removed meanwhile (drop_stale_entries)
-        return None
+        raise CharnnError(f"cannot write the encoded-corpus cache in {corpus_cache.cache_dir()}: {error.strerror} — "
+                          "set CHARNN_CACHE to a writable folder") from None
+    if ids is None:
+        raise CharnnError(f"corpus {path} is empty — give a text file with some text in it")
     return EncodedCorpus(ids, vocab, path, options)
-
-
-def write_cache(path: Path, options: ReadOptions, vocab: Vocab, ids_path: Path, meta_path: Path,
-                own_vocab: bool = True) -> EncodedCorpus:
-    """Encode `path` into `ids_path` (atomically), then write its metadata, then map it. `own_vocab`: the vocabulary
-    is the file's own (training), not a model's (eval)."""
-    length = 0
-    ids_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_ids = ids_path.with_suffix(f".tmp{os.getpid()}")
-    try:
-        with open(tmp_ids, "wb") as out:
-            for text in iter_text(path, options):
-                missing = vocab.unknown(text)
-                if missing:
-                    raise CharnnError(f"{path} has characters this model never saw: {listed(missing)} — evaluate "
-                                      "on text written in the model's alphabet")
-                ids = vocab._encode_known(text).astype(vocab.dtype)
-                out.write(ids.tobytes())
-                length += len(ids)
-            out.flush()
-            os.fsync(out.fileno())
-        if length == 0:
-            raise CharnnError(f"corpus {path} is empty — give a text file with some text in it")
-    except BaseException:  # bad text, full disk, Ctrl-C: leave no partial file in the cache
-        tmp_ids.unlink(missing_ok=True)
-        raise
-    os.replace(tmp_ids, ids_path)
-    tmp_meta = meta_path.with_suffix(f".tmp{os.getpid()}")
-    # What the entry is of, but for the file's size and mtime: the other entries with the same are of earlier versions.
-    source = {"path": str(path.resolve()), "options": options.__dict__, "vocab": None if own_vocab else vocab.chars,
-              "version": CACHE_VERSION}
-    tmp_meta.write_text(json.dumps({"vocab": vocab.chars, "length": length, "source": source}), encoding="utf-8")
-    os.replace(tmp_meta, meta_path)  # last: a reader never sees meta without its ids
-    drop_stale_entries(meta_path, source)
-    ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,))
-    return EncodedCorpus(ids, vocab, path, options)
-
-
-def drop_stale_entries(kept: Path, source: dict) -> None:
-    """Remove the cache entries of earlier versions of the same file, read the same way: an entry is kept by the
-    file's size and mtime, so each edit of a corpus left a full copy behind (a new-user trial: 57 MB after a day).
-    An entry another process is still reading stays readable until it closes it (POSIX unlinks)."""
-    for meta_path in kept.parent.glob("*.json"):
-        if meta_path == kept:
-            continue
-        try:
-            if json.loads(meta_path.read_text(encoding="utf-8")).get("source") != source:
-                continue
-            meta_path.unlink()  # first: a reader never sees meta without its ids
-            meta_path.with_suffix(".ids").unlink(missing_ok=True)
-        except (OSError, ValueError, AttributeError):  # gone already, or not ours to read: leave it
-            continue

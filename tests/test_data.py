@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import charnn.data as data
+from charnn import corpus_cache
 from charnn.batches import StreamBatcher
 from charnn.data import ReadOptions, iter_text, load_corpus
 from charnn.errors import CharnnError
@@ -95,7 +96,7 @@ def test_load_corpus_memmaps_the_encoding(write_corpus):
 def test_load_corpus_reuses_the_cache(write_corpus, tmp_path, monkeypatch):
     path = write_corpus(MULTIBYTE * 3)
     first = load_corpus(path)
-    cache = data.cache_dir()
+    cache = corpus_cache.cache_dir()
     files = sorted(p.name for p in cache.iterdir())
     assert any(name.endswith(".ids") for name in files) and any(name.endswith(".json") for name in files)
 
@@ -125,7 +126,7 @@ def test_an_edited_corpus_replaces_its_cache_entry(write_corpus):
     load_corpus(path), load_corpus(other), load_corpus(path, ReadOptions(keep_crlf=True))
     model_vocabs = Vocab(" \nabcdefxyz"), Vocab(" \nabcdefghxyz")  # two checkpoints' alphabets, `charnn eval`
     load_corpus(path, vocab=model_vocabs[0]), load_corpus(path, vocab=model_vocabs[1])
-    cache = data.cache_dir()
+    cache = corpus_cache.cache_dir()
     before = {p.name for p in cache.iterdir()}
     assert len(before) == 10 and data.is_cached(path) and not data.is_cached(path, ReadOptions(errors="replace"))
     assert all(data.is_cached(path, vocab=vocab) for vocab in model_vocabs)  # neither removed the other's
@@ -306,7 +307,7 @@ def test_directory_corpus(tmp_path):
 def test_no_partial_cache_after_failure(write_corpus):
     with pytest.raises(CharnnError):
         load_corpus(write_corpus(b"ok \xff"))
-    cache = data.cache_dir()
+    cache = corpus_cache.cache_dir()
     assert not cache.exists() or not any(p.suffix == ".json" for p in cache.iterdir())
 
 

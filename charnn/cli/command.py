@@ -187,7 +187,8 @@ def load_announced(path: Path, options, vocab=None):
     """`data.load_corpus`, saying so first where a large file is encoded for the first time (a new-user trial: 7 s of
     silence before a 50 MB corpus's first line)."""
     from charnn import ui
-    from charnn.data import cache_dir, is_cached, load_corpus
+    from charnn.corpus_cache import cache_dir
+    from charnn.data import is_cached, load_corpus
 
     if path.is_file() and path.stat().st_size >= BIG_CORPUS_BYTES and not is_cached(path, options, vocab):
         ui.info(f"encoding {path} ({path.stat().st_size / 1e6:,.0f} MB) — once: later runs read it from the cache "

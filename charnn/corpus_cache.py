@@ -1,0 +1,98 @@
+"""The encoded-corpus cache: a corpus's ids in a flat file, its vocabulary and source in a JSON file beside it.
+
+An entry is found by what it is of (`source`: the file's path, size and mtime, how it was read, and a model's
+vocabulary where eval encoded it with one), hashed into its name. Writing one removes the entries of earlier
+versions of the same file read the same way: each edit of a corpus left a full copy behind (a new-user trial: 57 MB
+after a day). Files are written whole (a temp file, fsynced, renamed), the ids before the JSON file that says
+they are there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from charnn.errors import CharnnError
+from charnn.vocab import Vocab
+
+VERSION = 2  # of the entries' layout (2: found by their `source`): an entry of another version is not read
+
+
+def cache_dir() -> Path:
+    """Where encoded corpora are cached: $CHARNN_CACHE, else $XDG_CACHE_HOME/charnn, else ~/.cache/charnn."""
+    if os.environ.get("CHARNN_CACHE"):
+        return Path(os.environ["CHARNN_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "charnn"
+
+
+def stem(source: dict) -> Path:
+    """The entry's path without its suffix (.ids, .json)."""
+    return cache_dir() / hashlib.sha256(json.dumps([VERSION, source]).encode()).hexdigest()[:24]
+
+
+def holds(source: dict) -> bool:
+    return stem(source).with_suffix(".json").exists()
+
+
+def read(source: dict) -> tuple[np.ndarray, Vocab] | None:
+    """(ids (N,) memory-mapped, vocabulary), or None when there is no entry (or it is damaged: then it is rebuilt)."""
+    ids_path, meta_path = stem(source).with_suffix(".ids"), stem(source).with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        vocab = Vocab(meta["vocab"])
+        if ids_path.stat().st_size != meta["length"] * vocab.dtype.itemsize or not meta["length"]:
+            return None
+        ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(meta["length"],))
+    except (OSError, ValueError, KeyError, CharnnError):  # also an entry removed meanwhile (by `drop_earlier`)
+        return None
+    return ids, vocab
+
+
+def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> np.ndarray | None:
+    """The ids in `chunks` (each (n,) of `vocab.dtype`) as the entry of `source`, memory-mapped; None where there
+    were none (nothing is written then). Whatever stops `chunks` (bad text, a full disk, Ctrl-C) leaves no file."""
+    ids_path, meta_path = stem(source).with_suffix(".ids"), stem(source).with_suffix(".json")
+    ids_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_ids, length = ids_path.with_suffix(f".tmp{os.getpid()}"), 0
+    try:
+        with open(tmp_ids, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk.tobytes())
+                length += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        tmp_ids.unlink(missing_ok=True)
+        raise
+    if length == 0:
+        tmp_ids.unlink(missing_ok=True)
+        return None
+    os.replace(tmp_ids, ids_path)
+    tmp_meta = meta_path.with_suffix(f".tmp{os.getpid()}")
+    tmp_meta.write_text(json.dumps({"vocab": vocab.chars, "length": length, "source": source}), encoding="utf-8")
+    os.replace(tmp_meta, meta_path)  # last: a reader never sees meta without its ids
+    drop_earlier(meta_path, source)
+    return np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,))
+
+
+def drop_earlier(kept: Path, source: dict) -> None:
+    """Remove the entries of earlier versions of `source`'s file (another size or mtime), read the same way. An entry
+    another process is still reading stays readable to it until it closes it (POSIX)."""
+    same = {key: value for key, value in source.items() if key not in ("size", "mtime_ns")}
+    for meta_path in kept.parent.glob("*.json"):
+        if meta_path == kept:
+            continue
+        try:
+            other = json.loads(meta_path.read_text(encoding="utf-8")).get("source")
+            if not isinstance(other, dict) or {k: v for k, v in other.items() if k not in ("size", "mtime_ns")} != same:
+                continue
+            meta_path.unlink()  # first: a reader never sees meta without its ids
+            meta_path.with_suffix(".ids").unlink(missing_ok=True)
+        except (OSError, ValueError, AttributeError):  # gone already, or not ours to read: leave it
+            continue
