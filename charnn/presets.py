@@ -17,16 +17,13 @@ and 2×512 for an hour; the 2-core AVX-512/bf16 machine B gets 2×384 and 3×512
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from charnn.config import ACCELERATOR_BATCH_SIZE, ModelConfig, TrainConfig
-from charnn.model import CharRNN
-from charnn.precision import autocast
+from charnn.config import ACCELERATOR_BATCH_SIZE, TrainConfig
+from charnn.speed import matmul_flops, measured_chars_per_second  # looked up here at each call: tests replace them
 
 # (num_layers, hidden_size), smallest first. Two layers up to 512: in short budgets a third layer
 # learns much more slowly at first (150 s on tiny shakespeare: 3×256 2.05 nats vs 2×256 1.83).
@@ -50,7 +47,6 @@ EFFICIENCY = {"cpu": 0.8, "cpu-bf16": 0.6, "cuda": 0.25, "mps": 0.25}
 # fast as the LSTM of its size and a vanilla RNN 0.79× to 1.38× (benchmarks/RESULTS.md), since PyTorch has a
 # oneDNN kernel for the LSTM only, and a GRU or RNN time step pays fixed costs that a ratio cannot capture.
 MEASURED_CELLS = ("gru", "rnn")
-MEASURED_STEPS = 2  # timed training steps per measured size, after one untimed (allocations, kernel choice)
 
 
 @dataclass(frozen=True)
@@ -81,58 +77,6 @@ def train_flops_per_char(layers: int, hidden: int, embed: int = 64, vocab: int =
     """Forward FLOPs × 3 (the backward pass costs about two forwards)."""
     forward = sum(2 * 4 * hidden * ((embed if i == 0 else hidden) + hidden) for i in range(layers))
     return 3 * (forward + 2 * hidden * vocab)
-
-
-def matmul_flops(device: torch.device, precision: str, seconds: float = 0.25) -> float:
-    """Measured matmul FLOP/s at a size typical of an LSTM step (about a quarter of a second).
-
-    The fastest of five bursts: a burst slowed by another program must not shrink the model.
-    """
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a = torch.randn(256, 1024, device=device, dtype=dtype)
-    b = torch.randn(1024, 2048, device=device, dtype=dtype)
-    a @ b
-    best = 0.0
-    for _ in range(5):
-        done, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds / 5:
-            for _ in range(4):
-                a @ b
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            elif device.type == "mps":
-                torch.mps.synchronize()
-            done += 4
-        best = max(best, 2 * 256 * 1024 * 2048 * done / (time.perf_counter() - started))
-    return best
-
-
-def measured_chars_per_second(cell: str, layers: int, hidden: int, embed_dim: int, vocab: int, batch_size: int,
-                              seq_len: int, device: torch.device, precision: str) -> float:
-    """Training speed of this model, chars/s: forward and backward of `MEASURED_STEPS` random windows of
-    (batch_size, seq_len), as training runs them (precision; dropout 0.1, whose kernel path most preset runs
-    take, or none for a vanilla RNN, which the preset gives none up to 6 passes: see `dropout_for`), without
-    the optimizer step (a few % of a step). The random state is left as it was (as train.py leaves it: the
-    CPU's, and the GPU's on CUDA)."""
-    dropout = 0.0 if cell == "rnn" else 0.1
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        model = CharRNN(ModelConfig(vocab, cell, layers, hidden, embed_dim, dropout=dropout)).to(device).train()
-        ids = torch.randint(vocab, (batch_size, seq_len + 1)).to(device)  # (B, T + 1)
-
-        def step() -> None:
-            with autocast(device, precision):
-                logits, _ = model(ids[:, :-1])  # (B, T, V)
-            F.cross_entropy(logits.float().flatten(0, 1), ids[:, 1:].flatten()).backward()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            elif device.type == "mps":
-                torch.mps.synchronize()
-
-        step()
-        started = time.perf_counter()
-        for _ in range(MEASURED_STEPS):
-            step()
-        return MEASURED_STEPS * batch_size * seq_len / (time.perf_counter() - started)
 
 
 def dropout_for(passes: float, cell: str = "lstm") -> float:

@@ -27,7 +27,7 @@ MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
 CORE = ["batches", "checkpoint", "config", "corpus_cache", "data", "drawing", "errors", "evaluation", "events",
         "lstm_int8", "model", "optimization", "planning", "precision", "presets", "products", "recorder", "resuming",
-        "runs", "sample", "script", "stepper", "train", "vocab"]
+        "runs", "sample", "script", "speed", "stepper", "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -55,7 +55,8 @@ DEPENDENCIES = {
     "model": {"config"},
     "planning": {"checkpoint", "config", "data", "errors", "precision", "presets"},
     "precision": {"errors"},
-    "presets": {"config", "model", "precision"},
+    "presets": {"config", "speed"},
+    "speed": {"config", "model", "precision"},
     "products": {"precision"},
     "runs": {"checkpoint", "errors"},
     "sample": {"drawing", "model", "script", "stepper", "vocab"},
