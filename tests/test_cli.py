@@ -231,6 +231,14 @@ def echoing(follower: int) -> bool:
     return bool(termios.tcgetattr(follower)[3] & termios.ECHO)
 
 
+def keeps_output(follower: int) -> bool:
+    """NOFLSH: a Ctrl-C leaves the output queue be. The terminal dropped what it had yet to show, status-row cursor
+    moves among it, and `stream stopped` then wrote over the text (3 of 60 Ctrl-Cs in a pseudo-terminal)."""
+    import termios
+
+    return bool(termios.tcgetattr(follower)[3] & termios.NOFLSH)
+
+
 def test_keys_typed_while_a_sample_streams_are_not_echoed_into_it(in_cli_root):
     """A new-user trial: keys typed while text streamed were echoed into it, and moved the cursor, so the status row
     was drawn a row off and text later wrote over it. Echo is off while the text streams, and on again after, Ctrl-C
@@ -239,6 +247,7 @@ def test_keys_typed_while_a_sample_streams_are_not_echoed_into_it(in_cli_root):
     with at_a_terminal(in_cli_root.root, "sample", "--length", "100000000", "--seed", "2") as (child, leader, follower):
         read_until(leader, b"the ", seen)  # the text is streaming
         assert not echoing(follower)
+        assert keeps_output(follower)  # a Ctrl-C must not drop what the screen has yet to show (NOFLSH)
         import os
 
         os.write(leader, TYPED + b"\r")
@@ -246,7 +255,7 @@ def test_keys_typed_while_a_sample_streams_are_not_echoed_into_it(in_cli_root):
         os.write(leader, b"\x03")  # Ctrl-C
         read_until(leader, b"interrupted (seed 2)", seen)
         assert child.wait(timeout=60) == 130
-        assert echoing(follower)
+        assert echoing(follower) and not keeps_output(follower)  # both as they were
     assert TYPED not in seen, bytes(seen[-400:])
     assert b"\r\n\r\n\x1b[2minterrupted" not in seen  # no blank line before it (stdout and stderr: one terminal)
 
@@ -1213,7 +1222,10 @@ def test_a_stream_cut_on_a_terminal_ends_its_line_once(monkeypatch, text, echoed
     out = Terminal()
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(ui, "echoes_keys", lambda keys, terminal: echoed)
-    keep_what_was_made(None, None, [text], None, None, False, "", "auto", False, False)
+    stream = ui.sampling.PlainStream(io.StringIO())  # what it counts of the line it showed says where the cursor is
+    for char in text:
+        stream.write(char)
+    keep_what_was_made(None, None, [text], stream, None, False, "", "auto", False, False)
     assert out.getvalue() == line_break
 
 

@@ -38,7 +38,7 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     # End the cut line on a terminal (a pipe gets exactly the text generated). Not where a single stream's text ended
     # its line and no `^C` was echoed after it: that left a blank line before `interrupted` (a new-user trial, 3 of 15
     # Ctrl-Cs). Nor for Fountain, whose spinner line is gone with its ^C.
-    at_line_start = batch is None and (not made[0] or made[0].endswith("\n"))
+    at_line_start = batch is None and (stream is None or not stream.shown_cells)  # as the stream counts what it showed
     if sys.stdout.isatty() and not fountain and not (at_line_start and not ui.echoes_keys(sys.stdin, sys.stdout)):
         sys.stdout.write("\n")
         sys.stdout.flush()

@@ -24,10 +24,12 @@ class PlainStream(Closing):
         self.out = out
         self.status_text = ""
         self.dropped = ""  # nothing is held back here
+        self.shown_cells = 0  # whether the current line has text (ScriptStream's, where it is counted in cells)
         self.terminal = out.isatty()  # a terminal gets control characters as pictures; a file or pipe, the text
 
     def write(self, char: str) -> None:
         self.out.write(visible(char) if self.terminal else char)
+        self.shown_cells = 0 if char == "\n" else self.shown_cells + 1  # right after the write (ScriptStream.show_held)
         self.out.flush()
 
     def close(self, cut: bool = False) -> None:

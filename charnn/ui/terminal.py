@@ -99,20 +99,32 @@ class UnechoedKeys:
             return
         if termios is not None and same and foreground_terminal(fd) and self.echoing(fd):
             self.fd = fd
+            self.noflsh = self.modes(fd) & termios.NOFLSH  # as it was: put back with echo
 
     @staticmethod
-    def echoing(fd: int) -> bool:
+    def modes(fd: int) -> int:
+        """The terminal's local modes (0 where they cannot be read)."""
         try:
-            return bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+            return termios.tcgetattr(fd)[3]
         except termios.error:
-            return False
+            return 0
+
+    @classmethod
+    def echoing(cls, fd: int) -> bool:
+        return bool(cls.modes(fd) & termios.ECHO)
 
     def set_echo(self, on: bool) -> None:
+        """Echo on or off; off, also NOFLSH: a Ctrl-C then leaves the terminal's output queue be. The terminal dropped
+        what charnn had written but the screen had not yet shown, a status row's cursor moves among it, and the
+        cursor was left a row off: `stream stopped` wrote over the text in 3 of 60 Ctrl-Cs in a pseudo-terminal."""
         if not foreground_terminal(self.fd):  # moved to the background (Ctrl-Z, then `bg`): leave the modes be
             return
         try:
             modes = termios.tcgetattr(self.fd)
-            modes[3] = modes[3] | termios.ECHO if on else modes[3] & ~termios.ECHO  # local modes
+            if on:  # local modes
+                modes[3] = (modes[3] | termios.ECHO) & ~termios.NOFLSH | (self.noflsh & termios.NOFLSH)
+            else:
+                modes[3] = modes[3] & ~termios.ECHO | termios.NOFLSH
             termios.tcsetattr(self.fd, termios.TCSANOW, modes)  # not TCSAFLUSH: what was typed is kept
         except termios.error:
             pass
