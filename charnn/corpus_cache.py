@@ -2,7 +2,7 @@
 
 An entry is found by what it is of (`source`: the file's path, size and mtime, how it was read, and a model's
 vocabulary where eval encoded it with one), hashed into its name. Writing one removes the entries of earlier
-versions of the same file read the same way: each edit of a corpus left a full copy behind (a new-user trial: 57 MB
+versions of the same file: each edit of a corpus left a full copy behind (a new-user trial: 57 MB
 after a day). Files are written whole (a temp file, fsynced, renamed), the ids before the JSON file that says
 they are there.
 """
@@ -82,15 +82,15 @@ def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> np.ndarra
 
 
 def drop_earlier(kept: Path, source: dict) -> None:
-    """Remove the entries of earlier versions of `source`'s file (another size or mtime), read the same way. An entry
-    another process is still reading stays readable to it until it closes it (POSIX)."""
-    same = {key: value for key, value in source.items() if key not in ("size", "mtime_ns")}
+    """Remove the entries of earlier versions of `source`'s file (another size or mtime), however they were read: no
+    lookup finds them again. An entry another process is still reading stays readable to it until it closes it."""
     for meta_path in kept.parent.glob("*.json"):
         if meta_path == kept:
             continue
         try:
             other = json.loads(meta_path.read_text(encoding="utf-8")).get("source")
-            if not isinstance(other, dict) or {k: v for k, v in other.items() if k not in ("size", "mtime_ns")} != same:
+            if not isinstance(other, dict) or other.get("path") != source["path"] or (
+                    other.get("size"), other.get("mtime_ns")) == (source["size"], source["mtime_ns"]):
                 continue
             meta_path.unlink()  # first: a reader never sees meta without its ids
             meta_path.with_suffix(".ids").unlink(missing_ok=True)

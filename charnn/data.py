@@ -127,7 +127,10 @@ def check_corpus_path(path: Path) -> None:
 def is_cached(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> bool:
     """Whether `load_corpus` would read `path` from the cache rather than encode it (seconds for tens of MB)."""
     path = Path(path)
-    return path.is_file() and corpus_cache.holds(source_of(path, options, vocab))
+    if not path.is_file():
+        return False
+    own = corpus_cache.read(source_of(path, options, None)) if vocab is not None else None
+    return corpus_cache.holds(source_of(path, options, vocab)) or (own is not None and own[1] == vocab)
 
 
 def source_of(path: Path, options: ReadOptions, vocab: Vocab | None) -> dict:
@@ -143,6 +146,9 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
     check_corpus_path(path)
     source = source_of(path, options, vocab)
     cached = corpus_cache.read(source)
+    if cached is None and vocab is not None:  # eval with the vocabulary training found: training's entry serves
+        own = corpus_cache.read(source_of(path, options, None))
+        cached = own if own is not None and own[1] == vocab else None
     if cached is not None:
         return EncodedCorpus(cached[0], cached[1], path, options)
     if vocab is None:

@@ -396,6 +396,16 @@ def test_eval_falls_back_to_the_bundled_model_for_its_own_corpus(in_cli_root):
     assert json.loads(result.stdout)["checkpoint"] == str(runs.BUNDLED)
 
 
+def test_eval_of_a_long_split_says_it_is_scoring(in_cli_root, monkeypatch):
+    from charnn.cli import inspecting
+
+    monkeypatch.setattr(inspecting, "LONG_SPLIT", 10)
+    result = invoke("eval", "corpus.txt")
+    assert result.exit_code == 0 and re.search(r"scoring [0-9,]+ characters \(Ctrl-C to stop\)", result.stderr)
+    monkeypatch.setattr(inspecting, "LONG_SPLIT", 10**9)
+    assert "characters (Ctrl-C" not in invoke("eval", "corpus.txt").stderr
+
+
 def test_eval_table(in_cli_root):
     result = invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus")
     assert result.exit_code == 0 and "bits per char" in result.stdout

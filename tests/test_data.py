@@ -120,8 +120,8 @@ def test_cache_is_keyed_by_content_change(write_corpus):
 
 def test_an_edited_corpus_replaces_its_cache_entry(write_corpus):
     """Entries are keyed by size and mtime, so each edit of a corpus left a full copy behind (a new-user trial: 57 MB
-    of them after a day). Another file's entry, the same file read another way, and its encoding with a model's
-    vocabulary (`charnn eval`) all stay."""
+    of them after a day). Another file's entry stays; so do, until the file changes, the same file read another way
+    and its encodings with models' vocabularies (`charnn eval`)."""
     path, other = write_corpus("aaaa bbbb\n"), write_corpus("xyz xyz\n", name="other.txt")
     load_corpus(path), load_corpus(other), load_corpus(path, ReadOptions(keep_crlf=True))
     model_vocabs = Vocab(" \nabcdefxyz"), Vocab(" \nabcdefghxyz")  # two checkpoints' alphabets, `charnn eval`
@@ -134,9 +134,13 @@ def test_an_edited_corpus_replaces_its_cache_entry(write_corpus):
     assert not data.is_cached(path)
     corpus = load_corpus(path)
     assert corpus.vocab.decode(corpus.ids) == "cccc dddd eeee\n"
-    after = {p.name for p in cache.iterdir()}
-    assert len(after) == 10 and len(before - after) == 2 and all(name.endswith((".ids", ".json")) for name in after)
+    after = {p.name for p in cache.iterdir()}  # the old version's entries, however read, are gone; other.txt's stays
+    assert len(after) == 4 and len(before - after) == 8 and all(name.endswith((".ids", ".json")) for name in after)
     assert load_corpus(other).vocab.decode(load_corpus(other).ids) == "xyz xyz\n"
+    # `charnn eval` with the vocabulary training found reads training's entry (a trial: a second 50 MB copy).
+    assert data.is_cached(path, vocab=corpus.vocab)
+    again = load_corpus(path, vocab=Vocab(corpus.vocab.chars))
+    assert {p.name for p in cache.iterdir()} == after and again.vocab.decode(again.ids) == "cccc dddd eeee\n"
 
 
 def test_cache_lives_under_charnn_cache(write_corpus, tmp_path, monkeypatch):

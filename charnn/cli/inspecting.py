@@ -13,6 +13,8 @@ from charnn.cli.options import check_encoding
 from charnn.config import TrainConfig
 from charnn.errors import CharnnError
 
+LONG_SPLIT = 1_000_000  # characters: scoring takes tens of seconds on a CPU (a trial's 5M: ~40 s without a word)
+
 
 def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a run folder.", metavar="PATH")]):
     """Show a checkpoint's model, vocabulary, step and validation loss."""
@@ -110,6 +112,8 @@ def evaluate_command(
         if len(ids) < 2:
             raise CharnnError(f"the {split} split of {corpus} has {len(ids)} characters; at least 2 are needed "
                               "to score one — use --split all or a longer text")
+        if len(ids) > LONG_SPLIT:
+            ui.info(f"scoring {len(ids) - 1:,} characters (Ctrl-C to stop)")
         nats, chars = evaluate(model, ids, check_precision(torch_device, precision))
     except CharnnError as problem:
         fail(str(problem))
