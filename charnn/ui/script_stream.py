@@ -195,7 +195,7 @@ class ScriptStream(Closing):
         """Write the held start of the line, styled now that its kind is decided; then count it as shown and no longer
         held, in one statement after the write: Python raises a Ctrl-C's KeyboardInterrupt at a call, not between a
         call's return and the next store. (Counted before the write, a Ctrl-C delivered at the write's call left the
-        count ahead of the screen: a blank row above `stream stopped` in 10 of 40 pty trials.)"""
+        count ahead of the screen: a blank row above `stream stopped` in 8 of 40 pty trials.)"""
         rendered = self.render_decided(self.held)
         self.out.write(rendered)
         self.shown_cells, self.held = self.cells, ""
