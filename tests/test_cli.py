@@ -348,6 +348,7 @@ def test_info(in_cli_root):
     lines = result.stdout.splitlines()
     assert lines and all(line == line.rstrip() for line in lines)  # no trailing spaces (a rich Table pads them)
     assert re.search(r"^parameters +[0-9,]+$", result.stdout, re.M)  # key, then its value, on one line
+    assert invoke("info").stdout == result.stdout  # no path: the newest run, as `charnn sample` takes (a trial)
     latest = invoke("info", "checkpoints/corpus/latest.pt")
     assert "yes (has optimizer state)" in latest.stdout and "40" in latest.stdout
     shutil.copy("checkpoints/corpus/best.pt", "alone.pt")
@@ -1502,5 +1503,5 @@ def test_help_gives_flags_no_value_type(command):
     assert result.exit_code == 0 and "--help" in result.output and "<bool>" not in result.output
     # Nor `{corpus}` for a required argument (Typer 0.29), nor --seed's range, 0<=x<=9223372036854775807.
     assert "{" not in result.output and "<=" not in result.output
-    argument = {"train": " CORPUS", "eval": " CORPUS", "info": " PATH"}.get(command[0] if command else "", "")
+    argument = {"train": " CORPUS", "eval": " CORPUS", "info": r" \[PATH\]"}.get(command[0] if command else "", "")
     assert re.search(rf"Usage: .*\[OPTIONS\]{argument}(\s|$)", result.output, re.M)

@@ -16,7 +16,9 @@ from charnn.errors import CharnnError
 LONG_SPLIT = 1_000_000  # characters: scoring takes tens of seconds on a CPU (a trial's 5M: ~40 s without a word)
 
 
-def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a run folder.", metavar="PATH")]):
+def info(path: Annotated[Path | None, typer.Argument(
+        help="A checkpoint .pt file or a run folder (default: the newest run under checkpoints/, else the bundled "
+             "model, as `charnn sample` takes).", metavar="PATH", show_default=False)] = None):
     """Show a checkpoint's model, vocabulary, step and validation loss."""
     from charnn import checkpoint as checkpoints
     from charnn import runs, ui
@@ -46,7 +48,7 @@ def info(path: Annotated[Path, typer.Argument(help="A checkpoint .pt file or a r
         ("training time", f"{metrics.get('elapsed', 0) / 60:.1f} min"),
         ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
                         f"precision {train_config.get('precision', '?')}"),
-        ("resumable", resumable(payload, path if path.is_dir() else file.parent)),
+        ("resumable", resumable(payload, path if path is not None and path.is_dir() else file.parent)),
     ] + ([("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")]
          if broken else [])
     ui.show_info(rows)
