@@ -21,8 +21,9 @@ EXAMPLES = {"temp": "0.8", "length": "500", "topk": "20", "topp": "0.9", "unknow
 
 
 def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
-            precision: str = "auto") -> None:
-    """A prompt loop: text is a prime; /temp, /length, /topk, /topp, /seed change settings."""
+            precision: str = "auto", terminated=lambda: False) -> None:
+    """A prompt loop: text is a prime; /temp, /length, /topk, /topp, /seed change settings. `terminated()`: whether
+    a KeyboardInterrupt was SIGTERM (cli/stopping.py's Termination), which ends the session rather than a stream."""
     with contextlib.suppress(ImportError):  # line editing and history at the prompt, where the platform has it
         import readline  # noqa: F401
 
@@ -37,7 +38,9 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             ui.info("bye")
             return
         except KeyboardInterrupt:
-            sys.stderr.write("\n")  # the next prompt on a line of its own
+            sys.stderr.write("\n")  # the next prompt (or line) on a line of its own
+            if terminated():
+                raise
             continue
         if line.startswith("/"):
             name, _, value = line[1:].partition(" ")
@@ -97,7 +100,11 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
         except CharnnError as problem:  # before anything was written
             ui.error(str(problem))
         except KeyboardInterrupt:  # "(stopped)" read as a screenplay's direction under a speaker's name
-            ui.info(("\n" if cursor_inside_a_line(stream) else "") + "stream stopped")
+            line_break = "\n" if cursor_inside_a_line(stream) else ""
+            if terminated():  # the session ends; what says so starts a line of its own
+                sys.stderr.write(line_break)
+                raise
+            ui.info(line_break + "stream stopped")
         else:
             sys.stdout.write("\n")  # end the continuation's line
             sys.stdout.flush()

@@ -156,6 +156,14 @@ def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
     assert stopped.stdout == full[: full.find(stop) + len(stop)]
 
 
+def test_a_greedy_sample_names_no_seed(in_cli_root):
+    """At temperature 0 every seed gives the same text: the last line named one to repeat it by."""
+    greedy = invoke("sample", "--length", "30", "--temperature", "0", "--seed", "5")
+    assert greedy.exit_code == 0 and re.search(r"^30 chars in [0-9.]+s \([0-9,]+ chars/s\)$", greedy.stderr, re.M)
+    assert "seed" not in greedy.stderr
+    assert re.search(r"\), seed 5$", invoke("sample", "--length", "30", "--seed", "5").stderr, re.M)
+
+
 def test_sample_prime_from_stdin_and_unknown_skip(in_cli_root):
     result = invoke("sample", "--prime", "-", "--length", "10", "--seed", "2", input="the fox ")
     assert result.exit_code == 0 and len(result.stdout) == 10 and "type the prime" not in result.stderr
@@ -260,17 +268,51 @@ def test_keys_typed_while_a_sample_streams_are_not_echoed_into_it(in_cli_root):
     assert b"\r\n\r\n\x1b[2minterrupted" not in seen  # no blank line before it (stdout and stderr: one terminal)
 
 
-def test_echo_is_back_on_when_sigterm_ends_a_stream(in_cli_root):
-    """Killed by a signal, a program leaves the terminal's modes as they were: an interactive shell puts back its own,
-    but a script or `timeout` that ran charnn exits normally, and its shell keeps them (a review)."""
+def test_sigterm_ends_a_stream_as_ctrl_c_does(in_cli_root, tmp_path):
+    """`kill` or `timeout` (SIGTERM): echo back on (a script or `timeout` that ran charnn exits normally, and its shell
+    keeps the modes: a review), the status row erased (it was left on the screen, and the next prompt written into
+    it), what was made kept in --output, and a line that says so: exit 143."""
     import signal
 
-    with at_a_terminal(in_cli_root.root, "sample", "--length", "100000000") as (child, leader, follower):
-        read_until(leader, b"chars/s", bytearray())
+    from test_script import Screen
+
+    seen, out = bytearray(), tmp_path / "cut.txt"
+    with at_a_terminal(in_cli_root.root, "sample", "--length", "100000000", "--seed", "4", "--output", str(out)
+                       ) as (child, leader, follower):
+        read_until(leader, b"chars/s", seen)
         assert not echoing(follower)
         child.send_signal(signal.SIGTERM)
-        assert child.wait(timeout=60) == -signal.SIGTERM  # still the signal's own end, as without charnn's handler
+        read_until(leader, b"terminated (seed 4)", seen)
+        assert child.wait(timeout=60) == 143
         assert echoing(follower)
+    screen = Screen(80)
+    screen.feed(seen.decode("utf-8").replace("\r\n", "\n"))
+    rows = [row for row in screen.rows() if row]
+    assert rows[-1] == "terminated (seed 4)" and any(row.startswith("wrote ") for row in rows[-3:-1])  # (a path wraps)
+    assert not any("chars/s" in row for row in rows), rows[-4:]
+    assert out.stat().st_size > 0 and b"Traceback" not in seen
+
+
+def test_sigterm_ends_an_interactive_session(in_cli_root):
+    """Not only the stream under way, as Ctrl-C stops: the session, at its prompt or mid-stream."""
+    import os
+    import signal
+
+    for prime in (b"", b"the \r"):
+        seen = bytearray()
+        with at_a_terminal(in_cli_root.root, "sample", "--interactive", "--length", "100000000", "--seed", "2"
+                           ) as (child, leader, follower):
+            read_until(leader, b"prime> ", seen)
+            if prime:
+                os.write(leader, prime)
+                read_until(leader, b"chars/s", seen)
+            else:  # readline draws the prompt, then waits for a key: a signal between the two waits with it
+                time.sleep(0.5)  # (CPython's readline; 2 of 5 runs that sent it the moment the prompt showed)
+            child.send_signal(signal.SIGTERM)
+            read_until(leader, b"terminated (seed 2)", seen)
+            assert child.wait(timeout=60) == 143
+            assert echoing(follower)
+        assert b"stream stopped" not in seen and b"Traceback" not in seen
 
 
 def test_keys_typed_while_a_sample_streams_into_a_file_are_not_echoed_into_its_status(in_cli_root, tmp_path):

@@ -1,7 +1,7 @@
 """The `charnn` command: options → configs, core ↔ ui, errors → exit codes.
 
 Exit codes: 0 ok, 1 a problem with the input (one line on stderr), 2 bad usage, 130 interrupted
-(143 for SIGTERM during training). torch and the core are imported inside the commands, so
+(143 for SIGTERM during training or sampling). torch and the core are imported inside the commands, so
 `charnn --help` answers without loading them.
 
 command: the Typer app, exits, devices · options: option checks · training, sampling, inspecting: the

@@ -171,12 +171,12 @@ def fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
-def interrupted(message: str = "interrupted"):
-    """Ctrl-C: the user's choice, so said as information rather than as an error; exit 130."""
+def interrupted(message: str = "interrupted", code: int = 130):
+    """Ctrl-C (or SIGTERM, 143): the user's choice, so said as information rather than as an error; exit 130."""
     from charnn import ui
 
     ui.info(message)
-    raise typer.Exit(130)
+    raise typer.Exit(code)
 
 
 

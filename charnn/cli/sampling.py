@@ -14,7 +14,7 @@ import typer
 
 from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device
 from charnn.cli.options import check_seed, check_temperature, check_top_p, read_prime
-from charnn.cli.stopping import CtrlCGate, ctrl_c_noted, drop_stdout, keep_what_was_made, write_output
+from charnn.cli.stopping import CtrlCGate, Termination, ctrl_c_noted, drop_stdout, keep_what_was_made, write_output
 from charnn.config import SAMPLING_PRECISIONS
 from charnn.errors import CharnnError
 
@@ -98,90 +98,95 @@ def sample(
     open_line = False  # the text on stdout ended mid-line
     written = False  # --output written
     fountain = output_format == "fountain"
-    try:
-        prime = read_prime(prime, prime_file)
-        if output is not None:  # before any generating: a long sample must not be lost to a typo here
-            check_writable(output)
-        path = runs.resolve(checkpoint)
-        payload = checkpoints.load(path)
-        model = checkpoints.build_model(payload, path).to(resolve_device(device))
-        vocab = Vocab(payload["vocab"])
-        check_controls(temperature, top_k, top_p)
-        vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
-        note = unseen_note(vocab, prime, unknown) if unknown != "error" else None
-        if note:
-            ui.info(f"--unknown {unknown}: {note}")
-        if stop and vocab.unknown(stop):  # a new-user trial: `--stop '日'` ran its whole length without a word
-            ui.info(f"--stop: the model never writes {listed(vocab.unknown(stop))}, so it cannot stop there; each "
-                    f"sample runs its --length")
-        config = payload["model_config"]
-        label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
-        ui.info(f"sampling from {path} ({label}, step {payload['step']:,})")
-        if interactive:
-            from charnn.interactive import session
+    termination = Termination()
+    # How a stop is named: the seed repeats the text, except at temperature 0, where any seed gives the same.
+    told = f" (seed {seed})" if temperature else ""
+    with termination.installed():
+        try:
+            prime = read_prime(prime, prime_file)
+            if output is not None:  # before any generating: a long sample must not be lost to a typo here
+                check_writable(output)
+            path = runs.resolve(checkpoint)
+            payload = checkpoints.load(path)
+            model = checkpoints.build_model(payload, path).to(resolve_device(device))
+            vocab = Vocab(payload["vocab"])
+            check_controls(temperature, top_k, top_p)
+            vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
+            note = unseen_note(vocab, prime, unknown) if unknown != "error" else None
+            if note:
+                ui.info(f"--unknown {unknown}: {note}")
+            if stop and vocab.unknown(stop):  # a new-user trial: `--stop '日'` ran its whole length without a word
+                ui.info(f"--stop: the model never writes {listed(vocab.unknown(stop))}, so it cannot stop there; each "
+                        f"sample runs its --length")
+            config = payload["model_config"]
+            label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
+            ui.info(f"sampling from {path} ({label}, step {payload['step']:,})")
+            if interactive:
+                from charnn.interactive import session
 
-            return session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
-                           precision)
-        generator = torch.Generator().manual_seed(seed)
-        if num_samples > 1 and temperature == 0:
-            ui.info("temperature 0 is greedy: every sample will be the same")
-        started = time.monotonic()
-        # Asked by --style auto, once: the model writes a few unseen samples, to tell whether to style its text.
-        trial = functools.partial(writes_script, model, vocab, prime, temperature, top_k, top_p, unknown,
-                                  precision) if length else None
-        if fountain:  # shown when done: a Fountain document is made from the whole text
-            batch = BatchRows(vocab, num_samples, stop)
-            with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
-                texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
-                                       unknown, stop, on_progress=spin.progress(length), rows=batch,
-                                       precision=precision)
-            if output is not None:  # first: a reader of stdout that has gone (`| head`) must not cost the file
+                return session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
+                               precision, terminated=lambda: termination.received)
+            generator = torch.Generator().manual_seed(seed)
+            if num_samples > 1 and temperature == 0:
+                ui.info("temperature 0 is greedy: every sample will be the same")
+            started = time.monotonic()
+            # Asked by --style auto, once: the model writes a few unseen samples, to tell whether to style its text.
+            trial = functools.partial(writes_script, model, vocab, prime, temperature, top_k, top_p, unknown,
+                                      precision) if length else None
+            if fountain:  # shown when done: a Fountain document is made from the whole text
+                batch = BatchRows(vocab, num_samples, stop)
+                with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
+                    texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p,
+                                           generator, unknown, stop, on_progress=spin.progress(length), rows=batch,
+                                           precision=precision)
+                if output is not None:  # first: a reader of stdout that has gone (`| head`) must not cost the file
+                    write_output(output, script.output_text(texts, prime, fountain))
+                    written = True
+                ui.show_fountain(texts, prime, style)
+                count = sum(map(len, texts))
+            elif num_samples > 1:
+                batch = BatchRows(vocab, num_samples, stop)
+                with CtrlCGate().installed() as gate, ui.BatchStream(batch, style, prime, trial, label, temperature,
+                                                                     length, guard=gate) as shown:
+                    texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p,
+                                           generator, unknown, stop, on_progress=shown.update, rows=batch,
+                                           precision=precision)
+                    shown.finish(texts)
+                # chars/s of the samples, from their first characters: not of reading the prime or of the trial samples
+                count, started = sum(map(len, texts)), shown.status.started
+            else:
+                if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
+                    ui.info(f"reading the {len(prime):,}-character prime first")
+                chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop,
+                                 precision)
+                stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=trial)
+                with ui.status_for(stream, label, temperature, length) as status:
+                    for char in chars:
+                        pieces.append(char)
+                        stream.write(char)
+                        status.tick()
+                count, started = len(pieces), status.started  # as for a batch: from the first character
+                texts = ["".join(pieces)]
+                open_line = bool(texts[0]) and not texts[0].endswith("\n")
+                if sys.stdout.isatty() and open_line:
+                    sys.stdout.write("\n")
+                    open_line = False
+            if output is not None and not written:
                 write_output(output, script.output_text(texts, prime, fountain))
-                written = True
-            ui.show_fountain(texts, prime, style)
-            count = sum(map(len, texts))
-        elif num_samples > 1:
-            batch = BatchRows(vocab, num_samples, stop)
-            with CtrlCGate().installed() as gate, ui.BatchStream(batch, style, prime, trial, label, temperature, length,
-                                                                 guard=gate) as shown:
-                texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p, generator,
-                                       unknown, stop, on_progress=shown.update, rows=batch, precision=precision)
-                shown.finish(texts)
-            # chars/s of the samples, from their first characters: not of reading the prime or of the trial samples
-            count, started = sum(map(len, texts)), shown.status.started
-        else:
-            if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
-                ui.info(f"reading the {len(prime):,}-character prime first")
-            chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop,
-                             precision)
-            stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=trial)
-            with ui.status_for(stream, label, temperature, length) as status:
-                for char in chars:
-                    pieces.append(char)
-                    stream.write(char)
-                    status.tick()
-            count, started = len(pieces), status.started  # as for a batch: from the first character
-            texts = ["".join(pieces)]
-            open_line = bool(texts[0]) and not texts[0].endswith("\n")
-            if sys.stdout.isatty() and open_line:
-                sys.stdout.write("\n")
-                open_line = False
-        if output is not None and not written:
-            write_output(output, script.output_text(texts, prime, fountain))
-    except CharnnError as problem:
-        fail(str(problem))
-    except KeyboardInterrupt:
-        with ctrl_c_noted():
-            keep_what_was_made(batch, shown, pieces, stream, output, written, prime, style, fountain, bool(texts))
-        interrupted(f"interrupted (seed {seed})")
-    except BrokenPipeError:  # the reader (e.g. `head`) has gone: stop quietly, keeping what --output asked for
-        with ctrl_c_noted() as pressed:  # a Ctrl-C that stopped the reader (`| cat`) may come just after
-            drop_stdout()
-            made = (texts or batch.texts()) if batch is not None else ["".join(pieces)]
-            if output is not None and not written and any(made):
-                with contextlib.suppress(CharnnError):
-                    write_output(output, script.output_text(made, prime, fountain))
-        if pressed:
-            interrupted(f"interrupted (seed {seed})")
-        raise typer.Exit(0) from None
-    ui.sample_footer(count, time.monotonic() - started, seed, open_line)
+        except CharnnError as problem:
+            fail(str(problem))
+        except KeyboardInterrupt:
+            with ctrl_c_noted():
+                keep_what_was_made(batch, shown, pieces, stream, output, written, prime, style, fountain, bool(texts))
+            interrupted(termination.word + told, termination.code)
+        except BrokenPipeError:  # the reader (e.g. `head`) has gone: stop quietly, keeping what --output asked for
+            with ctrl_c_noted() as pressed:  # a Ctrl-C that stopped the reader (`| cat`) may come just after
+                drop_stdout()
+                made = (texts or batch.texts()) if batch is not None else ["".join(pieces)]
+                if output is not None and not written and any(made):
+                    with contextlib.suppress(CharnnError):
+                        write_output(output, script.output_text(made, prime, fountain))
+            if pressed:
+                interrupted(termination.word + told, termination.code)
+            raise typer.Exit(0) from None
+    ui.sample_footer(count, time.monotonic() - started, seed if temperature else None, open_line)

@@ -1,4 +1,5 @@
-"""How `charnn sample` ends early and keeps what it made: Ctrl-C, or a reader of stdout that has gone (`| head`)."""
+"""How `charnn sample` ends early and keeps what it made: Ctrl-C, SIGTERM, or a reader of stdout that has gone
+(`| head`)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,49 @@ def ctrl_c_noted():
     pressed: list[bool] = []
     with sigint_handled_by(lambda *_: pressed.append(True)):
         yield pressed
+
+
+class Termination:
+    """SIGTERM (`kill`, `timeout 60 charnn sample`) ends a sample the way Ctrl-C does, by every path a Ctrl-C takes
+    (CtrlCGate, ctrl_c_noted, `--interactive`): the status row is erased, echo comes back on, and what was made goes
+    to --output. Only the last line differs: `terminated`, exit 143. Left to its default action, SIGTERM left the
+    status row on the screen, the shell's `Terminated` after the cut text, and the next prompt written into it.
+
+    The handler passes it on to SIGINT's. Only from the main thread (the only one that may set handlers), and not
+    where SIGINT is ignored (`nohup`, `trap '' INT`: it would be lost) or SIGTERM has a handler of the program's own.
+    """
+
+    def __init__(self):
+        self.received = False
+
+    def handler(self, signum, frame) -> None:
+        self.received = True
+        ctrl_c = signal.getsignal(signal.SIGINT)
+        if callable(ctrl_c):  # from here: a SIGINT raised now would wait for the next signal inside `input()`
+            ctrl_c(signal.SIGINT, frame)
+        else:  # SIG_DFL: set outside Python
+            signal.raise_signal(signal.SIGINT)
+
+    @property
+    def word(self) -> str:  # how the last line names the stop
+        return "terminated" if self.received else "interrupted"
+
+    @property
+    def code(self) -> int:
+        return 143 if self.received else 130
+
+    @contextlib.contextmanager
+    def installed(self):
+        if (threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+                or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+            yield self
+            return
+        previous = signal.signal(signal.SIGTERM, self.handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class CtrlCGate:

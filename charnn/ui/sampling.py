@@ -182,10 +182,11 @@ def end_piped_line(open_line: bool) -> None:
         stderr.file.flush()
 
 
-def sample_footer(count: int, seconds: float, seed: int, open_line: bool = False) -> None:
-    """The closing line on stderr. `open_line`: the text on stdout (not a terminal) ended mid-line. When stdout is
-    a pipe, whose reader may write it to this same terminal (`| cat`), or where stderr shares stdout's file (a
-    new-user trial's log read `They nod. 10 chars in 0.00s …`), the footer goes on a line of its own."""
+def sample_footer(count: int, seconds: float, seed: int | None, open_line: bool = False) -> None:
+    """The closing line on stderr; `seed` None at temperature 0 (greedy: any seed gives the same). `open_line`: the
+    text on stdout (not a terminal) ended mid-line. When stdout is a pipe, whose reader may write it to this same
+    terminal (`| cat`), or where stderr shares stdout's file (a new-user trial's log read `They nod. 10 chars in
+    0.00s …`), the footer goes on a line of its own."""
     if stderr.is_terminal and not shares_stdout():
         wait_for_reader(sys.stdout)  # `| cat`, `| tee`: the text's end on this terminal first
     if open_line and ((stderr.is_terminal and not is_regular_file(sys.stdout)) or shares_stdout()):
@@ -193,4 +194,4 @@ def sample_footer(count: int, seconds: float, seed: int, open_line: bool = False
         sys.stdout.flush()  # the text before the line break, where the two share a file
         stderr.file.write("\n")
     rate = count / seconds if seconds > 0 else 0
-    info(f"{count:,} chars in {seconds:.2f}s ({rate:,.0f} chars/s), seed {seed}")
+    info(f"{count:,} chars in {seconds:.2f}s ({rate:,.0f} chars/s)" + ("" if seed is None else f", seed {seed}"))
