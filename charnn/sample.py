@@ -24,6 +24,7 @@ from charnn.vocab import Vocab
 NOISE_BLOCK = 2**18  # most random numbers drawn from the generator at once (float64; blocks also stop at 1,024 steps)
 TRIAL_SAMPLES = (8, 200)  # streams × characters that `writes_script` has the model write, unseen
 TRIAL_PRIME = 1000  # at most this much of the prime is read before them: enough for the style it sets
+PRIME_PIECE = 8192  # characters of a prime read per call of the sequence kernel (`read_prime`)
 
 
 def default_prime(vocab: Vocab) -> str:
@@ -57,11 +58,9 @@ def generate_ids(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    prime = torch.tensor(prime_ids, dtype=torch.long, device=device).unsqueeze(0)  # (1, P)
-    # The prime goes through the sequence kernel in one pass; then one cheap step per character.
-    logits, state = model(prime.expand(num_samples, -1).contiguous())  # (B, P, V)
+    logits, state = read_prime(model, prime_ids, num_samples, device)  # then one cheap step per character
     step, state = stepper_for(model, state, precision)
-    logits = logits[:, -1].float().cpu().numpy()  # (B, V)
+    logits = logits.float().cpu().numpy()  # (B, V)
     block_steps = max(1, min(1024, NOISE_BLOCK // logits.size))
     try:
         for position in range(length):
@@ -73,6 +72,27 @@ def generate_ids(
                 logits, state = step(next_ids, state)
     finally:
         model.train(was_training)
+
+
+def read_prime(model: CharRNN, prime_ids: list[int], num_samples: int, device: torch.device):
+    """(logits after the prime (B, V), the state it leaves, per layer (L, B, H)), for B = `num_samples` streams.
+
+    The prime goes through the sequence kernel once, for one stream, whose state every stream then starts from, and
+    in pieces of PRIME_PIECE characters with the state carried, so that memory does not grow with it: read whole, a
+    600,000-character `--prime-file` failed in oneDNN (`could not create a primitive`), and 300,000 took 3.5 GB (a
+    new-user trial), `--num-samples` times over."""
+    if not prime_ids:
+        raise ValueError("the prime must have at least one id (prime_ids_for gives a default)")
+    state = None
+    for start in range(0, len(prime_ids), PRIME_PIECE):
+        piece = torch.tensor(prime_ids[start : start + PRIME_PIECE], dtype=torch.long, device=device)  # (P,)
+        logits, state = model(piece.unsqueeze(0), state)  # (1, P, V)
+
+    def spread(one: torch.Tensor) -> torch.Tensor:  # (L, 1, H) or (1, V) → B rows, each its own memory
+        return one.expand(*one.shape[:-2], num_samples, one.shape[-1]).contiguous()
+
+    state = tuple(map(spread, state)) if isinstance(state, tuple) else spread(state)  # (h, c) or h
+    return spread(logits[:, -1]), state
 
 
 def prime_ids_for(vocab: Vocab, prime: str, unknown: str = "error") -> list[int]:

@@ -156,6 +156,16 @@ def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
     assert stopped.stdout == full[: full.find(stop) + len(stop)]
 
 
+@pytest.mark.parametrize("mode", [[], ["--num-samples", "2"], ["--format", "fountain"]])
+def test_a_long_prime_is_announced_in_every_mode(in_cli_root, monkeypatch, mode):
+    """Read before the first character: seconds of silence (30 s for 600,000 characters on machine C)."""
+    import charnn.cli.sampling
+
+    monkeypatch.setattr(charnn.cli.sampling, "LONG_PRIME", 30)
+    result = invoke("sample", "--length", "5", "--seed", "1", "--prime", "the " * 10, *mode)
+    assert result.exit_code == 0 and "reading the 40-character prime first" in result.stderr
+
+
 def test_a_greedy_sample_names_no_seed(in_cli_root):
     """At temperature 0 every seed gives the same text: the last line named one to repeat it by."""
     greedy = invoke("sample", "--length", "30", "--temperature", "0", "--seed", "5")

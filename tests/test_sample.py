@@ -288,3 +288,28 @@ def test_writes_script_reads_a_long_prime_once_and_short(monkeypatch):
     writes_script(make_model(), VOCAB, "the cat " * 10_000, temperature=1.1)
     writes_script(make_model(), VOCAB, "the cat", temperature=0)
     assert calls == [(sample.TRIAL_PRIME, sample.TRIAL_SAMPLES[0], 1.1), (7, sample.TRIAL_SAMPLES[0], 0.8)]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_long_prime_is_read_in_pieces_with_the_state_carried(cell, monkeypatch):
+    """A new-user trial: a 600,000-character --prime-file, read in one call, failed in oneDNN, and 300,000 took
+    3.5 GB. Read in pieces, the state carried from one to the next, it leaves what one pass would, in every row."""
+    import charnn.sample as sampling
+
+    model = make_model(cell)
+    ids = prime_ids_for(VOCAB, "the fox, the é 日本 and 🙂. " * 9)  # 227 ids
+    lengths = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda idx, state=None: lengths.append(idx.shape[1]) or forward(idx, state))
+    with torch.inference_mode():
+        whole_logits, whole_state = model(torch.tensor([ids]))  # (1, P, V): one pass, as before
+        lengths.clear()
+        monkeypatch.setattr(sampling, "PRIME_PIECE", 100)
+        logits, state = sampling.read_prime(model, ids, 3, torch.device("cpu"))
+    assert lengths == [100, 100, 27]
+    assert logits.shape == (3, len(VOCAB)) and logits.is_contiguous()
+    torch.testing.assert_close(logits, whole_logits[:, -1].expand(3, -1), rtol=1e-5, atol=1e-5)
+    for got, expected in zip(state if isinstance(state, tuple) else [state],
+                             whole_state if isinstance(whole_state, tuple) else [whole_state], strict=True):
+        assert got.shape == (2, 3, 16) and got.is_contiguous()  # (L, B, H), each row its own
+        torch.testing.assert_close(got, expected.expand(-1, 3, -1), rtol=1e-5, atol=1e-5)

@@ -18,7 +18,7 @@ from charnn.cli.stopping import CtrlCGate, Termination, ctrl_c_noted, drop_stdou
 from charnn.config import SAMPLING_PRECISIONS
 from charnn.errors import CharnnError
 
-LONG_PRIME = 20_000  # characters; a prime this long is announced (the bundled model reads ~11,000 a second)
+LONG_PRIME = 20_000  # characters; a prime this long is announced (the bundled model reads ~20,000 a second)
 
 
 def unescape(text: str | None) -> str | None:
@@ -133,6 +133,8 @@ def sample(
             # Asked by --style auto, once: the model writes a few unseen samples, to tell whether to style its text.
             trial = functools.partial(writes_script, model, vocab, prime, temperature, top_k, top_p, unknown,
                                       precision) if length else None
+            if len(prime) > LONG_PRIME:  # seconds before the first character is written, in every mode
+                ui.info(f"reading the {len(prime):,}-character prime first")
             if fountain:  # shown when done: a Fountain document is made from the whole text
                 batch = BatchRows(vocab, num_samples, stop)
                 with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
@@ -155,8 +157,6 @@ def sample(
                 # chars/s of the samples, from their first characters: not of reading the prime or of the trial samples
                 count, started = sum(map(len, texts)), shown.status.started
             else:
-                if len(prime) > LONG_PRIME:  # read one character at a time: seconds before the first one is written
-                    ui.info(f"reading the {len(prime):,}-character prime first")
                 chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop,
                                  precision)
                 stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=trial)
