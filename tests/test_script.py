@@ -204,10 +204,21 @@ CSI = re.compile(r"\x1b\[([0-9;]*)([A-Za-z])")
 class Screen:
     """Just enough of a terminal to see what the status row leaves behind: auto-wrap (a character in the
     last column leaves the cursor there until the next one), CR, LF (as a tty's CR LF), and the escapes
-    ScriptStream writes: erase line, cursor up, cursor forward. Colours are ignored."""
+    ScriptStream writes: erase line, cursor up, cursor forward, index and reverse index (down and up a row,
+    the column kept), save and restore the cursor. Colours are ignored.
 
-    def __init__(self, width: int):
+    With a `height`, the screen has that many rows: a line break or index on the bottom row scrolls it up one (rows
+    stay numbered from the first, scrolled away or not), and a restored cursor goes to the row of the screen it was
+    saved on, as a terminal's does: where the screen scrolled in between, that is another row of the text."""
+
+    def __init__(self, width: int, height: int | None = None):
         self.width, self.cells, self.row, self.column, self.pending = width, {}, 0, 0, False
+        self.height, self.top, self.saved = height, 0, (0, 0, False)  # top: rows scrolled away
+
+    def down(self) -> None:
+        self.row += 1
+        if self.height is not None and self.row >= self.top + self.height:
+            self.top += 1
 
     def feed(self, data: str) -> None:
         position = 0
@@ -220,14 +231,29 @@ class Screen:
                 elif match.group(2) in "AC":
                     self.pending = False
                     if match.group(2) == "A":
-                        self.row -= count
+                        self.row = max(self.top, self.row - count)
                     else:
                         self.column = min(self.width - 1, self.column + count)
                 position = match.end()
                 continue
+            if data.startswith("\x1b", position) and data[position + 1 : position + 2] in ("7", "8", "D", "M"):
+                code, position = data[position + 1], position + 2
+                if code == "7":
+                    self.saved = (self.row - self.top, self.column, self.pending)
+                elif code == "8":
+                    row, self.column, self.pending = self.saved
+                    self.row = self.top + row
+                elif code == "D":
+                    self.pending = False
+                    self.down()
+                else:  # M, on the top row: scrolling down is not emulated, and not needed
+                    self.pending = False
+                    self.row = max(self.top, self.row - 1)
+                continue
             char, position = data[position], position + 1
             if char in "\r\n":
-                self.row += char == "\n"
+                if char == "\n":
+                    self.down()
                 self.column, self.pending = 0, False
                 continue
             if char == "\t":  # the next stop of 8, never past the last column; no wrap
@@ -235,7 +261,8 @@ class Screen:
                 continue
             size = 2 if unicodedata.east_asian_width(char) in "WF" else 1
             if self.pending or self.column + size > self.width:  # a wide character skips a last column
-                self.row, self.column, self.pending = self.row + 1, 0, False
+                self.down()
+                self.column, self.pending = 0, False
             self.cells[self.row, self.column] = char
             if size == 2:
                 self.cells[self.row, self.column + 1] = ""
@@ -250,7 +277,8 @@ class Screen:
                 for row in range(last + 1)]
 
 
-def assert_status_row_leaves_the_screen_as_plain_text(text: str, width: int, every: int, detect: bool) -> None:
+def assert_status_row_leaves_the_screen_as_plain_text(text: str, width: int, every: int, detect: bool,
+                                                      height: int | None = None) -> None:
     """`text` through a ScriptStream whose status row is redrawn every `every` characters must leave the
     terminal as the plain text alone would, the status row gone at the end."""
     out = io.StringIO()
@@ -262,7 +290,7 @@ def assert_status_row_leaves_the_screen_as_plain_text(text: str, width: int, eve
             stream.status_text = f"model · temp 0.8 · {number * 97:,} chars/s · {number:,}/{len(text):,}"
             stream.draw_status()
     stream.close()
-    streamed, plain = Screen(width), Screen(width)
+    streamed, plain = Screen(width, height), Screen(width)
     streamed.feed(out.getvalue())
     plain.feed(text)
     assert streamed.rows()[:len(plain.rows())] == plain.rows()
@@ -287,6 +315,24 @@ def test_status_row_leaves_tabs_and_wide_characters_where_they_were(text):
     """The status row puts the cursor back by counting cells: a tab (0 cells to Rich) or a wide
     character wrapped from the last column threw that count off, and later text overwrote earlier."""
     assert_status_row_leaves_the_screen_as_plain_text(text, width=23, every=5, detect=True)
+
+
+@pytest.mark.parametrize("height", [None, 4])
+def test_status_row_leaves_emoji_where_a_terminal_drew_them(height):
+    """A new-user trial: the cursor went back by a column counted from Unicode's widths, and tmux draws a ZWJ family,
+    a flag or ❤️ at other widths than those: later text landed in the wrong place (`heart.❤️`, a family's last
+    member written over) on 68 of 142 lines. This screen, too, counts a ZWJ as one cell where Rich counts none;
+    the cursor is now saved and restored, whatever the widths. With a height of 4 rows, the screen scrolls under the
+    status row at every line."""
+    text = "Family: 👩\u200d👩\u200d👧 and 👨\u200d👩\u200d👦\u200d👦, flags 🇯🇵🇫🇷, heart ❤\ufe0f, 日本.\n" * 6
+    assert_status_row_leaves_the_screen_as_plain_text(text, width=120, every=3, detect=True, height=height)
+
+
+def test_status_row_leaves_wrapped_text_whole_on_the_bottom_row():
+    """Drawn from the bottom row of the screen, the status row's line break scrolls the text up: where the cursor
+    was saved before that, it came back a row too low."""
+    text = SCREENPLAY + "\n" + "She runs down the long corridor past the doors, the lights, the guards, and out. " * 3
+    assert_status_row_leaves_the_screen_as_plain_text(text, width=40, every=7, detect=True, height=3)
 
 
 def test_a_style_left_open_goes_on_after_the_status_row_is_drawn():

@@ -16,6 +16,14 @@ SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_
 # colour across a batch's samples and an interactive session's streams.
 SPEAKERS: dict[str, str] = {}
 KIND_STYLES = {"heading": "bold underline", "transition": "bold italic", "direction": "dim italic", "text": ""}
+# To the status row and back, wherever the text left the cursor. Down and up by one row keeping the column (IND, RI:
+# on the bottom row, the way down scrolls, so the status row exists before the cursor is saved); save it (DECSC);
+# down to the status row's start; and after the status, the cursor restored (DECRC). No column is computed: one
+# counted from the text's own widths (`\r\x1b[27C`) put the text back in the wrong place wherever the terminal drew
+# a character wider or narrower than Unicode's tables say (a ZWJ family, a flag, ❤️): a new-user trial saw
+# `Family: 👩‍👩‍👧 and 👨‍👩‍👦‍          , flags …` and `heart.❤️` on 68 of 142 lines of emoji in tmux.
+UNDER = "\x1bD\x1bM\x1b7\x1bD\r"
+BACK = "\x1b8"
 
 
 class Closing:
@@ -127,10 +135,9 @@ class ScriptStream(Closing):
         """Move `cells` (where the cursor is along the line, wrapped rows included) past `char`."""
         self.cells = cells_after(self.cells, char, self.width)
 
-    def clear_status(self, position: int) -> None:
-        """Erase the status row, the cursor back at `position` (cells written of the current line)."""
-        column = position % self.width
-        self.status.file.write("\n\x1b[2K\x1b[1A" + (f"\r\x1b[{column}C" if column else "\r"))
+    def clear_status(self) -> None:
+        """Erase the status row, the cursor back where it was."""
+        self.status.file.write(UNDER + "\x1b[2K" + BACK)
         self.status.file.flush()
         self.status_shown = False  # only now: a Ctrl-C during the write must still find it shown, and erase it
 
@@ -143,7 +150,7 @@ class ScriptStream(Closing):
             position = 0 if self.held else self.cells  # held text starts the line, none of it written yet
             if cells_after(position, self.held + char, self.width) >= (position // self.width + 1) * self.width:
                 self.out.flush()
-                self.clear_status(position)
+                self.clear_status()
                 self.owed = True
         self.put(char)
         if self.owed:  # drawn as soon as it can be: not while a line's start is held, nor before a wrap
@@ -201,11 +208,7 @@ class ScriptStream(Closing):
         self.shown_cells, self.held = self.cells, ""
 
     def draw_status(self) -> None:
-        """The status on the row under the text, then the cursor back to where the text goes on.
-
-        Relative moves only (down by a line break, up by one row), so it also works on the bottom
-        row of the screen, where the line break scrolls.
-        """
+        """The status on the row under the text, then the cursor back to where the text goes on (UNDER, BACK)."""
         if self.status is None or not self.status_text or self.held:
             return
         width = self.width = max(1, self.status.width)
@@ -215,10 +218,9 @@ class ScriptStream(Closing):
         self.owed = False
         self.out.write(self.open_end)  # the status row is not part of the line's open style
         self.out.flush()
-        back = f"\r\x1b[{written % width}C" if written % width else "\r"
         self.status_shown = True  # first: a Ctrl-C during the write must find it shown, and erase it (a new-user
         # trial saw `interrupted (seed …)` written over a status left behind, 2 times in 49)
-        self.status.file.write("\n\x1b[2K" + self.styled(fitted(self.status_text, width), "dim") + "\x1b[1A" + back)
+        self.status.file.write(UNDER + "\x1b[2K" + self.styled(fitted(self.status_text, width), "dim") + BACK)
         self.status.file.flush()
         if self.open_start:  # the status's own style ended with a reset: the line's open style goes on
             self.out.write(self.open_start)
@@ -236,4 +238,4 @@ class ScriptStream(Closing):
         self.open_start = self.open_end = ""
         self.out.flush()
         if self.status_shown:  # erase the status row, cursor back at the end of the text shown
-            self.clear_status(self.shown_cells)
+            self.clear_status()
