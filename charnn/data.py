@@ -118,10 +118,14 @@ class EncodedCorpus:
 
 
 def check_corpus_path(path: Path) -> None:
+    if str(path) == "-":
+        raise CharnnError("a corpus is read from a file, not from stdin — save the text to a file and give its path")
     if not path.exists():
         raise CharnnError(f"corpus {path} does not exist — give the path of a UTF-8 text file")
     if path.is_dir():
         raise CharnnError(f"{path} is a directory — give the path of a text file inside it")
+    if not path.is_file():  # `/dev/stdin`, `<(…)`: read twice (vocabulary, then ids), a pipe was "empty" the 2nd time
+        raise CharnnError(f"{path} is not a file but a pipe or device — save the text to a file and give its path")
 
 
 def is_cached(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> bool:
@@ -161,8 +165,12 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
         for text in iter_text(path, options):
             missing = vocab.unknown(text)
             if missing:
-                raise CharnnError(f"{path} has characters this model never saw: {listed(missing)} — evaluate "
-                                  "on text written in the model's alphabet")
+                # A file read in another encoding than its own shows characters that are not in it (a new-user
+                # trial: a UTF-8 file read as latin-1, its run's encoding, showed 'Ã' and '\x87' for 'Ç')
+                other = "" if codecs.lookup(options.encoding).name == "utf-8" else (
+                    f", reading it as {options.encoding} (give --encoding if it is in another)")
+                raise CharnnError(f"{path} has characters this model never saw: {listed(missing)}{other} — "
+                                  "evaluate on text written in the model's alphabet")
             yield vocab._encode_known(text).astype(vocab.dtype)
 
     try:

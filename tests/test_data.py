@@ -287,6 +287,29 @@ def test_latin1_encoding(write_corpus):
     assert corpus.vocab.decode(corpus.ids) == "café\n"
 
 
+def test_a_file_read_in_another_encoding_is_said_to_be(write_corpus):
+    """A new-user trial: `charnn eval` of a UTF-8 file with a latin-1 run read it as latin-1, and blamed characters
+    not in it ('Ã', '\x87' for 'Ç'); the error now says how it was read."""
+    path = write_corpus("Ça été\n")  # UTF-8
+    with pytest.raises(CharnnError, match=r"'Ã'.*reading it as latin-1 \(give --encoding"):
+        load_corpus(path, ReadOptions(encoding="latin-1"), vocab=Vocab("\n aeçtéÇ"))
+    with pytest.raises(CharnnError, match="never saw: 'x' — evaluate"):  # read as UTF-8: nothing to add
+        load_corpus(write_corpus("Ça été x\n", "other.txt"), vocab=Vocab("\n aeçtéÇ"))
+
+
+def test_a_pipe_or_stdin_as_the_corpus_is_refused_with_the_fix(tmp_path):
+    """A new-user trial: `cat f | charnn train /dev/stdin` was called "empty" (read once for the vocabulary, the
+    pipe had nothing left for the ids), and `charnn train -` "does not exist"."""
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(CharnnError, match="not a file but a pipe or device — save the text to a file"):
+        load_corpus(fifo)  # refused before it is opened: opening a pipe with no writer would wait for ever
+    with pytest.raises(CharnnError, match="not from stdin — save the text to a file"):
+        load_corpus("-")
+
+
 def test_unknown_encoding_is_charnn_error(write_corpus):
     with pytest.raises(CharnnError):
         load_corpus(write_corpus("x"), ReadOptions(encoding="no-such-codec"))
