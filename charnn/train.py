@@ -155,8 +155,12 @@ def train(
             window_seconds = (time.monotonic() - window_start) / window_steps
             on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds, elapsed(),
                           min(1.0, progress)))
-        if reason == "interrupted" and step == first_step:
-            pass  # nothing trained: a new run leaves no files (a step-0 latest.pt made its folder a run to --resume)
+        if step == first_step and reason in ("interrupted", "time"):
+            # Nothing trained, nothing written: a new run leaves no files (a step-0 latest.pt made its folder a run,
+            # so the same command with a longer --time was refused), and a resumed one is as it was (a resume with
+            # seconds left of its --time wrote its last step's record again, and moved its clock on: a new-user
+            # trial).
+            pass
         elif reason == "interrupted":
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 raise CharnnError(f"the weights became non-finite at step {step}; nothing was saved after it — "

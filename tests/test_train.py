@@ -374,6 +374,25 @@ def test_a_run_through_its_time_is_not_run_again_by_resume(tmp_path, short_corpu
     assert longer.events[-1].reason == "time" and longer.events[-1].step > run.events[-1].step
 
 
+def test_a_budget_spent_before_the_first_step_writes_nothing(tmp_path, short_corpus):
+    """A new-user trial: `--time 1s` left a step-0 run, so the same command with `--time 30s` was refused (the folder
+    held a run); and a resume with seconds left of its --time trained nothing, yet wrote its last step's metrics
+    record again and moved its clock on."""
+    import time
+
+    config = tiny_train_config(steps=None, time_budget=1.0, eval_every=10_000, log_every=1, preview_chars=0)
+    new = train_run(tmp_path / "new", short_corpus, config=config, started_at=time.monotonic() - 5)
+    assert new.events[-1].reason == "time" and new.events[-1].step == 0
+    assert not (tmp_path / "new").exists() and not any(isinstance(e, (Saved, Evaluated)) for e in new.events)
+    train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=5))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.name != ".lock"}
+    spent = load(tmp_path / "run" / "latest.pt")["metrics"]["elapsed"]
+    resumed = train_run(tmp_path / "run", short_corpus, config=replace(config, time_budget=spent + 0.5), resume=True,
+                        started_at=time.monotonic() - 1)
+    assert resumed.events[-1].reason == "time" and resumed.events[-1].step == 5
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.name != ".lock"} == before
+
+
 def test_a_time_run_evals_by_the_clock_when_its_steps_come_too_slowly(tmp_path, short_corpus):
     config = tiny_train_config(steps=None, time_budget=2.5, eval_every=1_000_000, eval_seconds=0.5, log_every=10_000,
                                preview_chars=0)

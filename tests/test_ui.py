@@ -72,9 +72,12 @@ def test_an_interrupted_run_keeps_its_progress():
 def test_a_budget_spent_before_the_first_step_says_nothing_was_trained():
     """A new-user trial: `--time 2s` ended `finished (time) at step 0` like any other run."""
     screen = run_view([started(), Finished(0, 2.0, float("inf"), "time", Path("checkpoints/screenplay"))])
-    assert "nothing was trained" in screen and "give a longer --time" in screen
+    assert "before the first step: starting up took the whole budget; nothing was saved — give a longer --time" in (
+        screen)
     screen = run_view([started(), Finished(5, 2.0, 2.9, "time", Path("checkpoints/screenplay"))])
-    assert "nothing was trained" not in screen
+    assert "before" not in screen and "finished (time) at step 5" in screen
+    screen = run_view([started(5, 2.9), Finished(5, 9.0, 2.9, "time", Path("checkpoints/screenplay"))])
+    assert "starting up took the time left; the run is as it was at step 5 — give a longer --time" in screen
 
 
 def test_emoji_in_the_preview_take_the_cells_rich_gave_them():

@@ -99,11 +99,14 @@ class TrainView:
         if event.reason == "interrupted" and event.step == first:  # train.py saves nothing then
             return ("stopped (interrupted) before the first step; nothing was saved" if first == 0 else
                     f"stopped (interrupted) before a step was trained; the run is as it was at step {first:,}")
+        if event.reason == "time" and event.step == first:  # nor then (a new-user trial: `--time 2s`)
+            return ("finished (time) before the first step: starting up took the whole budget; nothing was saved — "
+                    "give a longer --time (30s or more)" if first == 0 else
+                    f"finished (time) before a step was trained: starting up took the time left; the run is as it "
+                    f"was at step {first:,} — give a longer --time")
         verb = "stopped (interrupted)" if event.reason == "interrupted" else f"finished ({event.reason})"
         line = (f"{verb} at step {event.step:,} after {duration(event.elapsed)}; best val "
                 f"{loss_text(event.best_val_loss)}; run folder {event.run_dir}")
-        if event.step == 0 and event.reason == "time":  # a new-user trial: `--time 2s` ended like any other run
-            line += " — nothing was trained: starting up took the whole budget; give a longer --time (30s or more)"
         return line
 
     def train_loss(self) -> str:
