@@ -85,11 +85,22 @@ def newest_run_folder(base: Path, corpus_name: str) -> Path:
 NO_LATEST = "holds a run's files but no latest.pt (a run stopped before its first full save, or weights only)"
 
 
+def check_is_not_a_file(run_dir: Path) -> None:
+    """Refuse an --out that is a file, before the preset's speed test: a trial gave `--out RUN/latest.pt` and was
+    told there was no folder of that name."""
+    if run_dir.exists() and not run_dir.is_dir():
+        if run_dir.suffix == ".pt" and holds_run(run_dir.parent):
+            raise CharnnError(f"--out takes a run folder, and {run_dir} is a checkpoint in one — give {run_dir.parent}")
+        raise CharnnError(f"cannot use {run_dir} as the run folder: a file of that name is in the way — choose "
+                          "another --out")
+
+
 def check_can_resume(run_dir: Path) -> None:
     """Refuse a --resume of `run_dir` without a latest.pt, saying why and what to do."""
     run_dir = Path(run_dir)
     if (run_dir / "latest.pt").exists():
         return
+    check_is_not_a_file(run_dir)
     if holds_run(run_dir):
         raise CharnnError(f"nothing to resume in {run_dir}: it {NO_LATEST} — train into another --out")
     if not run_dir.is_dir():  # a new-user trial, in another folder: "no latest.pt" in a folder that was not there
@@ -100,6 +111,7 @@ def check_can_resume(run_dir: Path) -> None:
 
 def check_can_start(run_dir: Path) -> None:
     """Refuse a new run in a folder that holds one: the two runs' files would mix."""
+    check_is_not_a_file(Path(run_dir))
     if not holds_run(run_dir):
         return
     if (Path(run_dir) / "latest.pt").exists():
@@ -112,8 +124,8 @@ def resumable(payload: dict, run_dir: Path) -> str:
     """What `charnn info` says of resuming: a run folder's best.pt holds weights only, its latest.pt more."""
     if "optimizer" in payload:
         return "yes (has optimizer state)"
-    if (run_dir / "latest.pt").exists():
-        return f"yes, from {run_dir / 'latest.pt'} (this file holds weights only)"
+    if (run_dir / "latest.pt").exists():  # not from this file, which a trial read as resumable from its step
+        return f"its run is, from its last save, {run_dir / 'latest.pt'} (this file holds weights only)"
     return "no (weights only)"
 
 

@@ -396,7 +396,8 @@ def test_info(in_cli_root):
     for text in ("1×16 LSTM", "parameters", f"{len(in_cli_root.vocab)} characters", "corpus.txt", "best val loss"):
         assert text in result.stdout, text
     # The folder's best.pt holds weights only, but the run resumes from its latest.pt.
-    assert "yes, from checkpoints/corpus/latest.pt (this file holds weights only)" in " ".join(result.stdout.split())
+    assert ("its run is, from its last save, checkpoints/corpus/latest.pt (this file holds weights only)"
+            in " ".join(result.stdout.split()))
     lines = result.stdout.splitlines()
     assert lines and all(line == line.rstrip() for line in lines)  # no trailing spaces (a rich Table pads them)
     assert re.search(r"^parameters +[0-9,]+$", result.stdout, re.M)  # key, then its value, on one line
@@ -530,6 +531,20 @@ def test_a_run_killed_before_its_first_full_save_is_neither_resumed_nor_written_
     monkeypatch.chdir(elsewhere)
     fails(1, "train", str(tmp_path / "corpus.txt"), "--resume", *TINY,
           message="there is no folder checkpoints/corpus — check the path (a run is in checkpoints/ where it was")
+
+
+def test_an_out_that_is_a_file_is_refused_before_the_preset(tmp_path, monkeypatch):
+    """A new-user trial: `--resume --out RUN/latest.pt` was told there is no folder of that name."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    assert invoke("train", "corpus.txt", "--steps", "2", "--eval-every", "2", *TINY).exit_code == 0
+    for resume in ([], ["--resume"]):
+        result = fails(1, "train", "corpus.txt", "--out", "checkpoints/corpus/latest.pt", "--steps", "4", *resume,
+                       message="--out takes a run folder, and checkpoints/corpus/latest.pt is a checkpoint in one — "
+                               "give checkpoints/corpus")
+        assert "model size" not in result.stderr
+        fails(1, "train", "corpus.txt", "--out", "corpus.txt", "--steps", "4", *resume,
+              message="cannot use corpus.txt as the run folder: a file of that name is in the way")
 
 
 def test_resume_without_out_skips_another_corpus_with_the_same_stem(tmp_path, monkeypatch):

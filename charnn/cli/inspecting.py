@@ -39,7 +39,7 @@ def info(path: Annotated[Path | None, typer.Argument(
                   f"{config['embed_dim']}, dropout {config['dropout']}, weight dropout "
                   f"{config.get('weight_dropout', 0.0)}"),
         ("parameters", f"{model.num_parameters():,}"),
-        ("vocabulary", f"{len(payload['vocab'])} characters"),
+        ("vocabulary", f"{len(payload['vocab'])} character{'s' * (len(payload['vocab']) != 1)}"),
         ("trained on", str(payload.get("corpus", "?"))),
         ("step", f"{payload['step']:,} ({metrics.get('chars_seen', 0):,} chars seen)"),
         ("best val loss", (f"{best:.4f} nats, {best / math.log(2):.4f} bpc" if math.isfinite(best) else "–")
