@@ -125,7 +125,12 @@ def to_fountain(text: str) -> str:
             out.append("")
         elif kind == "transition":
             blank_before()
-            out.append(stripped if stripped.endswith("TO:") else "> " + stripped)
+            if stripped.startswith("FADE IN"):  # at the action margin, as screenplays set it (and Fountain reads it)
+                out.append(stripped)
+            elif stripped.startswith("THE END"):
+                out.append(f"> {stripped} <")  # centred
+            else:  # at the transition margin: Fountain knows `… TO:`, and needs `>` for FADE OUT.
+                out.append(stripped if stripped.endswith("TO:") else "> " + stripped)
             out.append("")
         elif kind == "speaker":
             name, _, words = stripped.partition(":")

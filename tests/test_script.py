@@ -194,7 +194,11 @@ def test_fountain_from_a_screenplay():
     assert "INT. LIGHTHOUSE KITCHEN - NIGHT" in lines
     assert lines[lines.index("MARGARET") + 1] == "(quietly)"
     assert lines[lines.index("CUT TO:") - 1] == ""
-    assert "> FADE IN:" in lines  # a transition Fountain would not know without '>'
+    # FADE IN: stays at the left margin, as screenplays set it (a new-user trial: `> FADE IN:` forced it right);
+    # FADE OUT. is a transition Fountain would not know without `>`; THE END is centred.
+    assert lines[0] == "FADE IN:" and lines[1] == ""
+    ending = script.to_fountain("She leaves.\nFADE OUT.\nTHE END\n").splitlines()
+    assert ending == ["She leaves.", "", "> FADE OUT.", "", "> THE END <"]
     assert fountain.endswith("\n")
 
 
