@@ -12,11 +12,9 @@ from charnn.model import CharRNN
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
-    """Linear warmup over `warmup_steps` (a tenth of a `--steps` run at most: a trial's `--steps 20` ended still
-    warming up, never at its lr), then cosine from lr to lr × min_lr_fraction by progress 1."""
-    warmup = config.warmup_steps if config.steps is None else min(config.warmup_steps, max(1, config.steps // 10))
-    if step < warmup:
-        return config.lr * (step + 1) / warmup
+    """Linear warmup over `warmup_steps`, then cosine from lr to lr × min_lr_fraction by progress 1."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
     cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return config.lr * (config.min_lr_fraction + (1 - config.min_lr_fraction) * cosine)
 

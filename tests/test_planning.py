@@ -26,6 +26,11 @@ def test_a_new_run_gets_ten_minutes_and_the_preset(trained_run):
     assert sized.preset_reason is None  # the user chose the size: nothing to explain
     assert (sized.model_config.num_layers, sized.model_config.hidden_size) == (1, 24)
     assert sized.config.steps == 50 and sized.config.eval_every == 7 and sized.config.eval_seconds is None
+    # A --steps run warms up over at most its first tenth (a trial's --steps 20 ended in its 30-step warmup); a
+    # --time run, and a --steps run of 300 or more, over TrainConfig's 30 steps.
+    assert sized.config.warmup_steps == 5
+    assert plan.config.warmup_steps == TrainConfig.warmup_steps == 30
+    assert planning.plan_run(trained_run.corpus, None, NOTHING_GIVEN, 2000, None, CPU, "fp32").config.warmup_steps == 30
 
 
 def test_a_resumed_run_keeps_its_settings_unless_a_flag_is_given(trained_run):
@@ -41,6 +46,9 @@ def test_a_resumed_run_keeps_its_settings_unless_a_flag_is_given(trained_run):
     assert changed.config.lr == 0.5 and changed.config.time_budget == 30.0 and changed.config.steps is None
     assert changed.config.eval_seconds == 30.0 / 8  # a new --time plans its evals
     assert changed.config.batch_size == saved.batch_size != TrainConfig.batch_size
+    # A --steps run's warmup is saved with it: a resume to a larger --steps does not warm up again.
+    assert planning.plan_run(trained_run.corpus, trained_run.run_dir, NOTHING_GIVEN, 5000, None, CPU,
+                             "auto").config.warmup_steps == saved.warmup_steps
 
 
 def test_a_corrupt_latest_pt_says_the_run_cannot_be_resumed(trained_run, tmp_path):
