@@ -99,8 +99,9 @@ def sample(
     written = False  # --output written
     fountain = output_format == "fountain"
     termination = Termination()
-    # How a stop is named: the seed repeats the text, except at temperature 0, where any seed gives the same.
-    told = f" (seed {seed})" if temperature else ""
+    # How a stop is named: the seed repeats the text, except at temperature 0, where any seed gives the same, and in
+    # a session, whose /seed and /temp change them.
+    told = f" (seed {seed})" if temperature and not interactive else ""
     with termination.installed():
         try:
             prime = read_prime(prime, prime_file)

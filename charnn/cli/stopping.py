@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from charnn.errors import CharnnError
@@ -90,9 +91,12 @@ class Termination:
     to --output. Only the last line differs: `terminated`, exit 143. Left to its default action, SIGTERM left the
     status row on the screen, the shell's `Terminated` after the cut text, and the next prompt written into it.
 
-    The handler passes it on to SIGINT's. Only from the main thread (the only one that may set handlers), and not
-    where SIGINT is ignored (`nohup`, `trap '' INT`: it would be lost) or SIGTERM has a handler of the program's own.
+    The handler passes it on to SIGINT's, or raises KeyboardInterrupt itself where SIGINT is ignored (a script's
+    `&` job: the Ctrl-C paths are then the same, less CtrlCGate's wait). Only from the main thread (the only one that
+    may set handlers), and not where SIGTERM has a handler of the program's own or is ignored.
     """
+
+    NUDGE_AFTER = 0.2  # seconds a SIGTERM may wait for its handler before `nudge` sends it again
 
     def __init__(self):
         self.received = False
@@ -102,8 +106,8 @@ class Termination:
         ctrl_c = signal.getsignal(signal.SIGINT)
         if callable(ctrl_c):  # from here: a SIGINT raised now would wait for the next signal inside `input()`
             ctrl_c(signal.SIGINT, frame)
-        else:  # SIG_DFL: set outside Python
-            signal.raise_signal(signal.SIGINT)
+        else:  # ignored, or set outside Python (None)
+            raise KeyboardInterrupt
 
     @property
     def word(self) -> str:  # how the last line names the stop
@@ -113,18 +117,42 @@ class Termination:
     def code(self) -> int:
         return 143 if self.received else 130
 
+    def nudge(self, reader: int, main_thread: int) -> None:
+        """A thread, told of each signal through Python's wakeup fd. Waiting for a key at `--interactive`'s prompt,
+        readline runs Python's handlers only when a signal interrupts its wait: a SIGTERM that came between the
+        prompt's drawing and the wait waited with it, for ever (a review: 2 of 6 sent as `prime> ` showed). So while
+        the handler has not run, the SIGTERM goes again, to the main thread."""
+        with contextlib.suppress(OSError):
+            while data := os.read(reader, 64):  # one byte per signal, its number; nothing once the writer closes
+                if signal.SIGTERM in data:
+                    time.sleep(self.NUDGE_AFTER)
+                    if not self.received:
+                        signal.pthread_kill(main_thread, signal.SIGTERM)
+        os.close(reader)
+
     @contextlib.contextmanager
     def installed(self):
         if (threading.current_thread() is not threading.main_thread()
-                or signal.getsignal(signal.SIGINT) is signal.SIG_IGN
                 or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
             yield self
             return
         previous = signal.signal(signal.SIGTERM, self.handler)
+        reader, writer = os.pipe()
+        os.set_blocking(writer, False)
+        earlier = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+        if earlier != -1:  # the program's own: left to it, without the nudge
+            signal.set_wakeup_fd(earlier)
+            os.close(writer)
+            os.close(reader)
+        else:
+            threading.Thread(target=self.nudge, args=(reader, threading.main_thread().ident), daemon=True).start()
         try:
             yield self
         finally:
             signal.signal(signal.SIGTERM, previous)
+            if earlier == -1:
+                signal.set_wakeup_fd(-1)
+                os.close(writer)  # the thread reads the end, and goes
 
 
 class CtrlCGate:
