@@ -643,6 +643,15 @@ def test_the_clock_cadence_comes_from_the_preset_and_an_explicit_eval_every_turn
     assert load(tmp_path / "a" / "latest.pt")["train_config"]["eval_seconds"] == 1.0
 
 
+def test_a_budget_spent_before_the_first_step_exits_1(in_cli_root, tmp_path, monkeypatch):
+    """Two trials: `--time 1s` trained and saved nothing, yet exited 0, so `charnn train … && charnn sample` went on
+    to sample another model."""
+    monkeypatch.setattr(cli_module.command, "STARTED_AT", time.monotonic() - 60)  # the budget is gone already
+    result = invoke("train", "corpus.txt", "--time", "30s", "--out", str(tmp_path / "run"), *TINY)
+    assert result.exit_code == 1 and "before the first step" in result.stderr and "nothing was saved" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_version():
     result = invoke("--version")
     assert result.exit_code == 0 and result.stdout.startswith("charnn ")

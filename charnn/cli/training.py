@@ -146,6 +146,9 @@ the target (--steps/--time) when neither is given.
             ui.info(f"stopped; {'latest checkpoint saved in ' if trained else 'the run is unchanged in '}"
                     f"{run_dir / 'latest.pt'} — continue with: charnn train {corpus} --out {run_dir} --resume")
         raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
+    if view.finished is not None and view.started is not None and view.finished.reason == "time" and (
+            view.finished.step == view.started.start_step):  # the budget went on starting up; the view said so
+        raise typer.Exit(1)  # nothing trained or saved: `charnn train … && charnn sample` must not go on (a trial)
 
 
 class StopFlag:
