@@ -321,15 +321,38 @@ def test_status_row_leaves_tabs_and_wide_characters_where_they_were(text):
     assert_status_row_leaves_the_screen_as_plain_text(text, width=23, every=5, detect=True)
 
 
+@pytest.mark.parametrize("width, every", [(120, 3), (37, 1), (37, 3), (23, 5)])
 @pytest.mark.parametrize("height", [None, 4])
-def test_status_row_leaves_emoji_where_a_terminal_drew_them(height):
-    """A new-user trial: the cursor went back by a column counted from Unicode's widths, and tmux draws a ZWJ family,
-    a flag or ❤️ at other widths than those: later text landed in the wrong place (`heart.❤️`, a family's last
-    member written over) on 68 of 142 lines. This screen, too, counts a ZWJ as one cell where Rich counts none;
-    the cursor is now saved and restored, whatever the widths. With a height of 4 rows, the screen scrolls under the
-    status row at every line."""
-    text = "Family: 👩\u200d👩\u200d👧 and 👨\u200d👩\u200d👦\u200d👦, flags 🇯🇵🇫🇷, heart ❤\ufe0f, 日本.\n" * 6
-    assert_status_row_leaves_the_screen_as_plain_text(text, width=120, every=3, detect=True, height=height)
+def test_status_row_leaves_emoji_where_a_terminal_drew_them(width, every, height):
+    """Two new-user trials: tmux draws a ZWJ family, a flag or ❤️ at other widths than Unicode's tables give. The
+    cursor went back by a column counted from those tables, and later text landed in the wrong place (`heart.❤️`, a
+    family's last member written over) on 68 of 142 lines; where lines wrapped (37 columns), the text wrapped onto the
+    status row before it was cleared, leaving pieces of it in the text. This screen, too, counts a ZWJ and a variation
+    selector as one cell each where Rich counts none. With a height of 4 rows, it scrolls under the status row."""
+    text = ("Family: 👩\u200d👩\u200d👧 and 👨\u200d👩\u200d👦\u200d👦, flags 🇯🇵🇫🇷, heart ❤\ufe0f, 日本.\n"
+            "Plain words here, with no emoji at all, long enough to wrap at narrow widths.\n") * 4
+    assert_status_row_leaves_the_screen_as_plain_text(text, width=width, every=every, detect=True, height=height)
+
+
+def test_no_status_row_under_a_line_of_emoji():
+    """Where an emoji line will wrap is not known: the status row goes at its first emoji (before it: a cluster is not
+    split by a status drawn inside it, as tmux showed), and comes back under the next line."""
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, color_system="truecolor", width=80)
+    stream = ScriptStream(out, console, status=console, styles=False)
+    stream.status_text = "model · temp 0.8 · 1,234 chars/s · 8/20"
+    for char in "one\nheart ":
+        stream.write(char)
+    stream.draw_status()
+    assert stream.status_shown
+    before = len(out.getvalue())
+    stream.write("❤")
+    assert not stream.status_shown and out.getvalue().index("\x1b[2K", before) < out.getvalue().index("❤", before)
+    stream.draw_status()
+    assert not stream.status_shown  # not under this line
+    for char in "\ufe0f!\nnext":
+        stream.write(char)
+    assert stream.status_shown  # under the next one, from its start
 
 
 def test_status_row_leaves_wrapped_text_whole_on_the_bottom_row():

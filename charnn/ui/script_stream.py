@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.style import Style
 
 from charnn import script
-from charnn.ui.terminal import cells_after, fitted, visible
+from charnn.ui.terminal import cells_after, fitted, visible, width_unsure
 
 SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan",
                    "bright_magenta", "bright_green", "bright_yellow"]
@@ -71,6 +71,10 @@ class ScriptStream(Closing):
         self.status_text = ""
         self.status_shown = False
         self.owed = False  # a status erased for a wrapping line, to draw again under its new row
+        # The current line holds a character whose width terminals disagree on (`width_unsure`): where it will wrap
+        # is not known, so it has no status row under it. (Counted by Unicode's widths, the text wrapped onto the
+        # status row before it was cleared, and pieces of it were left in the text: 7 in a 37-column trial.)
+        self.unsure = False
         # The terminal's width when the status was last drawn (asking costs ~15 µs).
         self.width = max(1, status.width) if status is not None else 80
 
@@ -143,6 +147,11 @@ class ScriptStream(Closing):
 
     def write(self, char: str) -> None:
         char = visible(char)
+        if not self.unsure and width_unsure(char):  # erased before the character: a cluster is not split by it
+            self.unsure, self.owed = True, False
+            if self.status_shown:
+                self.out.flush()
+                self.clear_status()
         if self.status_shown and char != "\n":
             # Text that reaches the end of its row wraps onto the status row, and would write over the
             # status only in part: what it leaves would read as text. Clear that row first, and draw the
@@ -162,7 +171,7 @@ class ScriptStream(Closing):
             self.out.write(self.newline() if char == "\n" else char)
             if char == "\n":
                 self.seen = (self.seen + self.line + "\n")[-4000:]
-                self.line, self.cells, self.shown_cells = "", 0, 0
+                self.line, self.cells, self.shown_cells, self.unsure = "", 0, 0, False
             else:
                 self.line += char
                 self.shown_cells = self.cells = cells_after(self.cells, char, self.width)
@@ -177,7 +186,7 @@ class ScriptStream(Closing):
                 self.show_held()
             self.out.write(self.open_end + self.newline())
             self.line, self.cells, self.held, self.kind, self.open_start, self.open_end = "", 0, "", None, "", ""
-            self.shown_cells = 0
+            self.shown_cells, self.unsure = 0, False
             self.out.flush()
             self.redraw_status()
             return
@@ -209,7 +218,7 @@ class ScriptStream(Closing):
 
     def draw_status(self) -> None:
         """The status on the row under the text, then the cursor back to where the text goes on (UNDER, BACK)."""
-        if self.status is None or not self.status_text or self.held:
+        if self.status is None or not self.status_text or self.held or self.unsure:
             return
         width = self.width = max(1, self.status.width)
         written = self.cells

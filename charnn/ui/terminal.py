@@ -51,6 +51,15 @@ def cells_after(cells: int, text: str, width: int) -> int:
     return cells
 
 
+def width_unsure(char: str) -> bool:
+    """Whether terminals disagree on the cells `char` takes, or on those of the cluster it begins or joins: emoji (a
+    ZWJ family drawn as one glyph or as several, ❤ with its variation selector), the letters of flags, skin tones,
+    ZWJ and variation selectors. tmux drew such text wider than Unicode's tables say (two trials)."""
+    code = ord(char)
+    return (0x1F000 <= code <= 0x1FAFF or 0x2600 <= code <= 0x27BF or 0x2B00 <= code <= 0x2BFF
+            or 0xE0020 <= code <= 0xE007F or code in (0x200D, 0x20E3, 0xFE0E, 0xFE0F))
+
+
 def fitted(status: str, width: int, separator: str = " · ") -> str:
     """`status` in fewer than `width` cells: whole fields dropped from the front (the model, then the temperature), so
     that chars/s and progress stay whole; a new-user trial at 40 columns saw `… 9,650 chars/s ·` and, in a batch,
