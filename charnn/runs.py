@@ -90,7 +90,8 @@ def check_is_not_a_file(run_dir: Path) -> None:
     told there was no folder of that name."""
     if run_dir.exists() and not run_dir.is_dir():
         if run_dir.suffix == ".pt" and holds_run(run_dir.parent):
-            raise CharnnError(f"--out takes a run folder, and {run_dir} is a checkpoint in one — give {run_dir.parent}")
+            raise CharnnError(f"--out takes a run folder, and {run_dir} is a checkpoint in one — give "
+                              f"{run_dir.parent} (with --resume to continue it), or a new folder")
         raise CharnnError(f"cannot use {run_dir} as the run folder: a file of that name is in the way — choose "
                           "another --out")
 

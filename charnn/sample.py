@@ -24,7 +24,7 @@ from charnn.vocab import Vocab
 NOISE_BLOCK = 2**18  # most random numbers drawn from the generator at once (float64; blocks also stop at 1,024 steps)
 TRIAL_SAMPLES = (8, 200)  # streams × characters that `writes_script` has the model write, unseen
 TRIAL_PRIME = 1000  # at most this much of the prime is read before them: enough for the style it sets
-PRIME_PIECE = 8192  # characters of a prime read per call of the sequence kernel (`read_prime`)
+PRIME_PIECE = 8192  # characters of a prime read per call of the sequence kernel (`prime_state`)
 
 
 def default_prime(vocab: Vocab) -> str:
@@ -58,7 +58,7 @@ def generate_ids(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    logits, state = read_prime(model, prime_ids, num_samples, device)  # then one cheap step per character
+    logits, state = prime_state(model, prime_ids, num_samples, device)  # then one cheap step per character
     step, state = stepper_for(model, state, precision)
     logits = logits.float().cpu().numpy()  # (B, V)
     block_steps = max(1, min(1024, NOISE_BLOCK // logits.size))
@@ -74,7 +74,7 @@ def generate_ids(
         model.train(was_training)
 
 
-def read_prime(model: CharRNN, prime_ids: list[int], num_samples: int, device: torch.device):
+def prime_state(model: CharRNN, prime_ids: list[int], num_samples: int, device: torch.device):
     """(logits after the prime (B, V), the state it leaves, per layer (L, B, H)), for B = `num_samples` streams.
 
     The prime goes through the sequence kernel once, for one stream, whose state every stream then starts from, and
@@ -210,7 +210,7 @@ def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: fl
     with a generator of their own: the user's sample, its seed and its text stay exactly as they would be.
     """
     streams, length = TRIAL_SAMPLES
-    prime = prime[-TRIAL_PRIME:]  # each stream reads the prime: a long one would cost 8× its full read
+    prime = prime[-TRIAL_PRIME:]  # read before them: a long prime would cost its full read again
     # Greedy text tends to loop on one line ("the state of the state …") and would never read as a script, though
     # its speaker lines are styled like any other: a greedy run asks what the model writes at 0.8.
     texts = generate_batch(model, vocab, prime, length, streams, temperature or 0.8, top_k, top_p,

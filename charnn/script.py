@@ -125,8 +125,8 @@ def to_fountain(text: str) -> str:
             out.append("")
         elif kind == "transition":
             blank_before()
-            if stripped.startswith("FADE IN"):  # at the action margin, as screenplays set it (and Fountain reads it)
-                out.append(stripped)
+            if stripped.startswith("FADE IN"):  # at the action margin, as screenplays set it (and Fountain reads it);
+                out.append(stripped if out else "!" + stripped)  # forced as action where a title page's key could be
             elif stripped.startswith("THE END"):
                 out.append(f"> {stripped} <")  # centred
             else:  # at the transition margin: Fountain knows `… TO:`, and needs `>` for FADE OUT.

@@ -166,6 +166,19 @@ def test_a_long_prime_is_announced_in_every_mode(in_cli_root, monkeypatch, mode)
     assert result.exit_code == 0 and "reading the 40-character prime first" in result.stderr
 
 
+def test_a_fountain_document_cut_short_at_a_terminal_says_it_was_not_shown(monkeypatch, capsys):
+    """A trial: Ctrl-C (or SIGTERM) during `--format fountain` on a terminal, without --output, dropped the text
+    without a word: the document is shown when complete."""
+    from charnn.cli.stopping import keep_what_was_made
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    batch = SimpleNamespace(texts=lambda: ["INT. HOUSE - DAY\n\nShe waits"])
+    keep_what_was_made(batch, None, [], None, None, False, "", "plain", True, False)
+    assert "the Fountain document is shown when complete, so none was: --output keeps" in capsys.readouterr().err
+    keep_what_was_made(batch, None, [], None, None, False, "", "plain", False, False)  # text: its stream showed it
+    assert "Fountain" not in capsys.readouterr().err
+
+
 def test_a_greedy_sample_names_no_seed(in_cli_root):
     """At temperature 0 every seed gives the same text: the last line named one to repeat it by."""
     greedy = invoke("sample", "--length", "30", "--temperature", "0", "--seed", "5")

@@ -305,7 +305,7 @@ def test_a_long_prime_is_read_in_pieces_with_the_state_carried(cell, monkeypatch
         whole_logits, whole_state = model(torch.tensor([ids]))  # (1, P, V): one pass, as before
         lengths.clear()
         monkeypatch.setattr(sampling, "PRIME_PIECE", 100)
-        logits, state = sampling.read_prime(model, ids, 3, torch.device("cpu"))
+        logits, state = sampling.prime_state(model, ids, 3, torch.device("cpu"))
     assert lengths == [100, 100, 27]
     assert logits.shape == (3, len(VOCAB)) and logits.is_contiguous()
     torch.testing.assert_close(logits, whole_logits[:, -1].expand(3, -1), rtol=1e-5, atol=1e-5)

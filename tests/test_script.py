@@ -196,7 +196,8 @@ def test_fountain_from_a_screenplay():
     assert lines[lines.index("CUT TO:") - 1] == ""
     # FADE IN: stays at the left margin, as screenplays set it (a new-user trial: `> FADE IN:` forced it right);
     # FADE OUT. is a transition Fountain would not know without `>`; THE END is centred.
-    assert lines[0] == "FADE IN:" and lines[1] == ""
+    assert lines[0] == "!FADE IN:" and lines[1] == ""  # forced as action: first, a title page's key to some parsers
+    assert script.to_fountain("She waits.\nFADE IN:\n").splitlines() == ["She waits.", "", "FADE IN:"]
     ending = script.to_fountain("She leaves.\nFADE OUT.\nTHE END\n").splitlines()
     assert ending == ["She leaves.", "", "> FADE OUT.", "", "> THE END <"]
     assert fountain.endswith("\n")

@@ -172,7 +172,8 @@ def fail(message: str, code: int = 1):
 
 
 def interrupted(message: str = "interrupted", code: int = 130):
-    """Ctrl-C (or SIGTERM, 143): the user's choice, so said as information rather than as an error; exit 130."""
+    """Ctrl-C (exit 130; `code` 143 for SIGTERM): the user's choice, so said as information rather than as an
+    error."""
     from charnn import ui
 
     ui.info(message)

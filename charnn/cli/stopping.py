@@ -49,6 +49,8 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     if output is not None and not written and any(made):
         with contextlib.suppress(CharnnError):
             write_output(output, script.output_text(made, prime, fountain))
+    elif fountain and not finished and any(made) and sys.stdout.isatty():  # a trial saw it go without a word
+        ui.info("the Fountain document is shown when complete, so none was: --output keeps what was made")
     # A batch into a file or pipe, as the whole batch would have gone (a terminal gets no flood of text after its
     # Ctrl-C). Ctrl-C also stops the reader of a pipe (`| cat`): then there is nobody to write to.
     if batch is not None and any(made) and not sys.stdout.isatty():

@@ -128,6 +128,7 @@ class Spinner:
     def __init__(self, text: str):
         self.text = text
         self.status = stderr.status(text) if stderr.is_terminal else None
+        self.started: float | None = None  # time.monotonic() at the first character: chars/s not of the prime's read
 
     def __enter__(self) -> Spinner:
         if self.status is not None:
@@ -136,6 +137,8 @@ class Spinner:
 
     def progress(self, total: int):
         def update(done: int) -> None:
+            if self.started is None:
+                self.started = time.monotonic()
             if self.status is not None and done % 16 == 0:
                 self.status.update(f"{self.text} · {done / total:.0%}")
 
