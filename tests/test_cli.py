@@ -1274,6 +1274,30 @@ def test_an_ignored_ctrl_c_stays_ignored():
     assert signal.getsignal(signal.SIGINT) is previous
 
 
+def test_termination_puts_back_the_handler_and_the_wakeup_fd_and_leaves_the_programs_own_be():
+    """The app may run inside another program: what SIGTERM did, and Python's wakeup fd, are as they were after."""
+    import signal
+
+    from charnn.cli.stopping import Termination
+
+    before = signal.getsignal(signal.SIGTERM)
+    with Termination().installed() as termination:
+        assert signal.getsignal(signal.SIGTERM) == termination.handler
+        fd = signal.set_wakeup_fd(-1)  # the nudge's pipe (read, and put back)
+        assert fd != -1
+        signal.set_wakeup_fd(fd)
+    assert signal.getsignal(signal.SIGTERM) is before and signal.set_wakeup_fd(-1) == -1
+    def own(*_):  # a handler of the program's own: its own path
+        pass
+
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        with Termination().installed():
+            assert signal.getsignal(signal.SIGTERM) is own and signal.set_wakeup_fd(-1) == -1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_a_ctrl_c_as_a_batch_moves_to_its_next_sample_still_gives_the_files_bytes(monkeypatch):
     """Found in review: a Ctrl-C between a sample's closing line break and the move to the next sample made `finish`
     end that sample twice (an extra blank line in a file or pipe). Both now happen, or neither."""

@@ -132,6 +132,23 @@ class Termination:
                         signal.pthread_kill(main_thread, signal.SIGTERM)
         os.close(reader)
 
+    def start_nudging(self) -> int | None:
+        """`nudge` started on a pipe that Python's wakeup fd writes into: its write end, to close when done. None
+        where the wakeup fd is the program's own (left to it), or there is no `pthread_kill` (Windows, whose wakeup
+        fd takes only sockets)."""
+        if not hasattr(signal, "pthread_kill"):
+            return None
+        reader, writer = os.pipe()
+        os.set_blocking(writer, False)
+        earlier = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+        if earlier != -1:
+            signal.set_wakeup_fd(earlier)
+            os.close(writer)
+            os.close(reader)
+            return None
+        threading.Thread(target=self.nudge, args=(reader, threading.main_thread().ident), daemon=True).start()
+        return writer
+
     @contextlib.contextmanager
     def installed(self):
         if (threading.current_thread() is not threading.main_thread()
@@ -139,20 +156,12 @@ class Termination:
             yield self
             return
         previous = signal.signal(signal.SIGTERM, self.handler)
-        reader, writer = os.pipe()
-        os.set_blocking(writer, False)
-        earlier = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
-        if earlier != -1:  # the program's own: left to it, without the nudge
-            signal.set_wakeup_fd(earlier)
-            os.close(writer)
-            os.close(reader)
-        else:
-            threading.Thread(target=self.nudge, args=(reader, threading.main_thread().ident), daemon=True).start()
+        writer = self.start_nudging()
         try:
             yield self
         finally:
             signal.signal(signal.SIGTERM, previous)
-            if earlier == -1:
+            if writer is not None:
                 signal.set_wakeup_fd(-1)
                 os.close(writer)  # the thread reads the end, and goes
 
