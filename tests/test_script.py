@@ -335,6 +335,15 @@ def test_status_row_leaves_emoji_where_a_terminal_drew_them(width, every, height
     assert_status_row_leaves_the_screen_as_plain_text(text, width=width, every=every, detect=True, height=height)
 
 
+def test_width_unsure_flags_emoji_and_their_joiners_not_other_text():
+    from charnn.ui.terminal import width_unsure
+
+    flagged = "👩\u200d\ufe0f🇯🏽❤▶©™↔⌚☕🏴\U000e0067"
+    assert all(width_unsure(char) for char in flagged), [char for char in flagged if not width_unsure(char)]
+    plain = "aé日本語한─│→∑≤ÇΩ…—«»½\t1"
+    assert not any(width_unsure(char) for char in plain), [char for char in plain if width_unsure(char)]
+
+
 def test_no_status_row_under_a_line_of_emoji():
     """Where an emoji line will wrap is not known: the status row goes at its first emoji (before it: a cluster is not
     split by a status drawn inside it, as tmux showed), and comes back under the next line."""

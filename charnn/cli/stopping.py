@@ -63,19 +63,29 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
             drop_stdout()
 
 
+# The handlers `sigint_handled_by` gave Ctrl-C, innermost last; kept where Ctrl-C is ignored too, for a SIGTERM
+# (Termination) to take the path a Ctrl-C would have taken.
+CTRL_C_HANDLERS: list = []
+
+
 @contextlib.contextmanager
 def sigint_handled_by(handler):
     """Ctrl-C goes to `handler` inside the block, then to whatever handled it before. Only the main thread may set
     handlers, and only it gets Ctrl-C: elsewhere (the app run from a thread of another program) nothing changes.
-    Nor where Ctrl-C is ignored (`trap '' INT`, `nohup`): it stays ignored."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    Nor where Ctrl-C is ignored (`trap '' INT`, `nohup`, a script's `&` job): it stays ignored, and only a SIGTERM
+    finds `handler` (CTRL_C_HANDLERS)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, handler)
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    previous = None if ignored else signal.signal(signal.SIGINT, handler)
+    CTRL_C_HANDLERS.append(handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        CTRL_C_HANDLERS.remove(handler)
+        if not ignored:
+            signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -93,9 +103,10 @@ class Termination:
     to --output. Only the last line differs: `terminated`, exit 143. Left to its default action, SIGTERM left the
     status row on the screen, the shell's `Terminated` after the cut text, and the next prompt written into it.
 
-    The handler passes it on to SIGINT's, or raises KeyboardInterrupt itself where SIGINT is ignored (a script's
-    `&` job: the Ctrl-C paths are then the same, less CtrlCGate's wait). Only from the main thread (the only one that
-    may set handlers), and not where SIGTERM has a handler of the program's own or is ignored.
+    The handler passes it on to SIGINT's. Where SIGINT is ignored (a script's `&` job), to the handler charnn would
+    have given it (CTRL_C_HANDLERS), else it raises KeyboardInterrupt itself: a review's SIGTERMs to such a job
+    wrote a batch's cut character twice, 5 times in 12, and lost --output to a second one. Only from the main thread
+    (the only one that may set handlers), and not where SIGTERM has a handler of the program's own or is ignored.
     """
 
     NUDGE_AFTER = 0.2  # seconds a SIGTERM may wait for its handler before `nudge` sends it again
@@ -106,10 +117,9 @@ class Termination:
     def handler(self, signum, frame) -> None:
         self.received = True
         ctrl_c = signal.getsignal(signal.SIGINT)
-        if callable(ctrl_c):  # from here: a SIGINT raised now would wait for the next signal inside `input()`
-            ctrl_c(signal.SIGINT, frame)
-        else:  # ignored, or set outside Python (None)
-            raise KeyboardInterrupt
+        if not callable(ctrl_c):  # ignored, or set outside Python (None)
+            ctrl_c = CTRL_C_HANDLERS[-1] if CTRL_C_HANDLERS else signal.default_int_handler
+        ctrl_c(signal.SIGINT, frame)  # from here: a SIGINT raised now would wait for the next signal inside `input()`
 
     @property
     def word(self) -> str:  # how the last line names the stop
@@ -140,13 +150,19 @@ class Termination:
             return None
         reader, writer = os.pipe()
         os.set_blocking(writer, False)
-        earlier = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+        thread = threading.Thread(target=self.nudge, args=(reader, threading.main_thread().ident), daemon=True)
+        try:
+            thread.start()  # first: the thread closes `reader` once `writer` is closed
+            earlier = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+        except BaseException:  # a Ctrl-C in the middle
+            os.close(writer)
+            if thread.ident is None:  # not started: nothing else will close it
+                os.close(reader)
+            raise
         if earlier != -1:
             signal.set_wakeup_fd(earlier)
             os.close(writer)
-            os.close(reader)
             return None
-        threading.Thread(target=self.nudge, args=(reader, threading.main_thread().ident), daemon=True).start()
         return writer
 
     @contextlib.contextmanager
@@ -155,15 +171,24 @@ class Termination:
                 or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
             yield self
             return
-        previous = signal.signal(signal.SIGTERM, self.handler)
-        writer = self.start_nudging()
+        previous, writer = signal.signal(signal.SIGTERM, self.handler), None
         try:
+            writer = self.start_nudging()
             yield self
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            # Put back, however often a signal interrupts it (as UnechoedKeys does); a Ctrl-C here is raised only
+            # where the block ended without one of its own, which has said how it stopped.
+            left, pressed = [lambda: signal.signal(signal.SIGTERM, previous)], None
             if writer is not None:
-                signal.set_wakeup_fd(-1)
-                os.close(writer)  # the thread reads the end, and goes
+                left += [lambda: signal.set_wakeup_fd(-1), lambda: os.close(writer)]  # the thread sees the end, goes
+            while left:
+                try:
+                    left[0]()
+                    left.pop(0)
+                except KeyboardInterrupt as interrupt:
+                    pressed = interrupt
+            if pressed is not None and sys.exc_info()[0] is None:
+                raise pressed
 
 
 class CtrlCGate:

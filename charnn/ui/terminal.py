@@ -51,13 +51,23 @@ def cells_after(cells: int, text: str, width: int) -> int:
     return cells
 
 
+# Emoji and the characters that join them: the planes' emoji blocks (faces, people, flags' letters, skin tones),
+# the symbols of 2600–27BF, the tags of flags like 🏴, and the emoji of other blocks that a variation selector may
+# make wide (▶️, ©️, ↔️, ⌚), after Unicode's Extended_Pictographic; then ZWJ, keycap and the variation selectors.
+UNSURE_RANGES = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0xE0020, 0xE007F), (0x2194, 0x2199), (0x21A9, 0x21AA),
+                 (0x231A, 0x231B), (0x23E9, 0x23F3), (0x23F8, 0x23FA), (0x25AA, 0x25AB), (0x25FB, 0x25FE),
+                 (0x2934, 0x2935), (0x2B05, 0x2B07), (0x2B1B, 0x2B1C))
+UNSURE_CHARS = frozenset(map(chr, (0xA9, 0xAE, 0x203C, 0x2049, 0x2122, 0x2139, 0x2328, 0x23CF, 0x24C2, 0x25B6, 0x25C0,
+                                   0x2B50, 0x2B55, 0x3030, 0x303D, 0x3297, 0x3299, 0x200D, 0x20E3, 0xFE0E, 0xFE0F)))
+
+
 def width_unsure(char: str) -> bool:
-    """Whether terminals disagree on the cells `char` takes, or on those of the cluster it begins or joins: emoji (a
-    ZWJ family drawn as one glyph or as several, ❤ with its variation selector), the letters of flags, skin tones,
-    ZWJ and variation selectors. tmux drew such text wider than Unicode's tables say (two trials)."""
+    """Whether terminals disagree on the cells `char` takes, or on those of the cluster it begins or joins: a ZWJ
+    family drawn as one glyph or as several, ❤ with its variation selector, a flag's two letters. tmux drew such
+    text wider than Unicode's tables say (two trials). Flagged at an emoji itself, not at what joins it, where it
+    can be: a status row erased at the selector after ▶ split the cluster (a review). A keycap's digit (1️⃣) is not."""
     code = ord(char)
-    return (0x1F000 <= code <= 0x1FAFF or 0x2600 <= code <= 0x27BF or 0x2B00 <= code <= 0x2BFF
-            or 0xE0020 <= code <= 0xE007F or code in (0x200D, 0x20E3, 0xFE0E, 0xFE0F))
+    return char in UNSURE_CHARS or (code >= 0x2194 and any(low <= code <= high for low, high in UNSURE_RANGES))
 
 
 def fitted(status: str, width: int, separator: str = " · ") -> str:
