@@ -1281,7 +1281,8 @@ def test_sigterm_takes_charnns_ctrl_c_path_where_ctrl_c_is_ignored():
     character written twice, --output lost to a second SIGTERM). They go to the handler charnn would have set."""
     import signal
 
-    from charnn.cli.stopping import Termination, ctrl_c_noted
+    from charnn.cli.sigterm import Termination
+    from charnn.cli.stopping import ctrl_c_noted
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -1299,7 +1300,7 @@ def test_termination_puts_back_the_handler_and_the_wakeup_fd_and_leaves_the_prog
     """The app may run inside another program: what SIGTERM did, and Python's wakeup fd, are as they were after."""
     import signal
 
-    from charnn.cli.stopping import Termination
+    from charnn.cli.sigterm import Termination
 
     before = signal.getsignal(signal.SIGTERM)
     with Termination().installed() as termination:

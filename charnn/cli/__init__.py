@@ -5,7 +5,8 @@ Exit codes: 0 ok, 1 a problem with the input (one line on stderr), 2 bad usage, 
 `charnn --help` answers without loading them.
 
 command: the Typer app, exits, devices · options: option checks · training, sampling, inspecting: the
-commands (train; sample; info and eval), wired to the app below in the order --help lists them.
+commands (train; sample; info and eval), wired to the app below in the order --help lists them · stopping,
+sigterm: a sample cut short.
 """
 
 from __future__ import annotations

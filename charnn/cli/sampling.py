@@ -14,7 +14,8 @@ import typer
 
 from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device
 from charnn.cli.options import check_seed, check_temperature, check_top_p, read_prime
-from charnn.cli.stopping import CtrlCGate, Termination, ctrl_c_noted, drop_stdout, keep_what_was_made, write_output
+from charnn.cli.sigterm import Termination
+from charnn.cli.stopping import CtrlCGate, ctrl_c_noted, drop_stdout, keep_what_was_made, write_output
 from charnn.config import SAMPLING_PRECISIONS
 from charnn.errors import CharnnError
 
