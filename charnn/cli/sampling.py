@@ -36,6 +36,12 @@ def check_writable(output: Path) -> None:
         raise CharnnError(f"cannot write --output {output}: no folder {folder} — create it or choose another path")
     if not os.access(output if output.exists() else folder, os.W_OK):
         raise CharnnError(f"cannot write --output {output}: permission denied — choose another path")
+    if not output.exists():  # a folder may refuse new files whatever its permissions say (/proc: a trial's error
+        try:  # came only after the whole sample was made): made and removed, as the sample will make it again
+            os.close(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+            output.unlink()
+        except OSError as problem:
+            raise CharnnError(f"cannot write --output {output}: {problem.strerror} — choose another path") from None
 
 
 def sample(
