@@ -26,7 +26,7 @@ VERSION = 2  # of the entries' layout (2: found by their `source`): an entry of 
 def cache_dir() -> Path:
     """Where encoded corpora are cached: $CHARNN_CACHE, else $XDG_CACHE_HOME/charnn, else ~/.cache/charnn."""
     if os.environ.get("CHARNN_CACHE"):
-        return Path(os.environ["CHARNN_CACHE"])
+        return Path(os.environ["CHARNN_CACHE"]).expanduser()  # `CHARNN_CACHE='~/x'` made a folder named ~ (a trial)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "charnn"
 

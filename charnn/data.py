@@ -148,6 +148,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
     """Encode `path` (cached). With `vocab`, encode with that vocabulary (unknown chars are an error)."""
     path = Path(path)
     check_corpus_path(path)
+    scoring = vocab is not None  # eval's read: it keeps nothing, so it needs no cache
     source = source_of(path, options, vocab)
     cached = corpus_cache.read(source)
     if cached is None and vocab is not None:  # eval with the vocabulary training found: training's entry serves
@@ -176,8 +177,13 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
     try:
         ids = corpus_cache.write(source, encoded(), vocab)
     except OSError as error:
-        raise CharnnError(f"cannot write the encoded-corpus cache in {corpus_cache.cache_dir()}: {error.strerror} — "
-                          "set CHARNN_CACHE to a writable folder") from None
+        if not scoring:
+            folder = corpus_cache.cache_dir()
+            why = "it is a file, not a folder" if folder.is_file() else error.strerror  # not "File exists" (a trial)
+            raise CharnnError(f"cannot write the encoded-corpus cache in {folder}: {why} — set CHARNN_CACHE to a "
+                              "writable folder") from None
+        chunks = list(encoded())  # in memory instead (a trial: `charnn eval` refused a read-only CHARNN_CACHE)
+        ids = np.concatenate(chunks) if chunks else None
     if ids is None:
         raise CharnnError(f"corpus {path} is empty — give a text file with some text in it")
     return EncodedCorpus(ids, vocab, path, options)

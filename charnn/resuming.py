@@ -20,11 +20,12 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
                     run_dir: Path) -> None:
     """Refuse to resume the run saved in `payload` (from `run_dir`) with another corpus or other settings, or when
     `config` gives it nothing more to do."""
+    # The run is named: `--resume` without --out finds it by the corpus's name alone (a trial's other ts.txt).
     if payload["vocab"] != corpus.vocab.chars:
-        raise CharnnError("cannot resume: this corpus has a different set of characters than the run was "
+        raise CharnnError(f"cannot resume {run_dir}: this corpus has a different set of characters than the run was "
                           "trained on — resume with the same corpus, or train into a new --out")
     if payload.get("corpus_chars", len(corpus.ids)) != len(corpus.ids):
-        raise CharnnError(f"cannot resume: this corpus differs from the one the run was trained on "
+        raise CharnnError(f"cannot resume {run_dir}: this corpus differs from the one the run was trained on "
                           f"({payload.get('corpus', '?')}, {payload['corpus_chars']:,} chars; this one "
                           f"{len(corpus.ids):,}) — resume with the same corpus, or train into a new --out")
     # Every difference at once: a new-user trial fixed --layers, and then --seq-len was refused.
@@ -34,8 +35,8 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
     differ += [f"{FLAGS.get(k, k)} {saved[k]} → {getattr(config, k)}"
                for k in ("batch_size", "seq_len", "val_fraction", "seed") if saved[k] != getattr(config, k)]
     if differ:
-        raise CharnnError(f"cannot resume: these settings differ from the run's ({', '.join(differ)}) — drop those "
-                          "flags to resume, or train into a new --out")
+        raise CharnnError(f"cannot resume {run_dir}: these settings differ from the run's ({', '.join(differ)}) — "
+                          "drop those flags to resume, or train into a new --out")
     if at_target(payload, config):  # in terms of the target that stops it (a trial: `--steps 100` was told --time)
         elapsed = payload["metrics"]["elapsed"]
         if config.steps is not None and payload["step"] >= config.steps:  # as the flag is typed: no comma

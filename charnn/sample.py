@@ -33,8 +33,10 @@ def default_prime(vocab: Vocab) -> str:
     Training carries the state from window to window, so a model almost never sees the zero state
     and may do anything from it. The bundled model, given `RO` from zero, writes `3` for ever; after
     a blank line it writes `ROMEO:` and a speech. A blank line is also where a speech, a scene, a
-    paragraph or a function begins. A corpus without line breaks gets a space (or its first
-    character), and only where there is no prime: anything else would change what the prime says."""
+    paragraph or a function begins. A corpus without line breaks gets a space (or its first character): before a
+    prime too where it is a space and the prime starts a word (from zero, a trial's one-line Shakespeare read `ROMEO:`
+    and wrote `EyHZEK$QZ&PGQ$$…`; after a space, a speech), and no other character before a prime, which would
+    change what the prime says."""
     if "\n" in vocab.index:
         return "\r\n\r\n" if "\r" in vocab.index else "\n\n"
     return next((c for c in " ." if c in vocab.index), vocab.chars[0])
@@ -100,8 +102,8 @@ def prime_ids_for(vocab: Vocab, prime: str, unknown: str = "error") -> list[int]
     breaks count towards the blank line, so that `\nROMEO:` does not become three line breaks."""
     ids = vocab.encode(prime, unknown=unknown).tolist() if prime else []
     lead, kept = default_prime(vocab), vocab.decode(ids)
-    if not lead.endswith("\n"):  # no line breaks in this corpus: nothing to put before a real prime
-        return ids or vocab.encode(lead).tolist()
+    if not lead.endswith("\n"):  # no line breaks in this corpus: a space before a prime that starts a word
+        return (vocab.encode(lead).tolist() if not kept or (lead == " " and not kept[0].isspace()) else []) + ids
     breaks = kept[: len(kept) - len(kept.lstrip("\r\n"))].count("\n")  # line breaks, LF or CRLF alike
     line_break = lead[: len(lead) // 2]  # the blank line is two of them
     return vocab.encode(line_break * max(0, 2 - breaks)).tolist() + ids

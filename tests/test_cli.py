@@ -425,7 +425,7 @@ def test_a_checkpoint_with_nan_weights_is_shown_by_info_and_refused_by_sample_an
     fails(1, "eval", "corpus.txt", "--checkpoint", str(tmp_path / "nan.pt"), message="NaN or infinite")
 
 
-def test_info(in_cli_root):
+def test_info(in_cli_root, tmp_path):
     result = invoke("info", "checkpoints/corpus")
     assert result.exit_code == 0, result.output
     for text in ("1×16 LSTM", "parameters", f"{len(in_cli_root.vocab)} characters", "corpus.txt", "best val loss"):
@@ -433,6 +433,13 @@ def test_info(in_cli_root):
     # The folder's best.pt holds weights only, but the run resumes from its latest.pt.
     assert ("its run is, from its last save, checkpoints/corpus/latest.pt (this file holds weights only)"
             in " ".join(result.stdout.split()))
+    # Unless that cannot be read (a trial: a truncated latest.pt was called resumable; --resume then refused it).
+    shutil.copytree("checkpoints/corpus", tmp_path / "cut")
+    latest = tmp_path / "cut" / "latest.pt"
+    latest.write_bytes(latest.read_bytes()[:1000])
+    cut = invoke("info", str(tmp_path / "cut"))
+    said = f"no: {latest} is not a readable checkpoint (truncated or corrupt)"
+    assert cut.exit_code == 0 and "".join(said.split()) in "".join(cut.stdout.split())  # however Rich wraps it
     lines = result.stdout.splitlines()
     assert lines and all(line == line.rstrip() for line in lines)  # no trailing spaces (a rich Table pads them)
     assert re.search(r"^parameters +[0-9,]+$", result.stdout, re.M)  # key, then its value, on one line
@@ -1035,6 +1042,25 @@ def test_quitting_at_once_says_what_was_saved(tmp_path, monkeypatch):
     monkeypatch.setattr(charnn.train, "train", quit_at_once)
     cut = invoke("train", "corpus.txt", "--steps", "4", "--out", "run", "--resume")
     assert cut.exit_code == 130 and "run/latest.pt holds the last save (continue with --resume)" in cut.stderr
+
+
+def test_a_second_sigterm_quits_at_once_as_terminated(tmp_path, monkeypatch):
+    """A trial: two SIGTERMs said `interrupted at once`, exit 130, and the first one's line spoke of a Ctrl-C."""
+    import signal
+
+    import charnn.train
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+
+    def terminated_twice(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(charnn.train, "train", terminated_twice)
+    cut = invoke("train", "corpus.txt", "--steps", "4", "--out", "run", *TINY)
+    assert cut.exit_code == 143 and "terminated at once; nothing was saved" in cut.stderr
+    assert "terminated: stopping before training begins" in cut.stderr
 
 
 def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):

@@ -150,16 +150,23 @@ def test_cache_lives_under_charnn_cache(write_corpus, tmp_path, monkeypatch):
     assert any(cache.iterdir())
 
 
-def test_unusable_cache_dir_is_a_charnn_error_or_skipped(write_corpus, tmp_path, monkeypatch):
+def test_an_unusable_cache_stops_training_with_the_fix_and_eval_reads_in_memory(write_corpus, tmp_path, monkeypatch):
+    """A trial: `charnn eval`, which keeps nothing, refused a read-only CHARNN_CACHE; a CHARNN_CACHE that is a file
+    said "File exists"; and `~/x` made a folder named ~."""
     (tmp_path / "a-file").write_text("x")
-    monkeypatch.setenv("CHARNN_CACHE", str(tmp_path / "a-file" / "cache"))
     path = write_corpus("hello there\n")
-    try:
-        corpus = load_corpus(path)
-    except CharnnError as error:
-        assert "cache" in str(error).lower()
-    else:
-        assert corpus.vocab.decode(corpus.ids) == "hello there\n"
+    monkeypatch.setenv("CHARNN_CACHE", str(tmp_path / "a-file"))
+    with pytest.raises(CharnnError, match=r"a-file: it is a file, not a folder — set CHARNN_CACHE to a writable"):
+        load_corpus(path)
+    monkeypatch.setenv("CHARNN_CACHE", str(tmp_path / "a-file" / "cache"))
+    with pytest.raises(CharnnError, match="cannot write the encoded-corpus cache"):
+        load_corpus(path)
+    scored = load_corpus(path, vocab=Vocab(" ehlort\n"))
+    assert scored.vocab.decode(scored.ids) == "hello there\n"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CHARNN_CACHE", "~/tilde-cache")
+    load_corpus(path)
+    assert any((tmp_path / "tilde-cache").iterdir())
 
 
 def test_bom_is_dropped(write_corpus):

@@ -168,6 +168,11 @@ def test_every_prime_follows_a_blank_line():
     assert prime_ids_for(crlf, "\nab") == crlf.encode("\r\n\nab").tolist()  # a --prime-file reads LF
     assert prime_ids_for(Vocab("ACGT"), "GATTACA") == Vocab("ACGT").encode("GATTACA").tolist()
     assert prime_ids_for(Vocab("ab ."), "") == Vocab("ab .").encode(" ").tolist()
+    # No line breaks: a space before a prime that starts a word (from zero, a trial's one-line model read `ROMEO:`
+    # and wrote `EyHZEK$QZ&…`), none before one that starts with a space, and no other character.
+    assert prime_ids_for(Vocab("ab ."), "ab") == Vocab("ab .").encode(" ab").tolist()
+    assert prime_ids_for(Vocab("ab ."), " ab") == Vocab("ab .").encode(" ab").tolist()
+    assert prime_ids_for(Vocab("ab."), "ab") == Vocab("ab.").encode("ab").tolist()
     model = make_model()
     assert len("".join(generate(model, VOCAB, "", 15, generator=torch.Generator().manual_seed(0)))) == 15
 

@@ -135,8 +135,10 @@ the target (--steps/--time) when neither is given.
             end_ctrl_c_line()
         saved = run_dir is not None and (run_dir / "latest.pt").exists()
         when = "at once" if stop.signal is not None else "before training began"
-        interrupted(f"interrupted {when}; {run_dir / 'latest.pt'} holds the last save (continue with --resume)"
-                    if saved else f"interrupted {when}; nothing was saved")
+        # Named and exited as the signal that ended it: a trial's second SIGTERM said `interrupted`, exit 130.
+        word, code = ("terminated", 143) if stop.last == signal.SIGTERM else ("interrupted", 130)
+        interrupted(f"{word} {when}; {run_dir / 'latest.pt'} holds the last save (continue with --resume)"
+                    if saved else f"{word} {when}; nothing was saved", code)
     if stop.signal is not None:
         # Before a step was trained, nothing was saved: a new run has no latest.pt (the view said so), a resumed one
         # is as it was.
@@ -155,7 +157,8 @@ class StopFlag:
     """First Ctrl-C/SIGTERM asks training to stop after the current step; a second Ctrl-C stops now."""
 
     def __init__(self):
-        self.signal: int | None = None
+        self.signal: int | None = None  # the first: training stops after its step
+        self.last: int | None = None  # the second, which quits at once
         self.training: Callable[[], bool] = lambda: False  # whether training has begun (the view has its start)
 
     def is_set(self) -> bool:
@@ -163,6 +166,7 @@ class StopFlag:
 
     def handle(self, number, frame) -> None:
         if self.signal is not None:
+            self.last = number
             raise KeyboardInterrupt
         self.signal = number
         from charnn import ui
@@ -171,8 +175,9 @@ class StopFlag:
         # nothing presses Ctrl-C again, which quits without the save.
         # Not "and saving latest.pt": a step may not have been trained yet (the first takes ~1 s), and then nothing
         # is saved; what was saved is said at the end.
-        ui.info("stopping after this step (Ctrl-C again to quit at once)" if self.training()
-                else "stopping before training begins (Ctrl-C again to quit at once)")
+        by = "terminated: " if number == signal.SIGTERM else ""  # a trial read SIGTERM's stop as a Ctrl-C's
+        ui.info(by + ("stopping after this step (Ctrl-C again to quit at once)" if self.training()
+                      else "stopping before training begins (Ctrl-C again to quit at once)"))
 
     def installed(self):
         flag = self
