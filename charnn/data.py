@@ -151,7 +151,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
     scoring = vocab is not None  # eval's read: it keeps nothing, so it needs no cache
     source = source_of(path, options, vocab)
     cached = corpus_cache.read(source)
-    if cached is None and vocab is not None:  # eval with the vocabulary training found: training's entry serves
+    if cached is None and scoring:  # eval with the vocabulary training found: training's entry serves
         own = corpus_cache.read(source_of(path, options, None))
         cached = own if own is not None and own[1] == vocab else None
     if cached is not None:
@@ -164,7 +164,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
 
     def encoded():  # (n,) ids a chunk of text at a time
         for text in iter_text(path, options):
-            missing = vocab.unknown(text)
+            missing = vocab.unknown(text) if scoring else []  # a vocabulary read from this file has every character
             if missing:
                 # A file read in another encoding than its own shows characters that are not in it (a new-user
                 # trial: a UTF-8 file read as latin-1, its run's encoding, showed 'Ã' and '\x87' for 'Ç')

@@ -125,8 +125,13 @@ def resumable(payload: dict, run_dir: Path) -> str:
     """What `charnn info` says of resuming: a run folder's best.pt holds weights only, its latest.pt more."""
     if "optimizer" in payload:
         return "yes (has optimizer state)"
-    if (run_dir / "latest.pt").exists():  # not from this file, which a trial read as resumable from its step
-        return f"its run is, from its last save, {run_dir / 'latest.pt'} (this file holds weights only)"
+    latest = run_dir / "latest.pt"
+    if latest.exists():  # not from this file, which a trial read as resumable from its step
+        try:  # and only where it can be read (a trial: a truncated latest.pt was called resumable)
+            checkpoint.load(latest)
+        except CharnnError:
+            return f"no: {latest} is not a readable checkpoint (truncated or corrupt)"
+        return f"its run is, from its last save, {latest} (this file holds weights only)"
     return "no (weights only)"
 
 

@@ -44,7 +44,8 @@ class Vocab:
             if unknown == "skip":
                 text = "".join(c for c in text if c in self.index)
             elif unknown == "replace":
-                text = "".join(c if c in self.index else stand_in(self) for c in text)
+                fill = stand_in(self)
+                text = "".join(c if c in self.index else fill for c in text)
             else:
                 raise CharnnError(f"unknown-character policy must be error, skip or replace, not {unknown!r}")
         return self._encode_known(text)

@@ -47,25 +47,10 @@ def info(path: Annotated[Path | None, typer.Argument(
         ("training time", f"{metrics.get('elapsed', 0) / 60:.1f} min"),
         ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
                         f"precision {train_config.get('precision', '?')}"),
-        ("resumable", resumable_said(payload, path if path is not None and path.is_dir() else file.parent)),
+        ("resumable", runs.resumable(payload, path if path is not None and path.is_dir() else file.parent)),
     ] + ([("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")]
          if broken else [])
     ui.show_info(rows)
-
-
-def resumable_said(payload: dict, run_dir: Path) -> str:
-    """`runs.resumable`, and where that points to the run's latest.pt, whether it can be read (a trial: a truncated
-    latest.pt was called resumable, and `--resume` then refused it)."""
-    from charnn import checkpoint as checkpoints
-    from charnn.runs import resumable
-
-    latest = run_dir / "latest.pt"
-    if "optimizer" not in payload and latest.exists():
-        try:
-            checkpoints.load(latest)
-        except CharnnError:
-            return f"no: {latest} is not a readable checkpoint (truncated or corrupt)"
-    return resumable(payload, run_dir)
 
 
 def evaluate_command(
