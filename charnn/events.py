@@ -64,6 +64,7 @@ class Finished:
     best_val_loss: float
     reason: str  # 'steps', 'time' or 'interrupted'
     run_dir: Path
+    steps_trained: int  # by this call; 0: nothing was written (a new run has no files, a resumed one is as it was)
 
 
 Event = Started | Step | Evaluating | Evaluated | Saved | Finished

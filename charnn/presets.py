@@ -177,7 +177,7 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     # as often as planned).
     eval_seconds = budget_seconds / evals if budget_seconds else None
     chars = f"{budget_chars / 1e6:.1f}M" if budget_chars >= 1e5 else f"{budget_chars:,.0f}"
-    passes = f"{epochs:.1f}" if epochs >= 1 else f"{epochs:.2g}"
+    passes = f"{epochs:,.0f}" if epochs >= 100 else f"{epochs:.1f}" if epochs >= 1 else f"{epochs:.2g}"
     speed = f" at a measured {rate:,.0f} chars/s" if (layers, hidden) in measured else ""
     reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {chars} training chars fit the budget{speed} "
               f"({passes} passes over the corpus)")

@@ -172,6 +172,6 @@ def train(
                 run.checkpoint(step, elapsed(), state, val_ids)
             else:
                 run.save_latest(step, elapsed(), state, run.last_val_loss)
-        on_event(Finished(step, elapsed(), run.best, reason, run_dir))
+        on_event(Finished(step, elapsed(), run.best, reason, run_dir, step - first_step))
     return model
 

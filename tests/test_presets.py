@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -49,6 +51,9 @@ def test_tiny_corpus_shrinks_the_batch_window():
     assert (300 - 1) // preset.batch_size >= preset.seq_len
     # No ladder size is small enough: the smallest is planned for the real budget (read many times over).
     assert (preset.num_layers, preset.hidden_size) == presets.LADDER[0] and preset.dropout == 0.25
+    # Thousands of passes read as a count (a trial saw "9005.1 passes").
+    assert re.search(r"\(\d{1,3}(,\d{3})+ passes over the corpus\)", preset.reason), preset.reason
+    assert "(1.7 passes over the corpus)" in presets.choose(1_000_000, 100_000, 60, None, CPU, "fp32", 65).reason
 
 
 def test_batch_and_speed_depend_on_the_device_and_precision():

@@ -37,7 +37,7 @@ def test_the_panel_ends_at_the_final_step_and_the_summary_comes_after_it():
     """A new-user trial: the panel was left at the last progress event (99.5%, step 1,840), below the
     'finished … at step 1,844' line."""
     screen = run_view([started(), Step(1840, 1.2, 1e-4, 5000.0, 59.7, 0.995),
-                       Finished(1844, 60.0, 1.38, "time", Path("checkpoints/screenplay"))])
+                       Finished(1844, 60.0, 1.38, "time", Path("checkpoints/screenplay"), 1844)])
     last_panel, summary = screen[screen.rindex("charnn train —"):].split("finished (time)")
     assert re.search(r"step +1,844", last_panel) and "100.0%" in last_panel and "99.5%" not in last_panel
     assert summary.rstrip().endswith("run folder checkpoints/screenplay")  # the summary is the last line
@@ -63,7 +63,7 @@ def test_a_sampled_split_is_said_at_the_start():
 
 def test_an_interrupted_run_keeps_its_progress():
     screen = run_view([started(), Step(900, 1.2, 1e-4, 5000.0, 30.0, 0.5),
-                       Finished(903, 30.2, 1.40, "interrupted", Path("checkpoints/screenplay"))])
+                       Finished(903, 30.2, 1.40, "interrupted", Path("checkpoints/screenplay"), 903)])
     last_panel = screen[screen.rindex("charnn train —"):].split("stopped (interrupted)")[0]
     assert re.search(r"step +903", last_panel) and "50.0%" in last_panel
     assert re.search(r"ETA +stopped", last_panel)  # not 0m00s: the budget was not used up
@@ -71,12 +71,12 @@ def test_an_interrupted_run_keeps_its_progress():
 
 def test_a_budget_spent_before_the_first_step_says_nothing_was_trained():
     """A new-user trial: `--time 2s` ended `finished (time) at step 0` like any other run."""
-    screen = run_view([started(), Finished(0, 2.0, float("inf"), "time", Path("checkpoints/screenplay"))])
+    screen = run_view([started(), Finished(0, 2.0, float("inf"), "time", Path("checkpoints/screenplay"), 0)])
     assert "before the first step: starting up took the whole budget; nothing was saved — give a longer --time" in (
         screen)
-    screen = run_view([started(), Finished(5, 2.0, 2.9, "time", Path("checkpoints/screenplay"))])
+    screen = run_view([started(), Finished(5, 2.0, 2.9, "time", Path("checkpoints/screenplay"), 5)])
     assert "before" not in screen and "finished (time) at step 5" in screen
-    screen = run_view([started(5, 2.9), Finished(5, 9.0, 2.9, "time", Path("checkpoints/screenplay"))])
+    screen = run_view([started(5, 2.9), Finished(5, 9.0, 2.9, "time", Path("checkpoints/screenplay"), 0)])
     assert "starting up took the time left; the run is as it was at step 5 — give a longer --time" in screen
 
 

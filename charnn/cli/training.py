@@ -142,14 +142,13 @@ the target (--steps/--time) when neither is given.
     if stop.signal is not None:
         # Before a step was trained, nothing was saved: a new run has no latest.pt (the view said so), a resumed one
         # is as it was.
-        trained = view.finished is not None and view.started is not None and (
-            view.finished.step > view.started.start_step)
+        trained = view.finished is not None and view.finished.steps_trained > 0
         if (run_dir / "latest.pt").exists():
             ui.info(f"stopped; {'latest checkpoint saved in ' if trained else 'the run is unchanged in '}"
                     f"{run_dir / 'latest.pt'} — continue with: charnn train {corpus} --out {run_dir} --resume")
         raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
-    if view.finished is not None and view.started is not None and view.finished.reason == "time" and (
-            view.finished.step == view.started.start_step):  # the budget went on starting up; the view said so
+    if view.finished is not None and view.finished.reason == "time" and not view.finished.steps_trained:
+        # the budget went on starting up; the view said so
         raise typer.Exit(1)  # nothing trained or saved: `charnn train … && charnn sample` must not go on (a trial)
 
 

@@ -95,11 +95,11 @@ class TrainView:
                 f"{resumed} → {event.run_dir}")
 
     def describe_finish(self, event: Finished) -> str:
-        first = self.started.start_step if self.started else 0
-        if event.reason == "interrupted" and event.step == first:  # train.py saves nothing then
+        first = event.step  # nothing was trained by this call, so its first step is its last
+        if event.reason == "interrupted" and not event.steps_trained:  # train.py saves nothing then
             return ("stopped (interrupted) before the first step; nothing was saved" if first == 0 else
                     f"stopped (interrupted) before a step was trained; the run is as it was at step {first:,}")
-        if event.reason == "time" and event.step == first:  # nor then (a new-user trial: `--time 2s`)
+        if event.reason == "time" and not event.steps_trained:  # nor then (a new-user trial: `--time 2s`)
             return ("finished (time) before the first step: starting up took the whole budget; nothing was saved — "
                     "give a longer --time (30s or more)" if first == 0 else
                     f"finished (time) before a step was trained: starting up took the time left; the run is as it "
