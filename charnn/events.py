@@ -24,6 +24,7 @@ class Started:
     val_chars: int
     start_step: int  # > 0 when resumed
     best_val_loss: float = float("inf")  # a resumed run's best so far (inf: none yet)
+    threads: int | None = None  # CPU threads at most, where their count follows the speed (threads.py)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Step:
     chars_per_second: float
     elapsed: float  # seconds of training in this run, resumed time included
     progress: float  # 0..1 toward the step target or the time budget
+    threads: int | None = None  # CPU threads in use (not counting a short try), where tuned (threads.py)
 
 
 @dataclass(frozen=True)

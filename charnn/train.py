@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -28,6 +29,7 @@ from charnn.optimization import learning_rate, load_optimizer_state, make_optimi
 from charnn.precision import autocast
 from charnn.recorder import Recorder, drop_metrics_after
 from charnn.resuming import check_resumable
+from charnn.threads import tuned_threads
 
 
 def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> None:
@@ -47,8 +49,11 @@ def train(
     resume: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
     started_at: float | None = None,
+    most_threads: int | None = None,
 ) -> CharRNN:
-    """Train into `run_dir` and return the model. `started_at` (time.monotonic) starts the budget clock."""
+    """Train into `run_dir` and return the model. `started_at` (time.monotonic) starts the budget clock.
+    `most_threads`: on a CPU, torch's thread count follows the speed it gives, up to this (threads.py); without
+    it, the count is left as set."""
     started_at = time.monotonic() if started_at is None else started_at
     run_dir = Path(run_dir)
     corpus.check_trainable(config.val_fraction)  # before the run folder is made
@@ -56,7 +61,7 @@ def train(
     batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
     made = runs.make_run_folder(run_dir)  # removed again if no step is trained (runs.RunLock)
     rng_devices = [device] if device.type == "cuda" else []
-    with runs.RunLock(run_dir, made), torch.random.fork_rng(devices=rng_devices):
+    with runs.RunLock(run_dir, made), torch.random.fork_rng(devices=rng_devices), ExitStack() as stack:
         if not resume:
             runs.check_can_start(run_dir)
         # Scoped seeding: initialisation and dropout are reproducible, the caller's RNG is untouched.
@@ -84,8 +89,9 @@ def train(
             state = state_from_list([t.float() for t in payload["carry_state"]], model_config.cell, device)
         first_step = step
         run = Recorder(model, optimizer, corpus, run_dir, config, device, on_event, best)
+        tuner = stack.enter_context(tuned_threads(most_threads if device.type == "cpu" else None))
         on_event(Started(run_dir, str(device), config.precision, model.num_parameters(), model_config, config,
-                         len(train_ids), len(val_ids), step, best))
+                         len(train_ids), len(val_ids), step, best, tuner.most if tuner else None))
 
         def elapsed() -> float:
             return spent + time.monotonic() - started_at
@@ -125,6 +131,8 @@ def train(
             optimizer.step()
             state = detach_state(state)
             step += 1
+            if tuner is not None:
+                tuner.step_done()
             window_loss += loss.detach()
             window_steps += 1
             # An eval is due every eval_every steps, or, where the preset planned the run's evals by the clock,
@@ -141,20 +149,22 @@ def train(
                 window_seconds = (now - window_start) / window_steps
                 step_seconds = min(step_seconds or math.inf, window_seconds)
                 on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds,
-                              elapsed(), min(1.0, progress)))
+                              elapsed(), min(1.0, progress), tuner.settled if tuner else None))
                 window_loss.zero_()
                 window_steps, window_start = 0, now
             if eval_due:
                 run.checkpoint(step, elapsed(), state, val_ids)
                 evaluated_at, evaluated_when = step, elapsed()
                 window_start = time.monotonic()  # chars/s measures training, not evals
+                if tuner is not None:
+                    tuner.restart_window()
         if window_steps:  # steps since the last check must not carry a divergence into the files
             mean = float(window_loss) / window_steps
             check_finite(mean, step, config, run_dir)
             # And the view gets them: a run shorter than log_every steps showed no train loss or speed at all.
             window_seconds = (time.monotonic() - window_start) / window_steps
             on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds, elapsed(),
-                          min(1.0, progress)))
+                          min(1.0, progress), tuner.settled if tuner else None))
         if step == first_step and reason in ("interrupted", "time"):
             # Nothing trained, nothing written: a new run leaves no files (a step-0 latest.pt made its folder a run,
             # so the same command with a longer --time was refused), and a resumed one is as it was (a resume with

@@ -27,7 +27,7 @@ MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
 CORE = ["batches", "checkpoint", "config", "corpus_cache", "data", "drawing", "errors", "evaluation", "events",
         "lstm_int8", "model", "optimization", "planning", "precision", "presets", "products", "recorder", "resuming",
-        "runs", "sample", "script", "speed", "stepper", "train", "vocab"]
+        "runs", "sample", "script", "speed", "stepper", "threads", "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -36,7 +36,7 @@ DEPENDENCIES = {
     "batches": {"errors"},
     "checkpoint": {"config", "errors", "model"},
     "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.training"},
-    "cli.command": {"corpus_cache", "data", "ui"},
+    "cli.command": {"corpus_cache", "data", "threads", "ui"},
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "config", "data", "errors", "evaluation",
                        "precision", "runs", "ui", "vocab"},
     "cli.options": {"errors", "ui"},
@@ -64,8 +64,9 @@ DEPENDENCIES = {
     "drawing": {"errors"},
     "script": set(),
     "stepper": {"config", "lstm_int8", "model", "products"},
+    "threads": set(),
     "train": {"batches", "checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision",
-              "recorder", "resuming", "runs"},
+              "recorder", "resuming", "runs", "threads"},
     "resuming": {"config", "data", "errors"},
     "optimization": {"config", "model"},
     "recorder": {"checkpoint", "errors", "evaluation", "events", "model", "runs", "sample"},

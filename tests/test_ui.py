@@ -342,3 +342,14 @@ def test_the_footer_waits_for_the_reader_of_a_pipe(tmp_path):
         started = time.monotonic()
         wait_for_reader(file, seconds=2.0)
         assert time.monotonic() - started < 0.1
+
+
+def test_training_on_fewer_threads_is_said_once_and_shown_with_the_speed():
+    event = Started(Path("checkpoints/screenplay"), "cpu", "fp32", 1000, ModelConfig(60), TrainConfig(time_budget=60.0),
+                    40_000, 4_000, 0, float("inf"), 2)
+    screen = run_view([event, Step(10, 2.0, 1e-3, 9000.0, 1.0, 0.1, 2), Step(20, 1.9, 1e-3, 5000.0, 2.0, 0.2, 1),
+                       Step(30, 1.8, 1e-3, 5100.0, 3.0, 0.3, 1)])
+    assert screen.count("another program is busy on the CPU: training goes on with 1 of 2 threads") == 1
+    assert "5,100 chars/s (1 thread)" in screen
+    assert "(1 thread)" not in run_view([event, Step(10, 2.0, 1e-3, 9000.0, 1.0, 0.1, 2)])
+    assert "another program" not in run_view([started(), Step(10, 2.0, 1e-3, 9000.0, 1.0, 0.1)])

@@ -4,6 +4,7 @@ Ctrl-C at start-up included), usage errors as one line, the device a command run
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 import time
@@ -211,6 +212,24 @@ def resolve_device(name: str):
     if name == "mps" and not torch.backends.mps.is_available():
         fail("--device mps: Apple's MPS is not available here — use --device cpu or auto")
     return torch.device(name)
+
+
+def set_threads(threads: int | None, device) -> int | None:
+    """torch's CPU thread count for a run on `device`: `--threads N` fixes it, and so does OMP_NUM_THREADS. Else, on
+    a CPU, it starts with one thread where that is faster now (charnn/threads.py). The most threads training may
+    then tune up to, or None."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+        return None
+    if os.environ.get("OMP_NUM_THREADS") or device.type != "cpu" or torch.get_num_threads() < 2:
+        return None
+    from charnn.threads import faster_count
+
+    most = torch.get_num_threads()
+    faster_count(most)
+    return most
 
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]

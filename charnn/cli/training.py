@@ -19,6 +19,7 @@ from charnn.cli.command import (
     interrupted,
     load_announced,
     resolve_device,
+    set_threads,
 )
 from charnn.cli.options import (
     check_dropout,
@@ -73,6 +74,9 @@ def train(
     seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order \\[default: "
                                                   f"{T.seed}].", callback=check_seed)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads \\[default: one a core, or fewer while fewer "
+                                                     "train faster: beside another busy program, threads on every "
+                                                     "core wait for each other].", **Positive)] = None,
     precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 (auto: bf16 where it is native and timed "
                                                 "faster).")] = "auto",
     encoding: Annotated[str, typer.Option(help="Text encoding of the corpus.", callback=check_encoding)] = "utf-8",
@@ -105,6 +109,7 @@ the target (--steps/--time) when neither is given.
     stop = StopFlag()
     try:
         torch_device = resolve_device(device)
+        most_threads = set_threads(threads, torch_device)
         data = load_announced(corpus, ReadOptions(encoding, errors, keep_crlf))
         if not resume:  # before anything about run folders or sizes is said (train() checks a resume's own split)
             data.check_trainable(T.val_fraction)
@@ -127,7 +132,7 @@ the target (--steps/--time) when neither is given.
         stop.training = lambda: view.started is not None
         with stop.installed(), view:
             run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
-                         command.STARTED_AT)  # read now: a test sets it
+                         command.STARTED_AT, most_threads)  # STARTED_AT read now: a test sets it
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began: no save now

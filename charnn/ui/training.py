@@ -30,6 +30,7 @@ class TrainView:
         self.last_eval: Evaluated | None = None
         self.evaluating = False  # an eval is under way: the panel says so (a long one looked like a hang)
         self.finished: Finished | None = None
+        self.said_threads = False  # that training went on with fewer threads (said once)
 
     def __enter__(self) -> TrainView:
         if self.live_mode:
@@ -60,6 +61,11 @@ class TrainView:
             self.log(self.describe_start(event))
         elif isinstance(event, Step):
             self.last_step = event
+            most = self.started.threads if self.started else None
+            if most and event.threads and event.threads < most and not self.said_threads:
+                self.said_threads = True
+                self.log(f"another program is busy on the CPU: training goes on with {event.threads} of {most} "
+                         f"threads while that is faster (--threads to fix the count)")
         elif isinstance(event, Evaluating):
             self.evaluating = True
             if self.live is not None:
@@ -113,7 +119,11 @@ class TrainView:
         return f"{self.last_step.loss:.4f}" if self.last_step else "–"
 
     def speed(self) -> str:
-        return f"{self.last_step.chars_per_second:,.0f} chars/s" if self.last_step else ""
+        if self.last_step is None:
+            return ""
+        fewer = self.last_step.threads and self.started and self.last_step.threads < (self.started.threads or 0)
+        threads = f" ({self.last_step.threads} thread{'s' * (self.last_step.threads != 1)})" if fewer else ""
+        return f"{self.last_step.chars_per_second:,.0f} chars/s{threads}"
 
     def eta(self) -> float:
         step, started = self.last_step, self.started

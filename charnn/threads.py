@@ -1,0 +1,159 @@
+"""How many threads torch's CPU ops get during training: all cores, or fewer while fewer are faster.
+
+torch splits each op over one thread a core (OpenMP), and those threads wait for each other at the op's end.
+Next to another busy program (a second training, `charnn sample` from the run in another terminal, a build)
+the system often deschedules one of them, and the others spin, waiting. On machine C (2 cores) a 2×384
+training step ran 40× slower with 2 threads than with 1 beside another training (benchmarks/RESULTS.md,
+seventeenth session); alone, 2 threads were the faster. No setting of OpenMP's own fixes both cases.
+
+So `ThreadTuner` times the steps in windows of a second or more and:
+- tries half the threads for one window after the first (a CPU shared from the start), and whenever a window
+  at some count is `SLOWER` than the fastest seen at that count;
+- keeps the fewer threads only where they were at least `FASTER`, else goes back;
+- with fewer threads than cores, tries twice as many again after `RETRY_SECONDS`, keeps them where they are
+  no slower, and waits twice as long before the next try each time that fails (up to `LONGEST_WAIT`): a try
+  beside a busy program costs a slow step.
+Runs with a fixed count (`--threads`, or OMP_NUM_THREADS) are not tuned. Different counts sum in different
+orders, so a tuned run is reproducible to the bit only where its counts were the same.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+
+SLOWER = 1.5  # a window this many times the fastest at its count: the CPU may be shared
+FASTER = 1.2  # fewer threads are kept where a step took at most 1/this of the time with more
+WINDOW_SECONDS = 1.0  # whole steps over at least this long make one measurement
+RETRY_SECONDS = 30.0  # the first wait before trying more threads again
+LONGEST_WAIT = 480.0  # the wait doubles on each failed try, up to this
+
+
+class ThreadTuner:
+    """Call `step_done()` after each training step, and `restart_window()` after time that is not a step (an eval)."""
+
+    def __init__(self, most: int, set_threads: Callable[[int], None], clock: Callable[[], float] = time.monotonic,
+                 threads: int | None = None):
+        """`most` threads at most, starting with `threads` (default `most`), already set."""
+        self.most, self.threads = most, threads or most
+        self.set_threads, self.clock = set_threads, clock
+        self.fastest: dict[int, float] = {}  # seconds per step, the fastest window at each count
+        self.trial: tuple[int, float] | None = None  # (count, seconds per step) before the window now on trial
+        self.more = Backoff(clock() + RETRY_SECONDS if self.threads < most else math.inf)  # when to try more again
+        self.fewer = Backoff(0.0)  # when fewer may be tried again, after a try that was not faster
+        self.warm = False  # the first window warms caches and oneDNN up: not counted (unless it is one step)
+        self.window_start: float | None = None  # the first step is not timed: it began before the tuner was made
+        self.window_steps = 0
+
+    @property
+    def settled(self) -> int:
+        """The count in use, or, during a one-window try of another, the count it was tried against."""
+        return self.trial[0] if self.trial else self.threads
+
+    def restart_window(self) -> None:
+        self.window_start, self.window_steps = self.clock(), 0
+
+    def step_done(self) -> None:
+        now = self.clock()
+        if self.window_start is None:
+            self.window_start = now
+            return
+        self.window_steps += 1
+        if now - self.window_start < WINDOW_SECONDS:
+            return
+        steps, per_step = self.window_steps, (now - self.window_start) / self.window_steps
+        self.window_start, self.window_steps = now, 0
+        if self.warm or steps == 1:  # one step of a second or more: a warm-up would be a small part of it
+            self.measured(per_step, now)
+        self.warm = True
+
+    def change(self, threads: int) -> None:
+        self.threads = threads
+        self.set_threads(threads)
+        self.restart_window()  # a step after a change ran ~15% slower than the next ones (machine C): counted
+
+    def measured(self, per_step: float, now: float) -> None:
+        count = self.threads
+        fastest = self.fastest[count] = min(self.fastest.get(count, math.inf), per_step)
+        if self.trial is not None:
+            before, before_per_step = self.trial
+            self.trial = None
+            if count < before:
+                if per_step * FASTER <= before_per_step:  # fewer were faster: kept, more are tried again later
+                    self.more.restart(now)
+                else:
+                    self.fewer.failed(now)
+                    self.change(before)
+            elif per_step <= before_per_step:  # more were as fast: the CPU is free again
+                self.fewer.restart(now, delay=0.0)  # fewer may be tried as soon as it is shared again
+                self.more.restart(now)
+            else:  # more were slower: the CPU is still shared
+                self.more.failed(now)
+                self.change(before)
+            return
+        if count > 1 and now >= self.fewer.at and (count not in self.fewer.tried or per_step > SLOWER * fastest):
+            self.fewer.tried.add(count)
+            self.trial = (count, per_step)
+            self.change(count // 2)
+        elif count < self.most and now >= self.more.at:
+            self.trial = (count, per_step)
+            self.change(min(self.most, 2 * count))
+
+
+class Backoff:
+    """When a kind of try is next due (`at`): `RETRY_SECONDS` after a restart, twice as long after each failure."""
+
+    def __init__(self, first_at: float = math.inf):
+        self.wait, self.at = RETRY_SECONDS, first_at
+        self.tried: set[int] = set()  # counts tried at least once (fewer threads are tried once from each)
+
+    def restart(self, now: float, delay: float = RETRY_SECONDS) -> None:
+        self.wait, self.at = RETRY_SECONDS, now + delay
+
+    def failed(self, now: float) -> None:
+        self.wait = min(2 * self.wait, LONGEST_WAIT)
+        self.at = now + self.wait
+
+
+@contextmanager
+def tuned_threads(most: int | None) -> Iterator[ThreadTuner | None]:
+    """A tuner of torch's thread count, up to `most` threads, from the count set now; none where `most` is None
+    or 1. torch's count is put back as it was on the way out."""
+    before = torch.get_num_threads()
+    if not most or most < 2:
+        yield None
+        return
+    try:
+        yield ThreadTuner(most, torch.set_num_threads, threads=min(before, most))
+    finally:
+        torch.set_num_threads(before)
+
+
+def faster_count(most: int, rate: Callable[[int], float] | None = None) -> int:
+    """`most`, or 1 where a matmul ran `FASTER` on one thread just now (a CPU shared with a busy program); torch is
+    left with that count. For the start of a run: the preset's speed test and the first steps then run with it.
+    `rate(count)`: matmuls a second with `count` threads (default: `matmul_rate`)."""
+    rate = rate or matmul_rate
+    rates = {count: 0.0 for count in (most, 1)}
+    for _ in range(2):  # alternated: a burst of another program must not decide alone
+        for count in rates:
+            rates[count] = max(rates[count], rate(count))
+    chosen = 1 if rates[1] > FASTER * rates[most] else most
+    torch.set_num_threads(chosen)
+    return chosen
+
+
+def matmul_rate(count: int, seconds: float = 0.03) -> float:
+    """(128, 512) @ (512, 512) products a second with `count` threads, over about `seconds`."""
+    a, b = torch.randn(128, 512), torch.randn(512, 512)  # ~67 MFLOP: well under a millisecond alone
+    torch.set_num_threads(count)
+    a @ b
+    done, started = 0, time.perf_counter()
+    while (spent := time.perf_counter() - started) < seconds:
+        a @ b
+        done += 1
+    return done / spent

@@ -1,0 +1,169 @@
+"""The training thread count follows the speed it gives (charnn/threads.py), on a simulated clock.
+
+Step times are machine C's for a 2×384 training step (benchmarks/RESULTS.md, seventeenth session): alone,
+65 ms with 2 threads and 115 ms with 1; beside another training, seconds with 2 threads and ~120 ms with 1.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import pytest
+import torch
+
+from charnn import threads
+from charnn.threads import ThreadTuner, tuned_threads
+
+ALONE = {2: 0.065, 1: 0.115}
+SHARED = {2: 5.0, 1: 0.12}
+
+
+def simulate(seconds: float, cost, start: int = 2) -> tuple[ThreadTuner, list[tuple[float, int]], dict[int, float]]:
+    """Steps for `seconds` of simulated time, each taking cost(threads, now); (the tuner, its changes as
+    (time, count), the time spent at each count)."""
+    now = 0.0
+    changes: list[tuple[float, int]] = []
+    tuner = ThreadTuner(2, lambda count: changes.append((now, count)), clock=lambda: now, threads=start)
+    spent = {1: 0.0, 2: 0.0}
+    while now < seconds:
+        step = cost(tuner.threads, now)
+        now += step
+        spent[tuner.threads] += step
+        tuner.step_done()
+    return tuner, changes, spent
+
+
+def test_alone_it_tries_one_thread_once_and_keeps_all():
+    tuner, changes, spent = simulate(600, lambda count, now: ALONE[count])
+    assert [count for _, count in changes] == [1, 2]  # the one look at a CPU shared from the start
+    assert tuner.threads == 2 and spent[1] < 2.5  # about one window of a second
+
+
+def test_shared_from_the_start_it_goes_to_one_thread_and_tries_two_less_and_less_often():
+    tuner, changes, spent = simulate(1200, lambda count, now: SHARED[count])
+    assert tuner.threads == 1
+    assert changes[0][1] == 1 and changes[0][0] < 11  # after two slow steps (the first is not timed)
+    tries = [when for when, count in changes if count == 2]
+    gaps = [later - earlier for earlier, later in pairwise(tries)]
+    assert len(tries) >= 3 and all(later > 1.8 * earlier for earlier, later in pairwise(gaps))
+    assert spent[2] < 0.1 * 1200  # each try costs a slow step, less often each time
+
+
+def test_a_start_on_one_thread_tries_two_after_a_while():
+    """threads.faster_count chose one thread at the start, but the other program has gone since."""
+    tuner, changes, _ = simulate(120, lambda count, now: ALONE[count], start=1)
+    assert changes[0] == (pytest.approx(threads.RETRY_SECONDS, abs=1), 2) and tuner.threads == 2
+    tuner, changes, _ = simulate(80, lambda count, now: SHARED[count], start=1)  # the next try is at ~95 s
+    assert tuner.threads == 1 and [count for _, count in changes] == [2, 1]
+
+
+def test_it_follows_a_second_program_that_comes_and_goes():
+    busy = (120, 400)
+
+    def cost(count, now):
+        return (SHARED if busy[0] <= now < busy[1] else ALONE)[count]
+
+    tuner, changes, _ = simulate(900, cost)
+    to_one = [when for when, count in changes if count == 1 and when >= busy[0]]
+    assert to_one and to_one[0] < busy[0] + 12  # noticed within a couple of slow steps
+    back = [when for when, count in changes if count == 2 and when >= busy[1]]
+    assert back and back[0] < busy[1] + threads.LONGEST_WAIT + 10  # tried again once it was free
+    assert tuner.threads == 2
+    # And once free it stays with two: no more tries of one thread (the CPU is not slower than it was alone).
+    assert [count for when, count in changes if when > back[0] + 5] == []
+
+
+def test_a_slowdown_both_counts_share_is_not_chased():
+    """A CPU that runs everything at half speed (another VM, heat): one try of one thread, then rarely."""
+    tuner, changes, _ = simulate(900, lambda count, now: ALONE[count] * (2 if now > 100 else 1))
+    assert tuner.threads == 2
+    tries = [when for when, count in changes if count == 1 and when > 100]
+    assert 1 <= len(tries) <= 5
+    assert all(later - earlier >= threads.RETRY_SECONDS for earlier, later in pairwise(tries))
+
+
+def test_the_count_is_put_back_and_a_run_without_tuning_keeps_its_own():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with tuned_threads(2) as tuner:
+            assert tuner is not None and tuner.most == tuner.threads == 2
+            tuner.change(1)
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with tuned_threads(None) as tuner:
+            assert tuner is None
+        torch.set_num_threads(1)
+        with tuned_threads(1) as tuner:
+            assert tuner is None  # nothing to choose from
+        with tuned_threads(2) as tuner:  # a start on one thread (threads.faster_count)
+            assert tuner is not None and (tuner.most, tuner.threads) == (2, 1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("seconds", [0.5, 3.0])
+def test_steps_longer_than_a_window_each_count(seconds):
+    """A step of seconds (a big model, or a shared CPU) is a window on its own: no division by zero steps."""
+    tuner, changes, _ = simulate(40 * seconds, lambda count, now: seconds * (1.2 if count == 1 else 1.0))
+    assert tuner.threads == 2 and [count for _, count in changes] == [1, 2]
+
+
+def test_a_run_starts_on_one_thread_where_that_multiplied_faster_just_now():
+    before = torch.get_num_threads()
+    try:
+        assert threads.faster_count(2, rate={2: 900.0, 1: 500.0}.__getitem__) == 2 == torch.get_num_threads()
+        assert threads.faster_count(2, rate={2: 30.0, 1: 500.0}.__getitem__) == 1 == torch.get_num_threads()
+        calls = []
+        # One burst of another program (the first try of two threads) does not decide alone.
+        threads.faster_count(2, rate=lambda count: calls.append(count) or (30.0 if calls == [2] else
+                                                                           {2: 900.0, 1: 500.0}[count]))
+        assert calls == [2, 1, 2, 1] and torch.get_num_threads() == 2
+        assert threads.matmul_rate(1, seconds=0.01) > 0
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_tuned_run_reports_its_threads_and_leaves_the_count_as_it_was(tmp_path, monkeypatch):
+    from conftest import REPETITIVE, tiny_train_config, train_run
+
+    from charnn.events import Started, Step
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(REPETITIVE, encoding="utf-8")
+    monkeypatch.setattr(threads, "WINDOW_SECONDS", 0.0)  # a window a step: the tuner acts within a short run
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as threads.faster_count leaves it where one thread was faster
+    try:
+        run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=30, log_every=1), most_threads=2)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    started = next(event for event in run.events if isinstance(event, Started))
+    counts = [event.threads for event in run.events if isinstance(event, Step)]
+    assert started.threads == 2 and set(counts) <= {1, 2} and counts[0] == 1
+    untuned = train_run(tmp_path / "plain", corpus, config=tiny_train_config(steps=3))
+    assert next(event for event in untuned.events if isinstance(event, Started)).threads is None
+    assert {event.threads for event in untuned.events if isinstance(event, Step)} == {None}
+
+
+def test_the_cli_fixes_the_count_where_asked_and_else_tunes_it_on_a_cpu(monkeypatch):
+    from charnn.cli.command import set_threads
+
+    before = torch.get_num_threads()
+    cpu = torch.device("cpu")
+    try:
+        assert set_threads(3, cpu) is None and torch.get_num_threads() == 3  # --threads 3
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        assert set_threads(None, cpu) is None  # the environment fixed it
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        chosen = []
+        monkeypatch.setattr(threads, "faster_count", lambda most: chosen.append(most) or 1)
+        torch.set_num_threads(2)
+        assert set_threads(None, cpu) == 2 and chosen == [2]
+        assert set_threads(None, torch.device("cuda")) is None and chosen == [2]  # a GPU's steps: not tuned
+        torch.set_num_threads(1)
+        assert set_threads(None, cpu) is None  # one core: nothing to choose
+    finally:
+        torch.set_num_threads(before)
