@@ -21,7 +21,7 @@ EXAMPLES = {"temp": "0.8", "length": "500", "topk": "20", "topp": "0.9", "unknow
 
 
 def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
-            precision: str = "auto", terminated=lambda: False) -> None:
+            precision: str = "auto", most_threads: int | None = None, terminated=lambda: False) -> None:
     """A prompt loop: text is a prime; /temp, /length, /topk, /topp, /seed change settings. `terminated()`: whether
     a KeyboardInterrupt was SIGTERM (cli/stopping.py's Termination), which ends the session rather than a stream."""
     with contextlib.suppress(ImportError):  # line editing and history at the prompt, where the platform has it
@@ -85,7 +85,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                     ui.info(f"/unknown {settings['unknown']}: {note}")
                     line = vocab.decode(ids)
                 chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
-                                 settings["topp"], generator, settings["unknown"], stop, precision)
+                                 settings["topp"], generator, settings["unknown"], stop, precision, most_threads)
                 stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
                     writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
                     settings["unknown"], precision) if settings["length"] else None)

@@ -19,12 +19,14 @@ from charnn.drawing import check_controls, draw, gumbel_noise
 from charnn.drawing import sample_next as sample_next  # importable from here too, its home until 2026-11-27
 from charnn.model import CharRNN
 from charnn.stepper import stepper_for
+from charnn.threads import tuned_threads
 from charnn.vocab import Vocab
 
 NOISE_BLOCK = 2**18  # most random numbers drawn from the generator at once (float64; blocks also stop at 1,024 steps)
 TRIAL_SAMPLES = (8, 200)  # streams × characters that `writes_script` has the model write, unseen
 TRIAL_PRIME = 1000  # at most this much of the prime is read before them: enough for the style it sets
 PRIME_PIECE = 8192  # characters of a prime read per call of the sequence kernel (`prime_state`)
+SAMPLING_WINDOW = 0.25  # seconds of steps the thread tuner times at once: steps are ~0.1 ms, and samples short
 
 
 def default_prime(vocab: Vocab) -> str:
@@ -53,9 +55,11 @@ def generate_ids(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
     precision: str = "auto",
+    most_threads: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield `length` arrays of next ids (num_samples,), carrying the state between steps (on a CPU in
-    `precision`, 'auto' or 'fp32': `stepper.stepper_for`)."""
+    `precision`, 'auto' or 'fp32': `stepper.stepper_for`). `most_threads`: on a CPU, torch's thread count follows
+    the speed it gives, up to this (threads.py; the steppers' text is the same at any count)."""
     check_controls(temperature, top_k, top_p)
     device = next(model.parameters()).device
     was_training = model.training
@@ -64,14 +68,18 @@ def generate_ids(
     step, state = stepper_for(model, state, precision)
     logits = logits.float().cpu().numpy()  # (B, V)
     block_steps = max(1, min(1024, NOISE_BLOCK // logits.size))
+    tuning = tuned_threads(most_threads if device.type == "cpu" else None, window_seconds=SAMPLING_WINDOW)
     try:
-        for position in range(length):
-            if position % block_steps == 0:  # one generator call per block of characters
-                noise = gumbel_noise((min(block_steps, length - position), *logits.shape), generator)  # (S, B, V)
-            next_ids = draw(logits, temperature, top_k, top_p, noise[position % block_steps])  # (B,)
-            yield next_ids
-            if position + 1 < length:  # no step after the last character
-                logits, state = step(next_ids, state)
+        with tuning as tuner:
+            for position in range(length):
+                if position % block_steps == 0:  # one generator call per block of characters
+                    noise = gumbel_noise((min(block_steps, length - position), *logits.shape), generator)  # (S, B, V)
+                next_ids = draw(logits, temperature, top_k, top_p, noise[position % block_steps])  # (B,)
+                yield next_ids
+                if position + 1 < length:  # no step after the last character
+                    logits, state = step(next_ids, state)
+                    if tuner is not None:
+                        tuner.step_done()
     finally:
         model.train(was_training)
 
@@ -121,11 +129,12 @@ def generate(
     unknown: str = "error",
     stop: str | None = None,
     precision: str = "auto",
+    most_threads: int | None = None,
 ) -> Iterator[str]:
     """Stream up to `length` characters that continue `prime` (not yielded), ending early after `stop`."""
     tail = ""
     for next_ids in generate_ids(model, prime_ids_for(vocab, prime, unknown), length, 1, temperature, top_k,
-                                 top_p, generator, precision):
+                                 top_p, generator, precision, most_threads):
         char = vocab.chars[int(next_ids[0])]
         yield char
         if stop:
@@ -149,6 +158,7 @@ def generate_batch(
     on_progress=None,
     rows: BatchRows | None = None,
     precision: str = "auto",
+    most_threads: int | None = None,
 ) -> list[str]:
     """`num_samples` continuations generated side by side in one batch; each ends at its own `stop`.
 
@@ -157,7 +167,8 @@ def generate_batch(
     rows = rows if rows is not None else BatchRows(vocab, num_samples, stop)
     ids = prime_ids_for(vocab, prime, unknown)
     # Closed here, not whenever it is collected: `on_progress` may raise (a reader of stdout that has gone).
-    steps = generate_ids(model, ids, length, num_samples, temperature, top_k, top_p, generator, precision)
+    steps = generate_ids(model, ids, length, num_samples, temperature, top_k, top_p, generator, precision,
+                         most_threads)
     with contextlib.closing(steps):
         for position, next_ids in enumerate(steps):
             ended = rows.add(next_ids)

@@ -1,4 +1,4 @@
-"""How many threads torch's CPU ops get during training: all cores, or fewer while fewer are faster.
+"""How many threads torch's CPU ops get in training and sampling: all cores, or fewer while fewer are faster.
 
 torch splits each op over one thread a core (OpenMP), and those threads wait for each other at the op's end.
 Next to another busy program (a second training, `charnn sample` from the run in another terminal, a build)
@@ -37,9 +37,10 @@ class ThreadTuner:
     """Call `step_done()` after each training step, and `restart_window()` after time that is not a step (an eval)."""
 
     def __init__(self, most: int, set_threads: Callable[[int], None], clock: Callable[[], float] = time.monotonic,
-                 threads: int | None = None):
+                 threads: int | None = None, window_seconds: float | None = None):
         """`most` threads at most, starting with `threads` (default `most`), already set."""
         self.most, self.threads = most, threads or most
+        self.window_seconds = window_seconds or WINDOW_SECONDS
         self.set_threads, self.clock = set_threads, clock
         self.fastest: dict[int, float] = {}  # seconds per step, the fastest window at each count
         self.trial: tuple[int, float] | None = None  # (count, seconds per step) before the window now on trial
@@ -63,7 +64,7 @@ class ThreadTuner:
             self.window_start = now
             return
         self.window_steps += 1
-        if now - self.window_start < WINDOW_SECONDS:
+        if now - self.window_start < self.window_seconds:
             return
         steps, per_step = self.window_steps, (now - self.window_start) / self.window_steps
         self.window_start, self.window_steps = now, 0
@@ -120,7 +121,7 @@ class Backoff:
 
 
 @contextmanager
-def tuned_threads(most: int | None) -> Iterator[ThreadTuner | None]:
+def tuned_threads(most: int | None, window_seconds: float | None = None) -> Iterator[ThreadTuner | None]:
     """A tuner of torch's thread count, up to `most` threads, from the count set now; none where `most` is None
     or 1. torch's count is put back as it was on the way out."""
     before = torch.get_num_threads()
@@ -128,7 +129,7 @@ def tuned_threads(most: int | None) -> Iterator[ThreadTuner | None]:
         yield None
         return
     try:
-        yield ThreadTuner(most, torch.set_num_threads, threads=min(before, most))
+        yield ThreadTuner(most, torch.set_num_threads, threads=min(before, most), window_seconds=window_seconds)
     finally:
         torch.set_num_threads(before)
 

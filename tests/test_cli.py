@@ -762,9 +762,9 @@ def test_train_corpus_shorter_than_a_batch(bad_files):
 
 @pytest.mark.parametrize("flags", [["--time", "garbage"], ["--time", "10x"], ["--time", "0s"], ["--cell", "lstmx"],
                                    ["--dropout", "1.5"], ["--lr", "-1"], ["--errors", "ignore"],
-                                   ["--precision", "fp64"], ["--batch-size", "0"], ["--weight-dropout", "1"],
+                                   ["--precision", "fp64"], ["--batch-size", "0"], ["--threads", "0"],
                                    ["--weight-decay", "-0.1"], ["--weight-decay", "nan"], ["--weight-decay", "inf"],
-                                   ["--encoding", "bogus"]])
+                                   ["--encoding", "bogus"], ["--weight-dropout", "1"]])
 def test_train_bad_usage(bad_files, flags):
     result = invoke("train", "short.txt", "--steps", "2", *flags)
     assert result.exit_code == 2, result.output
@@ -776,7 +776,7 @@ def test_train_bad_usage(bad_files, flags):
                                    ["--top-p", "2"],
                                    ["--top-p", "0"], ["--top-k", "0"], ["--unknown", "bogus"], ["--stop", ""],
                                    ["--length", "-5"], ["--style", "fancy"], ["--seed", "-1"], ["--seed", str(2**63)],
-                                   ["--precision", "int8"], ["--precision", "bf16"]])
+                                   ["--precision", "int8"], ["--precision", "bf16"], ["--threads", "0"]])
 def test_sample_bad_usage(in_cli_root, flags):
     result = invoke("sample", "--length", "5", *flags)
     assert result.exit_code == 2, result.output
@@ -1429,7 +1429,7 @@ def test_a_batchs_speed_is_of_its_samples_not_of_what_came_before(in_cli_root, m
 
     import charnn.sample
 
-    def batch(model, vocab, prime, length, num_samples, *args, on_progress=None, rows=None, precision="auto"):
+    def batch(model, vocab, prime, length, num_samples, *args, on_progress=None, rows=None, **kwargs):
         time.sleep(0.6)  # reading the prime, the trial samples
         for position in range(1, 11):
             rows.add(np.zeros(num_samples, dtype=np.int64))

@@ -60,7 +60,7 @@ DEPENDENCIES = {
     "speed": {"config", "model", "precision"},
     "products": {"precision"},
     "runs": {"checkpoint", "errors"},
-    "sample": {"drawing", "model", "script", "stepper", "vocab"},
+    "sample": {"drawing", "model", "script", "stepper", "threads", "vocab"},
     "drawing": {"errors"},
     "script": set(),
     "stepper": {"config", "lstm_int8", "model", "products"},

@@ -167,3 +167,32 @@ def test_the_cli_fixes_the_count_where_asked_and_else_tunes_it_on_a_cpu(monkeypa
         assert set_threads(None, cpu) is None  # one core: nothing to choose
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp32"])
+def test_a_sample_whose_threads_change_as_it_goes_is_the_same_text(trained_run, monkeypatch, precision):
+    """The steppers' sums come out the same at any count (int8's are exact; checked on the bundled model too,
+    benchmarks/RESULTS.md, seventeenth session), so a seed's text does not depend on a busy CPU."""
+    from charnn import sample
+
+    model, vocab = trained_run.model, trained_run.corpus.vocab
+
+    def texts(most):
+        seeded = torch.Generator().manual_seed(5)
+        one = "".join(sample.generate(model, vocab, "the", 300, 1.0, generator=seeded, precision=precision,
+                                      most_threads=most))
+        return one, sample.generate_batch(model, vocab, "the", 200, 3, 1.0, generator=seeded, precision=precision,
+                                          most_threads=most)
+
+    before = torch.get_num_threads()
+    real = torch.set_num_threads
+    try:
+        real(2)
+        expected = texts(None)
+        counts = []
+        monkeypatch.setattr(torch, "set_num_threads", lambda count: counts.append(count) or real(count))
+        monkeypatch.setattr(sample, "SAMPLING_WINDOW", 1e-9)  # a window a step: the tuner acts within a sample
+        assert texts(2) == expected
+        assert counts[0] == 1 and torch.get_num_threads() == 2  # tried one thread, and put the count back
+    finally:
+        real(before)

@@ -214,10 +214,10 @@ def resolve_device(name: str):
     return torch.device(name)
 
 
-def set_threads(threads: int | None, device) -> int | None:
-    """torch's CPU thread count for a run on `device`: `--threads N` fixes it, and so does OMP_NUM_THREADS. Else, on
-    a CPU, it starts with one thread where that is faster now (charnn/threads.py). The most threads training may
-    then tune up to, or None."""
+def set_threads(threads: int | None, device, probe: bool = True) -> int | None:
+    """torch's CPU thread count for work on `device`: `--threads N` fixes it, and so does OMP_NUM_THREADS. Else, on
+    a CPU, the most threads training or sampling may tune up to (charnn/threads.py), or None; with `probe`, it
+    starts on one thread where that multiplied faster just now (0.1 s: training's speed test runs with it)."""
     import torch
 
     if threads is not None:
@@ -225,10 +225,11 @@ def set_threads(threads: int | None, device) -> int | None:
         return None
     if os.environ.get("OMP_NUM_THREADS") or device.type != "cpu" or torch.get_num_threads() < 2:
         return None
-    from charnn.threads import faster_count
-
     most = torch.get_num_threads()
-    faster_count(most)
+    if probe:
+        from charnn.threads import faster_count
+
+        faster_count(most)
     return most
 
 

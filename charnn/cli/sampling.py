@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device
+from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device, set_threads
 from charnn.cli.options import check_seed, check_temperature, check_top_p, read_prime
 from charnn.cli.sigterm import Termination
 from charnn.cli.stopping import CtrlCGate, ctrl_c_noted, drop_stdout, keep_what_was_made, write_output
@@ -73,6 +73,10 @@ def sample(
     precision: Annotated[str, typer.Option(help="On a CPU: auto (int8 where the CPU has int8 dot products: up to ~3× "
                                                 "as fast, same quality) or fp32 (as other CPUs compute, so a seed "
                                                 "gives the text it gives there, bar a rare near-tie).")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads \\[default: one a core, or fewer while fewer "
+                                                     "are faster: beside another busy program, such as a training, "
+                                                     "threads on every core wait for each other].",
+                                                min=1)] = None,
 ):
     """Stream new text from a trained model to stdout, character by character."""
     for name, value, choices in [("--unknown", unknown, ("error", "skip", "replace")), ("--device", device, DEVICES),
@@ -117,7 +121,9 @@ def sample(
                 check_writable(output)
             path = runs.resolve(checkpoint)
             payload = checkpoints.load(path)
-            model = checkpoints.build_model(payload, path).to(resolve_device(device))
+            torch_device = resolve_device(device)
+            model = checkpoints.build_model(payload, path).to(torch_device)
+            most_threads = set_threads(threads, torch_device, probe=False)  # samples are short: tuned as they go
             vocab = Vocab(payload["vocab"])
             check_controls(temperature, top_k, top_p)
             vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
@@ -134,7 +140,7 @@ def sample(
                 from charnn.interactive import session
 
                 return session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
-                               precision, terminated=lambda: termination.received)
+                               precision, most_threads, terminated=lambda: termination.received)
             generator = torch.Generator().manual_seed(seed)
             if num_samples > 1 and temperature == 0:
                 ui.info("temperature 0 is greedy: every sample will be the same")
@@ -149,7 +155,7 @@ def sample(
                 with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
                     texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p,
                                            generator, unknown, stop, on_progress=spin.progress(length), rows=batch,
-                                           precision=precision)
+                                           precision=precision, most_threads=most_threads)
                 if output is not None:  # first: a reader of stdout that has gone (`| head`) must not cost the file
                     write_output(output, script.output_text(texts, prime, fountain))
                     written = True
@@ -162,13 +168,13 @@ def sample(
                                                                      length, guard=gate) as shown:
                     texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p,
                                            generator, unknown, stop, on_progress=shown.update, rows=batch,
-                                           precision=precision)
+                                           precision=precision, most_threads=most_threads)
                     shown.finish(texts)
                 # chars/s of the samples, from their first characters: not of reading the prime or of the trial samples
                 count, started = sum(map(len, texts)), shown.status.started
             else:
                 chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop,
-                                 precision)
+                                 precision, most_threads)
                 stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=trial)
                 with ui.status_for(stream, label, temperature, length) as status:
                     for char in chars:
