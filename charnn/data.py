@@ -9,6 +9,7 @@ The encoded array is cached by (path, size, mtime, read options) and reused by l
 from __future__ import annotations
 
 import codecs
+import errno
 import itertools
 import math
 from collections.abc import Iterator
@@ -180,8 +181,10 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
         if not scoring:
             folder = corpus_cache.cache_dir()
             why = "it is a file, not a folder" if folder.is_file() else error.strerror  # not "File exists" (a trial)
-            raise CharnnError(f"cannot write the encoded-corpus cache in {folder}: {why} — set CHARNN_CACHE to a "
-                              "writable folder") from None
+            # A full disk is not an unwritable folder (a trial).
+            fix = ("free disk space there, or set CHARNN_CACHE to a folder on another disk"
+                   if error.errno == errno.ENOSPC else "set CHARNN_CACHE to a writable folder")
+            raise CharnnError(f"cannot write the encoded-corpus cache in {folder}: {why} — {fix}") from None
         chunks = list(encoded())  # in memory instead (a trial: `charnn eval` refused a read-only CHARNN_CACHE)
         ids = np.concatenate(chunks) if chunks else None
     if ids is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -20,24 +21,47 @@ from charnn.sample import generate
 
 
 def drop_metrics_after(path: Path, step: int) -> None:
-    """On resume: remove lines of evals later than the checkpoint resumed from (atomic rewrite)."""
+    """On resume: remove lines of evals later than the checkpoint resumed from, and any line that is not whole
+    JSON (atomic rewrite). A write cut short by a full disk left half a line that made every resume fail (a
+    new-user trial); `append_metrics` now takes such a write back, but a kill during it still leaves one."""
     if not path.exists():
         return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    kept = [line for line in lines if line.endswith("\n") and (record := whole_record(line)) is not None
+            and record["step"] <= step]
     if len(kept) != len(lines):
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         tmp.write_text("".join(kept), encoding="utf-8")
         os.replace(tmp, path)
 
 
-def append_metrics(path: Path, record: dict) -> None:
-    """One JSON line, fsynced, so a line reported is a line kept."""
+def whole_record(line: str) -> dict | None:
     try:
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(json.dumps(record) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None
+
+
+def append_metrics(path: Path, record: dict) -> None:
+    """One JSON line, fsynced, so a line reported is a line kept; a line that could not be written whole is taken
+    back (a full disk)."""
+    data = (json.dumps(record) + "\n").encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                done = 0
+                while done < len(data):  # a full disk may take part of it first
+                    done += os.write(fd, data[done:])
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
     except OSError as error:
         raise CharnnError(f"cannot write {path}: {error.strerror} — free disk space or choose another --out; "
                           "checkpoints already written are intact") from None
@@ -102,17 +126,27 @@ class Recorder:
         is_best = val_loss < self.best
         self.best, self.last_val_loss = min(self.best, val_loss), val_loss
         weights = self.weights_payload(step, elapsed, val_loss)
-        # The metrics line first: a kill before latest.pt is written leaves a line past latest's step,
-        # which a resume drops; the other order could lose the line for good.
-        append_metrics(self.run_dir / "metrics.jsonl", {
-            "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "val_chars": scored,
-            "best_val_loss": self.best, "elapsed": round(elapsed, 3), "chars_seen": weights["metrics"]["chars_seen"],
-            "lr": self.optimizer.param_groups[0]["lr"]})
-        checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
-        runs.prune_steps(self.run_dir, self.config.keep_checkpoints)
-        if is_best:
-            checkpoint.save(weights, self.run_dir / "best.pt")
-        self.save_latest(step, elapsed, state, val_loss)
+        first = not (self.run_dir / "latest.pt").exists()
+        try:
+            # The metrics line first: a kill before latest.pt is written leaves a line past latest's step,
+            # which a resume drops; the other order could lose the line for good.
+            append_metrics(self.run_dir / "metrics.jsonl", {
+                "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "val_chars": scored,
+                "best_val_loss": self.best, "elapsed": round(elapsed, 3),
+                "chars_seen": weights["metrics"]["chars_seen"], "lr": self.optimizer.param_groups[0]["lr"]})
+            checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
+            runs.prune_steps(self.run_dir, self.config.keep_checkpoints)
+            if is_best:
+                checkpoint.save(weights, self.run_dir / "best.pt")
+            self.save_latest(step, elapsed, state, val_loss)
+        except CharnnError as problem:
+            if not first:
+                raise
+            # A run's first save failed (a full disk): its files without latest.pt would make a folder that can be
+            # neither resumed nor trained into again (a new-user trial), so it leaves none.
+            runs.remove_run_files(self.run_dir)
+            reason = str(problem).rpartition("; ")[0] or str(problem)
+            raise CharnnError(f"{reason}; this run had saved nothing before, so it left no files there") from None
         self.eval_seconds = time.monotonic() - started
         self.on_event(Evaluated(step, val_loss, val_loss / LN2, self.best, is_best, sample, self.eval_seconds))
 

@@ -80,7 +80,9 @@ def train(
             model.load_state_dict(payload["model"])
             load_optimizer_state(optimizer, payload["optimizer"])
             step, spent = payload["step"], payload["metrics"]["elapsed"]
-            best = payload["metrics"]["best_val_loss"]
+            # best.pt may hold a better model than latest.pt knows of: one saved after it, just before a crash (a
+            # trial's full disk between the two saves). A resumed run that forgot it wrote a worse one over it.
+            best = min(payload["metrics"]["best_val_loss"], runs.best_saved(run_dir))
             torch.set_rng_state(payload["rng"]["torch"])
             if device.type == "cuda" and "cuda" in payload["rng"]:
                 torch.cuda.set_rng_state(payload["rng"]["cuda"], device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import re
@@ -25,6 +26,7 @@ from charnn import products, stepper
 from charnn.checkpoint import build_model, load
 from charnn.cli import app, parse_duration
 from charnn.data import load_corpus
+from charnn.errors import CharnnError
 from charnn.sample import generate
 from charnn.vocab import Vocab
 
@@ -957,7 +959,9 @@ def test_signal_during_training_saves_latest(tmp_path, signal_name, code):
         stdout, stderr = child.communicate(timeout=60)
     assert child.returncode == code, stderr
     assert "Traceback" not in stderr and stdout == ""
-    assert "stopped (interrupted)" in stderr and "--resume" in stderr
+    # SIGTERM's stop is named so to the end: a trial's `kill -TERM` ended `stopped (interrupted) at step 79`.
+    word = "terminated" if signal_name == "SIGTERM" else "interrupted"
+    assert f"stopped ({word}) at step" in stderr and "--resume" in stderr
     assert stderr.count("stopping after this step") == 1
     latest = load(tmp_path / "run" / "latest.pt")
     assert latest["step"] >= 1 and "optimizer" in latest
@@ -1690,3 +1694,34 @@ def test_help_gives_flags_no_value_type(command):
     assert "{" not in result.output and "<=" not in result.output
     argument = {"train": " CORPUS", "eval": " CORPUS", "info": r" \[PATH\]"}.get(command[0] if command else "", "")
     assert re.search(rf"Usage: .*\[OPTIONS\]{argument}(\s|$)", result.output, re.M)
+
+
+def test_an_output_is_written_whole_or_left_as_it_was(tmp_path, monkeypatch):
+    """A trial's full disk cut --output at 12,288 bytes of 20,000 (and left an empty file at 0 bytes free)."""
+    import pathlib
+
+    from charnn.cli.stopping import write_output
+
+    output = tmp_path / "out.txt"
+    output.write_text("an earlier sample\n", encoding="utf-8")
+    output.chmod(0o600)
+    link = tmp_path / "link.txt"
+    link.symlink_to(output)
+    write_output(link, "new text\n")
+    assert link.is_symlink() and output.read_text(encoding="utf-8") == "new text\n"
+    assert output.stat().st_mode & 0o777 == 0o600
+    real = pathlib.Path.write_text
+
+    def fills_up(self, text, *args, **kwargs):
+        real(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "write_text", fills_up)
+    with pytest.raises(CharnnError, match=r"cannot write --output .*out.txt: No space left on device — it is "
+                                          r"unchanged; free space there or choose another path"):
+        write_output(output, "x" * 20_000)
+    assert output.read_text(encoding="utf-8") == "new text\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["link.txt", "out.txt"]  # no temp file left
+    with pytest.raises(CharnnError):
+        write_output(tmp_path / "new.txt", "x" * 20_000)
+    assert not (tmp_path / "new.txt").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import numpy as np
 import pytest
 
@@ -161,6 +163,15 @@ def test_an_unusable_cache_stops_training_with_the_fix_and_eval_reads_in_memory(
     monkeypatch.setenv("CHARNN_CACHE", str(tmp_path / "a-file" / "cache"))
     with pytest.raises(CharnnError, match="cannot write the encoded-corpus cache"):
         load_corpus(path)
+    with monkeypatch.context() as patched:
+
+        def full(*args):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        patched.setattr(corpus_cache, "write", full)
+        with pytest.raises(CharnnError, match=r"No space left on device — free disk space there, or set "
+                                              r"CHARNN_CACHE to a folder on another disk$"):
+            load_corpus(path)
     scored = load_corpus(path, vocab=Vocab(" ehlort\n"))
     assert scored.vocab.decode(scored.ids) == "hello there\n"
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import json
+import os
 import subprocess
 import sys
 import time
@@ -50,6 +52,86 @@ def test_full_disk_keeps_previous_checkpoints(tmp_path, write_corpus, monkeypatc
     # metrics.jsonl keeps its earlier lines; the line of the failed eval goes at the next resume
     assert after["metrics.jsonl"].startswith(before["metrics.jsonl"])
     assert not list(run.run_dir.glob(".*.tmp-*"))  # no half-written temp files left behind
+
+
+def test_a_metrics_line_the_disk_cut_short_is_taken_back(tmp_path, write_corpus, monkeypatch):
+    """A new-user trial filled a disk while a metrics line was written: half a line stayed, and every later
+    --resume failed on it with a traceback."""
+    from charnn import recorder
+
+    run = train_run(tmp_path / "run", write_corpus(REPETITIVE), config=tiny_train_config(steps=20))
+    metrics = run.run_dir / "metrics.jsonl"
+    before = metrics.read_bytes()
+    real_write, calls = os.write, []
+
+    def fills_up(fd, data):
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data[: len(data) // 2])  # the first write lands in part
+
+    monkeypatch.setattr(recorder.os, "write", fills_up)
+    with pytest.raises(CharnnError, match="cannot write .*metrics.jsonl: No space left on device"):
+        recorder.append_metrics(metrics, {"step": 30, "val_loss": 1.5})
+    assert len(calls) == 2 and metrics.read_bytes() == before
+
+
+def test_a_torn_metrics_line_does_not_stop_a_resume(tmp_path, write_corpus):
+    """What a kill in the middle of that write leaves (or a charnn from before the fix): the resume drops it."""
+    corpus = write_corpus(REPETITIVE)
+    run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=20))
+    metrics = run.run_dir / "metrics.jsonl"
+    with open(metrics, "a", encoding="utf-8") as file:
+        file.write('{"step": 30, "val_loss": 1.96')
+    train_run(run.run_dir, corpus, config=tiny_train_config(steps=30), resume=True)
+    steps = [json.loads(line)["step"] for line in metrics.read_text(encoding="utf-8").splitlines()]
+    assert steps == [10, 20, 30]
+
+
+def test_a_first_save_that_fails_leaves_no_files_so_the_same_command_runs_again(tmp_path, write_corpus, monkeypatch):
+    """A trial's disk filled during a new run's first latest.pt: best.pt, a step file and metrics stayed without it,
+    and the folder could be neither resumed nor trained into again."""
+    corpus = write_corpus(REPETITIVE)
+    real_save = checkpoint.save
+
+    def no_room_for_latest(payload, path):
+        if path.name == "latest.pt":
+            raise CharnnError(f"cannot write checkpoint {path}: No space left on device — free disk space or choose "
+                              "another --out; earlier checkpoints there are intact")
+        real_save(payload, path)
+
+    monkeypatch.setattr(checkpoint, "save", no_room_for_latest)
+    with pytest.raises(CharnnError, match=r"latest.pt: No space left on device — free disk space or choose another "
+                                          r"--out; this run had saved nothing before, so it left no files there$"):
+        train_run(tmp_path / "runs" / "run", corpus, config=tiny_train_config(steps=20))
+    assert not (tmp_path / "runs").exists()  # the folders it made went with its files
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    train_run(tmp_path / "runs" / "run", corpus, config=tiny_train_config(steps=20))  # the same run, now whole
+
+
+def test_a_run_cleans_up_temp_files_that_killed_saves_left(tmp_path, write_corpus):
+    corpus = write_corpus(REPETITIVE)
+    run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=10))
+    for name in (".latest.pt.tmp-4242", ".step-00000010.pt.tmp-77"):
+        (run.run_dir / name).write_bytes(b"x" * 1000)  # what a kill -9 during a save leaves
+    train_run(run.run_dir, corpus, config=tiny_train_config(steps=20), resume=True)
+    assert not list(run.run_dir.glob(".*.tmp-*"))
+
+
+def test_a_resume_keeps_a_better_best_pt_than_latest_knows_of(tmp_path, write_corpus):
+    """A crash between best.pt and latest.pt (a full disk in a trial): best.pt holds a model latest.pt never heard
+    of, and a resumed run wrote a worse model over it."""
+    corpus = write_corpus(REPETITIVE)
+    run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=20))
+    best = run.run_dir / "best.pt"
+    payload = checkpoint.load(best)
+    payload["metrics"]["val_loss"] = 0.0001  # better than anything this run will score
+    checkpoint.save(payload, best)
+    saved = best.read_bytes()
+    resumed = train_run(run.run_dir, corpus, config=tiny_train_config(steps=40), resume=True)
+    assert best.read_bytes() == saved
+    assert checkpoint.load(run.run_dir / "latest.pt")["metrics"]["best_val_loss"] == 0.0001
+    assert not any(getattr(event, "is_best", False) for event in resumed.events)
 
 
 def test_unwritable_run_folder_is_one_line(tmp_path, write_corpus, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -14,12 +15,25 @@ from charnn.errors import CharnnError
 
 
 def write_output(output: Path, text: str) -> None:
+    """`text` into `output` whole or not at all: a full disk had left a file cut at 12,288 bytes (a new-user
+    trial). A regular file is written beside it and renamed over it; a pipe or device is written as it is."""
     from charnn import ui
 
+    target = output.resolve() if output.is_symlink() else output  # a link stays a link
+    special = target.exists() and not target.is_file()
+    temp = target if special else target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
-        output.write_text(text, encoding="utf-8")
+        temp.write_text(text, encoding="utf-8")
+        if not special:
+            with contextlib.suppress(OSError):
+                shutil.copymode(target, temp)  # an existing file keeps its permissions
+            os.replace(temp, target)
     except OSError as problem:
-        raise CharnnError(f"cannot write --output {output}: {problem.strerror}") from None
+        if not special:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
+        raise CharnnError(f"cannot write --output {output}: {problem.strerror} — it is unchanged; free space "
+                          "there or choose another path") from None
     ui.info(f"wrote {len(text):,} chars to {output}")
 
 

@@ -129,7 +129,7 @@ the target (--steps/--time) when neither is given.
         if plan.precision_reason:
             ui.info(f"precision {plan.precision_reason}")
         view = ui.TrainView()
-        stop.training = lambda: view.started is not None
+        stop.training, stop.view = (lambda: view.started is not None), view
         with stop.installed(), view:
             run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
                          command.STARTED_AT, most_threads)  # STARTED_AT read now: a test sets it
@@ -164,6 +164,7 @@ class StopFlag:
         self.signal: int | None = None  # the first: training stops after its step
         self.last: int | None = None  # the second, which quits at once
         self.training: Callable[[], bool] = lambda: False  # whether training has begun (the view has its start)
+        self.view = None  # the TrainView, told which signal stopped the run
 
     def is_set(self) -> bool:
         return self.signal is not None
@@ -174,6 +175,9 @@ class StopFlag:
             raise KeyboardInterrupt
         self.signal = number
         from charnn import ui
+
+        if self.view is not None and number == signal.SIGTERM:  # its last line said `stopped (interrupted)` (a trial)
+            self.view.stopped_by = "terminated"
 
         # At once, from the handler: the step may be an eval and a save of several seconds, and a user who sees
         # nothing presses Ctrl-C again, which quits without the save.

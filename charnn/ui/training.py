@@ -31,6 +31,7 @@ class TrainView:
         self.evaluating = False  # an eval is under way: the panel says so (a long one looked like a hang)
         self.finished: Finished | None = None
         self.said_threads = False  # that training went on with fewer threads (said once)
+        self.stopped_by = "interrupted"  # or "terminated": how a stop is named (the CLI knows its signal)
 
     def __enter__(self) -> TrainView:
         if self.live_mode:
@@ -103,14 +104,14 @@ class TrainView:
     def describe_finish(self, event: Finished) -> str:
         first = event.step  # nothing was trained by this call, so its first step is its last
         if event.reason == "interrupted" and not event.steps_trained:  # train.py saves nothing then
-            return ("stopped (interrupted) before the first step; nothing was saved" if first == 0 else
-                    f"stopped (interrupted) before a step was trained; the run is as it was at step {first:,}")
+            return (f"stopped ({self.stopped_by}) before the first step; nothing was saved" if first == 0 else
+                    f"stopped ({self.stopped_by}) before a step was trained; the run is as it was at step {first:,}")
         if event.reason == "time" and not event.steps_trained:  # nor then (a new-user trial: `--time 2s`)
             return ("finished (time) before the first step: starting up took the whole budget; nothing was saved — "
                     "give a longer --time (30s or more)" if first == 0 else
                     f"finished (time) before a step was trained: starting up took the time left; the run is as it "
                     f"was at step {first:,} — give a longer --time")
-        verb = "stopped (interrupted)" if event.reason == "interrupted" else f"finished ({event.reason})"
+        verb = f"stopped ({self.stopped_by})" if event.reason == "interrupted" else f"finished ({event.reason})"
         line = (f"{verb} at step {event.step:,} after {duration(event.elapsed)}; best val "
                 f"{loss_text(event.best_val_loss)}; run folder {event.run_dir}")
         return line
