@@ -26,7 +26,7 @@ NOISE_BLOCK = 2**18  # most random numbers drawn from the generator at once (flo
 TRIAL_SAMPLES = (8, 200)  # streams × characters that `writes_script` has the model write, unseen
 TRIAL_PRIME = 1000  # at most this much of the prime is read before them: enough for the style it sets
 PRIME_PIECE = 8192  # characters of a prime read per call of the sequence kernel (`prime_state`)
-SAMPLING_WINDOW = 0.25  # seconds of steps the thread tuner times at once: steps are ~0.1 ms, and samples short
+SAMPLING_WINDOW = 0.1  # seconds of steps the thread tuner times at once: steps are ~0.1 ms, and samples short
 
 
 def default_prime(vocab: Vocab) -> str:
