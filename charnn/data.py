@@ -183,7 +183,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
             why = "it is a file, not a folder" if folder.is_file() else error.strerror  # not "File exists" (a trial)
             # A full disk is not an unwritable folder (a trial).
             fix = ("free disk space there, or set CHARNN_CACHE to a folder on another disk"
-                   if error.errno == errno.ENOSPC else "set CHARNN_CACHE to a writable folder")
+                   if error.errno in (errno.ENOSPC, errno.EDQUOT) else "set CHARNN_CACHE to a writable folder")
             raise CharnnError(f"cannot write the encoded-corpus cache in {folder}: {why} — {fix}") from None
         chunks = list(encoded())  # in memory instead (a trial: `charnn eval` refused a read-only CHARNN_CACHE)
         ids = np.concatenate(chunks) if chunks else None

@@ -88,7 +88,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                                  settings["topp"], generator, settings["unknown"], stop, precision, most_threads)
                 stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
                     writes_script, model, vocab, line, settings["temp"], settings["topk"], settings["topp"],
-                    settings["unknown"], precision) if settings["length"] else None)
+                    settings["unknown"], precision, most_threads) if settings["length"] else None)
                 # The status row under the text, as `charnn sample` has. Ctrl-C: closes a style left open, erases the
                 # status, and writes no more of the text.
                 with ui.status_for(stream, label, settings["temp"], settings["length"]) as status:

@@ -76,6 +76,7 @@ class Recorder:
         self.eval_seconds: float | None = None  # measured cost of one eval + save
         self.last_val_loss = math.nan
         self.stopped_by: str | None = None  # "steps" or "time" once the run has reached its target
+        self.saved = (run_dir / "latest.pt").exists()  # a latest.pt of this run is on disk (a resumed run's is)
 
     def reserve(self, val_chars: int, step_seconds: float) -> float:
         """Seconds to keep free at the end of a time budget for the final eval and save."""
@@ -113,6 +114,7 @@ class Recorder:
         payload["carry_state"] = state_to_list(state)
         payload["data_position"] = step
         checkpoint.save(payload, self.run_dir / "latest.pt")
+        self.saved = True
         self.on_event(Saved(self.run_dir / "latest.pt"))
 
     def checkpoint(self, step: int, elapsed: float, state, val_ids) -> None:
@@ -126,7 +128,6 @@ class Recorder:
         is_best = val_loss < self.best
         self.best, self.last_val_loss = min(self.best, val_loss), val_loss
         weights = self.weights_payload(step, elapsed, val_loss)
-        first = not (self.run_dir / "latest.pt").exists()
         try:
             # The metrics line first: a kill before latest.pt is written leaves a line past latest's step,
             # which a resume drops; the other order could lose the line for good.
@@ -139,12 +140,14 @@ class Recorder:
             if is_best:
                 checkpoint.save(weights, self.run_dir / "best.pt")
             self.save_latest(step, elapsed, state, val_loss)
-        except CharnnError as problem:
-            if not first:
+        except BaseException as problem:  # a full disk (CharnnError), or a second Ctrl-C mid-save
+            if self.saved:
                 raise
-            # A run's first save failed (a full disk): its files without latest.pt would make a folder that can be
-            # neither resumed nor trained into again (a new-user trial), so it leaves none.
+            # A run's first save failed: its files without latest.pt would make a folder that can be neither resumed
+            # nor trained into again (a new-user trial), so it leaves none.
             runs.remove_run_files(self.run_dir)
+            if not isinstance(problem, CharnnError):
+                raise
             reason = str(problem).rpartition("; ")[0] or str(problem)
             raise CharnnError(f"{reason}; this run had saved nothing before, so it left no files there") from None
         self.eval_seconds = time.monotonic() - started

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import math
 import os
+import re
 from pathlib import Path
 
 from charnn import checkpoint
@@ -162,10 +163,14 @@ def resolve(path: str | Path | None) -> Path:
     raise CharnnError("no checkpoint found — train one first (charnn train corpus.txt) or pass --checkpoint")
 
 
-def best_saved(run_dir: Path) -> float:
-    """The validation loss of the model in `run_dir`/best.pt (inf where there is none, or it cannot be read)."""
+def best_saved(run_dir: Path, latest: dict) -> float:
+    """The validation loss of the model in `run_dir`/best.pt, where it is of the run `latest` (the payload of its
+    latest.pt) saved: same model, vocabulary and corpus length. Else inf (none, unreadable, or another run's)."""
     try:
-        return float(checkpoint.load(Path(run_dir) / "best.pt")["metrics"]["val_loss"])
+        best = checkpoint.load(Path(run_dir) / "best.pt")
+        if any(best.get(key) != latest.get(key) for key in ("model_config", "vocab", "corpus_chars")):
+            return math.inf
+        return float(best["metrics"]["val_loss"])
     except (CharnnError, KeyError, TypeError, ValueError):
         return math.inf
 
@@ -178,12 +183,28 @@ def remove_run_files(run_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+RUN_TEMP_FILE = re.compile(r"\.(latest\.pt|best\.pt|metrics\.jsonl|step-\d{8}\.pt)\.tmp-(\d+)")
+
+
 def remove_temp_files(run_dir: Path) -> None:
-    """Remove the temp files of saves that a killed run left half-written (`.latest.pt.tmp-PID`): with the folder's
-    lock held, no other process is writing them. A trial's 8 `kill -9`s left 10.9 MB of them."""
+    """Remove the temp files of a run's saves that a killed process left half-written (`.latest.pt.tmp-PID`; a
+    trial's 8 `kill -9`s left 10.9 MB of them): only charnn's own names, and only of processes that are gone."""
     for path in Path(run_dir).glob(".*.tmp-*"):
+        match = RUN_TEMP_FILE.fullmatch(path.name)
+        if match is None or process_alive(int(match.group(2))):
+            continue
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; or not a pid at all
+        return True
+    return True
 
 
 def prune_steps(run_dir: Path, keep: int) -> None:

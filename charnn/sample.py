@@ -9,6 +9,7 @@ same seed gives the same text.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -77,9 +78,10 @@ def generate_ids(
                 next_ids = draw(logits, temperature, top_k, top_p, noise[position % block_steps])  # (B,)
                 yield next_ids
                 if position + 1 < length:  # no step after the last character
+                    started = time.perf_counter()
                     logits, state = step(next_ids, state)
-                    if tuner is not None:
-                        tuner.step_done()
+                    if tuner is not None:  # the step's own time: not a reader's, such as `| less`, between yields
+                        tuner.step_done(time.perf_counter() - started)
     finally:
         model.train(was_training)
 
@@ -214,7 +216,8 @@ class BatchRows:
 
 
 def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: float = 0.8, top_k: int | None = None,
-                  top_p: float | None = None, unknown: str = "error", precision: str = "auto") -> bool:
+                  top_p: float | None = None, unknown: str = "error", precision: str = "auto",
+                  most_threads: int | None = None) -> bool:
     """Whether the model, from this prime and with these controls, writes text that reads as a play or screenplay.
 
     A stream cannot be styled back once written, and its own text needs a few speaker lines before it reads
@@ -227,5 +230,5 @@ def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: fl
     # Greedy text tends to loop on one line ("the state of the state …") and would never read as a script, though
     # its speaker lines are styled like any other: a greedy run asks what the model writes at 0.8.
     texts = generate_batch(model, vocab, prime, length, streams, temperature or 0.8, top_k, top_p,
-                           torch.Generator().manual_seed(0), unknown, precision=precision)
+                           torch.Generator().manual_seed(0), unknown, precision=precision, most_threads=most_threads)
     return script.looks_like_script("\n\n".join([prime + texts[0], *texts[1:]]))

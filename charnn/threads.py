@@ -6,9 +6,9 @@ the system often deschedules one of them, and the others spin, waiting. On machi
 training step ran 40× slower with 2 threads than with 1 beside another training (benchmarks/RESULTS.md,
 seventeenth session); alone, 2 threads were the faster. No setting of OpenMP's own fixes both cases.
 
-So `ThreadTuner` times the steps in windows of a second or more and:
-- tries half the threads for one window after the first (a CPU shared from the start), and whenever a window
-  at some count is `SLOWER` than the fastest seen at that count;
+So `ThreadTuner` times the steps in windows of a second or more (a tenth of one in sampling) and:
+- tries half the threads for one window after the first (a CPU shared from the start), and whenever two windows
+  in a row at some count are `SLOWER` than the fastest seen at that count;
 - keeps the fewer threads only where they were at least `FASTER`, else goes back;
 - with fewer threads than cores, tries twice as many again after `RETRY_SECONDS`, keeps them where they are
   no slower, and waits twice as long before the next try each time that fails (up to `LONGEST_WAIT`): a try
@@ -34,7 +34,8 @@ LONGEST_WAIT = 480.0  # the wait doubles on each failed try, up to this
 
 
 class ThreadTuner:
-    """Call `step_done()` after each training step, and `restart_window()` after time that is not a step (an eval)."""
+    """Call `step_done()` after each step, `restart_window()` after time that is not a step, and `settle()` before
+    it (an eval: not at a count on trial)."""
 
     def __init__(self, most: int, set_threads: Callable[[int], None], clock: Callable[[], float] = time.monotonic,
                  threads: int | None = None, window_seconds: float | None = None):
@@ -46,9 +47,10 @@ class ThreadTuner:
         self.trial: tuple[int, float] | None = None  # (count, seconds per step) before the window now on trial
         self.more = Backoff(clock() + RETRY_SECONDS if self.threads < most else math.inf)  # when to try more again
         self.fewer = Backoff(0.0)  # when fewer may be tried again, after a try that was not faster
+        self.slow = 0  # windows in a row `SLOWER` than the fastest: two, not one burst of another program, start a try
         self.warm = False  # the first window warms caches and oneDNN up: not counted (unless it is one step)
-        self.window_start: float | None = None  # the first step is not timed: it began before the tuner was made
-        self.window_steps = 0
+        self.last: float | None = None  # when the last step ended; the first is not timed: it began before the tuner
+        self.window_seconds_so_far, self.window_steps = 0.0, 0
 
     @property
     def settled(self) -> int:
@@ -56,18 +58,29 @@ class ThreadTuner:
         return self.trial[0] if self.trial else self.threads
 
     def restart_window(self) -> None:
-        self.window_start, self.window_steps = self.clock(), 0
+        self.last, self.window_seconds_so_far, self.window_steps = self.clock(), 0.0, 0
 
-    def step_done(self) -> None:
+    def settle(self) -> None:
+        """Back to the settled count, ending a try (an eval must not run, nor be timed, at a count on trial)."""
+        if self.trial is not None:
+            self.change(self.trial[0])
+            self.trial = None
+
+    def step_done(self, seconds: float | None = None) -> None:
+        """After a step that took `seconds` (default: the time since the last step ended; sampling gives the
+        stepper's own time, as what a reader of the text does between characters is not a step's)."""
         now = self.clock()
-        if self.window_start is None:
-            self.window_start = now
-            return
+        if seconds is None:
+            if self.last is None:
+                self.last = now
+                return
+            seconds, self.last = now - self.last, now
+        self.window_seconds_so_far += seconds
         self.window_steps += 1
-        if now - self.window_start < self.window_seconds:
+        if self.window_seconds_so_far < self.window_seconds:
             return
-        steps, per_step = self.window_steps, (now - self.window_start) / self.window_steps
-        self.window_start, self.window_steps = now, 0
+        steps, per_step = self.window_steps, self.window_seconds_so_far / self.window_steps
+        self.window_seconds_so_far, self.window_steps = 0.0, 0
         if self.warm or steps == 1:  # one step of a second or more: a warm-up would be a small part of it
             self.measured(per_step, now)
         self.warm = True
@@ -82,7 +95,7 @@ class ThreadTuner:
         fastest = self.fastest[count] = min(self.fastest.get(count, math.inf), per_step)
         if self.trial is not None:
             before, before_per_step = self.trial
-            self.trial = None
+            self.trial, self.slow = None, 0
             if count < before:
                 if per_step * FASTER <= before_per_step:  # fewer were faster: kept, more are tried again later
                     self.more.restart(now)
@@ -96,7 +109,8 @@ class ThreadTuner:
                 self.more.failed(now)
                 self.change(before)
             return
-        if count > 1 and now >= self.fewer.at and (count not in self.fewer.tried or per_step > SLOWER * fastest):
+        self.slow = self.slow + 1 if per_step > SLOWER * fastest else 0
+        if count > 1 and now >= self.fewer.at and (count not in self.fewer.tried or self.slow >= 2):
             self.fewer.tried.add(count)
             self.trial = (count, per_step)
             self.change(count // 2)
@@ -135,15 +149,16 @@ def tuned_threads(most: int | None, window_seconds: float | None = None) -> Iter
 
 
 def faster_count(most: int, rate: Callable[[int], float] | None = None) -> int:
-    """`most`, or 1 where a matmul ran `FASTER` on one thread just now (a CPU shared with a busy program); torch is
-    left with that count. For the start of a run: the preset's speed test and the first steps then run with it.
-    `rate(count)`: matmuls a second with `count` threads (default: `matmul_rate`)."""
+    """`most`, or half as many where a matmul ran `FASTER` with those just now (a CPU shared with a busy program);
+    torch is left with that count. For the start of a run: the preset's speed test and the first steps then run
+    with it. `rate(count)`: matmuls a second with `count` threads (default: `matmul_rate`)."""
     rate = rate or matmul_rate
-    rates = {count: 0.0 for count in (most, 1)}
+    half = max(1, most // 2)  # the tuner's own step: on many cores, one busy neighbour does not call for one thread
+    rates = {count: 0.0 for count in (most, half)}
     for _ in range(2):  # alternated: a burst of another program must not decide alone
         for count in rates:
             rates[count] = max(rates[count], rate(count))
-    chosen = 1 if rates[1] > FASTER * rates[most] else most
+    chosen = half if rates[half] > FASTER * rates[most] else most
     torch.set_num_threads(chosen)
     return chosen
 

@@ -82,7 +82,7 @@ def train(
             step, spent = payload["step"], payload["metrics"]["elapsed"]
             # best.pt may hold a better model than latest.pt knows of: one saved after it, just before a crash (a
             # trial's full disk between the two saves). A resumed run that forgot it wrote a worse one over it.
-            best = min(payload["metrics"]["best_val_loss"], runs.best_saved(run_dir))
+            best = min(payload["metrics"]["best_val_loss"], runs.best_saved(run_dir, payload))
             torch.set_rng_state(payload["rng"]["torch"])
             if device.type == "cuda" and "cuda" in payload["rng"]:
                 torch.cuda.set_rng_state(payload["rng"]["cuda"], device)
@@ -155,6 +155,8 @@ def train(
                 window_loss.zero_()
                 window_steps, window_start = 0, now
             if eval_due:
+                if tuner is not None:
+                    tuner.settle()
                 run.checkpoint(step, elapsed(), state, val_ids)
                 evaluated_at, evaluated_when = step, elapsed()
                 window_start = time.monotonic()  # chars/s measures training, not evals

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -1705,23 +1706,49 @@ def test_an_output_is_written_whole_or_left_as_it_was(tmp_path, monkeypatch):
     output = tmp_path / "out.txt"
     output.write_text("an earlier sample\n", encoding="utf-8")
     output.chmod(0o600)
-    link = tmp_path / "link.txt"
-    link.symlink_to(output)
-    write_output(link, "new text\n")
-    assert link.is_symlink() and output.read_text(encoding="utf-8") == "new text\n"
-    assert output.stat().st_mode & 0o777 == 0o600
+    write_output(output, "new text\n")
+    assert output.read_text(encoding="utf-8") == "new text\n" and output.stat().st_mode & 0o777 == 0o600
     real = pathlib.Path.write_text
 
     def fills_up(self, text, *args, **kwargs):
         real(self, text[: len(text) // 2], *args, **kwargs)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pathlib.Path, "write_text", fills_up)
-    with pytest.raises(CharnnError, match=r"cannot write --output .*out.txt: No space left on device — it is "
-                                          r"unchanged; free space there or choose another path"):
-        write_output(output, "x" * 20_000)
-    assert output.read_text(encoding="utf-8") == "new text\n"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["link.txt", "out.txt"]  # no temp file left
-    with pytest.raises(CharnnError):
-        write_output(tmp_path / "new.txt", "x" * 20_000)
-    assert not (tmp_path / "new.txt").exists()
+    with monkeypatch.context() as patched:
+        patched.setattr(pathlib.Path, "write_text", fills_up)
+        with pytest.raises(CharnnError, match=r"cannot write --output .*out.txt: No space left on device — it is "
+                                              r"as it was; free space there or choose another path$"):
+            write_output(output, "x" * 20_000)
+        assert output.read_text(encoding="utf-8") == "new text\n"
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["out.txt"]  # no temp file left
+        with pytest.raises(CharnnError):
+            write_output(tmp_path / "new.txt", "x" * 20_000)
+        assert not (tmp_path / "new.txt").exists()
+
+
+def test_an_output_that_is_not_a_plain_file_is_written_in_place(tmp_path):
+    """A rename would break a pipe (`--output /dev/stdout | cat`, `>(gzip > x.gz)`) or put a new file in place of a
+    link or of a file with other names (a review)."""
+    from charnn.cli.stopping import write_output
+
+    target = tmp_path / "target.txt"
+    target.write_text("old\n", encoding="utf-8")
+    link, other_name = tmp_path / "link.txt", tmp_path / "other-name.txt"
+    link.symlink_to(target)
+    write_output(link, "through the link\n")
+    assert link.is_symlink() and target.read_text(encoding="utf-8") == "through the link\n"
+    os.link(target, other_name)
+    write_output(target, "both names\n")
+    assert other_name.read_text(encoding="utf-8") == "both names\n"
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_text(encoding="utf-8")))
+    reader.start()
+    write_output(pipe, "down the pipe\n")
+    reader.join(10)
+    assert got == ["down the pipe\n"]
+    code = "import sys; from pathlib import Path; from charnn.cli.stopping import write_output; " \
+           "write_output(Path('/dev/stdout'), 'to stdout\\n')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == "to stdout\n", result.stderr

@@ -105,6 +105,15 @@ def test_a_first_save_that_fails_leaves_no_files_so_the_same_command_runs_again(
                                           r"--out; this run had saved nothing before, so it left no files there$"):
         train_run(tmp_path / "runs" / "run", corpus, config=tiny_train_config(steps=20))
     assert not (tmp_path / "runs").exists()  # the folders it made went with its files
+    def interrupted_at_latest(payload, path):
+        if path.name == "latest.pt":
+            raise KeyboardInterrupt  # a second Ctrl-C during the first save
+        real_save(payload, path)
+
+    monkeypatch.setattr(checkpoint, "save", interrupted_at_latest)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(tmp_path / "runs" / "run", corpus, config=tiny_train_config(steps=20))
+    assert not (tmp_path / "runs").exists()
     monkeypatch.setattr(checkpoint, "save", real_save)
     train_run(tmp_path / "runs" / "run", corpus, config=tiny_train_config(steps=20))  # the same run, now whole
 
@@ -112,10 +121,16 @@ def test_a_first_save_that_fails_leaves_no_files_so_the_same_command_runs_again(
 def test_a_run_cleans_up_temp_files_that_killed_saves_left(tmp_path, write_corpus):
     corpus = write_corpus(REPETITIVE)
     run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=10))
-    for name in (".latest.pt.tmp-4242", ".step-00000010.pt.tmp-77"):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a process id that has ended
+    for name in (f".latest.pt.tmp-{gone}", f".step-00000010.pt.tmp-{gone}"):
         (run.run_dir / name).write_bytes(b"x" * 1000)  # what a kill -9 during a save leaves
+    kept = [f".latest.pt.tmp-{os.getppid()}",  # a process still running (a save under way)
+            f".notes.txt.tmp-{gone}", ".latest.pt.tmp-abc"]  # not charnn's
+    for name in kept:
+        (run.run_dir / name).write_bytes(b"y")
     train_run(run.run_dir, corpus, config=tiny_train_config(steps=20), resume=True)
-    assert not list(run.run_dir.glob(".*.tmp-*"))
+    assert sorted(path.name for path in run.run_dir.glob(".*.tmp-*")) == sorted(kept)
 
 
 def test_a_resume_keeps_a_better_best_pt_than_latest_knows_of(tmp_path, write_corpus):
@@ -132,6 +147,12 @@ def test_a_resume_keeps_a_better_best_pt_than_latest_knows_of(tmp_path, write_co
     assert best.read_bytes() == saved
     assert checkpoint.load(run.run_dir / "latest.pt")["metrics"]["best_val_loss"] == 0.0001
     assert not any(getattr(event, "is_best", False) for event in resumed.events)
+    # A best.pt of another run (another model) says nothing of this one's best.
+    other = train_run(tmp_path / "other", corpus, config=tiny_train_config(steps=20))
+    payload["model_config"] = dict(payload["model_config"], hidden_size=payload["model_config"]["hidden_size"] + 1)
+    checkpoint.save(payload, other.run_dir / "best.pt")
+    train_run(other.run_dir, corpus, config=tiny_train_config(steps=40), resume=True)
+    assert checkpoint.load(other.run_dir / "best.pt")["metrics"]["val_loss"] > 0.0001  # this run's own best
 
 
 def test_unwritable_run_folder_is_one_line(tmp_path, write_corpus, monkeypatch):

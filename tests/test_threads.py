@@ -133,16 +133,20 @@ def test_a_tuned_run_reports_its_threads_and_leaves_the_count_as_it_was(tmp_path
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(REPETITIVE, encoding="utf-8")
     monkeypatch.setattr(threads, "WINDOW_SECONDS", 0.0)  # a window a step: the tuner acts within a short run
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # as threads.faster_count leaves it where one thread was faster
+    before, real = torch.get_num_threads(), torch.set_num_threads
+    changes = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda count: changes.append(count) or real(count))
     try:
-        run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=30, log_every=1), most_threads=2)
-        assert torch.get_num_threads() == 1
+        real(2)
+        run = train_run(tmp_path / "run", corpus, config=tiny_train_config(steps=30, log_every=1, eval_every=2),
+                        most_threads=2)
+        assert torch.get_num_threads() == 2  # as it was before the run
     finally:
-        torch.set_num_threads(before)
+        real(before)
     started = next(event for event in run.events if isinstance(event, Started))
     counts = [event.threads for event in run.events if isinstance(event, Step)]
-    assert started.threads == 2 and set(counts) <= {1, 2} and counts[0] == 1
+    assert started.threads == 2 and counts[0] == 2
+    assert changes[0] == 1 and changes[-1] == 2  # the one look at one thread; the count put back at the end
     untuned = train_run(tmp_path / "plain", corpus, config=tiny_train_config(steps=3))
     assert next(event for event in untuned.events if isinstance(event, Started)).threads is None
     assert {event.threads for event in untuned.events if isinstance(event, Step)} == {None}
@@ -196,3 +200,39 @@ def test_a_sample_whose_threads_change_as_it_goes_is_the_same_text(trained_run, 
         assert counts[0] == 1 and torch.get_num_threads() == 2  # tried one thread, and put the count back
     finally:
         real(before)
+
+
+def test_an_eval_runs_at_the_settled_count_not_one_on_trial():
+    """An eval timed at a count on trial (seconds with two threads on a shared CPU) would set how much of a budget
+    is kept for the last eval, and how far apart evals are (a review)."""
+    now, changes = 0.0, []
+    tuner = ThreadTuner(2, changes.append, clock=lambda: now)
+    for _ in range(60):  # alone: the one look at one thread starts after the warm-up window
+        now += ALONE[tuner.threads]
+        tuner.step_done()
+        if tuner.trial:
+            break
+    assert tuner.trial and tuner.threads == 1 and tuner.settled == 2
+    tuner.settle()
+    assert tuner.threads == 2 and tuner.trial is None and changes == [1, 2]
+    tuner.settle()  # nothing on trial: nothing changes
+    assert changes == [1, 2]
+
+
+def test_a_sampler_times_its_steps_not_its_reader():
+    """A reader that is slow between characters (`| less`, a slow terminal) is not a slow step."""
+    now, changes = 0.0, []
+    tuner = ThreadTuner(2, changes.append, clock=lambda: now, window_seconds=0.1)
+    for position in range(20_000):
+        now += 0.5 if position % 1000 == 999 else 0.0001  # the reader stalls now and then
+        tuner.step_done(0.00007 if tuner.threads == 2 else 0.00011)
+    assert changes == [1, 2]  # the first look at one thread, then back, and nothing since
+
+
+def test_one_slow_window_is_not_enough_to_try_fewer():
+    """A burst of another program one window long is not a shared CPU (a review: 25% of an hour at half speed)."""
+    def cost(count, now):  # from a minute on, half a second in every twenty: 2 threads 3× slower
+        return ALONE[count] * (3 if count == 2 and now > 60 and now % 20 < 0.5 else 1)
+
+    _, changes, spent = simulate(600, cost)
+    assert [count for _, count in changes] == [1, 2] and spent[1] < 2.5

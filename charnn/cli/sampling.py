@@ -147,7 +147,7 @@ def sample(
             started = time.monotonic()
             # Asked by --style auto, once: the model writes a few unseen samples, to tell whether to style its text.
             trial = functools.partial(writes_script, model, vocab, prime, temperature, top_k, top_p, unknown,
-                                      precision) if length else None
+                                      precision, most_threads) if length else None
             if len(prime) > LONG_PRIME:  # seconds before the first character is written, in every mode
                 ui.info(f"reading the {len(prime):,}-character prime first")
             if fountain:  # shown when done: a Fountain document is made from the whole text

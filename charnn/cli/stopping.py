@@ -4,9 +4,10 @@ that has gone (`| head`)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import shutil
 import signal
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -15,25 +16,34 @@ from charnn.errors import CharnnError
 
 
 def write_output(output: Path, text: str) -> None:
-    """`text` into `output` whole or not at all: a full disk had left a file cut at 12,288 bytes (a new-user
-    trial). A regular file is written beside it and renamed over it; a pipe or device is written as it is."""
+    """`text` into `output`. A plain file of ours in a folder we may write in is written beside it and renamed over
+    it, so that it is whole or as it was (a full disk had cut one at 12,288 bytes of 20,000: a new-user trial).
+    Anything else (a pipe, /dev/stdout, a link, another user's file, a file with other names) is written in place,
+    as it is: a rename would break or replace it."""
     from charnn import ui
 
-    target = output.resolve() if output.is_symlink() else output  # a link stays a link
-    special = target.exists() and not target.is_file()
-    temp = target if special else target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        found = os.lstat(output)
+    except OSError:
+        found = None
+    beside = os.access(output.parent, os.W_OK) and (found is None or (
+        stat.S_ISREG(found.st_mode) and found.st_nlink == 1 and found.st_uid == os.geteuid()))
+    temp = output.with_name(f".{output.name}.tmp-{os.getpid()}") if beside else output
     try:
         temp.write_text(text, encoding="utf-8")
-        if not special:
-            with contextlib.suppress(OSError):
-                shutil.copymode(target, temp)  # an existing file keeps its permissions
-            os.replace(temp, target)
+        if beside:
+            if found is not None:
+                os.chmod(temp, stat.S_IMODE(found.st_mode))  # the file keeps its permissions
+            os.replace(temp, output)
     except OSError as problem:
-        if not special:
+        if beside:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
-        raise CharnnError(f"cannot write --output {output}: {problem.strerror} — it is unchanged; free space "
-                          "there or choose another path") from None
+        said = ["it is as it was"] if beside else []
+        if problem.errno in (errno.ENOSPC, errno.EDQUOT):
+            said.append("free space there or choose another path")
+        raise CharnnError(f"cannot write --output {output}: {problem.strerror}"
+                          + (f" — {'; '.join(said)}" if said else "")) from None
     ui.info(f"wrote {len(text):,} chars to {output}")
 
 

@@ -65,8 +65,8 @@ class TrainView:
             most = self.started.threads if self.started else None
             if most and event.threads and event.threads < most and not self.said_threads:
                 self.said_threads = True
-                self.log(f"another program is busy on the CPU: training goes on with {event.threads} of {most} "
-                         f"threads while that is faster (--threads to fix the count)")
+                self.log(f"training goes on with {event.threads} of {most} threads, faster just now (another "
+                         f"program may be busy on the CPU; --threads to fix the count)")
         elif isinstance(event, Evaluating):
             self.evaluating = True
             if self.live is not None:
