@@ -57,9 +57,11 @@ def numbered_folders(base: Path) -> list[Path]:
 
 
 def new_run_folder(base: Path) -> Path:
-    """`base`, or the first of base-2, base-3, … that holds no run."""
+    """`base`, or the first of base-2, base-3, … that holds no run, nor one training there now: before its first
+    save a run's folder holds only its lock, and a second `charnn train` of the same corpus (a trial: to compare
+    cells) was refused there rather than moved on."""
     folder, number = Path(base), 1
-    while holds_run(folder):
+    while holds_run(folder) or RunLock(folder).busy_now():
         number += 1
         folder = folder.with_name(f"{Path(base).name}-{number}")
     return folder
@@ -259,10 +261,16 @@ class RunLock:
     def check_free(self) -> None:
         """Refuse now, before anything slow (the preset's speed test), a folder that another process trains in.
         Only a check: the lock itself is taken when training starts."""
+        if self.busy_now():
+            raise CharnnError(self.busy())
+
+    def busy_now(self) -> bool:
+        """Whether another process holds the lock now."""
         try:
             with open(self.path, "rb") as file:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
         except BlockingIOError:
-            raise CharnnError(self.busy()) from None
+            return True
         except OSError:  # no lock file (no run yet), or unreadable: the lock taken later says what is wrong
             pass
+        return False

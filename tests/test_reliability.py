@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -196,6 +197,25 @@ def test_second_trainer_on_a_folder_is_refused_and_a_dead_one_does_not_block(tmp
     assert result.exit_code == 0, result.output
     assert time.monotonic() - started < 60  # did not wait for a stale lock to expire
     assert (run_dir / "latest.pt").exists()
+
+
+def test_a_second_run_of_a_corpus_moves_on_from_a_folder_another_is_training_in(tmp_path, write_corpus, monkeypatch):
+    """Before its first save a run's folder holds only its lock: a trial's second `charnn train` of the same corpus
+    (no --out) was refused there ("use another --out") instead of going on to `-2` as the README says."""
+    corpus = write_corpus(REPETITIVE)
+    monkeypatch.chdir(tmp_path)
+    first = tmp_path / "checkpoints" / corpus.stem
+    first.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(first), "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = cli("train", str(corpus), *TINY)
+        assert result.exit_code == 0, result.output
+        assert f"this one goes to {Path('checkpoints') / (corpus.stem + '-2')}" in result.stderr
+        assert (first.parent / f"{corpus.stem}-2" / "latest.pt").exists() and not (first / "latest.pt").exists()
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_large_alphabet_trains_and_samples(tmp_path, write_corpus, monkeypatch):
