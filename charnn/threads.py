@@ -3,8 +3,9 @@
 torch splits each op over one thread a core (OpenMP), and those threads wait for each other at the op's end.
 Next to another busy program (a second training, `charnn sample` from the run in another terminal, a build)
 the system often deschedules one of them, and the others spin, waiting. On machine C (2 cores) a 2×384
-training step ran 40× slower with 2 threads than with 1 beside another training (benchmarks/RESULTS.md,
-seventeenth session); alone, 2 threads were the faster. No setting of OpenMP's own fixes both cases.
+training step ran ~80× slower with 2 threads each than alone when two such trainings ran at once, and 1 thread
+each ran ~40× faster than that (benchmarks/RESULTS.md, seventeenth session); alone, 2 threads were 1.7× faster.
+No setting of OpenMP's own fixes both cases.
 
 So `ThreadTuner` times the steps in windows of a second or more (a tenth of one in sampling) and:
 - tries half the threads for one window after the first (a CPU shared from the start), and whenever two windows

@@ -162,6 +162,8 @@ def train(
                 window_start = time.monotonic()  # chars/s measures training, not evals
                 if tuner is not None:
                     tuner.restart_window()
+        if tuner is not None:
+            tuner.settle()  # the last eval and save at the settled count, not one on trial
         if window_steps:  # steps since the last check must not carry a divergence into the files
             mean = float(window_loss) / window_steps
             check_finite(mean, step, config, run_dir)

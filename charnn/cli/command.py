@@ -217,7 +217,7 @@ def resolve_device(name: str):
 def set_threads(threads: int | None, device, probe: bool = True) -> int | None:
     """torch's CPU thread count for work on `device`: `--threads N` fixes it, and so does OMP_NUM_THREADS. Else, on
     a CPU, the most threads training or sampling may tune up to (charnn/threads.py), or None; with `probe`, it
-    starts on one thread where that multiplied faster just now (0.1 s: training's speed test runs with it)."""
+    starts on half of them where those multiplied faster just now (0.1 s: training's speed test runs with it)."""
     import torch
 
     if threads is not None:
