@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from charnn import checkpoint, runs
+from charnn import checkpoint, run_lock
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2, evaluate
 from charnn.events import Evaluated, Evaluating, Saved
@@ -136,7 +136,7 @@ class Recorder:
                 "best_val_loss": self.best, "elapsed": round(elapsed, 3),
                 "chars_seen": weights["metrics"]["chars_seen"], "lr": self.optimizer.param_groups[0]["lr"]})
             checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
-            runs.prune_steps(self.run_dir, self.config.keep_checkpoints)
+            run_lock.prune_steps(self.run_dir, self.config.keep_checkpoints)
             if is_best:
                 checkpoint.save(weights, self.run_dir / "best.pt")
             self.save_latest(step, elapsed, state, val_loss)
@@ -145,7 +145,7 @@ class Recorder:
                 raise
             # A run's first save failed: its files without latest.pt would make a folder that can be neither resumed
             # nor trained into again (a new-user trial), so it leaves none.
-            runs.remove_run_files(self.run_dir)
+            run_lock.remove_run_files(self.run_dir)
             if not isinstance(problem, CharnnError):
                 raise
             reason = str(problem).rpartition("; ")[0] or str(problem)

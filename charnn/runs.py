@@ -1,5 +1,5 @@
-"""Run folders: which checkpoint a command means, where a new run goes, which run a --resume continues, and
-the lock and clean-up of a folder that a run trains in.
+"""Run folders: which checkpoint a command means, where a new run goes, which run a --resume continues (the lock
+of a folder a run trains in, and its clean-ups: run_lock.py).
 
 One folder holds one run (its files: checkpoint.py). A new run never writes over an earlier one.
 `charnn train corpus.txt` trains into checkpoints/corpus, or, when that holds a run, into the first
@@ -10,42 +10,15 @@ nor written over.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import math
-import os
-import re
 from pathlib import Path
 
 from charnn import checkpoint
 from charnn.errors import CharnnError
+from charnn.run_lock import RunLock, holds_run
 
 USER_RUNS = Path("checkpoints")  # relative to the working directory, like the default --out
 BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "bundled" / "best.pt"
-
-
-def holds_run(run_dir: Path) -> bool:
-    """Whether a training run has written into `run_dir` (a checkpoint or a metrics line)."""
-    run_dir = Path(run_dir)
-    names = ("latest.pt", "best.pt", "metrics.jsonl")
-    return any((run_dir / name).exists() for name in names) or any(run_dir.glob("step-*.pt"))
-
-
-def make_run_folder(run_dir: Path) -> list[Path]:
-    """Create `run_dir` and its missing parents; the folders this call made, deepest first (one made meanwhile by
-    another process is not among them). A run stopped before its first step removes them again (`RunLock`)."""
-    run_dir, made = Path(run_dir), []
-    missing = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
-    try:
-        for folder in reversed(missing):
-            with contextlib.suppress(FileExistsError):
-                folder.mkdir()
-                made.append(folder)
-        if not run_dir.is_dir():
-            raise NotADirectoryError(20, "a file of that name is in the way")
-    except OSError as error:
-        raise CharnnError(f"cannot create run folder {run_dir}: {error.strerror} — choose another --out") from None
-    return made[::-1]
 
 
 def numbered_folders(base: Path) -> list[Path]:
@@ -175,102 +148,3 @@ def best_saved(run_dir: Path, latest: dict) -> float:
         return float(best["metrics"]["val_loss"])
     except (CharnnError, KeyError, TypeError, ValueError):
         return math.inf
-
-
-def remove_run_files(run_dir: Path) -> None:
-    """Remove what a run writes (checkpoints, metrics), for a run whose first save failed."""
-    for path in [*(Path(run_dir) / name for name in ("latest.pt", "best.pt", "metrics.jsonl")),
-                 *Path(run_dir).glob("step-*.pt")]:
-        with contextlib.suppress(OSError):
-            path.unlink(missing_ok=True)
-
-
-RUN_TEMP_FILE = re.compile(r"\.(latest\.pt|best\.pt|metrics\.jsonl|step-\d{8}\.pt)\.tmp-(\d+)")
-
-
-def remove_temp_files(run_dir: Path) -> None:
-    """Remove the temp files of a run's saves that a killed process left half-written (`.latest.pt.tmp-PID`; a
-    trial's 8 `kill -9`s left 10.9 MB of them): only charnn's own names, and only of processes that are gone."""
-    for path in Path(run_dir).glob(".*.tmp-*"):
-        match = RUN_TEMP_FILE.fullmatch(path.name)
-        if match is None or process_alive(int(match.group(2))):
-            continue
-        with contextlib.suppress(OSError):
-            path.unlink()
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):  # another user's process; or not a pid at all
-        return True
-    return True
-
-
-def prune_steps(run_dir: Path, keep: int) -> None:
-    """Delete all but the newest `keep` step-NNNNNNNN.pt files."""
-    steps = sorted(run_dir.glob("step-*.pt"))
-    for old in steps[: max(0, len(steps) - keep)]:
-        old.unlink(missing_ok=True)
-
-
-class RunLock:
-    """An exclusive lock on a run folder. The OS drops it when the process dies, so it never sticks.
-
-    `made`: the folders the run made (`make_run_folder`). Where it wrote no run into them, however it ends (a Ctrl-C
-    before its first step, a second one, an error), they are removed, the lock file first, while it is still held:
-    a new-user trial's Ctrl-C during set-up left a folder that the same command then refused."""
-
-    def __init__(self, run_dir: Path, made: list[Path] | None = None):
-        self.path = Path(run_dir) / ".lock"
-        self.made = made or []
-        self.file = None
-
-    def __enter__(self) -> RunLock:
-        try:
-            self.file = open(self.path, "a+")
-        except OSError as error:
-            raise CharnnError(f"cannot write in run folder {self.path.parent}: {error.strerror} — fix its "
-                              "permissions or choose another --out") from None
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.close()
-            raise CharnnError(self.busy()) from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(f"{os.getpid()}\n")
-        self.file.flush()
-        remove_temp_files(self.path.parent)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.made and not holds_run(self.path.parent):
-            with contextlib.suppress(OSError):  # something else in a folder: it stays, and those above it
-                self.path.unlink()
-                for folder in self.made:
-                    folder.rmdir()
-        fcntl.flock(self.file, fcntl.LOCK_UN)
-        self.file.close()
-
-    def busy(self) -> str:
-        return f"another charnn process is training in {self.path.parent} — wait for it, stop it, or use another --out"
-
-    def check_free(self) -> None:
-        """Refuse now, before anything slow (the preset's speed test), a folder that another process trains in.
-        Only a check: the lock itself is taken when training starts."""
-        if self.busy_now():
-            raise CharnnError(self.busy())
-
-    def busy_now(self) -> bool:
-        """Whether another process holds the lock now."""
-        try:
-            with open(self.path, "rb") as file:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
-        except BlockingIOError:
-            return True
-        except OSError:  # no lock file (no run yet), or unreadable: the lock taken later says what is wrong
-            pass
-        return False

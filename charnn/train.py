@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from charnn import checkpoint, runs
+from charnn import checkpoint, run_lock, runs
 from charnn.batches import StreamBatcher
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import EncodedCorpus
@@ -59,9 +59,9 @@ def train(
     corpus.check_trainable(config.val_fraction)  # before the run folder is made
     train_ids, val_ids = corpus.split(config.val_fraction)
     batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
-    made = runs.make_run_folder(run_dir)  # removed again if no step is trained (runs.RunLock)
+    made = run_lock.make_run_folder(run_dir)  # removed again if no step is trained (RunLock)
     rng_devices = [device] if device.type == "cuda" else []
-    with runs.RunLock(run_dir, made), torch.random.fork_rng(devices=rng_devices), ExitStack() as stack:
+    with run_lock.RunLock(run_dir, made), torch.random.fork_rng(devices=rng_devices), ExitStack() as stack:
         if not resume:
             runs.check_can_start(run_dir)
         # Scoped seeding: initialisation and dropout are reproducible, the caller's RNG is untouched.

@@ -17,7 +17,8 @@ from conftest import MIXED, locked_by_another_process, tiny_train_config, train_
 from charnn import checkpoint, runs
 from charnn.checkpoint import build_model, load, save
 from charnn.errors import CharnnError
-from charnn.runs import RunLock, prune_steps, resolve
+from charnn.run_lock import RunLock, prune_steps
+from charnn.runs import resolve
 
 
 class PlantsMarker:

@@ -27,7 +27,7 @@ MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
 CORE = ["batches", "checkpoint", "config", "corpus_cache", "data", "drawing", "errors", "evaluation", "events",
         "lstm_int8", "model", "optimization", "planning", "precision", "presets", "products", "recorder", "resuming",
-        "runs", "sample", "script", "speed", "stepper", "threads", "train", "vocab"]
+        "run_lock", "runs", "sample", "script", "speed", "stepper", "threads", "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -44,7 +44,8 @@ DEPENDENCIES = {
                      "errors", "interactive", "runs", "sample", "script", "ui", "vocab"},
     "cli.sigterm": {"cli.stopping"},
     "cli.stopping": {"errors", "script", "ui"},
-    "cli.training": {"cli.command", "cli.options", "config", "data", "errors", "planning", "runs", "train", "ui"},
+    "cli.training": {"cli.command", "cli.options", "config", "data", "errors", "planning", "run_lock", "runs", "train",
+                     "ui"},
     "config": {"errors"},
     "corpus_cache": {"errors", "vocab"},
     "data": {"corpus_cache", "errors", "vocab"},
@@ -59,17 +60,18 @@ DEPENDENCIES = {
     "presets": {"config", "speed"},
     "speed": {"config", "model", "precision"},
     "products": {"precision"},
-    "runs": {"checkpoint", "errors"},
+    "run_lock": {"errors"},
+    "runs": {"checkpoint", "errors", "run_lock"},
     "sample": {"drawing", "model", "script", "stepper", "threads", "vocab"},
     "drawing": {"errors"},
     "script": set(),
     "stepper": {"config", "lstm_int8", "model", "products"},
     "threads": set(),
     "train": {"batches", "checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision",
-              "recorder", "resuming", "runs", "threads"},
+              "recorder", "resuming", "run_lock", "runs", "threads"},
     "resuming": {"config", "data", "errors"},
     "optimization": {"config", "model"},
-    "recorder": {"checkpoint", "errors", "evaluation", "events", "model", "runs", "sample"},
+    "recorder": {"checkpoint", "errors", "evaluation", "events", "model", "run_lock", "sample"},
     "ui": {"ui.batch", "ui.messages", "ui.sampling", "ui.script_stream", "ui.terminal", "ui.training"},
     "ui.batch": {"script", "ui.sampling"},
     "ui.messages": set(),

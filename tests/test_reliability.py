@@ -169,7 +169,7 @@ def test_unwritable_run_folder_is_one_line(tmp_path, write_corpus, monkeypatch):
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from charnn.runs import RunLock
+from charnn.run_lock import RunLock
 with RunLock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))

@@ -20,7 +20,7 @@ from charnn.events import Evaluated, Evaluating, Finished, Saved, Started, Step
 from charnn.model import CharRNN
 from charnn.optimization import learning_rate
 from charnn.precision import bf16_runs
-from charnn.runs import RunLock
+from charnn.run_lock import RunLock
 
 SHORT = MIXED[:700]  # ~8 steps per epoch at batch 4 × 16: 20 steps cross two epoch boundaries
 

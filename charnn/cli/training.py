@@ -103,7 +103,8 @@ the target (--steps/--time) when neither is given.
     from charnn import ui
     from charnn.data import ReadOptions
     from charnn.planning import plan_run
-    from charnn.runs import RunLock, check_can_resume, check_can_start, new_run_folder, newest_run_folder
+    from charnn.run_lock import RunLock
+    from charnn.runs import check_can_resume, check_can_start, new_run_folder, newest_run_folder
     from charnn.train import train as run_training
 
     stop = StopFlag()
