@@ -236,3 +236,26 @@ def test_one_slow_window_is_not_enough_to_try_fewer():
 
     _, changes, spent = simulate(600, cost)
     assert [count for _, count in changes] == [1, 2] and spent[1] < 2.5
+
+
+def test_a_long_prime_gets_the_start_probe_and_a_short_one_does_not(tmp_path, monkeypatch, trained_run):
+    from typer.testing import CliRunner
+
+    from charnn.cli import app
+    from charnn.cli.sampling import LONG_PRIME
+
+    probed = []
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(threads, "faster_count", lambda most: probed.append(most) or most)
+    before = torch.get_num_threads()
+    try:
+        for length, expected in ((10, []), (LONG_PRIME + 1, [2])):
+            torch.set_num_threads(2)
+            prime = tmp_path / "prime.txt"
+            prime.write_text(("the quick brown fox " * (length // 20 + 1))[:length], encoding="utf-8")
+            result = CliRunner().invoke(app, ["sample", "--checkpoint", str(trained_run.run_dir), "--length", "5",
+                                              "--prime-file", str(prime), "--seed", "1"])
+            assert result.exit_code == 0, result.output
+            assert probed == expected
+    finally:
+        torch.set_num_threads(before)

@@ -123,7 +123,9 @@ def sample(
             payload = checkpoints.load(path)
             torch_device = resolve_device(device)
             model = checkpoints.build_model(payload, path).to(torch_device)
-            most_threads = set_threads(threads, torch_device, probe=False)  # samples are short: tuned as they go
+            # Tuned as the sample goes; a long prime is read in a few long calls before that, so it gets the start's
+            # probe (0.1 s): on a shared CPU it was read on every core (a review).
+            most_threads = set_threads(threads, torch_device, probe=len(prime) > LONG_PRIME)
             vocab = Vocab(payload["vocab"])
             check_controls(temperature, top_k, top_p)
             vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
