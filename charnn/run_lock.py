@@ -15,12 +15,18 @@ from pathlib import Path
 
 from charnn.errors import CharnnError
 
+RUN_FILES = ("latest.pt", "best.pt", "metrics.jsonl")  # and step-NNNNNNNN.pt files: what a training run writes
+
+
+def run_files(run_dir: Path) -> list[Path]:
+    """The files a training run has written into `run_dir` (checkpoints, metrics)."""
+    run_dir = Path(run_dir)
+    return [*(path for path in (run_dir / name for name in RUN_FILES) if path.exists()), *run_dir.glob("step-*.pt")]
+
 
 def holds_run(run_dir: Path) -> bool:
     """Whether a training run has written into `run_dir` (a checkpoint or a metrics line)."""
-    run_dir = Path(run_dir)
-    names = ("latest.pt", "best.pt", "metrics.jsonl")
-    return any((run_dir / name).exists() for name in names) or any(run_dir.glob("step-*.pt"))
+    return bool(run_files(run_dir))
 
 
 def make_run_folder(run_dir: Path) -> list[Path]:
@@ -42,13 +48,12 @@ def make_run_folder(run_dir: Path) -> list[Path]:
 
 def remove_run_files(run_dir: Path) -> None:
     """Remove what a run writes (checkpoints, metrics), for a run whose first save failed."""
-    for path in [*(Path(run_dir) / name for name in ("latest.pt", "best.pt", "metrics.jsonl")),
-                 *Path(run_dir).glob("step-*.pt")]:
+    for path in run_files(run_dir):
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
 
 
-RUN_TEMP_FILE = re.compile(r"\.(latest\.pt|best\.pt|metrics\.jsonl|step-\d{8}\.pt)\.tmp-(\d+)")
+RUN_TEMP_FILE = re.compile(rf"\.({'|'.join(map(re.escape, RUN_FILES))}|step-\d{{8}}\.pt)\.tmp-(\d+)")
 
 
 def remove_temp_files(run_dir: Path) -> None:

@@ -77,11 +77,12 @@ def generate_ids(
                     noise = gumbel_noise((min(block_steps, length - position), *logits.shape), generator)  # (S, B, V)
                 next_ids = draw(logits, temperature, top_k, top_p, noise[position % block_steps])  # (B,)
                 yield next_ids
-                if position + 1 < length:  # no step after the last character
+                if position + 1 < length and tuner is None:  # no step after the last character
+                    logits, state = step(next_ids, state)
+                elif position + 1 < length:  # timed: the step's own time, not a reader's (`| less`) between yields
                     started = time.perf_counter()
                     logits, state = step(next_ids, state)
-                    if tuner is not None:  # the step's own time: not a reader's, such as `| less`, between yields
-                        tuner.step_done(time.perf_counter() - started)
+                    tuner.step_done(time.perf_counter() - started)
     finally:
         model.train(was_training)
 
