@@ -73,7 +73,8 @@ class Recorder:
     def __init__(self, model, optimizer, corpus, run_dir, config, device, on_event, best):
         self.model, self.optimizer, self.corpus, self.run_dir = model, optimizer, corpus, run_dir
         self.config, self.device, self.on_event, self.best = config, device, on_event, best
-        self.eval_seconds: float | None = None  # measured cost of one eval + save
+        self.eval_seconds: float | None = None  # measured cost of one eval + save, the last
+        self.fastest_eval = math.inf  # and the least of them
         self.last_val_loss = math.nan
         self.stopped_by: str | None = None  # "steps" or "time" once the run has reached its target
         self.saved = (run_dir / "latest.pt").exists()  # a latest.pt of this run is on disk (a resumed run's is)
@@ -81,13 +82,20 @@ class Recorder:
     def reserve(self, val_chars: int, step_seconds: float) -> float:
         """Seconds to keep free at the end of a time budget for the final eval and save."""
         if self.eval_seconds is not None:
-            return 1.1 * self.eval_seconds + 2 * step_seconds
+            # The fastest eval, as the fastest window gives step_seconds: one eval slowed by another program made
+            # the reserve 3× too large, and a 45 s run stopped at 41 s. Unless the last one was so slow that the
+            # final one, as slow, would run over the budget by more than 3% of it.
+            slow_last = self.eval_seconds - 0.03 * (self.config.time_budget or 0.0)
+            return max(1.1 * self.fastest_eval, slow_last) + 2 * step_seconds
         if step_seconds == 0:
             return 0.0
         # Before the first eval: a forward pass costs about a third of a training step per char.
         chars_per_second = self.config.batch_size * self.config.seq_len / step_seconds
         scored = min(val_chars, self.config.eval_chars or val_chars)
         return 1.5 * scored / (3 * chars_per_second) + 2 * step_seconds + 1.0
+
+    def timed_eval(self, seconds: float) -> None:
+        self.eval_seconds, self.fastest_eval = seconds, min(self.fastest_eval, seconds)
 
     def weights_payload(self, step: int, elapsed: float, val_loss: float) -> dict:
         return {
@@ -150,7 +158,7 @@ class Recorder:
                 raise
             reason = str(problem).rpartition("; ")[0] or str(problem)
             raise CharnnError(f"{reason}; this run had saved nothing before, so it left no files there") from None
-        self.eval_seconds = time.monotonic() - started
+        self.timed_eval(time.monotonic() - started)
         self.on_event(Evaluated(step, val_loss, val_loss / LN2, self.best, is_best, sample, self.eval_seconds))
 
     def preview(self) -> str:

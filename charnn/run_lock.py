@@ -97,6 +97,12 @@ class RunLock:
         self.file = None
 
     def __enter__(self) -> RunLock:
+        if not self.take():
+            raise CharnnError(self.busy())
+        return self
+
+    def take(self) -> bool:
+        """Take the lock, as `__enter__` does; False, leaving everything as it was, where another process holds it."""
         try:
             self.file = open(self.path, "a+")
         except OSError as error:
@@ -106,13 +112,13 @@ class RunLock:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.file.close()
-            raise CharnnError(self.busy()) from None
+            return False
         self.file.seek(0)
         self.file.truncate()
         self.file.write(f"{os.getpid()}\n")
         self.file.flush()
         remove_temp_files(self.path.parent)
-        return self
+        return True
 
     def __exit__(self, *exc) -> None:
         if self.made and not holds_run(self.path.parent):
@@ -125,20 +131,3 @@ class RunLock:
 
     def busy(self) -> str:
         return f"another charnn process is training in {self.path.parent} — wait for it, stop it, or use another --out"
-
-    def check_free(self) -> None:
-        """Refuse now, before anything slow (the preset's speed test), a folder that another process trains in.
-        Only a check: the lock itself is taken when training starts."""
-        if self.busy_now():
-            raise CharnnError(self.busy())
-
-    def busy_now(self) -> bool:
-        """Whether another process holds the lock now."""
-        try:
-            with open(self.path, "rb") as file:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
-        except BlockingIOError:
-            return True
-        except OSError:  # no lock file (no run yet), or unreadable: the lock taken later says what is wrong
-            pass
-        return False

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from charnn import checkpoint
 from charnn.errors import CharnnError
-from charnn.run_lock import RunLock, holds_run
+from charnn.run_lock import RunLock, holds_run, make_run_folder
 
 USER_RUNS = Path("checkpoints")  # relative to the working directory, like the default --out
 BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "bundled" / "best.pt"
@@ -29,15 +29,21 @@ def numbered_folders(base: Path) -> list[Path]:
     return [base, *siblings]
 
 
-def new_run_folder(base: Path) -> Path:
-    """`base`, or the first of base-2, base-3, … that holds no run, nor one training there now: before its first
-    save a run's folder holds only its lock, and a second `charnn train` of the same corpus (a trial: to compare
-    cells) was refused there rather than moved on."""
+def claim_new_run_folder(base: Path) -> RunLock:
+    """The lock, taken, of `base` or of the first of base-2, base-3, … that holds no run and that no other process
+    trains in; the folder is made if missing (and removed again by the lock's `__exit__` if no run is written into
+    it). Taken at once, before the preset's speed test: two `charnn train` of one corpus started a second apart both
+    chose the same free folder, and the second was refused there once the first had taken it (a new-user trial)."""
     folder, number = Path(base), 1
-    while holds_run(folder) or RunLock(folder).busy_now():
+    while True:
+        if not holds_run(folder):
+            lock = RunLock(folder, make_run_folder(folder))
+            if lock.take():
+                if not holds_run(folder):  # a run that trained and left in between wrote into it
+                    return lock
+                lock.__exit__(None, None, None)
         number += 1
         folder = folder.with_name(f"{Path(base).name}-{number}")
-    return folder
 
 
 def trained_on(run_dir: Path) -> str | None:

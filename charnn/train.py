@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 import torch
@@ -50,18 +50,21 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     started_at: float | None = None,
     most_threads: int | None = None,
+    lock: run_lock.RunLock | None = None,
 ) -> CharRNN:
     """Train into `run_dir` and return the model. `started_at` (time.monotonic) starts the budget clock.
     `most_threads`: on a CPU, torch's thread count follows the speed it gives, up to this (threads.py); without
-    it, the count is left as set."""
+    it, the count is left as set. `lock`: `run_dir`'s lock, where the caller has taken it (and made the folder, and
+    releases it); without it, the folder is made and locked here for the run."""
     started_at = time.monotonic() if started_at is None else started_at
     run_dir = Path(run_dir)
     corpus.check_trainable(config.val_fraction)  # before the run folder is made
     train_ids, val_ids = corpus.split(config.val_fraction)
     batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
-    made = run_lock.make_run_folder(run_dir)  # removed again if no step is trained (RunLock)
+    # The folders made here are removed again if no step is trained (RunLock).
+    locked = nullcontext() if lock is not None else run_lock.RunLock(run_dir, run_lock.make_run_folder(run_dir))
     rng_devices = [device] if device.type == "cuda" else []
-    with run_lock.RunLock(run_dir, made), torch.random.fork_rng(devices=rng_devices), ExitStack() as stack:
+    with locked, torch.random.fork_rng(devices=rng_devices), ExitStack() as stack:
         if not resume:
             runs.check_can_start(run_dir)
         # Scoped seeding: initialisation and dropout are reproducible, the caller's RNG is untouched.

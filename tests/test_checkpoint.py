@@ -375,11 +375,10 @@ def test_lock_held_by_another_process(tmp_path):
             with RunLock(tmp_path):
                 pass
         with pytest.raises(CharnnError, match="another charnn process"):
-            RunLock(tmp_path).check_free()
-    RunLock(tmp_path).check_free()
+            RunLock(tmp_path).__enter__()
+        assert not RunLock(tmp_path).take()
     with RunLock(tmp_path):  # the OS dropped the lock with the process
         pass
-    RunLock(tmp_path / "no run yet").check_free()  # no folder, no lock file: free
 
 
 def test_copy_of_run_folder_loads(trained_run, tmp_path):

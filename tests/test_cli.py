@@ -532,7 +532,7 @@ def test_a_second_run_never_replaces_the_first(tmp_path, monkeypatch):
     files = {p.name: p.read_bytes() for p in first.iterdir() if p.name != ".lock"}
     second = invoke("train", "corpus.txt", "--steps", "6", "--eval-every", "3", *TINY)
     assert second.exit_code == 0, second.output
-    assert "checkpoints/corpus holds an earlier run: this one goes to checkpoints/corpus-2" in second.stderr
+    assert "checkpoints/corpus holds another run: this one goes to checkpoints/corpus-2" in second.stderr
     assert {p.name: p.read_bytes() for p in first.iterdir() if p.name != ".lock"} == files  # untouched
     assert load(first.parent / "corpus-2" / "latest.pt")["step"] == 6
     assert "corpus-2" in invoke("sample", "--length", "5").stderr  # sampling takes the newest run

@@ -218,6 +218,55 @@ def test_a_second_run_of_a_corpus_moves_on_from_a_folder_another_is_training_in(
         holder.wait()
 
 
+def test_a_run_holds_its_folder_from_before_the_preset(tmp_path, write_corpus, monkeypatch):
+    """Two `charnn train` of one corpus started a second apart both chose checkpoints/corpus, free then, and the second
+    was refused there once the first took its lock (a new-user trial). The folder is now locked as it is chosen, so
+    during the first run's preset a second one moves on to corpus-2; and a run that ends before training leaves none."""
+    from charnn import planning
+    from charnn.run_lock import RunLock
+    from charnn.runs import claim_new_run_folder
+
+    corpus = write_corpus(REPETITIVE)
+    monkeypatch.chdir(tmp_path)
+    base = Path("checkpoints") / corpus.stem
+    seen = {}
+    plan_run = planning.plan_run
+
+    def planning_while_another_starts(*args, **kwargs):
+        second = claim_new_run_folder(base)  # what a second `charnn train` of the corpus does meanwhile
+        seen["second"], seen["free"] = second.path.parent, RunLock(base).take()
+        second.__exit__(None, None, None)
+        return plan_run(*args, **kwargs)
+
+    monkeypatch.setattr(planning, "plan_run", planning_while_another_starts)
+    result = cli("train", str(corpus), *TINY)
+    assert result.exit_code == 0, result.output
+    assert seen == {"second": base.with_name(f"{corpus.stem}-2"), "free": False}
+    assert (base / "latest.pt").exists() and not base.with_name(f"{corpus.stem}-2").exists()  # made, then removed
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(planning, "plan_run", interrupted)
+    result = cli("train", str(corpus), *TINY)
+    assert result.exit_code == 130 and "nothing was saved" in result.stderr
+    assert sorted(path.name for path in base.parent.iterdir()) == [corpus.stem]  # corpus-2 was made and removed
+
+
+def test_claimed_folders_skip_runs_and_locked_ones(tmp_path):
+    from charnn.runs import claim_new_run_folder
+
+    base = tmp_path / "runs" / "corpus"
+    first = claim_new_run_folder(base)
+    second = claim_new_run_folder(base)  # the first holds its lock, no run yet
+    (base.with_name("corpus-3")).mkdir()
+    (base.with_name("corpus-3") / "metrics.jsonl").write_text("{}\n")  # a run's file
+    third = claim_new_run_folder(base)
+    assert [lock.path.parent.name for lock in (first, second, third)] == ["corpus", "corpus-2", "corpus-4"]
+    for lock in (first, second, third):
+        lock.__exit__(None, None, None)
+    assert sorted(path.name for path in base.parent.iterdir()) == ["corpus-3"]  # the made folders went with no run
+
+
 def test_large_alphabet_trains_and_samples(tmp_path, write_corpus, monkeypatch):
     alphabet = "".join(chr(0x4E00 + i) for i in range(3000))  # 3,000 distinct CJK characters
     text = "".join(alphabet[(i * 7919) % 3000] + ("。\n" if i % 40 == 39 else "") for i in range(12_000))

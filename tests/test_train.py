@@ -539,3 +539,22 @@ def test_a_run_shorter_than_its_log_window_still_reports_its_steps(tmp_path, sho
     assert [e.step for e in steps] == [5] and math.isfinite(steps[0].loss) and steps[0].chars_per_second > 0
     kinds = [type(e).__name__ for e in run.events]
     assert kinds.index("Step") < kinds.index("Evaluated")  # the final eval's line shows the train loss
+
+
+def test_the_reserve_for_the_last_eval_follows_the_fastest_eval_unless_the_last_would_overrun(tmp_path):
+    """One eval slowed by another program (3.4 s against ~1 s) made the reserve for the final eval and save 3× too
+    large, and a 45 s run stopped at 41 s. The reserve now follows the fastest eval, unless the last one was so slow
+    that a final eval as slow would run over the budget by more than 3% of it."""
+    from charnn.recorder import Recorder
+
+    def reserve_after(evals: list[float], budget: float | None) -> float:
+        config = tiny_train_config(steps=None, time_budget=budget) if budget else tiny_train_config()
+        recorder = Recorder(None, None, None, tmp_path, config, torch.device("cpu"), lambda event: None, math.inf)
+        for seconds in evals:
+            recorder.timed_eval(seconds)
+        return recorder.reserve(1000, 0.05)
+
+    assert reserve_after([1.0, 3.4], 600) == pytest.approx(1.1 + 0.1)  # 600 s: 18 s of 3% cover the slow one
+    assert reserve_after([1.0, 3.4], 45) == pytest.approx(3.4 - 1.35 + 0.1)  # 45 s: only 1.35 s do
+    assert reserve_after([1.0, 1.2, 1.1], 45) == pytest.approx(1.1 + 0.1)
+    assert reserve_after([2.0], None) == pytest.approx(2.2 + 0.1)  # a --steps run: no budget to overrun

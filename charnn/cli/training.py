@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -103,8 +104,14 @@ the target (--steps/--time) when neither is given.
     from charnn import ui
     from charnn.data import ReadOptions
     from charnn.planning import plan_run
-    from charnn.run_lock import RunLock
-    from charnn.runs import check_can_resume, check_can_start, new_run_folder, newest_run_folder
+    from charnn.run_lock import RunLock, make_run_folder
+    from charnn.runs import (
+        check_can_resume,
+        check_can_start,
+        check_is_not_a_file,
+        claim_new_run_folder,
+        newest_run_folder,
+    )
     from charnn.train import train as run_training
 
     stop = StopFlag()
@@ -114,26 +121,36 @@ the target (--steps/--time) when neither is given.
         data = load_announced(corpus, ReadOptions(encoding, errors, keep_crlf))
         if not resume:  # before anything about run folders or sizes is said (train() checks a resume's own split)
             data.check_trainable(T.val_fraction)
-        if run_dir is None:  # checkpoints/<corpus name>; a new run never replaces an earlier one
-            base = Path("checkpoints") / corpus.stem
-            run_dir = newest_run_folder(base, corpus.name) if resume else new_run_folder(base)
-            if run_dir != base and not resume:
-                ui.info(f"{base} holds an earlier run: this one goes to {run_dir}")
-        RunLock(run_dir).check_free()  # before the preset's speed test, which would slow the run training there
-        (check_can_resume if resume else check_can_start)(run_dir)  # before the preset says anything
-        given = dict(cell=cell, num_layers=layers, hidden_size=hidden_size, embed_dim=embed_dim, dropout=dropout,
-                     weight_dropout=weight_dropout, batch_size=batch_size, seq_len=seq_len, lr=lr,
-                     weight_decay=weight_decay, eval_every=eval_every, keep_checkpoints=keep, seed=seed)
-        plan = plan_run(data, run_dir if resume else None, given, steps, budget, torch_device, precision)
-        if plan.preset_reason:
-            ui.info(f"model size from the preset: {plan.preset_reason} (--layers/--hidden-size to choose)")
-        if plan.precision_reason:
-            ui.info(f"precision {plan.precision_reason}")
-        view = ui.TrainView()
-        stop.training, stop.view = (lambda: view.started is not None), view
-        with stop.installed(), view:
-            run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
-                         command.STARTED_AT, most_threads)  # STARTED_AT read now: a test sets it
+        # The run folder's lock is taken now and held through training: before the preset's speed test, which would
+        # slow a run training there, and before a second `charnn train` of the corpus could choose the same folder.
+        with ExitStack() as held:
+            if run_dir is None and not resume:  # checkpoints/<corpus name>; a new run never replaces an earlier one
+                base = Path("checkpoints") / corpus.stem
+                lock = held.push(claim_new_run_folder(base))
+                run_dir = lock.path.parent
+                if run_dir != base:
+                    ui.info(f"{base} holds another run: this one goes to {run_dir}")
+            else:
+                if run_dir is None:
+                    run_dir = newest_run_folder(Path("checkpoints") / corpus.stem, corpus.name)
+                check_is_not_a_file(run_dir)
+                if resume and not run_dir.is_dir():
+                    check_can_resume(run_dir)  # says there is no such folder
+                lock = held.enter_context(RunLock(run_dir, make_run_folder(run_dir)))
+                (check_can_resume if resume else check_can_start)(run_dir)  # before the preset says anything
+            given = dict(cell=cell, num_layers=layers, hidden_size=hidden_size, embed_dim=embed_dim, dropout=dropout,
+                         weight_dropout=weight_dropout, batch_size=batch_size, seq_len=seq_len, lr=lr,
+                         weight_decay=weight_decay, eval_every=eval_every, keep_checkpoints=keep, seed=seed)
+            plan = plan_run(data, run_dir if resume else None, given, steps, budget, torch_device, precision)
+            if plan.preset_reason:
+                ui.info(f"model size from the preset: {plan.preset_reason} (--layers/--hidden-size to choose)")
+            if plan.precision_reason:
+                ui.info(f"precision {plan.precision_reason}")
+            view = ui.TrainView()
+            stop.training, stop.view = (lambda: view.started is not None), view
+            with stop.installed(), view:
+                run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
+                             command.STARTED_AT, most_threads, lock)  # STARTED_AT read now: a test sets it
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began: no save now
