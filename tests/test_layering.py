@@ -36,7 +36,7 @@ DEPENDENCIES = {
     "batches": {"errors"},
     "checkpoint": {"config", "errors", "model"},
     "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.training"},
-    "cli.command": {"corpus_cache", "data", "threads", "ui"},
+    "cli.command": {"cli.usage", "corpus_cache", "data", "threads", "ui"},
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "config", "data", "errors", "evaluation",
                        "precision", "runs", "ui", "vocab"},
     "cli.options": {"errors", "ui"},
@@ -44,6 +44,7 @@ DEPENDENCIES = {
                      "errors", "interactive", "runs", "sample", "script", "ui", "vocab"},
     "cli.sigterm": {"cli.stopping"},
     "cli.stopping": {"errors", "script", "ui"},
+    "cli.usage": {"ui"},
     "cli.training": {"cli.command", "cli.options", "config", "data", "errors", "planning", "run_lock", "runs", "train",
                      "ui"},
     "config": {"errors"},
@@ -72,11 +73,12 @@ DEPENDENCIES = {
     "resuming": {"config", "data", "errors"},
     "optimization": {"config", "model"},
     "recorder": {"checkpoint", "errors", "evaluation", "events", "model", "run_lock", "sample"},
-    "ui": {"ui.batch", "ui.messages", "ui.sampling", "ui.script_stream", "ui.terminal", "ui.training"},
+    "ui": {"ui.batch", "ui.cells", "ui.messages", "ui.sampling", "ui.script_stream", "ui.terminal", "ui.training"},
     "ui.batch": {"script", "ui.sampling"},
+    "ui.cells": set(),
     "ui.messages": set(),
-    "ui.sampling": {"script", "ui.messages", "ui.script_stream", "ui.terminal"},
-    "ui.script_stream": {"script", "ui.terminal"},
+    "ui.sampling": {"script", "ui.cells", "ui.messages", "ui.script_stream", "ui.terminal"},
+    "ui.script_stream": {"script", "ui.cells"},
     "ui.terminal": set(),
     "ui.training": {"events", "ui.messages", "ui.terminal"},
     "vocab": {"errors"},
@@ -173,7 +175,7 @@ def test_only_ui_imports_rich(module):
 
 def test_ui_is_where_rich_is():
     assert {module for module in MODULES if "rich" in roots(imported(module))} == {
-        "ui.messages", "ui.sampling", "ui.script_stream", "ui.terminal", "ui.training"}
+        "ui.cells", "ui.messages", "ui.sampling", "ui.script_stream", "ui.training"}
 
 
 @pytest.mark.parametrize("module", MODULES)

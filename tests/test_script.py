@@ -11,7 +11,7 @@ from rich.console import Console
 
 from charnn import script
 from charnn.ui import PlainStream, ScriptStream
-from charnn.ui.terminal import fitted
+from charnn.ui.cells import fitted
 
 PLAY = """ACT I
 SCENE II. A room in the castle.
@@ -336,7 +336,7 @@ def test_status_row_leaves_emoji_where_a_terminal_drew_them(width, every, height
 
 
 def test_width_unsure_flags_emoji_and_their_joiners_not_other_text():
-    from charnn.ui.terminal import width_unsure
+    from charnn.ui.cells import width_unsure
 
     flagged = "👩\u200d\ufe0f🇯🏽❤▶©™↔⌚☕🏴\U000e0067"
     assert all(width_unsure(char) for char in flagged), [char for char in flagged if not width_unsure(char)]

@@ -13,6 +13,7 @@ where stdout goes.
 from __future__ import annotations
 
 from charnn.ui.batch import BatchStream, show_fountain
+from charnn.ui.cells import cells_after
 from charnn.ui.messages import ask, duration, error, info, loss_text, show_info, stderr
 from charnn.ui.sampling import (
     PlainStream,
@@ -27,7 +28,7 @@ from charnn.ui.sampling import (
     status_for,
 )
 from charnn.ui.script_stream import ScriptStream
-from charnn.ui.terminal import UnechoedKeys, cells_after, echoes_keys
+from charnn.ui.terminal import UnechoedKeys, echoes_keys
 from charnn.ui.training import TrainView, steady_width
 
 __all__ = ["BatchStream", "PlainStream", "SampleStatus", "ScriptStream", "Spinner", "TrainView", "UnechoedKeys", "ask",

@@ -12,9 +12,10 @@ from rich.live import Live
 from rich.text import Text
 
 from charnn import script
+from charnn.ui.cells import visible
 from charnn.ui.messages import info, stderr
 from charnn.ui.script_stream import Closing, ScriptStream
-from charnn.ui.terminal import UnechoedKeys, is_regular_file, shares_stdout, visible, wait_for_reader
+from charnn.ui.terminal import UnechoedKeys, is_regular_file, shares_stdout, wait_for_reader
 
 
 class PlainStream(Closing):

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.style import Style
 
 from charnn import script
-from charnn.ui.terminal import cells_after, fitted, visible, width_unsure
+from charnn.ui.cells import cells_after, fitted, visible, width_unsure
 
 SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan",
                    "bright_magenta", "bright_green", "bright_yellow"]
