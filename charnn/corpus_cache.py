@@ -40,8 +40,18 @@ def holds(source: dict) -> bool:
     return stem(source).with_suffix(".json").exists()
 
 
-def read(source: dict) -> tuple[np.ndarray, Vocab] | None:
-    """(ids (N,) memory-mapped, vocabulary), or None when there is no entry (or it is damaged: then it is rebuilt)."""
+def digest(chunks: Iterable[np.ndarray]) -> str:
+    """A fingerprint of a corpus's ids, which a run keeps: a resume on other text of the same length and characters
+    (an edited corpus) was taken for the run's own."""
+    hashed = hashlib.blake2b(digest_size=16)
+    for chunk in chunks:
+        hashed.update(chunk.tobytes())
+    return hashed.hexdigest()
+
+
+def read(source: dict) -> tuple[np.ndarray, Vocab, str | None] | None:
+    """(ids (N,) memory-mapped, vocabulary, their `digest`: None in an entry written before it was kept), or None when
+    there is no entry (or it is damaged: then it is rebuilt)."""
     ids_path, meta_path = stem(source).with_suffix(".ids"), stem(source).with_suffix(".json")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -51,19 +61,22 @@ def read(source: dict) -> tuple[np.ndarray, Vocab] | None:
         ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(meta["length"],))
     except (OSError, ValueError, KeyError, CharnnError):  # also an entry removed meanwhile (by `drop_earlier`)
         return None
-    return ids, vocab
+    return ids, vocab, meta.get("digest")
 
 
-def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> np.ndarray | None:
-    """The ids in `chunks` (each (n,) of `vocab.dtype`) as the entry of `source`, memory-mapped; None where there
-    were none (nothing is written then). Whatever stops `chunks` (bad text, a full disk, Ctrl-C) leaves no file."""
+def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> tuple[np.ndarray, str] | None:
+    """The ids in `chunks` (each (n,) of `vocab.dtype`) as the entry of `source`: (ids memory-mapped, their `digest`);
+    None where there were none (nothing is written then). Whatever stops `chunks` (bad text, a full disk, Ctrl-C)
+    leaves no file."""
     ids_path, meta_path = stem(source).with_suffix(".ids"), stem(source).with_suffix(".json")
     ids_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_ids, length = ids_path.with_suffix(f".tmp{os.getpid()}"), 0
+    tmp_ids, length, hashed = ids_path.with_suffix(f".tmp{os.getpid()}"), 0, hashlib.blake2b(digest_size=16)
     try:
         with open(tmp_ids, "wb") as out:
             for chunk in chunks:
-                out.write(chunk.tobytes())
+                data = chunk.tobytes()
+                out.write(data)
+                hashed.update(data)
                 length += len(chunk)
             out.flush()
             os.fsync(out.fileno())
@@ -75,10 +88,11 @@ def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> np.ndarra
         return None
     os.replace(tmp_ids, ids_path)
     tmp_meta = meta_path.with_suffix(f".tmp{os.getpid()}")
-    tmp_meta.write_text(json.dumps({"vocab": vocab.chars, "length": length, "source": source}), encoding="utf-8")
+    meta = {"vocab": vocab.chars, "length": length, "source": source, "digest": hashed.hexdigest()}
+    tmp_meta.write_text(json.dumps(meta), encoding="utf-8")
     os.replace(tmp_meta, meta_path)  # last: a reader never sees meta without its ids
     drop_earlier(meta_path, source)
-    return np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,))
+    return np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,)), meta["digest"]
 
 
 def drop_earlier(kept: Path, source: dict) -> None:

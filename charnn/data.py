@@ -102,6 +102,7 @@ class EncodedCorpus:
     vocab: Vocab
     path: Path
     options: ReadOptions = ReadOptions()  # how the file was read
+    digest: str | None = None  # corpus_cache.digest of the ids, which a resume compares (None: not known)
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """(train, val): val is the last `val_fraction` of the text, like nanoGPT's shakespeare_char."""
@@ -156,7 +157,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
         own = corpus_cache.read(source_of(path, options, None))
         cached = own if own is not None and own[1] == vocab else None
     if cached is not None:
-        return EncodedCorpus(cached[0], cached[1], path, options)
+        return EncodedCorpus(*cached[:2], path, options, cached[2])
     if vocab is None:
         seen: set[str] = set()
         for text in iter_text(path, options):
@@ -176,7 +177,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
             yield vocab._encode_known(text).astype(vocab.dtype)
 
     try:
-        ids = corpus_cache.write(source, encoded(), vocab)
+        ids, digest = corpus_cache.write(source, encoded(), vocab) or (None, None)
     except OSError as error:
         if not scoring:
             folder = corpus_cache.cache_dir()
@@ -186,7 +187,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
                    if error.errno in (errno.ENOSPC, errno.EDQUOT) else "set CHARNN_CACHE to a writable folder")
             raise CharnnError(f"cannot write the encoded-corpus cache in {folder}: {why} — {fix}") from None
         chunks = list(encoded())  # in memory instead (a trial: `charnn eval` refused a read-only CHARNN_CACHE)
-        ids = np.concatenate(chunks) if chunks else None
+        ids, digest = (np.concatenate(chunks), corpus_cache.digest(chunks)) if chunks else (None, None)
     if ids is None:
         raise CharnnError(f"corpus {path} is empty — give a text file with some text in it")
-    return EncodedCorpus(ids, vocab, path, options)
+    return EncodedCorpus(ids, vocab, path, options, digest)

@@ -28,6 +28,10 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
         raise CharnnError(f"cannot resume {run_dir}: this corpus differs from the one the run was trained on "
                           f"({payload.get('corpus', '?')}, {payload['corpus_chars']:,} chars; this one "
                           f"{len(corpus.ids):,}) — resume with the same corpus, or train into a new --out")
+    if None not in (payload.get("corpus_digest"), corpus.digest) and payload["corpus_digest"] != corpus.digest:
+        raise CharnnError(f"cannot resume {run_dir}: this corpus's text differs from the one the run was trained on "
+                          f"({payload.get('corpus', '?')}), though it has as many characters — resume with the same "
+                          "text, or train into a new --out")
     # Every difference at once: a new-user trial fixed --layers, and then --seq-len was refused.
     saved_model, saved = ModelConfig(**payload["model_config"]), payload["train_config"]
     differ = [f"{FLAGS.get(k, k)} {v} → {getattr(model_config, k)}" for k, v in asdict(saved_model).items()

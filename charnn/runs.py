@@ -146,10 +146,11 @@ def resolve(path: str | Path | None) -> Path:
 
 def best_saved(run_dir: Path, latest: dict) -> float:
     """The validation loss of the model in `run_dir`/best.pt, where it is of the run `latest` (the payload of its
-    latest.pt) saved: same model, vocabulary and corpus length. Else inf (none, unreadable, or another run's)."""
+    latest.pt) saved: same model, vocabulary and corpus (its length and digest). Else inf (none, unreadable, or
+    another run's)."""
     try:
         best = checkpoint.load(Path(run_dir) / "best.pt")
-        if any(best.get(key) != latest.get(key) for key in ("model_config", "vocab", "corpus_chars")):
+        if any(best.get(key) != latest.get(key) for key in ("model_config", "vocab", "corpus_chars", "corpus_digest")):
             return math.inf
         return float(best["metrics"]["val_loss"])
     except (CharnnError, KeyError, TypeError, ValueError):

@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from conftest import REPETITIVE, tiny_model_config, tiny_train_config, train_run
+from conftest import MIXED, REPETITIVE, tiny_model_config, tiny_train_config, train_run
 from typer.testing import CliRunner
 
 from charnn import checkpoint
@@ -384,6 +385,36 @@ def test_resume_on_a_corpus_of_another_length_is_refused(tmp_path, write_corpus)
     longer = write_corpus(REPETITIVE + "the lazy dog.\n", name="longer.txt")
     with pytest.raises(CharnnError, match="differs from the one the run was trained on"):
         train_run(run.run_dir, longer, config=tiny_train_config(steps=30), resume=True)
+
+
+def test_resume_on_an_edit_of_the_corpus_that_keeps_its_length_is_refused(tmp_path, write_corpus):
+    """The same characters and length, other text (an edited corpus, or another file of that name): it was taken for
+    the run's own, and its split and data position silently meant other text. The corpus's digest tells them apart;
+    the same text under another name (a copy) resumes."""
+    corpus = write_corpus(REPETITIVE)
+    run = train_run(tmp_path / "run", corpus)
+    assert checkpoint.load(run.run_dir / "latest.pt")["corpus_digest"] == run.corpus.digest is not None
+    edited = write_corpus(REPETITIVE.replace("quick brown", "brown quick", 1), name="edited.txt")
+    with pytest.raises(CharnnError, match="text differs from the one the run was trained on .* as many characters"):
+        train_run(run.run_dir, edited, config=tiny_train_config(steps=30), resume=True)
+    copy = write_corpus(REPETITIVE, name="copy.txt")
+    assert train_run(run.run_dir, copy, config=tiny_train_config(steps=30), resume=True).events[-1].step == 30
+
+
+def test_a_corpus_digest_is_the_same_from_the_cache_and_in_memory(tmp_path, write_corpus, monkeypatch):
+    """Read back from the cache, or encoded in memory where the cache cannot be written: one digest per text."""
+    from charnn import corpus_cache
+    from charnn.data import load_corpus
+
+    corpus = write_corpus(MIXED * 3)
+    written = load_corpus(corpus)
+    again = load_corpus(corpus)  # from the cache
+    monkeypatch.setenv("CHARNN_CACHE", str(tmp_path / "another cache"))  # no entry there
+    monkeypatch.setattr(corpus_cache, "write", lambda *args: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    in_memory = load_corpus(corpus, vocab=written.vocab)  # eval's read, which falls back to memory
+    assert not isinstance(in_memory.ids, np.memmap) and isinstance(again.ids, np.memmap)
+    assert written.digest == again.digest == corpus_cache.digest([again.ids]) is not None
+    assert in_memory.digest == written.digest
 
 
 def test_eval_reads_the_text_as_the_run_did(tmp_path, monkeypatch):

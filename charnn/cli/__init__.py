@@ -4,9 +4,9 @@ Exit codes: 0 ok, 1 a problem with the input (one line on stderr), 2 bad usage, 
 (143 for SIGTERM during training or sampling). torch and the core are imported inside the commands, so
 `charnn --help` answers without loading them.
 
-command: the Typer app, exits, devices · usage: help and usage errors · options: option checks · training, sampling, inspecting: the
-commands (train; sample; info and eval), wired to the app below in the order --help lists them · stopping,
-sigterm: a sample cut short.
+command: the Typer app, exits, devices · usage: help and usage errors · options: option checks · training,
+sampling, inspecting: the commands (train; sample; info and eval), wired to the app below in the order --help lists
+them · stopping, sigterm: a sample cut short.
 """
 
 from __future__ import annotations
