@@ -129,7 +129,8 @@ def load(path: str | Path) -> dict:
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, IndexError, KeyError):
         raise CharnnError(f"{path} is not a readable checkpoint (truncated or corrupt) — use another one") from None
     if not isinstance(payload, dict) or not all(key in payload for key in REQUIRED_KEYS):
-        raise CharnnError(f"{path} is not a charnn checkpoint")
+        raise CharnnError(f"{path} is a PyTorch file, but not a charnn checkpoint — give a best.pt or latest.pt "
+                          "that `charnn train` wrote, or its run folder")
     if payload["format"] != FORMAT:
         raise CharnnError(
             f"{path} has checkpoint format {payload['format']}; this charnn reads format {FORMAT} — "

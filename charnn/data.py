@@ -48,12 +48,26 @@ def wide_unicode_kind(raw: bytes) -> str | None:
     return "utf-16-le" if odd > even else "utf-16-be"
 
 
+def other_encoding(raw: bytes) -> str:
+    """What to do with bytes that are not the encoding asked for. Windows' "ANSI" text (Windows-1252) reads as
+    latin-1 without an error, but its € ’ “ ” — become invisible control characters (a new-user trial followed
+    the advice `--encoding latin-1` and trained on them), so it is named where it reads these bytes."""
+    try:
+        raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return "convert it to UTF-8, or use --encoding latin-1 or --errors replace"
+    if any(0x80 <= byte <= 0x9F for byte in raw):  # where the two differ: cp1252's punctuation, latin-1's C1
+        return "it reads as Windows-1252 text (what Windows editors call ANSI): use --encoding cp1252"
+    return "convert it to UTF-8, or use --encoding cp1252 (Windows) or latin-1, or --errors replace"
+
+
 def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]:
     """Decoded text of `path` in chunks: BOM dropped, CRLF → LF, bad bytes reported by offset."""
     try:
         decoder = codecs.getincrementaldecoder(options.encoding)(options.errors)
     except LookupError:
-        raise CharnnError(f"unknown encoding {options.encoding!r} — try --encoding utf-8 or latin-1") from None
+        raise CharnnError(f"unknown encoding {options.encoding!r} — try --encoding utf-8, cp1252 (Windows) or "
+                          "latin-1") from None
     offset = 0  # bytes handed to the decoder so far
     first = True
     held_cr = ""  # a trailing '\r' waits for the next chunk in case a '\n' follows
@@ -73,8 +87,7 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]
                 if b"\x00" in raw:  # text has no zero bytes; --errors replace would train on the binary
                     raise CharnnError(f"{path} looks like a binary file, not text ({bad}, and zero bytes) — "
                                       "give a text file") from None
-                raise CharnnError(f"{path} is not valid {options.encoding}: {bad} — convert it to UTF-8, or use "
-                                  "--encoding latin-1 or --errors replace") from None
+                raise CharnnError(f"{path} is not valid {options.encoding}: {bad} — {other_encoding(raw)}") from None
             except UnicodeError as error:  # not about one byte, e.g. utf-16 without a byte-order mark
                 raise CharnnError(f"{path} cannot be read as {options.encoding} ({error}) — give its byte order, "
                                   f"e.g. --encoding {options.encoding}-le") from None

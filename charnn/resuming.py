@@ -23,7 +23,8 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
     # The run is named: `--resume` without --out finds it by the corpus's name alone (a trial's other ts.txt).
     if payload["vocab"] != corpus.vocab.chars:
         raise CharnnError(f"cannot resume {run_dir}: this corpus has a different set of characters than the run was "
-                          "trained on — resume with the same corpus, or train into a new --out")
+                          f"trained on ({payload.get('corpus', '?')}) — resume with the same corpus, or train into a "
+                          "new --out")
     if payload.get("corpus_chars", len(corpus.ids)) != len(corpus.ids):
         raise CharnnError(f"cannot resume {run_dir}: this corpus differs from the one the run was trained on "
                           f"({payload.get('corpus', '?')}, {payload['corpus_chars']:,} chars; this one "

@@ -114,7 +114,7 @@ def resumable(payload: dict, run_dir: Path) -> str:
             checkpoint.load(latest)
         except CharnnError:
             return f"no: {latest} is not a readable checkpoint (truncated or corrupt)"
-        return f"its run is, from its last save, {latest} (this file holds weights only)"
+        return f"yes, from {latest} (this file holds weights only)"
     return "no (weights only)"
 
 

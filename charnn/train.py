@@ -58,9 +58,13 @@ def train(
     releases it); without it, the folder is made and locked here for the run."""
     started_at = time.monotonic() if started_at is None else started_at
     run_dir = Path(run_dir)
-    corpus.check_trainable(config.val_fraction)  # before the run folder is made
     train_ids, val_ids = corpus.split(config.val_fraction)
-    batcher = StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
+
+    def batches() -> StreamBatcher:
+        corpus.check_trainable(config.val_fraction)
+        return StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
+
+    batcher = None if resume else batches()  # a new run's: before its folder is made
     # The folders made here are removed again if no step is trained (RunLock).
     locked = nullcontext() if lock is not None else run_lock.RunLock(run_dir, run_lock.make_run_folder(run_dir))
     rng_devices = [device] if device.type == "cuda" else []
@@ -79,6 +83,7 @@ def train(
             if not all(key in payload for key in ("optimizer", "rng", "carry_state", "metrics", "train_config")):
                 raise CharnnError(f"{latest} holds weights only, not a training state — it cannot be resumed")
             check_resumable(payload, corpus, model_config, config, run_dir)
+            batcher = batches()  # after: a resume on another, shorter corpus was told to lower --batch-size (a trial)
             drop_metrics_after(run_dir / "metrics.jsonl", payload["step"])
             model.load_state_dict(payload["model"])
             load_optimizer_state(optimizer, payload["optimizer"])

@@ -433,8 +433,13 @@ def test_info(in_cli_root, tmp_path):
     assert result.exit_code == 0, result.output
     for text in ("1×16 LSTM", "parameters", f"{len(in_cli_root.vocab)} characters", "corpus.txt", "best val loss"):
         assert text in result.stdout, text
+    assert re.search(r"training time +0m\d\ds\n", result.stdout)  # a --steps run; "0.7 min" read oddly (a trial)
+    payload = load("checkpoints/corpus/best.pt")
+    payload["train_config"]["time_budget"], payload["metrics"]["elapsed"] = 600.0, 542.0
+    torch.save(payload, tmp_path / "timed.pt")
+    assert "training time  9m02s into a --time 10m00s run" in invoke("info", str(tmp_path / "timed.pt")).stdout
     # The folder's best.pt holds weights only, but the run resumes from its latest.pt.
-    assert ("its run is, from its last save, checkpoints/corpus/latest.pt (this file holds weights only)"
+    assert ("yes, from checkpoints/corpus/latest.pt (this file holds weights only)"
             in " ".join(result.stdout.split()))
     # Unless that cannot be read (a trial: a truncated latest.pt was called resumable; --resume then refused it).
     shutil.copytree("checkpoints/corpus", tmp_path / "cut")
@@ -868,12 +873,42 @@ def test_eval_bad_split(in_cli_root):
     assert invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus", "--split", "test").exit_code == 2
 
 
+def test_a_typed_prime_reads_backslash_n_as_a_line_break_unless_the_model_knows_backslashes(in_cli_root, tmp_path,
+                                                                                              monkeypatch):
+    """A trial's `--prime 'JONAH\\n'` was refused for its backslash, though `--stop '\\n'` means a line break."""
+    greedy = ["sample", "--temperature", "0", "--length", "30"]
+    typed = invoke(*greedy, "--prime", "the fox.\\nTHE")
+    assert typed.exit_code == 0, typed.output
+    assert typed.stdout == invoke(*greedy, "--prime", "the fox.\nTHE").stdout
+    # A model of code has seen backslashes: there `\n` is the two characters, as a prime of code means them.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "code.txt").write_text('print("a\\tb\\n") ' * 100, encoding="utf-8")  # no real line break in it
+    assert invoke("train", "code.txt", "--steps", "2", "--out", "code", *TINY).exit_code == 0
+    literal = invoke(*greedy, "--checkpoint", "code", "--prime", 'print("a\\n")')
+    assert literal.exit_code == 0, literal.output  # unescaped, its line break would be a character never seen
+
+
+def test_cell_names_are_read_in_any_case(tmp_path, monkeypatch):
+    """A trial typed `--cell LSTM`, as the start line and README write it, and was refused."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    result = invoke("train", "corpus.txt", "--cell", "GRU", "--steps", "2", "--out", "upper", *TINY)
+    assert result.exit_code == 0, result.output
+    assert load(tmp_path / "upper" / "latest.pt")["model_config"]["cell"] == "gru"
+
+
 def test_parse_duration():
     assert parse_duration("90s") == 90 and parse_duration("10m") == 600 and parse_duration("1h30m") == 5400
     assert parse_duration("1.5h") == 5400 and parse_duration("2m 30s") == 150
     # A new-user trial: `--time 10` trained for 10 seconds when 10 minutes were meant.
     with pytest.raises(typer.BadParameter, match="'10' has no unit — say 10s or 10m"):
         parse_duration("10")
+    assert parse_duration("150m") == 9000 and parse_duration("1h59m59s") == 7199 and parse_duration("90s") == 90
+    # A new-user trial's `--time 1h99m` ran for 2h39m: a slip. So are units out of order or given twice.
+    for slip, said in [("1h99m", "99m after a larger unit must be under 60"), ("2m60s", "60s after a larger unit"),
+                       ("10m5m", "in that order, each once"), ("30s1m", "in that order, each once")]:
+        with pytest.raises(typer.BadParameter, match=said):
+            parse_duration(slip)
 
 
 # --- real processes --------------------------------------------------------------------------------
@@ -980,6 +1015,37 @@ def test_the_first_ctrl_c_is_answered_at_once_and_the_second_quits(capsys):
     assert capsys.readouterr().err.count("stopping after this step (Ctrl-C again to quit at once)") == 1
     with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C stops at once
         flag.handle(signal.SIGINT, None)
+
+
+def test_the_resume_command_shown_after_a_stop_can_be_pasted(tmp_path, monkeypatch):
+    """A new-user trial pasted the command a Ctrl-C showed, for a corpus named `lyrics 歌詞 ♫.txt`: the paths were not
+    quoted, and the shell split them into extra arguments (exit 2)."""
+    import re
+    import shlex
+    import signal
+
+    import charnn.train
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my songs").mkdir()
+    (tmp_path / "my songs" / "lyrics 歌詞 ♫.txt").write_text(REPETITIVE, encoding="utf-8")
+    corpus = "my songs/lyrics 歌詞 ♫.txt"
+    assert invoke("train", corpus, "--steps", "4", "--eval-every", "2", *TINY).exit_code == 0
+    real = charnn.train.train
+
+    def pressed_during_set_up(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(charnn.train, "train", pressed_during_set_up)
+    stopped = invoke("train", corpus, "--steps", "8", "--resume")
+    assert stopped.exit_code == 130
+    shown = re.search(r"continue with: (charnn train .* --resume)", " ".join(stopped.stderr.split())).group(1)
+    assert shown == "charnn train 'my songs/lyrics 歌詞 ♫.txt' --out 'checkpoints/lyrics 歌詞 ♫' --resume"
+    monkeypatch.setattr(charnn.train, "train", real)
+    pasted = invoke(*shlex.split(shown)[1:], "--steps", "8")  # (its own target, 4, is reached: the run is unchanged)
+    assert pasted.exit_code == 0, pasted.output
+    assert load(tmp_path / "checkpoints" / "lyrics 歌詞 ♫" / "latest.pt")["step"] == 8
 
 
 def test_a_ctrl_c_before_the_first_step_saves_nothing_and_leaves_no_folder(tmp_path, monkeypatch):

@@ -293,6 +293,30 @@ def test_latin1_corpus_with_encoding_flag_and_errors_replace(tmp_path, monkeypat
     assert "\ufffd" in checkpoint.load(tmp_path / "b" / "latest.pt")["vocab"]
 
 
+def test_a_windows_1252_corpus_is_named_as_one(tmp_path, monkeypatch):
+    """A new-user trial followed the advice `--encoding latin-1` for a Windows "ANSI" file: it trained without a word,
+    on invisible control characters where the text had € ’ “ ” —. The refusal now names cp1252 where the bytes read
+    as it, and a latin-1 read that gets such characters says so."""
+    corpus = tmp_path / "windows.txt"
+    corpus.write_bytes(("It’s “5€” — isn’t it?\r\n" * 200).encode("cp1252"))
+    monkeypatch.chdir(tmp_path)
+    refused = cli("train", str(corpus), *TINY)
+    assert refused.exit_code == 1 and "reads as Windows-1252" in refused.stderr
+    assert "--encoding cp1252" in refused.stderr
+    latin = cli("train", str(corpus), "--encoding", "latin-1", "--out", "latin", *TINY)
+    assert latin.exit_code == 0 and "holds control characters U+0080–U+009F" in latin.stderr
+    windows = cli("train", str(corpus), "--encoding", "cp1252", "--out", "windows", *TINY)
+    assert windows.exit_code == 0 and "control characters" not in windows.stderr
+    assert set("’“”€—") <= set(checkpoint.load(tmp_path / "windows" / "latest.pt")["vocab"])
+    plain_latin = tmp_path / "latin.txt"  # no bytes 0x80–0x9F: latin-1 is as good a guess as cp1252
+    plain_latin.write_bytes(("Café crème, señor. " * 300).encode("latin-1"))
+    refused = cli("train", str(plain_latin), *TINY)
+    assert "use --encoding cp1252 (Windows) or latin-1" in refused.stderr
+    undefined = tmp_path / "undefined.txt"  # 0x81 is no character in cp1252: only latin-1 reads it
+    undefined.write_bytes(b"abc \x81 def " * 300)
+    assert "use --encoding latin-1 or --errors replace" in cli("train", str(undefined), *TINY).stderr
+
+
 def test_crlf_normalised_unless_kept(tmp_path, monkeypatch):
     corpus = tmp_path / "dos.txt"
     corpus.write_bytes(("HAMLET: words\r\n" * 300).encode())
@@ -385,6 +409,16 @@ def test_resume_on_a_corpus_of_another_length_is_refused(tmp_path, write_corpus)
     longer = write_corpus(REPETITIVE + "the lazy dog.\n", name="longer.txt")
     with pytest.raises(CharnnError, match="differs from the one the run was trained on"):
         train_run(run.run_dir, longer, config=tiny_train_config(steps=30), resume=True)
+
+
+def test_resume_on_another_shorter_corpus_says_it_is_another_corpus(tmp_path, write_corpus):
+    """A new-user trial resumed a run with a tiny file by mistake and was told to lower --batch-size: the corpus is
+    checked against the run's before its length is checked against the run's batch, and the run's corpus is named."""
+    corpus = write_corpus(REPETITIVE)
+    run = train_run(tmp_path / "run", corpus)
+    tiny = write_corpus("abc " * 15, name="tiny.txt")
+    with pytest.raises(CharnnError, match=r"different set of characters than the run was trained on \(corpus.txt\)"):
+        train_run(run.run_dir, tiny, config=tiny_train_config(steps=30), resume=True)
 
 
 def test_resume_on_an_edit_of_the_corpus_that_keeps_its_length_is_refused(tmp_path, write_corpus):

@@ -61,6 +61,13 @@ def test_a_sampled_split_is_said_at_the_start():
     assert "each eval scores" not in run_view([started()])
 
 
+def test_a_tiny_validation_split_is_said_to_say_little():
+    """A new-user trial's 288-character corpus reported `best val 0.1262 nats`, scored on 28 characters."""
+    few = Started(Path("checkpoints/tiny"), "cpu", "fp32", 1000, ModelConfig(20), TrainConfig(steps=50), 260, 28, 0)
+    assert "only 28 validation characters: their loss says little" in " ".join(run_view([few]).split())
+    assert "validation characters" not in run_view([started()])  # 4,000
+
+
 def test_an_interrupted_run_keeps_its_progress():
     screen = run_view([started(), Step(900, 1.2, 1e-4, 5000.0, 30.0, 0.5),
                        Finished(903, 30.2, 1.40, "interrupted", Path("checkpoints/screenplay"), 903)])
@@ -200,6 +207,10 @@ def test_the_closing_line_starts_a_line_of_its_own_after_text_piped_to_the_termi
             monkeypatch.setattr(sys, "stdout", out)
             sampling.sample_footer(600, 0.05, 9, open_line)
             assert screen.getvalue().startswith("\n") == starts_a_line and "600 chars in 0.05s" in screen.getvalue()
+        screen = io.StringIO()
+        monkeypatch.setattr(sampling, "info", lambda message: screen.write(message + "\n"))
+        sampling.sample_footer(1, 0.05, 9, False)
+        assert "1 char in 0.05s" in screen.getvalue()  # not "1 chars" (a trial)
     os.close(read)
 
 

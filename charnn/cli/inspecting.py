@@ -44,7 +44,9 @@ def info(path: Annotated[Path | None, typer.Argument(
         ("best val loss", (f"{best:.4f} nats, {best / math.log(2):.4f} bpc" if math.isfinite(best) else "–")
          + (f" (each eval scored {train_config['eval_chars']:,} chars of the split: `charnn eval` scores all)"
             if train_config.get("eval_chars") and math.isfinite(best) else "")),
-        ("training time", f"{metrics.get('elapsed', 0) / 60:.1f} min"),
+        # When these weights were saved (a best.pt's are from its best eval); a trial read "0.7 min" for 40 s.
+        ("training time", ui.duration(metrics.get("elapsed", 0)) + (f" into a --time "
+         f"{ui.duration(train_config['time_budget'])} run" if train_config.get("time_budget") else "")),
         ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
                         f"precision {train_config.get('precision', '?')}"),
         ("resumable", runs.resumable(payload, path if path is not None and path.is_dir() else file.parent)),

@@ -22,6 +22,14 @@ def parse_duration(text: str) -> float:
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
     if not parts or re.sub(r"\d+(?:\.\d+)?\s*[hms]", "", text).strip():
         raise typer.BadParameter(f"{text!r} is not a duration — use e.g. 90s, 10m, 1h30m", param_hint="'--time'")
+    units = "".join(unit for _, unit in parts)
+    if units not in ("h", "m", "s", "hm", "hs", "ms", "hms"):  # "10m5m", "30s1m": a slip, not a duration
+        raise typer.BadParameter(f"{text!r} is not a duration — give hours, minutes, seconds in that order, each "
+                                 "once (e.g. 1h30m)", param_hint="'--time'")
+    for value, unit in parts[1:]:  # a trial's `1h99m` (2h39m) was a slip
+        if float(value) >= 60:
+            raise typer.BadParameter(f"{text!r}: {value}{unit} after a larger unit must be under 60 — "
+                                     "e.g. 1h30m, or 150m", param_hint="'--time'")
     seconds = sum(float(value) * {"h": 3600, "m": 60, "s": 1}[unit] for value, unit in parts)
     if seconds <= 0:
         raise typer.BadParameter("the duration must be more than zero", param_hint="'--time'")
@@ -66,7 +74,7 @@ def check_encoding(value: str | None) -> str | None:
     try:
         codecs.lookup(value)
     except LookupError:
-        raise typer.BadParameter(f"unknown encoding {value!r} — try utf-8 or latin-1") from None
+        raise typer.BadParameter(f"unknown encoding {value!r} — try utf-8, cp1252 (Windows) or latin-1") from None
     return value
 
 

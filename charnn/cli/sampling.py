@@ -48,7 +48,9 @@ def check_writable(output: Path) -> None:
 def sample(
     checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: newest run, "
                                                          "else the bundled model).")] = None,
-    prime: Annotated[str, typer.Option(help="Text to start from (not printed again); '-' reads stdin.")] = "",
+    prime: Annotated[str, typer.Option(help="Text to start from (not printed again); '-' reads stdin. \\n and "
+                                            "\\t are a line break and a tab, unless the model knows backslashes."
+                                       )] = "",
     prime_file: Annotated[Path | None, typer.Option(help="Read the prime from a UTF-8 file.")] = None,
     length: Annotated[int, typer.Option(help="Characters to generate (per sample).", min=0)] = 1000,
     temperature: Annotated[float, typer.Option(help="Randomness: 0 = greedy, 1 = as trained.",
@@ -116,6 +118,7 @@ def sample(
     told = f" (seed {seed})" if temperature and not interactive else ""
     with termination.installed():
         try:
+            typed = prime_file is None and prime != "-"
             prime = read_prime(prime, prime_file)
             if output is not None:  # before any generating: a long sample must not be lost to a typo here
                 check_writable(output)
@@ -127,6 +130,8 @@ def sample(
             # probe (0.1 s): on a shared CPU it was read on every core (a review).
             most_threads = set_threads(threads, torch_device, probe=len(prime) > LONG_PRIME)
             vocab = Vocab(payload["vocab"])
+            if typed and "\\" not in vocab.chars:  # a model that never saw a backslash: `\n` can only mean a line
+                prime = unescape(prime)  # break, as in --stop (a trial's `--prime 'JONAH\n'` was refused for its '\')
             check_controls(temperature, top_k, top_p)
             vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
             note = unseen_note(vocab, prime, unknown) if unknown != "error" else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -90,6 +91,7 @@ def train(
     With --resume, every size/optimizer flag not given is taken from the run's latest.pt, and so is \
 the target (--steps/--time) when neither is given.
     """
+    cell = cell.lower() if cell is not None else None  # `--cell LSTM`, as the start line and README write it
     if cell is not None and cell not in CELLS:
         raise typer.BadParameter(f"must be one of {', '.join(CELLS)}", param_hint="'--cell'")
     if device not in DEVICES:
@@ -119,6 +121,9 @@ the target (--steps/--time) when neither is given.
         torch_device = resolve_device(device)
         most_threads = set_threads(threads, torch_device)
         data = load_announced(corpus, ReadOptions(encoding, errors, keep_crlf))
+        if any("\x80" <= char <= "\x9f" for char in data.vocab.chars):  # invisible, and in no text anyone writes
+            ui.info(f"{corpus} holds control characters U+0080–U+009F: a Windows-1252 file read as latin-1 gets them "
+                    "in place of € ’ “ ” — (if it is one, --encoding cp1252 reads them as those)")
         if not resume:  # before anything about run folders or sizes is said (train() checks a resume's own split)
             data.check_trainable(T.val_fraction)
         # The run folder's lock is taken now and held through training: before the preset's speed test, which would
@@ -168,7 +173,8 @@ the target (--steps/--time) when neither is given.
         trained = view.finished is not None and view.finished.steps_trained > 0
         if (run_dir / "latest.pt").exists():
             ui.info(f"stopped; {'latest checkpoint saved in ' if trained else 'the run is unchanged in '}"
-                    f"{run_dir / 'latest.pt'} — continue with: charnn train {corpus} --out {run_dir} --resume")
+                    f"{run_dir / 'latest.pt'} — continue with: charnn train {shlex.quote(str(corpus))} --out "
+                    f"{shlex.quote(str(run_dir))} --resume")  # quoted: a trial's corpus had spaces in its name
         raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
     if view.finished is not None and view.finished.reason == "time" and not view.finished.steps_trained:
         # the budget went on starting up; the view said so

@@ -198,4 +198,5 @@ def sample_footer(count: int, seconds: float, seed: int | None, open_line: bool 
         sys.stdout.flush()  # the text before the line break, where the two share a file
         stderr.file.write("\n")
     rate = count / seconds if seconds > 0 else 0
-    info(f"{count:,} chars in {seconds:.2f}s ({rate:,.0f} chars/s)" + ("" if seed is None else f", seed {seed}"))
+    info(f"{count:,} char{'s' * (count != 1)} in {seconds:.2f}s ({rate:,.0f} chars/s)"
+         + ("" if seed is None else f", seed {seed}"))

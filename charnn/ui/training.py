@@ -17,6 +17,8 @@ from charnn.events import Evaluated, Evaluating, Event, Finished, Saved, Started
 from charnn.ui.messages import duration, loss_text, stderr
 from charnn.ui.terminal import UnechoedKeys
 
+FEW_VAL_CHARS = 1000  # fewer held-out characters than this: their loss is mostly noise
+
 
 class TrainView:
     """The `on_event` callback of `train`: a live panel on a terminal, plain log lines otherwise."""
@@ -60,6 +62,9 @@ class TrainView:
         if isinstance(event, Started):
             self.started = event
             self.log(self.describe_start(event))
+            if event.val_chars < FEW_VAL_CHARS:  # a trial's 288-character corpus showed "best val 0.1262 nats", on 28
+                self.log(f"only {event.val_chars:,} validation characters: their loss says little of how well the "
+                         "model writes (a corpus of 10,000 characters or more gives a steadier one)")
         elif isinstance(event, Step):
             self.last_step = event
             most = self.started.threads if self.started else None
