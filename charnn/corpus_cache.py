@@ -9,6 +9,7 @@ they are there.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -49,9 +50,9 @@ def digest(chunks: Iterable[np.ndarray]) -> str:
     return hashed.hexdigest()
 
 
-def read(source: dict) -> tuple[np.ndarray, Vocab, str | None] | None:
-    """(ids (N,) memory-mapped, vocabulary, their `digest`: None in an entry written before it was kept), or None when
-    there is no entry (or it is damaged: then it is rebuilt)."""
+def read(source: dict) -> tuple[np.ndarray, Vocab, str] | None:
+    """(ids (N,) memory-mapped, vocabulary, their `digest`), or None when there is no entry (or it is damaged: then it
+    is rebuilt)."""
     ids_path, meta_path = stem(source).with_suffix(".ids"), stem(source).with_suffix(".json")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -61,7 +62,11 @@ def read(source: dict) -> tuple[np.ndarray, Vocab, str | None] | None:
         ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(meta["length"],))
     except (OSError, ValueError, KeyError, CharnnError):  # also an entry removed meanwhile (by `drop_earlier`)
         return None
-    return ids, vocab, meta.get("digest")
+    if "digest" not in meta:  # an entry from before digests were kept: else its runs' resumes would go unchecked
+        meta["digest"] = digest([ids])
+        with contextlib.suppress(OSError):  # kept for next time where it can be; this read has it either way
+            write_meta(meta_path, meta)
+    return ids, vocab, meta["digest"]
 
 
 def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> tuple[np.ndarray, str] | None:
@@ -87,12 +92,16 @@ def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> tuple[np.
         tmp_ids.unlink(missing_ok=True)
         return None
     os.replace(tmp_ids, ids_path)
-    tmp_meta = meta_path.with_suffix(f".tmp{os.getpid()}")
     meta = {"vocab": vocab.chars, "length": length, "source": source, "digest": hashed.hexdigest()}
-    tmp_meta.write_text(json.dumps(meta), encoding="utf-8")
-    os.replace(tmp_meta, meta_path)  # last: a reader never sees meta without its ids
+    write_meta(meta_path, meta)  # last: a reader never sees meta without its ids
     drop_earlier(meta_path, source)
     return np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,)), meta["digest"]
+
+
+def write_meta(meta_path: Path, meta: dict) -> None:
+    tmp_meta = meta_path.with_suffix(f".tmp{os.getpid()}")
+    tmp_meta.write_text(json.dumps(meta), encoding="utf-8")
+    os.replace(tmp_meta, meta_path)
 
 
 def drop_earlier(kept: Path, source: dict) -> None:

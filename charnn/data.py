@@ -48,10 +48,16 @@ def wide_unicode_kind(raw: bytes) -> str | None:
     return "utf-16-le" if odd > even else "utf-16-be"
 
 
-def other_encoding(raw: bytes) -> str:
-    """What to do with bytes that are not the encoding asked for. Windows' "ANSI" text (Windows-1252) reads as
-    latin-1 without an error, but its € ’ “ ” — become invisible control characters (a new-user trial followed
-    the advice `--encoding latin-1` and trained on them), so it is named where it reads these bytes."""
+def other_encoding(raw: bytes, encoding: str) -> str:
+    """What to do with bytes that are not `encoding`. Windows' "ANSI" text (Windows-1252) reads as latin-1 without an
+    error, but its € ’ “ ” — become invisible control characters (a new-user trial followed the advice `--encoding
+    latin-1` and trained on them), so it is named where it reads these bytes; but not for UTF-8 text with a stray byte
+    or two, which cp1252 would garble in turn (a review)."""
+    if codecs.lookup(encoding).name == "utf-8":
+        text = raw.decode("utf-8", errors="replace")
+        bad = text.count("\ufffd")
+        if sum(char > "\x7f" for char in text) - bad > bad:  # more valid UTF-8 beyond ASCII than bad bytes
+            return "the rest reads as UTF-8, so --errors replace puts U+FFFD (�) in place of the bad bytes"
     try:
         raw.decode("cp1252")
     except UnicodeDecodeError:
@@ -87,7 +93,8 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]
                 if b"\x00" in raw:  # text has no zero bytes; --errors replace would train on the binary
                     raise CharnnError(f"{path} looks like a binary file, not text ({bad}, and zero bytes) — "
                                       "give a text file") from None
-                raise CharnnError(f"{path} is not valid {options.encoding}: {bad} — {other_encoding(raw)}") from None
+                raise CharnnError(f"{path} is not valid {options.encoding}: {bad} — "
+                                  f"{other_encoding(raw, options.encoding)}") from None
             except UnicodeError as error:  # not about one byte, e.g. utf-16 without a byte-order mark
                 raise CharnnError(f"{path} cannot be read as {options.encoding} ({error}) — give its byte order, "
                                   f"e.g. --encoding {options.encoding}-le") from None

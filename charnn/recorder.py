@@ -110,7 +110,7 @@ class Recorder:
                         "stopped_by": self.stopped_by},
             "corpus": self.corpus.path.name,
             "corpus_chars": len(self.corpus.ids),
-            "corpus_digest": self.corpus.digest,  # None where the corpus's cache entry predates it
+            "corpus_digest": self.corpus.digest,  # what a resume compares (a run saved before it kept none)
             "read_options": dict(self.corpus.options.__dict__),
         }
 

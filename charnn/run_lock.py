@@ -106,12 +106,16 @@ class RunLock:
         try:
             self.file = open(self.path, "a+")
         except OSError as error:
+            self.remove_made()
             raise CharnnError(f"cannot write in run folder {self.path.parent}: {error.strerror} — fix its "
                               "permissions or choose another --out") from None
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.file.close()
+            return False
+        if not self.holds_the_lock_file():  # its holder removed it as it let go (its run wrote nothing): held no more
+            self.file.close()  # by anyone, yet a lock on the removed file would not keep a new one out (a review)
             return False
         self.file.seek(0)
         self.file.truncate()
@@ -120,14 +124,29 @@ class RunLock:
         remove_temp_files(self.path.parent)
         return True
 
-    def __exit__(self, *exc) -> None:
+    def holds_the_lock_file(self) -> bool:
+        """Whether the file this lock has open is the one at its path (not one removed since it was opened)."""
+        try:
+            opened, named = os.fstat(self.file.fileno()), os.stat(self.path)
+        except OSError:
+            return False
+        return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
+
+    def remove_made(self) -> None:
+        """Remove the folders this run made where it wrote no run into them, the lock file first (while it is held)."""
         if self.made and not holds_run(self.path.parent):
             with contextlib.suppress(OSError):  # something else in a folder: it stays, and those above it
-                self.path.unlink()
+                self.path.unlink(missing_ok=True)
                 for folder in self.made:
                     folder.rmdir()
+
+    def release(self) -> None:
+        self.remove_made()
         fcntl.flock(self.file, fcntl.LOCK_UN)
         self.file.close()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
     def busy(self) -> str:
         return f"another charnn process is training in {self.path.parent} — wait for it, stop it, or use another --out"

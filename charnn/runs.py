@@ -31,7 +31,7 @@ def numbered_folders(base: Path) -> list[Path]:
 
 def claim_new_run_folder(base: Path) -> RunLock:
     """The lock, taken, of `base` or of the first of base-2, base-3, … that holds no run and that no other process
-    trains in; the folder is made if missing (and removed again by the lock's `__exit__` if no run is written into
+    trains in; the folder is made if missing (and removed again by the lock's `release` if no run is written into
     it). Taken at once, before the preset's speed test: two `charnn train` of one corpus started a second apart both
     chose the same free folder, and the second was refused there once the first had taken it (a new-user trial)."""
     folder, number = Path(base), 1
@@ -41,7 +41,7 @@ def claim_new_run_folder(base: Path) -> RunLock:
             if lock.take():
                 if not holds_run(folder):  # a run that trained and left in between wrote into it
                     return lock
-                lock.__exit__(None, None, None)
+                lock.release()
         number += 1
         folder = folder.with_name(f"{Path(base).name}-{number}")
 
@@ -150,7 +150,10 @@ def best_saved(run_dir: Path, latest: dict) -> float:
     another run's)."""
     try:
         best = checkpoint.load(Path(run_dir) / "best.pt")
-        if any(best.get(key) != latest.get(key) for key in ("model_config", "vocab", "corpus_chars", "corpus_digest")):
+        if any(best.get(key) != latest.get(key) for key in ("model_config", "vocab", "corpus_chars")):
+            return math.inf
+        if None not in (best.get("corpus_digest"), latest.get("corpus_digest")) and (
+                best["corpus_digest"] != latest["corpus_digest"]):  # one saved before digests were kept matches any
             return math.inf
         return float(best["metrics"]["val_loss"])
     except (CharnnError, KeyError, TypeError, ValueError):

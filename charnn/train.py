@@ -65,6 +65,8 @@ def train(
         return StreamBatcher(train_ids, config.batch_size, config.seq_len, config.seed)
 
     batcher = None if resume else batches()  # a new run's: before its folder is made
+    if lock is not None and lock.path.parent != run_dir:
+        raise ValueError(f"the lock given is of {lock.path.parent}, not of {run_dir}")
     # The folders made here are removed again if no step is trained (RunLock).
     locked = nullcontext() if lock is not None else run_lock.RunLock(run_dir, run_lock.make_run_folder(run_dir))
     rng_devices = [device] if device.type == "cuda" else []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import subprocess
 import sys
@@ -157,6 +158,41 @@ def test_a_resume_keeps_a_better_best_pt_than_latest_knows_of(tmp_path, write_co
     assert checkpoint.load(other.run_dir / "best.pt")["metrics"]["val_loss"] > 0.0001  # this run's own best
 
 
+def test_best_saved_counts_a_best_pt_from_before_digests(tmp_path, write_corpus):
+    """best.pt saved by a charnn that kept no corpus digest, latest.pt by one that does (the run's first resume since):
+    the same run, whose better best.pt still counts (a review). Another digest is another corpus's run."""
+    from charnn.runs import best_saved
+
+    run = train_run(tmp_path / "run", write_corpus(REPETITIVE), config=tiny_train_config(steps=20))
+    latest, best = checkpoint.load(run.run_dir / "latest.pt"), checkpoint.load(run.run_dir / "best.pt")
+    assert latest["corpus_digest"] == best["corpus_digest"] is not None
+    own = best["metrics"]["val_loss"]
+    best["corpus_digest"] = None
+    checkpoint.save(best, run.run_dir / "best.pt")
+    assert best_saved(run.run_dir, latest) == own
+    best["corpus_digest"] = "0" * 32
+    checkpoint.save(best, run.run_dir / "best.pt")
+    assert best_saved(run.run_dir, latest) == math.inf
+
+
+def test_a_cache_entry_from_before_digests_gets_one(tmp_path, write_corpus):
+    """An entry written before digests were kept: its runs would never have been checked on resume (a review)."""
+    import json
+
+    from charnn import corpus_cache
+    from charnn.data import load_corpus
+
+    corpus = write_corpus(REPETITIVE)
+    first = load_corpus(corpus)
+    (meta_path,) = corpus_cache.cache_dir().glob("*.json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    del meta["digest"]
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    again = load_corpus(corpus)
+    assert again.digest == first.digest is not None
+    assert json.loads(meta_path.read_text(encoding="utf-8"))["digest"] == first.digest  # kept for the next read
+
+
 def test_unwritable_run_folder_is_one_line(tmp_path, write_corpus, monkeypatch):
     corpus = write_corpus(REPETITIVE)
     blocker = tmp_path / "not-a-folder"
@@ -236,7 +272,7 @@ def test_a_run_holds_its_folder_from_before_the_preset(tmp_path, write_corpus, m
     def planning_while_another_starts(*args, **kwargs):
         second = claim_new_run_folder(base)  # what a second `charnn train` of the corpus does meanwhile
         seen["second"], seen["free"] = second.path.parent, RunLock(base).take()
-        second.__exit__(None, None, None)
+        second.release()
         return plan_run(*args, **kwargs)
 
     monkeypatch.setattr(planning, "plan_run", planning_while_another_starts)
@@ -253,6 +289,28 @@ def test_a_run_holds_its_folder_from_before_the_preset(tmp_path, write_corpus, m
     assert sorted(path.name for path in base.parent.iterdir()) == [corpus.stem]  # corpus-2 was made and removed
 
 
+def test_sigterm_during_the_preset_leaves_no_folder(tmp_path, write_corpus, monkeypatch):
+    """The folder is made before the preset's speed test now; a SIGTERM there killed the process and left it behind
+    (a review). The signal asks to stop, as in training: nothing is trained, the folder goes, exit 143."""
+    import signal
+
+    from charnn import planning
+
+    corpus = write_corpus(REPETITIVE)
+    monkeypatch.chdir(tmp_path)
+    plan_run = planning.plan_run
+
+    def terminated_while_planning(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return plan_run(*args, **kwargs)
+
+    monkeypatch.setattr(planning, "plan_run", terminated_while_planning)
+    result = cli("train", str(corpus), *TINY)
+    assert result.exit_code == 143, result.output
+    assert "stopped (terminated) before the first step; nothing was saved" in " ".join(result.stderr.split())
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_claimed_folders_skip_runs_and_locked_ones(tmp_path):
     from charnn.runs import claim_new_run_folder
 
@@ -264,8 +322,43 @@ def test_claimed_folders_skip_runs_and_locked_ones(tmp_path):
     third = claim_new_run_folder(base)
     assert [lock.path.parent.name for lock in (first, second, third)] == ["corpus", "corpus-2", "corpus-4"]
     for lock in (first, second, third):
-        lock.__exit__(None, None, None)
+        lock.release()
     assert sorted(path.name for path in base.parent.iterdir()) == ["corpus-3"]  # the made folders went with no run
+
+
+def test_a_lock_on_a_lock_file_removed_meanwhile_is_not_taken(tmp_path, monkeypatch):
+    """A run that leaves without a run removes its lock file, then lets go; a process that had opened that file before
+    then got its lock, on a file no longer there, and a third could lock a new one: two holders (a review)."""
+    import fcntl
+
+    from charnn import run_lock
+
+    real_flock = fcntl.flock
+    folder = tmp_path / "run"
+    folder.mkdir()
+
+    def replaced_first(file, operation):  # the holder removes the file, another run makes a new one
+        (folder / ".lock").unlink()
+        (folder / ".lock").write_text("")
+        monkeypatch.setattr(run_lock.fcntl, "flock", real_flock)
+        return real_flock(file, operation)
+
+    monkeypatch.setattr(run_lock.fcntl, "flock", replaced_first)
+    assert not run_lock.RunLock(folder).take()
+    with run_lock.RunLock(folder) as lock:  # the file at the path now
+        assert lock.holds_the_lock_file()
+
+
+def test_a_lock_that_cannot_be_opened_removes_the_folder_it_made(tmp_path, monkeypatch):
+    from charnn import run_lock
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(run_lock, "open", refused, raising=False)
+    with pytest.raises(CharnnError, match="cannot write in run folder .*Permission denied"):
+        run_lock.RunLock(tmp_path / "a" / "b", run_lock.make_run_folder(tmp_path / "a" / "b")).take()
+    assert not (tmp_path / "a").exists()
 
 
 def test_large_alphabet_trains_and_samples(tmp_path, write_corpus, monkeypatch):
@@ -315,6 +408,16 @@ def test_a_windows_1252_corpus_is_named_as_one(tmp_path, monkeypatch):
     undefined = tmp_path / "undefined.txt"  # 0x81 is no character in cp1252: only latin-1 reads it
     undefined.write_bytes(b"abc \x81 def " * 300)
     assert "use --encoding latin-1 or --errors replace" in cli("train", str(undefined), *TINY).stderr
+    # UTF-8 with a stray byte reads as cp1252 too, which would garble its ’ and — in turn (a review).
+    stray = tmp_path / "stray.txt"
+    stray.write_bytes(("It’s here — the café. " * 100).encode() + b"caf\xe9 " + ("Again’s — " * 100).encode())
+    refused = cli("train", str(stray), *TINY)
+    assert "the rest reads as UTF-8, so --errors replace" in refused.stderr and "cp1252" not in refused.stderr
+    # Control characters U+0080–U+009F in a file read as UTF-8 are not a Windows file's: nothing said.
+    controls = tmp_path / "controls.txt"
+    controls.write_text("line one\x85line two " * 200, encoding="utf-8")
+    result = cli("train", str(controls), "--out", "controls", *TINY)
+    assert result.exit_code == 0 and "control characters" not in result.stderr
 
 
 def test_crlf_normalised_unless_kept(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import shlex
 import signal
 from collections.abc import Callable
@@ -121,14 +122,16 @@ the target (--steps/--time) when neither is given.
         torch_device = resolve_device(device)
         most_threads = set_threads(threads, torch_device)
         data = load_announced(corpus, ReadOptions(encoding, errors, keep_crlf))
-        if any("\x80" <= char <= "\x9f" for char in data.vocab.chars):  # invisible, and in no text anyone writes
-            ui.info(f"{corpus} holds control characters U+0080–U+009F: a Windows-1252 file read as latin-1 gets them "
-                    "in place of € ’ “ ” — (if it is one, --encoding cp1252 reads them as those)")
+        if codecs.lookup(encoding).name == "iso8859-1" and any("\x80" <= char <= "\x9f" for char in data.vocab.chars):
+            ui.info(f"{corpus} read as latin-1 holds control characters U+0080–U+009F, which is what a Windows-1252 "
+                    "file's € ’ “ ” and dashes become: if it is one, --encoding cp1252 reads them as those")
         if not resume:  # before anything about run folders or sizes is said (train() checks a resume's own split)
             data.check_trainable(T.val_fraction)
         # The run folder's lock is taken now and held through training: before the preset's speed test, which would
         # slow a run training there, and before a second `charnn train` of the corpus could choose the same folder.
-        with ExitStack() as held:
+        # Ctrl-C and SIGTERM ask to stop from here on, so that a folder made here is removed again (a SIGTERM during
+        # the preset killed the process and left it, a review).
+        with stop.installed(), ExitStack() as held:
             if run_dir is None and not resume:  # checkpoints/<corpus name>; a new run never replaces an earlier one
                 base = Path("checkpoints") / corpus.stem
                 lock = held.push(claim_new_run_folder(base))
@@ -153,7 +156,9 @@ the target (--steps/--time) when neither is given.
                 ui.info(f"precision {plan.precision_reason}")
             view = ui.TrainView()
             stop.training, stop.view = (lambda: view.started is not None), view
-            with stop.installed(), view:
+            if stop.signal == signal.SIGTERM:  # during set-up, before there was a view to tell
+                view.stopped_by = "terminated"
+            with view:
                 run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
                              command.STARTED_AT, most_threads, lock)  # STARTED_AT read now: a test sets it
     except CharnnError as problem:
