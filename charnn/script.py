@@ -10,9 +10,12 @@ Line kinds:
                  title case alone on its line and not indented, as tiny shakespeare writes a quarter of its
                  speakers (`First Citizen:`, `Nurse:`); `Note: words` and a docstring's indented
                  `Returns:` stay text
-    cue          MARGARET or JONAH (V.O.) alone on a line (a screenplay's character cue)
+    cue          MARGARET or JONAH (V.O.) alone on a line (a screenplay's character cue); not directly under a
+                 cue, or under a parenthetical or a line in capitals of its speech: there a line in capitals is
+                 dialogue (`STOP.`, a sung lyric), as Fountain reads it (`in_speech`)
     direction    (quietly) / [Exeunt] / _Enter Ghost_ lines
-    text         anything else (dialogue, action, prose)
+    text         anything else (dialogue, action, prose); also captions and camera directions with a colon
+                 (`SUPER: THREE YEARS LATER`, `CLOSE ON: the ticket`, `EPISODE ONE: THE LAMP`), which are no speakers
 """
 
 from __future__ import annotations
@@ -28,11 +31,20 @@ SPEAKER = re.compile(r"^([A-Z][A-Za-z0-9 .'\-À-ÿ]{0,38}):(?=\s|$)")
 TITLE_NAME = re.compile(r"^[A-ZÀ-Þ][A-Za-z'\-À-ÿ]*(?: [A-ZÀ-Þ][A-Za-z'\-À-ÿ]*){0,3}$")
 PARTIAL_TITLE_SPEAKER = re.compile(r"^[A-ZÀ-Þ][A-Za-z'\-À-ÿ]*(?: [A-ZÀ-Þ][A-Za-z'\-À-ÿ]*){0,3} ?(?::\s*)?$")
 DIRECTION_OPENERS = "([_"
+# Screenplay words before a colon that name no speaker: captions, inserts, camera directions, episode titles.
+NOT_SPEAKER = re.compile(r"^(?:SUPER|INSERT|TITLE(?: CARD)?|CARD|CHYRON|CAPTION|SUBTITLES?|CLOSE-UP|"
+                         r"(?:CLOSE|ANGLE|PUSH|PAN|TRACK|WIDE|BACK)(?: ON| UP| IN| TO)?|INTERCUT(?: WITH)?|MONTAGE|"
+                         r"SERIES OF SHOTS|FLASHBACK|POV|ON SCREEN|LATER|(?:EPISODE|CHAPTER|PART|BOOK)\b.*)$")
+# The keys of a Fountain title page (`Title: …` as a document's first line); any other `Key: value` there is
+# forced as action, or it would be taken for one and left out of the script.
+TITLE_PAGE_KEYS = {"title", "credit", "author", "authors", "source", "draft date", "date", "contact", "copyright",
+                   "notes", "revision"}
 PARTIAL_CUE = re.compile(r"^[A-Z][A-Z0-9 .'\-À-Þ]*(?:\s*\([A-Z.' ]*\)?)?$")
 
 
-def classify(line: str) -> str:
-    """The kind of a complete line (without its newline)."""
+def classify(line: str, in_speech: bool = False) -> str:
+    """The kind of a complete line (without its newline); `in_speech`: the line above is a cue, or a parenthetical or
+    a line in capitals under one (`in_speech_after`)."""
     stripped = line.strip()
     if not stripped:
         return "blank"
@@ -43,17 +55,40 @@ def classify(line: str) -> str:
     if stripped[0] in DIRECTION_OPENERS:
         return "direction"
     if speaker_prefix(stripped) or (line[:1] not in " \t" and stripped.endswith(":")
-                                    and TITLE_NAME.match(stripped[:-1])):
+                                    and TITLE_NAME.match(stripped[:-1]) and not NOT_SPEAKER.match(stripped[:-1])):
         return "speaker"
-    if CUE.match(stripped) and any(c.isalpha() for c in stripped) and len(stripped) > 1:
+    if CUE.match(stripped) and any(c.isalpha() for c in stripped) and len(stripped) > 1 and not in_speech:
         return "cue"
     return "text"
 
 
+def in_speech_after(line: str, kind: str, in_speech: bool) -> bool:
+    """Whether the line under `line` (of `kind`, read with `in_speech`) is still in a speech: under a cue, and under
+    a parenthetical or a line in capitals within one. A line in capitals there is dialogue: a new-user trial's
+    `KIT` / `(laughing)` / `STOP.` and a sung lyric in capitals came out as cues, the speech cut from its speaker."""
+    stripped = line.strip()
+    return kind == "cue" or (in_speech and (stripped.startswith("(") or (
+        kind == "text" and stripped.upper() == stripped and any(c.isalpha() for c in stripped))))
+
+
+def kinds(lines: list[str]) -> list[str]:
+    """The kind of each of successive lines, each read with those above it."""
+    found, in_speech = [], False
+    for line in lines:
+        found.append(classify(line, in_speech))
+        in_speech = in_speech_after(line, found[-1], in_speech)
+    return found
+
+
 def speaker_prefix(stripped: str) -> bool:
-    """Whether a line starts with a speaker in capitals and a colon (`HAMLET: To be`), whatever follows."""
+    """Whether a line starts with a speaker in capitals and a colon (`HAMLET: To be`). Not a caption or camera
+    direction (`SUPER:`, `CLOSE ON:`), nor where what follows is itself in capitals (`EPISODE SIX: THE STRANGER`): a
+    trial's screenplay made speakers of them, in the terminal's colours and in Fountain."""
     match = SPEAKER.match(stripped)
-    return match is not None and match.group(1).upper() == match.group(1)
+    if match is None or match.group(1).upper() != match.group(1) or NOT_SPEAKER.match(match.group(1).strip()):
+        return False
+    rest = stripped[match.end():]
+    return not (sum(c.isalpha() for c in rest) >= 6 and rest.upper() == rest)
 
 
 def undecided(prefix: str) -> bool:
@@ -84,9 +119,9 @@ def speaker_name(line: str) -> str | None:
 
 def looks_like_script(text: str) -> bool:
     """Whether text reads as a play or screenplay: several speaker/cue/heading lines."""
-    kinds = [classify(line) for line in text.splitlines()]
-    marked = sum(kind in ("speaker", "cue", "heading", "transition") for kind in kinds)
-    return marked >= 2 and marked >= 0.05 * sum(kind != "blank" for kind in kinds)
+    found = kinds(text.splitlines())
+    marked = sum(kind in ("speaker", "cue", "heading", "transition") for kind in found)
+    return marked >= 2 and marked >= 0.05 * sum(kind != "blank" for kind in found)
 
 
 def to_fountain(text: str) -> str:
@@ -105,11 +140,11 @@ def to_fountain(text: str) -> str:
             out.append("")
 
     lines, joined = text.splitlines(), False
-    for index, line in enumerate(lines):
+    for index, (line, kind) in enumerate(zip(lines, kinds(lines), strict=True)):
         if joined:  # the end of a parenthetical, joined to the line above
             joined = False
             continue
-        kind, stripped = classify(line), line.strip()
+        stripped = line.strip()
         missing = stripped.count("(") - stripped.count(")")
         if kind == "direction" and stripped.startswith("(") and missing > 0:
             after = lines[index + 1] if index + 1 < len(lines) else ""
@@ -125,8 +160,8 @@ def to_fountain(text: str) -> str:
             out.append("")
         elif kind == "transition":
             blank_before()
-            if stripped.startswith("FADE IN"):  # at the action margin, as screenplays set it (and Fountain reads it);
-                out.append(stripped if out else "!" + stripped)  # forced as action where a title page's key could be
+            if stripped.startswith("FADE IN"):  # at the action margin, as screenplays set it (and Fountain reads it)
+                out.append(stripped)
             elif stripped.startswith("THE END"):
                 out.append(f"> {stripped} <")  # centred
             else:  # at the transition margin: Fountain knows `… TO:`, and needs `>` for FADE OUT.
@@ -143,7 +178,13 @@ def to_fountain(text: str) -> str:
             out.append(stripped)
         else:
             out.append(stripped if kind == "direction" else line.rstrip())
-    return "\n".join(out).strip("\n") + "\n"
+    document = "\n".join(out).strip("\n")
+    first = document.partition("\n")[0]
+    if ":" in first and first[:1] not in "!>.@~=#" and first.partition(":")[0].strip().lower() not in TITLE_PAGE_KEYS:
+        # Fountain reads a first line `Key: value` as a title page's, and leaves it out of the script: a trial's
+        # opening paragraphs vanished from screenplain's HTML (2 seeds of 30). Forced: a transition, or action.
+        document = ("> " if first.endswith("TO:") else "!") + document
+    return document + "\n"
 
 
 def output_text(texts: list[str], prime: str, fountain: bool) -> str:

@@ -1538,6 +1538,23 @@ def test_sample_fountain_to_stdout_and_file(in_cli_root, tmp_path):
     to_file = invoke("sample", "--length", "200", "--seed", "3", "--format", "fountain", "--output", str(out))
     assert to_file.exit_code == 0
     assert out.read_text(encoding="utf-8") == result.stdout
+    # A trial's `--output film.fountain` without --format wrote plain text: the name says Fountain. Given, it wins.
+    by_name = tmp_path / "film.Fountain"
+    assert invoke("sample", "--length", "200", "--seed", "3", "--output", str(by_name)).exit_code == 0
+    assert by_name.read_text(encoding="utf-8") == result.stdout
+    assert invoke("sample", "--length", "200", "--seed", "3", "--format", "FOUNTAIN").stdout == result.stdout
+    text = tmp_path / "as-text.fountain"
+    assert invoke("sample", "--length", "200", "--seed", "3", "--format", "text", "--output", str(text)).exit_code == 0
+    assert text.read_text(encoding="utf-8") == invoke("sample", "--length", "200", "--seed", "3").stdout
+
+
+def test_sampling_from_the_bundled_model_says_why(tmp_path, monkeypatch):
+    """A trial ran `charnn sample` in another folder and got Shakespeare where it expected its screenplay model."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke("sample", "--length", "5")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert "the bundled Shakespeare model: no run is under checkpoints/ in this folder (--checkpoint to give" in said
 
 
 def test_samples_ending_in_a_blank_line_get_no_second_one(in_cli_root, tmp_path, monkeypatch):

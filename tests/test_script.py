@@ -651,3 +651,43 @@ def test_a_ctrl_c_while_held_text_is_shown_leaves_the_count_with_the_screen(wher
     screen.feed(out.getvalue())
     assert stream.dropped == "Thou h" and stream.shown_cells == 0 and (screen.row, screen.column) == (2, 0)
     assert screen.rows()[2] == ""
+
+
+def test_capitals_under_a_cue_are_its_speech_not_another_cue():
+    """A second new-user trial's screenplay: `KIT` / `(laughing)` / `STOP.` and a sung lyric in capitals came out as
+    cues, in Fountain with a blank line before them (the speech cut from its speaker) and on the terminal in a speaker
+    colour of their own. Fountain reads a cue only after a blank line; within a speech, capitals are dialogue."""
+    lines = ["KIT", "(laughing)", "STOP.", "", "OLD MAN", "(singing)", "SO SING ME HOME BEFORE THE DAWN",
+             "AND LAY ME DOWN", "", "JONAH", "M.", "", "(The door opens.)", "ZOË", "Hello.", "MARGARET", "Hi."]
+    assert script.kinds(lines) == ["cue", "direction", "text", "blank", "cue", "direction", "text", "text", "blank",
+                                   "cue", "text", "blank", "direction", "cue", "text", "cue", "text"]
+    fountain = script.to_fountain("\n".join(lines))
+    assert "KIT\n(laughing)\nSTOP.\n" in fountain and "JONAH\nM.\n" in fountain
+    assert "OLD MAN\n(singing)\nSO SING ME HOME BEFORE THE DAWN\nAND LAY ME DOWN\n" in fountain
+    assert "\nMARGARET\n" in fountain and "Hello.\n\nMARGARET" in fountain  # no blank lines in the source: still cues
+    rendered = styled("\n".join(lines) + "\n")
+    assert re.search(r"\x1b\[[0-9;]*mKIT\x1b", rendered) and re.search(r"\x1b\[[0-9;]*mMARGARET\x1b", rendered)
+    for words in ("STOP.", "SO SING ME HOME BEFORE THE DAWN", "M."):
+        assert f"\n{words}\n" in rendered  # plain, not in a speaker's colour
+
+
+def test_captions_and_camera_directions_are_no_speakers():
+    """A trial's screenplay: `SUPER: THREE YEARS LATER`, `CLOSE ON: …`, `EPISODE SIX: THE STRANGER` became a cue and
+    its dialogue in Fountain, and `INTERCUT WITH:` lost its colon."""
+    for line in ("SUPER: THREE YEARS LATER", "INSERT: A TORN LETTER", "CLOSE ON: the ticket, soaked through.",
+                 "ANGLE ON: the pier", "INTERCUT WITH:", "EPISODE SIX: THE STRANGER", "BACK TO: the kitchen"):
+        assert script.classify(line) == "text", line
+        assert script.to_fountain(f"She waits.\n\n{line}\n").splitlines()[-1] == line  # verbatim, as action
+    for line in ("HAMLET: To be, or not to be", "HAMLET: O, O, O, O.", "OLD TOBIAS: Aye.", "KING LEAR:"):
+        assert script.classify(line) == "speaker", line
+
+
+def test_a_first_line_that_reads_as_a_title_page_key_is_forced():
+    """Fountain reads a first line `Key: value` as the title page's and leaves it out of the script: a trial's opening
+    paragraph vanished from screenplain's HTML. A real title page (a prime's `Title: …`) is left as it is."""
+    assert script.to_fountain("She was the door: the green bens.\nMore.\n").startswith("!She was the door:")
+    assert script.to_fountain("FADE IN:\n\nEXT. PIER - DAY\n").startswith("!FADE IN:\n")
+    assert script.to_fountain("CUT TO:\n\nEXT. PIER - DAY\n").startswith("> CUT TO:\n")
+    titled = "Title: The Last Keeper\nAuthor: charnn\n\nFADE IN:\n"
+    assert script.to_fountain(titled).startswith("Title: The Last Keeper\nAuthor: charnn\n")
+    assert script.to_fountain("JONAH\nWait: what?\n").startswith("JONAH\n")

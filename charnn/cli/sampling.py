@@ -67,7 +67,9 @@ def sample(
     style: Annotated[str, typer.Option(help="On a colour terminal: auto (style the text where the model writes a "
                                             "play or screenplay), script (always) or plain.")] = "auto",
     output: Annotated[Path | None, typer.Option(help="Also write the text to this file.")] = None,
-    output_format: Annotated[str, typer.Option("--format", help="text, or fountain (a screenplay file).")] = "text",
+    output_format: Annotated[str | None, typer.Option(
+        "--format", help="text, or fountain (a screenplay file) [default: fountain for an --output FILE.fountain, "
+                         "else text]", show_default=False)] = None,
     interactive: Annotated[bool, typer.Option("--interactive", help="Type primes and watch continuations; /help for "
                                                                      "commands.", **Flag)] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps. One character at a time is fastest "
@@ -81,6 +83,9 @@ def sample(
                                                 min=1)] = None,
 ):
     """Stream new text from a trained model to stdout, character by character."""
+    if output_format is None:  # a trial's `--output film.fountain` wrote plain text without a word
+        output_format = "fountain" if output is not None and output.suffix.lower() == ".fountain" else "text"
+    output_format = output_format.lower()
     for name, value, choices in [("--unknown", unknown, ("error", "skip", "replace")), ("--device", device, DEVICES),
                                  ("--style", style, ("auto", "script", "plain")),
                                  ("--format", output_format, ("text", "fountain")),
@@ -142,7 +147,9 @@ def sample(
                         f"sample runs its --length")
             config = payload["model_config"]
             label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
-            ui.info(f"sampling from {path} ({label}, step {payload['step']:,})")
+            bundled = (" — the bundled Shakespeare model: no run is under checkpoints/ in this folder (--checkpoint "
+                       "to give one)") if checkpoint is None and path == runs.BUNDLED else ""  # a trial, cd'd elsewhere
+            ui.info(f"sampling from {path} ({label}, step {payload['step']:,}){bundled}")
             if interactive:
                 from charnn.interactive import session
 

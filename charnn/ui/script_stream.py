@@ -66,6 +66,7 @@ class ScriptStream(Closing):
         self.held = ""  # characters of it not yet written
         self.dropped = ""  # held characters that a cut (Ctrl-C) left unwritten
         self.kind: str | None = None  # decided kind of the current line
+        self.in_speech = False  # the line above is a cue, or a parenthetical or capitals under one (script.classify)
         self.open_start = self.open_end = ""  # codes of a style left open for the rest of the line
         self.status = status  # a console on the same terminal for a per-line status, or None
         self.status_text = ""
@@ -108,7 +109,7 @@ class ScriptStream(Closing):
 
     def decide(self, final: bool) -> None:
         stripped = self.line.strip()
-        kind = script.classify(self.line) if final else None
+        kind = script.classify(self.line, self.in_speech) if final else None
         if kind is None:
             if script.HEADING.match(stripped):
                 kind = "heading"
@@ -171,6 +172,7 @@ class ScriptStream(Closing):
             self.out.write(self.newline() if char == "\n" else char)
             if char == "\n":
                 self.seen = (self.seen + self.line + "\n")[-4000:]
+                self.line_done(script.classify(self.line, self.in_speech))
                 self.line, self.cells, self.shown_cells, self.unsure = "", 0, 0, False
             else:
                 self.line += char
@@ -184,6 +186,7 @@ class ScriptStream(Closing):
             if self.held:
                 self.decide(final=True)
                 self.show_held()
+            self.line_done(self.kind or "blank")  # a line decided on its first characters has its kind
             self.out.write(self.open_end + self.newline())
             self.line, self.cells, self.held, self.kind, self.open_start, self.open_end = "", 0, "", None, "", ""
             self.shown_cells, self.unsure = 0, False
@@ -206,6 +209,9 @@ class ScriptStream(Closing):
             self.out.write(char)
             self.shown_cells = self.cells
         self.out.flush()
+
+    def line_done(self, kind: str) -> None:
+        self.in_speech = script.in_speech_after(self.line, kind, self.in_speech)
 
     def show_held(self) -> None:
         """Write the held start of the line, styled now that its kind is decided; then count it as shown and no longer
