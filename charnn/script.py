@@ -182,8 +182,9 @@ def to_fountain(text: str) -> str:
     first = document.partition("\n")[0]
     if ":" in first and first[:1] not in "!>.@~=#" and first.partition(":")[0].strip().lower() not in TITLE_PAGE_KEYS:
         # Fountain reads a first line `Key: value` as a title page's, and leaves it out of the script: a trial's
-        # opening paragraphs vanished from screenplain's HTML (2 seeds of 30). Forced: a transition, or action.
-        document = ("> " if first.endswith("TO:") else "!") + document
+        # opening paragraphs vanished from screenplain's HTML (2 seeds of 30). Forced as a transition or action,
+        # after a blank line: screenplain takes the first paragraph for a title page whatever its first character.
+        document = "\n" + ("> " if first.endswith("TO:") else "!") + document
     return document + "\n"
 
 

@@ -196,7 +196,7 @@ def test_fountain_from_a_screenplay():
     assert lines[lines.index("CUT TO:") - 1] == ""
     # FADE IN: stays at the left margin, as screenplays set it (a new-user trial: `> FADE IN:` forced it right);
     # FADE OUT. is a transition Fountain would not know without `>`; THE END is centred.
-    assert lines[0] == "!FADE IN:" and lines[1] == ""  # forced as action: first, a title page's key to some parsers
+    assert lines[1] == "!FADE IN:" and lines[2] == ""  # forced as action: first, a title page's key to some parsers
     assert script.to_fountain("She waits.\nFADE IN:\n").splitlines() == ["She waits.", "", "FADE IN:"]
     ending = script.to_fountain("She leaves.\nFADE OUT.\nTHE END\n").splitlines()
     assert ending == ["She leaves.", "", "> FADE OUT.", "", "> THE END <"]
@@ -685,9 +685,9 @@ def test_captions_and_camera_directions_are_no_speakers():
 def test_a_first_line_that_reads_as_a_title_page_key_is_forced():
     """Fountain reads a first line `Key: value` as the title page's and leaves it out of the script: a trial's opening
     paragraph vanished from screenplain's HTML. A real title page (a prime's `Title: …`) is left as it is."""
-    assert script.to_fountain("She was the door: the green bens.\nMore.\n").startswith("!She was the door:")
-    assert script.to_fountain("FADE IN:\n\nEXT. PIER - DAY\n").startswith("!FADE IN:\n")
-    assert script.to_fountain("CUT TO:\n\nEXT. PIER - DAY\n").startswith("> CUT TO:\n")
+    assert script.to_fountain("She was the door: the green bens.\nMore.\n").startswith("\n!She was the door:")
+    assert script.to_fountain("FADE IN:\n\nEXT. PIER - DAY\n").startswith("\n!FADE IN:\n")
+    assert script.to_fountain("CUT TO:\n\nEXT. PIER - DAY\n").startswith("\n> CUT TO:\n")
     titled = "Title: The Last Keeper\nAuthor: charnn\n\nFADE IN:\n"
     assert script.to_fountain(titled).startswith("Title: The Last Keeper\nAuthor: charnn\n")
     assert script.to_fountain("JONAH\nWait: what?\n").startswith("JONAH\n")
