@@ -311,6 +311,28 @@ def test_sigterm_during_the_preset_leaves_no_folder(tmp_path, write_corpus, monk
     assert not (tmp_path / "checkpoints").exists()
 
 
+def test_ctrl_c_during_the_preset_ends_at_once_and_leaves_no_folder(tmp_path, write_corpus, monkeypatch):
+    """With Ctrl-C's handler installed from the folder's claim on (for SIGTERM's sake), a Ctrl-C during the preset
+    went on through the speed tests, the start line and an empty panel. During set-up it ends at once, as before."""
+    import signal
+
+    from charnn import planning
+
+    corpus = write_corpus(REPETITIVE)
+    monkeypatch.chdir(tmp_path)
+
+    def pressed_while_planning(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        raise AssertionError("planning went on after a Ctrl-C")
+
+    monkeypatch.setattr(planning, "plan_run", pressed_while_planning)
+    result = cli("train", str(corpus), *TINY)
+    assert result.exit_code == 130, result.output
+    assert "interrupted before training began; nothing was saved" in result.stderr
+    assert "training 1×" not in result.stderr  # no start line: it did not go on to train
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_claimed_folders_skip_runs_and_locked_ones(tmp_path):
     from charnn.runs import claim_new_run_folder
 

@@ -131,6 +131,7 @@ the target (--steps/--time) when neither is given.
         # slow a run training there, and before a second `charnn train` of the corpus could choose the same folder.
         # Ctrl-C and SIGTERM ask to stop from here on, so that a folder made here is removed again (a SIGTERM during
         # the preset killed the process and left it, a review).
+        stop.setting_up = True
         with stop.installed(), ExitStack() as held:
             if run_dir is None and not resume:  # checkpoints/<corpus name>; a new run never replaces an earlier one
                 base = Path("checkpoints") / corpus.stem
@@ -158,6 +159,7 @@ the target (--steps/--time) when neither is given.
             stop.training, stop.view = (lambda: view.started is not None), view
             if stop.signal == signal.SIGTERM:  # during set-up, before there was a view to tell
                 view.stopped_by = "terminated"
+            stop.setting_up = False
             with view:
                 run_training(data, run_dir, plan.model_config, plan.config, torch_device, view, resume, stop.is_set,
                              command.STARTED_AT, most_threads, lock)  # STARTED_AT read now: a test sets it
@@ -194,11 +196,14 @@ class StopFlag:
         self.last: int | None = None  # the second, which quits at once
         self.training: Callable[[], bool] = lambda: False  # whether training has begun (the view has its start)
         self.view = None  # the TrainView, told which signal stopped the run
+        self.setting_up = False  # before `train` is called: a Ctrl-C ends at once (the run folder goes with its lock)
 
     def is_set(self) -> bool:
         return self.signal is not None
 
     def handle(self, number, frame) -> None:
+        if self.setting_up and number == signal.SIGINT:  # the preset's speed tests would go on for a second or so
+            raise KeyboardInterrupt
         if self.signal is not None:
             self.last = number
             raise KeyboardInterrupt
