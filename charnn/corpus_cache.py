@@ -41,10 +41,14 @@ def holds(source: dict) -> bool:
     return stem(source).with_suffix(".json").exists()
 
 
+def hasher():
+    return hashlib.blake2b(digest_size=16)  # 128 bits: a fingerprint, not a secret
+
+
 def digest(chunks: Iterable[np.ndarray]) -> str:
     """A fingerprint of a corpus's ids, which a run keeps: a resume on other text of the same length and characters
     (an edited corpus) was taken for the run's own."""
-    hashed = hashlib.blake2b(digest_size=16)
+    hashed = hasher()
     for chunk in chunks:
         hashed.update(chunk.tobytes())
     return hashed.hexdigest()
@@ -75,7 +79,7 @@ def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> tuple[np.
     leaves no file."""
     ids_path, meta_path = stem(source).with_suffix(".ids"), stem(source).with_suffix(".json")
     ids_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_ids, length, hashed = ids_path.with_suffix(f".tmp{os.getpid()}"), 0, hashlib.blake2b(digest_size=16)
+    tmp_ids, length, hashed = ids_path.with_suffix(f".tmp{os.getpid()}"), 0, hasher()
     try:
         with open(tmp_ids, "wb") as out:
             for chunk in chunks:
