@@ -3,14 +3,16 @@
 `generate` feeds the prime once, then carries the recurrent state: each new character costs one
 step of the network (O(1) in the length of the text so far), never a re-read of the history.
 Each character is drawn by `drawing`; all randomness comes from the `torch.Generator` passed in, so the
-same seed gives the same text.
+same seed gives the same text. A batch may take one generator per sample: each sample's text is then the one
+its generator gives alone (`sample_seeds`), so a favourite from a batch can be made again on its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +30,29 @@ TRIAL_SAMPLES = (8, 200)  # streams × characters that `writes_script` has the m
 TRIAL_PRIME = 1000  # at most this much of the prime is read before them: enough for the style it sets
 PRIME_PIECE = 8192  # characters of a prime read per call of the sequence kernel (`prime_state`)
 SAMPLING_WINDOW = 0.1  # seconds of steps the thread tuner times at once: steps are ~0.1 ms, and samples short
+
+
+Generators = torch.Generator | Sequence[torch.Generator] | None  # one for a whole batch, or one per sample
+
+
+def sample_seeds(seed: int, count: int) -> list[int]:
+    """A seed for each of `count` samples of a batch: the first is `seed` itself (so sample 1 of a batch is the text
+    `seed` gives alone), the others derived from it (not seed + 1, …, so that batches of nearby seeds do not share
+    samples), each below 2**32 like a random seed (the CLI shows them: any one of them alone makes its sample)."""
+    def derived(number: int) -> int:
+        return int.from_bytes(hashlib.blake2b(f"charnn {seed} {number}".encode(), digest_size=4).digest(), "little")
+
+    return [seed] + [derived(number) for number in range(1, count)]
+
+
+def batch_noise(steps: int, num_samples: int, vocab_size: int, generator: Generators) -> np.ndarray:
+    """Gumbel noise (steps, B, V): from one generator for the whole batch, or row b from the b-th generator alone,
+    drawn as that generator draws it for a single stream ((steps, 1, V) holds the numbers of (steps, V))."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return gumbel_noise((steps, num_samples, vocab_size), generator)
+    if len(generator) != num_samples:
+        raise ValueError(f"{len(generator)} generators for {num_samples} samples: give one per sample")
+    return np.stack([gumbel_noise((steps, vocab_size), one) for one in generator], axis=1)
 
 
 def default_prime(vocab: Vocab) -> str:
@@ -54,13 +79,16 @@ def generate_ids(
     temperature: float = 0.8,
     top_k: int | None = None,
     top_p: float | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     precision: str = "auto",
     most_threads: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield `length` arrays of next ids (num_samples,), carrying the state between steps (on a CPU in
     `precision`, 'auto' or 'fp32': `stepper.stepper_for`). `most_threads`: on a CPU, torch's thread count follows
-    the speed it gives, up to this (threads.py; the steppers' text is the same at any count)."""
+    the speed it gives, up to this (threads.py; the steppers' text is the same at any count). `generator`: one for
+    the batch, or one per sample, each of which then draws what it draws for that sample alone; a sample's text is
+    then the same in a batch as alone, bar a rare near-tie between two characters (a batch's products may round
+    differently from one stream's)."""
     check_controls(temperature, top_k, top_p)
     device = next(model.parameters()).device
     was_training = model.training
@@ -74,7 +102,7 @@ def generate_ids(
         with tuning as tuner:
             for position in range(length):
                 if position % block_steps == 0:  # one generator call per block of characters
-                    noise = gumbel_noise((min(block_steps, length - position), *logits.shape), generator)  # (S, B, V)
+                    noise = batch_noise(min(block_steps, length - position), *logits.shape, generator)  # (S, B, V)
                 next_ids = draw(logits, temperature, top_k, top_p, noise[position % block_steps])  # (B,)
                 yield next_ids
                 if position + 1 < length and tuner is None:  # no step after the last character
@@ -155,7 +183,7 @@ def generate_batch(
     temperature: float = 0.8,
     top_k: int | None = None,
     top_p: float | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     unknown: str = "error",
     stop: str | None = None,
     on_progress=None,
@@ -163,7 +191,8 @@ def generate_batch(
     precision: str = "auto",
     most_threads: int | None = None,
 ) -> list[str]:
-    """`num_samples` continuations generated side by side in one batch; each ends at its own `stop`.
+    """`num_samples` continuations generated side by side in one batch; each ends at its own `stop`. With a
+    generator per sample (`generator`, a list), each is the text its generator gives alone (`generate_ids`).
 
     `rows`, a `BatchRows(vocab, num_samples, stop)` of the caller's, grows as the batch does: a caller cut short
     (Ctrl-C) still has the text made so far."""
@@ -183,10 +212,11 @@ def generate_batch(
 
 
 class BatchRows:
-    """A batch's texts as they grow, one row per sample, each cut after its own `stop`."""
+    """A batch's texts as they grow, one row per sample, each cut after its own `stop`; `seeds`, where each sample has
+    its own (`sample_seeds`), are shown with them."""
 
-    def __init__(self, vocab: Vocab, num_samples: int, stop: str | None = None):
-        self.vocab, self.num_samples, self.stop = vocab, num_samples, stop
+    def __init__(self, vocab: Vocab, num_samples: int, stop: str | None = None, seeds: list[int] | None = None):
+        self.vocab, self.num_samples, self.stop, self.seeds = vocab, num_samples, stop, seeds
         self.columns: list[np.ndarray] = []  # next ids (B,) per position: decoded once, not grown per character
         self.ends: list[int | None] = [None] * num_samples  # characters kept per row, once it has written `stop`
         self.tails = [""] * num_samples  # each running row's last len(stop) characters

@@ -188,11 +188,18 @@ def to_fountain(text: str) -> str:
     return document + "\n"
 
 
-def output_text(texts: list[str], prime: str, fountain: bool) -> str:
+def sample_heading(number: int, total: int, seed: int | None, fountain: bool) -> str:
+    """The line above sample `number` of `total`, with the seed that makes it alone where it has one."""
+    if fountain:
+        return f"# Sample {number} of {total}" + (f", seed {seed}" if seed is not None else "")
+    return f"── sample {number}/{total}" + (f" · seed {seed}" if seed is not None else "") + " ──"
+
+
+def output_text(texts: list[str], prime: str, fountain: bool, seeds: list[int] | None = None) -> str:
     """What `--output` writes for generated `texts` (each continuing `prime`): the text, or with `fountain` a
-    Fountain screenplay of the prime and the text. Several samples each come under a header and end their
-    line, as the screen shows them; in Fountain the header is a section, which screenwriting apps show in
-    the outline and leave out of the script."""
+    Fountain screenplay of the prime and the text. Several samples each come under a header (with its seed from
+    `seeds`) and end their line, as the screen shows them; in Fountain the header is a section, which screenwriting
+    apps show in the outline and leave out of the script."""
     body = [to_fountain(prime + text) if fountain else text for text in texts]
     if len(body) == 1:
         return body[0]
@@ -200,6 +207,7 @@ def output_text(texts: list[str], prime: str, fountain: bool) -> str:
     for number, text in enumerate(body, 1):
         if number > 1 and not written.endswith("\n\n"):  # one blank line between samples, also after `--stop '\n\n'`
             written += "\n"
-        written += f"# Sample {number} of {len(body)}\n\n" if fountain else f"── sample {number}/{len(body)} ──\n"
+        seed = seeds[number - 1] if seeds else None
+        written += sample_heading(number, len(body), seed, fountain) + ("\n\n" if fountain else "\n")
         written += text + "\n" * (bool(text) and not text.endswith("\n"))  # as the screen: an empty one adds none
     return written

@@ -1275,7 +1275,7 @@ def test_fountain_on_stdout_is_the_document_output_writes(in_cli_root, tmp_path)
     out = tmp_path / "d.fountain"
     both = invoke(*args, "--output", str(out))
     assert printed.exit_code == 0 and printed.stdout == out.read_text(encoding="utf-8") == both.stdout
-    assert printed.stdout.startswith("# Sample 1 of 2\n\n") and "── sample" not in printed.stdout
+    assert printed.stdout.startswith("# Sample 1 of 2, seed 1\n\n") and "── sample" not in printed.stdout
     one = invoke("sample", "--length", "80", "--seed", "1", "--format", "fountain", "--prime", "THE END,\n",
                  "--output", str(out))  # one sample, with --output too: the screen shows the file's document
     assert one.exit_code == 0 and one.stdout == out.read_text(encoding="utf-8") and one.stdout.startswith("THE END")
@@ -1335,7 +1335,7 @@ def test_ctrl_c_while_a_finished_fountain_batch_is_written_does_not_write_it_twi
     """Found in review: a Ctrl-C while the finished Fountain document went into a file or pipe wrote it again."""
     from charnn import ui
 
-    def cut(texts, prime, style):
+    def cut(texts, prime, style, seeds):
         sys.stdout.write("# Sample 1 of 2\n")
         raise KeyboardInterrupt
 
@@ -1426,7 +1426,7 @@ def test_a_ctrl_c_as_a_batch_moves_to_its_next_sample_still_gives_the_files_byte
     from charnn.cli.stopping import CtrlCGate
 
     class Rows:  # sample 1 has ended at its --stop ("ab"); sample 2 runs on
-        num_samples, ends = 2, [2, None]
+        num_samples, ends, seeds = 2, [2, None], None
 
         @staticmethod
         def text(row, start=0):
@@ -1563,9 +1563,11 @@ def test_samples_ending_in_a_blank_line_get_no_second_one(in_cli_root, tmp_path,
 
     monkeypatch.setattr(charnn.sample, "generate_batch", lambda *args, **kwargs: ["one\n\n", "two", "three\n"])
     out = tmp_path / "out.txt"
-    result = invoke("sample", "--num-samples", "3", "--stop", "\\n\\n", "--output", str(out))
+    result = invoke("sample", "--num-samples", "3", "--stop", "\\n\\n", "--output", str(out), "--seed", "5")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "── sample 1/3 ──\none\n\n── sample 2/3 ──\ntwo\n\n── sample 3/3 ──\nthree\n"
+    one, two, three = charnn.sample.sample_seeds(5, 3)
+    assert result.stdout == (f"── sample 1/3 · seed {one} ──\none\n\n── sample 2/3 · seed {two} ──\ntwo\n\n"
+                             f"── sample 3/3 · seed {three} ──\nthree\n")
     assert out.read_text(encoding="utf-8") == result.stdout
 
 
@@ -1590,6 +1592,25 @@ def test_sample_batch_is_reproducible(in_cli_root):
     assert invoke("sample", "--num-samples", "3", "--length", "40", "--seed", "4").stdout == first.stdout
     parts = [part for part in first.stdout.split("── sample ") if part]
     assert len(parts) == 3
+
+
+def test_a_sample_of_a_batch_is_made_again_alone_by_the_seed_in_its_header(in_cli_root, tmp_path):
+    """A new-user trial: a favourite from `--num-samples` could not be made again on its own. Each header now shows
+    the seed that makes that sample alone (the first is --seed itself); --output and Fountain show them too."""
+    batch = invoke("sample", "--num-samples", "3", "--length", "60", "--seed", "4", "--temperature", "1.3")
+    headers = re.findall(r"^── sample (\d)/3 · seed (\d+) ──$", batch.stdout, flags=re.MULTILINE)
+    assert [number for number, _ in headers] == ["1", "2", "3"] and headers[0][1] == "4"
+    texts = re.split(r"^── sample \d/3 · seed \d+ ──\n", batch.stdout, flags=re.MULTILINE)[1:]
+    for (_, seed), text in zip(headers, texts, strict=True):
+        alone = invoke("sample", "--length", "60", "--seed", seed, "--temperature", "1.3")
+        assert alone.exit_code == 0 and len(alone.stdout) == 60 and text.startswith(alone.stdout)
+    out = tmp_path / "batch.fountain"
+    invoke("sample", "--num-samples", "3", "--length", "60", "--seed", "4", "--temperature", "1.3", "--output",
+           str(out))
+    sections = re.findall(r"^# Sample \d of 3, seed (\d+)$", out.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    assert sections == [seed for _, seed in headers]
+    greedy = invoke("sample", "--num-samples", "2", "--length", "20", "--temperature", "0")  # no seed does anything
+    assert re.findall(r"^── sample .*$", greedy.stdout, flags=re.MULTILINE) == ["── sample 1/2 ──", "── sample 2/2 ──"]
 
 
 def test_interactive_commands(in_cli_root):

@@ -18,6 +18,7 @@ from charnn.sample import (
     generate_batch,
     generate_ids,
     prime_ids_for,
+    sample_seeds,
     writes_script,
 )
 from charnn.vocab import Vocab
@@ -239,6 +240,33 @@ def test_generate_batch_is_seeded_and_each_row_stops():
     for t in texts:
         assert set(t) <= set(VOCAB.chars)
         assert len(t) == 200 or (t.endswith(" ") and " " not in t[:-1])
+
+
+def test_sample_seeds_start_with_the_seed_and_batches_of_nearby_seeds_share_none():
+    seeds = sample_seeds(7, 8)
+    assert seeds[0] == 7 and len(set(seeds)) == 8 and all(0 <= seed < 2**32 for seed in seeds)
+    assert sample_seeds(7, 8) == seeds and sample_seeds(7, 3) == seeds[:3] and sample_seeds(7, 1) == [7]
+    assert not set(seeds) & set(sample_seeds(8, 8))  # not seed + 1, …: `--seed 8` gives 8 new samples
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("precision", ["auto", "fp32"])
+def test_a_sample_with_its_own_generator_is_its_text_alone(cell, precision):
+    """A favourite from a batch could not be made again on its own (a new-user trial). With a generator per
+    sample, each sample is the text its seed gives alone, through the batch's stepper and the single stream's
+    (their products round alike here; a near-tie could split them, as the docstring says)."""
+    model = make_model(cell)
+    seeds = sample_seeds(11, 4)
+    texts = generate_batch(model, VOCAB, "th", 300, 4, temperature=1.2, precision=precision,
+                           generator=[torch.Generator().manual_seed(seed) for seed in seeds])
+    alone = ["".join(generate(model, VOCAB, "th", 300, 1.2, generator=torch.Generator().manual_seed(seed),
+                              precision=precision)) for seed in seeds]
+    assert texts == alone and len(set(texts)) == 4
+    shared = generate_batch(model, VOCAB, "th", 300, 4, temperature=1.2, precision=precision,
+                            generator=torch.Generator().manual_seed(11))  # one generator for the batch, as before
+    assert shared[1:] != alone[1:]
+    with pytest.raises(ValueError, match="one per sample"):
+        generate_batch(model, VOCAB, "th", 5, 4, generator=[torch.Generator()] * 3)
 
 
 @pytest.mark.parametrize("stop", ["e ", "o."])

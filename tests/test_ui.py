@@ -237,7 +237,7 @@ class GrowingRows:
 
     def __init__(self, texts: list[str], stopped: tuple[int, ...] = ()):
         self.texts, self.stopped, self.position = texts, stopped, 0
-        self.num_samples = len(texts)
+        self.num_samples, self.seeds = len(texts), None
 
     @property
     def ends(self) -> list[int | None]:

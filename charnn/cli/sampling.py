@@ -62,7 +62,8 @@ def sample(
                                              callback=check_seed)] = None,
     stop: Annotated[str | None, typer.Option(help="Stop after this text appears (\\n for a newline), "
                                                   "e.g. '\\n\\n' or 'THE END'.")] = None,
-    num_samples: Annotated[int, typer.Option(help="Samples generated together in one batch.", min=1)] = 1,
+    num_samples: Annotated[int, typer.Option(help="Samples generated together in one batch; each header shows the "
+                                                  "seed that makes its sample alone.", min=1)] = 1,
     unknown: Annotated[str, typer.Option(help="Prime chars the model never saw: error, skip or replace.")] = "error",
     style: Annotated[str, typer.Option(help="On a colour terminal: auto (style the text where the model writes a "
                                             "play or screenplay), script (always) or plain.")] = "auto",
@@ -106,7 +107,7 @@ def sample(
     from charnn import checkpoint as checkpoints
     from charnn import runs, script, ui
     from charnn.drawing import check_controls
-    from charnn.sample import BatchRows, generate, generate_batch, writes_script
+    from charnn.sample import BatchRows, generate, generate_batch, sample_seeds, writes_script
     from charnn.vocab import Vocab, listed, unseen_note
 
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
@@ -156,6 +157,11 @@ def sample(
                 return session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
                                precision, most_threads, terminated=lambda: termination.received)
             generator = torch.Generator().manual_seed(seed)
+            # A batch: each sample has a seed of its own, shown in its header, which makes it alone (a favourite from
+            # a batch could not be made again: a new-user trial). Not at temperature 0, where seeds do nothing.
+            seeds = sample_seeds(seed, num_samples) if num_samples > 1 and temperature else None
+            if seeds:
+                generator = [torch.Generator().manual_seed(one) for one in seeds]
             if num_samples > 1 and temperature == 0:
                 ui.info("temperature 0 is greedy: every sample will be the same")
             started = time.monotonic()
@@ -165,19 +171,19 @@ def sample(
             if len(prime) > LONG_PRIME:  # seconds before the first character is written, in every mode
                 ui.info(f"reading the {len(prime):,}-character prime first")
             if fountain:  # shown when done: a Fountain document is made from the whole text
-                batch = BatchRows(vocab, num_samples, stop)
+                batch = BatchRows(vocab, num_samples, stop, seeds)
                 with ui.Spinner(f"{label} · temp {temperature} · writing {num_samples} × {length:,} chars") as spin:
                     texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p,
                                            generator, unknown, stop, on_progress=spin.progress(length), rows=batch,
                                            precision=precision, most_threads=most_threads)
                 if output is not None:  # first: a reader of stdout that has gone (`| head`) must not cost the file
-                    write_output(output, script.output_text(texts, prime, fountain))
+                    write_output(output, script.output_text(texts, prime, fountain, seeds))
                     written = True
-                ui.show_fountain(texts, prime, style)
+                ui.show_fountain(texts, prime, style, seeds)
                 # chars/s from the first character, as below: a trial's 300,000-character prime read "20 chars/s"
                 count, started = sum(map(len, texts)), spin.started or started
             elif num_samples > 1:
-                batch = BatchRows(vocab, num_samples, stop)
+                batch = BatchRows(vocab, num_samples, stop, seeds)
                 with CtrlCGate().installed() as gate, ui.BatchStream(batch, style, prime, trial, label, temperature,
                                                                      length, guard=gate) as shown:
                     texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p,
@@ -202,7 +208,7 @@ def sample(
                     sys.stdout.write("\n")
                     open_line = False
             if output is not None and not written:
-                write_output(output, script.output_text(texts, prime, fountain))
+                write_output(output, script.output_text(texts, prime, fountain, batch.seeds if batch else None))
         except CharnnError as problem:
             fail(str(problem))
         except KeyboardInterrupt:
@@ -215,7 +221,7 @@ def sample(
                 made = (texts or batch.texts()) if batch is not None else ["".join(pieces)]
                 if output is not None and not written and any(made):
                     with contextlib.suppress(CharnnError):
-                        write_output(output, script.output_text(made, prime, fountain))
+                        write_output(output, script.output_text(made, prime, fountain, batch.seeds if batch else None))
             if pressed:
                 interrupted(termination.word + told, termination.code)
             raise typer.Exit(0) from None

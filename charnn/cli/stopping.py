@@ -71,7 +71,7 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     ui.end_piped_line(open_line=batch is None and bool(made[0]) and not made[0].endswith("\n"))
     if output is not None and not written and any(made):
         with contextlib.suppress(CharnnError):
-            write_output(output, script.output_text(made, prime, fountain))
+            write_output(output, script.output_text(made, prime, fountain, batch.seeds if batch else None))
     elif fountain and not finished and any(made) and sys.stdout.isatty():  # a trial saw it go without a word
         ui.info("the Fountain document is shown when complete, so none was: --output keeps what was made")
     # A batch into a file or pipe, as the whole batch would have gone (a terminal gets no flood of text after its
@@ -81,7 +81,7 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
             if shown is not None:
                 shown.finish(made)  # from where stdout has got to
             elif not finished:  # a finished document was being written: not twice
-                ui.show_fountain(made, prime, style)
+                ui.show_fountain(made, prime, style, batch.seeds)
         except BrokenPipeError:
             drop_stdout()
 

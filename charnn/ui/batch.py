@@ -66,7 +66,8 @@ class BatchStream:
         """More of the current sample; its header first (`empty`: even with no text, as a finished sample gets)."""
         with self.guard:
             if not self.headed and (text or empty):
-                sample_header(self.current + 1, self.total, self.style, self.previous)
+                seed = self.rows.seeds[self.current] if self.rows.seeds else None
+                sample_header(self.current + 1, self.total, self.style, self.previous, seed)
                 self.headed = True
             for char in text:
                 self.stream.write(char)
@@ -89,8 +90,8 @@ class BatchStream:
             self.status.stream = self.stream
 
 
-def show_fountain(texts: list[str], prime: str, style: str) -> None:
+def show_fountain(texts: list[str], prime: str, style: str, seeds: list[int] | None = None) -> None:
     """The samples as the Fountain document --output writes, on stdout once the batch is done (a Fountain
     document is made from the whole text)."""
-    document = script.output_text(texts, prime, True)
+    document = script.output_text(texts, prime, True, seeds)
     show_text(document, style, script.looks_like_script(document))

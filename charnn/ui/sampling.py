@@ -150,10 +150,10 @@ class Spinner:
             self.status.stop()
 
 
-def sample_header(number: int, total: int, style: str, previous: str = "") -> None:
-    """The line above sample `number`: one blank line after the `previous` sample's text, which may end in one
-    already (`--stop '\n\n'`)."""
-    line = f"── sample {number}/{total} ──"
+def sample_header(number: int, total: int, style: str, previous: str = "", seed: int | None = None) -> None:
+    """The line above sample `number` (with the `seed` that makes it alone): one blank line after the `previous`
+    sample's text, which may end in one already (`--stop '\n\n'`)."""
+    line = script.sample_heading(number, total, seed, fountain=False)
     stream = open_stream(style, sys.stdout)
     # The previous sample's text follows its own header's line break: a sample of "\n" ends a blank line already.
     sys.stdout.write("\n" if number > 1 and not ("\n" + previous).endswith("\n\n") else "")
