@@ -1,6 +1,6 @@
 """Checkpoints: plain data on disk, written atomically, loaded without unpickling code.
 
-A checkpoint is a dict of tensors and plain Python values (see `FORMAT` below). It is written to
+A checkpoint is a dict of tensors and plain Python values (its keys: README, "Python API"). It is written to
 a temporary file in the same folder, fsynced, then renamed over the real name, so a crash at any
 moment leaves either the old file or the new one, never half of one. It is read with
 `torch.load(weights_only=True)`, which refuses anything that would run code when unpickled, and

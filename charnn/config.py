@@ -7,6 +7,7 @@ paying for importing torch.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 from charnn.errors import CharnnError
@@ -16,6 +17,18 @@ PRECISIONS = ("fp32", "bf16")  # no fp16: it would need loss scaling, and bf16 d
 # Sampling on a CPU: auto is int8 where the CPU has int8 dot products (charnn/products.py), fp32 what other CPUs run.
 SAMPLING_PRECISIONS = ("auto", "fp32")
 ACCELERATOR_BATCH_SIZE = 32  # the preset's batch on CUDA/MPS when none is given (GPUs want width)
+WARMUP_STEPS = 30  # TrainConfig's warmup, where `steps` does not make it shorter
+
+
+def check_whole_numbers(config, names: tuple[str, ...]) -> None:
+    """Each of `names` a whole number (or None): a library caller's `hidden_size=64.5` was accepted, `"64"` failed
+    deep inside (a new-user trial)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise CharnnError(f"{name} must be a whole number, not {value!r}")
+        if value is not None and type(value) is not int:  # e.g. NumPy's: a checkpoint holds plain data only
+            object.__setattr__(config, name, int(value))
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,7 @@ class ModelConfig:
     weight_dropout: float = 0.0  # DropConnect on the recurrent (hidden-to-hidden) weights, training only
 
     def __post_init__(self):
+        check_whole_numbers(self, ("vocab_size", "num_layers", "hidden_size", "embed_dim"))
         if self.cell not in CELLS:
             raise CharnnError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
         for name in ("vocab_size", "num_layers", "hidden_size", "embed_dim"):
@@ -53,7 +67,9 @@ class TrainConfig:
     seq_len: int = 64  # characters per stream per step; gradients flow this far back (T)
     lr: float = 3e-3  # peak learning rate of AdamW
     weight_decay: float = 0.01  # AdamW decay on weight matrices (not biases or embeddings)
-    warmup_steps: int = 30  # linear warmup from 0 to `lr` (short: budgets are short)
+    # Linear warmup from 0 to `lr` over this many steps (short: budgets are short). None: WARMUP_STEPS, or a tenth of
+    # `steps` where that is fewer (a `--steps 20` run ended still warming up, never at its lr).
+    warmup_steps: int | None = None
     min_lr_fraction: float = 0.01  # cosine decay ends at lr × this
     grad_clip: float = 1.0  # max global norm of the gradients
     eval_every: int = 250  # steps between validation evals (each also checkpoints)
@@ -67,8 +83,21 @@ class TrainConfig:
     log_every: int = 10  # steps between Step events
 
     def __post_init__(self):
+        if self.warmup_steps is None:  # resolved here, so that the run saves the number it used
+            short = max(1, self.steps // 10) if isinstance(self.steps, int) else WARMUP_STEPS
+            object.__setattr__(self, "warmup_steps", min(WARMUP_STEPS, short))
+        check_whole_numbers(self, ("batch_size", "seq_len", "eval_every", "warmup_steps", "log_every",
+                                   "keep_checkpoints", "seed", "preview_chars", "steps", "eval_chars"))
         if self.steps is None and self.time_budget is None:
             raise CharnnError("give a number of steps or a time budget")
+        if self.steps is not None and self.steps < 1:
+            raise CharnnError(f"steps must be at least 1, not {self.steps}")
+        if self.time_budget is not None and not (self.time_budget > 0 and math.isfinite(self.time_budget)):
+            raise CharnnError(f"time budget must be a positive number of seconds, not {self.time_budget}")
+        if not (self.grad_clip > 0 and math.isfinite(self.grad_clip)):
+            raise CharnnError(f"grad clip must be a positive number, not {self.grad_clip}")
+        if not 0 <= self.min_lr_fraction <= 1:
+            raise CharnnError(f"min lr fraction must be in [0, 1], not {self.min_lr_fraction}")
         for name in ("batch_size", "seq_len", "eval_every", "warmup_steps", "log_every", "keep_checkpoints"):
             if getattr(self, name) < (0 if name in ("warmup_steps", "keep_checkpoints") else 1):
                 raise CharnnError(f"{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")

@@ -1,15 +1,19 @@
 """Drawing the next character from logits: temperature, top-k, top-p, and the Gumbel-max draw.
 
-All randomness comes from the `torch.Generator` passed in, so the same seed draws the same characters.
+All randomness comes from the `torch.Generator` passed in (None: torch's global one), so the same seed draws the
+same characters; a batch may have one generator per sample (`batch_noise`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from charnn.config import SAMPLING_PRECISIONS
 from charnn.errors import CharnnError
 
 
@@ -69,3 +73,39 @@ def draw(logits: np.ndarray, temperature: float, top_k: int | None, top_p: float
         np.put_along_axis(scaled, order, ordered, axis=-1)
     scaled += noise  # trimmed characters stay at -inf whatever the noise
     return scaled.argmax(axis=-1)
+
+
+Generators = torch.Generator | Sequence[torch.Generator] | None  # one for a whole batch, or one per sample
+
+
+def sample_seeds(seed: int, count: int) -> list[int]:
+    """A seed for each of `count` samples of a batch: the first is `seed` itself (so sample 1 of a batch is the text
+    `seed` gives alone), the others derived from it (not seed + 1, …, so that batches of nearby seeds do not share
+    samples), each below 2**32 like a random seed (the CLI shows them: any one of them alone makes its sample)."""
+    def derived(number: int) -> int:
+        return int.from_bytes(hashlib.blake2b(f"charnn {seed} {number}".encode(), digest_size=4).digest(), "little")
+
+    return [seed] + [derived(number) for number in range(1, count)]
+
+
+def batch_noise(steps: int, num_samples: int, vocab_size: int, generator: Generators) -> np.ndarray:
+    """Gumbel noise (steps, B, V): from one generator for the whole batch, or row b from the b-th generator alone,
+    drawn as that generator draws it for a single stream ((steps, 1, V) holds the numbers of (steps, V))."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return gumbel_noise((steps, num_samples, vocab_size), generator)
+    return np.stack([gumbel_noise((steps, vocab_size), one) for one in generator], axis=1)
+
+
+def check_sampling(num_samples: int, temperature: float, top_k: int | None, top_p: float | None,
+                   generator: Generators, precision: str) -> None:
+    """Raise CharnnError for what sampling cannot take, when it is asked for (not at the first character)."""
+    check_controls(temperature, top_k, top_p)
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise CharnnError(f"num_samples must be a whole number, at least 1, not {num_samples!r}")
+    if precision not in SAMPLING_PRECISIONS:
+        raise CharnnError(f"precision must be one of {', '.join(SAMPLING_PRECISIONS)}, not {precision!r}")
+    several = isinstance(generator, Sequence) and all(isinstance(one, torch.Generator) for one in generator)
+    if not (generator is None or isinstance(generator, torch.Generator) or several):
+        raise CharnnError(f"generator must be a torch.Generator, or a list of one per sample, not {generator!r}")
+    if several and len(generator) != num_samples:
+        raise CharnnError(f"{len(generator)} generators for {num_samples} samples: give one per sample")

@@ -91,9 +91,6 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
                     **settings}
         if given.get("eval_every") is None:  # the preset's cadence: by steps, and for a time run by the clock instead
             settings["eval_seconds"] = preset.eval_seconds
-        if steps is not None:  # a short --steps run warms up over its first tenth: a trial's `--steps 20` ended still
-            # warming up, never at its lr. Saved with the run, so that a resume to a larger --steps keeps it.
-            settings["warmup_steps"] = min(TrainConfig.warmup_steps, max(1, steps // 10))
     model_config = ModelConfig(len(corpus.vocab), **{k: settings[k] for k in MODEL_KEYS if k in settings})
     config = TrainConfig(steps=steps, time_budget=budget, precision=precision,
                          **{k: settings[k] for k in TRAIN_KEYS if k in settings})

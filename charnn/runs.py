@@ -144,6 +144,16 @@ def resolve(path: str | Path | None) -> Path:
     raise CharnnError("no checkpoint found — train one first (charnn train corpus.txt) or pass --checkpoint")
 
 
+def load_model(path: str | Path | None = None, device: str = "cpu"):
+    """(model in eval mode on `device`, its Vocab) from a checkpoint file or run folder (its best.pt), as `charnn
+    sample --checkpoint` finds it; None: the newest run under checkpoints/, else the bundled model."""
+    from charnn.vocab import Vocab
+
+    found = resolve(path)
+    payload = checkpoint.load(found)
+    return checkpoint.build_model(payload, found).to(device), Vocab(payload["vocab"])
+
+
 def best_saved(run_dir: Path, latest: dict) -> float:
     """The validation loss of the model in `run_dir`/best.pt, where it is of the run `latest` (the payload of its
     latest.pt) saved: same model, vocabulary and corpus (its length and digest). Else inf (none, unreadable, or

@@ -10,15 +10,14 @@ its generator gives alone (`sample_seeds`), so a favourite from a batch can be m
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from charnn import script
-from charnn.drawing import check_controls, draw, gumbel_noise
+from charnn.drawing import Generators, batch_noise, check_sampling, draw
 from charnn.drawing import sample_next as sample_next  # importable from here too, its home until 2026-11-27
 from charnn.model import CharRNN
 from charnn.stepper import stepper_for
@@ -30,29 +29,6 @@ TRIAL_SAMPLES = (8, 200)  # streams × characters that `writes_script` has the m
 TRIAL_PRIME = 1000  # at most this much of the prime is read before them: enough for the style it sets
 PRIME_PIECE = 8192  # characters of a prime read per call of the sequence kernel (`prime_state`)
 SAMPLING_WINDOW = 0.1  # seconds of steps the thread tuner times at once: steps are ~0.1 ms, and samples short
-
-
-Generators = torch.Generator | Sequence[torch.Generator] | None  # one for a whole batch, or one per sample
-
-
-def sample_seeds(seed: int, count: int) -> list[int]:
-    """A seed for each of `count` samples of a batch: the first is `seed` itself (so sample 1 of a batch is the text
-    `seed` gives alone), the others derived from it (not seed + 1, …, so that batches of nearby seeds do not share
-    samples), each below 2**32 like a random seed (the CLI shows them: any one of them alone makes its sample)."""
-    def derived(number: int) -> int:
-        return int.from_bytes(hashlib.blake2b(f"charnn {seed} {number}".encode(), digest_size=4).digest(), "little")
-
-    return [seed] + [derived(number) for number in range(1, count)]
-
-
-def batch_noise(steps: int, num_samples: int, vocab_size: int, generator: Generators) -> np.ndarray:
-    """Gumbel noise (steps, B, V): from one generator for the whole batch, or row b from the b-th generator alone,
-    drawn as that generator draws it for a single stream ((steps, 1, V) holds the numbers of (steps, V))."""
-    if generator is None or isinstance(generator, torch.Generator):
-        return gumbel_noise((steps, num_samples, vocab_size), generator)
-    if len(generator) != num_samples:
-        raise ValueError(f"{len(generator)} generators for {num_samples} samples: give one per sample")
-    return np.stack([gumbel_noise((steps, vocab_size), one) for one in generator], axis=1)
 
 
 def default_prime(vocab: Vocab) -> str:
@@ -70,7 +46,6 @@ def default_prime(vocab: Vocab) -> str:
     return next((c for c in " ." if c in vocab.index), vocab.chars[0])
 
 
-@torch.inference_mode()
 def generate_ids(
     model: CharRNN,
     prime_ids: list[int],
@@ -88,8 +63,18 @@ def generate_ids(
     the speed it gives, up to this (threads.py; the steppers' text is the same at any count). `generator`: one for
     the batch, or one per sample, each of which then draws what it draws for that sample alone; a sample's text is
     then the same in a batch as alone, bar a rare near-tie between two characters (a batch's products may round
-    differently from one stream's)."""
-    check_controls(temperature, top_k, top_p)
+    differently from one stream's); None draws from torch's global generator. Bad arguments raise CharnnError
+    here, not at the first character."""
+    check_sampling(num_samples, temperature, top_k, top_p, generator, precision)
+    return stream_ids(model, prime_ids, length, num_samples, temperature, top_k, top_p, generator, precision,
+                      most_threads)
+
+
+@torch.inference_mode()
+def stream_ids(model: CharRNN, prime_ids: list[int], length: int, num_samples: int, temperature: float,
+               top_k: int | None, top_p: float | None, generator: Generators, precision: str,
+               most_threads: int | None) -> Iterator[np.ndarray]:
+    """`generate_ids`, its arguments checked."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -162,16 +147,24 @@ def generate(
     precision: str = "auto",
     most_threads: int | None = None,
 ) -> Iterator[str]:
-    """Stream up to `length` characters that continue `prime` (not yielded), ending early after `stop`."""
+    """Stream up to `length` characters that continue `prime` (not yielded), ending early after `stop`. Bad
+    arguments, and a prime with characters the model never saw (`unknown` 'error'), raise CharnnError here."""
+    steps = generate_ids(model, prime_ids_for(vocab, prime, unknown), length, 1, temperature, top_k, top_p, generator,
+                         precision, most_threads)
+    return stream_chars(vocab, steps, stop)
+
+
+def stream_chars(vocab: Vocab, steps: Iterator[np.ndarray], stop: str | None) -> Iterator[str]:
+    """`generate`'s characters from one stream's ids, up to and including `stop`."""
     tail = ""
-    for next_ids in generate_ids(model, prime_ids_for(vocab, prime, unknown), length, 1, temperature, top_k,
-                                 top_p, generator, precision, most_threads):
-        char = vocab.chars[int(next_ids[0])]
-        yield char
-        if stop:
-            tail = (tail + char)[-len(stop):]
-            if tail == stop:
-                return
+    with contextlib.closing(steps):  # at `stop`, or when the caller closes this: its thread tuning ends now
+        for next_ids in steps:
+            char = vocab.chars[int(next_ids[0])]
+            yield char
+            if stop:
+                tail = (tail + char)[-len(stop):]
+                if tail == stop:
+                    return
 
 
 def generate_batch(

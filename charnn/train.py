@@ -44,7 +44,7 @@ def train(
     run_dir: Path,
     model_config: ModelConfig,
     config: TrainConfig,
-    device: torch.device,
+    device: torch.device | str,
     on_event: Callable[[Event], None] = lambda event: None,
     resume: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
@@ -52,12 +52,16 @@ def train(
     most_threads: int | None = None,
     lock: run_lock.RunLock | None = None,
 ) -> CharRNN:
-    """Train into `run_dir` and return the model. `started_at` (time.monotonic) starts the budget clock.
-    `most_threads`: on a CPU, torch's thread count follows the speed it gives, up to this (threads.py); without
-    it, the count is left as set. `lock`: `run_dir`'s lock, where the caller has taken it (and made the folder, and
-    releases it); without it, the folder is made and locked here for the run."""
+    """Train into `run_dir` and return the model as its last step left it, in eval mode (best.pt holds the weights
+    with the best validation loss). `started_at` (time.monotonic) starts the budget clock. `most_threads`: on a CPU,
+    torch's thread count follows the speed it gives, up to this (threads.py); without it, the count is left as set
+    (the CLI gives the number of cores). `lock`: `run_dir`'s lock, where the caller has taken it (and made the
+    folder, and releases it); without it, the folder is made and locked here for the run."""
     started_at = time.monotonic() if started_at is None else started_at
-    run_dir = Path(run_dir)
+    run_dir, device = Path(run_dir), torch.device(device)
+    if model_config.vocab_size != len(corpus.vocab):  # an IndexError deep in the embedding otherwise (a trial)
+        raise CharnnError(f"the model config's vocab_size is {model_config.vocab_size}, but the corpus has "
+                          f"{len(corpus.vocab)} distinct characters — give vocab_size=len(corpus.vocab)")
     train_ids, val_ids = corpus.split(config.val_fraction)
 
     def batches() -> StreamBatcher:
@@ -188,10 +192,13 @@ def train(
             # trial).
             pass
         elif reason == "interrupted":
-            if not all(torch.isfinite(p).all() for p in model.parameters()):
+            if evaluated_at == step:  # the eval after this step saved latest.pt, with its val loss: nothing to add
+                pass
+            elif not all(torch.isfinite(p).all() for p in model.parameters()):
                 raise CharnnError(f"the weights became non-finite at step {step}; nothing was saved after it — "
                                   f"lower --lr (was {config.lr}) and --resume from {run_dir}")
-            run.save_latest(step, elapsed(), state, math.nan)
+            else:
+                run.save_latest(step, elapsed(), state, math.nan)
         else:  # the run is through: latest.pt says so, so that a --resume with the same target is refused
             run.stopped_by = reason
             if evaluated_at != step:
@@ -199,5 +206,5 @@ def train(
             else:
                 run.save_latest(step, elapsed(), state, run.last_val_loss)
         on_event(Finished(step, elapsed(), run.best, reason, run_dir, step - first_step))
-    return model
+    return model.eval()
 

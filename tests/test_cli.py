@@ -1565,7 +1565,9 @@ def test_samples_ending_in_a_blank_line_get_no_second_one(in_cli_root, tmp_path,
     out = tmp_path / "out.txt"
     result = invoke("sample", "--num-samples", "3", "--stop", "\\n\\n", "--output", str(out), "--seed", "5")
     assert result.exit_code == 0, result.output
-    one, two, three = charnn.sample.sample_seeds(5, 3)
+    from charnn.drawing import sample_seeds
+
+    one, two, three = sample_seeds(5, 3)
     assert result.stdout == (f"── sample 1/3 · seed {one} ──\none\n\n── sample 2/3 · seed {two} ──\ntwo\n\n"
                              f"── sample 3/3 · seed {three} ──\nthree\n")
     assert out.read_text(encoding="utf-8") == result.stdout

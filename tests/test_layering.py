@@ -62,9 +62,9 @@ DEPENDENCIES = {
     "speed": {"config", "model", "precision"},
     "products": {"precision"},
     "run_lock": {"errors"},
-    "runs": {"checkpoint", "errors", "run_lock"},
+    "runs": {"checkpoint", "errors", "run_lock", "vocab"},
     "sample": {"drawing", "model", "script", "stepper", "threads", "vocab"},
-    "drawing": {"errors"},
+    "drawing": {"config", "errors"},
     "script": set(),
     "stepper": {"config", "lstm_int8", "model", "products"},
     "threads": set(),
@@ -272,6 +272,13 @@ def test_public_names(name, public_names_after_imports):
     module = charnn._PUBLIC[name]
     assert module.removeprefix("charnn.") in CORE, f"{name} must come from the core, not {module}"
     assert public_names_after_imports[name], f"charnn.{name} is not {module}.{name}"
+
+
+def test_public_names_are_listed():
+    """A new-user trial: `dir(charnn)` listed none of them, so a notebook's tab completion found nothing."""
+    import charnn
+
+    assert set(charnn._PUBLIC) <= set(dir(charnn)) and set(charnn.__all__) == set(charnn._PUBLIC)
 
 
 def test_unknown_public_name():

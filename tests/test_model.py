@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from conftest import tiny_model_config
 
 import charnn.model as model_module
-from charnn.config import ModelConfig
+from charnn.config import WARMUP_STEPS, ModelConfig, TrainConfig
 from charnn.errors import CharnnError
 from charnn.evaluation import LN2, evaluate
 from charnn.model import CharRNN, autocasting, detach_state, dropout, state_from_list, state_to_list, trains_per_layer
@@ -113,6 +114,33 @@ def test_dropout_only_in_training():
 def test_model_config_validation(kwargs):
     with pytest.raises(CharnnError):
         ModelConfig(V, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(hidden_size=64.5), dict(hidden_size="64"), dict(num_layers=True)])
+def test_model_config_sizes_are_whole_numbers(kwargs):
+    """A library caller's `hidden_size=64.5` was accepted and `"64"` failed deep inside (a new-user trial)."""
+    with pytest.raises(CharnnError, match="must be a whole number"):
+        ModelConfig(V, **kwargs)
+    assert type(ModelConfig(V, hidden_size=np.int64(8)).hidden_size) is int  # a checkpoint holds plain data only
+
+
+@pytest.mark.parametrize("kwargs", [dict(steps=0), dict(steps=-5), dict(steps=2.5), dict(time_budget=-1),
+                                    dict(time_budget=float("nan")), dict(steps=5, grad_clip=0),
+                                    dict(steps=5, min_lr_fraction=2.0), dict(steps=5, batch_size=16.0)])
+def test_train_config_validation(kwargs):
+    """`TrainConfig(steps=0)` trained nothing and wrote a step-0 run that then refused new ones (a new-user trial)."""
+    with pytest.raises(CharnnError):
+        TrainConfig(**kwargs)
+
+
+def test_warmup_is_a_tenth_of_a_short_run_and_saved_as_a_number():
+    """The CLI warmed a `--steps 40` run up over 4 steps and the library over 30, so the same settings trained
+    differently (a new-user trial); the rule is TrainConfig's now."""
+    assert TrainConfig(steps=40).warmup_steps == 4 and TrainConfig(steps=5).warmup_steps == 1
+    assert TrainConfig(steps=1000).warmup_steps == TrainConfig(time_budget=60).warmup_steps == WARMUP_STEPS == 30
+    assert TrainConfig(steps=40, time_budget=60).warmup_steps == 4
+    assert TrainConfig(steps=40, warmup_steps=0).warmup_steps == 0  # given: kept
+    assert replace(TrainConfig(steps=40), steps=4000).warmup_steps == 4  # a resumed run keeps its own
 
 
 # --- evaluate --------------------------------------------------------------------------------------

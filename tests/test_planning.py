@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from charnn import planning
-from charnn.config import TrainConfig
+from charnn.config import WARMUP_STEPS, TrainConfig
 from charnn.errors import CharnnError
 
 CPU = torch.device("cpu")
@@ -29,7 +29,7 @@ def test_a_new_run_gets_ten_minutes_and_the_preset(trained_run):
     # A --steps run warms up over at most its first tenth (a trial's --steps 20 ended in its 30-step warmup); a
     # --time run, and a --steps run of 300 or more, over TrainConfig's 30 steps.
     assert sized.config.warmup_steps == 5
-    assert plan.config.warmup_steps == TrainConfig.warmup_steps == 30
+    assert plan.config.warmup_steps == WARMUP_STEPS == 30
     assert planning.plan_run(trained_run.corpus, None, NOTHING_GIVEN, 2000, None, CPU, "fp32").config.warmup_steps == 30
 
 

@@ -9,7 +9,7 @@ import torch
 from conftest import tiny_model_config
 
 from charnn import checkpoint, products, runs
-from charnn.drawing import check_controls, sample_next
+from charnn.drawing import check_controls, sample_next, sample_seeds
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
 from charnn.sample import (
@@ -18,7 +18,6 @@ from charnn.sample import (
     generate_batch,
     generate_ids,
     prime_ids_for,
-    sample_seeds,
     writes_script,
 )
 from charnn.vocab import Vocab
@@ -208,6 +207,22 @@ def test_shorter_sample_is_a_prefix_of_a_longer_one():
     assert text(model, 4, length=1030, temperature=1.0) == long[:1030]
 
 
+@pytest.mark.parametrize("call", [
+    lambda model: generate(model, VOCAB, "a", 5, temperature=-1),
+    lambda model: generate(model, VOCAB, "aQ", 5),  # Q: unseen
+    lambda model: generate(model, VOCAB, "a", 5, generator=42),
+    lambda model: generate(model, VOCAB, "a", 5, precision="bf16"),
+    lambda model: generate_ids(model, [1], 5, num_samples=0),
+    lambda model: generate_batch(model, VOCAB, "a", 5, num_samples=0),
+    lambda model: generate_batch(model, VOCAB, "a", 5, num_samples=2, generator=[torch.Generator(), 3]),
+])
+def test_sampling_refuses_bad_arguments_when_called(call):
+    """A new-user trial (the library): `generate(..., temperature=-1)` returned a generator, and the error came at the
+    first character, far from the call; `num_samples=0` was a ZeroDivisionError, `generator=42` a torch TypeError."""
+    with pytest.raises(CharnnError):
+        call(make_model())
+
+
 def test_generate_restores_training_mode():
     model = make_model().train()
     list(generate(model, VOCAB, "a", 5, generator=torch.Generator()))
@@ -265,7 +280,7 @@ def test_a_sample_with_its_own_generator_is_its_text_alone(cell, precision):
     shared = generate_batch(model, VOCAB, "th", 300, 4, temperature=1.2, precision=precision,
                             generator=torch.Generator().manual_seed(11))  # one generator for the batch, as before
     assert shared[1:] != alone[1:]
-    with pytest.raises(ValueError, match="one per sample"):
+    with pytest.raises(CharnnError, match="one per sample"):
         generate_batch(model, VOCAB, "th", 5, 4, generator=[torch.Generator()] * 3)
 
 

@@ -323,6 +323,30 @@ def test_should_stop_saves_latest(tmp_path, short_corpus):
     assert resumed.events[0].start_step == 3 and resumed.events[-1].reason == "steps"
 
 
+def test_a_stop_right_after_an_eval_keeps_its_val_loss_in_latest(tmp_path, short_corpus):
+    """A new-user trial (the library): stopped by `should_stop` just after the eval at step 10, latest.pt said val_loss
+    NaN, written over the eval's own save of that step."""
+    run = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=50), should_stop=StopAfter(10))
+    evaluated = [event for event in run.events if isinstance(event, Evaluated)]
+    assert run.events[-1].reason == "interrupted" and run.events[-1].step == 10 and evaluated[-1].step == 10
+    latest = load(tmp_path / "run" / "latest.pt")
+    assert latest["step"] == 10 and latest["metrics"]["val_loss"] == evaluated[-1].val_loss
+    assert not run.model.training  # returned in eval mode, as it was last left
+
+
+def test_library_calls_take_a_device_name_and_refuse_a_vocab_size_that_is_not_the_corpus(tmp_path, short_corpus):
+    """A new-user trial: `train(..., device="cpu")` failed with an AttributeError and left an empty folder; a model
+    config with a smaller vocab_size, with an IndexError deep in the embedding."""
+    from charnn.train import train
+
+    corpus = load_corpus(short_corpus)
+    model = train(corpus, tmp_path / "run", tiny_model_config(len(corpus.vocab)), tiny_train_config(steps=3), "cpu")
+    assert (tmp_path / "run" / "latest.pt").exists() and not model.training
+    with pytest.raises(CharnnError, match=f"vocab_size is 5, but the corpus has {len(corpus.vocab)} distinct"):
+        train(corpus, tmp_path / "other", tiny_model_config(5), tiny_train_config(steps=3), "cpu")
+    assert not (tmp_path / "other").exists()
+
+
 def test_a_stop_before_the_first_step_writes_nothing(tmp_path, short_corpus):
     """A new run stopped before it trained a step leaves no folder (a step-0 latest.pt made it a run that a new one
     could not use); a resumed one keeps its files as they were."""
