@@ -34,6 +34,7 @@ import torch
 
 from charnn import checkpoint, runs, stepper
 from charnn.config import ModelConfig
+from charnn.drawing import sample_seeds
 from charnn.lstm_int8 import Int8LSTMStepper
 from charnn.model import CharRNN
 from charnn.products import sampling_precision
@@ -168,9 +169,10 @@ def main():
                                                        precision=precision)))
         return len(text) / seconds
 
-    def batch_rate(precision: str = "auto") -> float:
-        seconds, texts = timed(lambda: generate_batch(model, vocab, "", args.length, 8, 0.8,
-                                                      generator=torch.Generator().manual_seed(0), precision=precision))
+    def batch_rate(precision: str = "auto") -> float:  # a generator per sample, as `charnn sample --num-samples 8`
+        seconds, texts = timed(lambda: generate_batch(model, vocab, "", args.length, 8, 0.8, precision=precision,
+                                                      generator=[torch.Generator().manual_seed(seed)
+                                                                 for seed in sample_seeds(0, 8)]))
         return sum(map(len, texts)) / seconds
 
     for _ in range(args.rounds):  # interleaved, so a slow minute hurts all of them alike

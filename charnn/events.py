@@ -56,7 +56,7 @@ class Evaluated:
 
 @dataclass(frozen=True)
 class Saved:
-    path: Path
+    path: Path  # a file the run has just written: step-NNNNNNNN.pt, best.pt or latest.pt
 
 
 @dataclass(frozen=True)

@@ -146,8 +146,11 @@ class Recorder:
                 "chars_seen": weights["metrics"]["chars_seen"], "lr": self.optimizer.param_groups[0]["lr"]})
             checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
             run_lock.prune_steps(self.run_dir, self.config.keep_checkpoints)
+            # Each file announced as it is written (a trial from Python found only latest.pt announced).
+            self.on_event(Saved(self.run_dir / f"step-{step:08d}.pt"))
             if is_best:
                 checkpoint.save(weights, self.run_dir / "best.pt")
+                self.on_event(Saved(self.run_dir / "best.pt"))
             self.save_latest(step, elapsed, state, val_loss)
         except BaseException as problem:  # a full disk (CharnnError), or a second Ctrl-C mid-save
             if self.saved:

@@ -102,6 +102,11 @@ def test_events_in_order(trained_run):
             assert order[i - 1][0] == "Saved"
     seen = [step for _, step in order if step is not None]
     assert seen == sorted(seen)
+    # Every file an eval writes is announced: its step file, best.pt where it is the best, then latest.pt.
+    saved = [e.path.name for e in events if isinstance(e, Saved)]
+    best = [e.step for e in evals if e.is_best]
+    assert saved[:2] == ["step-00000020.pt", "best.pt"] and saved.count("best.pt") == len(best)
+    assert [name for name in saved if name.startswith("step-")] == [f"step-{e.step:08d}.pt" for e in evals]
     assert all(isinstance(e, Started | Step | Evaluating | Evaluated | Saved | Finished) for e in events)
     # Each eval is announced before it runs (the view says "evaluating…"), right after the step it follows.
     assert [e.step for e in events if isinstance(e, Evaluating)] == [20, 40, 60]
