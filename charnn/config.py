@@ -83,11 +83,11 @@ class TrainConfig:
     log_every: int = 10  # steps between Step events
 
     def __post_init__(self):
-        if self.warmup_steps is None:  # resolved here, so that the run saves the number it used
-            short = max(1, self.steps // 10) if isinstance(self.steps, int) else WARMUP_STEPS
-            object.__setattr__(self, "warmup_steps", min(WARMUP_STEPS, short))
         check_whole_numbers(self, ("batch_size", "seq_len", "eval_every", "warmup_steps", "log_every",
                                    "keep_checkpoints", "seed", "preview_chars", "steps", "eval_chars"))
+        if self.warmup_steps is None:  # resolved here, so that the run saves the number it used
+            short = max(1, self.steps // 10) if self.steps is not None else WARMUP_STEPS
+            object.__setattr__(self, "warmup_steps", min(WARMUP_STEPS, short))
         if self.steps is None and self.time_budget is None:
             raise CharnnError("give a number of steps or a time budget")
         if self.steps is not None and self.steps < 1:

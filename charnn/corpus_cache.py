@@ -2,9 +2,9 @@
 
 An entry is found by what it is of (`source`: the file's path, size and mtime, how it was read, and a model's
 vocabulary where eval encoded it with one), hashed into its name. Writing one removes the entries of earlier
-versions of the same file: each edit of a corpus left a full copy behind (a new-user trial: 57 MB
-after a day). Files are written whole (a temp file, fsynced, renamed), the ids before the JSON file that says
-they are there.
+versions of the same file, and of files that are gone: each edit of a corpus left a full copy behind (a new-user
+trial: 57 MB after a day). Files are written whole (a temp file, fsynced, renamed), the ids before the JSON file
+that says they are there.
 """
 
 from __future__ import annotations
@@ -109,17 +109,22 @@ def write_meta(meta_path: Path, meta: dict) -> None:
 
 
 def drop_earlier(kept: Path, source: dict) -> None:
-    """Remove the entries of earlier versions of `source`'s file (another size or mtime), however they were read: no
-    lookup finds them again. An entry another process is still reading stays readable to it until it closes it."""
+    """Remove the entries of earlier versions of `source`'s file (another size or mtime), however they were read, and
+    those of files that are gone (renamed, moved, deleted: a trial's `mv` of a 2 GB corpus left its 4 GB entry for
+    good): no lookup finds them again. An entry another process is still reading stays readable to it until it
+    closes it."""
     for meta_path in kept.parent.glob("*.json"):
         if meta_path == kept:
             continue
         try:
             other = json.loads(meta_path.read_text(encoding="utf-8")).get("source")
-            if not isinstance(other, dict) or other.get("path") != source["path"] or (
-                    other.get("size"), other.get("mtime_ns")) == (source["size"], source["mtime_ns"]):
+            if not isinstance(other, dict):
+                continue
+            gone = not Path(other["path"]).exists()
+            if not gone and (other.get("path") != source["path"] or (
+                    other.get("size"), other.get("mtime_ns")) == (source["size"], source["mtime_ns"])):
                 continue
             meta_path.unlink()  # first: a reader never sees meta without its ids
             meta_path.with_suffix(".ids").unlink(missing_ok=True)
-        except (OSError, ValueError, AttributeError):  # gone already, or not ours to read: leave it
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):  # gone already, or not ours to read
             continue

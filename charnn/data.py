@@ -67,8 +67,9 @@ def other_encoding(raw: bytes, encoding: str) -> str:
     return "convert it to UTF-8, or use --encoding cp1252 (Windows) or latin-1, or --errors replace"
 
 
-def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]:
-    """Decoded text of `path` in chunks: BOM dropped, CRLF → LF, bad bytes reported by offset."""
+def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | None = None) -> Iterator[str]:
+    """Decoded text of `path` in chunks: BOM dropped, CRLF → LF, bad bytes reported by offset; its first `limit`
+    bytes only, where given."""
     try:
         decoder = codecs.getincrementaldecoder(options.encoding)(options.errors)
     except LookupError:
@@ -80,7 +81,7 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions()) -> Iterator[str]
     utf8 = codecs.lookup(options.encoding).name.startswith("utf-8")  # UTF-16 files pass as UTF-8 of zeros
     with open(path, "rb") as file:
         while True:
-            raw = file.read(CHUNK_BYTES)
+            raw = file.read(CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit - offset))
             kind = wide_unicode_kind(raw) if first and utf8 else None
             if kind:  # without a byte-order mark, UTF-16 of ASCII text is valid UTF-8: every other character a zero
                 raise CharnnError(f"{path} looks like {kind[:6].upper()} text, not UTF-8 — use --encoding {kind}")
@@ -178,14 +179,17 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
         cached = own if own is not None and own[1] == vocab else None
     if cached is not None:
         return EncodedCorpus(*cached[:2], path, options, cached[2])
+    # Both reads take the bytes the file had when the first began: a file written to meanwhile (a log, a download)
+    # had its later characters encoded as others, silently (a new-user trial).
+    size = source["size"]
     if vocab is None:
         seen: set[str] = set()
-        for text in iter_text(path, options):
+        for text in iter_text(path, options, size):
             seen.update(text)
         vocab = Vocab("".join(sorted(seen)))
 
     def encoded():  # (n,) ids a chunk of text at a time
-        for text in iter_text(path, options):
+        for text in iter_text(path, options, size):
             missing = vocab.unknown(text) if scoring else []  # a vocabulary read from this file has every character
             if missing:
                 # A file read in another encoding than its own shows characters that are not in it (a new-user
@@ -194,7 +198,11 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
                     f", reading it as {options.encoding} (give --encoding if it is in another)")
                 raise CharnnError(f"{path} has characters this model never saw: {listed(missing)}{other} — "
                                   "evaluate on text written in the model's alphabet")
-            yield vocab._encode_known(text).astype(vocab.dtype)
+            try:
+                yield vocab._encode_known(text, checked=not scoring).astype(vocab.dtype)
+            except ValueError:  # changed in place between the two reads
+                raise CharnnError(f"{path} changed while it was read — run again once nothing is writing to it"
+                                  ) from None
 
     try:
         ids, digest = corpus_cache.write(source, encoded(), vocab) or (None, None)

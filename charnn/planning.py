@@ -57,11 +57,12 @@ def saved_settings(run_dir: Path) -> dict:
 
 
 def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: int | None, budget: float | None,
-             device: torch.device, precision: str) -> Plan:
+             device: torch.device, precision: str, spent: float = 0.0) -> Plan:
     """The configs for training `corpus`, continuing the run in `resumed` if given.
 
     `given`: the flags given, by config field name (MODEL_KEYS and TRAIN_KEYS; None where not given).
-    `budget`: seconds from --time, or None. `precision`: auto, fp32 or bf16.
+    `budget`: seconds from --time, or None. `precision`: auto, fp32 or bf16. `spent`: seconds of the budget gone
+    before training (a big corpus's first read): the preset plans for the rest.
     """
     run = saved_settings(resumed) if resumed is not None else {}
     if precision == "auto" and run.get("precision"):  # a resumed run goes on as it started
@@ -80,7 +81,8 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
     if not run:
         val_chars = int(len(corpus.ids) * TrainConfig.val_fraction)
         layers, hidden_size = given.get("num_layers"), given.get("hidden_size")
-        preset = choose(len(corpus.ids) - val_chars, val_chars, budget, steps, device, precision, len(corpus.vocab),
+        left = max(1.0, budget - spent) if budget else budget  # a 2 GB corpus's first read took 2 minutes (a trial)
+        preset = choose(len(corpus.ids) - val_chars, val_chars, left, steps, device, precision, len(corpus.vocab),
                         given.get("batch_size"), given.get("seq_len") or TrainConfig.seq_len, layers, hidden_size,
                         settings.get("cell", ModelConfig.cell), settings.get("embed_dim", ModelConfig.embed_dim))
         if layers is None or hidden_size is None:

@@ -29,6 +29,17 @@ def holds_run(run_dir: Path) -> bool:
     return bool(run_files(run_dir))
 
 
+def check_can_make(run_dir: Path) -> None:
+    """Refuse, before a corpus is read, a run folder that could not be made or written: a trial's read-only folder was
+    named only after its 2 GB corpus had been encoded, two minutes on. Where it would have to be made, its nearest
+    folder that exists must take new entries."""
+    run_dir = Path(run_dir)
+    existing = next(folder for folder in (run_dir, *run_dir.parents, Path(".")) if folder.exists())
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        why = "read-only" if existing == run_dir else f"{existing} is read-only"  # or not ours: either way, not here
+        raise CharnnError(f"cannot create run folder {run_dir}: {why} — choose another --out")
+
+
 def make_run_folder(run_dir: Path) -> list[Path]:
     """Create `run_dir` and its missing parents; the folders this call made, deepest first (one made meanwhile by
     another process is not among them). A run stopped before its first step removes them again (`RunLock`)."""

@@ -4,7 +4,7 @@
 step of the network (O(1) in the length of the text so far), never a re-read of the history.
 Each character is drawn by `drawing`; all randomness comes from the `torch.Generator` passed in, so the
 same seed gives the same text. A batch may take one generator per sample: each sample's text is then the one
-its generator gives alone (`sample_seeds`), so a favourite from a batch can be made again on its own.
+its generator gives alone (`drawing.sample_seeds`), so a favourite from a batch can be made again on its own.
 """
 
 from __future__ import annotations

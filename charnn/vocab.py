@@ -50,9 +50,15 @@ class Vocab:
                 raise CharnnError(f"unknown-character policy must be error, skip or replace, not {unknown!r}")
         return self._encode_known(text)
 
-    def _encode_known(self, text: str) -> np.ndarray:
+    def _encode_known(self, text: str, checked: bool = False) -> np.ndarray:
+        """Ids for `text`, whose characters are all in this vocabulary; `checked`: raise ValueError where one is not
+        (else it becomes another character, silently)."""
         points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-        return self._order[np.searchsorted(self._sorted_points, points)]
+        positions = np.searchsorted(self._sorted_points, points)
+        if checked and len(points) and (positions.max() >= len(self.chars)
+                                        or not np.array_equal(self._sorted_points[positions], points)):
+            raise ValueError("characters outside the vocabulary")
+        return self._order[positions]
 
     def decode(self, ids) -> str:
         return "".join(self.chars[int(i)] for i in ids)

@@ -1615,6 +1615,65 @@ def test_a_sample_of_a_batch_is_made_again_alone_by_the_seed_in_its_header(in_cl
     assert re.findall(r"^── sample .*$", greedy.stdout, flags=re.MULTILINE) == ["── sample 1/2 ──", "── sample 2/2 ──"]
 
 
+class SlowRead:
+    """The clock of `charnn train`'s module, `seconds` later once the corpus has been read: a big corpus's first
+    read, without the wait."""
+
+    def __init__(self, monkeypatch, seconds: float):
+        import charnn.cli.training as training
+
+        self.offset, real = 0.0, training.load_announced
+
+        def load(*args, **kwargs):
+            data = real(*args, **kwargs)
+            self.offset = seconds
+            return data
+
+        monkeypatch.setattr(training, "load_announced", load)
+        monkeypatch.setattr(training, "time", SimpleNamespace(monotonic=lambda: time.monotonic() + self.offset))
+        monkeypatch.setattr(cli_module.command, "STARTED_AT", time.monotonic())
+
+
+def test_a_first_read_that_takes_most_of_the_budget_is_refused_with_what_to_do(in_cli_root, monkeypatch):
+    """A trial: a 2 GB corpus's first read took 1m57s of `--time 2m`; the run trained 1 step, saved that model and
+    exited 0. Now it stops before making a folder, and says that the same command will train for the whole budget."""
+    SlowRead(monkeypatch, 110)
+    result = fails(1, "train", "corpus.txt", "--time", "2m", "--out", "slow", *TINY,
+                   message="reading corpus.txt took 1m50s of the 2m00s time budget, leaving 0m10s to train — run "
+                           "the same command again: the corpus is in the cache now")
+    assert not Path("slow").exists() and "model size" not in result.stderr
+
+
+def test_a_first_read_that_takes_a_tenth_of_the_budget_is_said_and_the_preset_plans_the_rest(in_cli_root,
+                                                                                              monkeypatch):
+    import charnn.planning
+
+    budgets, choose = [], charnn.planning.choose
+    monkeypatch.setattr(charnn.planning, "choose", lambda *args: budgets.append(args[2]) or choose(*args))
+    SlowRead(monkeypatch, 40)
+    result = invoke("train", "corpus.txt", "--time", "2m", "--steps", "3", "--out", "slower", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert "reading corpus.txt took 0m40s of the 2m00s time budget; 1m20s are left to train" in said
+    assert 79 < budgets[0] <= 80  # the preset plans for the time left
+    assert load(Path("slower") / "latest.pt")["train_config"]["time_budget"] == 120  # the budget is the user's
+
+
+def test_a_run_folder_that_cannot_be_made_is_refused_before_the_corpus_is_read(in_cli_root, monkeypatch):
+    """A trial's read-only folder was named only after its 2 GB corpus had been encoded (two minutes)."""
+    import charnn.cli.training as training
+    import charnn.run_lock
+
+    Path("ro").mkdir()
+    access = charnn.run_lock.os.access
+    monkeypatch.setattr(charnn.run_lock.os, "access",
+                        lambda path, mode: Path(path) != Path("ro") and access(path, mode))
+    monkeypatch.setattr(training, "load_announced", lambda *args: pytest.fail("the corpus was read"))
+    fails(1, "train", "corpus.txt", "--out", "ro/run", "--steps", "2", *TINY,
+          message="cannot create run folder ro/run: ro is read-only — choose another --out")
+    assert not Path("ro/run").exists()
+
+
 def test_interactive_commands(in_cli_root):
     script = "/temp 0\n/length 12\nthe \n/temp -1\n/bogus\n/length x\n/temp\n/seed 7\n"
     result = invoke("sample", "--interactive", input=script)

@@ -120,6 +120,45 @@ def test_cache_is_keyed_by_content_change(write_corpus):
     assert corpus.vocab.decode(corpus.ids) == "cccc dddd eeee\n"
 
 
+def test_the_entry_of_a_corpus_that_has_gone_goes_at_the_next_encoding(write_corpus):
+    """A trial's `mv big.txt big2.txt` of a 2 GB corpus left its 4 GB entry behind for good."""
+    kept, moved = write_corpus("aaaa bbbb\n"), write_corpus("xyz xyz\n", name="moved.txt")
+    load_corpus(kept), load_corpus(moved)
+    cache = corpus_cache.cache_dir()
+    assert len(list(cache.glob("*.ids"))) == 2
+    moved.rename(moved.with_name("renamed.txt"))
+    assert load_corpus(kept).vocab.decode(load_corpus(kept).ids) == "aaaa bbbb\n"  # read: nothing is written
+    assert len(list(cache.glob("*.ids"))) == 2
+    renamed = load_corpus(moved.with_name("renamed.txt"))  # encoded: the gone file's entry goes
+    assert renamed.vocab.decode(renamed.ids) == "xyz xyz\n" and len(list(cache.glob("*.ids"))) == 2
+    assert data.is_cached(kept) and data.is_cached(moved.with_name("renamed.txt"))
+
+
+@pytest.mark.parametrize("change", ["appended", "rewritten"])
+def test_a_corpus_written_to_while_it_is_read_is_never_encoded_as_other_characters(write_corpus, monkeypatch, change):
+    """A trial appended Cyrillic lines to a corpus while it was encoded: the vocabulary (the first read) lacked the
+    later letters, and the second read encoded them as other characters (`Ф` as `✨`), silently. Both reads now take
+    the bytes the file had at the start; a file changed in place between them is refused."""
+    path = write_corpus("aaaa bbbb\n" * 3)
+    reads, real = [], data.iter_text
+
+    def iter_text(*args, **kwargs):
+        if reads:  # the second read: the file has been written to since the first
+            with open(path, "a" if change == "appended" else "r+", encoding="utf-8") as file:
+                file.write("ФФФ\n" if change == "appended" else "zzzz")
+        reads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "iter_text", iter_text)
+    if change == "appended":
+        corpus = load_corpus(path)
+        assert corpus.vocab.decode(corpus.ids) == "aaaa bbbb\n" * 3 and "Ф" not in corpus.vocab.chars
+    else:
+        with pytest.raises(CharnnError, match="changed while it was read — run again once nothing is writing to it"):
+            load_corpus(path)
+        assert not list(corpus_cache.cache_dir().glob("*.ids"))
+
+
 def test_an_edited_corpus_replaces_its_cache_entry(write_corpus):
     """Entries are keyed by size and mtime, so each edit of a corpus left a full copy behind (a new-user trial: 57 MB
     of them after a day). Another file's entry stays; so do, until the file changes, the same file read another way

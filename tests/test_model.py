@@ -140,6 +140,7 @@ def test_warmup_is_a_tenth_of_a_short_run_and_saved_as_a_number():
     assert TrainConfig(steps=1000).warmup_steps == TrainConfig(time_budget=60).warmup_steps == WARMUP_STEPS == 30
     assert TrainConfig(steps=40, time_budget=60).warmup_steps == 4
     assert TrainConfig(steps=40, warmup_steps=0).warmup_steps == 0  # given: kept
+    assert TrainConfig(steps=np.int64(40)).warmup_steps == 4 and type(TrainConfig(steps=np.int64(40)).steps) is int
     assert replace(TrainConfig(steps=40), steps=4000).warmup_steps == 4  # a resumed run keeps its own
 
 

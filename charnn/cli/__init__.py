@@ -6,7 +6,7 @@ Exit codes: 0 ok, 1 a problem with the input (one line on stderr), 2 bad usage, 
 
 command: the Typer app, exits, devices · usage: help and usage errors · options: option checks · training,
 sampling, inspecting: the commands (train; sample; info and eval), wired to the app below in the order --help lists
-them · stopping, sigterm: a sample cut short.
+them · stopping, sigterm: a sample cut short · train_stop: a training stopped.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from charnn.cli.command import Command, app
 from charnn.cli.inspecting import evaluate_command, info
 from charnn.cli.options import parse_duration
 from charnn.cli.sampling import sample
-from charnn.cli.training import StopFlag, train
+from charnn.cli.train_stop import StopFlag
+from charnn.cli.training import train
 
 app.command(cls=Command)(train)
 app.command(cls=Command)(sample)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import shlex
 import signal
-from collections.abc import Callable
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -32,8 +32,11 @@ from charnn.cli.options import (
     check_seed,
     parse_duration,
 )
+from charnn.cli.train_stop import StopFlag
 from charnn.config import ACCELERATOR_BATCH_SIZE, CELLS, ModelConfig, TrainConfig
 from charnn.errors import CharnnError
+
+MIN_SECONDS_LEFT = 15.0  # of a time budget after a corpus's first read, at least (and a quarter of the budget)
 
 M, T = ModelConfig, TrainConfig
 
@@ -106,8 +109,8 @@ the target (--steps/--time) when neither is given.
 
     from charnn import ui
     from charnn.data import ReadOptions
-    from charnn.planning import plan_run
-    from charnn.run_lock import RunLock, make_run_folder
+    from charnn.planning import DEFAULT_BUDGET, plan_run
+    from charnn.run_lock import RunLock, check_can_make, make_run_folder
     from charnn.runs import (
         check_can_resume,
         check_can_start,
@@ -121,7 +124,13 @@ the target (--steps/--time) when neither is given.
     try:
         torch_device = resolve_device(device)
         most_threads = set_threads(threads, torch_device)
+        if not resume:
+            check_can_make(run_dir or Path("checkpoints") / corpus.stem)
+        reading = time.monotonic()
         data = load_announced(corpus, ReadOptions(encoding, errors, keep_crlf))
+        if not resume:  # a resumed run's budget is its own, and its corpus is read from the cache
+            check_time_left(corpus, time.monotonic() - reading, budget if budget is not None or steps is not None
+                            else DEFAULT_BUDGET)
         if codecs.lookup(encoding).name == "iso8859-1" and any("\x80" <= char <= "\x9f" for char in data.vocab.chars):
             ui.info(f"{corpus} read as latin-1 holds control characters U+0080–U+009F, which is what a Windows-1252 "
                     "file's € ’ “ ” and dashes become: if it is one, --encoding cp1252 reads them as those")
@@ -150,7 +159,8 @@ the target (--steps/--time) when neither is given.
             given = dict(cell=cell, num_layers=layers, hidden_size=hidden_size, embed_dim=embed_dim, dropout=dropout,
                          weight_dropout=weight_dropout, batch_size=batch_size, seq_len=seq_len, lr=lr,
                          weight_decay=weight_decay, eval_every=eval_every, keep_checkpoints=keep, seed=seed)
-            plan = plan_run(data, run_dir if resume else None, given, steps, budget, torch_device, precision)
+            plan = plan_run(data, run_dir if resume else None, given, steps, budget, torch_device, precision,
+                            spent=time.monotonic() - command.STARTED_AT)
             if plan.preset_reason:
                 ui.info(f"model size from the preset: {plan.preset_reason} (--layers/--hidden-size to choose)")
             if plan.precision_reason:
@@ -188,48 +198,19 @@ the target (--steps/--time) when neither is given.
         raise typer.Exit(1)  # nothing trained or saved: `charnn train … && charnn sample` must not go on (a trial)
 
 
-class StopFlag:
-    """First Ctrl-C/SIGTERM asks training to stop after the current step; a second Ctrl-C stops now."""
+def check_time_left(corpus: Path, reading: float, budget: float | None) -> None:
+    """The time budget counts from the command's start (README): a big corpus's first read counts too. Refuse to
+    train where that read left too little of the budget, and say what it took where it took a tenth or more (a trial:
+    a 2 GB corpus's first read took 1m57s of `--time 2m`, which then trained 1 step and saved that model, exit 0)."""
+    from charnn import ui
 
-    def __init__(self):
-        self.signal: int | None = None  # the first: training stops after its step
-        self.last: int | None = None  # the second, which quits at once
-        self.training: Callable[[], bool] = lambda: False  # whether training has begun (the view has its start)
-        self.view = None  # the TrainView, told which signal stopped the run
-        self.setting_up = False  # before `train` is called: a Ctrl-C ends at once (the run folder goes with its lock)
-
-    def is_set(self) -> bool:
-        return self.signal is not None
-
-    def handle(self, number, frame) -> None:
-        if self.setting_up and number == signal.SIGINT:  # the preset's speed tests would go on for a second or so
-            raise KeyboardInterrupt
-        if self.signal is not None:
-            self.last = number
-            raise KeyboardInterrupt
-        self.signal = number
-        from charnn import ui
-
-        if self.view is not None and number == signal.SIGTERM:  # its last line said `stopped (interrupted)` (a trial)
-            self.view.stopped_by = "terminated"
-
-        # At once, from the handler: the step may be an eval and a save of several seconds, and a user who sees
-        # nothing presses Ctrl-C again, which quits without the save.
-        # Not "and saving latest.pt": a step may not have been trained yet (the first takes ~1 s), and then nothing
-        # is saved; what was saved is said at the end.
-        by = "terminated: " if number == signal.SIGTERM else ""  # a trial read SIGTERM's stop as a Ctrl-C's
-        ui.info(by + ("stopping after this step (Ctrl-C again to quit at once)" if self.training()
-                      else "stopping before training begins (Ctrl-C again to quit at once)"))
-
-    def installed(self):
-        flag = self
-
-        class Installed:
-            def __enter__(self):
-                self.previous = {s: signal.signal(s, flag.handle) for s in (signal.SIGINT, signal.SIGTERM)}
-
-            def __exit__(self, *exc):
-                for number, handler in self.previous.items():
-                    signal.signal(number, handler)
-
-        return Installed()
+    if budget is None or reading < 2.0:
+        return
+    left = budget - (time.monotonic() - command.STARTED_AT)
+    took = f"reading {corpus} took {ui.duration(reading)} of the {ui.duration(budget)} time budget"
+    if reading >= budget / 4 and left < max(MIN_SECONDS_LEFT, budget / 4):
+        raise CharnnError(f"{took}, leaving {ui.duration(max(0.0, left))} to train — run the same command again: "
+                          f"the corpus is in the cache now, so the next run trains for the whole budget")
+    if reading >= budget / 10:
+        ui.info(f"{took}; {ui.duration(left)} are left to train (only this once: the next run reads it from the "
+                f"cache)")
