@@ -17,6 +17,7 @@ its burn-in.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -37,9 +38,13 @@ def evaluate(
     seq_len: int = 256,
     burn_in: int = 256,
     max_chars: int | None = None,
+    on_progress: Callable[[float, int, torch.Tensor], None] | None = None,
 ) -> tuple[float, int]:
     """(mean loss in nats per character, number of characters scored) over `ids` (N,), or over `max_chars` of
-    them where that is fewer."""
+    them where that is fewer. `on_progress(fraction done, characters scored so far, their summed loss)` after each
+    window of `seq_len` columns: the sum is a 0-d tensor that the pass goes on adding to (read it with float(), which
+    waits for an accelerator), and what is scored so far is the start of every stream's span, spread over the split:
+    a score of its own (what `charnn eval` gives when stopped)."""
     n_targets = len(ids) - 1
     if n_targets < 1:
         return float("nan"), 0
@@ -64,7 +69,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=device)
-    state = None
+    state, done = None, 0
     for column in range(0, width, seq_len):
         positions = origins[:, None] + np.arange(column, min(column + seq_len, width))[None, :]  # (B, T)
         scored = (positions >= starts[:, None]) & (positions < ends[:, None])
@@ -76,5 +81,8 @@ def evaluate(
             logits, state = model(inputs, state)  # (B, T, V)
         losses = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # (B, T)
         total += (losses * mask).sum(dtype=torch.float64)
+        done += int(scored.sum())
+        if on_progress is not None:
+            on_progress(min(1.0, (column + seq_len) / width), done, total)
     model.train(was_training)
     return float(total) / n_scored, n_scored

@@ -486,6 +486,35 @@ def test_eval_json(in_cli_root):
     assert everything["chars"] == len(REPETITIVE) - 1
 
 
+def test_eval_scores_fewer_characters_and_says_the_score_so_far_when_stopped(in_cli_root, monkeypatch):
+    """A trial's `charnn eval` of a 2 GB corpus would have scored 198M characters for 38 minutes, with no way to
+    score fewer, and its Ctrl-C after 1m45s said only `interrupted`."""
+    import charnn.evaluation
+
+    sampled = invoke("eval", "corpus.txt", "--split", "all", "--max-chars", "300", "--json")
+    assert sampled.exit_code == 0 and json.loads(sampled.stdout)["chars"] == 300
+    shown = invoke("eval", "corpus.txt", "--split", "all", "--max-chars", "300")
+    assert f"all (300 of {len(REPETITIVE) - 1:,} chars scored, spread over it)" in shown.stdout
+    real, reported = charnn.evaluation.evaluate, []
+
+    def stopped(*args, on_progress, **kwargs):  # Ctrl-C after the second window
+        def progress(fraction, scored, total):
+            on_progress(fraction, scored, total)
+            reported.append((scored, float(total)))
+            if len(reported) == 2:
+                raise KeyboardInterrupt
+
+        return real(*args, on_progress=progress, **kwargs)
+
+    monkeypatch.setattr(charnn.evaluation, "evaluate", stopped)
+    result = fails(130, "eval", "corpus.txt", "--split", "all")
+    scored, total = reported[-1]
+    assert 0 < scored < len(REPETITIVE) - 1
+    said = " ".join(result.stderr.split())
+    assert (f"interrupted after scoring {scored:,} of {len(REPETITIVE) - 1:,} characters, spread over the all split: "
+            f"{total / scored:.4f} nats") in said
+
+
 def test_eval_falls_back_to_the_bundled_model_for_its_own_corpus(in_cli_root):
     """A new-user trial: `charnn eval tinyshakespeare.txt` said "no run trained on tinyshakespeare.txt", though the
     bundled model, which `charnn sample` falls back to, was trained on it."""
@@ -505,7 +534,11 @@ def test_eval_of_a_long_split_says_it_is_scoring(in_cli_root, monkeypatch):
 
     monkeypatch.setattr(inspecting, "LONG_SPLIT", 10)
     result = invoke("eval", "corpus.txt")
-    assert result.exit_code == 0 and re.search(r"scoring [0-9,]+ characters \(Ctrl-C to stop\)", result.stderr)
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 0 and re.search(r"scoring [0-9,]+ characters \(Ctrl-C for the score so far; "
+                                               r"--max-chars N scores N of them, spread over the split\)", said)
+    sampled = " ".join(invoke("eval", "corpus.txt", "--max-chars", "20").stderr.split())
+    assert "scoring 20 characters (Ctrl-C for the score so far)" in sampled
     monkeypatch.setattr(inspecting, "LONG_SPLIT", 10**9)
     assert "characters (Ctrl-C" not in invoke("eval", "corpus.txt").stderr
 

@@ -196,6 +196,23 @@ def test_evaluate_scores_every_character_once():
             assert loss == pytest.approx(expected, rel=1e-6), (batch_size, burn_in)
 
 
+def test_evaluate_reports_its_progress_and_a_score_so_far_of_the_start_of_every_span():
+    """What `charnn eval` shows as it goes, and says when stopped: the characters scored so far, their loss, which is
+    that of the first columns of every stream's span (a trial stopped a 38-minute eval and got only `interrupted`)."""
+    model = make_model()
+    ids = random_ids(1001, seed=7)
+    seen = []
+    loss, count = evaluate(model, ids, batch_size=4, seq_len=50, burn_in=0,
+                           on_progress=lambda fraction, scored, total: seen.append((fraction, scored, float(total))))
+    fractions, scored, totals = zip(*seen, strict=True)
+    assert list(fractions) == sorted(fractions) and fractions[-1] == 1.0 and scored[-1] == count == 1000
+    assert totals[-1] / scored[-1] == pytest.approx(loss, rel=1e-9) and len(seen) == 5
+    # After the first window: the first 50 predictions of each of the 4 streams' spans (250 each), read from their
+    # starts (no burn-in here).
+    first = sum(per_position_losses(model, ids[start : start + 51]).sum() for start in range(0, 1000, 250))
+    assert scored[0] == 200 and totals[0] == pytest.approx(first, rel=1e-5)
+
+
 def per_position_losses(model: CharRNN, ids: np.ndarray) -> np.ndarray:
     """Each next-character loss of one stream over all of ids, state carried, in float64: (N - 1,)."""
     with torch.no_grad():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from charnn.ui.batch import BatchStream, show_fountain
 from charnn.ui.cells import cells_after
-from charnn.ui.messages import ask, duration, error, info, loss_text, show_info, stderr
+from charnn.ui.messages import Progress, ask, duration, error, info, loss_text, show_info, stderr
 from charnn.ui.sampling import (
     PlainStream,
     SampleStatus,
@@ -31,7 +31,8 @@ from charnn.ui.script_stream import ScriptStream
 from charnn.ui.terminal import UnechoedKeys, echoes_keys
 from charnn.ui.training import TrainView, steady_width
 
-__all__ = ["BatchStream", "PlainStream", "SampleStatus", "ScriptStream", "Spinner", "TrainView", "UnechoedKeys", "ask",
+__all__ = ["BatchStream", "PlainStream", "Progress", "SampleStatus", "ScriptStream", "Spinner", "TrainView",
+           "UnechoedKeys", "ask",
            "cells_after", "color_terminal", "duration", "echoes_keys", "end_piped_line", "error", "info", "loss_text",
            "open_stream", "sample_footer", "sample_header", "show_fountain", "show_info", "show_text", "status_for",
            "stderr", "steady_width"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 
 from rich.console import Console
 from rich.text import Text
@@ -49,3 +50,29 @@ def show_info(rows: list[tuple[str, str]], console: Console | None = None) -> No
     width = max((len(key) for key, _ in rows), default=0)
     for key, value in rows:  # not a rich Table: it pads every line to its widest with trailing spaces
         console.print(Text.assemble((key.ljust(width), "bold"), "  ", value), soft_wrap=True)
+
+
+class Progress:
+    """A transient line on stderr, on a terminal, for a long job: what it is, how far it has got, how long is left
+    (`charnn eval` of a 2 GB corpus's split scored for 38 minutes without a word: a trial)."""
+
+    def __init__(self, text: str):
+        self.text, self.started, self.shown = text, time.monotonic(), 0.0
+        self.status = stderr.status(text) if stderr.is_terminal else None
+
+    def __enter__(self) -> Progress:
+        if self.status is not None:
+            self.status.start()
+        return self
+
+    def update(self, fraction: float) -> None:
+        now = time.monotonic()
+        if self.status is None or now - self.shown < 0.5 or fraction <= 0:
+            return
+        self.shown = now
+        left = (now - self.started) * (1 - fraction) / fraction
+        self.status.update(f"{self.text} · {fraction:.0%}" + (f" · {duration(left)} left" if fraction >= 0.01 else ""))
+
+    def __exit__(self, *exc) -> None:
+        if self.status is not None:
+            self.status.stop()
