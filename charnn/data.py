@@ -12,16 +12,18 @@ import codecs
 import errno
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from charnn import corpus_cache
+from charnn.encodings import other_encoding, wide_unicode_kind
 from charnn.errors import CharnnError
 from charnn.vocab import Vocab, listed
 
+FIRST_READ_SHARE = 0.2  # of a corpus's encoding time, its first read (the vocabulary): 25 s of ~2 minutes for 2 GB
 CHUNK_BYTES = 1 << 22  # 4 MiB of input per read: bounded memory, few Python round trips
 
 
@@ -32,44 +34,10 @@ class ReadOptions:
     keep_crlf: bool = False  # keep Windows line endings instead of turning CRLF into LF
 
 
-def wide_unicode_kind(raw: bytes) -> str | None:
-    """The --encoding for a file whose first bytes read as UTF-32 or UTF-16 (Windows' "Unicode" text),
-    else None: from a byte-order mark; without one, UTF-16 of mostly ASCII text has zero bytes in nearly
-    every other place and almost nowhere else, which also says its byte order."""
-    if raw[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
-        return "utf-32"
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return "utf-16"
-    sample = raw[:4096]
-    half = len(sample) // 2
-    even, odd = sample[0::2].count(0), sample[1::2].count(0)
-    if half < 8 or max(even, odd) < 0.3 * half or min(even, odd) > 0.05 * half:
-        return None
-    return "utf-16-le" if odd > even else "utf-16-be"
-
-
-def other_encoding(raw: bytes, encoding: str) -> str:
-    """What to do with bytes that are not `encoding`. Windows' "ANSI" text (Windows-1252) reads as latin-1 without an
-    error, but its € ’ “ ” — become invisible control characters (a new-user trial followed the advice `--encoding
-    latin-1` and trained on them), so it is named where it reads these bytes; but not for UTF-8 text with a stray byte
-    or two, which cp1252 would garble in turn (a review)."""
-    if codecs.lookup(encoding).name == "utf-8":
-        text = raw.decode("utf-8", errors="replace")
-        bad = text.count("\ufffd")
-        if sum(char > "\x7f" for char in text) - bad > bad:  # more valid UTF-8 beyond ASCII than bad bytes
-            return "the rest reads as UTF-8, so --errors replace puts U+FFFD (�) in place of the bad bytes"
-    try:
-        raw.decode("cp1252")
-    except UnicodeDecodeError:
-        return "convert it to UTF-8, or use --encoding latin-1 or --errors replace"
-    if any(0x80 <= byte <= 0x9F for byte in raw):  # where the two differ: cp1252's punctuation, latin-1's C1
-        return "it reads as Windows-1252 text (what Windows editors call ANSI): use --encoding cp1252"
-    return "convert it to UTF-8, or use --encoding cp1252 (Windows) or latin-1, or --errors replace"
-
-
-def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | None = None) -> Iterator[str]:
+def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | None = None,
+              on_read: Callable[[int], None] | None = None) -> Iterator[str]:
     """Decoded text of `path` in chunks: BOM dropped, CRLF → LF, bad bytes reported by offset; its first `limit`
-    bytes only, where given."""
+    bytes only, where given. `on_read(bytes read so far)` after each chunk."""
     try:
         decoder = codecs.getincrementaldecoder(options.encoding)(options.errors)
     except LookupError:
@@ -100,6 +68,8 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | Non
                 raise CharnnError(f"{path} cannot be read as {options.encoding} ({error}) — give its byte order, "
                                   f"e.g. --encoding {options.encoding}-le") from None
             offset += len(raw)
+            if on_read is not None:
+                on_read(offset)
             if first and text:
                 text = text.removeprefix("\ufeff")
                 first = False
@@ -167,8 +137,10 @@ def source_of(path: Path, options: ReadOptions, vocab: Vocab | None) -> dict:
             "options": options.__dict__, "vocab": vocab.chars if vocab else None}
 
 
-def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> EncodedCorpus:
-    """Encode `path` (cached). With `vocab`, encode with that vocabulary (unknown chars are an error)."""
+def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None,
+                on_progress: Callable[[float], None] | None = None) -> EncodedCorpus:
+    """Encode `path` (cached). With `vocab`, encode with that vocabulary (unknown chars are an error).
+    `on_progress(fraction done)` as it encodes (not when it reads the cache): a 2 GB corpus took two minutes."""
     path = Path(path)
     check_corpus_path(path)
     scoring = vocab is not None  # eval's read: it keeps nothing, so it needs no cache
@@ -182,14 +154,19 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
     # Both reads take the bytes the file had when the first began: a file written to meanwhile (a log, a download)
     # had its later characters encoded as others, silently (a new-user trial).
     size = source["size"]
+    first_share = 0.0 if vocab is not None else FIRST_READ_SHARE
+
+    def progress(share: float, start: float):  # bytes read → a fraction of the whole encoding
+        return None if on_progress is None else lambda done: on_progress(start + share * done / max(size, 1))
+
     if vocab is None:
         seen: set[str] = set()
-        for text in iter_text(path, options, size):
+        for text in iter_text(path, options, size, progress(first_share, 0.0)):
             seen.update(text)
         vocab = Vocab("".join(sorted(seen)))
 
     def encoded():  # (n,) ids a chunk of text at a time
-        for text in iter_text(path, options, size):
+        for text in iter_text(path, options, size, progress(1 - first_share, first_share)):
             missing = vocab.unknown(text) if scoring else []  # a vocabulary read from this file has every character
             if missing:
                 # A file read in another encoding than its own shows characters that are not in it (a new-user
@@ -211,7 +188,12 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
             folder = corpus_cache.cache_dir()
             why = "it is a file, not a folder" if folder.is_file() else error.strerror  # not "File exists" (a trial)
             # A full disk is not an unwritable folder (a trial).
-            fix = ("free disk space there, or set CHARNN_CACHE to a folder on another disk"
+            # How much: a trial's cache filled the disk and said nothing of what it needed. At most a character a
+            # byte of the file (UTF-8), each 1 or 2 bytes of ids (Vocab.dtype).
+            need = size * vocab.dtype.itemsize
+            amount = (f"{need / 1e9:.1f} GB" if need >= 1e9 else f"{need / 1e6:.0f} MB" if need >= 1e6
+                      else f"{max(1, round(need / 1e3))} KB")
+            fix = (f"it needs up to {amount}: free disk space there, or set CHARNN_CACHE to a folder on another disk"
                    if error.errno in (errno.ENOSPC, errno.EDQUOT) else "set CHARNN_CACHE to a writable folder")
             raise CharnnError(f"cannot write the encoded-corpus cache in {folder}: {why} — {fix}") from None
         chunks = list(encoded())  # in memory instead (a trial: `charnn eval` refused a read-only CHARNN_CACHE)

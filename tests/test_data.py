@@ -159,6 +159,22 @@ def test_a_corpus_written_to_while_it_is_read_is_never_encoded_as_other_characte
         assert not list(corpus_cache.cache_dir().glob("*.ids"))
 
 
+def test_encoding_reports_its_progress_over_both_reads(write_corpus, monkeypatch):
+    """A trial's 2 GB corpus took two minutes to encode with nothing moving on the screen."""
+    monkeypatch.setattr(data, "CHUNK_BYTES", 64)
+    path = write_corpus("aaaa bbbb\n" * 100)  # 1,000 bytes: 16 chunks a read
+    seen: list[float] = []
+    load_corpus(path, on_progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 32
+    assert max(f for f in seen if f <= data.FIRST_READ_SHARE) == data.FIRST_READ_SHARE  # the first read's share
+    again: list[float] = []
+    load_corpus(path, on_progress=again.append)
+    assert again == []  # read from the cache: nothing to report
+    scored: list[float] = []
+    load_corpus(path, vocab=Vocab(" \nabz"), on_progress=scored.append)  # one read: the vocabulary is given
+    assert scored == sorted(scored) and scored[0] < 0.1 and scored[-1] == 1.0
+
+
 def test_an_edited_corpus_replaces_its_cache_entry(write_corpus):
     """Entries are keyed by size and mtime, so each edit of a corpus left a full copy behind (a new-user trial: 57 MB
     of them after a day). Another file's entry stays; so do, until the file changes, the same file read another way
@@ -208,8 +224,8 @@ def test_an_unusable_cache_stops_training_with_the_fix_and_eval_reads_in_memory(
             raise OSError(errno.ENOSPC, "No space left on device")
 
         patched.setattr(corpus_cache, "write", full)
-        with pytest.raises(CharnnError, match=r"No space left on device — free disk space there, or set "
-                                              r"CHARNN_CACHE to a folder on another disk$"):
+        with pytest.raises(CharnnError, match=r"No space left on device — it needs up to 1 KB: free disk space "
+                                              r"there, or set CHARNN_CACHE to a folder on another disk$"):
             load_corpus(path)
     scored = load_corpus(path, vocab=Vocab(" ehlort\n"))
     assert scored.vocab.decode(scored.ids) == "hello there\n"

@@ -25,9 +25,9 @@ def module_name(path: Path) -> str:
 
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
-CORE = ["batches", "checkpoint", "config", "corpus_cache", "data", "drawing", "errors", "evaluation", "events",
-        "lstm_int8", "model", "optimization", "planning", "precision", "presets", "products", "recorder", "resuming",
-        "run_lock", "runs", "sample", "script", "speed", "stepper", "threads", "train", "vocab"]
+CORE = ["batches", "checkpoint", "config", "corpus_cache", "data", "drawing", "encodings", "errors", "evaluation",
+        "events", "lstm_int8", "model", "optimization", "planning", "precision", "presets", "products", "recorder",
+        "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper", "threads", "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -50,7 +50,8 @@ DEPENDENCIES = {
                      "runs", "train", "ui"},
     "config": {"errors"},
     "corpus_cache": {"errors", "vocab"},
-    "data": {"corpus_cache", "errors", "vocab"},
+    "data": {"corpus_cache", "encodings", "errors", "vocab"},
+    "encodings": set(),
     "errors": set(),
     "evaluation": {"model", "precision"},
     "events": {"config"},

@@ -119,10 +119,12 @@ def load_announced(path: Path, options, vocab=None):
     from charnn.corpus_cache import cache_dir
     from charnn.data import is_cached, load_corpus
 
-    if path.is_file() and path.stat().st_size >= BIG_CORPUS_BYTES and not is_cached(path, options, vocab):
-        ui.info(f"encoding {path} ({path.stat().st_size / 1e6:,.0f} MB) — once: later runs read it from the cache "
-                f"in {cache_dir()}")
-    return load_corpus(path, options, vocab)
+    if not (path.is_file() and path.stat().st_size >= BIG_CORPUS_BYTES and not is_cached(path, options, vocab)):
+        return load_corpus(path, options, vocab)
+    ui.info(f"encoding {path} ({path.stat().st_size / 1e6:,.0f} MB) — once: later runs read it from the cache "
+            f"in {cache_dir()}")
+    with ui.Progress(f"encoding {path.name}") as shown:  # a trial's 2 GB: two minutes with nothing moving
+        return load_corpus(path, options, vocab, on_progress=shown.update)
 
 
 def resolve_device(name: str):
