@@ -497,7 +497,11 @@ def test_resume_takes_the_runs_settings_and_refuses_a_finished_run(tmp_path, wri
     monkeypatch.chdir(tmp_path)
     first = cli("train", str(corpus), "--out", "run", "--cell", "gru", "--lr", "0.01", "--seed", "3", *TINY)
     assert first.exit_code == 0, first.output
-    done = cli("train", str(corpus), "--out", "run", "--resume")  # no flags: the run's own target, reached
+    from charnn import ui
+
+    with monkeypatch.context() as patched:  # refused before the training panel: a trial saw an empty one first
+        patched.setattr(ui, "TrainView", lambda: pytest.fail("the training panel was drawn"))
+        done = cli("train", str(corpus), "--out", "run", "--resume")  # no flags: the run's own target, reached
     assert done.exit_code == 1 and "already at its target" in done.stderr
     fewer = cli("train", str(corpus), "--out", "run", "--resume", "--steps", "5")  # a trial: it spoke of --time
     assert fewer.exit_code == 1 and "already at its target, --steps 5: it is at step" in fewer.stderr

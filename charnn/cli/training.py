@@ -165,6 +165,8 @@ the target (--steps/--time) when neither is given.
                 ui.info(f"model size from the preset: {plan.preset_reason} (--layers/--hidden-size to choose)")
             if plan.precision_reason:
                 ui.info(f"precision {plan.precision_reason}")
+            if resume:  # here too: a refusal came under an empty training panel (a trial's resume past its target)
+                check_resume(data, plan, run_dir)
             view = ui.TrainView()
             stop.training, stop.view = (lambda: view.started is not None), view
             if stop.signal == signal.SIGTERM:  # during set-up, before there was a view to tell
@@ -196,6 +198,16 @@ the target (--steps/--time) when neither is given.
     if view.finished is not None and view.finished.reason == "time" and not view.finished.steps_trained:
         # the budget went on starting up; the view said so
         raise typer.Exit(1)  # nothing trained or saved: `charnn train … && charnn sample` must not go on (a trial)
+
+
+def check_resume(data, plan, run_dir: Path) -> None:
+    """What training itself checks before a resume (resuming.py), before the training panel is drawn."""
+    from charnn import checkpoint
+    from charnn.resuming import check_resumable
+
+    payload = checkpoint.load(run_dir / "latest.pt")
+    if all(key in payload for key in ("metrics", "train_config")):  # else training says what it lacks
+        check_resumable(payload, data, plan.model_config, plan.config, run_dir)
 
 
 def check_time_left(corpus: Path, reading: float, budget: float | None) -> None:
