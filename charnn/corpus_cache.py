@@ -120,7 +120,7 @@ def drop_earlier(kept: Path, source: dict) -> None:
             other = json.loads(meta_path.read_text(encoding="utf-8")).get("source")
             if not isinstance(other, dict):
                 continue
-            gone = not Path(other["path"]).exists()
+            gone = file_gone(Path(other["path"]))
             if not gone and (other.get("path") != source["path"] or (
                     other.get("size"), other.get("mtime_ns")) == (source["size"], source["mtime_ns"])):
                 continue
@@ -128,3 +128,16 @@ def drop_earlier(kept: Path, source: dict) -> None:
             meta_path.with_suffix(".ids").unlink(missing_ok=True)
         except (OSError, ValueError, AttributeError, KeyError, TypeError):  # gone already, or not ours to read
             continue
+
+
+def file_gone(path: Path) -> bool:
+    """Whether `path` was moved or deleted: its folder is here and it is not. Not where its folder is missing too (a
+    drive that is away, a path of another machine or container sharing this cache) or cannot be read: an entry still
+    needed costs a full read to rebuild (minutes for GBs)."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return path.parent.is_dir()
+    except OSError:
+        return False
+    return False

@@ -177,7 +177,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
                                   "evaluate on text written in the model's alphabet")
             try:
                 yield vocab._encode_known(text, checked=not scoring).astype(vocab.dtype)
-            except ValueError:  # changed in place between the two reads
+            except ValueError:  # changed in place between the two reads (a change in characters it has is not seen)
                 raise CharnnError(f"{path} changed while it was read — run again once nothing is writing to it"
                                   ) from None
 

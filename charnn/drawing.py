@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -100,7 +101,7 @@ def check_sampling(num_samples: int, temperature: float, top_k: int | None, top_
                    generator: Generators, precision: str) -> None:
     """Raise CharnnError for what sampling cannot take, when it is asked for (not at the first character)."""
     check_controls(temperature, top_k, top_p)
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
         raise CharnnError(f"num_samples must be a whole number, at least 1, not {num_samples!r}")
     if precision not in SAMPLING_PRECISIONS:
         raise CharnnError(f"precision must be one of {', '.join(SAMPLING_PRECISIONS)}, not {precision!r}")

@@ -38,13 +38,12 @@ def evaluate(
     seq_len: int = 256,
     burn_in: int = 256,
     max_chars: int | None = None,
-    on_progress: Callable[[float, int, torch.Tensor], None] | None = None,
+    on_progress: Callable[[float, int, float], None] | None = None,
 ) -> tuple[float, int]:
     """(mean loss in nats per character, number of characters scored) over `ids` (N,), or over `max_chars` of
     them where that is fewer. `on_progress(fraction done, characters scored so far, their summed loss)` after each
-    window of `seq_len` columns: the sum is a 0-d tensor that the pass goes on adding to (read it with float(), which
-    waits for an accelerator), and what is scored so far is the start of every stream's span, spread over the split:
-    a score of its own (what `charnn eval` gives when stopped)."""
+    window of `seq_len` columns (one wait for an accelerator a window): what is scored so far is the start of every
+    stream's span, spread over the split, a score of its own (what `charnn eval` gives when stopped)."""
     n_targets = len(ids) - 1
     if n_targets < 1:
         return float("nan"), 0
@@ -83,6 +82,6 @@ def evaluate(
         total += (losses * mask).sum(dtype=torch.float64)
         done += int(scored.sum())
         if on_progress is not None:
-            on_progress(min(1.0, (column + seq_len) / width), done, total)
+            on_progress(min(1.0, (column + seq_len) / width), done, float(total))
     model.train(was_training)
     return float(total) / n_scored, n_scored

@@ -144,10 +144,11 @@ class Recorder:
                 "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "val_chars": scored,
                 "best_val_loss": self.best, "elapsed": round(elapsed, 3),
                 "chars_seen": weights["metrics"]["chars_seen"], "lr": self.optimizer.param_groups[0]["lr"]})
-            checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
+            if self.config.keep_checkpoints:  # --keep 0: none, not one written and removed at once (a review)
+                checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
             run_lock.prune_steps(self.run_dir, self.config.keep_checkpoints)
-            # Each file announced as it is written (a trial from Python found only latest.pt announced).
-            self.on_event(Saved(self.run_dir / f"step-{step:08d}.pt"))
+            if self.config.keep_checkpoints:  # each file announced as it is written (a trial found only latest.pt)
+                self.on_event(Saved(self.run_dir / f"step-{step:08d}.pt"))
             if is_best:
                 checkpoint.save(weights, self.run_dir / "best.pt")
                 self.on_event(Saved(self.run_dir / "best.pt"))

@@ -132,6 +132,12 @@ def test_the_entry_of_a_corpus_that_has_gone_goes_at_the_next_encoding(write_cor
     renamed = load_corpus(moved.with_name("renamed.txt"))  # encoded: the gone file's entry goes
     assert renamed.vocab.decode(renamed.ids) == "xyz xyz\n" and len(list(cache.glob("*.ids"))) == 2
     assert data.is_cached(kept) and data.is_cached(moved.with_name("renamed.txt"))
+    # A file whose folder is missing too (a drive that is away, another machine's path) keeps its entry (a review).
+    away = write_corpus("away away\n", name="drive/away.txt")
+    load_corpus(away)
+    away.parent.rename(away.parent.with_name("elsewhere"))
+    load_corpus(write_corpus("new text\n", name="new.txt"))
+    assert len(list(cache.glob("*.ids"))) == 4
 
 
 @pytest.mark.parametrize("change", ["appended", "rewritten"])

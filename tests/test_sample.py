@@ -284,6 +284,18 @@ def test_a_sample_with_its_own_generator_is_its_text_alone(cell, precision):
         generate_batch(model, VOCAB, "th", 5, 4, generator=[torch.Generator()] * 3)
 
 
+def test_a_sample_is_its_text_alone_across_the_noise_blocks():
+    """8 streams draw their noise in blocks of 936 steps here (NOISE_BLOCK // (B·V)), one stream in blocks of 1,024:
+    past both, each sample is still the text its seed gives alone (a review)."""
+    model = make_model()
+    seeds = sample_seeds(5, 8)
+    texts = generate_batch(model, VOCAB, "th", 2100, 8, temperature=1.0,
+                           generator=[torch.Generator().manual_seed(seed) for seed in seeds])
+    for seed, batched in zip(seeds[::3], texts[::3], strict=True):
+        alone = generate(model, VOCAB, "th", 2100, 1.0, generator=torch.Generator().manual_seed(seed))
+        assert "".join(alone) == batched
+
+
 @pytest.mark.parametrize("stop", ["e ", "o."])
 def test_generate_batch_multichar_stop_ends_each_row_at_its_first_stop(stop):
     model = make_model()

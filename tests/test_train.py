@@ -328,6 +328,14 @@ def test_should_stop_saves_latest(tmp_path, short_corpus):
     assert resumed.events[0].start_step == 3 and resumed.events[-1].reason == "steps"
 
 
+def test_keep_0_writes_and_announces_no_step_file(tmp_path, short_corpus):
+    """A review: with --keep 0 each step file was written, removed at once, and announced as saved."""
+    run = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=20, keep_checkpoints=0))
+    saved = [event.path.name for event in run.events if isinstance(event, Saved)]
+    assert "best.pt" in saved and not any(name.startswith("step-") for name in saved)
+    assert not list((tmp_path / "run").glob("step-*.pt"))
+
+
 def test_a_stop_right_after_an_eval_keeps_its_val_loss_in_latest(tmp_path, short_corpus):
     """A new-user trial (the library): stopped by `should_stop` just after the eval at step 10, latest.pt said val_loss
     NaN, written over the eval's own save of that step."""

@@ -126,7 +126,7 @@ def evaluate_command(
             ui.info(f"scoring {wanted:,} characters (Ctrl-C for the score so far"
                     + ("; --max-chars N scores N of them, spread over the split)" if wanted == split_chars else ")"))
 
-        def progress(fraction: float, scored: int, total) -> None:
+        def progress(fraction: float, scored: int, total: float) -> None:
             so_far[:] = [scored, total]
             shown.update(fraction)
 
@@ -140,8 +140,7 @@ def evaluate_command(
         # every stream's span, spread over the split: a score of its own.
         scored, total = so_far or (0, 0.0)
         interrupted(f"interrupted after scoring {scored:,} of {wanted:,} characters, spread over the {split} split: "
-                    f"{float(total) / scored:.4f} nats ({float(total) / scored / LN2:.4f} bpc) so far" if scored
-                    else "interrupted")
+                    f"{total / scored:.4f} nats ({total / scored / LN2:.4f} bpc) so far" if scored else "interrupted")
     result = {"nats": nats, "bpc": nats / LN2, "chars": chars, "split": split, "checkpoint": str(file),
               "corpus": str(corpus)}
     if as_json:

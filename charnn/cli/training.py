@@ -124,8 +124,8 @@ the target (--steps/--time) when neither is given.
     try:
         torch_device = resolve_device(device)
         most_threads = set_threads(threads, torch_device)
-        if not resume:
-            check_can_make(run_dir or Path("checkpoints") / corpus.stem)
+        if not resume:  # without --out: checkpoints/<corpus name>, or -2, -3 … where that holds a run (a review)
+            check_can_make(run_dir or Path("checkpoints"))
         reading = time.monotonic()
         data = load_announced(corpus, ReadOptions(encoding, errors, keep_crlf))
         if not resume:  # a resumed run's budget is its own, and its corpus is read from the cache
