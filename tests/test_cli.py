@@ -1487,8 +1487,8 @@ def test_a_batch_cut_on_a_terminal_ends_its_line(monkeypatch):
     `^Cinterrupted` on one line."""
     import io
 
+    from charnn.batch_rows import BatchRows
     from charnn.cli.stopping import keep_what_was_made
-    from charnn.sample import BatchRows
 
     class Terminal(io.StringIO):
         def isatty(self):

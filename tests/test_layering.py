@@ -25,14 +25,15 @@ def module_name(path: Path) -> str:
 
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
-CORE = ["batches", "checkpoint", "config", "corpus_cache", "data", "drawing", "encodings", "errors", "evaluation",
-        "events", "lstm_int8", "model", "optimization", "planning", "precision", "presets", "products", "recorder",
-        "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper", "threads", "train", "vocab"]
+CORE = ["batch_rows", "batches", "checkpoint", "config", "corpus_cache", "data", "drawing", "encodings", "errors",
+        "evaluation", "events", "lstm_int8", "model", "optimization", "planning", "precision", "presets", "products",
+        "recorder", "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper", "threads", "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
     "__init__": set(),  # public names are resolved lazily from strings (see test_public_names)
     "__main__": {"cli"},
+    "batch_rows": {"vocab"},
     "batches": {"errors"},
     "checkpoint": {"config", "errors", "model"},
     "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.train_stop", "cli.training"},
@@ -40,8 +41,8 @@ DEPENDENCIES = {
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "config", "data", "errors", "evaluation",
                        "precision", "runs", "ui", "vocab"},
     "cli.options": {"errors", "ui"},
-    "cli.sampling": {"checkpoint", "cli.command", "cli.options", "cli.sigterm", "cli.stopping", "config", "drawing",
-                     "errors", "interactive", "runs", "sample", "script", "ui", "vocab"},
+    "cli.sampling": {"batch_rows", "checkpoint", "cli.command", "cli.options", "cli.sigterm", "cli.stopping", "config",
+                     "drawing", "errors", "interactive", "runs", "sample", "script", "ui", "vocab"},
     "cli.sigterm": {"cli.stopping"},
     "cli.stopping": {"errors", "script", "ui"},
     "cli.usage": {"ui"},
@@ -65,7 +66,7 @@ DEPENDENCIES = {
     "products": {"precision"},
     "run_lock": {"errors"},
     "runs": {"checkpoint", "errors", "run_lock", "vocab"},
-    "sample": {"drawing", "model", "script", "stepper", "threads", "vocab"},
+    "sample": {"batch_rows", "drawing", "model", "script", "stepper", "threads", "vocab"},
     "drawing": {"config", "errors"},
     "script": set(),
     "stepper": {"config", "lstm_int8", "model", "products"},

@@ -232,7 +232,7 @@ def test_a_narrow_terminal_gets_one_figure_a_row_with_whole_labels():
 
 
 class GrowingRows:
-    """A batch's rows (sample.BatchRows) as `position` grows, from their final texts: rows in `stopped` end at their
+    """A batch's rows (batch_rows.BatchRows) as `position` grows, from their final texts: rows in `stopped` end at their
     last character (their --stop), the others run on to the batch's end."""
 
     def __init__(self, texts: list[str], stopped: tuple[int, ...] = ()):

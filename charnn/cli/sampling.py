@@ -106,8 +106,9 @@ def sample(
 
     from charnn import checkpoint as checkpoints
     from charnn import runs, script, ui
+    from charnn.batch_rows import BatchRows
     from charnn.drawing import check_controls, sample_seeds
-    from charnn.sample import BatchRows, generate, generate_batch, writes_script
+    from charnn.sample import generate, generate_batch, writes_script
     from charnn.vocab import Vocab, listed, unseen_note
 
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed

@@ -20,7 +20,7 @@ class BatchStream:
     samples still open when the batch ends are written then. So text shows from the first step, not after the
     last one (a batch of 8 × 1,000 took 1.5 s to show anything, and minutes for long samples).
 
-    `rows` is the batch's `sample.BatchRows`: `update` reads it as it grows.
+    `rows` is the batch's `batch_rows.BatchRows`: `update` reads it as it grows.
     """
 
     def __init__(self, rows, style: str, prime: str, writes_script: Callable[[], bool] | None, label: str,
