@@ -1707,6 +1707,13 @@ def test_a_run_folder_that_cannot_be_made_is_refused_before_the_corpus_is_read(i
     assert not Path("ro/run").exists()
 
 
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_an_empty_corpus_argument_is_named_as_empty(in_cli_root, command):
+    """A script's unset `"$CORPUS"`: `charnn train ""` said `. is a directory`."""
+    fails(2, command, "", message="CORPUS: is empty — give the path of a text file")
+    fails(1, command, ".", message=". is a directory")  # the folder itself, given as such
+
+
 def test_interactive_commands(in_cli_root):
     script = "/temp 0\n/length 12\nthe \n/temp -1\n/bogus\n/length x\n/temp\n/seed 7\n"
     result = invoke("sample", "--interactive", input=script)

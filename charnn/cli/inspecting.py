@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from charnn.cli.command import DEVICES, Flag, fail, interrupted, load_announced, resolve_device
-from charnn.cli.options import check_encoding
+from charnn.cli.options import check_encoding, text_file
 from charnn.config import TrainConfig
 from charnn.errors import CharnnError
 
@@ -57,7 +57,8 @@ def info(path: Annotated[Path | None, typer.Argument(
 
 def evaluate_command(
     corpus: Annotated[Path, typer.Argument(help="Text file to score (read as the run read its corpus, unless "
-                                                "--encoding/--errors say otherwise).", metavar="CORPUS")],
+                                                "--encoding/--errors say otherwise).", metavar="CORPUS",
+                                           parser=text_file)],
     checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: the newest run "
                                                          "trained on CORPUS under checkpoints/).")] = None,
     split: Annotated[str, typer.Option(help="val (last fraction), train (the rest) or all.")] = "val",

@@ -36,6 +36,14 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def text_file(value: str) -> Path:
+    """A corpus argument as typed: an empty one (a script's unset `"$CORPUS"`) became the current folder, and
+    `charnn train ""` said `. is a directory`."""
+    if not value:
+        raise typer.BadParameter("is empty — give the path of a text file", param_hint="'CORPUS'")
+    return Path(value)
+
+
 def check_top_p(value: float | None) -> float | None:
     if value is not None and (math.isnan(value) or not (0 < value <= 1)):
         raise typer.BadParameter(f"must be in (0, 1], not {value}")

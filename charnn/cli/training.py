@@ -31,6 +31,7 @@ from charnn.cli.options import (
     check_positive,
     check_seed,
     parse_duration,
+    text_file,
 )
 from charnn.cli.train_stop import StopFlag
 from charnn.config import ACCELERATOR_BATCH_SIZE, CELLS, ModelConfig, TrainConfig
@@ -43,7 +44,7 @@ M, T = ModelConfig, TrainConfig
 
 def train(
     corpus: Annotated[Path, typer.Argument(help="Text file to learn from (UTF-8, or give --encoding).",
-                                           metavar="CORPUS")],
+                                           metavar="CORPUS", parser=text_file)],
     steps: Annotated[int | None, typer.Option(help="Optimizer steps (default: a 10m budget).", **Positive)] = None,
     time_budget: Annotated[str | None, typer.Option("--time", help="Wall-clock budget, with its unit: 90s, 10m, "
                                                                    "1h30m.")] = None,
