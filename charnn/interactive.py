@@ -12,7 +12,7 @@ import sys
 import torch
 
 from charnn import ui
-from charnn.drawing import check_controls
+from charnn.drawing import check_controls, sample_seeds
 from charnn.errors import CharnnError
 from charnn.sample import generate, writes_script
 from charnn.vocab import unseen_note
@@ -28,7 +28,10 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
         import readline  # noqa: F401
 
     settings = {"temp": temperature, "length": length, "topk": top_k, "topp": top_p, "unknown": unknown, "seed": seed}
-    generator = torch.Generator().manual_seed(seed)
+    # Each stream draws from a seed of its own, said after it, so that `charnn sample --seed S --prime …` makes it
+    # again: the first after /seed N (or the start) is N, the next ones derived from it as a batch's samples are (a
+    # trial's favourite second stream could not be found again: all drew on from one generator).
+    streams = 0  # since the seed was set
     ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
             "/unknown skip, /help; Ctrl-C stops a stream, Ctrl-D quits")
     while True:
@@ -51,8 +54,9 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                     ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N, /unknown error|skip|replace; "
                             "anything else is a prime")
                 elif name == "seed":
-                    generator.manual_seed(int(value))
-                    settings = {**settings, "seed": int(value)}
+                    if not 0 <= int(value) < 2**32:
+                        raise CharnnError(f"/seed takes a whole number from 0 to {2**32 - 1}, not {value.strip()}")
+                    settings, streams = {**settings, "seed": int(value)}, 0
                 elif name == "unknown":
                     if value.strip() not in ("error", "skip", "replace"):
                         raise CharnnError("/unknown takes error, skip or replace")
@@ -73,6 +77,10 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                 ui.error(str(problem) if isinstance(problem, CharnnError) else f"bad value for /{name}: {value!r}")
             continue
         stream = None  # where a Ctrl-C leaves the cursor: `cursor_inside_a_line`
+        own = sample_seeds(settings["seed"], streams + 1)[streams]
+        streams += 1
+        generator = torch.Generator().manual_seed(own)
+        told = f" (seed {own})" if settings["temp"] else ""  # at temperature 0 every seed gives the same
         try:
             # From Enter on, keys typed are not echoed into the text (ui.UnechoedKeys): they wait for the next prompt.
             with ui.UnechoedKeys(sys.stdin, sys.stdout):
@@ -104,10 +112,12 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             if terminated():  # the session ends; what says so starts a line of its own
                 sys.stderr.write(line_break)
                 raise
-            ui.info(line_break + "stream stopped")
+            ui.info(line_break + "stream stopped" + told)
         else:
             sys.stdout.write("\n")  # end the continuation's line
             sys.stdout.flush()
+            if told:
+                ui.info(told.strip(" ()"))
 
 
 def cursor_inside_a_line(stream) -> bool:

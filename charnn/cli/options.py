@@ -68,9 +68,12 @@ def check_positive(value: float | None) -> float | None:
     return value
 
 
+SEEDS = 2**32  # torch's CPU generator keeps 32 bits of a seed: 5 and 5 + 2^32 drew the same text (a trial)
+
+
 def check_seed(value: int | None) -> int | None:
-    if value is not None and not 0 <= value < 2**63:  # a callback, not min/max: those print the range in --help
-        raise typer.BadParameter(f"must be a whole number from 0 to 2^63 - 1, not {value}")
+    if value is not None and not 0 <= value < SEEDS:  # a callback, not min/max: those print the range in --help
+        raise typer.BadParameter(f"must be a whole number from 0 to {SEEDS - 1} (2^32 - 1), not {value}")
     return value
 
 

@@ -226,4 +226,4 @@ def sample(
             if pressed:
                 interrupted(termination.word + told, termination.code)
             raise typer.Exit(0) from None
-    ui.sample_footer(count, time.monotonic() - started, seed if temperature else None, open_line)
+    ui.sample_footer(count, time.monotonic() - started, seed if temperature else None, open_line, num_samples)

@@ -186,7 +186,7 @@ def end_piped_line(open_line: bool) -> None:
         stderr.file.flush()
 
 
-def sample_footer(count: int, seconds: float, seed: int | None, open_line: bool = False) -> None:
+def sample_footer(count: int, seconds: float, seed: int | None, open_line: bool = False, samples: int = 1) -> None:
     """The closing line on stderr; `seed` None at temperature 0 (greedy: any seed gives the same). `open_line`: the
     text on stdout (not a terminal) ended mid-line. When stdout is a pipe, whose reader may write it to this same
     terminal (`| cat`), or where stderr shares stdout's file (a new-user trial's log read `They nod. 10 chars in
@@ -198,5 +198,7 @@ def sample_footer(count: int, seconds: float, seed: int | None, open_line: bool 
         sys.stdout.flush()  # the text before the line break, where the two share a file
         stderr.file.write("\n")
     rate = count / seconds if seconds > 0 else 0
+    # A batch's seed under its last sample read as that sample's (a trial): it is the batch's, as its headers say.
+    batch = f" for the {samples} samples (each one's own is in its header)" if samples > 1 else ""
     info(f"{count:,} char{'s' * (count != 1)} in {seconds:.2f}s ({rate:,.0f} chars/s)"
-         + ("" if seed is None else f", seed {seed}"))
+         + ("" if seed is None else f", seed {seed}{batch}"))
