@@ -199,7 +199,8 @@ def output_text(texts: list[str], prime: str, fountain: bool, seeds: list[int] |
     """What `--output` writes for generated `texts` (each continuing `prime`): the text, or with `fountain` a
     Fountain screenplay of the prime and the text. Several samples each come under a header (with its seed from
     `seeds`) and end their line, as the screen shows them; in Fountain the header is a section, which screenwriting
-    apps show in the outline and leave out of the script."""
+    apps show in the outline and leave out of the script, so each sample after the first also starts a new page
+    (`===`): printed, they ran into each other (a new-user trial)."""
     body = [to_fountain(prime + text) if fountain else text for text in texts]
     if len(body) == 1:
         return body[0]
@@ -208,6 +209,7 @@ def output_text(texts: list[str], prime: str, fountain: bool, seeds: list[int] |
         if number > 1 and not written.endswith("\n\n"):  # one blank line between samples, also after `--stop '\n\n'`
             written += "\n"
         seed = seeds[number - 1] if seeds else None
+        written += "===\n\n" if fountain and number > 1 else ""  # a page break
         written += sample_heading(number, len(body), seed, fountain) + ("\n\n" if fountain else "\n")
         written += text + "\n" * (bool(text) and not text.endswith("\n"))  # as the screen: an empty one adds none
     return written

@@ -146,6 +146,7 @@ def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
            str(fountain))
     sections = fountain.read_text(encoding="utf-8").split("# Sample ")
     assert sections[0] == "" and [part[:6] for part in sections[1:]] == ["1 of 2", "2 of 2"]
+    assert sections[1].endswith("\n\n===\n\n")  # sample 2 on a page of its own: printed, they ran together
     # With a prime: the file's screenplay is the screen's, the prime once at its head (it was prepended twice).
     shown = invoke("sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--format", "fountain",
                    "--output", str(fountain), "--prime", "THE END, said the")
