@@ -1301,6 +1301,17 @@ def test_ctrl_c_during_a_batch_keeps_what_it_made(in_cli_root, tmp_path):
     assert len(written) > 3 * 30  # each row as far as the batch had come
 
 
+def test_wrote_is_said_after_the_fountain_document(in_cli_root, tmp_path, monkeypatch):
+    """Two trials read `wrote N chars to film.fountain` above the document it names (a text sample says it after)."""
+    from charnn import ui
+
+    order, show, info = [], ui.show_fountain, ui.info
+    monkeypatch.setattr(ui, "show_fountain", lambda *args: order.append("document") or show(*args))
+    monkeypatch.setattr(ui, "info", lambda message: order.append(message.split()[0]) or info(message))
+    result = invoke("sample", "--length", "50", "--seed", "1", "--output", str(tmp_path / "film.fountain"))
+    assert result.exit_code == 0 and order.index("wrote") == order.index("document") + 1
+
+
 def test_fountain_on_stdout_is_the_document_output_writes(in_cli_root, tmp_path):
     """A new-user trial: `--num-samples 2 --format fountain > c.fountain` had `── sample` lines for headers, and
     `--output d.fountain` Fountain sections."""

@@ -177,10 +177,15 @@ def sample(
                     texts = generate_batch(model, vocab, prime, length, num_samples, temperature, top_k, top_p,
                                            generator, unknown, stop, on_progress=spin.progress(length), rows=batch,
                                            precision=precision, most_threads=most_threads)
+                said = None
                 if output is not None:  # first: a reader of stdout that has gone (`| head`) must not cost the file
-                    write_output(output, script.output_text(texts, prime, fountain, seeds))
+                    said = write_output(output, script.output_text(texts, prime, fountain, seeds), say=False)
                     written = True
-                ui.show_fountain(texts, prime, style, seeds)
+                try:
+                    ui.show_fountain(texts, prime, style, seeds)
+                finally:  # said after the document, as after a text sample (two trials read it out of order)
+                    if said:
+                        ui.info(said)
                 # chars/s from the first character, as below: a trial's 300,000-character prime read "20 chars/s"
                 count, started = sum(map(len, texts)), spin.started or started
             elif num_samples > 1:

@@ -15,11 +15,11 @@ from pathlib import Path
 from charnn.errors import CharnnError
 
 
-def write_output(output: Path, text: str) -> None:
+def write_output(output: Path, text: str, say: bool = True) -> str:
     """`text` into `output`. A plain file of ours in a folder we may write in is written beside it and renamed over
     it, so that it is whole or as it was (a full disk had cut one at 12,288 bytes of 20,000: a new-user trial).
     Anything else (a pipe, /dev/stdout, a link, another user's file, a file with other names) is written in place,
-    as it is: a rename would break or replace it."""
+    as it is: a rename would break or replace it. The line that says so, shown unless `say` is False."""
     from charnn import ui
 
     try:
@@ -44,7 +44,10 @@ def write_output(output: Path, text: str) -> None:
             said.append("free space there or choose another path")
         raise CharnnError(f"cannot write --output {output}: {problem.strerror}"
                           + (f" — {'; '.join(said)}" if said else "")) from None
-    ui.info(f"wrote {len(text):,} chars to {output}")
+    said = f"wrote {len(text):,} chars to {output}"
+    if say:
+        ui.info(said)
+    return said
 
 
 def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | None, written: bool, prime: str,
