@@ -1,6 +1,6 @@
 """`charnn sample --interactive`: a prompt loop in the terminal. Each line typed is a prime, and its continuation
-streams under it; /temp, /length, /topk, /topp, /seed and /unknown change the settings between streams. Ctrl-C
-stops the current stream and keeps the session; Ctrl-D ends it.
+streams under it; /temp, /length, /topk, /topp, /seed and /unknown change the settings between streams, and /save
+adds the last stream to a file. Ctrl-C stops the current stream and keeps the session; Ctrl-D ends it.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+from pathlib import Path
 
 import torch
 
@@ -32,8 +33,9 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
     # again: the first after /seed N (or the start) is N, the next ones derived from it as a batch's samples are (a
     # trial's favourite second stream could not be found again: all drew on from one generator).
     streams = 0  # since the seed was set
+    last: list[str] = []  # the last stream as shown, its prime first: what /save adds to a file
     ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
-            "/unknown skip, /help; Ctrl-C stops a stream, Ctrl-D quits")
+            "/unknown skip, /save scene.txt, /help; Ctrl-C stops a stream, Ctrl-D quits")
     while True:
         try:
             line = ui.ask("prime> ")
@@ -51,8 +53,11 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                 if name in settings and not value.strip():  # `/temp` alone read "bad value for /temp: ''"
                     raise CharnnError(f"/{name} needs a value, e.g. /{name} {EXAMPLES[name]} — try /help")
                 if name == "help":
-                    ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N, /unknown error|skip|replace; "
-                            "anything else is a prime")
+                    ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N, /unknown error|skip|replace, "
+                            "/save FILE (adds the last stream to FILE); anything else is a prime")
+                elif name == "save":  # a trial could keep a favourite stream only by copying it off the screen
+                    save(last, value.strip())
+                    continue
                 elif name == "seed":
                     if not 0 <= int(value) < 2**32:
                         raise CharnnError(f"/seed takes a whole number from 0 to {2**32 - 1}, not {value.strip()}")
@@ -99,11 +104,13 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                     settings["unknown"], precision, most_threads) if settings["length"] else None)
                 # The status row under the text, as `charnn sample` has. Ctrl-C: closes a style left open, erases the
                 # status, and writes no more of the text.
+                last = [line]  # kept as it grows: a stream stopped by Ctrl-C can be saved as far as it came
                 with ui.status_for(stream, label, settings["temp"], settings["length"]) as status:
                     for char in line:  # echo the prime so the continuation reads on from it
                         stream.write(char)
                     for char in chars:
                         stream.write(char)
+                        last.append(char)
                         status.tick()
         except CharnnError as problem:  # before anything was written
             ui.error(str(problem))
@@ -118,6 +125,23 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             sys.stdout.flush()
             if told:
                 ui.info(told.strip(" ()"))
+
+
+def save(last: list[str], name: str) -> None:
+    """/save FILE: the last stream, its prime first, added to FILE (a blank line after what FILE held), so that a
+    session's favourites collect in one file."""
+    if not name:
+        raise CharnnError("/save needs a file name, e.g. /save scene.txt")
+    if not last:
+        raise CharnnError("nothing to save yet — type a prime first")
+    text, path = "".join(last), Path(name).expanduser()
+    text += "" if text.endswith("\n") else "\n"
+    try:
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(("\n" if file.tell() else "") + text)
+    except OSError as problem:
+        raise CharnnError(f"cannot write {path}: {problem.strerror} — give another file") from None
+    ui.info(f"added the last stream ({len(text):,} chars, its prime first) to {path}")
 
 
 def cursor_inside_a_line(stream) -> bool:

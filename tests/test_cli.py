@@ -1753,6 +1753,24 @@ def test_each_interactive_stream_says_the_seed_that_makes_it_again(in_cli_root):
         assert text == alone.split("\n")[0] and alone
 
 
+def test_interactive_save_adds_the_last_stream_to_a_file(in_cli_root, tmp_path):
+    """A trial could keep a favourite stream of a session only by copying it off the screen."""
+    out = tmp_path / "scenes.txt"
+    script = f"/save {out}\nthe \n/save {out}\nfox \n/save {out}\n/save\n/save {tmp_path}\n"
+    result = invoke("sample", "--interactive", "--length", "30", "--seed", "5", input=script)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert "nothing to save yet — type a prime first" in said and "/save needs a file name" in said
+    assert f"cannot write {tmp_path}: Is a directory — give another file" in said
+    added = re.findall(rf"added the last stream \(3[45] chars, its prime first\) to {re.escape(str(out))}", said)
+    assert len(added) == 2
+    # The screen: each stream (its prime echoed, then 30 characters), then a line break.
+    first, second = result.stdout[:34], result.stdout[35:69]
+    assert first.startswith("the ") and second.startswith("fox ")
+    ended = [text + ("" if text.endswith("\n") else "\n") for text in (first, second)]
+    assert out.read_text(encoding="utf-8") == ended[0] + "\n" + ended[1]
+
+
 def test_interactive_refuses_an_unseen_character_before_echoing_the_prime(in_cli_root):
     """Refused, then skipped or replaced: the echo is the prime the model reads (it was the prime as typed)."""
     result = invoke("sample", "--interactive", "--seed", "3",
