@@ -115,6 +115,7 @@ def sample(
     stop = unescape(stop)
     pieces: list[str] = []  # the streamed sample so far, which Ctrl-C still writes to --output
     stream = batch = shown = None  # one sample's stream, or a batch's rows and their stream (what Ctrl-C still writes)
+    seeds = None  # a batch's, one a sample (none at temperature 0)
     texts: list[str] = []
     open_line = False  # the text on stdout ended mid-line
     written = False  # --output written
@@ -214,7 +215,7 @@ def sample(
                     sys.stdout.write("\n")
                     open_line = False
             if output is not None and not written:
-                write_output(output, script.output_text(texts, prime, fountain, batch.seeds if batch else None))
+                write_output(output, script.output_text(texts, prime, fountain, seeds))
         except CharnnError as problem:
             fail(str(problem))
         except KeyboardInterrupt:
@@ -227,7 +228,7 @@ def sample(
                 made = (texts or batch.texts()) if batch is not None else ["".join(pieces)]
                 if output is not None and not written and any(made):
                     with contextlib.suppress(CharnnError):
-                        write_output(output, script.output_text(made, prime, fountain, batch.seeds if batch else None))
+                        write_output(output, script.output_text(made, prime, fountain, seeds))
             if pressed:
                 interrupted(termination.word + told, termination.code)
             raise typer.Exit(0) from None
