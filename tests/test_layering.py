@@ -81,7 +81,8 @@ DEPENDENCIES = {
     "ui.cells": set(),
     "ui.messages": set(),
     "ui.sampling": {"script", "ui.cells", "ui.messages", "ui.script_stream", "ui.terminal"},
-    "ui.script_stream": {"script", "ui.cells"},
+    "ui.script_stream": {"script", "ui.cells", "ui.script_styles"},
+    "ui.script_styles": set(),
     "ui.terminal": set(),
     "ui.training": {"events", "ui.messages", "ui.terminal"},
     "vocab": {"errors"},
@@ -178,7 +179,7 @@ def test_only_ui_imports_rich(module):
 
 def test_ui_is_where_rich_is():
     assert {module for module in MODULES if "rich" in roots(imported(module))} == {
-        "ui.cells", "ui.messages", "ui.sampling", "ui.script_stream", "ui.training"}
+        "ui.cells", "ui.messages", "ui.sampling", "ui.script_stream", "ui.script_styles", "ui.training"}
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -143,9 +143,9 @@ def test_speakers_keep_one_colour():
 
 def test_speakers_get_colours_of_their_own(monkeypatch):
     """A new-user trial: the bundled screenplay's six main characters had three colours between them."""
-    from charnn.ui import script_stream
+    from charnn.ui import script_styles
 
-    monkeypatch.setattr(script_stream, "SPEAKERS", {})  # as a new process has it: none named yet
+    monkeypatch.setattr(script_styles, "SPEAKERS", {})  # as a new process has it: none named yet
     names = ["JONAH", "ZOË", "MARGARET", "RUTH", "PETRA", "OLD TOBIAS"]
     rendered = styled("".join(f"{name}: Yes.\n" for name in names * 2))
     colours = [re.findall(rf"(\x1b\[[0-9;]*m){name}:", rendered) for name in names]

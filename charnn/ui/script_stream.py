@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from rich.console import Console
-from rich.style import Style
 
 from charnn import script
 from charnn.ui.cells import cells_after, fitted, visible, width_unsure
+from charnn.ui.script_styles import KIND_STYLES, ScriptStyles
 
-SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan",
-                   "bright_magenta", "bright_green", "bright_yellow"]
-# Colour by speaker, in the order they first speak: shared by every stream of the process, so that a name keeps its
-# colour across a batch's samples and an interactive session's streams.
-SPEAKERS: dict[str, str] = {}
-KIND_STYLES = {"heading": "bold underline", "transition": "bold italic", "direction": "dim italic", "text": ""}
 # To the status row and back, wherever the text left the cursor. Down and up by one row keeping the column (IND, RI:
 # on the bottom row, the way down scrolls, so the status row exists before the cursor is saved); save it (DECSC);
 # down to the status row's start; and after the status, the cursor restored (DECRC). No column is computed: one
@@ -37,14 +29,13 @@ class Closing:
         self.close(cut=kind is not None and issubclass(kind, KeyboardInterrupt))
 
 
-class ScriptStream(Closing):
+class ScriptStream(Closing, ScriptStyles):
     """Writes generated characters to a terminal as they come, styled as a play or screenplay.
 
     A line's kind is often unknown at its first character (is "MAR" the start of a cue?), so
     while a line's beginning could still be a cue, speaker, heading or transition, those few
     characters are held back; once the kind is clear they are written styled and the rest of the
-    line streams straight through. Styles are ANSI strings rendered once by Rich and reused, so
-    the per-character cost stays a string write. Text itself never passes through Rich markup.
+    line streams straight through (styled by `ScriptStyles`).
     """
 
     def __init__(self, out, console: Console | None = None, status: Console | None = None, detect: bool = False,
@@ -55,9 +46,7 @@ class ScriptStream(Closing):
         self.styles = styles
         self.active = styles and not detect
         self.seen = ""  # recent text, for detection
-        console = console or Console(file=out)
-        self.codes: dict[str, tuple[str, str]] = {}
-        self.color_system = console.color_system
+        ScriptStyles.__init__(self, console or Console(file=out))
         self.line = ""  # the current line so far
         self.cells = 0  # its width in terminal cells (kept as it grows: measuring it per character is slow)
         # Of those, the cells handed to `out`: where a Ctrl-C leaves the cursor (held text is not in it). Updated in
@@ -79,33 +68,9 @@ class ScriptStream(Closing):
         # The terminal's width when the status was last drawn (asking costs ~15 µs).
         self.width = max(1, status.width) if status is not None else 80
 
-    def ansi(self, style: str) -> tuple[str, str]:
-        if style not in self.codes:
-            rendered = Style.parse(style).render("\0", color_system=self.color_system) if style else "\0"
-            self.codes[style] = tuple(rendered.split("\0", 1))
-        return self.codes[style]
-
-    def styled(self, text: str, style: str) -> str:
-        start, end = self.ansi(style)
-        return f"{start}{text}{end}" if text else ""
-
-    def speaker_style(self, name: str) -> str:
-        """Bold in the speaker's colour: the next colour unused so far for a new name (a hash of the name gave the
-        bundled screenplay's six main characters three colours between them: a new-user trial)."""
-        key = name.upper()  # `Nurse:` and `NURSE:` are one character
-        if key not in SPEAKERS:
-            SPEAKERS[key] = SPEAKER_COLOURS[len(SPEAKERS) % len(SPEAKER_COLOURS)]
-        return f"bold {SPEAKERS[key]}"
-
     def render_decided(self, text: str) -> str:
         """Held text of the current line, styled now that the line's kind is known."""
-        # The name comes from the whole line: a prime that ends mid-line (`CLARE`) began it, unprinted.
-        if self.kind == "speaker":
-            name, colon, rest = text.partition(":")
-            return self.styled(name + colon, self.speaker_style(self.line.partition(":")[0].strip())) + rest
-        if self.kind == "cue":
-            return self.styled(text, self.speaker_style(re.sub(r"\s*\(.*$", "", self.line.strip())))
-        return self.styled(text, KIND_STYLES.get(self.kind, ""))
+        return self.line_start(text, self.kind, self.line)
 
     def decide(self, final: bool) -> None:
         stripped = self.line.strip()
