@@ -21,20 +21,73 @@ def wide_unicode_kind(raw: bytes) -> str | None:
     return "utf-16-le" if odd > even else "utf-16-be"
 
 
+# Names for the encodings a detector may give, as a user knows them (any other is named by its codec alone).
+KNOWN_AS = {"cp1250": "Windows-1250 (Central European)", "cp1251": "Windows-1251 (Cyrillic)",
+            "cp1253": "Windows-1253 (Greek)", "iso8859_7": "ISO-8859-7 (Greek)", "cp1254": "Windows-1254 (Turkish)",
+            "cp1255": "Windows-1255 (Hebrew)", "cp1256": "Windows-1256 (Arabic)", "cp1257": "Windows-1257 (Baltic)",
+            "koi8_r": "KOI8-R (Russian)", "koi8_u": "KOI8-U (Ukrainian)", "cp866": "DOS Cyrillic (cp866)",
+            "mac_cyrillic": "Mac Cyrillic", "cp932": "Shift JIS (Japanese)", "shift_jis": "Shift JIS (Japanese)",
+            "euc_jp": "EUC-JP (Japanese)", "euc_jis_2004": "EUC-JP (Japanese)", "gb18030": "GB18030 (Chinese)",
+            "gb2312": "GB2312 (Chinese)", "gbk": "GBK (Chinese)", "big5": "Big5 (Traditional Chinese)",
+            "big5hkscs": "Big5-HKSCS (Traditional Chinese)", "cp949": "Korean (cp949)", "euc_kr": "EUC-KR (Korean)",
+            "iso2022_jp": "ISO-2022-JP (Japanese)"}
+
+
+def detected_encoding(raw: bytes) -> str | None:
+    """The legacy encoding that `raw` (not UTF-8) reads as text in some language, by charset-normalizer, which scores
+    each decoding by how its characters mix and how often each letter comes, language by language; None where it
+    finds none, or where the bytes beyond ASCII are too few and alike to tell (one accent, a stray byte)."""
+    sample = raw[:1 << 20]
+    beyond = [byte for byte in sample if byte >= 0x80]
+    if len(beyond) < 32 or len(set(beyond)) < 8:
+        return None
+    from charset_normalizer import from_bytes  # only here: it costs ~40 ms to import, and only a refusal needs it
+
+    best = from_bytes(sample).best()
+    if best is None or best.language == "Unknown" or codecs.lookup(best.encoding).name in ("utf-8", "ascii"):
+        return None
+    return best.encoding
+
+
 def other_encoding(raw: bytes, encoding: str) -> str:
     """What to do with bytes that are not `encoding`. Windows' "ANSI" text (Windows-1252) reads as latin-1 without an
     error, but its € ’ “ ” — become invisible control characters (a new-user trial followed the advice `--encoding
     latin-1` and trained on them), so it is named where it reads these bytes; but not for UTF-8 text with a stray byte
-    or two, which cp1252 would garble in turn (a review)."""
+    or two, which cp1252 would garble in turn (a review). A file in another language's encoding is named by what it
+    reads as: a trial's Russian file in Windows-1251 was called Windows-1252 (its — is 0x97 in both), and read so it
+    trained on `Ýëåãèÿ` for `Элегия`."""
     if codecs.lookup(encoding).name == "utf-8":
         text = raw.decode("utf-8", errors="replace")
         bad = text.count("\ufffd")
         if sum(char > "\x7f" for char in text) - bad > bad:  # more valid UTF-8 beyond ASCII than bad bytes
             return "the rest reads as UTF-8, so --errors replace puts U+FFFD (�) in place of the bad bytes"
     try:
-        raw.decode("cp1252")
+        western = raw.decode("cp1252")
     except UnicodeDecodeError:
+        western = None
+    found = detected_encoding(raw)
+    if found is not None and raw.decode(found, errors="replace") != western:
+        return f"it reads as {KNOWN_AS.get(found, found)} text: use --encoding {found}"
+    if western is None:
         return "convert it to UTF-8, or use --encoding latin-1 or --errors replace"
     if any(0x80 <= byte <= 0x9F for byte in raw):  # where the two differ: cp1252's punctuation, latin-1's C1
         return "it reads as Windows-1252 text (what Windows editors call ANSI): use --encoding cp1252"
     return "convert it to UTF-8, or use --encoding cp1252 (Windows) or latin-1, or --errors replace"
+
+
+def misread_note(head: bytes, encoding: str, chars: str, name: str) -> str | None:
+    """What to say of a corpus `name` that read without an error as a single-byte `encoding` (its vocabulary `chars`,
+    its first bytes `head`) where it reads as text in another: a trial followed the advice `--encoding cp1252` for a
+    Russian Windows-1251 file, and trained without a word on `Ýëåãèÿ`. None where nothing is to be said."""
+    given = codecs.lookup(encoding).name
+    if given.startswith(("utf-", "utf_")):
+        return None
+    found = detected_encoding(head)
+    if found is not None and codecs.lookup(found).name != given and (
+            head.decode(found, errors="replace") != head.decode(encoding, errors="replace")):
+        return (f"{name} reads more like {KNOWN_AS.get(found, found)} text than {encoding}: if its samples look "
+                f"garbled, use --encoding {found}")
+    if given == "iso8859-1" and any("\x80" <= char <= "\x9f" for char in chars):
+        return (f"{name} read as latin-1 holds control characters U+0080–U+009F, which is what a Windows-1252 "
+                "file's € ’ “ ” and dashes become: if it is one, --encoding cp1252 reads them as those")
+    return None

@@ -442,6 +442,32 @@ def test_a_windows_1252_corpus_is_named_as_one(tmp_path, monkeypatch):
     assert result.exit_code == 0 and "control characters" not in result.stderr
 
 
+RUSSIAN = ("Элегия. Ветер листает старый календарь — и снег ложится на крыши. «Где ты?» — спросила она, и никто не "
+           "ответил. Мы шли по тёмной улице, и фонари горели тускло, как в детстве.\n")
+JAPANESE = "雪が降る　窓の向こうに、静かな夜が広がっている。君の声を思い出して、私は一人で歩いた。春の風が吹くころ、また会えるだろうか。\n"
+
+
+def test_a_file_in_another_languages_encoding_is_named_by_it(tmp_path, monkeypatch):
+    """A new-user trial: a Russian poem file saved as Windows-1251 was called Windows-1252 (its — is 0x97 in both),
+    and `--encoding cp1252`, as advised, trained without a word on `Ýëåãèÿ` for `Элегия`."""
+    monkeypatch.chdir(tmp_path)
+    russian = tmp_path / "russian.txt"
+    russian.write_bytes((RUSSIAN * 40).encode("cp1251"))
+    refused = cli("train", str(russian), *TINY)
+    assert refused.exit_code == 1 and "reads as Windows-1251 (Cyrillic) text: use --encoding cp1251" in refused.stderr
+    assert "1252" not in refused.stderr
+    right = cli("train", str(russian), "--encoding", "cp1251", "--out", "right", *TINY)
+    assert right.exit_code == 0 and "reads more like" not in right.stderr
+    assert set("Элегия") <= set(checkpoint.load(tmp_path / "right" / "latest.pt")["vocab"])
+    wrong = cli("train", str(russian), "--encoding", "cp1252", "--out", "wrong", *TINY)  # it trains, and says so
+    assert wrong.exit_code == 0
+    assert "reads more like Windows-1251 (Cyrillic) text than cp1252: if its samples look garbled, use --encoding " \
+           "cp1251" in " ".join(wrong.stderr.split())
+    japanese = tmp_path / "japanese.txt"  # Shift JIS, which cp1252 cannot read at all
+    japanese.write_bytes((JAPANESE * 40).encode("shift_jis"))
+    assert "reads as Shift JIS (Japanese) text: use --encoding cp932" in cli("train", str(japanese), *TINY).stderr
+
+
 def test_crlf_normalised_unless_kept(tmp_path, monkeypatch):
     corpus = tmp_path / "dos.txt"
     corpus.write_bytes(("HAMLET: words\r\n" * 300).encode())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import shlex
 import signal
 import time
@@ -110,6 +109,7 @@ the target (--steps/--time) when neither is given.
 
     from charnn import ui
     from charnn.data import ReadOptions
+    from charnn.encodings import misread_note
     from charnn.planning import DEFAULT_BUDGET, plan_run
     from charnn.run_lock import RunLock, check_can_make, make_run_folder
     from charnn.runs import (
@@ -132,9 +132,10 @@ the target (--steps/--time) when neither is given.
         if not resume:  # a resumed run's budget is its own, and its corpus is read from the cache
             check_time_left(corpus, time.monotonic() - reading, budget if budget is not None or steps is not None
                             else DEFAULT_BUDGET)
-        if codecs.lookup(encoding).name == "iso8859-1" and any("\x80" <= char <= "\x9f" for char in data.vocab.chars):
-            ui.info(f"{corpus} read as latin-1 holds control characters U+0080–U+009F, which is what a Windows-1252 "
-                    "file's € ’ “ ” and dashes become: if it is one, --encoding cp1252 reads them as those")
+        with open(corpus, "rb") as file:  # read without an error is not read right (an encoding's other language)
+            note = misread_note(file.read(1 << 20), encoding, data.vocab.chars, str(corpus))
+        if note:
+            ui.info(note)
         if not resume:  # before anything about run folders or sizes is said (train() checks a resume's own split)
             data.check_trainable(T.val_fraction)
         # The run folder's lock is taken now and held through training: before the preset's speed test, which would
