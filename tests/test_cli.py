@@ -219,6 +219,39 @@ def test_a_prime_typed_at_the_terminal_is_asked_for(in_cli_root):
     assert child.returncode == 0 and len(out) == 10
 
 
+def test_at_a_terminal_each_sample_goes_on_from_the_primes_last_line(in_cli_root):
+    """A new-user trial: `--num-samples 3 --prime "雪"` showed samples that began `が降る…`, fragments. On a colour
+    terminal each sample now starts on the prime's last line (dim); in a pipe the text alone, as before."""
+    from test_script import ANSI, Screen
+
+    prime = "the first\nthe"
+    seen = bytearray()
+    with at_a_terminal(in_cli_root.root, "sample", "--prime", prime, "--length", "30", "--seed", "3",
+                       "--num-samples", "2", "--style", "auto") as (child, leader, follower):
+        read_until(leader, b"for the 2 samples", seen)
+        assert child.wait(timeout=60) == 0
+    piped = invoke("sample", "--prime", prime, "--length", "30", "--seed", "3", "--num-samples", "2")
+    samples = re.split(r"── sample \d/2 · seed \d+ ──\n", piped.stdout)[1:]
+    assert len(samples) == 2 and not any(sample.startswith("the") for sample in samples)
+    screen = Screen(80)
+    screen.feed(ANSI.sub("", seen.decode("utf-8").replace("\r\n", "\n")))
+    rows = screen.rows()
+    headers = [number for number, row in enumerate(rows) if row.startswith("── sample")]
+    assert len(headers) == 2
+    for header, sample in zip(headers, samples, strict=True):
+        assert rows[header + 1] == "the" + sample.split("\n")[0]  # the prime's last line, then the sample's
+    assert "the first" not in "\n".join(rows)  # only its last line: a prime may be a whole scene
+    seen = bytearray()
+    with at_a_terminal(in_cli_root.root, "sample", "--prime", prime, "--length", "30", "--seed", "3"
+                       ) as (child, leader, follower):
+        read_until(leader, b"seed 3", seen)
+        assert child.wait(timeout=60) == 0
+    screen = Screen(80)
+    screen.feed(ANSI.sub("", seen.decode("utf-8").replace("\r\n", "\n")))
+    alone = invoke("sample", "--prime", prime, "--length", "30", "--seed", "3").stdout
+    assert "the" + alone.split("\n")[0] in screen.rows() and not alone.startswith("the")
+
+
 TYPED = b"#7%7#"  # keys a user types while text streams; none is in the corpus's vocabulary
 
 

@@ -124,6 +124,33 @@ def styled(text: str) -> str:
     return out.getvalue()
 
 
+def test_the_line_a_prime_leaves_open_is_shown_dim_before_the_text():
+    """A new-user trial: `--prime "Ветер"` showed ` листает старый календарь.`, a fragment; a batch's samples too.
+    On a colour terminal the prime's last line now comes first, dim, and the text goes on from it, styled as the
+    line it is part of: the speech after a prime's `ROMEO:` is not the name's colour."""
+    out = io.StringIO()
+    stream = ScriptStream(out, Console(file=out, force_terminal=True, color_system="truecolor"))
+    stream.line = "ROMEO: But soft"  # as open_stream starts it from a prime "…\nROMEO: But soft"
+    stream.show_context()
+    assert stream.context_shown and stream.shown_cells == len("ROMEO: But soft")  # a Ctrl-C ends its line
+    for char in "! what light\nJULIET: Ay me.\n":
+        stream.write(char)
+    stream.close()
+    rendered = out.getvalue()
+    dim = stream.ansi("dim")[0]
+    assert rendered.startswith(dim + "ROMEO: But soft")
+    assert ANSI.sub("", rendered) == "ROMEO: But soft! what light\nJULIET: Ay me.\n"
+    assert "! what light" in ANSI.sub("", rendered.split("\n")[0].split("soft", 1)[1]) and re.search(
+        r"soft\x1b\[[0-9;]*m! what light", rendered)  # no colour of its own: only the dim's end before it
+    assert re.search(r"\x1b\[1;[0-9;]*mJULIET:", rendered)
+    for line, styles in (("", True), ("To be", False)):  # a prime that ends its line; `--style plain`
+        out = io.StringIO()
+        stream = ScriptStream(out, Console(file=out, force_terminal=True, color_system="truecolor"), styles=styles)
+        stream.line = line
+        stream.show_context()
+        assert out.getvalue() == "" and not stream.context_shown and stream.shown_cells == 0
+
+
 @pytest.mark.parametrize("text", [PLAY, SCREENPLAY, PROSE, MIXED_CASE_PLAY, "HAMLET", "INT. unfinished",
                                   "日本語のテキスト\n— ñ é"])
 def test_styled_stream_is_the_text_plus_styles_only(text):

@@ -48,7 +48,8 @@ def check_writable(output: Path) -> None:
 def sample(
     checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: newest run, "
                                                          "else the bundled model).")] = None,
-    prime: Annotated[str, typer.Option(help="Text to start from (not printed again); '-' reads stdin. \\n and "
+    prime: Annotated[str, typer.Option(help="Text to start from (a terminal shows its last line dim; a pipe or "
+                                            "file gets the text alone); '-' reads stdin. \\n and "
                                             "\\t are a line break and a tab, unless the model knows backslashes."
                                        )] = "",
     prime_file: Annotated[Path | None, typer.Option(help="Read the prime from a UTF-8 file.")] = None,
@@ -203,6 +204,7 @@ def sample(
                 chars = generate(model, vocab, prime, length, temperature, top_k, top_p, generator, unknown, stop,
                                  precision, most_threads)
                 stream = ui.open_stream(style, sys.stdout, context=prime, writes_script=trial)
+                stream.show_context()
                 with ui.status_for(stream, label, temperature, length) as status:
                     for char in chars:
                         pieces.append(char)
@@ -210,7 +212,7 @@ def sample(
                         status.tick()
                 count, started = len(pieces), status.started  # as for a batch: from the first character
                 texts = ["".join(pieces)]
-                open_line = bool(texts[0]) and not texts[0].endswith("\n")
+                open_line = not texts[0].endswith("\n") if texts[0] else stream.context_shown
                 if sys.stdout.isatty() and open_line:
                     sys.stdout.write("\n")
                     open_line = False

@@ -13,7 +13,7 @@ from charnn.ui.sampling import SampleStatus, open_stream, sample_header, show_te
 
 class BatchStream:
     """`--num-samples N` on stdout while the batch is made, in exactly the bytes of its samples shown one after
-    another under their headers (what `--output` writes).
+    another under their headers (what `--output` writes), and on a colour terminal each on the prime's last line.
 
     The samples grow side by side, one character each per step of the batch. Sample 1 streams under its header;
     once it has ended (its `--stop`), the next one's text so far is written at once and that one streams on. The
@@ -69,6 +69,7 @@ class BatchStream:
                 seed = self.rows.seeds[self.current] if self.rows.seeds else None
                 sample_header(self.current + 1, self.total, self.style, self.previous, seed)
                 self.headed = True
+                self.stream.show_context()
             for char in text:
                 self.stream.write(char)
             self.written += len(text)
@@ -77,7 +78,7 @@ class BatchStream:
         """End the current sample (whole: `text`) and open the next one's stream."""
         with self.guard:  # its closing line break and the move to the next sample: both or neither
             self.stream.close()
-            if text and not text.endswith("\n"):
+            if not text.endswith("\n") if text else self.stream.context_shown:
                 sys.stdout.write("\n")
             sys.stdout.flush()
             self.previous, self.current, self.written, self.headed = text, self.current + 1, 0, False

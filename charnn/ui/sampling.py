@@ -27,11 +27,15 @@ class PlainStream(Closing):
         self.dropped = ""  # nothing is held back here
         self.shown_cells = 0  # whether the current line has text (ScriptStream's, where it is counted in cells)
         self.terminal = out.isatty()  # a terminal gets control characters as pictures; a file or pipe, the text
+        self.context_shown = False  # the text alone, no prime (ScriptStream.show_context)
 
     def write(self, char: str) -> None:
         self.out.write(visible(char) if self.terminal else char)
         self.shown_cells = 0 if char == "\n" else self.shown_cells + 1  # right after the write (ScriptStream.show_held)
         self.out.flush()
+
+    def show_context(self) -> None:
+        pass
 
     def close(self, cut: bool = False) -> None:
         self.out.flush()

@@ -53,6 +53,7 @@ class ScriptStream(Closing, ScriptStyles):
         # the statement after each write (`show_held` says why).
         self.shown_cells = 0
         self.held = ""  # characters of it not yet written
+        self.context_shown = False  # the prime's last line was shown before the text (`show_context`)
         self.dropped = ""  # held characters that a cut (Ctrl-C) left unwritten
         self.kind: str | None = None  # decided kind of the current line
         self.in_speech = False  # the line above is a cue, or a parenthetical or capitals under one (script.classify)
@@ -67,6 +68,19 @@ class ScriptStream(Closing, ScriptStyles):
         self.unsure = False
         # The terminal's width when the status was last drawn (asking costs ~15 µs).
         self.width = max(1, status.width) if status is not None else 80
+
+    def show_context(self) -> None:
+        """The start of the line the text goes on (the prime's last line, `line`), dim, where styles are on: a sample
+        that begins mid-line read as a fragment (`--prime "Ветер"` showed ` листает старый календарь.`, a new-user
+        trial). Only its last line: a prime may be a whole scene."""
+        if not self.styles or not self.line:
+            return
+        shown = "".join(visible(char) for char in self.line)
+        self.unsure = any(map(width_unsure, shown))  # then no status row under this line (`write`)
+        self.out.write(self.styled(shown, "dim"))
+        self.out.flush()
+        self.shown_cells = self.cells = cells_after(0, shown, self.width)
+        self.context_shown = True
 
     def render_decided(self, text: str) -> str:
         """Held text of the current line, styled now that the line's kind is known."""

@@ -44,9 +44,10 @@ class ScriptStyles:
     def line_start(self, text: str, kind: str, line: str) -> str:
         """`text`, the start of a `line` of `kind`, styled. The name comes from the whole line: a prime that ends
         mid-line (`CLARE`) began it, unprinted."""
-        if kind == "speaker":
-            name, colon, rest = text.partition(":")
-            return self.styled(name + colon, self.speaker_style(line.partition(":")[0].strip())) + rest
+        if kind == "speaker":  # `text` ends `line`; its name ends at the line's first colon, maybe before `text`
+            name_end = max(0, line.find(":") + 1 - (len(line) - len(text))) if ":" in line else len(text)
+            name, rest = text[:name_end], text[name_end:]
+            return self.styled(name, self.speaker_style(line.partition(":")[0].strip())) + rest
         if kind == "cue":
             return self.styled(text, self.speaker_style(re.sub(r"\s*\(.*$", "", line.strip())))
         return self.styled(text, KIND_STYLES.get(kind, ""))
