@@ -77,7 +77,10 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                 else:
                     raise CharnnError(f"unknown command /{name} — try /help")
                 # name=value: "unknown error" read as an error message (a new-user trial)
-                ui.info("settings: " + " ".join(f"{k}={'off' if v is None else v}" for k, v in settings.items()))
+                # The seed: the next stream's (a trial read seed=7 after two streams from it as the next one's).
+                shown = {**settings, "seed": sample_seeds(settings["seed"], streams + 1)[streams]}
+                ui.info("settings: " + " ".join(f"{k}={'off' if v is None else v}" for k, v in shown.items())
+                        + " (the next stream's)")
             except (ValueError, CharnnError) as problem:
                 ui.error(str(problem) if isinstance(problem, CharnnError) else f"bad value for /{name}: {value!r}")
             continue
@@ -94,6 +97,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                 except CharnnError as problem:
                     raise CharnnError(str(problem).replace("--unknown", "/unknown")) from None
                 note = unseen_note(vocab, line, settings["unknown"])
+                typed = line  # what /save keeps: the poem as typed (a trial lost a Greek word to `replace`)
                 if note:  # skipped or replaced: the echo shows the prime the model reads (not the one typed)
                     ui.info(f"/unknown {settings['unknown']}: {note}")
                     line = vocab.decode(ids)
@@ -104,7 +108,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                     settings["unknown"], precision, most_threads) if settings["length"] else None)
                 # The status row under the text, as `charnn sample` has. Ctrl-C: closes a style left open, erases the
                 # status, and writes no more of the text.
-                last = [line]  # kept as it grows: a stream stopped by Ctrl-C can be saved as far as it came
+                last = [typed]  # kept as it grows: a stream stopped by Ctrl-C can be saved as far as it came
                 with ui.status_for(stream, label, settings["temp"], settings["length"]) as status:
                     for char in line:  # echo the prime so the continuation reads on from it
                         stream.write(char)
@@ -128,7 +132,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
 
 
 def save(last: list[str], name: str) -> None:
-    """/save FILE: the last stream, its prime first, added to FILE (a blank line after what FILE held), so that a
+    """/save FILE: the last stream, its prime first (as typed), added to FILE (a blank line after what FILE held), so that a
     session's favourites collect in one file."""
     if not name:
         raise CharnnError("/save needs a file name, e.g. /save scene.txt")

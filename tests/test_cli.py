@@ -1769,7 +1769,7 @@ def test_interactive_commands(in_cli_root):
     assert "unknown command /bogus" in result.stderr
     assert "bad value for /length" in result.stderr
     assert "/temp needs a value, e.g. /temp 0.8" in result.stderr  # it read "bad value for /temp: ''"
-    assert "settings: temp=0.0 length=12 topk=off topp=off unknown=error seed=7" in result.stderr
+    assert "settings: temp=0.0 length=12 topk=off topp=off unknown=error seed=7 (the next stream's)" in result.stderr
 
 
 def test_each_interactive_stream_says_the_seed_that_makes_it_again(in_cli_root):
@@ -1780,6 +1780,11 @@ def test_each_interactive_stream_says_the_seed_that_makes_it_again(in_cli_root):
     said = re.findall(r"(?:^|> )seed (\d+)$", result.stderr, flags=re.MULTILINE)  # piped: after the prompt
     assert said[0] == "42" and len(said) == 2 and said[1] != "42"
     assert "/seed takes a whole number from 0 to 4294967295, not 99999999999" in result.stderr
+    # The settings line names the next stream's seed (a trial read seed=42 after two streams as the next one's).
+    assert said[1] not in result.stderr.split("seed 42")[0]
+    after = invoke("sample", "--interactive", "--length", "10", input="/seed 42\nthe \n/temp 0.9\n")
+    next_seed = re.search(r"seed=(\d+) \(the next stream's\)", after.stderr.rpartition("settings:")[2]).group(1)
+    assert next_seed == said[1]  # the second stream after /seed 42, as in the session above
     streams = [block.split("\n")[0] for block in result.stdout.split("the ")[1:]]  # each stream's text, prime cut
     for seed, text in zip(said, streams, strict=True):
         alone = invoke("sample", "--seed", seed, "--prime", "the ", "--length", "40").stdout
@@ -1804,10 +1809,13 @@ def test_interactive_save_adds_the_last_stream_to_a_file(in_cli_root, tmp_path):
     assert out.read_text(encoding="utf-8") == ended[0] + "\n" + ended[1]
 
 
-def test_interactive_refuses_an_unseen_character_before_echoing_the_prime(in_cli_root):
-    """Refused, then skipped or replaced: the echo is the prime the model reads (it was the prime as typed)."""
-    result = invoke("sample", "--interactive", "--seed", "3",
-                    input="thQ\n/topk off\n/unknown maybe\n/unknown skip\nthQe\n/unknown replace\nthQe\n")
+def test_interactive_refuses_an_unseen_character_before_echoing_the_prime(in_cli_root, tmp_path):
+    """Refused, then skipped or replaced: the echo is the prime the model reads (it was the prime as typed). /save
+    keeps the prime as typed: a trial's poem lost its Greek word (`Ωμέγα и снег` saved as `      и снег`)."""
+    saved = tmp_path / "kept.txt"
+    result = invoke("sample", "--interactive", "--seed", "3", "--length", "20",
+                    input=("thQ\n/topk off\n/unknown maybe\n/unknown skip\nthQe\n/unknown replace\nthQe\n"
+                           f"/save {saved}\n"))
     assert result.exit_code == 0, result.output
     assert "never saw: 'Q'" in result.stderr and "use /unknown skip|replace" in result.stderr
     assert "topk=off" in result.stderr and "None" not in result.stderr
@@ -1815,6 +1823,7 @@ def test_interactive_refuses_an_unseen_character_before_echoing_the_prime(in_cli
     assert "/unknown skip: dropped the prime's characters the model never saw: 'Q'" in result.stderr
     assert "/unknown replace: put ' ' for the prime's characters the model never saw: 'Q'" in result.stderr
     assert "Q" not in result.stdout and result.stdout.startswith("the") and "\nth e" in result.stdout, result.stdout
+    assert saved.read_text(encoding="utf-8") == "thQe" + result.stdout.rstrip("\n").rpartition("\nth e")[2] + "\n"
 
 
 def test_interactive_ctrl_c_keeps_the_session_and_writes_nothing_after_it(in_cli_root, monkeypatch):
