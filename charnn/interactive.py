@@ -132,8 +132,8 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
 
 
 def save(last: list[str], name: str) -> None:
-    """/save FILE: the last stream, its prime first (as typed), added to FILE (a blank line after what FILE held), so that a
-    session's favourites collect in one file."""
+    """/save FILE: the last stream, its prime first (as typed), added to FILE (a blank line after what FILE held), so
+    that a session's favourites collect in one file."""
     if not name:
         raise CharnnError("/save needs a file name, e.g. /save scene.txt")
     if not last:
