@@ -9,6 +9,7 @@ from pathlib import Path
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import EncodedCorpus
 from charnn.errors import CharnnError
+from charnn.vocab import listed
 
 # The command-line flags of the settings a resume must keep, by config field (the message says "drop those flags").
 FLAGS = {"cell": "--cell", "num_layers": "--layers", "hidden_size": "--hidden-size", "embed_dim": "--embed-dim",
@@ -21,10 +22,13 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
     """Refuse to resume the run saved in `payload` (from `run_dir`) with another corpus or other settings, or when
     `config` gives it nothing more to do."""
     # The run is named: `--resume` without --out finds it by the corpus's name alone (a trial's other ts.txt).
-    if payload["vocab"] != corpus.vocab.chars:
+    if payload["vocab"] != corpus.vocab.chars:  # which ones: a trial's one new 🌻 in a long poem was not named
+        new = [char for char in corpus.vocab.chars if char not in payload["vocab"]]
+        gone = [char for char in payload["vocab"] if char not in corpus.vocab.chars]
+        which = "; ".join(part for part in (new and f"new: {listed(new)}", gone and f"missing: {listed(gone)}") if part)
         raise CharnnError(f"cannot resume {run_dir}: this corpus has a different set of characters than the run was "
-                          f"trained on ({payload.get('corpus', '?')}) — resume with the same corpus, or train into a "
-                          "new --out")
+                          f"trained on ({payload.get('corpus', '?')}; {which}), and a model's characters are fixed "
+                          "when it starts — resume with the same corpus, or train into a new --out")
     if payload.get("corpus_chars", len(corpus.ids)) != len(corpus.ids):
         raise CharnnError(f"cannot resume {run_dir}: this corpus differs from the one the run was trained on "
                           f"({payload.get('corpus', '?')}, {payload['corpus_chars']:,} chars; this one "

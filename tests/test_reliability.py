@@ -573,8 +573,15 @@ def test_resume_on_another_shorter_corpus_says_it_is_another_corpus(tmp_path, wr
     corpus = write_corpus(REPETITIVE)
     run = train_run(tmp_path / "run", corpus)
     tiny = write_corpus("abc " * 15, name="tiny.txt")
-    with pytest.raises(CharnnError, match=r"different set of characters than the run was trained on \(corpus.txt\)"):
+    with pytest.raises(CharnnError, match=r"different set of characters than the run was trained on \(corpus.txt;"):
         train_run(run.run_dir, tiny, config=tiny_train_config(steps=30), resume=True)
+    # Which characters: a trial added a line with one 🌻 to its poems and was not told what differed.
+    flower = write_corpus(REPETITIVE + "🌻\n", name="flower.txt")
+    with pytest.raises(CharnnError, match=r"\(corpus.txt; new: '🌻'\), and a model's characters are fixed"):
+        train_run(run.run_dir, flower, config=tiny_train_config(steps=30), resume=True)
+    fewer = write_corpus(REPETITIVE.replace("q", "") + "\u0301\n", name="fewer.txt")
+    with pytest.raises(CharnnError, match=r"new: U\+0301 COMBINING ACUTE ACCENT; missing: 'q'"):
+        train_run(run.run_dir, fewer, config=tiny_train_config(steps=30), resume=True)
 
 
 def test_resume_on_an_edit_of_the_corpus_that_keeps_its_length_is_refused(tmp_path, write_corpus):
