@@ -87,6 +87,24 @@ def test_a_budget_spent_before_the_first_step_says_nothing_was_trained():
     assert "starting up took the time left; the run is as it was at step 5 — give a longer --time" in screen
 
 
+def test_validation_that_got_worse_at_the_end_is_explained():
+    """A new-user trial's GRU was best at step 750 of 2,000 and worse at each eval after it; the run ended saying only
+    `best val 0.1716`. For a learner, the summary now says what that means and what helps."""
+    def evals(*losses):
+        best, events = float("inf"), []
+        for number, loss in enumerate(losses, 1):
+            events.append(Evaluated(250 * number, loss, loss / 0.693, min(best, loss), loss < best, "", 0.1))
+            best = min(best, loss)
+        return [started(), *events, Finished(250 * len(losses), 60.0, best, "steps", Path("checkpoints/p"), 2000)]
+
+    said = " ".join(run_view(evals(0.30, 0.20, 0.1716, 0.175, 0.1807)).split())
+    assert ("validation was best at step 750; the 2 evals after it were worse (last 0.1807): the model began to fit "
+            "its training text more than text like it (overfitting). best.pt keeps the best") in said
+    assert "overfitting" not in run_view(evals(0.30, 0.20, 0.1716, 0.1720, 0.1730))  # within 1%: a plateau
+    assert "overfitting" not in run_view(evals(0.30, 0.20, 0.1716, 0.1900))  # one eval: could be noise
+    assert "overfitting" not in run_view(evals(0.30, 0.20, 0.19, 0.18))  # still improving
+
+
 def test_emoji_in_the_preview_take_the_cells_rich_gave_them():
     """A new-user trial: 👨‍👩‍👧 (joined by U+200D) and 👍🏽 are one emoji of 2 cells to Rich 15, while tmux draws each
     part (6 and 4); every redraw of the panel then left a copy of its top border behind. Counted one character at a

@@ -31,6 +31,8 @@ class TrainView:
         self.last_step: Step | None = None
         self.last_eval: Evaluated | None = None
         self.evaluating = False  # an eval is under way: the panel says so (a long one looked like a hang)
+        self.best_step: int | None = None  # the step of this run's best eval so far
+        self.worse_after_best: list[float] = []  # the val losses of the evals after it (none beat it)
         self.finished: Finished | None = None
         self.said_threads = False  # that training went on with fewer threads (said once)
         self.stopped_by = "interrupted"  # or "terminated": how a stop is named (the CLI knows its signal)
@@ -79,6 +81,10 @@ class TrainView:
             return
         elif isinstance(event, Evaluated):
             self.last_eval, self.evaluating = event, False
+            if event.is_best:
+                self.best_step, self.worse_after_best = event.step, []
+            elif self.best_step is not None:
+                self.worse_after_best.append(event.val_loss)
             mark = " (best)" if event.is_best else ""
             self.log(f"step {event.step:>7,}  val {loss_text(event.val_loss)}{mark}  "
                      f"train {self.train_loss()}  {self.speed()}  eval {event.seconds:.1f}s")
@@ -119,7 +125,18 @@ class TrainView:
         verb = f"stopped ({self.stopped_by})" if event.reason == "interrupted" else f"finished ({event.reason})"
         line = (f"{verb} at step {event.step:,} after {duration(event.elapsed)}; best val "
                 f"{loss_text(event.best_val_loss)}; run folder {event.run_dir}")
-        return line
+        return line + self.overfitting()
+
+    def overfitting(self) -> str:
+        """A word where validation got worse for the run's last evals (a trial's GRU bottomed at step 750 of 2,000
+        and rose after it, and only the best loss was said): for a learner, what it means and what helps."""
+        worse = self.worse_after_best
+        if self.best_step is None or len(worse) < 2 or not math.isfinite(self.last_eval.best_val_loss) or (
+                worse[-1] < self.last_eval.best_val_loss * 1.01):
+            return ""
+        return (f"\nvalidation was best at step {self.best_step:,}; the {len(worse)} evals after it were worse (last "
+                f"{worse[-1]:.4f}): the model began to fit its training text more than text like it (overfitting). "
+                "best.pt keeps the best; more --dropout or a smaller model may score better")
 
     def train_loss(self) -> str:
         return f"{self.last_step.loss:.4f}" if self.last_step else "–"
