@@ -214,9 +214,27 @@ def test_a_prime_typed_at_the_terminal_is_asked_for(in_cli_root):
     with watched(child):
         assert "type the prime, then press Ctrl-D" in child.stderr.readline()
         os.write(leader, b"the fox \n\x04")  # a line, then Ctrl-D at the start of the next: end of input
-        out, _ = child.communicate(timeout=60)
+        out, said = child.communicate(timeout=60)
     os.close(leader)
     assert child.returncode == 0 and len(out) == 10
+    assert said.startswith("sampling from")  # the prime ended its line: nothing added
+    # Ctrl-D twice mid-line (the first ends the read of the line, the second the input): the terminal's cursor is on
+    # the typed line, and a trial's next message began there (`Ветерsampling from …`). A line break comes first.
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(command, cwd=in_cli_root.root, stdin=follower, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    os.close(follower)
+    with watched(child):
+        assert "type the prime" in child.stderr.readline()
+        os.write(leader, b"the fox")
+        time.sleep(0.3)
+        os.write(leader, b"\x04")
+        time.sleep(0.3)
+        os.write(leader, b"\x04")
+        out, said = child.communicate(timeout=60)
+    os.close(leader)
+    assert child.returncode == 0 and len(out) == 10
+    assert said.startswith("\nsampling from"), said
 
 
 def test_at_a_terminal_each_sample_goes_on_from_the_primes_last_line(in_cli_root):
