@@ -73,7 +73,7 @@ DEPENDENCIES = {
     "threads": set(),
     "train": {"batches", "checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision",
               "recorder", "resuming", "run_lock", "runs", "threads"},
-    "resuming": {"config", "data", "errors"},
+    "resuming": {"config", "data", "errors", "vocab"},
     "optimization": {"config", "model"},
     "recorder": {"checkpoint", "errors", "evaluation", "events", "model", "run_lock", "sample"},
     "ui": {"ui.batch", "ui.cells", "ui.messages", "ui.sampling", "ui.script_stream", "ui.terminal", "ui.training"},
