@@ -16,7 +16,7 @@ from charnn import ui
 from charnn.drawing import check_controls, sample_seeds
 from charnn.errors import CharnnError
 from charnn.sample import generate, writes_script
-from charnn.vocab import unseen_note
+from charnn.vocab import typed_breaks, unseen_note
 
 EXAMPLES = {"temp": "0.8", "length": "500", "topk": "20", "topp": "0.9", "unknown": "skip", "seed": "7"}  # /name value
 
@@ -86,16 +86,17 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             continue
         stream = None  # where a Ctrl-C leaves the cursor: `cursor_inside_a_line`
         own = sample_seeds(settings["seed"], streams + 1)[streams]
-        streams += 1
         generator = torch.Generator().manual_seed(own)
         told = f" (seed {own})" if settings["temp"] else ""  # at temperature 0 every seed gives the same
         try:
             # From Enter on, keys typed are not echoed into the text (ui.UnechoedKeys): they wait for the next prompt.
             with ui.UnechoedKeys(sys.stdin, sys.stdout):
+                line = typed_breaks(line, vocab)  # `[Chorus]\n`, as --prime takes it
                 try:  # unseen characters: the error before the prime is echoed
                     ids = vocab.encode(line, unknown=settings["unknown"])
                 except CharnnError as problem:
                     raise CharnnError(str(problem).replace("--unknown", "/unknown")) from None
+                streams += 1  # only now: a refused prime drew nothing (a trial's /seed 7 went to a typo's prime)
                 note = unseen_note(vocab, line, settings["unknown"])
                 typed = line  # what /save keeps: the poem as typed (a trial lost a Greek word to `replace`)
                 if note:  # skipped or replaced: the echo shows the prime the model reads (not the one typed)

@@ -77,10 +77,19 @@ def listed(chars: list[str], limit: int = 10) -> str:
         name = unicodedata.name(char, "")
         if unicodedata.category(char)[0] in "MCZ" and char != " " and name:
             return f"U+{ord(char):04X} {name}"
+        if char == "\\":  # repr writes it doubled, '\\', which a trial read as two typed
+            return "'\\'"
         return repr(char)  # controls have no name: Python's escape (\r, \x1b) says it
 
     shown = ", ".join(one(char) for char in chars[:limit])
     return shown + (f", … ({len(chars)} in all)" if len(chars) > limit else "")
+
+
+def typed_breaks(text: str, vocab: Vocab) -> str:
+    """A prime as typed (`--prime`, an `--interactive` line): `\\n` and `\\t` → a line break and a tab, for a model
+    that never saw a backslash, where they can mean nothing else (a trial's `--prime 'JONAH\\n'` was refused for its
+    backslash, and then its `[Chorus]\\n` at the interactive prompt)."""
+    return text if "\\" in vocab.index else text.replace("\\n", "\n").replace("\\t", "\t")
 
 
 def stand_in(vocab: Vocab) -> str:

@@ -27,9 +27,10 @@ from charnn import products, stepper
 from charnn.checkpoint import build_model, load
 from charnn.cli import app, parse_duration
 from charnn.data import load_corpus
+from charnn.drawing import sample_seeds
 from charnn.errors import CharnnError
 from charnn.sample import generate
-from charnn.vocab import Vocab
+from charnn.vocab import Vocab, listed
 
 TINY = ["--layers", "1", "--hidden-size", "16", "--embed-dim", "8", "--seq-len", "16", "--batch-size", "4",
         "--device", "cpu", "--precision", "fp32", "--lr", "0.02"]
@@ -1807,6 +1808,19 @@ def test_each_interactive_stream_says_the_seed_that_makes_it_again(in_cli_root):
     for seed, text in zip(said, streams, strict=True):
         alone = invoke("sample", "--seed", seed, "--prime", "the ", "--length", "40").stdout
         assert text == alone.split("\n")[0] and alone
+
+
+def test_an_interactive_prime_refused_keeps_the_seed_and_takes_escapes_as_prime_does(in_cli_root):
+    """A trial: a prime refused for a typo used up the seed just set with /seed 7; and `[Chorus]\\n` at the prompt was
+    refused for its backslash (shown as '\\\\'), where --prime reads a line break."""
+    result = invoke("sample", "--interactive", "--length", "20", input="/seed 7\nthe ~\nthe\\nfox \n/temp 0.9\n")
+    assert result.exit_code == 0, result.output
+    assert "never saw: '~'" in result.stderr
+    assert re.findall(r"(?:^|> )seed (\d+)$", result.stderr, flags=re.MULTILINE) == ["7"]  # the first stream's
+    assert "seed=" + str(sample_seeds(7, 2)[1]) + " (the next stream's)" in result.stderr
+    alone = invoke("sample", "--seed", "7", "--prime", "the\\nfox ", "--length", "20").stdout
+    assert result.stdout.startswith("the\nfox " + alone)
+    assert listed(["\\"]) == "'\\'"
 
 
 def test_interactive_save_adds_the_last_stream_to_a_file(in_cli_root, tmp_path):

@@ -110,7 +110,7 @@ def sample(
     from charnn.batch_rows import BatchRows
     from charnn.drawing import check_controls, sample_seeds
     from charnn.sample import generate, generate_batch, writes_script
-    from charnn.vocab import Vocab, listed, unseen_note
+    from charnn.vocab import Vocab, listed, typed_breaks, unseen_note
 
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     stop = unescape(stop)
@@ -139,8 +139,8 @@ def sample(
             # probe (0.1 s): on a shared CPU it was read on every core (a review).
             most_threads = set_threads(threads, torch_device, probe=len(prime) > LONG_PRIME)
             vocab = Vocab(payload["vocab"])
-            if typed and "\\" not in vocab.chars:  # a model that never saw a backslash: `\n` can only mean a line
-                prime = unescape(prime)  # break, as in --stop (a trial's `--prime 'JONAH\n'` was refused for its '\')
+            if typed:  # not a file's or stdin's: their backslashes are the text's
+                prime = typed_breaks(prime, vocab)
             check_controls(temperature, top_k, top_p)
             vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
             note = unseen_note(vocab, prime, unknown) if unknown != "error" else None
