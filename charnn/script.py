@@ -35,6 +35,19 @@ DIRECTION_OPENERS = "([_"
 NOT_SPEAKER = re.compile(r"^(?:SUPER|INSERT|TITLE(?: CARD)?|CARD|CHYRON|CAPTION|SUBTITLES?|CLOSE-UP|"
                          r"(?:CLOSE|ANGLE|PUSH|PAN|TRACK|WIDE|BACK)(?: ON| UP| IN| TO)?|INTERCUT(?: WITH)?|MONTAGE|"
                          r"SERIES OF SHOTS|FLASHBACK|POV|ON SCREEN|LATER|(?:EPISODE|CHAPTER|PART|BOOK)\b.*)$")
+# A song's section labels (`Chorus:`, `VERSE 2`, `Pre-Chorus`), in any case: a trial's lyric sheets had `Chorus:`
+# and `Bridge:` coloured as a play's speakers.
+SECTION = re.compile(r"^(?:pre-?|post-?)?(?:chorus|verse|bridge|intro|outro|hook|refrain|interlude|breakdown|"
+                     r"instrumental|coro|estribillo|puente|estrofa|verso|strophe)(?:\s*\d+)?$", re.IGNORECASE)
+
+
+def names_no_one(name: str) -> bool:
+    """Whether words before a colon, or a line in capitals, name no character: a caption or camera direction, a
+    song's section, or one syllable sung over (`OH-OH-OH`, `NA NA NA`: a trial's lyrics read as cues)."""
+    words = re.split(r"[\s-]+", name.strip())
+    return bool(NOT_SPEAKER.match(name) or SECTION.match(name.strip())) or (len(words) > 1 and len(set(words)) == 1)
+
+
 # The keys of a Fountain title page (`Title: …` as a document's first line); any other `Key: value` there is
 # forced as action, or it would be taken for one and left out of the script.
 TITLE_PAGE_KEYS = {"title", "credit", "author", "authors", "source", "draft date", "date", "contact", "copyright",
@@ -55,9 +68,10 @@ def classify(line: str, in_speech: bool = False) -> str:
     if stripped[0] in DIRECTION_OPENERS:
         return "direction"
     if speaker_prefix(stripped) or (line[:1] not in " \t" and stripped.endswith(":")
-                                    and TITLE_NAME.match(stripped[:-1]) and not NOT_SPEAKER.match(stripped[:-1])):
+                                    and TITLE_NAME.match(stripped[:-1]) and not names_no_one(stripped[:-1])):
         return "speaker"
-    if CUE.match(stripped) and any(c.isalpha() for c in stripped) and len(stripped) > 1 and not in_speech:
+    if (CUE.match(stripped) and any(c.isalpha() for c in stripped) and len(stripped) > 1 and not in_speech
+            and not names_no_one(re.sub(r"\s*\(.*$", "", stripped))):
         return "cue"
     return "text"
 
@@ -85,7 +99,7 @@ def speaker_prefix(stripped: str) -> bool:
     direction (`SUPER:`, `CLOSE ON:`), nor where what follows is itself in capitals (`EPISODE SIX: THE STRANGER`): a
     trial's screenplay made speakers of them, in the terminal's colours and in Fountain."""
     match = SPEAKER.match(stripped)
-    if match is None or match.group(1).upper() != match.group(1) or NOT_SPEAKER.match(match.group(1).strip()):
+    if match is None or match.group(1).upper() != match.group(1) or names_no_one(match.group(1).strip()):
         return False
     rest = stripped[match.end():]
     return not (sum(c.isalpha() for c in rest) >= 6 and rest.upper() == rest)

@@ -99,6 +99,37 @@ def test_detects_plays_and_screenplays_but_not_prose_or_code():
     assert not script.looks_like_script(CODE)  # a docstring's Args:/Returns: are indented
 
 
+LYRICS = """[Intro]
+OH-OH-OH
+(ooh, ooh)
+
+Chorus:
+Neon rain on the boulevard
+HEY! HEY!
+NA NA NA
+We were young and we were far
+
+Verse 2:
+La razón de mi canción
+Bridge:
+OH-OH-OH
+Pre-Chorus
+VERSE 3
+Outro:
+Neon rain (x2)
+"""
+
+
+def test_a_lyric_sheet_is_no_script():
+    """A songwriter trial: `OH-OH-OH` alone on a line was a screenplay's cue (bold, a colour), so `auto` styled a
+    song as a screenplay; and `Chorus:`, `Bridge:` and `Outro:` were coloured as a play's speakers."""
+    assert not script.looks_like_script(LYRICS)
+    assert {script.classify(line) for line in ("Chorus:", "Bridge:", "Outro:", "Verse 2:", "CHORUS:", "Pre-Chorus",
+                                                 "VERSE 3", "OH-OH-OH", "NA NA NA", "LA-LA")} == {"text"}
+    assert script.classify("JEAN-LUC") == "cue" and script.classify("MARY-ANNE:") == "speaker"  # names stay names
+    assert script.classify("Nurse:") == "speaker" and script.classify("HAMLET: To be") == "speaker"
+
+
 def test_speaker_names():
     assert script.speaker_name("HAMLET: words") == "HAMLET"
     assert script.speaker_name("JONAH (V.O.)") == "JONAH"
