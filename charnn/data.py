@@ -116,7 +116,8 @@ def check_corpus_path(path: Path) -> None:
     if not path.exists():
         raise CharnnError(f"corpus {path} does not exist — give the path of a UTF-8 text file")
     if path.is_dir():
-        raise CharnnError(f"{path} is a directory — give the path of a text file inside it")
+        raise CharnnError(f"{path} is a directory — give the path of a text file inside it, or join its files "
+                          f"into one (e.g. cat {path / '*'}.txt > all.txt) and give that")  # a trial's songs/
     if not path.is_file():  # `/dev/stdin`, `<(…)`: read twice (vocabulary, then ids), a pipe was "empty" the 2nd time
         raise CharnnError(f"{path} is not a file but a pipe or device — save the text to a file and give its path")
 

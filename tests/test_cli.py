@@ -835,7 +835,17 @@ def test_train_missing_corpus(bad_files):
 
 
 def test_train_directory_corpus(bad_files):
-    fails(1, "train", "folder", *TRAIN_FLAGS, message="is a directory")
+    fails(1, "train", "folder", *TRAIN_FLAGS, message="is a directory — give the path of a text file inside it, or "
+          "join its files into one (e.g. cat folder/*.txt > all.txt) and give that")
+
+
+def test_train_given_several_files_says_how_to_join_them(bad_files):
+    """A songwriter trial: `charnn train songs/*.txt` gave `got unexpected extra argument(s) (…)`, 30 names long, and
+    no way on."""
+    fails(2, "train", "songs/a.txt", "songs/b.txt", "songs/c.txt", message="charnn train reads one text file, and "
+          "got 3 — join them into one first, e.g. cat songs/*.txt > all.txt, and train on that")
+    fails(2, "train", "a.txt", "notes.md", message="got 2 — join them into one first, e.g. cat FILE1 FILE2 …")
+    fails(2, "sample", "a", "b", message="got unexpected extra argument(s) (a b) — see ")
 
 
 def test_train_empty_corpus(bad_files):

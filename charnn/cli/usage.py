@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import typer
 
@@ -51,7 +52,16 @@ def usage_line(problem, command_path: str) -> str:
     message = re.sub(r"^Invalid value for '([^']+)'(?: \(env var: [^)]*\))?: ", r"\1: ", message).rstrip(".")
     message = message[:1].lower() + message[1:] if re.match(r"[A-Z][a-z]", message) else message
     context = getattr(problem, "ctx", None)
-    return f"{message} — see '{context.command_path if context is not None else command_path} --help'"
+    command_path = context.command_path if context is not None else command_path
+    extra = re.match(r"got unexpected extra argument(?:s|\(s\))? \((.*)\)$", message)
+    if extra and command_path.endswith(" train"):  # `charnn train songs/*.txt`: a trial's 30 names, and no way on
+        names = [Path(name) for name in extra.group(1).split()]
+        folder, suffix = names[0].parent, names[0].suffix
+        alike = len(names) > 1 and all((name.parent, name.suffix) == (folder, suffix) for name in names)
+        together = f"{folder / '*'}{suffix}" if alike else "FILE1 FILE2 …"
+        return (f"charnn train reads one text file, and got {len(names) + 1} — join them into one first, e.g. "
+                f"cat {together} > all{suffix or '.txt'}, and train on that")
+    return f"{message} — see '{command_path} --help'"
 
 
 def one_line_errors(group_class):
