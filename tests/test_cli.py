@@ -1633,6 +1633,7 @@ def test_sample_into_a_closed_pipe(in_cli_root):
     assert len(head) == 20
     assert child.returncode == 0, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert stderr.endswith("stopped where the reader of stdout left (seed 1)\n")  # to make it again (a trial)
 
 
 # --- sampling formats, styles and the interactive prompt ------------------------------------------

@@ -233,5 +233,7 @@ def sample(
                         write_output(output, script.output_text(made, prime, fountain, seeds))
             if pressed:
                 interrupted(termination.word + told, termination.code)
+            if told:  # a random seed's text cut by `| head` could not be made again (a trial): say it, as a footer does
+                ui.info(f"stopped where the reader of stdout left{told}")
             raise typer.Exit(0) from None
     ui.sample_footer(count, time.monotonic() - started, seed if temperature else None, open_line, num_samples)
