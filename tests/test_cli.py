@@ -2003,6 +2003,12 @@ def test_usage_errors_are_one_line_in_charnns_words(arguments, message):
     assert re.search(r" — see 'charnn( \w+)? --help'$", said.rstrip("\n")), result.stderr
 
 
+def test_a_mistyped_option_gets_the_closest_one():
+    """A songwriter trial: `--temprature` got "(Possible options: --interactive, --temperature)"."""
+    said = CliRunner().invoke(app, ["sample", "--temprature", "0.5"], prog_name="charnn").stderr
+    assert "--temperature" in said and "--interactive" not in said and len(said.splitlines()) == 1
+
+
 def test_commands_alone_still_show_their_help():
     """`charnn` with no command: its help, exit 2 (Typer's), and no error line added."""
     result = CliRunner().invoke(app, [], prog_name="charnn")

@@ -3,6 +3,7 @@ charnn's words."""
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
 from pathlib import Path
@@ -51,6 +52,13 @@ def usage_line(problem, command_path: str) -> str:
     # "Invalid value for '--top-k' (env var: …): …" → "--top-k: …"; a capital only where a sentence starts.
     message = re.sub(r"^Invalid value for '([^']+)'(?: \(env var: [^)]*\))?: ", r"\1: ", message).rstrip(".")
     message = message[:1].lower() + message[1:] if re.match(r"[A-Z][a-z]", message) else message
+    # Click offers every option within its cutoff, in its own order: `--temprature` got "--interactive, --temperature"
+    # (a trial). The closest alone, as a question.
+    offered = re.match(r"(no such option: (\S+)) \(Possible options: ([^)]*)\)$", message)
+    if offered:
+        wrong, options = offered.group(2), offered.group(3).split(", ")
+        closest = max(options, key=lambda option: difflib.SequenceMatcher(None, wrong, option).ratio())
+        message = f"{offered.group(1)} (did you mean {closest}?)"
     context = getattr(problem, "ctx", None)
     command_path = context.command_path if context is not None else command_path
     extra = re.match(r"got unexpected extra argument(?:s|\(s\))? \((.*)\)$", message)
