@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import unicodedata
+from collections import Counter
 
 
 def wide_unicode_kind(raw: bytes) -> str | None:
@@ -34,10 +36,16 @@ KNOWN_AS = {"cp1250": "Windows-1250 (Central European)", "cp1251": "Windows-1251
 
 
 def detected_encoding(raw: bytes) -> str | None:
-    """The legacy encoding that `raw` (not UTF-8) reads as text in some language, by charset-normalizer, which scores
-    each decoding by how its characters mix and how often each letter comes, language by language; None where it
-    finds none, or where the bytes beyond ASCII are too few and alike to tell (one accent, a stray byte)."""
+    """The legacy encoding that `raw` (not UTF-8) reads as text in a script beyond Latin (Cyrillic, Greek, Japanese,
+    Chinese, Korean, Hebrew, Arabic …), by charset-normalizer, which scores each decoding by how its characters mix
+    and how often each letter comes, language by language. None where it finds none; where the bytes beyond ASCII
+    are too few and alike to tell (one accent, a stray byte); and where its reading is mostly ASCII letters, a
+    Latin-script text: among the Latin code pages its pick is a guess (a review: Spanish in latin-1 came out as
+    cp1250, ñ read as ń; French as cp1257), and the Windows-1252 rules of `other_encoding` answer better."""
     sample = raw[:1 << 20]
+    cut = sample.rfind(b"\n")
+    if 0 < len(sample) // 2 < cut:  # at a line's end: a character split at the cut, two bytes of Shift JIS or Big5,
+        sample = sample[:cut + 1]  # made it find nothing, or a Korean file Cyrillic (a review)
     beyond = [byte for byte in sample if byte >= 0x80]
     if len(beyond) < 32 or len(set(beyond)) < 8:
         return None
@@ -45,6 +53,9 @@ def detected_encoding(raw: bytes) -> str | None:
 
     best = from_bytes(sample).best()
     if best is None or best.language == "Unknown" or codecs.lookup(best.encoding).name in ("utf-8", "ascii"):
+        return None
+    letters = [char for char in str(best) if char.isalpha()]
+    if sum(char > "\x7f" for char in letters) < 0.3 * len(letters):
         return None
     return best.encoding
 
@@ -76,18 +87,28 @@ def other_encoding(raw: bytes, encoding: str) -> str:
 
 
 def misread_note(head: bytes, encoding: str, chars: str, name: str) -> str | None:
-    """What to say of a corpus `name` that read without an error as a single-byte `encoding` (its vocabulary `chars`,
-    its first bytes `head`) where it reads as text in another: a trial followed the advice `--encoding cp1252` for a
-    Russian Windows-1251 file, and trained without a word on `Ýëåãèÿ`. None where nothing is to be said."""
+    """What to say of a corpus `name` that read without an error in an `encoding` other than UTF (its vocabulary
+    `chars`, its first bytes `head`) where it reads as text in another: a trial followed the advice `--encoding
+    cp1252` for a Russian Windows-1251 file, and trained without a word on `Ýëåãèÿ`. None where nothing is to be
+    said."""
     given = codecs.lookup(encoding).name
     if given.startswith(("utf-", "utf_")):
         return None
     found = detected_encoding(head)
-    if found is not None and codecs.lookup(found).name != given and (
-            head.decode(found, errors="replace") != head.decode(encoding, errors="replace")):
+    # Only where the two read it in other scripts: Greek read as cp1253 is not garbled where iso8859_7 would differ
+    # in a letter or two, nor Shift JIS read as shift_jis where cp932 is found (a review).
+    if found is not None and main_script(head.decode(found, errors="replace")) != main_script(
+            head.decode(encoding, errors="replace")):
         return (f"{name} reads more like {KNOWN_AS.get(found, found)} text than {encoding}: if its samples look "
                 f"garbled, use --encoding {found}")
     if given == "iso8859-1" and any("\x80" <= char <= "\x9f" for char in chars):
         return (f"{name} read as latin-1 holds control characters U+0080–U+009F, which is what a Windows-1252 "
                 "file's € ’ “ ” and dashes become: if it is one, --encoding cp1252 reads them as those")
     return None
+
+
+def main_script(text: str) -> str | None:
+    """The script most of `text`'s letters beyond ASCII are in, by the first word of their Unicode names (LATIN,
+    CYRILLIC, GREEK, CJK, HIRAGANA …); None where it has none."""
+    scripts = Counter(unicodedata.name(char, "?").split()[0] for char in text if char > "\x7f" and char.isalpha())
+    return scripts.most_common(1)[0][0] if scripts else None

@@ -25,7 +25,8 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
     if payload["vocab"] != corpus.vocab.chars:  # which ones: a trial's one new 🌻 in a long poem was not named
         new = [char for char in corpus.vocab.chars if char not in payload["vocab"]]
         gone = [char for char in payload["vocab"] if char not in corpus.vocab.chars]
-        which = "; ".join(part for part in (new and f"new: {listed(new)}", gone and f"missing: {listed(gone)}") if part)
+        which = "; ".join(part for part in (new and f"new: {listed(new)}", gone and f"missing: {listed(gone)}") if part
+                          ) or "the same characters in another order"
         raise CharnnError(f"cannot resume {run_dir}: this corpus has a different set of characters than the run was "
                           f"trained on ({payload.get('corpus', '?')}; {which}), and a model's characters are fixed "
                           "when it starts — resume with the same corpus, or train into a new --out")

@@ -35,10 +35,12 @@ DIRECTION_OPENERS = "([_"
 NOT_SPEAKER = re.compile(r"^(?:SUPER|INSERT|TITLE(?: CARD)?|CARD|CHYRON|CAPTION|SUBTITLES?|CLOSE-UP|"
                          r"(?:CLOSE|ANGLE|PUSH|PAN|TRACK|WIDE|BACK)(?: ON| UP| IN| TO)?|INTERCUT(?: WITH)?|MONTAGE|"
                          r"SERIES OF SHOTS|FLASHBACK|POV|ON SCREEN|LATER|(?:EPISODE|CHAPTER|PART|BOOK)\b.*)$")
-# A song's section labels (`Chorus:`, `VERSE 2`, `Pre-Chorus`), in any case: a trial's lyric sheets had `Chorus:`
-# and `Bridge:` coloured as a play's speakers.
-SECTION = re.compile(r"^(?:pre-?|post-?)?(?:chorus|verse|bridge|intro|outro|hook|refrain|interlude|breakdown|"
-                     r"instrumental|coro|estribillo|puente|estrofa|verso|strophe)(?:\s*\d+)?$", re.IGNORECASE)
+# A song's section labels (`Bridge:`, `VERSE 2`, `Pre-Chorus`), in any case: a trial's lyric sheets had `Bridge:` and
+# `Outro:` coloured as a play's speakers. Not `Chorus`, `Hook` or `Coro` alone: a play's chorus speaks (Henry V,
+# Greek tragedy), as Captain Hook does (a review); numbered or with pre-/post-, they are sections.
+SECTION = re.compile(r"^(?:(?:pre-?|post-?)?(?:verse|bridge|intro|outro|refrain|interlude|breakdown|instrumental|"
+                     r"estribillo|puente|estrofa|verso|strophe)(?:\s*\d+)?|(?:pre-?|post-?)(?:chorus|hook|coro)"
+                     r"(?:\s*\d+)?|(?:chorus|hook|coro)\s*\d+)$", re.IGNORECASE)
 
 
 def names_no_one(name: str) -> bool:
@@ -132,10 +134,15 @@ def speaker_name(line: str) -> str | None:
 
 
 def looks_like_script(text: str) -> bool:
-    """Whether text reads as a play or screenplay: several speaker/cue/heading lines."""
-    found = kinds(text.splitlines())
+    """Whether text reads as a play or screenplay: several speaker/cue/heading lines, and two characters who speak
+    or a scene heading or transition (a lyric sheet's `Chorus:` alone, again and again, is no play)."""
+    lines = text.splitlines()
+    found = kinds(lines)
     marked = sum(kind in ("speaker", "cue", "heading", "transition") for kind in found)
-    return marked >= 2 and marked >= 0.05 * sum(kind != "blank" for kind in found)
+    names = {re.sub(r"\s*\(.*$", "", line.strip().split(":")[0]).strip().upper()
+             for line, kind in zip(lines, found, strict=True) if kind in ("speaker", "cue")}
+    return (marked >= 2 and marked >= 0.05 * sum(kind != "blank" for kind in found)
+            and (len(names) >= 2 or any(kind in ("heading", "transition") for kind in found)))
 
 
 def to_fountain(text: str) -> str:

@@ -221,21 +221,18 @@ def test_a_prime_typed_at_the_terminal_is_asked_for(in_cli_root):
     assert said.startswith("sampling from")  # the prime ended its line: nothing added
     # Ctrl-D twice mid-line (the first ends the read of the line, the second the input): the terminal's cursor is on
     # the typed line, and a trial's next message began there (`Ветерsampling from …`). A line break comes first.
-    leader, follower = pty.openpty()
-    child = subprocess.Popen(command, cwd=in_cli_root.root, stdin=follower, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    os.close(follower)
-    with watched(child):
-        assert "type the prime" in child.stderr.readline()
+    seen = bytearray()
+    with open(os.devnull, "w") as nowhere, at_a_terminal(in_cli_root.root, "sample", "--prime", "-", "--length", "10",
+                                                          "--seed", "2", stdout=nowhere) as (child, leader, _):
+        read_until(leader, b"Ctrl-D", seen)
         os.write(leader, b"the fox")
-        time.sleep(0.3)
+        read_until(leader, b"the fox", seen)  # echoed by the terminal
         os.write(leader, b"\x04")
         time.sleep(0.3)
         os.write(leader, b"\x04")
-        out, said = child.communicate(timeout=60)
-    os.close(leader)
-    assert child.returncode == 0 and len(out) == 10
-    assert said.startswith("\nsampling from"), said
+        read_until(leader, b"seed 2", seen)
+        assert child.wait(timeout=60) == 0
+    assert re.search(rb"the fox\r?\n(\x1b\[[0-9;]*m)*sampling from", seen), bytes(seen)
 
 
 def test_at_a_terminal_each_sample_goes_on_from_the_primes_last_line(in_cli_root):
@@ -842,9 +839,13 @@ def test_train_directory_corpus(bad_files):
 def test_train_given_several_files_says_how_to_join_them(bad_files):
     """A songwriter trial: `charnn train songs/*.txt` gave `got unexpected extra argument(s) (…)`, 30 names long, and
     no way on."""
+    Path("songs").mkdir()
+    for name in ("songs/a.txt", "songs/b.txt", "songs/c.txt", "notes.md"):
+        Path(name).write_text("la la\n", encoding="utf-8")
     fails(2, "train", "songs/a.txt", "songs/b.txt", "songs/c.txt", message="charnn train reads one text file, and "
           "got 3 — join them into one first, e.g. cat songs/*.txt > all.txt, and train on that")
-    fails(2, "train", "a.txt", "notes.md", message="got 2 — join them into one first, e.g. cat FILE1 FILE2 …")
+    fails(2, "train", "songs/a.txt", "notes.md", message="got 2 — join them into one first, e.g. cat FILE1 FILE2 …")
+    fails(2, "train", "songs/a.txt", "5m", message="got unexpected extra argument(s) (5m) — see ")  # meant --time
     fails(2, "sample", "a", "b", message="got unexpected extra argument(s) (a b) — see ")
 
 
@@ -1634,6 +1635,14 @@ def test_sample_into_a_closed_pipe(in_cli_root):
     assert child.returncode == 0, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
     assert stderr.endswith("stopped where the reader of stdout left (seed 1)\n")  # to make it again (a trial)
+    # `2>&1 | head`: stderr's reader has gone too, so nothing more is said there, and it still ends 0 (a review).
+    child = subprocess.Popen([sys.executable, "-m", "charnn", "sample", "--length", "1000000", "--seed", "1"],
+                             cwd=in_cli_root.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with watched(child):
+        head = child.stdout.read(200)
+        child.stdout.close()
+        child.wait(timeout=60)
+    assert len(head) == 200 and child.returncode == 0
 
 
 # --- sampling formats, styles and the interactive prompt ------------------------------------------

@@ -469,6 +469,28 @@ def test_a_file_in_another_languages_encoding_is_named_by_it(tmp_path, monkeypat
     assert "reads as Shift JIS (Japanese) text: use --encoding cp932" in cli("train", str(japanese), *TINY).stderr
 
 
+SPANISH = ("En un lugar de la Mancha, de cuyo nombre no quiero acordarme, no ha mucho tiempo que vivía un hidalgo "
+           "de los de lanza en astillero, adarga antigua, rocín flaco y galgo corredor. ¿Qué más? ¡Señor!\n")
+GREEK = "Η Ιθάκη σ' έδωσε τ' ωραίο ταξίδι. Χωρίς αυτήν δεν θα 'βγαινες στον δρόμο. Άλλα δεν έχει να σε δώσει πια.\n"
+
+
+def test_the_detector_is_not_asked_among_latin_code_pages_nor_over_a_split_character():
+    """A review: Spanish in latin-1 was named cp1250 (ñ read as ń), French cp1257, and a Spanish file read right as
+    cp1252 got a note; Greek read right as cp1253 was told iso8859_7; and a sample cut inside a two-byte character
+    found nothing in half the cuts, or Cyrillic for Korean."""
+    from charnn.encodings import misread_note, other_encoding
+
+    spanish = (SPANISH * 20).encode("latin-1")
+    assert other_encoding(spanish, "utf-8") == ("convert it to UTF-8, or use --encoding cp1252 (Windows) or latin-1, "
+                                                "or --errors replace")
+    assert misread_note(spanish, "cp1252", SPANISH, "s.txt") is None
+    assert misread_note((GREEK * 20).encode("cp1253"), "cp1253", GREEK, "g.txt") is None
+    assert "than cp1252" in misread_note((RUSSIAN * 20).encode("cp1251"), "cp1252", "", "r.txt")
+    for shift in range(4):  # two of them split a character at the end of the 1 MiB the detector reads
+        japanese = ("x" * shift + JAPANESE * 20_000).encode("shift_jis")
+        assert "Shift JIS (Japanese)" in other_encoding(japanese, "utf-8")
+
+
 def test_crlf_normalised_unless_kept(tmp_path, monkeypatch):
     corpus = tmp_path / "dos.txt"
     corpus.write_bytes(("HAMLET: words\r\n" * 300).encode())

@@ -124,10 +124,16 @@ def test_a_lyric_sheet_is_no_script():
     """A songwriter trial: `OH-OH-OH` alone on a line was a screenplay's cue (bold, a colour), so `auto` styled a
     song as a screenplay; and `Chorus:`, `Bridge:` and `Outro:` were coloured as a play's speakers."""
     assert not script.looks_like_script(LYRICS)
-    assert {script.classify(line) for line in ("Chorus:", "Bridge:", "Outro:", "Verse 2:", "CHORUS:", "Pre-Chorus",
-                                                 "VERSE 3", "OH-OH-OH", "NA NA NA", "LA-LA")} == {"text"}
+    assert {script.classify(line) for line in ("Bridge:", "Outro:", "Verse 2:", "Chorus 2:", "Pre-Chorus", "VERSE 3",
+                                                 "POST-CHORUS:", "OH-OH-OH", "NA NA NA", "LA-LA")} == {"text"}
     assert script.classify("JEAN-LUC") == "cue" and script.classify("MARY-ANNE:") == "speaker"  # names stay names
     assert script.classify("Nurse:") == "speaker" and script.classify("HAMLET: To be") == "speaker"
+    # A play's chorus speaks, and so does Captain Hook (a review): `Chorus` alone stays a name. A lyric sheet with
+    # `Chorus:` for its only "speaker" still reads as no play.
+    assert script.classify("Chorus:") == script.classify("HOOK: Smee!") == "speaker"
+    assert script.classify("CHORUS") == "cue"
+    assert script.looks_like_script("CHORUS:\nTwo households, both alike in dignity,\n\nPROLOGUE:\nO for a Muse\n")
+    assert not script.looks_like_script(LYRICS.replace("Bridge:", "Chorus:") + "\nChorus:\nNeon rain\n" * 3)
 
 
 def test_speaker_names():
@@ -174,6 +180,11 @@ def test_the_line_a_prime_leaves_open_is_shown_dim_before_the_text():
     assert "! what light" in ANSI.sub("", rendered.split("\n")[0].split("soft", 1)[1]) and re.search(
         r"soft\x1b\[[0-9;]*m! what light", rendered)  # no colour of its own: only the dim's end before it
     assert re.search(r"\x1b\[1;[0-9;]*mJULIET:", rendered)
+    out = io.StringIO()  # a prime whose last line is a long paragraph: its end (a review)
+    stream = ScriptStream(out, Console(file=out, force_terminal=True, color_system="truecolor"))
+    stream.line = "word " * 100
+    stream.show_context()
+    assert ANSI.sub("", out.getvalue()) == "…" + ("word " * 100)[-79:] and stream.shown_cells == 80
     for line, styles in (("", True), ("To be", False)):  # a prime that ends its line; `--style plain`
         out = io.StringIO()
         stream = ScriptStream(out, Console(file=out, force_terminal=True, color_system="truecolor"), styles=styles)

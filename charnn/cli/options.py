@@ -114,8 +114,8 @@ def read_prime(prime: str, prime_file: Path | None) -> str:
         if sys.stdin.isatty():  # else it looks like a hang (a new-user trial)
             ui.info("--prime -: type the prime, then press Ctrl-D on a line of its own")
         prime = sys.stdin.read()
-        if sys.stdin.isatty() and prime and not prime.endswith("\n"):  # Ctrl-D mid-line: the cursor is still on it
-            sys.stderr.write("\n")  # (a trial's next message began there: `Ветерsampling from …`)
+        if sys.stdin.isatty() and sys.stderr.isatty() and prime and not prime.endswith("\n"):  # Ctrl-D mid-line: the
+            sys.stderr.write("\n")  # cursor is still on it (a trial's next message began there: `Ветерsampling …`)
         if not prime:
             ui.info("--prime -: standard input was empty, so there is no prime")
     return prime

@@ -225,6 +225,7 @@ def sample(
                 keep_what_was_made(batch, shown, pieces, stream, output, written, prime, style, fountain, bool(texts))
             interrupted(termination.word + told, termination.code)
         except BrokenPipeError:  # the reader (e.g. `head`) has gone: stop quietly, keeping what --output asked for
+            piped_together = ui.shares_stdout()  # `2>&1 | head`: stderr's reader has gone too
             with ctrl_c_noted() as pressed:  # a Ctrl-C that stopped the reader (`| cat`) may come just after
                 drop_stdout()
                 made = (texts or batch.texts()) if batch is not None else ["".join(pieces)]
@@ -233,7 +234,7 @@ def sample(
                         write_output(output, script.output_text(made, prime, fountain, seeds))
             if pressed:
                 interrupted(termination.word + told, termination.code)
-            if told:  # a random seed's text cut by `| head` could not be made again (a trial): say it, as a footer does
+            if told and not piped_together:  # a random seed's text cut by `| head` could not be made again (a trial)
                 ui.info(f"stopped where the reader of stdout left{told}")
             raise typer.Exit(0) from None
     ui.sample_footer(count, time.monotonic() - started, seed if temperature else None, open_line, num_samples)

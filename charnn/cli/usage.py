@@ -62,8 +62,9 @@ def usage_line(problem, command_path: str) -> str:
     context = getattr(problem, "ctx", None)
     command_path = context.command_path if context is not None else command_path
     extra = re.match(r"got unexpected extra argument(?:s|\(s\))? \((.*)\)$", message)
-    if extra and command_path.endswith(" train"):  # `charnn train songs/*.txt`: a trial's 30 names, and no way on
-        names = [Path(name) for name in extra.group(1).split()]
+    names = [Path(name) for name in extra.group(1).split()] if extra else []
+    # `charnn train songs/*.txt`: a trial's 30 names, and no way on. Files only: `charnn train c.txt 5m` meant --time.
+    if names and command_path.endswith(" train") and all(name.is_file() for name in names):
         folder, suffix = names[0].parent, names[0].suffix
         alike = len(names) > 1 and all((name.parent, name.suffix) == (folder, suffix) for name in names)
         together = f"{folder / '*'}{suffix}" if alike else "FILE1 FILE2 …"

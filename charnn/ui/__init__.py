@@ -28,11 +28,12 @@ from charnn.ui.sampling import (
     status_for,
 )
 from charnn.ui.script_stream import ScriptStream
-from charnn.ui.terminal import UnechoedKeys, echoes_keys
+from charnn.ui.terminal import UnechoedKeys, echoes_keys, shares_stdout
 from charnn.ui.training import TrainView, steady_width
 
 __all__ = ["BatchStream", "PlainStream", "Progress", "SampleStatus", "ScriptStream", "Spinner", "TrainView",
            "UnechoedKeys", "ask",
            "cells_after", "color_terminal", "duration", "echoes_keys", "end_piped_line", "error", "info", "loss_text",
-           "open_stream", "sample_footer", "sample_header", "show_fountain", "show_info", "show_text", "status_for",
+           "open_stream", "sample_footer", "sample_header", "shares_stdout", "show_fountain", "show_info", "show_text",
+           "status_for",
            "stderr", "steady_width"]

@@ -8,6 +8,8 @@ from charnn import script
 from charnn.ui.cells import cells_after, fitted, visible, width_unsure
 from charnn.ui.script_styles import KIND_STYLES, ScriptStyles
 
+CONTEXT_CHARS = 80  # of the prime's last line, at most, shown before the text (`show_context`)
+
 # To the status row and back, wherever the text left the cursor. Down and up by one row keeping the column (IND, RI:
 # on the bottom row, the way down scrolls, so the status row exists before the cursor is saved); save it (DECSC);
 # down to the status row's start; and after the status, the cursor restored (DECRC). No column is computed: one
@@ -72,10 +74,11 @@ class ScriptStream(Closing, ScriptStyles):
     def show_context(self) -> None:
         """The start of the line the text goes on (the prime's last line, `line`), dim, where styles are on: a sample
         that begins mid-line read as a fragment (`--prime "Ветер"` showed ` листает старый календарь.`, a new-user
-        trial). Only its last line: a prime may be a whole scene."""
+        trial). Only its last line, and of a long one its end: a prime may be a scene, or a paragraph."""
         if not self.styles or not self.line:
             return
-        shown = "".join(visible(char) for char in self.line)
+        line = self.line if len(self.line) <= CONTEXT_CHARS else "…" + self.line[1 - CONTEXT_CHARS:]
+        shown = "".join(visible(char) for char in line)
         self.unsure = any(map(width_unsure, shown))  # then no status row under this line (`write`)
         self.out.write(self.styled(shown, "dim"))
         self.out.flush()

@@ -135,8 +135,8 @@ class TrainView:
                 worse[-1] < self.last_eval.best_val_loss * 1.01):
             return ""
         return (f"\nvalidation was best at step {self.best_step:,}; the {len(worse)} evals after it were worse (last "
-                f"{worse[-1]:.4f}): the model began to fit its training text more than text like it (overfitting). "
-                "best.pt keeps the best; more --dropout or a smaller model may score better")
+                f"{loss_text(worse[-1])}): the model began to fit its training text more than text like it "
+                "(overfitting). best.pt keeps the best; more --dropout or a smaller model may score better")
 
     def train_loss(self) -> str:
         return f"{self.last_step.loss:.4f}" if self.last_step else "–"
