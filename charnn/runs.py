@@ -144,6 +144,23 @@ def resolve(path: str | Path | None) -> Path:
     raise CharnnError("no checkpoint found — train one first (charnn train corpus.txt) or pass --checkpoint")
 
 
+def stopped_short(run_dir: Path) -> tuple[float, float, str] | None:
+    """How far short of its target the run in `run_dir` stopped, by its latest.pt: (done, target, "time" or
+    "steps"), where it was stopped (Ctrl-C) before 90% of its time or before its steps; None where it was not, or
+    where that cannot be read. (Two trials sampled a run stopped after 20 seconds, the newest, for a finished one.)"""
+    try:
+        payload = checkpoint.load(Path(run_dir) / "latest.pt")
+        budget, steps = payload["train_config"].get("time_budget"), payload["train_config"].get("steps")
+        elapsed, step = float(payload["metrics"]["elapsed"]), int(payload["step"])
+    except (CharnnError, KeyError, TypeError, ValueError):
+        return None
+    if steps and step < steps:
+        return step, steps, "steps"
+    if budget and not steps and elapsed < 0.9 * budget:
+        return elapsed, budget, "time"
+    return None
+
+
 def load_model(path: str | Path | None = None, device: str = "cpu"):
     """(model in eval mode on `device`, its Vocab) from a checkpoint file or run folder (its best.pt), as `charnn
     sample --checkpoint` finds it; None: the newest run under checkpoints/, else the bundled model."""

@@ -85,6 +85,34 @@ def test_train(cli_run):
     assert (config["num_layers"], config["hidden_size"], config["embed_dim"]) == (1, 16, 8)
 
 
+def test_the_newest_run_chosen_for_sample_says_it_was_stopped_short(in_cli_root):
+    """Two trials stopped a second run after 20 seconds, and `charnn sample` took it, the newest, for the finished
+    one without a word beyond its name. It now says so."""
+    from charnn import checkpoint
+
+    short = in_cli_root.root / "checkpoints" / "corpus-short"
+    shutil.copytree(in_cli_root.run_dir, short)
+    try:
+        payload = checkpoint.load(short / "latest.pt")
+        payload["train_config"]["steps"] = 400  # as if stopped at step 40 of 400
+        checkpoint.save(payload, short / "latest.pt")
+        os.utime(short / "best.pt")  # the newest
+        said = " ".join(invoke("sample", "--length", "5").stderr.split())
+        assert "corpus-short/best.pt (1×16 LSTM, step 40) — the newest run, stopped at step 40 of 400 (--checkpoint" \
+               in said
+        payload["train_config"].update(steps=None, time_budget=600.0)
+        payload["metrics"]["elapsed"] = 20.0
+        checkpoint.save(payload, short / "latest.pt")
+        assert "stopped at 0m20s of its 10m00s" in invoke("sample", "--length", "5").stderr
+        named = invoke("sample", "--length", "5", "--checkpoint", str(short))  # chosen: nothing to say
+        assert "stopped at" not in named.stderr
+        payload["metrics"]["elapsed"] = 580.0  # finished by its time (less its final eval's reserve)
+        checkpoint.save(payload, short / "latest.pt")
+        assert "stopped at" not in invoke("sample", "--length", "5").stderr
+    finally:
+        shutil.rmtree(short)
+
+
 def test_sample_default_checkpoint_plain_text(in_cli_root):
     result = invoke("sample", "--length", "120", "--seed", "5")
     assert result.exit_code == 0, result.output

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -119,3 +120,21 @@ def read_prime(prime: str, prime_file: Path | None) -> str:
         if not prime:
             ui.info("--prime -: standard input was empty, so there is no prime")
     return prime
+
+
+def check_writable(output: Path) -> None:
+    """Refuse an --output that cannot be written, without changing it (a new one is made and removed)."""
+    folder = output.parent  # Path("x").parent is Path(".")
+    if output.is_dir():
+        raise CharnnError(f"cannot write --output {output}: it is a folder — give a file name")
+    if not folder.is_dir():
+        raise CharnnError(f"cannot write --output {output}: no folder {folder} — create it or choose another path")
+    if output.exists():
+        if not os.access(output, os.W_OK):
+            raise CharnnError(f"cannot write --output {output}: permission denied — choose another path")
+    else:  # made and removed, as the sample will make it again: a folder may refuse new files whatever its
+        try:  # permissions say (/proc: a trial's error came only after the whole sample was made)
+            os.close(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+            output.unlink()
+        except OSError as problem:
+            raise CharnnError(f"cannot write --output {output}: {problem.strerror} — choose another path") from None

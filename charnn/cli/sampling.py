@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from charnn.cli.command import DEVICES, Flag, fail, interrupted, resolve_device, set_threads
-from charnn.cli.options import check_seed, check_temperature, check_top_p, read_prime
+from charnn.cli.options import check_seed, check_temperature, check_top_p, check_writable, read_prime
 from charnn.cli.sigterm import Termination
 from charnn.cli.stopping import CtrlCGate, ctrl_c_noted, drop_stdout, keep_what_was_made, write_output
 from charnn.config import SAMPLING_PRECISIONS
@@ -25,24 +25,6 @@ LONG_PRIME = 20_000  # characters; a prime this long is announced (the bundled m
 def unescape(text: str | None) -> str | None:
     """'\\n' and '\\t' typed on a command line → a real newline / tab (for --stop)."""
     return None if text is None else text.replace("\\n", "\n").replace("\\t", "\t")
-
-
-def check_writable(output: Path) -> None:
-    """Refuse an --output that cannot be written, without changing it (a new one is made and removed)."""
-    folder = output.parent  # Path("x").parent is Path(".")
-    if output.is_dir():
-        raise CharnnError(f"cannot write --output {output}: it is a folder — give a file name")
-    if not folder.is_dir():
-        raise CharnnError(f"cannot write --output {output}: no folder {folder} — create it or choose another path")
-    if output.exists():
-        if not os.access(output, os.W_OK):
-            raise CharnnError(f"cannot write --output {output}: permission denied — choose another path")
-    else:  # made and removed, as the sample will make it again: a folder may refuse new files whatever its
-        try:  # permissions say (/proc: a trial's error came only after the whole sample was made)
-            os.close(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
-            output.unlink()
-        except OSError as problem:
-            raise CharnnError(f"cannot write --output {output}: {problem.strerror} — choose another path") from None
 
 
 def sample(
@@ -153,6 +135,12 @@ def sample(
             label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
             bundled = (" — the bundled Shakespeare model: no run is under checkpoints/ in this folder (--checkpoint "
                        "to give one)") if checkpoint is None and path == runs.BUNDLED else ""  # a trial, cd'd elsewhere
+            short = runs.stopped_short(path.parent) if checkpoint is None and path != runs.BUNDLED else None
+            if short:  # the newest run, taken without a word for a finished one (two trials)
+                done, target, unit = short
+                said = (f"{ui.duration(done)} of its {ui.duration(target)}" if unit == "time" else
+                        f"step {done:,} of {target:,}")
+                bundled = f" — the newest run, stopped at {said} (--checkpoint to sample another)"
             ui.info(f"sampling from {path} ({label}, step {payload['step']:,}){bundled}")
             if interactive:
                 from charnn.interactive import session
