@@ -63,7 +63,7 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | Non
                     raise CharnnError(f"{path} looks like a binary file, not text ({bad}, and zero bytes) — "
                                       "give a text file") from None
                 raise CharnnError(f"{path} is not valid {options.encoding}: {bad} — "
-                                  f"{other_encoding(raw, options.encoding)}") from None
+                                  f"{other_encoding(raw, options.encoding, error.start)}") from None
             except UnicodeError as error:  # not about one byte, e.g. utf-16 without a byte-order mark
                 raise CharnnError(f"{path} cannot be read as {options.encoding} ({error}) — give its byte order, "
                                   f"e.g. --encoding {options.encoding}-le") from None

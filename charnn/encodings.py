@@ -60,17 +60,29 @@ def detected_encoding(raw: bytes) -> str | None:
     return best.encoding
 
 
-def other_encoding(raw: bytes, encoding: str) -> str:
+def other_encoding(raw: bytes, encoding: str, start: int = 0) -> str:
     """What to do with bytes that are not `encoding`. Windows' "ANSI" text (Windows-1252) reads as latin-1 without an
     error, but its € ’ “ ” — become invisible control characters (a new-user trial followed the advice `--encoding
     latin-1` and trained on them), so it is named where it reads these bytes; but not for UTF-8 text with a stray byte
     or two, which cp1252 would garble in turn (a review). A file in another language's encoding is named by what it
     reads as: a trial's Russian file in Windows-1251 was called Windows-1252 (its — is 0x97 in both), and read so it
-    trained on `Ýëåãèÿ` for `Элегия`."""
-    if codecs.lookup(encoding).name == "utf-8":
+    trained on `Ýëåãèÿ` for `Элегия`. `start`: where in `raw` the first bad byte is."""
+    if codecs.lookup(encoding).name != "utf-8":
+        try:  # UTF-8 read as something else: a trial's novel read with --encoding gb18030 was told latin-1
+            codecs.getincrementaldecoder("utf-8")().decode(raw)  # (a character cut at the end of `raw` is no error)
+            return "it reads as UTF-8: leave out --encoding"
+        except UnicodeDecodeError:
+            pass
+    else:
         text = raw.decode("utf-8", errors="replace")
         bad = text.count("\ufffd")
         if sum(char > "\x7f" for char in text) - bad > bad:  # more valid UTF-8 beyond ASCII than bad bytes
+            # A chapter from an older editor appended to a UTF-8 file (a trial): from the bad byte on, another
+            # encoding, and --errors replace made 5,816 of its 7,649 characters U+FFFD without a word.
+            tail = detected_encoding(raw[start:]) if start > 0 else None
+            if tail is not None:
+                return (f"it reads as UTF-8 up to there, and from there as {KNOWN_AS.get(tail, tail)} text: convert "
+                        f"that part to UTF-8 (e.g. iconv -f {tail} -t utf-8) and join the two again")
             return "the rest reads as UTF-8, so --errors replace puts U+FFFD (�) in place of the bad bytes"
     try:
         western = raw.decode("cp1252")

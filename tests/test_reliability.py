@@ -6,6 +6,7 @@ import errno
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -489,6 +490,30 @@ def test_the_detector_is_not_asked_among_latin_code_pages_nor_over_a_split_chara
     for shift in range(4):  # two of them split a character at the end of the 1 MiB the detector reads
         japanese = ("x" * shift + JAPANESE * 20_000).encode("shift_jis")
         assert "Shift JIS (Japanese)" in other_encoding(japanese, "utf-8")
+
+
+CHINESE = "第一章 雨夜\n「你来了。」他说。雨下得很大，街上没有一个人。她回头看了一眼，什么也没说，就走进了黑暗里。\n"
+
+
+def test_utf8_read_as_another_and_a_legacy_chapter_in_utf8_are_named(tmp_path, monkeypatch):
+    """A trial's UTF-8 novel read with --encoding gb18030 was told `--encoding latin-1` (mojibake); and with a GBK
+    chapter appended, it was told the rest reads as UTF-8, so that --errors replace turned the chapter into � without
+    a word. Now: "reads as UTF-8"; the tail named; and what --errors replace did, counted."""
+    monkeypatch.chdir(tmp_path)
+    novel = tmp_path / "novel.txt"
+    novel.write_text(CHINESE * 300, encoding="utf-8")
+    said = cli("train", str(novel), "--encoding", "gb18030", *TINY).stderr
+    assert "it reads as UTF-8: leave out --encoding" in said and "latin-1" not in said
+    joined = tmp_path / "all.txt"
+    joined.write_bytes((CHINESE * 300).encode() + (CHINESE * 40).encode("gb18030"))
+    said = " ".join(cli("train", str(joined), *TINY).stderr.split())
+    assert ("it reads as UTF-8 up to there, and from there as GB18030 (Chinese) text: convert that part to UTF-8 "
+            "(e.g. iconv -f gb18030 -t utf-8)") in said
+    replaced = cli("train", str(joined), "--errors", "replace", "--out", "replaced", *TINY)
+    count = checkpoint.load(tmp_path / "replaced" / "latest.pt")["vocab"].count("\ufffd")
+    assert replaced.exit_code == 0 and count == 1
+    assert re.search(r"--errors replace: \S+ holds [\d,]+ U\+FFFD \(�\) characters for bytes that were not utf-8",
+                     " ".join(replaced.stderr.split()))
 
 
 def test_crlf_normalised_unless_kept(tmp_path, monkeypatch):

@@ -136,6 +136,10 @@ the target (--steps/--time) when neither is given.
             note = misread_note(file.read(1 << 20), encoding, data.vocab.chars, str(corpus))
         if note:
             ui.info(note)
+        if errors == "replace" and "\ufffd" in data.vocab.index:  # said: a trial's chapter went to � without a word
+            replaced = int((data.ids == data.vocab.index["\ufffd"]).sum())
+            ui.info(f"--errors replace: {corpus} holds {replaced:,} U+FFFD (�) characters for bytes "
+                    f"that were not {encoding} (and any the file had): the model learns them as text")
         if not resume:  # before anything about run folders or sizes is said (train() checks a resume's own split)
             data.check_trainable(T.val_fraction)
         # The run folder's lock is taken now and held through training: before the preset's speed test, which would
