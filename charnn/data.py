@@ -46,6 +46,7 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | Non
     offset = 0  # bytes handed to the decoder so far
     first = True
     held_cr = ""  # a trailing '\r' waits for the next chunk in case a '\n' follows
+    beyond_ascii = False  # characters beyond ASCII read so far
     utf8 = codecs.lookup(options.encoding).name.startswith("utf-8")  # UTF-16 files pass as UTF-8 of zeros
     with open(path, "rb") as file:
         while True:
@@ -63,11 +64,13 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | Non
                     raise CharnnError(f"{path} looks like a binary file, not text ({bad}, and zero bytes) — "
                                       "give a text file") from None
                 raise CharnnError(f"{path} is not valid {options.encoding}: {bad} — "
-                                  f"{other_encoding(raw, options.encoding, error.start)}") from None
+                                  f"{other_encoding(error.object, options.encoding, error.start, beyond_ascii)}"
+                                  ) from None
             except UnicodeError as error:  # not about one byte, e.g. utf-16 without a byte-order mark
                 raise CharnnError(f"{path} cannot be read as {options.encoding} ({error}) — give its byte order, "
                                   f"e.g. --encoding {options.encoding}-le") from None
             offset += len(raw)
+            beyond_ascii = beyond_ascii or not text.isascii()  # for what a bad byte later is said to be
             if on_read is not None:
                 on_read(offset)
             if first and text:
@@ -94,6 +97,13 @@ class EncodedCorpus:
     path: Path
     options: ReadOptions = ReadOptions()  # how the file was read
     digest: str | None = None  # corpus_cache.digest of the ids, which a resume compares (None: not known)
+
+    def count(self, char: str) -> int:
+        """How often `char` is in the text: a piece at a time, so that memory stays as it is for training."""
+        if char not in self.vocab.index:
+            return 0
+        mark, ids = self.vocab.index[char], self.ids
+        return sum(int(np.count_nonzero(ids[at:at + CHUNK_BYTES] == mark)) for at in range(0, len(ids), CHUNK_BYTES))
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """(train, val): val is the last `val_fraction` of the text, like nanoGPT's shakespeare_char."""

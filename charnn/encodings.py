@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import unicodedata
-from collections import Counter
 
 
 def wide_unicode_kind(raw: bytes) -> str | None:
@@ -32,57 +30,79 @@ KNOWN_AS = {"cp1250": "Windows-1250 (Central European)", "cp1251": "Windows-1251
             "euc_jp": "EUC-JP (Japanese)", "euc_jis_2004": "EUC-JP (Japanese)", "gb18030": "GB18030 (Chinese)",
             "gb2312": "GB2312 (Chinese)", "gbk": "GBK (Chinese)", "big5": "Big5 (Traditional Chinese)",
             "big5hkscs": "Big5-HKSCS (Traditional Chinese)", "cp949": "Korean (cp949)", "euc_kr": "EUC-KR (Korean)",
-            "iso2022_jp": "ISO-2022-JP (Japanese)"}
+            "iso2022_jp": "ISO-2022-JP (Japanese)", "cp1125": "DOS Cyrillic (cp1125)"}
 
 
-def detected_encoding(raw: bytes) -> str | None:
-    """The legacy encoding that `raw` (not UTF-8) reads as text in a script beyond Latin (Cyrillic, Greek, Japanese,
-    Chinese, Korean, Hebrew, Arabic …), by charset-normalizer, which scores each decoding by how its characters mix
-    and how often each letter comes, language by language. None where it finds none; where the bytes beyond ASCII
-    are too few and alike to tell (one accent, a stray byte); and where its reading is mostly ASCII letters, a
-    Latin-script text: among the Latin code pages its pick is a guess (a review: Spanish in latin-1 came out as
-    cp1250, ñ read as ń; French as cp1257), and the Windows-1252 rules of `other_encoding` answer better."""
+def scored(raw: bytes) -> list:
+    """charset-normalizer's readings of the first MiB of `raw`, best first: each decoding scored by how its
+    characters mix and how often each letter comes, language by language. None where the bytes beyond ASCII are
+    too few and alike to tell (one accent, a stray byte)."""
     sample = raw[:1 << 20]
     cut = sample.rfind(b"\n")
     if 0 < len(sample) // 2 < cut:  # at a line's end: a character split at the cut, two bytes of Shift JIS or Big5,
         sample = sample[:cut + 1]  # made it find nothing, or a Korean file Cyrillic (a review)
     beyond = [byte for byte in sample if byte >= 0x80]
     if len(beyond) < 32 or len(set(beyond)) < 8:
-        return None
+        return []
     from charset_normalizer import from_bytes  # only here: it costs ~40 ms to import, and only a refusal needs it
 
-    best = from_bytes(sample).best()
-    if best is None or best.language == "Unknown" or codecs.lookup(best.encoding).name in ("utf-8", "ascii"):
-        return None
-    letters = [char for char in str(best) if char.isalpha()]
-    if sum(char > "\x7f" for char in letters) < 0.3 * len(letters):
-        return None
-    return best.encoding
+    return list(from_bytes(sample))
 
 
-def other_encoding(raw: bytes, encoding: str, start: int = 0) -> str:
+def reads_as_well(readings: list, encoding: str) -> bool:
+    """Whether `encoding` reads the text about as well as the best of `readings` (a tie, or as good as one)."""
+    name, best = codecs.lookup(encoding).name.replace("-", "_"), readings[0]
+    return any((name == reading.encoding or name in reading.could_be_from_charset)
+               and reading.chaos <= best.chaos + 0.05 and reading.coherence >= best.coherence - 0.05
+               for reading in readings)
+
+
+def detected_encoding(raw: bytes, readings: list | None = None) -> str | None:
+    """The legacy encoding that `raw` (not UTF-8) reads as text in some language, by charset-normalizer (`scored`);
+    None where it finds none. For text in the Latin script (its reading mostly ASCII letters), only where Windows-1252
+    does not read it about as well: among the Latin code pages the detector's pick between ties is a guess (a review:
+    Spanish in latin-1 came out as cp1250, ñ read as ń; French as cp1257), and the Windows-1252 rules of
+    `other_encoding` answer better; Polish in cp1250, which Windows-1252 reads badly, is named."""
+    readings = scored(raw) if readings is None else readings
+    if not readings or readings[0].language == "Unknown" or (
+            codecs.lookup(readings[0].encoding).name in ("utf-8", "ascii")):
+        return None
+    letters = [char for char in str(readings[0]) if char.isalpha()]
+    if sum(char > "\x7f" for char in letters) < 0.3 * len(letters) and reads_as_well(readings, "cp1252"):
+        return None
+    return readings[0].encoding
+
+
+def next_character(raw: bytes) -> int:
+    """Where the first UTF-8 character of `raw` begins: past up to 3 continuation bytes of one cut at its start."""
+    return next((index for index in range(min(3, len(raw))) if not 0x80 <= raw[index] <= 0xBF), min(3, len(raw)))
+
+
+def other_encoding(raw: bytes, encoding: str, start: int = 0, text_before: bool = False) -> str:
     """What to do with bytes that are not `encoding`. Windows' "ANSI" text (Windows-1252) reads as latin-1 without an
     error, but its € ’ “ ” — become invisible control characters (a new-user trial followed the advice `--encoding
     latin-1` and trained on them), so it is named where it reads these bytes; but not for UTF-8 text with a stray byte
     or two, which cp1252 would garble in turn (a review). A file in another language's encoding is named by what it
     reads as: a trial's Russian file in Windows-1251 was called Windows-1252 (its — is 0x97 in both), and read so it
-    trained on `Ýëåãèÿ` for `Элегия`. `start`: where in `raw` the first bad byte is."""
+    trained on `Ýëåãèÿ` for `Элегия`. `start`: where in `raw` the first bad byte is; `text_before`: the file had
+    characters beyond ASCII before `raw` (in `encoding`)."""
     if codecs.lookup(encoding).name != "utf-8":
-        try:  # UTF-8 read as something else: a trial's novel read with --encoding gb18030 was told latin-1
-            codecs.getincrementaldecoder("utf-8")().decode(raw)  # (a character cut at the end of `raw` is no error)
+        try:  # UTF-8 read as something else: a trial's novel read with --encoding gb18030 was told latin-1. The
+            # bytes may begin inside a character (a 4 MiB piece of the file) and end inside one: no error either.
+            codecs.getincrementaldecoder("utf-8")().decode(raw[next_character(raw):])
             return "it reads as UTF-8: leave out --encoding"
         except UnicodeDecodeError:
             pass
     else:
+        # A chapter from an older editor appended to a UTF-8 file (a trial): UTF-8 up to the bad byte (all of it is,
+        # by then), another encoding from there; --errors replace made 5,816 of its 7,649 characters U+FFFD.
+        tail = detected_encoding(raw[start:]) if text_before or not raw[:start].isascii() else None
+        if tail is not None:
+            return (f"it reads as UTF-8 up to there, and from there as {KNOWN_AS.get(tail, tail)} text: convert "
+                    f"that part to UTF-8 (e.g. iconv -f {tail} -t utf-8) and join the two again")
         text = raw.decode("utf-8", errors="replace")
         bad = text.count("\ufffd")
         if sum(char > "\x7f" for char in text) - bad > bad:  # more valid UTF-8 beyond ASCII than bad bytes
-            # A chapter from an older editor appended to a UTF-8 file (a trial): from the bad byte on, another
-            # encoding, and --errors replace made 5,816 of its 7,649 characters U+FFFD without a word.
-            tail = detected_encoding(raw[start:]) if start > 0 else None
-            if tail is not None:
-                return (f"it reads as UTF-8 up to there, and from there as {KNOWN_AS.get(tail, tail)} text: convert "
-                        f"that part to UTF-8 (e.g. iconv -f {tail} -t utf-8) and join the two again")
             return "the rest reads as UTF-8, so --errors replace puts U+FFFD (�) in place of the bad bytes"
     try:
         western = raw.decode("cp1252")
@@ -100,27 +120,19 @@ def other_encoding(raw: bytes, encoding: str, start: int = 0) -> str:
 
 def misread_note(head: bytes, encoding: str, chars: str, name: str) -> str | None:
     """What to say of a corpus `name` that read without an error in an `encoding` other than UTF (its vocabulary
-    `chars`, its first bytes `head`) where it reads as text in another: a trial followed the advice `--encoding
-    cp1252` for a Russian Windows-1251 file, and trained without a word on `Ýëåãèÿ`. None where nothing is to be
-    said."""
+    `chars`, its first bytes `head`) where another reads it better: a trial followed the advice `--encoding cp1252`
+    for a Russian Windows-1251 file, and trained without a word on `Ýëåãèÿ`. Not where `encoding` reads it about as
+    well (Greek read as cp1253 where iso8859_7 is found: a review). None where nothing is to be said."""
     given = codecs.lookup(encoding).name
     if given.startswith(("utf-", "utf_")):
         return None
-    found = detected_encoding(head)
-    # Only where the two read it in other scripts: Greek read as cp1253 is not garbled where iso8859_7 would differ
-    # in a letter or two, nor Shift JIS read as shift_jis where cp932 is found (a review).
-    if found is not None and main_script(head.decode(found, errors="replace")) != main_script(
-            head.decode(encoding, errors="replace")):
+    readings = scored(head)
+    found = detected_encoding(head, readings)
+    if found is not None and not reads_as_well(readings, encoding) and (
+            head.decode(found, errors="replace") != head.decode(encoding, errors="replace")):
         return (f"{name} reads more like {KNOWN_AS.get(found, found)} text than {encoding}: if its samples look "
                 f"garbled, use --encoding {found}")
     if given == "iso8859-1" and any("\x80" <= char <= "\x9f" for char in chars):
         return (f"{name} read as latin-1 holds control characters U+0080–U+009F, which is what a Windows-1252 "
                 "file's € ’ “ ” and dashes become: if it is one, --encoding cp1252 reads them as those")
     return None
-
-
-def main_script(text: str) -> str | None:
-    """The script most of `text`'s letters beyond ASCII are in, by the first word of their Unicode names (LATIN,
-    CYRILLIC, GREEK, CJK, HIRAGANA …); None where it has none."""
-    scripts = Counter(unicodedata.name(char, "?").split()[0] for char in text if char > "\x7f" and char.isalpha())
-    return scripts.most_common(1)[0][0] if scripts else None

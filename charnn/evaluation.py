@@ -27,9 +27,9 @@ from charnn.model import CharRNN
 from charnn.precision import autocast
 
 LN2 = math.log(2)
-# Logits held at once, at most (B × T × V floats: 64 MB, and as much again for the loss): a trial's 3,083-character
-# Chinese vocabulary at 128 streams × 256 columns took 1.3 GB for `charnn eval` (0.5 GB while training), so a large
-# vocabulary is scored in shorter windows.
+# Logits held at once, at most (B × T × V floats: 64 MB, and ~1.5× that again for the loss's copies): a trial's
+# 3,083-character Chinese vocabulary at 128 streams × 256 columns took 1.3 GB for `charnn eval` (0.5 GB while
+# training), so a large vocabulary is scored in shorter windows.
 LOGITS_AT_ONCE = 1 << 24
 
 

@@ -88,6 +88,19 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def in_use(run_dir: Path) -> bool:
+    """Whether a process is training in `run_dir` now (holds its lock), asked without taking or changing anything."""
+    try:
+        with open(Path(run_dir) / ".lock") as file:
+            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)  # refused while a run holds it exclusively
+            fcntl.flock(file, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:  # no lock file: no run has held it, or its run is over
+        pass
+    return False
+
+
 def prune_steps(run_dir: Path, keep: int) -> None:
     """Delete all but the newest `keep` step-NNNNNNNN.pt files."""
     steps = sorted(run_dir.glob("step-*.pt"))

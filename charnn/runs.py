@@ -15,7 +15,7 @@ from pathlib import Path
 
 from charnn import checkpoint
 from charnn.errors import CharnnError
-from charnn.run_lock import RunLock, holds_run, make_run_folder
+from charnn.run_lock import RunLock, holds_run, in_use, make_run_folder
 
 USER_RUNS = Path("checkpoints")  # relative to the working directory, like the default --out
 BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "bundled" / "best.pt"
@@ -148,11 +148,15 @@ def stopped_short(run_dir: Path) -> tuple[float, float, str] | None:
     """How far short of its target the run in `run_dir` stopped, by its latest.pt: (done, target, "time" or
     "steps"), where it was stopped (Ctrl-C) before 90% of its time or before its steps; None where it was not, or
     where that cannot be read. (Two trials sampled a run stopped after 20 seconds, the newest, for a finished one.)"""
+    if in_use(run_dir):  # training now, in another terminal: not stopped
+        return None
     try:
         payload = checkpoint.load(Path(run_dir) / "latest.pt")
         budget, steps = payload["train_config"].get("time_budget"), payload["train_config"].get("steps")
         elapsed, step = float(payload["metrics"]["elapsed"]), int(payload["step"])
     except (CharnnError, KeyError, TypeError, ValueError):
+        return None
+    if payload["metrics"].get("stopped_by"):  # it reached a target: by time, with --steps too (a review)
         return None
     if steps and step < steps:
         return step, steps, "steps"

@@ -94,12 +94,19 @@ def test_the_newest_run_chosen_for_sample_says_it_was_stopped_short(in_cli_root)
     shutil.copytree(in_cli_root.run_dir, short)
     try:
         payload = checkpoint.load(short / "latest.pt")
-        payload["train_config"]["steps"] = 400  # as if stopped at step 40 of 400
+        payload["train_config"]["steps"] = 400  # as if stopped (Ctrl-C) at step 40 of 400
+        payload["metrics"]["stopped_by"] = None
         checkpoint.save(payload, short / "latest.pt")
         os.utime(short / "best.pt")  # the newest
         said = " ".join(invoke("sample", "--length", "5").stderr.split())
         assert "corpus-short/best.pt (1×16 LSTM, step 40) — the newest run, stopped at step 40 of 400 (--checkpoint" \
                in said
+        with locked_by_another_process(short):  # training there now, in another terminal: not stopped (a review)
+            assert "stopped at" not in invoke("sample", "--length", "5").stderr
+        payload["metrics"]["stopped_by"] = "time"  # --steps 400 --time 1m, ended by its time (a review)
+        checkpoint.save(payload, short / "latest.pt")
+        assert "stopped at" not in invoke("sample", "--length", "5").stderr
+        payload["metrics"]["stopped_by"] = None
         payload["train_config"].update(steps=None, time_budget=600.0)
         payload["metrics"]["elapsed"] = 20.0
         checkpoint.save(payload, short / "latest.pt")

@@ -487,6 +487,14 @@ def test_the_detector_is_not_asked_among_latin_code_pages_nor_over_a_split_chara
     assert misread_note(spanish, "cp1252", SPANISH, "s.txt") is None
     assert misread_note((GREEK * 20).encode("cp1253"), "cp1253", GREEK, "g.txt") is None
     assert "than cp1252" in misread_note((RUSSIAN * 20).encode("cp1251"), "cp1252", "", "r.txt")
+    # A second review: both Cyrillic, KOI8-R read as cp1251 is garbled all the same; Polish in cp1250, which
+    # Windows-1252 reads badly, is named (it had been told latin-1, which makes its ś a control character).
+    plain = RUSSIAN.replace("—", "-").replace("«", '"').replace("»", '"')  # KOI8-R has no — « »
+    assert "more like KOI8-R (Russian) text than cp1251" in misread_note((plain * 20).encode("koi8_r"), "cp1251", "",
+                                                                         "k.txt")
+    polish = ("Zażółć gęślą jaźń. Litwo! Ojczyzno moja! ty jesteś jak zdrowie; ile cię trzeba cenić, ten tylko się "
+              "dowie.\n")
+    assert "reads as Windows-1250 (Central European) text" in other_encoding((polish * 20).encode("cp1250"), "utf-8")
     for shift in range(4):  # two of them split a character at the end of the 1 MiB the detector reads
         japanese = ("x" * shift + JAPANESE * 20_000).encode("shift_jis")
         assert "Shift JIS (Japanese)" in other_encoding(japanese, "utf-8")
@@ -512,8 +520,29 @@ def test_utf8_read_as_another_and_a_legacy_chapter_in_utf8_are_named(tmp_path, m
     replaced = cli("train", str(joined), "--errors", "replace", "--out", "replaced", *TINY)
     count = checkpoint.load(tmp_path / "replaced" / "latest.pt")["vocab"].count("\ufffd")
     assert replaced.exit_code == 0 and count == 1
-    assert re.search(r"--errors replace: \S+ holds [\d,]+ U\+FFFD \(�\) characters for bytes that were not utf-8",
-                     " ".join(replaced.stderr.split()))
+    expected = joined.read_bytes().decode("utf-8", errors="replace").count("\ufffd")
+    assert expected > 100 and re.search(rf"--errors replace: \S+ holds {expected:,} U\+FFFD \(�\) characters for "
+                                        "bytes that were not utf-8", " ".join(replaced.stderr.split()))
+
+
+@pytest.mark.parametrize("shift", range(4))
+def test_what_a_bad_byte_is_said_to_be_does_not_depend_on_where_the_files_pieces_are_cut(tmp_path, monkeypatch,
+                                                                                       shift):
+    """A review, with the file read in 64 KiB pieces: UTF-8 read as gb18030 was told latin-1 where a piece began
+    inside a character; a GBK chapter after UTF-8 that began in a later piece was not named, or named as the whole
+    file's encoding, which then sent the user back ("it reads as UTF-8")."""
+    from charnn import data
+    from charnn.data import ReadOptions, load_corpus
+
+    monkeypatch.setattr(data, "CHUNK_BYTES", 1 << 16)
+    russian = tmp_path / "russian.txt"
+    russian.write_bytes(b"x" * shift + (RUSSIAN * 2000).encode())
+    with pytest.raises(CharnnError, match="it reads as UTF-8: leave out --encoding"):
+        load_corpus(russian, ReadOptions(encoding="gb18030"))
+    joined = tmp_path / "joined.txt"
+    joined.write_bytes(b"x" * shift + (CHINESE * 1000).encode() + (CHINESE * 40).encode("gb18030"))
+    with pytest.raises(CharnnError, match=r"reads as UTF-8 up to there, and from there as GB18030 \(Chinese\)"):
+        load_corpus(joined)
 
 
 def test_crlf_normalised_unless_kept(tmp_path, monkeypatch):

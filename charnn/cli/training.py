@@ -137,7 +137,7 @@ the target (--steps/--time) when neither is given.
         if note:
             ui.info(note)
         if errors == "replace" and "\ufffd" in data.vocab.index:  # said: a trial's chapter went to � without a word
-            replaced = int((data.ids == data.vocab.index["\ufffd"]).sum())
+            replaced = data.count("\ufffd")
             ui.info(f"--errors replace: {corpus} holds {replaced:,} U+FFFD (�) characters for bytes "
                     f"that were not {encoding} (and any the file had): the model learns them as text")
         if not resume:  # before anything about run folders or sizes is said (train() checks a resume's own split)
