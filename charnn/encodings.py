@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from pathlib import Path
 
 
 def wide_unicode_kind(raw: bytes) -> str | None:
@@ -35,8 +36,8 @@ KNOWN_AS = {"cp1250": "Windows-1250 (Central European)", "cp1251": "Windows-1251
 
 def scored(raw: bytes) -> list:
     """charset-normalizer's readings of the first MiB of `raw`, best first: each decoding scored by how its
-    characters mix and how often each letter comes, language by language. None where the bytes beyond ASCII are
-    too few and alike to tell (one accent, a stray byte)."""
+    characters mix and how often each letter comes, language by language. None (an empty list) where the bytes
+    beyond ASCII are too few and alike to tell (one accent, a stray byte)."""
     sample = raw[:1 << 20]
     cut = sample.rfind(b"\n")
     if 0 < len(sample) // 2 < cut:  # at a line's end: a character split at the cut, two bytes of Shift JIS or Big5,
@@ -118,14 +119,17 @@ def other_encoding(raw: bytes, encoding: str, start: int = 0, text_before: bool 
     return "convert it to UTF-8, or use --encoding cp1252 (Windows) or latin-1, or --errors replace"
 
 
-def misread_note(head: bytes, encoding: str, chars: str, name: str) -> str | None:
-    """What to say of a corpus `name` that read without an error in an `encoding` other than UTF (its vocabulary
-    `chars`, its first bytes `head`) where another reads it better: a trial followed the advice `--encoding cp1252`
-    for a Russian Windows-1251 file, and trained without a word on `Ýëåãèÿ`. Not where `encoding` reads it about as
-    well (Greek read as cp1253 where iso8859_7 is found: a review). None where nothing is to be said."""
+def misread_note(path: Path, encoding: str, chars: str) -> str | None:
+    """What to say of a corpus at `path` that read without an error in an `encoding` other than UTF (its vocabulary
+    `chars`) where another reads it better: a trial followed the advice `--encoding cp1252` for a Russian
+    Windows-1251 file, and trained without a word on `Ýëåãèÿ`. Not where `encoding` reads it about as well (Greek
+    read as cp1253 where iso8859_7 is found: a review). None where nothing is to be said."""
     given = codecs.lookup(encoding).name
     if given.startswith(("utf-", "utf_")):
         return None
+    with open(path, "rb") as file:
+        head = file.read(1 << 20)
+    name = str(path)
     readings = scored(head)
     found = detected_encoding(head, readings)
     if found is not None and not reads_as_well(readings, encoding) and (

@@ -475,23 +475,26 @@ SPANISH = ("En un lugar de la Mancha, de cuyo nombre no quiero acordarme, no ha 
 GREEK = "Η Ιθάκη σ' έδωσε τ' ωραίο ταξίδι. Χωρίς αυτήν δεν θα 'βγαινες στον δρόμο. Άλλα δεν έχει να σε δώσει πια.\n"
 
 
-def test_the_detector_is_not_asked_among_latin_code_pages_nor_over_a_split_character():
+def test_the_detector_is_not_asked_among_latin_code_pages_nor_over_a_split_character(tmp_path):
     """A review: Spanish in latin-1 was named cp1250 (ñ read as ń), French cp1257, and a Spanish file read right as
     cp1252 got a note; Greek read right as cp1253 was told iso8859_7; and a sample cut inside a two-byte character
     found nothing in half the cuts, or Cyrillic for Korean."""
     from charnn.encodings import misread_note, other_encoding
 
+    def note(data: bytes, encoding: str, chars: str = "") -> str | None:
+        (tmp_path / "c.txt").write_bytes(data)
+        return misread_note(tmp_path / "c.txt", encoding, chars)
+
     spanish = (SPANISH * 20).encode("latin-1")
     assert other_encoding(spanish, "utf-8") == ("convert it to UTF-8, or use --encoding cp1252 (Windows) or latin-1, "
                                                 "or --errors replace")
-    assert misread_note(spanish, "cp1252", SPANISH, "s.txt") is None
-    assert misread_note((GREEK * 20).encode("cp1253"), "cp1253", GREEK, "g.txt") is None
-    assert "than cp1252" in misread_note((RUSSIAN * 20).encode("cp1251"), "cp1252", "", "r.txt")
+    assert note(spanish, "cp1252", SPANISH) is None
+    assert note((GREEK * 20).encode("cp1253"), "cp1253", GREEK) is None
+    assert "than cp1252" in note((RUSSIAN * 20).encode("cp1251"), "cp1252")
     # A second review: both Cyrillic, KOI8-R read as cp1251 is garbled all the same; Polish in cp1250, which
     # Windows-1252 reads badly, is named (it had been told latin-1, which makes its ś a control character).
     plain = RUSSIAN.replace("—", "-").replace("«", '"').replace("»", '"')  # KOI8-R has no — « »
-    assert "more like KOI8-R (Russian) text than cp1251" in misread_note((plain * 20).encode("koi8_r"), "cp1251", "",
-                                                                         "k.txt")
+    assert "more like KOI8-R (Russian) text than cp1251" in note((plain * 20).encode("koi8_r"), "cp1251")
     polish = ("Zażółć gęślą jaźń. Litwo! Ojczyzno moja! ty jesteś jak zdrowie; ile cię trzeba cenić, ten tylko się "
               "dowie.\n")
     assert "reads as Windows-1250 (Central European) text" in other_encoding((polish * 20).encode("cp1250"), "utf-8")

@@ -132,8 +132,7 @@ the target (--steps/--time) when neither is given.
         if not resume:  # a resumed run's budget is its own, and its corpus is read from the cache
             check_time_left(corpus, time.monotonic() - reading, budget if budget is not None or steps is not None
                             else DEFAULT_BUDGET)
-        with open(corpus, "rb") as file:  # read without an error is not read right (an encoding's other language)
-            note = misread_note(file.read(1 << 20), encoding, data.vocab.chars, str(corpus))
+        note = misread_note(corpus, encoding, data.vocab.chars)  # read without an error, yet in the wrong encoding
         if note:
             ui.info(note)
         if errors == "replace" and "\ufffd" in data.vocab.index:  # said: a trial's chapter went to � without a word
