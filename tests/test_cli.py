@@ -1565,7 +1565,7 @@ def test_a_ctrl_c_as_a_batch_moves_to_its_next_sample_still_gives_the_files_byte
     end that sample twice (an extra blank line in a file or pipe). Both now happen, or neither."""
     import io
 
-    from charnn import script, ui
+    from charnn import documents, ui
     from charnn.cli.stopping import CtrlCGate
 
     class Rows:  # sample 1 has ended at its --stop ("ab"); sample 2 runs on
@@ -1589,7 +1589,7 @@ def test_a_ctrl_c_as_a_batch_moves_to_its_next_sample_still_gives_the_files_byte
     with pytest.raises(KeyboardInterrupt), shown:
         shown.update(2)
     shown.finish(["ab", "cd"])
-    assert out.getvalue() == script.output_text(["ab", "cd"], "", False)
+    assert out.getvalue() == documents.output_text(["ab", "cd"], "", False)
 
 
 def test_a_batch_cut_on_a_terminal_ends_its_line(monkeypatch):

@@ -25,9 +25,10 @@ def module_name(path: Path) -> str:
 
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
-CORE = ["batch_rows", "batches", "checkpoint", "config", "corpus_cache", "data", "drawing", "encodings", "errors",
-        "evaluation", "events", "lstm_int8", "model", "optimization", "planning", "precision", "presets", "products",
-        "recorder", "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper", "threads", "train", "vocab"]
+CORE = ["batch_rows", "batches", "checkpoint", "config", "corpus_cache", "data", "documents", "drawing", "encodings",
+        "errors", "evaluation", "events", "lstm_int8", "model", "optimization", "planning", "precision", "presets",
+        "products", "recorder", "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper", "threads",
+        "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -42,9 +43,9 @@ DEPENDENCIES = {
                        "precision", "runs", "ui", "vocab"},
     "cli.options": {"errors", "ui"},
     "cli.sampling": {"batch_rows", "checkpoint", "cli.command", "cli.options", "cli.sigterm", "cli.stopping", "config",
-                     "drawing", "errors", "interactive", "runs", "sample", "script", "ui", "vocab"},
+                     "documents", "drawing", "errors", "interactive", "runs", "sample", "ui", "vocab"},
     "cli.sigterm": {"cli.stopping"},
-    "cli.stopping": {"errors", "script", "ui"},
+    "cli.stopping": {"documents", "errors", "ui"},
     "cli.usage": {"ui"},
     "cli.train_stop": {"ui"},
     "cli.training": {"checkpoint", "cli.command", "cli.options", "cli.train_stop", "config", "data", "encodings",
@@ -69,6 +70,7 @@ DEPENDENCIES = {
     "sample": {"batch_rows", "drawing", "model", "script", "stepper", "threads", "vocab"},
     "drawing": {"config", "errors"},
     "script": set(),
+    "documents": {"script"},
     "stepper": {"config", "lstm_int8", "model", "products"},
     "threads": set(),
     "train": {"batches", "checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision",
@@ -77,10 +79,10 @@ DEPENDENCIES = {
     "optimization": {"config", "model"},
     "recorder": {"checkpoint", "errors", "evaluation", "events", "model", "run_lock", "sample"},
     "ui": {"ui.batch", "ui.cells", "ui.messages", "ui.sampling", "ui.script_stream", "ui.terminal", "ui.training"},
-    "ui.batch": {"script", "ui.sampling"},
+    "ui.batch": {"documents", "script", "ui.sampling"},
     "ui.cells": set(),
     "ui.messages": set(),
-    "ui.sampling": {"script", "ui.cells", "ui.messages", "ui.script_stream", "ui.terminal"},
+    "ui.sampling": {"documents", "script", "ui.cells", "ui.messages", "ui.script_stream", "ui.terminal"},
     "ui.script_stream": {"script", "ui.cells", "ui.script_styles"},
     "ui.script_styles": set(),
     "ui.terminal": set(),

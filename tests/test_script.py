@@ -9,7 +9,7 @@ import unicodedata
 import pytest
 from rich.console import Console
 
-from charnn import script
+from charnn import documents, script
 from charnn.ui import PlainStream, ScriptStream
 from charnn.ui.cells import fitted
 
@@ -231,7 +231,7 @@ def test_title_case_speakers_alone_on_their_line_are_styled():
     assert re.search(r"\x1b\[[0-9;]*mNurse:", rendered)
     assert "\nNote: this line is his." in rendered  # a title-case word with more after its colon stays text
     assert re.match(r"\x1b\[[0-9;]*mNurse:", styled("Nurse: \nCome in.\n"))  # a trailing space too
-    lines = script.to_fountain(MIXED_CASE_PLAY).splitlines()
+    lines = documents.to_fountain(MIXED_CASE_PLAY).splitlines()
     assert lines[lines.index("NURSE") + 1] == "Come in, come in, the supper grows cold,"
 
 
@@ -249,7 +249,7 @@ def test_plain_stream_writes_text_unchanged():
 
 
 def test_fountain_from_a_play():
-    fountain = script.to_fountain(PLAY)
+    fountain = documents.to_fountain(PLAY)
     lines = fountain.splitlines()
     assert ".ACT I" in lines  # forced scene heading
     index = lines.index("HAMLET")
@@ -258,7 +258,7 @@ def test_fountain_from_a_play():
 
 
 def test_fountain_from_a_screenplay():
-    fountain = script.to_fountain(SCREENPLAY)
+    fountain = documents.to_fountain(SCREENPLAY)
     lines = fountain.splitlines()
     assert "INT. LIGHTHOUSE KITCHEN - NIGHT" in lines
     assert lines[lines.index("MARGARET") + 1] == "(quietly)"
@@ -266,8 +266,8 @@ def test_fountain_from_a_screenplay():
     # FADE IN: stays at the left margin, as screenplays set it (a new-user trial: `> FADE IN:` forced it right);
     # FADE OUT. is a transition Fountain would not know without `>`; THE END is centred.
     assert lines[1] == "!FADE IN:" and lines[2] == ""  # forced as action: first, a title page's key to some parsers
-    assert script.to_fountain("She waits.\nFADE IN:\n").splitlines() == ["She waits.", "", "FADE IN:"]
-    ending = script.to_fountain("She leaves.\nFADE OUT.\nTHE END\n").splitlines()
+    assert documents.to_fountain("She waits.\nFADE IN:\n").splitlines() == ["She waits.", "", "FADE IN:"]
+    ending = documents.to_fountain("She leaves.\nFADE OUT.\nTHE END\n").splitlines()
     assert ending == ["She leaves.", "", "> FADE OUT.", "", "> THE END <"]
     assert fountain.endswith("\n")
 
@@ -686,14 +686,14 @@ def test_fountain_closes_a_parenthetical_the_model_left_open():
     dialogue. Closed at the end of the line, or joined to the next where that line closes it; no blank line comes
     between a cue, its parenthetical and its dialogue."""
     text = "MARGARET\n(quietly\nWe go now.\n\nJONAH\n(looking out at\nthe sea)\nHello.\n\nMARGARET\n(fine)\nYes.\n"
-    lines = script.to_fountain(text).splitlines()
+    lines = documents.to_fountain(text).splitlines()
     assert lines == ["MARGARET", "(quietly)", "We go now.", "", "JONAH", "(looking out at the sea)", "Hello.", "",
                      "MARGARET", "(fine)", "Yes."]
     # Nested, or closed only in part below, or a scene heading below (from a review): every `(` is closed, and a
     # heading is never swallowed.
-    assert script.to_fountain("JONAH\n(a (b\nHi.\n").splitlines() == ["JONAH", "(a (b))", "Hi."]
-    assert script.to_fountain("JONAH\n(he says (softly\nyes)\nHi.\n").splitlines()[1] == "(he says (softly))"
-    lines = script.to_fountain("JONAH\n(looking\nEXT. BEACH - DAY)\n").splitlines()
+    assert documents.to_fountain("JONAH\n(a (b\nHi.\n").splitlines() == ["JONAH", "(a (b))", "Hi."]
+    assert documents.to_fountain("JONAH\n(he says (softly\nyes)\nHi.\n").splitlines()[1] == "(he says (softly))"
+    lines = documents.to_fountain("JONAH\n(looking\nEXT. BEACH - DAY)\n").splitlines()
     assert lines[:2] == ["JONAH", "(looking)"] and "EXT. BEACH - DAY)" in lines
 
 
@@ -730,7 +730,7 @@ def test_capitals_under_a_cue_are_its_speech_not_another_cue():
              "AND LAY ME DOWN", "", "JONAH", "M.", "", "(The door opens.)", "ZOË", "Hello.", "MARGARET", "Hi."]
     assert script.kinds(lines) == ["cue", "direction", "text", "blank", "cue", "direction", "text", "text", "blank",
                                    "cue", "text", "blank", "direction", "cue", "text", "cue", "text"]
-    fountain = script.to_fountain("\n".join(lines))
+    fountain = documents.to_fountain("\n".join(lines))
     assert "KIT\n(laughing)\nSTOP.\n" in fountain and "JONAH\nM.\n" in fountain
     assert "OLD MAN\n(singing)\nSO SING ME HOME BEFORE THE DAWN\nAND LAY ME DOWN\n" in fountain
     assert "\nMARGARET\n" in fountain and "Hello.\n\nMARGARET" in fountain  # no blank lines in the source: still cues
@@ -746,7 +746,7 @@ def test_captions_and_camera_directions_are_no_speakers():
     for line in ("SUPER: THREE YEARS LATER", "INSERT: A TORN LETTER", "CLOSE ON: the ticket, soaked through.",
                  "ANGLE ON: the pier", "INTERCUT WITH:", "EPISODE SIX: THE STRANGER", "BACK TO: the kitchen"):
         assert script.classify(line) == "text", line
-        assert script.to_fountain(f"She waits.\n\n{line}\n").splitlines()[-1] == line  # verbatim, as action
+        assert documents.to_fountain(f"She waits.\n\n{line}\n").splitlines()[-1] == line  # verbatim, as action
     for line in ("HAMLET: To be, or not to be", "HAMLET: O, O, O, O.", "OLD TOBIAS: Aye.", "KING LEAR:"):
         assert script.classify(line) == "speaker", line
 
@@ -754,9 +754,9 @@ def test_captions_and_camera_directions_are_no_speakers():
 def test_a_first_line_that_reads_as_a_title_page_key_is_forced():
     """Fountain reads a first line `Key: value` as the title page's and leaves it out of the script: a trial's opening
     paragraph vanished from screenplain's HTML. A real title page (a prime's `Title: …`) is left as it is."""
-    assert script.to_fountain("She was the door: the green bens.\nMore.\n").startswith("\n!She was the door:")
-    assert script.to_fountain("FADE IN:\n\nEXT. PIER - DAY\n").startswith("\n!FADE IN:\n")
-    assert script.to_fountain("CUT TO:\n\nEXT. PIER - DAY\n").startswith("\n> CUT TO:\n")
+    assert documents.to_fountain("She was the door: the green bens.\nMore.\n").startswith("\n!She was the door:")
+    assert documents.to_fountain("FADE IN:\n\nEXT. PIER - DAY\n").startswith("\n!FADE IN:\n")
+    assert documents.to_fountain("CUT TO:\n\nEXT. PIER - DAY\n").startswith("\n> CUT TO:\n")
     titled = "Title: The Last Keeper\nAuthor: charnn\n\nFADE IN:\n"
-    assert script.to_fountain(titled).startswith("Title: The Last Keeper\nAuthor: charnn\n")
-    assert script.to_fountain("JONAH\nWait: what?\n").startswith("JONAH\n")
+    assert documents.to_fountain(titled).startswith("Title: The Last Keeper\nAuthor: charnn\n")
+    assert documents.to_fountain("JONAH\nWait: what?\n").startswith("JONAH\n")

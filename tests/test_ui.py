@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.cells import cell_len
 from rich.console import Console
 
-from charnn import script, ui
+from charnn import documents, ui
 from charnn.config import ModelConfig, TrainConfig
 from charnn.events import Evaluated, Evaluating, Finished, Started, Step
 from charnn.ui import TrainView
@@ -270,8 +270,6 @@ class GrowingRows:
 def test_a_batch_on_stdout_is_the_file_output_writes(capsys):
     """Found in review: a sample of just "\n" (`--stop '\n'`) got two blank lines after it on the screen, one in the
     file. Streamed as the batch grows or written at its end, stdout gets the file's bytes."""
-    from charnn import script
-
     for texts in [["\n", "two"], ["", "x"], ["a\n\n", "b"], ["a", "b\n"], ["x\n", "\n", ""]]:
         for streamed in (False, True):
             rows = GrowingRows(texts, stopped=tuple(range(len(texts))))
@@ -280,10 +278,10 @@ def test_a_batch_on_stdout_is_the_file_output_writes(capsys):
                     rows.position = position
                     shown.update(position)
                 shown.finish(texts)
-            assert capsys.readouterr().out == script.output_text(texts, "", False), (texts, streamed)
+            assert capsys.readouterr().out == documents.output_text(texts, "", False), (texts, streamed)
     for texts in [["only"], ["\n", "two"]]:
         ui.show_fountain(texts, "", "auto")
-        assert capsys.readouterr().out == script.output_text(texts, "", True)
+        assert capsys.readouterr().out == documents.output_text(texts, "", True)
 
 
 def test_a_batch_streams_its_first_sample_while_it_is_made(capsys):
@@ -322,7 +320,7 @@ def test_a_streamed_batch_styles_its_samples_as_one_stream_would(monkeypatch):
                 shown.update(position)
             shown.finish(texts)
         samples = out.getvalue().split("── sample ")[1:]
-        assert ANSI.sub("", out.getvalue()) == script.output_text(texts, "", False)
+        assert ANSI.sub("", out.getvalue()) == documents.output_text(texts, "", False)
         assert [sample.split("\n", 1)[1].startswith("\x1b[") for sample in samples] == styled, (texts, trial)
 
 

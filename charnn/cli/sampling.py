@@ -88,7 +88,7 @@ def sample(
     import torch
 
     from charnn import checkpoint as checkpoints
-    from charnn import runs, script, ui
+    from charnn import documents, runs, ui
     from charnn.batch_rows import BatchRows
     from charnn.drawing import check_controls, sample_seeds
     from charnn.sample import generate, generate_batch, writes_script
@@ -169,7 +169,7 @@ def sample(
                                            precision=precision, most_threads=most_threads)
                 said = None
                 if output is not None:  # first: a reader of stdout that has gone (`| head`) must not cost the file
-                    said = write_output(output, script.output_text(texts, prime, fountain, seeds), say=False)
+                    said = write_output(output, documents.output_text(texts, prime, fountain, seeds), say=False)
                     written = True
                 try:
                     ui.show_fountain(texts, prime, style, seeds)
@@ -205,7 +205,7 @@ def sample(
                     sys.stdout.write("\n")
                     open_line = False
             if output is not None and not written:
-                write_output(output, script.output_text(texts, prime, fountain, seeds))
+                write_output(output, documents.output_text(texts, prime, fountain, seeds))
         except CharnnError as problem:
             fail(str(problem))
         except KeyboardInterrupt:
@@ -219,7 +219,7 @@ def sample(
                 made = (texts or batch.texts()) if batch is not None else ["".join(pieces)]
                 if output is not None and not written and any(made):
                     with contextlib.suppress(CharnnError):
-                        write_output(output, script.output_text(made, prime, fountain, seeds))
+                        write_output(output, documents.output_text(made, prime, fountain, seeds))
             if pressed:
                 interrupted(termination.word + told, termination.code)
             if told and not piped_together:  # a random seed's text cut by `| head` could not be made again (a trial)

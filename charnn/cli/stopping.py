@@ -56,7 +56,7 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
 
     `batch`: a batch's rows, `shown` its stream on stdout (None for Fountain, shown only when done, so once
     `finished` it was being shown already). Else `pieces` and `stream`: the single sample so far and its stream."""
-    from charnn import script, ui
+    from charnn import documents, ui
 
     if batch is not None:  # a batch cut short: its text so far, in full or in part
         made = batch.texts()
@@ -74,7 +74,7 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     ui.end_piped_line(open_line=batch is None and bool(made[0]) and not made[0].endswith("\n"))
     if output is not None and not written and any(made):
         with contextlib.suppress(CharnnError):
-            write_output(output, script.output_text(made, prime, fountain, batch.seeds if batch else None))
+            write_output(output, documents.output_text(made, prime, fountain, batch.seeds if batch else None))
     elif fountain and not finished and any(made) and sys.stdout.isatty():  # a trial saw it go without a word
         ui.info("the Fountain document is shown when complete, so none was: --output keeps what was made")
     # A batch into a file or pipe, as the whole batch would have gone (a terminal gets no flood of text after its

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from charnn import script
+from charnn import documents, script
 from charnn.ui.sampling import SampleStatus, open_stream, sample_header, show_text
 
 
@@ -94,5 +94,5 @@ class BatchStream:
 def show_fountain(texts: list[str], prime: str, style: str, seeds: list[int] | None = None) -> None:
     """The samples as the Fountain document --output writes, on stdout once the batch is done (a Fountain
     document is made from the whole text)."""
-    document = script.output_text(texts, prime, True, seeds)
+    document = documents.output_text(texts, prime, True, seeds)
     show_text(document, style, script.looks_like_script(document))

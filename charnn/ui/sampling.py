@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from charnn import script
+from charnn import documents, script
 from charnn.ui.cells import visible
 from charnn.ui.messages import info, stderr
 from charnn.ui.script_stream import Closing, ScriptStream
@@ -157,7 +157,7 @@ class Spinner:
 def sample_header(number: int, total: int, style: str, previous: str = "", seed: int | None = None) -> None:
     """The line above sample `number` (with the `seed` that makes it alone): one blank line after the `previous`
     sample's text, which may end in one already (`--stop '\n\n'`)."""
-    line = script.sample_heading(number, total, seed, fountain=False)
+    line = documents.sample_heading(number, total, seed, fountain=False)
     stream = open_stream(style, sys.stdout)
     # The previous sample's text follows its own header's line break: a sample of "\n" ends a blank line already.
     sys.stdout.write("\n" if number > 1 and not ("\n" + previous).endswith("\n\n") else "")
