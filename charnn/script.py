@@ -118,9 +118,10 @@ def undecided(prefix: str) -> bool:
     return len(stripped) <= 40 and bool(PARTIAL_CUE.match(stripped) or title)
 
 
-def speaker_name(line: str) -> str | None:
-    """The character a speaker or cue line names ('JONAH (V.O.)' → 'JONAH'), else None."""
-    kind = classify(line)
+def speaker_name(line: str, kind: str | None = None) -> str | None:
+    """The character a speaker or cue line names ('JONAH (V.O.)' → 'JONAH'), else None; `kind`: the line's, where
+    read with the lines above it (`kinds`)."""
+    kind = kind or classify(line)
     stripped = line.strip()
     if kind == "speaker":
         return stripped.split(":")[0].strip()
@@ -135,7 +136,7 @@ def looks_like_script(text: str) -> bool:
     lines = text.splitlines()
     found = kinds(lines)
     marked = sum(kind in ("speaker", "cue", "heading", "transition") for kind in found)
-    names = {re.sub(r"\s*\(.*$", "", line.strip().split(":")[0]).strip().upper()
-             for line, kind in zip(lines, found, strict=True) if kind in ("speaker", "cue")}
+    names = {speaker_name(line, kind).upper() for line, kind in zip(lines, found, strict=True)
+             if kind in ("speaker", "cue")}
     return (marked >= 2 and marked >= 0.05 * sum(kind != "blank" for kind in found)
             and (len(names) >= 2 or any(kind in ("heading", "transition") for kind in found)))

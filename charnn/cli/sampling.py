@@ -133,15 +133,15 @@ def sample(
                         f"sample runs its --length")
             config = payload["model_config"]
             label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
-            bundled = (" — the bundled Shakespeare model: no run is under checkpoints/ in this folder (--checkpoint "
+            whence = (" — the bundled Shakespeare model: no run is under checkpoints/ in this folder (--checkpoint "
                        "to give one)") if checkpoint is None and path == runs.BUNDLED else ""  # a trial, cd'd elsewhere
             short = runs.stopped_short(path.parent) if checkpoint is None and path != runs.BUNDLED else None
             if short:  # the newest run, taken without a word for a finished one (two trials)
                 done, target, unit = short
                 said = (f"{ui.duration(done)} of its {ui.duration(target)}" if unit == "time" else
                         f"step {done:,} of {target:,}")
-                bundled = f" — the newest run, stopped at {said} (--checkpoint to sample another)"
-            ui.info(f"sampling from {path} ({label}, step {payload['step']:,}){bundled}")
+                whence = f" — the newest run, stopped at {said} (--checkpoint to sample another)"
+            ui.info(f"sampling from {path} ({label}, step {payload['step']:,}){whence}")
             if interactive:
                 from charnn.interactive import session
 
