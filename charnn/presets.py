@@ -3,16 +3,16 @@
 The rule, in words: estimate how many characters this device can train on within the budget
 (a quick matmul measures its speed; LSTM training runs at 0.6–0.8 of it on a CPU), then take the
 largest model on the ladder that gets at least `CHARS_PER_PARAMETER` training characters per
-parameter (for a GRU or vanilla RNN, whose speed the matmul does not tell, measured on a few training steps of
-the sizes it considers), without having far more parameters than the corpus has characters. Corpora that
+parameter (4.5 for an LSTM, 2 for a GRU or vanilla RNN, whose speed the matmul does not tell: it is measured on a
+few training steps of the sizes it considers), without having far more parameters than the corpus has characters. Corpora that
 will be seen many times over get dropout, and from 12 passes on also dropout on the recurrent
 weights. Every explicit flag wins over the preset.
 
 Batches: 16 streams on a CPU (as fast per character as 32 there, with twice the updates), 32 on
 an accelerator; fewer, and shorter windows, for corpora too short for them.
 
-On tiny shakespeare (benchmarks/RESULTS.md): the 2-core AVX2 machine A gets 2×256 for 10 minutes
-and 2×512 for an hour; the 2-core AVX-512/bf16 machine B gets 2×384 and 3×512.
+On tiny shakespeare (benchmarks/RESULTS.md): the 2-core AVX2 machine A got 2×256 for 10 minutes
+and 2×512 for an hour; the 2-core AVX-512 machine C gets 2×384 and 2×512 (3×512 from about 70 minutes).
 """
 
 from __future__ import annotations
@@ -28,7 +28,12 @@ from charnn.speed import matmul_flops, measured_chars_per_second  # looked up he
 # (num_layers, hidden_size), smallest first. Two layers up to 512: in short budgets a third layer
 # learns much more slowly at first (150 s on tiny shakespeare: 3×256 2.05 nats vs 2×256 1.83).
 LADDER = [(1, 128), (2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (3, 512), (3, 768), (3, 1024)]
-CHARS_PER_PARAMETER = 2.0  # training characters per parameter the budget must afford
+# Training characters per parameter the budget must afford, by cell. The LSTM's: on tiny shakespeare an hour of
+# machine C trains 3×512 on 3.5 characters per parameter, 1.4479 nats; 2×512, on the 1.6× as many characters its
+# speed affords (8.7 per parameter), reached 1.4175 in a GPU run of the same characters and steps, where 3×512 read
+# 1.4526 (benchmarks/RESULTS.md, twenty-first session). 4.5 leaves ten minutes there at 2×384 (5.4 planned).
+# A GRU's and a vanilla RNN's stay at 2: not measured (at ten minutes a GRU 2×384 read 1.4333, on 3.6 planned).
+CHARS_PER_PARAMETER = {"lstm": 4.5, "gru": 2.0, "rnn": 2.0}
 MAX_PARAMETERS_PER_CHAR = 20.0  # cap on model size relative to the corpus (small texts, small models)
 EVAL_SHARE = 0.05  # at most this fraction of a time budget goes to periodic evals
 # Validation characters an eval scores: a split too long for EVAL_SHARE is sampled (charnn/evaluation.py), at one
@@ -131,7 +136,7 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
         planned = [plan(*rung) for rung in LADDER]  # smallest first
         fitting = [(layers, hidden, params, rate, budget_chars)
                    for layers, hidden, params, rate, budget_chars in planned
-                   if params <= max(budget_chars / CHARS_PER_PARAMETER, 1)
+                   if params <= max(budget_chars / CHARS_PER_PARAMETER[cell], 1)
                    and params <= MAX_PARAMETERS_PER_CHAR * train_chars]
         return fitting[-1] if fitting else planned[0]
 
@@ -181,7 +186,7 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     speed = f" at a measured {rate:,.0f} chars/s" if (layers, hidden) in measured else ""
     reason = (f"{layers}×{hidden} ({params / 1e6:.2f}M params): about {chars} training chars fit the budget{speed} "
               f"({passes} passes over the corpus)")
-    if (num_layers or hidden_size) and budget_seconds and params > max(budget_chars / CHARS_PER_PARAMETER, 1):
-        reason += f"; that is more parameters than it trains well ({CHARS_PER_PARAMETER:g} chars each)"
+    if (num_layers or hidden_size) and budget_seconds and params > max(budget_chars / CHARS_PER_PARAMETER[cell], 1):
+        reason += f"; that is more parameters than it trains well ({CHARS_PER_PARAMETER[cell]:g} chars each)"
     return Preset(layers, hidden, dropout, weight_dropout, batch_size, seq_len, eval_every, eval_seconds, eval_chars,
                   rate, reason)

@@ -38,6 +38,19 @@ def test_bigger_budget_bigger_model():
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
 
 
+@pytest.mark.parametrize("seconds", [600, 3600, 36_000])
+def test_an_lstm_gets_the_largest_size_that_trains_on_4_5_chars_per_parameter(seconds):
+    """An hour of machine C trained 3×512 on 3.5 chars per parameter and did worse than 2×512 on 8.7."""
+    preset = presets.choose(5_000_000, 500_000, seconds, None, CPU, "fp32", 65)
+    rung = presets.LADDER.index((preset.num_layers, preset.hidden_size))
+
+    def chars_per_parameter(layers, hidden):  # the fixture's speed; 15% of a budget goes to start-up and evals
+        rate = 60e9 * presets.EFFICIENCY["cpu"] / presets.train_flops_per_char(layers, hidden, vocab=65)
+        return rate * 0.85 * seconds / presets.model_parameters(layers, hidden, 64, 65)
+
+    assert chars_per_parameter(*presets.LADDER[rung]) >= 4.5 > chars_per_parameter(*presets.LADDER[rung + 1])
+
+
 def test_small_corpus_small_model_with_dropout():
     small = presets.choose(40_000, 4_000, 3600, None, CPU, "fp32", 70)
     big = presets.choose(50_000_000, 5_000_000, 3600, None, CPU, "fp32", 70)
@@ -160,8 +173,8 @@ def test_a_gru_or_rnn_time_run_is_planned_on_its_measured_speed(fixed_speed):
     gru = presets.choose(1_000_000, 100_000, 3600, None, CPU, "fp32", 65, cell="gru")
     assert fixed_speed[-1] == ("gru", gru.num_layers, gru.hidden_size)  # the choice is measured
     assert len(fixed_speed) == len(set(fixed_speed)) >= 2  # came down the ladder, each size measured once
-    assert presets.LADDER.index((gru.num_layers, gru.hidden_size)) < presets.LADDER.index(
-        (lstm.num_layers, lstm.hidden_size))
+    # Below the size first considered, which the LSTM's estimated speed chose.
+    assert presets.LADDER.index((gru.num_layers, gru.hidden_size)) < presets.LADDER.index(fixed_speed[0][1:])
     assert gru.estimated_chars_per_second == pytest.approx(0.4 * 60e9 * 0.8 / presets.train_flops_per_char(
         gru.num_layers, gru.hidden_size, vocab=65))
     assert "at a measured" in gru.reason and "at a measured" not in lstm.reason
@@ -186,9 +199,11 @@ def test_one_size_given_the_other_is_the_presets(fixed_speed):
     assert (presets.choose(1_000_000, 100_000, 3600, None, CPU, "fp32", 65, num_layers=3).hidden_size
             == lstm.hidden_size)
     gru = presets.choose(1_000_000, 100_000, 3600, None, CPU, "fp32", 65, cell="gru")
+    estimated = fixed_speed[0][1:]  # the size first considered: the LSTM's estimated speed chose it
+    assert presets.LADDER.index((gru.num_layers, gru.hidden_size)) < presets.LADDER.index(estimated)
     fixed_speed.clear()
     three = presets.choose(1_000_000, 100_000, 3600, None, CPU, "fp32", 65, cell="gru", num_layers=3)
-    assert (three.num_layers, three.hidden_size) == (3, gru.hidden_size) and gru.hidden_size < lstm.hidden_size
+    assert (three.num_layers, three.hidden_size) == (3, gru.hidden_size)
     assert fixed_speed[-1] == ("gru", 3, gru.hidden_size)  # the size trained is measured, for its plan
     assert "at a measured" in three.reason
     fixed_speed.clear()
