@@ -4,8 +4,8 @@ The rule, in words: estimate how many characters this device can train on within
 (a quick matmul measures its speed; LSTM training runs at 0.6–0.8 of it on a CPU), then take the
 largest model on the ladder that gets at least `CHARS_PER_PARAMETER` training characters per
 parameter (4.5 for an LSTM, 2 for a GRU or vanilla RNN, whose speed the matmul does not tell: it is measured on a
-few training steps of the sizes it considers), without having far more parameters than the corpus has characters. Corpora that
-will be seen many times over get dropout, and from 12 passes on also dropout on the recurrent
+few training steps of the sizes it considers), without having far more parameters than the corpus has characters.
+Corpora that will be seen many times over get dropout, and from 12 passes on also dropout on the recurrent
 weights. Every explicit flag wins over the preset.
 
 Batches: 16 streams on a CPU (as fast per character as 32 there, with twice the updates), 32 on

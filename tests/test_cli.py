@@ -185,7 +185,7 @@ def test_sample_batch_stop_and_output_file(in_cli_root, tmp_path):
     assert sections[1].endswith("\n\n===\n\n")  # sample 2 on a page of its own: printed, they ran together
     # With a prime: the file's screenplay is the screen's, the prime once at its head (it was prepended twice).
     shown = invoke("sample", "--num-samples", "2", "--length", "50", "--seed", "1", "--format", "fountain",
-                   "--output", str(fountain), "--prime", "THE END, said the")
+                   "--output", str(fountain), "--force", "--prime", "THE END, said the")
     written = fountain.read_text(encoding="utf-8")
     files = [part.split("\n\n", 1)[1].strip("\n") for part in written.split("# Sample ")[1:]]
     assert shown.stdout == written and len(files) == 2 and all(text.startswith("THE END, said the") for text in files)
@@ -1420,7 +1420,7 @@ def test_fountain_on_stdout_is_the_document_output_writes(in_cli_root, tmp_path)
     assert printed.exit_code == 0 and printed.stdout == out.read_text(encoding="utf-8") == both.stdout
     assert printed.stdout.startswith("# Sample 1 of 2, seed 1\n\n") and "── sample" not in printed.stdout
     one = invoke("sample", "--length", "80", "--seed", "1", "--format", "fountain", "--prime", "THE END,\n",
-                 "--output", str(out))  # one sample, with --output too: the screen shows the file's document
+                 "--output", str(out), "--force")  # one sample, with --output too: the screen shows the file's document
     assert one.exit_code == 0 and one.stdout == out.read_text(encoding="utf-8") and one.stdout.startswith("THE END")
 
 
@@ -1987,6 +1987,21 @@ def test_an_unwritable_output_is_refused_before_generating(in_cli_root, tmp_path
     result = fails(1, "sample", "--length", "50", "--output", str(target), message="cannot write --output")
     assert len(result.stderr.strip().splitlines()) == 1 and "chars in" not in result.stderr  # nothing generated
     assert not (tmp_path / "nope").exists() and not target.is_file()
+
+
+def test_an_output_that_holds_text_is_replaced_only_with_force(in_cli_root, tmp_path):
+    """A new-user trial's `--output favourites.txt` replaced 37 KB of poems kept from earlier samples."""
+    kept = tmp_path / "favourites.txt"
+    kept.write_text("a poem kept\n", encoding="utf-8")
+    result = fails(1, "sample", "--length", "30", "--seed", "1", "--output", str(kept),
+                   message=f"--output {kept} already holds 12 bytes — add --force to replace it")
+    assert len(result.stderr.strip().splitlines()) == 1 and "chars in" not in result.stderr  # nothing generated
+    assert kept.read_text(encoding="utf-8") == "a poem kept\n"
+    forced = invoke("sample", "--length", "30", "--seed", "1", "--output", str(kept), "--force")
+    assert forced.exit_code == 0 and kept.read_text(encoding="utf-8") == forced.stdout
+    (tmp_path / "empty.txt").touch()  # an empty file, or one that is no plain file, holds nothing to lose
+    for target in (tmp_path / "empty.txt", Path(os.devnull)):
+        assert invoke("sample", "--length", "30", "--output", str(target)).exit_code == 0
 
 
 def test_prime_file(in_cli_root, tmp_path):

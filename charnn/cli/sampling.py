@@ -50,7 +50,10 @@ def sample(
     unknown: Annotated[str, typer.Option(help="Prime chars the model never saw: error, skip or replace.")] = "error",
     style: Annotated[str, typer.Option(help="On a colour terminal: auto (style the text where the model writes a "
                                             "play or screenplay), script (always) or plain.")] = "auto",
-    output: Annotated[Path | None, typer.Option(help="Also write the text to this file.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Also write the text to this file (not over one that holds "
+                                                     "text, unless --force).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Let --output replace a file that holds text.",
+                                        **Flag)] = False,
     output_format: Annotated[str | None, typer.Option(
         "--format", help="text, or fountain (a screenplay file) [default: fountain for an --output FILE.fountain, "
                          "else text]", show_default=False)] = None,
@@ -112,7 +115,7 @@ def sample(
             typed = prime_file is None and prime != "-"
             prime = read_prime(prime, prime_file)
             if output is not None:  # before any generating: a long sample must not be lost to a typo here
-                check_writable(output)
+                check_writable(output, replace=force)
             path = runs.resolve(checkpoint)
             payload = checkpoints.load(path)
             torch_device = resolve_device(device)
