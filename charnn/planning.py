@@ -11,6 +11,7 @@ and those over the preset (charnn/presets.py) and the config defaults.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,9 @@ class Plan:
     config: TrainConfig
     preset_reason: str | None  # why the preset chose this size, where it chose it; else None
     precision_reason: str | None = None  # why auto chose this precision, where it timed bf16 against fp32
+    # The preset's dropout for a size the user gave, where it is not none: a trial's `--layers 1 --hidden-size 32`,
+    # meant to underfit, trained with dropout 0.25 and weight dropout 0.5 without a word on where they came from.
+    dropout_reason: str | None = None
 
 
 def saved_settings(run_dir: Path) -> dict:
@@ -73,7 +77,7 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
     if steps is None and budget is None:
         steps, budget = (run["steps"], run["time_budget"]) if run else (None, DEFAULT_BUDGET)
     settings = {**run, **{name: value for name, value in given.items() if value is not None}}
-    reason = None
+    reason = dropout_reason = None
     if given.get("eval_every") is not None:  # the user's cadence, by steps only
         settings["eval_seconds"] = None
     elif run and new_budget:  # a resume with a new --time: 8 evals in it
@@ -87,6 +91,12 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
                         settings.get("cell", ModelConfig.cell), settings.get("embed_dim", ModelConfig.embed_dim))
         if layers is None or hidden_size is None:
             reason = preset.reason
+        chosen = {name: getattr(preset, name) for name in ("dropout", "weight_dropout") if given.get(name) is None}
+        if reason is None and any(chosen.values()):
+            passes = re.search(r"\(([\d.,]+) passes over the corpus\)", preset.reason)
+            dropout_reason = (" and ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in chosen.items())
+                              + " from the preset" + (f", for {passes[1]} passes over the corpus" if passes else "")
+                              + f" ({' '.join(f'--{name} 0' for name in chosen).replace('_', '-')} for none)")
         settings = {"num_layers": preset.num_layers, "hidden_size": preset.hidden_size, "dropout": preset.dropout,
                     "weight_dropout": preset.weight_dropout, "batch_size": preset.batch_size,
                     "seq_len": preset.seq_len, "eval_every": preset.eval_every, "eval_chars": preset.eval_chars,
@@ -96,4 +106,4 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
     model_config = ModelConfig(len(corpus.vocab), **{k: settings[k] for k in MODEL_KEYS if k in settings})
     config = TrainConfig(steps=steps, time_budget=budget, precision=precision,
                          **{k: settings[k] for k in TRAIN_KEYS if k in settings})
-    return Plan(model_config, config, reason, precision_reason)
+    return Plan(model_config, config, reason, precision_reason, dropout_reason)

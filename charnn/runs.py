@@ -65,6 +65,21 @@ def newest_run_folder(base: Path, corpus_name: str) -> Path:
     return max(runs, key=lambda folder: (folder / "latest.pt").stat().st_mtime, default=Path(base))
 
 
+def newest_trained_on(corpus_name: str) -> Path | None:
+    """The run folder under checkpoints/, whatever its name (`--out checkpoints/lstm` too), trained on `corpus_name`
+    whose newest checkpoint was written last; None where none was. (`charnn eval CORPUS` looked in
+    checkpoints/<corpus name>, -2, … alone: a new-user trial's runs named by cell were "no run trained on" it, and
+    a newer run of another name was passed over for an older one.)"""
+    def written(folder: Path) -> float:
+        times = [(folder / name).stat().st_mtime for name in ("best.pt", "latest.pt") if (folder / name).exists()]
+        return max(times, default=0.0)
+
+    folders = {p.parent for p in USER_RUNS.glob("*/*.pt") if p.name in ("best.pt", "latest.pt")
+               and p.parent.name != "bundled"}
+    return next((folder for folder in sorted(folders, key=written, reverse=True)
+                 if trained_on(folder) == corpus_name), None)
+
+
 NO_LATEST = "holds a run's files but no latest.pt (a run stopped before its first full save, or weights only)"
 
 

@@ -541,6 +541,15 @@ def test_info(in_cli_root, tmp_path):
     assert "yes (has optimizer state)" in latest.stdout and "40" in latest.stdout
     shutil.copy("checkpoints/corpus/best.pt", "alone.pt")
     assert "no (weights only)" in invoke("info", "alone.pt").stdout
+    assert "last val loss" not in result.stdout  # best.pt: its own loss is the best
+    # A step file saved after the best shows its own loss too (a trial took the run's best for the file's).
+    worse = load(Path("alone.pt"))
+    best = worse["metrics"]["best_val_loss"]
+    worse["metrics"]["val_loss"] = best + 1.5
+    torch.save(worse, "worse.pt")
+    shown = invoke("info", "worse.pt").stdout
+    assert re.search(rf"^last val loss +{best + 1.5:.4f} nats, [0-9.]+ bpc \(the eval these weights last had\)$",
+                     shown, re.M) and re.search(rf"^best val loss +{best:.4f} nats", shown, re.M), shown
     # A folder of runs is not a run: say which runs it holds (a new-user trial got "holds no best.pt").
     fails(1, "info", "checkpoints", message="checkpoints holds runs, not a run: pass one of checkpoints/corpus")
     Path("empty").mkdir()
@@ -557,6 +566,18 @@ def test_eval_json(in_cli_root):
     fails(1, "eval", "other.txt", message="no run trained on other.txt under checkpoints/ — give --checkpoint")
     shutil.copy("corpus.txt", "corpus.md")  # its runs would go to checkpoints/corpus too, which holds corpus.txt's
     fails(1, "eval", "corpus.md", message="no run trained on corpus.md")
+    # A run of another name counts too, the newest first (a trial's runs named by cell, `--out checkpoints/lstm`,
+    # were "no run trained on" the corpus, and a newer one was passed over for an older one).
+    shutil.copytree("checkpoints/corpus", "checkpoints/lstm")
+    try:
+        later = time.time() + 5
+        for name in ("best.pt", "latest.pt"):
+            os.utime(f"checkpoints/lstm/{name}", (later, later))
+        named = invoke("eval", "corpus.txt", "--json")
+        assert "scoring checkpoints/lstm (the newest run trained on corpus.txt)" in named.stderr, named.stderr
+        assert json.loads(named.stdout)["checkpoint"] == str(Path("checkpoints/lstm/best.pt"))
+    finally:
+        shutil.rmtree("checkpoints/lstm")
     assert result.stdout.endswith("}\n") and result.stdout.count("\n") == 1  # one JSON object, one line
     report = json.loads(result.stdout)
     assert isinstance(report, dict)
@@ -1213,6 +1234,9 @@ def test_a_ctrl_c_before_the_first_step_saves_nothing_and_leaves_no_folder(tmp_p
     assert "stopped; the run is unchanged in run/latest.pt — continue with: charnn train corpus.txt --out run " \
            "--resume" in " ".join(resumed.stderr.split()) and "saved in" not in resumed.stderr
     assert load(tmp_path / "run" / "latest.pt")["step"] == 4
+    # With --threads, the command to continue keeps them: a trial's resume without them was not bit-identical.
+    threads = invoke("train", "corpus.txt", "--steps", "8", "--out", "run", "--resume", "--threads", "1")
+    assert "--out run --resume --threads 1" in " ".join(threads.stderr.split()), threads.stderr
 
     def pressed_while_planning(*args, **kwargs):
         raise KeyboardInterrupt  # before the handler that asks to stop is installed
@@ -1263,7 +1287,7 @@ def test_a_second_sigterm_quits_at_once_as_terminated(tmp_path, monkeypatch):
     monkeypatch.setattr(charnn.train, "train", terminated_twice)
     cut = invoke("train", "corpus.txt", "--steps", "4", "--out", "run", *TINY)
     assert cut.exit_code == 143 and "terminated at once; nothing was saved" in cut.stderr
-    assert "terminated: stopping before training begins" in cut.stderr
+    assert "terminated: stopping before training begins (a second signal or Ctrl-C quits at once)" in cut.stderr
 
 
 def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):

@@ -33,6 +33,25 @@ def test_a_new_run_gets_ten_minutes_and_the_preset(trained_run):
     assert planning.plan_run(trained_run.corpus, None, NOTHING_GIVEN, 2000, None, CPU, "fp32").config.warmup_steps == 30
 
 
+def test_the_presets_dropout_for_a_size_given_is_said(trained_run):
+    """A trial's `--layers 1 --hidden-size 32`, meant to underfit, trained with dropout 0.25 and weight dropout 0.5
+    without a word on where they came from."""
+    sized = {**NOTHING_GIVEN, "num_layers": 1, "hidden_size": 16}
+    many = planning.plan_run(trained_run.corpus, None, sized, 20_000, None, CPU, "fp32")  # hundreds of passes
+    model = many.model_config
+    assert model.dropout > 0 and model.weight_dropout > 0
+    assert many.dropout_reason.startswith(f"dropout {model.dropout:g} and weight dropout {model.weight_dropout:g} "
+                                          "from the preset, for ")
+    assert many.dropout_reason.endswith("passes over the corpus (--dropout 0 --weight-dropout 0 for none)")
+    one = planning.plan_run(trained_run.corpus, None, {**sized, "weight_dropout": 0.0}, 20_000, None, CPU, "fp32")
+    assert one.dropout_reason.endswith("(--dropout 0 for none)") and "weight" not in one.dropout_reason
+    given = planning.plan_run(trained_run.corpus, None, {**sized, "dropout": 0.0, "weight_dropout": 0.0}, 20_000,
+                              None, CPU, "fp32")
+    few = planning.plan_run(trained_run.corpus, None, sized, 2, None, CPU, "fp32")  # under 2 passes: no dropout
+    preset = planning.plan_run(trained_run.corpus, None, NOTHING_GIVEN, 20_000, None, CPU, "fp32")  # said with its size
+    assert given.dropout_reason is few.dropout_reason is preset.dropout_reason is None
+
+
 def test_a_resumed_run_keeps_its_settings_unless_a_flag_is_given(trained_run):
     kept = planning.plan_run(trained_run.corpus, trained_run.run_dir, NOTHING_GIVEN, None, None, CPU, "auto")
     assert kept.preset_reason is None

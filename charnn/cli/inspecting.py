@@ -41,6 +41,9 @@ def info(path: Annotated[Path | None, typer.Argument(
         ("vocabulary", f"{len(payload['vocab'])} character{'s' * (len(payload['vocab']) != 1)}"),
         ("trained on", str(payload.get("corpus", "?"))),
         ("step", f"{payload['step']:,} ({metrics.get('chars_seen', 0):,} chars seen)"),
+    ] + ([  # a step file's own loss, where the run did better before (a trial took the best for the file's own)
+        ("last val loss", f"{last:.4f} nats, {last / math.log(2):.4f} bpc (the eval these weights last had)"),
+    ] if math.isfinite(last := metrics.get("val_loss", math.nan)) and math.isfinite(best) and last > best else []) + [
         ("best val loss", (f"{best:.4f} nats, {best / math.log(2):.4f} bpc" if math.isfinite(best) else "–")
          + (f" (each eval scored {train_config['eval_chars']:,} chars of the split: `charnn eval` scores all)"
             if train_config.get("eval_chars") and math.isfinite(best) else "")),
@@ -89,7 +92,7 @@ def evaluate_command(
     from charnn.data import ReadOptions, check_corpus_path
     from charnn.evaluation import LN2, evaluate
     from charnn.precision import check_precision
-    from charnn.runs import newest_run_folder, trained_on
+    from charnn.runs import newest_trained_on, trained_on
     from charnn.vocab import Vocab
 
     so_far: list = []  # (characters scored, their summed loss): what a Ctrl-C reports
@@ -97,8 +100,8 @@ def evaluate_command(
     try:
         check_corpus_path(corpus)  # first: a typo in its name must not read as "no run trained on it"
         if checkpoint is None:  # as `charnn train CORPUS --resume` finds its run
-            checkpoint = newest_run_folder(runs.USER_RUNS / corpus.stem, corpus.name)
-            if trained_on(checkpoint) == corpus.name:
+            checkpoint = newest_trained_on(corpus.name)
+            if checkpoint is not None:
                 ui.info(f"scoring {checkpoint} (the newest run trained on {corpus.name})")
             elif trained_on(runs.BUNDLED.parent) == corpus.name:
                 checkpoint = runs.BUNDLED  # as `charnn sample` falls back to it (a new-user trial)

@@ -37,8 +37,10 @@ class StopFlag:
         # Not "and saving latest.pt": a step may not have been trained yet (the first takes ~1 s), and then nothing
         # is saved; what was saved is said at the end.
         by = "terminated: " if number == signal.SIGTERM else ""  # a trial read SIGTERM's stop as a Ctrl-C's
-        ui.info(by + ("stopping after this step (Ctrl-C again to quit at once)" if self.training()
-                      else "stopping before training begins (Ctrl-C again to quit at once)"))
+        # A SIGTERM comes from `kill` or `timeout`, not a key: a trial read its "Ctrl-C again" as a slip.
+        again = "a second signal or Ctrl-C quits at once" if by else "Ctrl-C again to quit at once"
+        ui.info(by + ("stopping after this step" if self.training() else "stopping before training begins")
+                + f" ({again})")
 
     def installed(self):
         flag = self

@@ -168,6 +168,8 @@ the target (--steps/--time) when neither is given.
                             spent=time.monotonic() - command.STARTED_AT)
             if plan.preset_reason:
                 ui.info(f"model size from the preset: {plan.preset_reason} (--layers/--hidden-size to choose)")
+            if plan.dropout_reason:
+                ui.info(plan.dropout_reason)
             if plan.precision_reason:
                 ui.info(f"precision {plan.precision_reason}")
             if resume:  # here too: a refusal came under an empty training panel (a trial's resume past its target)
@@ -198,7 +200,9 @@ the target (--steps/--time) when neither is given.
         if (run_dir / "latest.pt").exists():
             ui.info(f"stopped; {'latest checkpoint saved in ' if trained else 'the run is unchanged in '}"
                     f"{run_dir / 'latest.pt'} — continue with: charnn train {shlex.quote(str(corpus))} --out "
-                    f"{shlex.quote(str(run_dir))} --resume")  # quoted: a trial's corpus had spaces in its name
+                    f"{shlex.quote(str(run_dir))} --resume"  # quoted: a trial's corpus had spaces in its name
+                    # The same threads add in the same order: a trial's resume without them was not bit-identical.
+                    + (f" --threads {threads}" if threads is not None else ""))
         raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
     if view.finished is not None and view.finished.reason == "time" and not view.finished.steps_trained:
         # the budget went on starting up; the view said so
