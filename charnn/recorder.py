@@ -126,7 +126,8 @@ class Recorder:
         self.saved = True
         self.on_event(Saved(self.run_dir / "latest.pt"))
 
-    def checkpoint(self, step: int, elapsed: float, state, val_ids) -> None:
+    def checkpoint(self, step: int, elapsed: float, state, val_ids, train_loss: float = math.nan) -> None:
+        """Evaluate, then write the metrics line (with `train_loss`, the mean since the last eval) and checkpoints."""
         started = time.monotonic()
         self.on_event(Evaluating(step))
         val_loss, scored = evaluate(self.model, val_ids, self.config.precision, max_chars=self.config.eval_chars)
@@ -143,7 +144,9 @@ class Recorder:
             append_metrics(self.run_dir / "metrics.jsonl", {
                 "step": step, "val_loss": val_loss, "val_bpc": val_loss / LN2, "val_chars": scored,
                 "best_val_loss": self.best, "elapsed": round(elapsed, 3),
-                "chars_seen": weights["metrics"]["chars_seen"], "lr": self.optimizer.param_groups[0]["lr"]})
+                "chars_seen": weights["metrics"]["chars_seen"], "lr": self.optimizer.param_groups[0]["lr"],
+                # A TA's trial could not plot training against validation loss from the files.
+                "train_loss": train_loss if math.isfinite(train_loss) else None})
             if self.config.keep_checkpoints:  # --keep 0: none, not one written and removed at once (a review)
                 checkpoint.save(weights, self.run_dir / f"step-{step:08d}.pt")
             run_lock.prune_steps(self.run_dir, self.config.keep_checkpoints)

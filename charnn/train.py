@@ -114,6 +114,11 @@ def train(
 
         model.train()
         window_loss, window_steps, window_start = torch.zeros((), device=device), 0, time.monotonic()
+        since_eval = [0.0, 0]  # training loss summed over the steps since the last eval, and those steps: metrics.jsonl
+
+        def train_loss() -> float:  # the mean since the last eval (dropout on), which the next eval records
+            mean, since_eval[:] = since_eval[0] / since_eval[1] if since_eval[1] else math.nan, [0.0, 0]
+            return mean
         # step_seconds: typical seconds per step, the fastest window so far (the fastest, not the last: one
         # window slowed by another program must not end a budget early). evaluated_when: elapsed() then.
         step_seconds, evaluated_at, evaluated_when = 0.0, None, spent
@@ -166,12 +171,13 @@ def train(
                 step_seconds = min(step_seconds or math.inf, window_seconds)
                 on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds,
                               elapsed(), min(1.0, progress), tuner.settled if tuner else None))
+                since_eval[0], since_eval[1] = since_eval[0] + mean * window_steps, since_eval[1] + window_steps
                 window_loss.zero_()
                 window_steps, window_start = 0, now
             if eval_due:
                 if tuner is not None:
                     tuner.settle()
-                run.checkpoint(step, elapsed(), state, val_ids)
+                run.checkpoint(step, elapsed(), state, val_ids, train_loss())
                 evaluated_at, evaluated_when = step, elapsed()
                 window_start = time.monotonic()  # chars/s measures training, not evals
                 if tuner is not None:
@@ -185,6 +191,7 @@ def train(
             window_seconds = (time.monotonic() - window_start) / window_steps
             on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds, elapsed(),
                           min(1.0, progress), tuner.settled if tuner else None))
+            since_eval[0], since_eval[1] = since_eval[0] + mean * window_steps, since_eval[1] + window_steps
         if step == first_step and reason in ("interrupted", "time"):
             # Nothing trained, nothing written: a new run leaves no files (a step-0 latest.pt made its folder a run,
             # so the same command with a longer --time was refused), and a resumed one is as it was (a resume with
@@ -202,7 +209,7 @@ def train(
         else:  # the run is through: latest.pt says so, so that a --resume with the same target is refused
             run.stopped_by = reason
             if evaluated_at != step:
-                run.checkpoint(step, elapsed(), state, val_ids)
+                run.checkpoint(step, elapsed(), state, val_ids, train_loss())
             else:
                 run.save_latest(step, elapsed(), state, run.last_val_loss)
         on_event(Finished(step, elapsed(), run.best, reason, run_dir, step - first_step))

@@ -74,6 +74,10 @@ def test_metrics_lines(trained_run):
         best = min(best, r["val_loss"])
         assert r["best_val_loss"] == best
         assert r["chars_seen"] == r["step"] * 4 * 16
+    # The training loss since the previous eval: here two windows of 10 steps each (a TA's trial could not plot it).
+    windows = {event.step: event.loss for event in trained_run.events if isinstance(event, Step)}
+    for r in records:
+        assert r["train_loss"] == pytest.approx((windows[r["step"] - 10] + windows[r["step"]]) / 2)
     best_pt = load(trained_run.run_dir / "best.pt")
     assert best_pt["step"] == min(records, key=lambda r: r["val_loss"])["step"]
     assert best_pt["metrics"]["val_loss"] == best
