@@ -45,7 +45,7 @@ SETS = {
         "l-2x512-b32-d30-w15": (2, 512, 32, 14200, 0.30, 0.15, 800, []),
     },
 }
-EVAL_LINE = re.compile(r"step\s+([\d,]+)\s+val ([\d.]+) nats")
+EVAL_LINE = re.compile(r"step\s+([\d,]+)\s+val ([\d.]+) nats[^\n]*?([\d,]+) chars/s")
 
 
 def main():
@@ -60,7 +60,7 @@ def main():
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    runs = {}  # name: [process, target steps, evals as (step, val, seconds), status]
+    runs = {}  # name: [process, target steps, evals as (step, val, seconds, steps/s), status]
     for name, (layers, hidden, batch, steps, dropout, weight_dropout, every, extra) in SETS[args.set].items():
         steps, every = max(20, int(steps * args.scale)), max(10, int(every * args.scale))
         command = [sys.executable, "-m", "charnn", "train", args.corpus, "--device", args.device, "--precision",
@@ -70,12 +70,14 @@ def main():
                    str(weight_dropout), *extra]  # a later --seed wins
         with open(args.out / f"{name}.log", "w") as log:
             runs[name] = [subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), steps, [], "running"]
+        runs[name].append(batch * 64)  # characters a step
 
     def read(name):
         text = (args.out / f"{name}.log").read_text(errors="replace")
         evals = runs[name][2]
-        for match in list(EVAL_LINE.finditer(text))[len(evals):]:
-            evals.append((int(match[1].replace(",", "")), float(match[2]), time.monotonic() - start))
+        for match in list(EVAL_LINE.finditer(text))[len(evals):]:  # the speed each line prints: steps/s
+            evals.append((int(match[1].replace(",", "")), float(match[2]), time.monotonic() - start,
+                          int(match[3].replace(",", "")) / runs[name][4]))
 
     def stop(name, why):
         if runs[name][0].poll() is None:
@@ -86,8 +88,25 @@ def main():
     def done(name):
         return runs[name][2][-1][0] if runs[name][2] else 0
 
+    def interrupted(number, frame):  # a kill of this script stops the runs too, as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
     quiet = max(args.scale, 0.05)  # a dry run decides sooner
     last_stop = 0.0
+    try:
+        watch(args, runs, start, read, stop, done, quiet, last_stop)
+    except KeyboardInterrupt:
+        print("interrupted: stopping the runs", flush=True)
+    finally:  # Ctrl-C or a kill of this script: each run stops and saves, and the table is still printed
+        for name, run in runs.items():
+            if run[0].poll() is None:
+                stop(name, "the sweep was stopped")
+        report(args, runs, read)
+
+
+def watch(args, runs, start, read, stop, done, quiet, last_stop):
+    """Until every run ends: stop all at the deadline, and the lowest in priority where they cannot all finish."""
     while any(run[0].poll() is None for run in runs.values()):
         time.sleep(2)
         elapsed = time.monotonic() - start
@@ -102,9 +121,9 @@ def main():
             print(f"[{elapsed:5.0f}s] " + ", ".join(f"{name[:1]} {done(name)}" for name in running), flush=True)
         if elapsed < 120 * quiet or elapsed < last_stop + 30 * quiet or len(running) < 2:
             continue
-        # Steps/s from a run's last two evals (start-up left out); one with fewer is taken at the others' mean.
-        rates = [(evals[-1][0] - evals[-2][0]) / (evals[-1][2] - evals[-2][2] + 1e-9)
-                 for evals in (runs[name][2] for name in running) if len(evals) >= 2]
+        # Steps/s as each run's last eval line says (what it trained at lately, evals and start-up left out); one
+        # with no eval yet is taken at the others' mean.
+        rates = [evals[-1][3] for evals in (runs[name][2] for name in running) if evals]
         if 2 * len(rates) < len(running):
             continue
         total = sum(rates) * len(running) / len(rates)  # steps/s for them all, shared out again if one stops
@@ -113,6 +132,10 @@ def main():
             stop(running[-1], f"would not finish (at step {done(running[-1])}, {total:.0f} steps/s in all, "
                               f"{need:.0f} s needed)")
             last_stop = elapsed
+
+
+def report(args, runs, read):
+    """Wait for the runs to end (killing any that will not), print each one's evals and the table, write JSON."""
     for name, run in runs.items():
         try:
             run[0].wait(timeout=30)
@@ -122,11 +145,11 @@ def main():
         if run[3] == "running":
             run[3] = "finished" if run[0].returncode == 0 else f"exit {run[0].returncode}"
     for name, run in runs.items():
-        print(name, " ".join(f"{step}:{val:.4f}" for step, val, _ in run[2]))
+        print(name, " ".join(f"{step}:{val:.4f}" for step, val, *_ in run[2]))
     print(f"\n{'run':<26}{'target':>7}{'done':>7}{'best':>9}{'last':>9}{'s':>6}  status")
     for name, run in runs.items():
-        best = min((val for _, val, _ in run[2]), default=float("nan"))
-        step, last, seconds = run[2][-1] if run[2] else (0, float("nan"), 0.0)
+        best = min((val for _, val, *_ in run[2]), default=float("nan"))
+        step, last, seconds, _ = run[2][-1] if run[2] else (0, float("nan"), 0.0, 0.0)
         print(f"{name:<26}{run[1]:>7}{step:>7}{best:>9.4f}{last:>9.4f}{seconds:>6.0f}  {run[3]}")
     (args.out / "sweep.json").write_text(json.dumps(
         {name: {"target": run[1], "evals": run[2], "status": run[3]} for name, run in runs.items()}, indent=1))

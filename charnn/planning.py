@@ -91,8 +91,9 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
                         settings.get("cell", ModelConfig.cell), settings.get("embed_dim", ModelConfig.embed_dim))
         if layers is None or hidden_size is None:
             reason = preset.reason
-        chosen = {name: getattr(preset, name) for name in ("dropout", "weight_dropout") if given.get(name) is None}
-        if reason is None and any(chosen.values()):
+        chosen = {name: getattr(preset, name) for name in ("dropout", "weight_dropout")
+                  if given.get(name) is None and getattr(preset, name)}  # a zero named was noise (a review)
+        if reason is None and chosen:
             passes = re.search(r"\(([\d.,]+) passes over the corpus\)", preset.reason)
             dropout_reason = (" and ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in chosen.items())
                               + " from the preset" + (f", for {passes[1]} passes over the corpus" if passes else "")

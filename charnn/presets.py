@@ -29,9 +29,11 @@ from charnn.speed import matmul_flops, measured_chars_per_second  # looked up he
 # learns much more slowly at first (150 s on tiny shakespeare: 3×256 2.05 nats vs 2×256 1.83).
 LADDER = [(1, 128), (2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (3, 512), (3, 768), (3, 1024)]
 # Training characters per parameter the budget must afford, by cell. The LSTM's: on tiny shakespeare an hour of
-# machine C trains 3×512 on 3.5 characters per parameter, 1.4479 nats; 2×512, on the 1.6× as many characters its
-# speed affords (8.7 per parameter), reached 1.4175 in a GPU run of the same characters and steps, where 3×512 read
-# 1.4526 (benchmarks/RESULTS.md, twenty-first session). 4.5 leaves ten minutes there at 2×384 (5.4 planned).
+# machine C trained 3×512 on 3.5 characters per parameter, 1.4479 nats. On a GPU, on the CPU hour's characters and
+# steps, 3×512 read 1.4526, and 2×512, on about the 1.6× as many characters its speed affords (8.7 per parameter, at
+# 32 streams), 1.4175; then the CPU's hour with 2×512, 1.4210 (benchmarks/RESULTS.md, twenty-first session). 4.5
+# leaves ten minutes there at 2×384 (5.4 planned; a speed test reading 15% low gives 2×256). 4.0 would keep that
+# margin wider, but the hour's 3×512 plans 3.9–4.1 (machines C, B): it would come back where the speed reads high.
 # A GRU's and a vanilla RNN's stay at 2: not measured (at ten minutes a GRU 2×384 read 1.4333, on 3.6 planned).
 CHARS_PER_PARAMETER = {"lstm": 4.5, "gru": 2.0, "rnn": 2.0}
 MAX_PARAMETERS_PER_CHAR = 20.0  # cap on model size relative to the corpus (small texts, small models)

@@ -2026,6 +2026,8 @@ def test_an_output_that_holds_text_is_replaced_only_with_force(in_cli_root, tmp_
     (tmp_path / "empty.txt").touch()  # an empty file, or one that is no plain file, holds nothing to lose
     for target in (tmp_path / "empty.txt", Path(os.devnull)):
         assert invoke("sample", "--length", "30", "--output", str(target)).exit_code == 0
+    for alone in (["--force"], ["--interactive", "--force"]):  # a flag that would do nothing is refused (a review)
+        fails(2, "sample", *alone, message="--force lets --output replace a file: give --output FILE too")
 
 
 def test_prime_file(in_cli_root, tmp_path):

@@ -45,6 +45,12 @@ def test_the_presets_dropout_for_a_size_given_is_said(trained_run):
     assert many.dropout_reason.endswith("passes over the corpus (--dropout 0 --weight-dropout 0 for none)")
     one = planning.plan_run(trained_run.corpus, None, {**sized, "weight_dropout": 0.0}, 20_000, None, CPU, "fp32")
     assert one.dropout_reason.endswith("(--dropout 0 for none)") and "weight" not in one.dropout_reason
+    # From 2 to 12 passes there is dropout and no weight dropout: the line names only the one (a review).
+    some = next(plan for steps in range(20, 2000, 20)
+                if (plan := planning.plan_run(trained_run.corpus, None, sized, steps, None, CPU, "fp32"))
+                .model_config.dropout > 0)
+    assert some.model_config.weight_dropout == 0 and some.dropout_reason.endswith("(--dropout 0 for none)")
+    assert "weight" not in some.dropout_reason
     given = planning.plan_run(trained_run.corpus, None, {**sized, "dropout": 0.0, "weight_dropout": 0.0}, 20_000,
                               None, CPU, "fp32")
     few = planning.plan_run(trained_run.corpus, None, sized, 2, None, CPU, "fp32")  # under 2 passes: no dropout

@@ -99,7 +99,7 @@ def evaluate_command(
     wanted = split_chars = 0
     try:
         check_corpus_path(corpus)  # first: a typo in its name must not read as "no run trained on it"
-        if checkpoint is None:  # as `charnn train CORPUS --resume` finds its run
+        if checkpoint is None:  # any run folder (a --resume without --out looks in checkpoints/<stem>, -2, … alone)
             checkpoint = newest_trained_on(corpus.name)
             if checkpoint is not None:
                 ui.info(f"scoring {checkpoint} (the newest run trained on {corpus.name})")

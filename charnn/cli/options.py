@@ -131,7 +131,8 @@ def check_writable(output: Path, replace: bool = False) -> None:
         raise CharnnError(f"cannot write --output {output}: it is a folder — give a file name")
     if not folder.is_dir():
         raise CharnnError(f"cannot write --output {output}: no folder {folder} — create it or choose another path")
-    if not replace and output.is_file() and (size := output.stat().st_size):
+    device = str(output).startswith(("/dev/", "/proc/"))  # /dev/stdout is a file where stdout is one (`>>`)
+    if not replace and not device and output.is_file() and (size := output.stat().st_size):
         raise CharnnError(f"--output {output} already holds {size:,} bytes — add --force to replace it, or give "
                           "another name")
     if output.exists():

@@ -83,6 +83,8 @@ def sample(
         raise typer.BadParameter("must not be empty", param_hint="'--stop'")
     if prime and prime_file is not None:
         raise typer.BadParameter("give --prime or --prime-file, not both", param_hint="'--prime-file'")
+    if force and output is None:  # a flag that does nothing is refused, not ignored (a review)
+        raise typer.BadParameter("--force lets --output replace a file: give --output FILE too", param_hint="'--force'")
     if interactive and (num_samples > 1 or output is not None or prime or prime_file is not None
                         or output_format != "text"):  # each was ignored without a word (a new-user trial: --prime)
         raise typer.BadParameter("takes its primes from the terminal and writes one stream there; leave out "
