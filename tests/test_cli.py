@@ -1224,6 +1224,7 @@ def test_a_ctrl_c_before_the_first_step_saves_nothing_and_leaves_no_folder(tmp_p
     assert cut.exit_code == 130, cut.output
     assert "stopping before training begins" in cut.stderr and "saving" not in cut.stderr
     assert "stopped (interrupted) before the first step; nothing was saved" in cut.stderr and "folder" not in cut.stderr
+    assert "training 1×" not in cut.stderr  # no header of a run after `stopping before training begins`
     assert not (tmp_path / "run").exists()
     monkeypatch.setattr(charnn.train, "train", real)
     assert invoke(*command).exit_code == 0  # the same command again

@@ -31,6 +31,8 @@ class StopFlag:
 
         if self.view is not None and number == signal.SIGTERM:  # its last line said `stopped (interrupted)` (a trial)
             self.view.stopped_by = "terminated"
+        if self.view is not None and not self.training():
+            self.view.stop_asked = True  # no header for a run that stops before its first step
 
         # At once, from the handler: the step may be an eval and a save of several seconds, and a user who sees
         # nothing presses Ctrl-C again, which quits without the save.

@@ -36,6 +36,7 @@ class TrainView:
         self.finished: Finished | None = None
         self.said_threads = False  # that training went on with fewer threads (said once)
         self.stopped_by = "interrupted"  # or "terminated": how a stop is named (the CLI knows its signal)
+        self.stop_asked = False  # a Ctrl-C or SIGTERM came before the run's start: its header would follow `stopping`
 
     def __enter__(self) -> TrainView:
         if self.live_mode:
@@ -63,6 +64,8 @@ class TrainView:
     def __call__(self, event: Event) -> None:
         if isinstance(event, Started):
             self.started = event
+            if self.stop_asked:  # `stopping before training begins`, then no step: the header would say what is not
+                return
             self.log(self.describe_start(event))
             if event.val_chars < FEW_VAL_CHARS:  # a trial's 288-character corpus showed "best val 0.1262 nats", on 28
                 self.log(f"only {event.val_chars:,} validation characters: their loss says little of how well the "
