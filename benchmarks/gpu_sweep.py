@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # name: (layers, hidden, batch, steps, dropout, weight dropout, eval every, extra flags)
@@ -46,6 +47,34 @@ SETS = {
     },
 }
 EVAL_LINE = re.compile(r"step\s+([\d,]+)\s+val ([\d.]+) nats[^\n]*?([\d,]+) chars/s")
+START = time.monotonic()
+
+
+@dataclass
+class Run:
+    name: str
+    process: subprocess.Popen
+    target: int  # steps
+    chars_per_step: int
+    log: Path
+    evals: list = field(default_factory=list)  # (step, val nats, seconds into the sweep, steps/s its line says)
+    status: str = "running"
+
+    def read(self) -> None:
+        text = self.log.read_text(errors="replace")
+        for match in list(EVAL_LINE.finditer(text))[len(self.evals):]:
+            self.evals.append((int(match[1].replace(",", "")), float(match[2]), time.monotonic() - START,
+                               int(match[3].replace(",", "")) / self.chars_per_step))
+
+    @property
+    def done(self) -> int:  # steps, as its last eval says
+        return self.evals[-1][0] if self.evals else 0
+
+    def stop(self, why: str) -> None:  # SIGTERM, once: it stops after its step and saves (a second quits at once)
+        if self.process.poll() is None and self.status == "running":
+            self.process.send_signal(signal.SIGTERM)
+            self.status = why
+            print(f"[{time.monotonic() - START:5.0f}s] stop {self.name}: {why}", flush=True)
 
 
 def main():
@@ -59,8 +88,7 @@ def main():
     parser.add_argument("--hidden", type=int, help="every run this wide (a dry run)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    runs = {}  # name: [process, target steps, evals as (step, val, seconds, steps/s), status]
+    runs = []  # highest priority first
     for name, (layers, hidden, batch, steps, dropout, weight_dropout, every, extra) in SETS[args.set].items():
         steps, every = max(20, int(steps * args.scale)), max(10, int(every * args.scale))
         command = [sys.executable, "-m", "charnn", "train", args.corpus, "--device", args.device, "--precision",
@@ -68,91 +96,74 @@ def main():
                    "--eval-every", str(every), "--layers", str(layers), "--hidden-size", str(args.hidden or hidden),
                    "--batch-size", str(batch), "--seq-len", "64", "--dropout", str(dropout), "--weight-dropout",
                    str(weight_dropout), *extra]  # a later --seed wins
-        with open(args.out / f"{name}.log", "w") as log:
-            runs[name] = [subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), steps, [], "running"]
-        runs[name].append(batch * 64)  # characters a step
-
-    def read(name):
-        text = (args.out / f"{name}.log").read_text(errors="replace")
-        evals = runs[name][2]
-        for match in list(EVAL_LINE.finditer(text))[len(evals):]:  # the speed each line prints: steps/s
-            evals.append((int(match[1].replace(",", "")), float(match[2]), time.monotonic() - start,
-                          int(match[3].replace(",", "")) / runs[name][4]))
-
-    def stop(name, why):
-        if runs[name][0].poll() is None:
-            runs[name][0].send_signal(signal.SIGTERM)
-            runs[name][3] = why
-            print(f"[{time.monotonic() - start:5.0f}s] stop {name}: {why}", flush=True)
-
-    def done(name):
-        return runs[name][2][-1][0] if runs[name][2] else 0
+        log = args.out / f"{name}.log"
+        with open(log, "w") as file:
+            process = subprocess.Popen(command, stdout=file, stderr=subprocess.STDOUT)
+        runs.append(Run(name, process, steps, batch * 64, log))
 
     def interrupted(number, frame):  # a kill of this script stops the runs too, as Ctrl-C does
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    quiet = max(args.scale, 0.05)  # a dry run decides sooner
-    last_stop = 0.0
     try:
-        watch(args, runs, start, read, stop, done, quiet, last_stop)
+        watch(runs, args.deadline, quiet=max(args.scale, 0.05))  # a dry run decides sooner
     except KeyboardInterrupt:
         print("interrupted: stopping the runs", flush=True)
-    finally:  # Ctrl-C or a kill of this script: each run stops and saves, and the table is still printed
-        for name, run in runs.items():
-            if run[0].poll() is None:
-                stop(name, "the sweep was stopped")
-        report(args, runs, read)
+    finally:  # each run stops and saves, and the table is still printed
+        for run in runs:
+            run.stop("the sweep was stopped")
+        report(runs, args.out)
 
 
-def watch(args, runs, start, read, stop, done, quiet, last_stop):
+def watch(runs: list[Run], deadline: float, quiet: float) -> None:
     """Until every run ends: stop all at the deadline, and the lowest in priority where they cannot all finish."""
-    while any(run[0].poll() is None for run in runs.values()):
+    last_stop = 0.0
+    while any(run.process.poll() is None for run in runs):
         time.sleep(2)
-        elapsed = time.monotonic() - start
-        for name in runs:
-            read(name)
-        running = [name for name, run in runs.items() if run[0].poll() is None and run[3] == "running"]
-        if elapsed > args.deadline:
-            for name in running:
-                stop(name, f"deadline, at step {done(name)}")
-            break
+        elapsed = time.monotonic() - START
+        for run in runs:
+            run.read()
+        running = [run for run in runs if run.process.poll() is None and run.status == "running"]
+        if elapsed > deadline:
+            for run in running:
+                run.stop(f"deadline, at step {run.done}")
+            return
         if int(elapsed) % 30 < 2:
-            print(f"[{elapsed:5.0f}s] " + ", ".join(f"{name[:1]} {done(name)}" for name in running), flush=True)
+            print(f"[{elapsed:5.0f}s] " + ", ".join(f"{run.name[:1]} {run.done}" for run in running), flush=True)
         if elapsed < 120 * quiet or elapsed < last_stop + 30 * quiet or len(running) < 2:
             continue
         # Steps/s as each run's last eval line says (what it trained at lately, evals and start-up left out); one
         # with no eval yet is taken at the others' mean.
-        rates = [evals[-1][3] for evals in (runs[name][2] for name in running) if evals]
+        rates = [run.evals[-1][3] for run in running if run.evals]
         if 2 * len(rates) < len(running):
             continue
         total = sum(rates) * len(running) / len(rates)  # steps/s for them all, shared out again if one stops
-        need = sum(runs[name][1] - done(name) for name in running) / total
-        if need > args.deadline - elapsed - 10:
-            stop(running[-1], f"would not finish (at step {done(running[-1])}, {total:.0f} steps/s in all, "
-                              f"{need:.0f} s needed)")
+        need = sum(run.target - run.done for run in running) / total
+        if need > deadline - elapsed - 10:
+            running[-1].stop(f"would not finish (at step {running[-1].done}, {total:.0f} steps/s in all, "
+                             f"{need:.0f} s needed)")
             last_stop = elapsed
 
 
-def report(args, runs, read):
+def report(runs: list[Run], out: Path) -> None:
     """Wait for the runs to end (killing any that will not), print each one's evals and the table, write JSON."""
-    for name, run in runs.items():
+    for run in runs:
         try:
-            run[0].wait(timeout=30)
+            run.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            run[0].kill()
-        read(name)
-        if run[3] == "running":
-            run[3] = "finished" if run[0].returncode == 0 else f"exit {run[0].returncode}"
-    for name, run in runs.items():
-        print(name, " ".join(f"{step}:{val:.4f}" for step, val, *_ in run[2]))
+            run.process.kill()
+        run.read()
+        if run.status == "running":
+            run.status = "finished" if run.process.returncode == 0 else f"exit {run.process.returncode}"
+    for run in runs:
+        print(run.name, " ".join(f"{step}:{val:.4f}" for step, val, *_ in run.evals))
     print(f"\n{'run':<26}{'target':>7}{'done':>7}{'best':>9}{'last':>9}{'s':>6}  status")
-    for name, run in runs.items():
-        best = min((val for _, val, *_ in run[2]), default=float("nan"))
-        step, last, seconds, _ = run[2][-1] if run[2] else (0, float("nan"), 0.0, 0.0)
-        print(f"{name:<26}{run[1]:>7}{step:>7}{best:>9.4f}{last:>9.4f}{seconds:>6.0f}  {run[3]}")
-    (args.out / "sweep.json").write_text(json.dumps(
-        {name: {"target": run[1], "evals": run[2], "status": run[3]} for name, run in runs.items()}, indent=1))
+    for run in runs:
+        best = min((val for _, val, *_ in run.evals), default=float("nan"))
+        step, last, seconds, _ = run.evals[-1] if run.evals else (0, float("nan"), 0.0, 0.0)
+        print(f"{run.name:<26}{run.target:>7}{step:>7}{best:>9.4f}{last:>9.4f}{seconds:>6.0f}  {run.status}")
+    (out / "sweep.json").write_text(json.dumps(
+        {run.name: {"target": run.target, "evals": run.evals, "status": run.status} for run in runs}, indent=1))
 
 
 if __name__ == "__main__":

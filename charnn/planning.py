@@ -11,7 +11,6 @@ and those over the preset (charnn/presets.py) and the config defaults.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,9 +93,8 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
         chosen = {name: getattr(preset, name) for name in ("dropout", "weight_dropout")
                   if given.get(name) is None and getattr(preset, name)}  # a zero named was noise (a review)
         if reason is None and chosen:
-            passes = re.search(r"\(([\d.,]+) passes over the corpus\)", preset.reason)
             dropout_reason = (" and ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in chosen.items())
-                              + " from the preset" + (f", for {passes[1]} passes over the corpus" if passes else "")
+                              + f" from the preset, for {preset.passes} passes over the corpus"
                               + f" ({' '.join(f'--{name} 0' for name in chosen).replace('_', '-')} for none)")
         settings = {"num_layers": preset.num_layers, "hidden_size": preset.hidden_size, "dropout": preset.dropout,
                     "weight_dropout": preset.weight_dropout, "batch_size": preset.batch_size,

@@ -69,6 +69,7 @@ class Preset:
     eval_chars: int | None  # validation chars each eval scores (None: the whole split)
     estimated_chars_per_second: float
     reason: str  # one line for the user: why this size
+    passes: str  # the passes over the corpus the budget affords, as the reason says them (e.g. "34.8")
 
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # weight blocks per layer, by cell
@@ -191,4 +192,4 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     if (num_layers or hidden_size) and budget_seconds and params > max(budget_chars / CHARS_PER_PARAMETER[cell], 1):
         reason += f"; that is more parameters than it trains well ({CHARS_PER_PARAMETER[cell]:g} chars each)"
     return Preset(layers, hidden, dropout, weight_dropout, batch_size, seq_len, eval_every, eval_seconds, eval_chars,
-                  rate, reason)
+                  rate, reason, passes)

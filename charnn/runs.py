@@ -65,19 +65,22 @@ def newest_run_folder(base: Path, corpus_name: str) -> Path:
     return max(runs, key=lambda folder: (folder / "latest.pt").stat().st_mtime, default=Path(base))
 
 
-def newest_trained_on(corpus_name: str) -> Path | None:
-    """The run folder under checkpoints/, whatever its name (`--out checkpoints/lstm` too), trained on `corpus_name`
-    whose newest checkpoint was written last; None where none was. (`charnn eval CORPUS` looked in
-    checkpoints/<corpus name>, -2, … alone: a new-user trial's runs named by cell were "no run trained on" it, and
-    a newer run of another name was passed over for an older one.)"""
-    def written(folder: Path) -> float:
-        times = [(folder / name).stat().st_mtime for name in ("best.pt", "latest.pt") if (folder / name).exists()]
-        return max(times, default=0.0)
+def user_runs_newest_first() -> list[Path]:
+    """The run folders under checkpoints/ (any name; not the bundled model's), the one whose best.pt or latest.pt
+    was written last first."""
+    written: dict[Path, float] = {}
+    for file in USER_RUNS.glob("*/*.pt"):
+        if file.name in ("best.pt", "latest.pt") and file.parent.name != "bundled":
+            written[file.parent] = max(written.get(file.parent, 0.0), file.stat().st_mtime)
+    return sorted(written, key=written.get, reverse=True)
 
-    folders = {p.parent for p in USER_RUNS.glob("*/*.pt") if p.name in ("best.pt", "latest.pt")
-               and p.parent.name != "bundled"}
-    return next((folder for folder in sorted(folders, key=written, reverse=True)
-                 if trained_on(folder) == corpus_name), None)
+
+def newest_trained_on(corpus_name: str) -> Path | None:
+    """The newest run folder under checkpoints/, whatever its name (`--out checkpoints/lstm` too), trained on
+    `corpus_name`; None where none was. (`charnn eval CORPUS` looked in checkpoints/<corpus name>, -2, … alone: a
+    new-user trial's runs named by cell were "no run trained on" it, and a newer run of another name was passed over
+    for an older one.)"""
+    return next((folder for folder in user_runs_newest_first() if trained_on(folder) == corpus_name), None)
 
 
 NO_LATEST = "holds a run's files but no latest.pt (a run stopped before its first full save, or weights only)"
@@ -150,10 +153,9 @@ def resolve(path: str | Path | None) -> Path:
                 raise CharnnError(f"{path} holds no best.pt or latest.pt, only step files — pass one, e.g. {steps[-1]}")
             raise CharnnError(f"{path} holds no best.pt or latest.pt — train into it first, or pass a .pt file")
         return path
-    runs = [p for p in USER_RUNS.glob("*/*.pt") if p.name in ("best.pt", "latest.pt") and p.parent.name != "bundled"]
+    runs = user_runs_newest_first()
     if runs:
-        newest_run = max(runs, key=lambda p: p.stat().st_mtime).parent
-        return resolve(newest_run)
+        return resolve(runs[0])
     if BUNDLED.exists():
         return BUNDLED
     raise CharnnError("no checkpoint found — train one first (charnn train corpus.txt) or pass --checkpoint")
