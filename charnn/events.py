@@ -25,6 +25,7 @@ class Started:
     start_step: int  # > 0 when resumed
     best_val_loss: float = float("inf")  # a resumed run's best so far (inf: none yet)
     threads: int | None = None  # CPU threads at most, where their count follows the speed (threads.py)
+    last_val_loss: float = float("nan")  # a resumed run's last eval before it (nan: none): shown until its first here
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,10 @@ EVAL_SHARE = 0.05  # at most this fraction of a time budget goes to periodic eva
 # budget, 42 s each, and trained 10 steps (a new-user trial).
 EVAL_SIZES = (100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000)
 EVAL_MIN_CHARS, EVAL_MAX_CHARS = EVAL_SIZES[0], 500_000
+# What an eval costs besides scoring: the preview's sample and the saves. It was 0.5 s, and a 1-minute run planned
+# 3–5 evals (a TA's trial); on machine C a 2×128 run's evals took 0.2 s each, ~0.17 s of it scoring 30,000 chars.
+# Train's own guard (evals ≥ 20 evals' measured time apart) keeps them within EVAL_SHARE if this is low.
+EVAL_FIXED_SECONDS = 0.1
 # LSTM training speed / matmul speed, by device (and precision where it differs): measured on CPUs
 # (fp32 on machine A 0.8; bf16 on machine B 0.6: oneDNN's bf16 LSTM gains less than its matmul).
 # CUDA: on one H100, 2 minutes on tiny shakespeare trained 7% and 9% fewer characters than 0.25 planned,
@@ -170,11 +174,11 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
     evals, scored = 8, min(val_chars, EVAL_MAX_CHARS)
     if budget_seconds:
         scored = val_chars
-        if 2 * (val_chars / (3 * rate) + 0.5) > EVAL_SHARE * budget_seconds:
-            affordable = (EVAL_SHARE * budget_seconds / 8 - 0.5) * 3 * rate
+        if 2 * (val_chars / (3 * rate) + EVAL_FIXED_SECONDS) > EVAL_SHARE * budget_seconds:
+            affordable = (EVAL_SHARE * budget_seconds / 8 - EVAL_FIXED_SECONDS) * 3 * rate
             size = max([EVAL_MIN_CHARS, *(size for size in EVAL_SIZES if size <= affordable)])
             scored = size if size <= val_chars // 2 else val_chars
-        eval_seconds = scored / (3 * rate) + 0.5
+        eval_seconds = scored / (3 * rate) + EVAL_FIXED_SECONDS
         evals = max(2, min(8, int(EVAL_SHARE * budget_seconds / eval_seconds)))
     eval_chars = scored if scored < val_chars else None
     eval_every = int(max(10, steps_expected // evals))

@@ -20,12 +20,13 @@ from charnn.model import state_to_list
 from charnn.sample import generate
 
 
-def drop_metrics_after(path: Path, step: int) -> None:
+def drop_metrics_after(path: Path, step: int) -> dict | None:
     """On resume: remove lines of evals later than the checkpoint resumed from, and any line that is not whole
     JSON (atomic rewrite). A write cut short by a full disk left half a line that made every resume fail (a
-    new-user trial); `append_metrics` now takes such a write back, but a kill during it still leaves one."""
+    new-user trial); `append_metrics` now takes such a write back, but a kill during it still leaves one.
+    Returns the last eval's record kept (None: none), whose val loss the resumed run shows until its first eval."""
     if not path.exists():
-        return
+        return None
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
     kept = [line for line in lines if line.endswith("\n") and (record := whole_record(line)) is not None
             and record["step"] <= step]
@@ -33,6 +34,7 @@ def drop_metrics_after(path: Path, step: int) -> None:
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         tmp.write_text("".join(kept), encoding="utf-8")
         os.replace(tmp, path)
+    return whole_record(kept[-1]) if kept else None
 
 
 def whole_record(line: str) -> dict | None:

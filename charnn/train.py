@@ -81,7 +81,7 @@ def train(
         torch.manual_seed(config.seed)
         model = CharRNN(model_config).to(device)
         optimizer = make_optimizer(model, config)
-        step, spent, best, state = 0, 0.0, math.inf, None
+        step, spent, best, state, last_val_loss = 0, 0.0, math.inf, None, math.nan
         if resume:
             runs.check_can_resume(run_dir)
             latest = run_dir / "latest.pt"
@@ -90,7 +90,9 @@ def train(
                 raise CharnnError(f"{latest} holds weights only, not a training state — it cannot be resumed")
             check_resumable(payload, corpus, model_config, config, run_dir)
             batcher = batches()  # after: a resume on another, shorter corpus was told to lower --batch-size (a trial)
-            drop_metrics_after(run_dir / "metrics.jsonl", payload["step"])
+            last_eval = drop_metrics_after(run_dir / "metrics.jsonl", payload["step"]) or {}
+            last_val_loss = last_eval.get("val_loss")
+            last_val_loss = float(last_val_loss) if isinstance(last_val_loss, (int, float)) else math.nan
             model.load_state_dict(payload["model"])
             load_optimizer_state(optimizer, payload["optimizer"])
             step, spent = payload["step"], payload["metrics"]["elapsed"]
@@ -107,7 +109,7 @@ def train(
         run = Recorder(model, optimizer, corpus, run_dir, config, device, on_event, best)
         tuner = stack.enter_context(tuned_threads(most_threads if device.type == "cpu" else None))
         on_event(Started(run_dir, str(device), config.precision, model.num_parameters(), model_config, config,
-                         len(train_ids), len(val_ids), step, best, tuner.most if tuner else None))
+                         len(train_ids), len(val_ids), step, best, tuner.most if tuner else None, last_val_loss))
 
         def elapsed() -> float:
             return spent + time.monotonic() - started_at

@@ -109,6 +109,14 @@ def test_evals_take_a_small_share_of_a_budget():
     assert evals * eval_seconds <= 0.06 * 600
 
 
+def test_a_one_minute_run_on_a_small_corpus_plans_eight_evals():
+    """A TA's trial: `--time 1m` on ~300 KB gave 3 evals, planned at 0.5 s each besides scoring; they took 0.2 s
+    (machine C, 2×128, ~61,000 chars/s)."""
+    presets.matmul_flops = lambda device, precision, seconds=0.25: 250e9  # the fixture's is undone at the test's end
+    preset = presets.choose(270_000, 30_000, 60, None, CPU, "fp32", 62)
+    assert 60 / preset.eval_seconds == pytest.approx(8)
+
+
 def test_a_split_too_long_for_the_evals_share_of_a_budget_is_sampled():
     """A new-user trial: a 50 MB corpus, `--time 1m`, had 2 evals of its 5M val chars, 42 s each, and 10 steps. Its
     evals now score a sample, about what the budget's 5% allows for 8, and no fewer than EVAL_MIN_CHARS."""
@@ -117,7 +125,7 @@ def test_a_split_too_long_for_the_evals_share_of_a_budget_is_sampled():
     for budget in (60, 600, 3600):
         big = presets.choose(45_000_000, 5_000_000, budget, None, CPU, "fp32", 65)
         assert big.eval_chars in presets.EVAL_SIZES and big.eval_chars <= 2_500_000  # same spans on any machine
-        eval_seconds = big.eval_chars / (3 * big.estimated_chars_per_second) + 0.5
+        eval_seconds = big.eval_chars / (3 * big.estimated_chars_per_second) + presets.EVAL_FIXED_SECONDS
         assert (big.eval_chars == presets.EVAL_MIN_CHARS or 8 * eval_seconds <= 0.051 * budget), budget
         assert budget / big.eval_seconds * eval_seconds <= max(0.051 * budget, 2 * eval_seconds)
     steps_run = presets.choose(45_000_000, 5_000_000, None, 1000, CPU, "fp32", 65)

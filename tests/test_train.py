@@ -204,6 +204,20 @@ def test_interrupt_mid_window_then_resume_is_bit_identical(tmp_path, short_corpu
     assert resumed.events[-1].best_val_loss == straight.events[-1].best_val_loss
 
 
+def test_a_resumed_run_starts_with_its_last_eval_before_the_stop(tmp_path, short_corpus):
+    """After --resume the panel showed `val loss –` until the first eval (a trial): Started carries the last eval
+    kept in metrics.jsonl (step 5 of a run stopped at 7; a later one, dropped on resume, would not count)."""
+    model_config = tiny_model_config(len(load_corpus(short_corpus).vocab))
+    first = train_run(tmp_path / "resumed", short_corpus, model_config, resume_configs(steps=20),
+                      should_stop=StopAfter(7))
+    at_five = [event for event in first.events if isinstance(event, Evaluated) and event.step == 5]
+    assert math.isnan(first.events[0].last_val_loss)  # a new run has none
+    with open(tmp_path / "resumed" / "metrics.jsonl", "a") as metrics:  # as if an eval at 10 was written, then lost
+        metrics.write('{"step": 10, "val_loss": 9.0}\n')
+    resumed = train_run(tmp_path / "resumed", short_corpus, model_config, resume_configs(steps=20), resume=True)
+    assert resumed.events[0].last_val_loss == pytest.approx(at_five[0].val_loss)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_cuda_run_with_both_dropouts_resumes_exactly_and_saves_cpu_weights(tmp_path, short_corpus, precision):

@@ -54,6 +54,17 @@ def test_the_panel_says_an_eval_is_under_way():
     assert "evaluating" not in last_panel and re.search(r"val loss +1\.5000", last_panel)
 
 
+def test_a_resumed_run_shows_its_last_val_loss_until_its_first_eval():
+    """A trial: after --resume the panel said `val loss –` until the first eval."""
+    resumed = Started(Path("checkpoints/screenplay"), "cpu", "fp32", 1000, ModelConfig(60),
+                      TrainConfig(time_budget=60.0), 40_000, 4_000, 700, 1.45, None, 1.52)
+    screen = run_view([resumed, Step(710, 1.2, 1e-4, 5000.0, 30.0, 0.5)])
+    assert re.search(r"val loss +1\.5200 nats", screen[screen.rindex("charnn train —"):])
+    screen = run_view([resumed, Step(710, 1.2, 1e-4, 5000.0, 30.0, 0.5), Evaluated(720, 1.48, 2.14, 1.45, False, "", 1.0)])
+    assert re.search(r"val loss +1\.4800 nats", screen[screen.rindex("charnn train —"):])
+    assert re.search(r"val loss +– ", run_view([started(), Step(10, 1.2, 1e-4, 5000.0, 3.0, 0.05)]))
+
+
 def test_a_sampled_split_is_said_at_the_start():
     config = TrainConfig(time_budget=60.0, eval_chars=100_000)
     event = Started(Path("checkpoints/big"), "cpu", "fp32", 1000, ModelConfig(60), config, 45_000_000, 5_000_000, 0)

@@ -178,8 +178,9 @@ class TrainView:
         elapsed = done.elapsed if done else (step.elapsed if step else None)
         pairs = [
             ("step", f"{shown_step:,}" if shown_step is not None else "–"), ("train loss", self.train_loss()),
+            # A resumed run's last eval before it, until its first here (it showed `–`, a trial).
             ("val loss", "evaluating…" if self.evaluating else loss_text(self.last_eval.val_loss) if self.last_eval
-             else "–"), ("best", loss_text(best)),
+             else loss_text(self.started.last_val_loss) if self.started else "–"), ("best", loss_text(best)),
             ("speed", self.speed() or "–"), ("learning rate", f"{step.lr:.2e}" if step else "–"),
             ("elapsed", duration(elapsed) if elapsed is not None else "–"),
             ("ETA", "stopped" if done and done.reason == "interrupted" else duration(0.0 if done else self.eta())),
