@@ -60,7 +60,8 @@ def test_a_resumed_run_shows_its_last_val_loss_until_its_first_eval():
                       TrainConfig(time_budget=60.0), 40_000, 4_000, 700, 1.45, None, 1.52)
     screen = run_view([resumed, Step(710, 1.2, 1e-4, 5000.0, 30.0, 0.5)])
     assert re.search(r"val loss +1\.5200 nats", screen[screen.rindex("charnn train —"):])
-    screen = run_view([resumed, Step(710, 1.2, 1e-4, 5000.0, 30.0, 0.5), Evaluated(720, 1.48, 2.14, 1.45, False, "", 1.0)])
+    screen = run_view([resumed, Step(710, 1.2, 1e-4, 5000.0, 30.0, 0.5),
+                       Evaluated(720, 1.48, 2.14, 1.45, False, "", 1.0)])
     assert re.search(r"val loss +1\.4800 nats", screen[screen.rindex("charnn train —"):])
     assert re.search(r"val loss +– ", run_view([started(), Step(10, 1.2, 1e-4, 5000.0, 3.0, 0.05)]))
 
