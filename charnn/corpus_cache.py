@@ -21,7 +21,9 @@ import numpy as np
 from charnn.errors import CharnnError
 from charnn.vocab import Vocab
 
-VERSION = 2  # of the entries' layout (2: found by their `source`): an entry of another version is not read
+# Of the entries' layout and of how text is read (2: found by their `source`; 3: byte-order marks dropped inside a
+# file too, and zero bytes refused): an entry of another version is not read, and writing one removes it.
+VERSION = 3
 
 
 def cache_dir() -> Path:

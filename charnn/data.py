@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from charnn import corpus_cache
-from charnn.encodings import other_encoding, wide_unicode_kind
+from charnn.encodings import other_encoding, wide_part, wide_unicode_kind, zero_bytes
 from charnn.errors import CharnnError
 from charnn.vocab import Vocab, listed
 
@@ -36,8 +36,9 @@ class ReadOptions:
 
 def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | None = None,
               on_read: Callable[[int], None] | None = None) -> Iterator[str]:
-    """Decoded text of `path` in chunks: BOM dropped, CRLF → LF, bad bytes reported by offset; its first `limit`
-    bytes only, where given. `on_read(bytes read so far)` after each chunk."""
+    """Decoded text of `path` in chunks: BOMs dropped, CRLF → LF, bad bytes and zero bytes reported by offset (a
+    UTF-16 part named as such); its first `limit` bytes only, where given. `on_read(bytes read so far)` after each
+    chunk."""
     try:
         decoder = codecs.getincrementaldecoder(options.encoding)(options.errors)
     except LookupError:
@@ -58,24 +59,34 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | Non
             try:
                 text = decoder.decode(raw, final=not raw)
             except UnicodeDecodeError as error:
-                where = offset - pending + error.start
-                bad = f"bad byte 0x{error.object[error.start]:02x} at byte offset {where}"
-                if b"\x00" in raw:  # text has no zero bytes; --errors replace would train on the binary
-                    raise CharnnError(f"{path} looks like a binary file, not text ({bad}, and zero bytes) — "
-                                      "give a text file") from None
+                given, base = error.object, offset - pending  # the bytes decoded, from byte `base` of the file
+                where = base + error.start
+                bad = f"bad byte 0x{given[error.start]:02x} at byte offset {where}"
+                wide = wide_part(given)
+                if wide is not None and error.start >= wide:  # the byte-order mark of a UTF-16 part, or in it
+                    raise CharnnError(zero_bytes(path, given, base, options.encoding)) from None
+                if wide is None and b"\x00" in given:  # text has no zero bytes; --errors replace would train on binary
+                    raise CharnnError(zero_bytes(path, given, base, options.encoding, bad)) from None
+                # The bad byte's own part, a UTF-16 part after it aside (a trial's songs: one in Windows-1252 first).
+                ahead = given if wide is None else given[:wide]
+                also = "" if wide is None else f"; {zero_bytes(path, given, base, options.encoding, part=True)}"
                 raise CharnnError(f"{path} is not valid {options.encoding}: {bad} — "
-                                  f"{other_encoding(error.object, options.encoding, error.start, beyond_ascii)}"
+                                  f"{other_encoding(ahead, options.encoding, error.start, beyond_ascii)}{also}"
                                   ) from None
             except UnicodeError as error:  # not about one byte, e.g. utf-16 without a byte-order mark
                 raise CharnnError(f"{path} cannot be read as {options.encoding} ({error}) — give its byte order, "
                                   f"e.g. --encoding {options.encoding}-le") from None
+            if "\x00" in text:  # valid UTF-8 (UTF-16 of ASCII text after its mark, a .DS_Store), or --errors replace
+                raise CharnnError(zero_bytes(path, raw, offset, options.encoding))
             offset += len(raw)
             beyond_ascii = beyond_ascii or not text.isascii()  # for what a bad byte later is said to be
             if on_read is not None:
                 on_read(offset)
             if first and text:
-                text = text.removeprefix("\ufeff")
                 first = False
+            # A byte-order mark is no text: at the start, and inside a file joined from files that had one (a trial's
+            # `cat songs/*.txt` left U+FEFF in the vocabulary, for the model to write).
+            text = text.replace("\ufeff", "")
             text = held_cr + text
             held_cr = ""
             if not options.keep_crlf:
@@ -126,8 +137,9 @@ def check_corpus_path(path: Path) -> None:
     if not path.exists():
         raise CharnnError(f"corpus {path} does not exist — give the path of a UTF-8 text file")
     if path.is_dir():
+        # A trial's songs/; a later one's joined file held songs in UTF-16 and Windows-1252: each must be UTF-8.
         raise CharnnError(f"{path} is a directory — give the path of a text file inside it, or join its files "
-                          f"into one (e.g. cat {path / '*'}.txt > all.txt) and give that")  # a trial's songs/
+                          f"into one (e.g. cat {path / '*'}.txt > all.txt; each in UTF-8) and give that")
     if not path.is_file():  # `/dev/stdin`, `<(…)`: read twice (vocabulary, then ids), a pipe was "empty" the 2nd time
         raise CharnnError(f"{path} is not a file but a pipe or device — save the text to a file and give its path")
 

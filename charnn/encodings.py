@@ -9,17 +9,47 @@ from pathlib import Path
 def wide_unicode_kind(raw: bytes) -> str | None:
     """The --encoding for a file whose first bytes read as UTF-32 or UTF-16 (Windows' "Unicode" text),
     else None: from a byte-order mark; without one, UTF-16 of mostly ASCII text has zero bytes in nearly
-    every other place and almost nowhere else, which also says its byte order."""
+    every other place and almost nowhere else, which also says its byte order. Only where the zeros begin at once:
+    a UTF-8 file with a UTF-16 one joined after it is not UTF-16 (`wide_part` finds where that begins)."""
     if raw[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
         return "utf-32"
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "utf-16"
+    if not 0 <= raw.find(b"\x00") < 4:
+        return None
     sample = raw[:4096]
     half = len(sample) // 2
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
     if half < 8 or max(even, odd) < 0.3 * half or min(even, odd) > 0.05 * half:
         return None
     return "utf-16-le" if odd > even else "utf-16-be"
+
+
+def wide_part(raw: bytes) -> int | None:
+    """Where in `raw` UTF-16 text begins after text of another encoding, by its first zero byte, or None where its
+    zero bytes are not UTF-16's (a binary). A trial's songs, joined with `cat`, held one saved as Windows "Unicode":
+    the file was called binary, with no word of where or why."""
+    zero = raw.find(b"\x00")
+    if zero < 0:
+        return None
+    start = max(0, zero - 1)  # UTF-16-LE's first character is the byte before its zero
+    if raw[max(0, start - 2):start] in (b"\xff\xfe", b"\xfe\xff"):  # from its byte-order mark
+        start -= 2
+    return start if wide_unicode_kind(raw[start:]) else None
+
+
+def zero_bytes(path: Path, raw: bytes, offset: int, encoding: str, bad: str = "", part: bool = False) -> str:
+    """What to say of a file whose bytes `raw`, from byte `offset`, hold zero bytes, which text never has: a UTF-16
+    part (`encodings.wide_part`), or a binary. `bad`: the bad byte found first; `part`: only the UTF-16 part's clause,
+    after another message."""
+    wide = wide_part(raw)
+    if wide is not None:
+        said = (f"it holds UTF-16 text from byte offset {offset + wide} (a file saved as Windows \"Unicode\" and "
+                "joined to others?): convert that file to UTF-8 (e.g. iconv -f utf-16 -t utf-8) and join them again")
+        return said if part else f"{path} is not all {encoding} text — {said}"
+    zero = offset + raw.find(b"\x00")
+    where = f"zero bytes from byte offset {zero}"
+    return f"{path} looks like a binary file, not text ({bad + ', and ' if bad else ''}{where}) — give a text file"
 
 
 # Names for the encodings a detector may give, as a user knows them (any other is named by its codec alone).

@@ -889,7 +889,7 @@ def test_train_missing_corpus(bad_files):
 
 def test_train_directory_corpus(bad_files):
     fails(1, "train", "folder", *TRAIN_FLAGS, message="is a directory — give the path of a text file inside it, or "
-          "join its files into one (e.g. cat folder/*.txt > all.txt) and give that")
+          "join its files into one (e.g. cat folder/*.txt > all.txt; each in UTF-8) and give that")
 
 
 def test_train_given_several_files_says_how_to_join_them(bad_files):

@@ -492,3 +492,40 @@ def test_too_short_corpus():
 def test_a_one_character_corpus_is_one_char_not_one_chars(write_corpus):
     with pytest.raises(CharnnError, match=r"\(1 char, 20 needed\)"):
         load_corpus(write_corpus("a")).check_trainable(0.1)
+
+
+SONG = "Kitchen light, kitchen light\nHold me through the night\n\n[Chorus]\nWhoa-oh, carry me home\n" * 3
+
+
+@pytest.mark.parametrize("wide", ["utf-16", "utf-16-le"])
+@pytest.mark.parametrize("options", [ReadOptions(), ReadOptions(errors="replace"), ReadOptions(encoding="cp1252")])
+def test_a_utf16_file_joined_to_utf8_ones_is_named_with_its_offset(write_corpus, wide, options):
+    """A trial's songs joined with `cat`, one saved as Windows "Unicode": "looks like a binary file", no word of
+    where; with --errors replace it trained on 1,377 NUL characters without a word (val loss 4× the training
+    loss)."""
+    path = write_corpus(SONG.encode() + SONG.encode(wide) + SONG.encode())
+    with pytest.raises(CharnnError, match=rf"is not all {options.encoding} text — it holds UTF-16 text from byte "
+                                          rf"offset {len(SONG)} \(.*iconv -f utf-16 -t utf-8"):
+        load_corpus(path, options)
+
+
+def test_a_bad_byte_before_a_utf16_part_is_named_and_the_part_too(write_corpus):
+    """The trial's joined songs: a Windows-1252 song first, the UTF-16 one later."""
+    ansi = ("Café niño — “quoted”\n" + SONG).encode("cp1252")
+    with pytest.raises(CharnnError, match=r"bad byte 0xe9 at byte offset 3 — .*; it holds UTF-16 text from byte "
+                                          rf"offset {len(ansi)} "):
+        load_corpus(write_corpus(ansi + SONG.encode("utf-16")))
+
+
+def test_zero_bytes_that_decode_are_refused_as_binary(write_corpus):
+    """A trial's `.DS_Store` (NULs, valid UTF-8) trained as text, vocab 8."""
+    with pytest.raises(CharnnError, match=r"looks like a binary file, not text \(zero bytes from byte offset 4\)"):
+        load_corpus(write_corpus(b"Bud1\x00\x00\x10\x00\x00\x00\x08\x00"))
+    with pytest.raises(CharnnError, match="looks like a binary file"):
+        load_corpus(write_corpus(b"text\x00\x00\x00\x00more text\n" * 50), ReadOptions(encoding="latin-1"))
+
+
+def test_a_byte_order_mark_inside_a_joined_file_is_dropped(write_corpus):
+    """A trial's `cat` of songs, one saved with a BOM: U+FEFF was in the vocabulary, for the model to write."""
+    path = write_corpus(SONG.encode() + b"\xef\xbb\xbf" + SONG.encode())
+    assert read_all(path) == SONG + SONG and "\ufeff" not in load_corpus(path).vocab.chars
