@@ -221,4 +221,7 @@ def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: fl
     # its speaker lines are styled like any other: a greedy run asks what the model writes at 0.8.
     texts = generate_batch(model, vocab, prime, length, streams, temperature or 0.8, top_k, top_p,
                            torch.Generator().manual_seed(0), unknown, precision=precision, most_threads=most_threads)
+    # Each without its unfinished last line: a lyric model's `VERS`, cut there, read as a second speaker beside
+    # `CHORUS` (a trial).
+    texts = [text[:text.rfind("\n") + 1] for text in texts]
     return script.looks_like_script("\n\n".join([prime + texts[0], *texts[1:]]))

@@ -135,8 +135,17 @@ def looks_like_script(text: str) -> bool:
     or a scene heading or transition (a lyric sheet's `Chorus:` alone, again and again, is no play)."""
     lines = text.splitlines()
     found = kinds(lines)
-    marked = sum(kind in ("speaker", "cue", "heading", "transition") for kind in found)
-    names = {speaker_name(line, kind).upper() for line, kind in zip(lines, found, strict=True)
-             if kind in ("speaker", "cue")}
+    # Where a song's section labels stand on lines of their own (`VERSE 1`, `[Bridge]`), `CHORUS` alone is one too,
+    # not a play's chorus; and where two do, lines in capitals are sung, not cues: a trial's lyric sheet with `VERSE 1`,
+    # `CHORUS`, `BRIDGE` and shouted lines read as a screenplay, every `CHORUS` coloured as a speaker.
+    labels = sum(bool(SECTION.match(line.strip().strip("[]:").strip())) for line in lines)
+    if labels >= 2 and not any(kind in ("heading", "transition") for kind in found):
+        return False
+    sections = {"CHORUS", "HOOK", "CORO"} if labels else set()
+    named = [speaker_name(line, kind).upper() if kind in ("speaker", "cue") else None
+             for line, kind in zip(lines, found, strict=True)]
+    marked = sum(kind in ("heading", "transition") or (name is not None and name not in sections)
+                 for kind, name in zip(found, named, strict=True))
+    names = {name for name in named if name is not None} - sections
     return (marked >= 2 and marked >= 0.05 * sum(kind != "blank" for kind in found)
             and (len(names) >= 2 or any(kind in ("heading", "transition") for kind in found)))

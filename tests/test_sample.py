@@ -350,6 +350,21 @@ def test_writes_script_reads_a_long_prime_once_and_short(monkeypatch):
     assert calls == [(sample.TRIAL_PRIME, sample.TRIAL_SAMPLES[0], 1.1), (7, sample.TRIAL_SAMPLES[0], 0.8)]
 
 
+def test_writes_script_does_not_read_the_lines_its_samples_cut(monkeypatch):
+    """A trial's lyric model: a trial sample cut at `VERS` read as a second speaker beside `CHORUS`, and its lyric
+    sheet was styled as a screenplay. A sample's unfinished last line is not read; a whole one is."""
+    import charnn.sample as sample
+
+    def batch(ending):
+        return lambda model, vocab, prime, length, streams, *rest, **options: [
+            f"Hold on to me\n\nCHORUS\nHold on, hold on\n\n{ending}"] * streams
+
+    monkeypatch.setattr(sample, "generate_batch", batch("VERS"))
+    assert not writes_script(make_model(), VOCAB)
+    monkeypatch.setattr(sample, "generate_batch", batch("JONAH\nHold on.\n"))
+    assert writes_script(make_model(), VOCAB)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_a_long_prime_is_read_in_pieces_with_the_state_carried(cell, monkeypatch):
     """A new-user trial: a 600,000-character --prime-file, read in one call, failed in oneDNN, and 300,000 took

@@ -136,6 +136,34 @@ def test_a_lyric_sheet_is_no_script():
     assert not script.looks_like_script(LYRICS.replace("Bridge:", "Chorus:") + "\nChorus:\nNeon rain\n" * 3)
 
 
+CAPITAL_LYRICS = """VERSE 1
+Kitchen light, kitchen light
+Hold me through the night
+
+CHORUS
+Whoa-oh, carry me home
+SING IT LOUD
+
+BRIDGE
+Broken string like a song on the radio
+HOLD ON
+
+CHORUS
+Whoa-oh, carry me home
+"""
+
+
+def test_a_lyric_sheet_in_capitals_is_no_script():
+    """A trial's lyric sheet with `VERSE 1`, `CHORUS`, `BRIDGE` on lines of their own: `CHORUS` was a cue, and with
+    a shouted line (or a cut `VERS`) the sheet read as a screenplay, every `CHORUS` coloured as a speaker. Where such
+    labels stand, `CHORUS` is one of them; a play's chorus, with no song's labels about, still speaks."""
+    assert not script.looks_like_script(CAPITAL_LYRICS)
+    assert not script.looks_like_script(CAPITAL_LYRICS.replace("BRIDGE", "[Bridge]").replace("VERSE 1", "Verse 1:"))
+    assert script.looks_like_script(CAPITAL_LYRICS.replace("VERSE 1", "INT. DINER - NIGHT"))  # a heading: a script
+    henry = "CHORUS\nO for a Muse of fire\n\nKING HENRY\nOnce more unto the breach\n\nEXETER\nMy lord.\n"
+    assert script.looks_like_script(henry) and script.looks_like_script(henry.replace("\n", ":\n", 1))
+
+
 def test_speaker_names():
     assert script.speaker_name("HAMLET: words") == "HAMLET"
     assert script.speaker_name("JONAH (V.O.)") == "JONAH"

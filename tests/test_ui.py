@@ -54,6 +54,16 @@ def test_the_panel_says_an_eval_is_under_way():
     assert "evaluating" not in last_panel and re.search(r"val loss +1\.5000", last_panel)
 
 
+def test_the_panel_drawn_under_an_evals_line_shows_that_eval():
+    """A trial: under `step 861  val 0.3768 nats (best)` the panel still said `evaluating…` and the old best until
+    its next refresh."""
+    screen = run_view([started(), Step(10, 1.2, 1e-4, 5000.0, 3.0, 0.05), Evaluating(10),
+                       Evaluated(10, 1.5, 2.16, 1.5, True, "", 0.2)])
+    under = screen[screen.index("step      10  val"):]
+    under = under[:under.index("╰")]  # the panel printed with the line
+    assert "evaluating" not in under and re.search(r"val loss +1\.5000", under) and re.search(r"best +1\.5000", under)
+
+
 def test_a_resumed_run_shows_its_last_val_loss_until_its_first_eval():
     """A trial: after --resume the panel said `val loss –` until the first eval."""
     resumed = Started(Path("checkpoints/screenplay"), "cpu", "fp32", 1000, ModelConfig(60),
@@ -393,3 +403,26 @@ def test_training_on_fewer_threads_is_said_once_and_shown_with_the_speed():
     assert "5,100 chars/s (1 thread)" in screen
     assert "(1 thread)" not in run_view([event, Step(10, 2.0, 1e-3, 9000.0, 1.0, 0.1, 2)])
     assert "goes on with" not in run_view([started(), Step(10, 2.0, 1e-3, 9000.0, 1.0, 0.1)])
+
+
+def test_a_prime_that_ends_its_line_is_shown_above_the_text(monkeypatch):
+    """A trial's lyrics: `--prime "[Chorus]\\n"` showed nothing of the prime, its last line being empty. Its last line
+    with text comes first now, dim, then its line breaks (two at most); in a batch, a later sample's too (not the
+    sample before it, which its context holds)."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for prime, context, shown in [("Verse one\n[Chorus]\n", None, "[Chorus]\n"),
+                                  ("[Chorus]\n\n\n", None, "[Chorus]\n\n"),
+                                  ("[Bridge]\n", "the sample before\n\n[Bridge]\n", "[Bridge]\n"),
+                                  ("\n\n", "the sample before\n\n\n\n", "")]:
+        out = Terminal()
+        stream = ui.open_stream("plain", out, context=context or prime, prime=prime)
+        stream.show_context()
+        assert ANSI.sub("", out.getvalue()) == ""  # --style plain: nothing of the prime, as before
+        stream = ui.open_stream("auto", out, context=context or prime, prime=prime, writes_script=lambda: False)
+        stream.show_context()
+        for char in "la la\n":
+            stream.write(char)
+        stream.close()
+        assert ANSI.sub("", out.getvalue()) == shown + "la la\n" and not stream.context_shown
+        assert out.getvalue().startswith(stream.ansi("dim")[0]) == bool(shown)

@@ -87,7 +87,7 @@ class BatchStream:
             # prime's last line, as the first did.
             styled = getattr(self.stream, "active", False)
             self.stream = open_stream(self.style, sys.stdout, context=self.previous[-4000:] + "\n\n" + self.prime,
-                                      writes_script=lambda: styled)
+                                      writes_script=lambda: styled, prime=self.prime)
             self.status.stream = self.stream
 
 

@@ -46,8 +46,8 @@ def color_terminal(out) -> bool:
     return out.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def open_stream(style: str, out, context: str = "", writes_script: Callable[[], bool] | None = None
-                ) -> ScriptStream | PlainStream:
+def open_stream(style: str, out, context: str = "", writes_script: Callable[[], bool] | None = None,
+                prime: str | None = None) -> ScriptStream | PlainStream:
     """'plain', 'script' (always style script lines) or 'auto': styled from the first character where the
     prime (`context`) reads as a script or `writes_script()` says the model will write one, else once the
     text so far reads as one. `writes_script` is asked only when its answer is used.
@@ -61,6 +61,10 @@ def open_stream(style: str, out, context: str = "", writes_script: Callable[[], 
     stream = ScriptStream(out, console, status=stderr if stderr.is_terminal else None, detect=style != "script",
                           styles=style != "plain")
     stream.line = context.rpartition("\n")[2]  # the text goes on the prime's last line: its kind is the line's
+    prime = context if prime is None else prime  # the prime alone, of a context that holds the sample before it
+    body = prime.rstrip("\n")
+    if not stream.line and body.strip():
+        stream.above = body.rpartition("\n")[2], min(2, len(prime) - len(body))
     if style == "auto":
         stream.seen = context[-4000:]  # the prime counts toward "reads as a script"
         stream.active = script.looks_like_script(stream.seen) or (writes_script is not None and writes_script())

@@ -10,6 +10,11 @@ from charnn.ui.script_styles import KIND_STYLES, ScriptStyles
 
 CONTEXT_CHARS = 80  # of the prime's last line, at most, shown before the text (`show_context`)
 
+
+def shorter(line: str) -> str:
+    """The end of a long `line`, CONTEXT_CHARS at most, as `show_context` shows it."""
+    return line if len(line) <= CONTEXT_CHARS else "…" + line[1 - CONTEXT_CHARS:]
+
 # To the status row and back, wherever the text left the cursor. Down and up by one row keeping the column (IND, RI:
 # on the bottom row, the way down scrolls, so the status row exists before the cursor is saved); save it (DECSC);
 # down to the status row's start; and after the status, the cursor restored (DECRC). No column is computed: one
@@ -56,6 +61,9 @@ class ScriptStream(Closing, ScriptStyles):
         self.shown_cells = 0
         self.held = ""  # characters of it not yet written
         self.context_shown = False  # the prime's last line was shown before the text (`show_context`)
+        # Where the prime ends a line (`[Chorus]\n`): its last line with text, and the line breaks after it (at most
+        # 2), shown above the text; nothing of such a prime was shown (a trial's lyrics).
+        self.above: tuple[str, int] | None = None
         self.dropped = ""  # held characters that a cut (Ctrl-C) left unwritten
         self.kind: str | None = None  # decided kind of the current line
         self.in_speech = False  # the line above is a cue, or a parenthetical or capitals under one (script.classify)
@@ -74,10 +82,21 @@ class ScriptStream(Closing, ScriptStyles):
     def show_context(self) -> None:
         """The start of the line the text goes on (the prime's last line, `line`), dim, where styles are on: a sample
         that begins mid-line read as a fragment (`--prime "Ветер"` showed ` листает старый календарь.`, a new-user
-        trial). Only its last line, and of a long one its end: a prime may be a scene, or a paragraph."""
-        if not self.styles or not self.line:
+        trial). Only its last line, and of a long one its end: a prime may be a scene, or a paragraph. Where that
+        line is empty, the last line with text above it (`above`)."""
+        if not self.styles or not (self.line or self.above):
             return
-        line = self.line if len(self.line) <= CONTEXT_CHARS else "…" + self.line[1 - CONTEXT_CHARS:]
+        if self.above and not self.line:
+            text, breaks = self.above
+            if self.status_shown:  # a batch's status row, under the row these lines go down from
+                self.out.flush()
+                self.clear_status()
+            shown = "".join(visible(char) for char in shorter(text))
+            self.out.write(self.styled(shown, "dim") + "\n" * breaks)
+            self.out.flush()
+            self.redraw_status()
+            return
+        line = shorter(self.line)
         shown = "".join(visible(char) for char in line)
         self.unsure = any(map(width_unsure, shown))  # then no status row under this line (`write`)
         self.out.write(self.styled(shown, "dim"))

@@ -89,6 +89,8 @@ class TrainView:
             elif self.best_step is not None:
                 self.worse_after_best.append(event.val_loss)
             mark = " (best)" if event.is_best else ""
+            if self.live is not None:  # before the line: printing redraws the panel as last drawn, `evaluating…` and
+                self.live.update(self.render(), refresh=True)  # the best before, beside the line's new best (a trial)
             self.log(f"step {event.step:>7,}  val {loss_text(event.val_loss)}{mark}  "
                      f"train {self.train_loss()}  {self.speed()}  eval {event.seconds:.1f}s")
         elif isinstance(event, Finished):
