@@ -92,8 +92,13 @@ def train_flops_per_char(layers: int, hidden: int, embed: int = 64, vocab: int =
 
 
 def dropout_for(passes: float, cell: str = "lstm") -> float:
-    """Dropout grows with the passes over the corpus: none up to 2, 0.1 at 4, 0.25 from 10 on, linear in
-    between. (It was a step at 4 and 10: runs whose speed measurements differed by 5% got 0.1 or 0.25.)
+    """Dropout grows with the passes over the corpus: none up to 2, 0.1 at 4, 0.25 from 10 to 100, 0.4 from 250
+    on, linear in between. (It was a step at 4 and 10: runs whose speed measurements differed by 5% got 0.1 or 0.25.)
+    Small corpora read hundreds of times overfit at 0.25 even with weight dropout 0.5: on the bundled screenplay (275
+    passes in 3 minutes, machine C) 0.4 gave best val 1.3137 and 1.2960 (seeds 1337, 7) against 1.3287 and 1.3355,
+    and stayed there (last evals 1.3146, 1.2986 against 1.3519, 1.3679). At 35.6 passes (tiny shakespeare's first
+    200 KB) 0.4 was worse, 1.5809 against 1.5242; at 99.5 (a trial's 70 KB of lyrics) about even, 0.3137 against
+    0.3097 (benchmarks/RESULTS.md, twenty-second session). A GRU shares the rule, not measured there.
 
     A vanilla RNN gets none up to 6 passes: on tiny shakespeare it did better without, at 3.3 passes (3 minutes,
     1.5163 nats against 1.5403–1.5479 with 0.07–0.08) and at 5.8 (10 minutes, 1.5272 against 1.5554 with 0.127),
@@ -102,7 +107,7 @@ def dropout_for(passes: float, cell: str = "lstm") -> float:
     1.4333 nats against 1.4406 with 0.146; one pair, so its rule stays the LSTM's.)"""
     if cell == "rnn":
         return round(float(np.interp(passes, [6, 20], [0.0, 0.25])), 3)
-    return round(float(np.interp(passes, [2, 4, 10], [0.0, 0.1, 0.25])), 3)
+    return round(float(np.interp(passes, [2, 4, 10, 100, 250], [0.0, 0.1, 0.25, 0.25, 0.4])), 3)
 
 
 def weight_dropout_for(passes: float) -> float:
