@@ -22,7 +22,8 @@ from charnn.errors import CharnnError
 from charnn.vocab import Vocab
 
 # Of the entries' layout and of how text is read (2: found by their `source`; 3: byte-order marks dropped inside a
-# file too, and zero bytes refused): an entry of another version is not read, and writing one removes it.
+# file too, and zero bytes refused): an entry of another version is not read, and writing an entry for its file
+# removes it (its JSON file says its version from 3 on).
 VERSION = 3
 
 
@@ -98,7 +99,7 @@ def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> tuple[np.
         tmp_ids.unlink(missing_ok=True)
         return None
     os.replace(tmp_ids, ids_path)
-    meta = {"vocab": vocab.chars, "length": length, "source": source, "digest": hashed.hexdigest()}
+    meta = {"vocab": vocab.chars, "length": length, "source": source, "digest": hashed.hexdigest(), "version": VERSION}
     write_meta(meta_path, meta)  # last: a reader never sees meta without its ids
     drop_earlier(meta_path, source)
     return np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,)), meta["digest"]
@@ -119,12 +120,15 @@ def drop_earlier(kept: Path, source: dict) -> None:
         if meta_path == kept:
             continue
         try:
-            other = json.loads(meta_path.read_text(encoding="utf-8")).get("source")
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            other = meta.get("source")
             if not isinstance(other, dict):
                 continue
             gone = file_gone(Path(other["path"]))
-            if not gone and (other.get("path") != source["path"] or (
-                    other.get("size"), other.get("mtime_ns")) == (source["size"], source["mtime_ns"])):
+            # The same file read by an earlier version's rules (VERSION; none was written before 3) is one too.
+            same = (other.get("size"), other.get("mtime_ns")) == (source["size"], source["mtime_ns"]) and (
+                meta.get("version", 2) == VERSION)
+            if not gone and (other.get("path") != source["path"] or same):
                 continue
             meta_path.unlink()  # first: a reader never sees meta without its ids
             meta_path.with_suffix(".ids").unlink(missing_ok=True)

@@ -48,7 +48,19 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | Non
     first = True
     held_cr = ""  # a trailing '\r' waits for the next chunk in case a '\n' follows
     beyond_ascii = False  # characters beyond ASCII read so far
-    utf8 = codecs.lookup(options.encoding).name.startswith("utf-8")  # UTF-16 files pass as UTF-8 of zeros
+    name = codecs.lookup(options.encoding).name
+    utf8 = name.startswith("utf-8")  # UTF-16 files pass as UTF-8 of zeros
+    wide_read = name.startswith(("utf-16", "utf-32"))  # zero bytes are its own
+
+    def around(start: int, length: int) -> tuple[bytes, int]:
+        """The file's bytes from `start`, `length` of them, with 64 before and 64 KiB after, and where they begin: a
+        UTF-16 part at a piece's edge is found whole. Read only to say what is wrong."""
+        here, begin = file.tell(), max(0, start - 64)
+        file.seek(begin)
+        window = file.read(start - begin + length + (1 << 16))
+        file.seek(here)
+        return window, begin
+
     with open(path, "rb") as file:
         while True:
             raw = file.read(CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit - offset))
@@ -62,22 +74,28 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | Non
                 given, base = error.object, offset - pending  # the bytes decoded, from byte `base` of the file
                 where = base + error.start
                 bad = f"bad byte 0x{given[error.start]:02x} at byte offset {where}"
-                wide = wide_part(given)
-                if wide is not None and error.start >= wide:  # the byte-order mark of a UTF-16 part, or in it
-                    raise CharnnError(zero_bytes(path, given, base, options.encoding)) from None
-                if wide is None and b"\x00" in given:  # text has no zero bytes; --errors replace would train on binary
-                    raise CharnnError(zero_bytes(path, given, base, options.encoding, bad)) from None
+                window, begin = around(base, len(given))
+                wide = None if wide_read else wide_part(window)
+                if wide is not None and begin + wide <= where:  # the byte-order mark of a UTF-16 part, or in it
+                    raise CharnnError(zero_bytes(path, window, begin, options.encoding)) from None
+                if wide is None and not wide_read and given.count(b"\x00") > max(1, len(given) // 1000):  # a binary
+                    raise CharnnError(zero_bytes(path, window, begin, options.encoding, bad)) from None
                 # The bad byte's own part, a UTF-16 part after it aside (a trial's songs: one in Windows-1252 first).
-                ahead = given if wide is None else given[:wide]
-                also = "" if wide is None else f"; {zero_bytes(path, given, base, options.encoding, part=True)}"
+                ahead = given if wide is None else given[:begin + wide - base]
+                also = "" if wide is None else f"; {zero_bytes(path, window, begin, options.encoding, part=True)}"
                 raise CharnnError(f"{path} is not valid {options.encoding}: {bad} — "
                                   f"{other_encoding(ahead, options.encoding, error.start, beyond_ascii)}{also}"
                                   ) from None
             except UnicodeError as error:  # not about one byte, e.g. utf-16 without a byte-order mark
                 raise CharnnError(f"{path} cannot be read as {options.encoding} ({error}) — give its byte order, "
                                   f"e.g. --encoding {options.encoding}-le") from None
-            if "\x00" in text:  # valid UTF-8 (UTF-16 of ASCII text after its mark, a .DS_Store), or --errors replace
-                raise CharnnError(zero_bytes(path, raw, offset, options.encoding))
+            # Zero bytes that decode (UTF-16 of ASCII text after its mark, a .DS_Store; anything, with --errors replace
+            # or latin-1): a UTF-16 part, or more than a stray one in a thousand bytes, is refused. A stray one stays
+            # text, as it always was (a scraped corpus may hold one; runs trained on it resume).
+            if not wide_read and b"\x00" in raw:
+                window, begin = around(offset, len(raw))
+                if wide_part(window) is not None or raw.count(b"\x00") > max(1, len(raw) // 1000):
+                    raise CharnnError(zero_bytes(path, window, begin, options.encoding))
             offset += len(raw)
             beyond_ascii = beyond_ascii or not text.isascii()  # for what a bad byte later is said to be
             if on_read is not None:

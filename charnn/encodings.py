@@ -15,8 +15,12 @@ def wide_unicode_kind(raw: bytes) -> str | None:
         return "utf-32"
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "utf-16"
-    if not 0 <= raw.find(b"\x00") < 4:
-        return None
+    return zero_pattern(raw) if 0 <= raw.find(b"\x00") < 4 else None
+
+
+def zero_pattern(raw: bytes) -> str | None:
+    """utf-16-le or utf-16-be where the first 4 KiB of `raw` have zero bytes in nearly every other place and almost
+    nowhere else (UTF-16 of text that is mostly ASCII), else None."""
     sample = raw[:4096]
     half = len(sample) // 2
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
@@ -32,17 +36,23 @@ def wide_part(raw: bytes) -> int | None:
     zero = raw.find(b"\x00")
     if zero < 0:
         return None
+    # From its byte-order mark, where it has one: its first characters may have no zero byte (`“Hi”`, a title in
+    # Cyrillic), and a mark is no UTF-8. The zeros after it must be UTF-16's: a binary may hold those two bytes.
+    mark = max(raw.rfind(mark, max(0, zero - 64), zero + 1) for mark in (b"\xff\xfe", b"\xfe\xff"))
+    if mark >= 0 and zero_pattern(raw[mark + 2:]):
+        return mark
     start = max(0, zero - 1)  # UTF-16-LE's first character is the byte before its zero
-    if raw[max(0, start - 2):start] in (b"\xff\xfe", b"\xfe\xff"):  # from its byte-order mark
-        start -= 2
     return start if wide_unicode_kind(raw[start:]) else None
 
 
 def zero_bytes(path: Path, raw: bytes, offset: int, encoding: str, bad: str = "", part: bool = False) -> str:
-    """What to say of a file whose bytes `raw`, from byte `offset`, hold zero bytes, which text never has: a UTF-16
-    part (`encodings.wide_part`), or a binary. `bad`: the bad byte found first; `part`: only the UTF-16 part's clause,
-    after another message."""
+    """What to say of a file whose bytes `raw`, from byte `offset`, hold zero bytes, which text has few of: UTF-16
+    text (`wide_part`), the whole file's or a part's, or a binary. `bad`: the bad byte found first; `part`: only the
+    UTF-16 part's clause, after another message."""
     wide = wide_part(raw)
+    if wide is not None and offset + wide < 64 and not part:  # nothing much before it: the file is UTF-16
+        kind = wide_unicode_kind(raw[wide:]) or "utf-16"
+        return f"{path} looks like {kind[:6].upper()} text, not {encoding} — use --encoding {kind}"
     if wide is not None:
         said = (f"it holds UTF-16 text from byte offset {offset + wide} (a file saved as Windows \"Unicode\" and "
                 "joined to others?): convert that file to UTF-8 (e.g. iconv -f utf-16 -t utf-8) and join them again")

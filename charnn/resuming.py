@@ -27,6 +27,8 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
         gone = [char for char in payload["vocab"] if char not in corpus.vocab.chars]
         which = "; ".join(part for part in (new and f"new: {listed(new)}", gone and f"missing: {listed(gone)}") if part
                           ) or "the same characters in another order"
+        if "\ufeff" in gone:  # the same file: charnn reads it without them since 2026-11-28 (a review)
+            which += "; charnn now drops the byte-order marks (U+FEFF) inside a file, which this run learned"
         raise CharnnError(f"cannot resume {run_dir}: this corpus has a different set of characters than the run was "
                           f"trained on ({payload.get('corpus', '?')}; {which}), and a model's characters are fixed "
                           "when it starts — resume with the same corpus, or train into a new --out")

@@ -222,6 +222,7 @@ def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: fl
     texts = generate_batch(model, vocab, prime, length, streams, temperature or 0.8, top_k, top_p,
                            torch.Generator().manual_seed(0), unknown, precision=precision, most_threads=most_threads)
     # Each without its unfinished last line: a lyric model's `VERS`, cut there, read as a second speaker beside
-    # `CHORUS` (a trial).
+    # `CHORUS` (a trial); and each after the prime's last line, which it goes on (`--prime "JO"`: `NAH` is no name).
     texts = [text[:text.rfind("\n") + 1] for text in texts]
-    return script.looks_like_script("\n\n".join([prime + texts[0], *texts[1:]]))
+    last_line = prime.rpartition("\n")[2]
+    return script.looks_like_script("\n\n".join([prime + texts[0], *(last_line + text for text in texts[1:] if text)]))

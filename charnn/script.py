@@ -41,6 +41,10 @@ NOT_SPEAKER = re.compile(r"^(?:SUPER|INSERT|TITLE(?: CARD)?|CARD|CHYRON|CAPTION|
 SECTION = re.compile(r"^(?:(?:pre-?|post-?)?(?:verse|bridge|intro|outro|refrain|interlude|breakdown|instrumental|"
                      r"estribillo|puente|estrofa|verso|strophe)(?:\s*\d+)?|(?:pre-?|post-?)(?:chorus|hook|coro)"
                      r"(?:\s*\d+)?|(?:chorus|hook|coro)\s*\d+)$", re.IGNORECASE)
+# Of those, the ones only a song has: a play may have a `Strophe`, an `Interlude` or a `Refrain`, and a radio script an
+# `INTRO` (a review: a Greek tragedy's `Strophe 1` and `Strophe 2` hid its speakers).
+SONG_SECTION = re.compile(r"^(?:verse|bridge|estribillo|puente|estrofa|verso)(?:\s*\d+)?$|^(?:pre-?|post-?)"
+                          r"(?:chorus|hook|coro)(?:\s*\d+)?$|^(?:chorus|hook|coro)\s*\d+$", re.IGNORECASE)
 
 
 def names_no_one(name: str) -> bool:
@@ -135,17 +139,14 @@ def looks_like_script(text: str) -> bool:
     or a scene heading or transition (a lyric sheet's `Chorus:` alone, again and again, is no play)."""
     lines = text.splitlines()
     found = kinds(lines)
-    # Where a song's section labels stand on lines of their own (`VERSE 1`, `[Bridge]`), `CHORUS` alone is one too,
-    # not a play's chorus; and where two do, lines in capitals are sung, not cues: a trial's lyric sheet with `VERSE 1`,
-    # `CHORUS`, `BRIDGE` and shouted lines read as a screenplay, every `CHORUS` coloured as a speaker.
-    labels = sum(bool(SECTION.match(line.strip().strip("[]:").strip())) for line in lines)
-    if labels >= 2 and not any(kind in ("heading", "transition") for kind in found):
+    # Where a label only a song has stands on a line of its own (`VERSE 1`, `[Bridge]`, `Pre-Chorus:`), lines in
+    # capitals are sung and `CHORUS` is a label: a trial's lyric sheet with `VERSE 1`, `CHORUS`, `BRIDGE` and shouted
+    # lines read as a screenplay, every `CHORUS` coloured as a speaker. A scene heading or transition still decides.
+    scenes = any(kind in ("heading", "transition") for kind in found)
+    if not scenes and any(SONG_SECTION.match(line.strip().strip("[]:").strip()) for line in lines):
         return False
-    sections = {"CHORUS", "HOOK", "CORO"} if labels else set()
-    named = [speaker_name(line, kind).upper() if kind in ("speaker", "cue") else None
-             for line, kind in zip(lines, found, strict=True)]
-    marked = sum(kind in ("heading", "transition") or (name is not None and name not in sections)
-                 for kind, name in zip(found, named, strict=True))
-    names = {name for name in named if name is not None} - sections
+    marked = sum(kind in ("speaker", "cue", "heading", "transition") for kind in found)
+    names = {speaker_name(line, kind).upper() for line, kind in zip(lines, found, strict=True)
+             if kind in ("speaker", "cue")}
     return (marked >= 2 and marked >= 0.05 * sum(kind != "blank" for kind in found)
-            and (len(names) >= 2 or any(kind in ("heading", "transition") for kind in found)))
+            and (len(names) >= 2 or scenes))

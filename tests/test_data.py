@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import json
+import re
 
 import numpy as np
 import pytest
@@ -204,6 +206,23 @@ def test_an_edited_corpus_replaces_its_cache_entry(write_corpus):
     assert data.is_cached(path, vocab=corpus.vocab)
     again = load_corpus(path, vocab=Vocab(corpus.vocab.chars))
     assert {p.name for p in cache.iterdir()} == after and again.vocab.decode(again.ids) == "cccc dddd eeee\n"
+
+
+def test_an_entry_read_by_an_earlier_versions_rules_is_replaced(write_corpus, monkeypatch):
+    """A review: version 3 reads a file as version 2 did not (byte-order marks inside it), and the old entry of the
+    same file, same size and mtime, stayed on disk for good (a 2 GB corpus's: 2–4 GB)."""
+    path = write_corpus("aaaa bbbb\n")
+    monkeypatch.setattr(corpus_cache, "VERSION", 2)
+    load_corpus(path)
+    old = {p.name for p in corpus_cache.cache_dir().iterdir()}
+    for meta in corpus_cache.cache_dir().glob("*.json"):  # as version 2 wrote it: no version in it
+        record = json.loads(meta.read_text())
+        record.pop("version", None)
+        meta.write_text(json.dumps(record))
+    monkeypatch.setattr(corpus_cache, "VERSION", 3)
+    load_corpus(path)
+    new = {p.name for p in corpus_cache.cache_dir().iterdir()}
+    assert len(old) == len(new) == 2 and not old & new
 
 
 def test_cache_lives_under_charnn_cache(write_corpus, tmp_path, monkeypatch):
@@ -517,12 +536,53 @@ def test_a_bad_byte_before_a_utf16_part_is_named_and_the_part_too(write_corpus):
         load_corpus(write_corpus(ansi + SONG.encode("utf-16")))
 
 
-def test_zero_bytes_that_decode_are_refused_as_binary(write_corpus):
-    """A trial's `.DS_Store` (NULs, valid UTF-8) trained as text, vocab 8."""
+def test_zero_bytes_that_decode_are_refused_as_binary_unless_stray(write_corpus):
+    """A trial's `.DS_Store` (NULs, valid UTF-8) trained as text, vocab 8. A stray NUL in a long text (a scraped
+    corpus) stays text, as it was: a run trained on it must still resume."""
     with pytest.raises(CharnnError, match=r"looks like a binary file, not text \(zero bytes from byte offset 4\)"):
         load_corpus(write_corpus(b"Bud1\x00\x00\x10\x00\x00\x00\x08\x00"))
     with pytest.raises(CharnnError, match="looks like a binary file"):
         load_corpus(write_corpus(b"text\x00\x00\x00\x00more text\n" * 50), ReadOptions(encoding="latin-1"))
+    assert read_all(write_corpus((SONG * 20 + "\x00" + SONG * 20).encode())).count("\x00") == 1
+
+
+def test_utf16_parts_are_found_whatever_they_begin_with(write_corpus):
+    """A review: a part whose first characters have no zero byte (`“Hi”`) or in big-endian order was found a few
+    bytes late, and its byte-order mark called a stray byte, with Windows-1252 advice."""
+    for part in ["“Hi” there\n" + SONG, "Привет\n" + SONG]:
+        for wide in ("utf-16", "utf-16-be", "utf-16-le"):
+            encoded = part.encode(wide)
+            path = write_corpus(SONG.encode() + encoded + SONG.encode())
+            with pytest.raises(CharnnError, match=r"UTF-16 text from byte offset (\d+) ") as info:
+                load_corpus(path)
+            found = int(re.search(r"byte offset (\d+) ", str(info.value)).group(1))
+            # From its mark, exactly; without one, from its first zero byte: a character or two late at most.
+            late = 0 if wide == "utf-16" else encoded.find(b"\x00")
+            assert len(SONG) <= found <= len(SONG) + late, (part, wide, found)
+            assert "cp1252" not in str(info.value) and "bad byte" not in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("before", [1022, 1023, 1024, 1010, 1030])
+def test_a_utf16_part_at_a_pieces_edge_is_found(write_corpus, monkeypatch, before):
+    """A review: with its mark in a piece's last bytes, or starting in its last 16, a part was a stray byte or a
+    binary."""
+    monkeypatch.setattr(data, "CHUNK_BYTES", 1024)
+    text = ("x" * 63 + "\n") * 20
+    path = write_corpus(text[:before].encode() + SONG.encode("utf-16") + SONG.encode())
+    with pytest.raises(CharnnError, match=rf"holds UTF-16 text from byte offset {before} "):
+        load_corpus(path)
+
+
+def test_a_whole_utf16_file_is_told_its_encoding_whatever_it_is_read_as(write_corpus):
+    """A review: read as latin-1 it was "joined to others"; without a mark and with a first character that has no
+    zero byte (`——`), it was no longer told to be UTF-16-LE; read as UTF-16, a U+0000 in it was "not all utf-16"."""
+    text = "——" + SONG
+    with pytest.raises(CharnnError, match=r"looks like UTF-16 text, not latin-1 — use --encoding utf-16$"):
+        load_corpus(write_corpus(text.encode("utf-16")), ReadOptions(encoding="latin-1"))
+    with pytest.raises(CharnnError, match=r"looks like UTF-16 text, not utf-8 — use --encoding utf-16-le$"):
+        load_corpus(write_corpus(text.encode("utf-16-le")))
+    assert read_all(write_corpus((SONG + "\x00" + SONG).encode("utf-16")), ReadOptions(encoding="utf-16")).count(
+        "\x00") == 1
 
 
 def test_a_byte_order_mark_inside_a_joined_file_is_dropped(write_corpus):

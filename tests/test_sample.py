@@ -364,6 +364,12 @@ def test_writes_script_does_not_read_the_lines_its_samples_cut(monkeypatch):
     monkeypatch.setattr(sample, "generate_batch", batch("JONAH\nHold on.\n"))
     assert writes_script(make_model(), VOCAB)
 
+    # Each sample goes on the prime's last line: `--prime "JO"` and `NAH` after it is no second name (a review).
+    monkeypatch.setattr(sample, "generate_batch", lambda model, vocab, prime, length, streams, *rest, **options: [
+        "NAH\nWe sail at dawn.\nCAPTAIN\nWe do.\n"] * streams)
+    assert writes_script(make_model(), VOCAB, "JONAH\nHold on.\nJO")  # JONAH and CAPTAIN
+    assert not writes_script(make_model(), VOCAB, "a quiet harbour, and JO")  # JONAH? no: NAH is half a word
+
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_a_long_prime_is_read_in_pieces_with_the_state_carried(cell, monkeypatch):

@@ -162,6 +162,17 @@ def test_a_lyric_sheet_in_capitals_is_no_script():
     assert script.looks_like_script(CAPITAL_LYRICS.replace("VERSE 1", "INT. DINER - NIGHT"))  # a heading: a script
     henry = "CHORUS\nO for a Muse of fire\n\nKING HENRY\nOnce more unto the breach\n\nEXETER\nMy lord.\n"
     assert script.looks_like_script(henry) and script.looks_like_script(henry.replace("\n", ":\n", 1))
+    # The stream decides on each line's prefix of the text, and never styles back (a review: styled from a shouted
+    # line under `VERSE 1`, with one label only).
+    shouted = "VERSE 1\nKitchen light, kitchen light\nHOLD ME\nHold me through the night\nSING IT LOUD\nCHORUS\nOh\n"
+    lines = shouted.splitlines(keepends=True)
+    assert not any(script.looks_like_script("".join(lines[:end])) for end in range(1, len(lines) + 1))
+    # A play's own labels are no song's: a Greek tragedy's chorus sings in strophes, and still speaks (a review).
+    tragedy = ("OEDIPUS\nMy children, why do you sit here?\n\nPRIEST\nYou see us, king.\n\nCHORUS\nStrophe 1\n"
+               "O sweet voice of Zeus\nStrophe 2\nFirst on thee I call\n\nOEDIPUS\nYou pray.\n")
+    assert script.looks_like_script(tragedy)
+    assert script.looks_like_script("FIRST CITIZEN:\nWe are accounted poor.\nInterlude\nSECOND CITIZEN:\nNay.\n"
+                                    "Interlude\n")
 
 
 def test_speaker_names():

@@ -281,6 +281,18 @@ def stopped_run(tmp_path, short_corpus):
     return tmp_path / "run", model_config
 
 
+def test_a_run_trained_with_byte_order_marks_is_told_why_it_cannot_resume(short_corpus, tmp_path):
+    """A review: a run trained before BOMs were dropped inside a file was told `missing: U+FEFF … resume with the
+    same corpus`, on the same corpus."""
+    from charnn.resuming import check_resumable
+
+    corpus = load_corpus(short_corpus)
+    payload = {"vocab": "".join(sorted(corpus.vocab.chars + "\ufeff")), "corpus": short_corpus.name}
+    with pytest.raises(CharnnError, match=r"missing: U\+FEFF.*; charnn now drops the byte-order marks \(U\+FEFF\) "
+                                          r"inside a file, which this run learned\)"):
+        check_resumable(payload, corpus, tiny_model_config(len(corpus.vocab)), resume_configs(steps=12), tmp_path)
+
+
 def test_resume_with_other_vocab(stopped_run, write_corpus):
     run_dir, _ = stopped_run
     other = write_corpus(SHORT.replace("R", "Q"), "other.txt")

@@ -413,6 +413,8 @@ def test_a_prime_that_ends_its_line_is_shown_above_the_text(monkeypatch):
     monkeypatch.setenv("TERM", "xterm-256color")
     for prime, context, shown in [("Verse one\n[Chorus]\n", None, "[Chorus]\n"),
                                   ("[Chorus]\n\n\n", None, "[Chorus]\n\n"),
+                                  ("[Chorus]\n   \n", None, "[Chorus]\n\n"), ("[Chorus]\r\n\r\n", None, "[Chorus]\n\n"),
+                                  ("[Chorus]\n  ", None, "[Chorus]\n  "),
                                   ("[Bridge]\n", "the sample before\n\n[Bridge]\n", "[Bridge]\n"),
                                   ("\n\n", "the sample before\n\n\n\n", "")]:
         out = Terminal()
@@ -424,5 +426,24 @@ def test_a_prime_that_ends_its_line_is_shown_above_the_text(monkeypatch):
         for char in "la la\n":
             stream.write(char)
         stream.close()
-        assert ANSI.sub("", out.getvalue()) == shown + "la la\n" and not stream.context_shown
+        assert ANSI.sub("", out.getvalue()) == shown + "la la\n"
+        assert stream.context_shown == (not prime.endswith("\n"))  # a line of spaces is shown: the text goes on it
         assert out.getvalue().startswith(stream.ansi("dim")[0]) == bool(shown)
+
+
+def test_a_prime_shown_above_a_later_batch_sample_moves_the_status_row_down():
+    """A review: the status row shown under a batch's header is erased before the prime's line and its break are
+    written (they would land on it), and drawn again under the new row."""
+    from charnn.ui.script_stream import BACK, UNDER, ScriptStream
+
+    out, status_out = Terminal(), Terminal()
+    status = Console(file=status_out, force_terminal=True, width=80, color_system=None)
+    stream = ScriptStream(out, Console(file=out, force_terminal=True), status=status)
+    stream.status_text = "2×384 LSTM · 9,000 chars/s"
+    stream.draw_status()
+    assert stream.status_shown
+    stream.above, shown = ("[Chorus]", 1), len(status_out.getvalue())
+    stream.show_context()
+    after = status_out.getvalue()[shown:]
+    assert after.startswith(UNDER + "\x1b[2K" + BACK) and after.count("9,000 chars/s") == 1  # erased, then drawn
+    assert ANSI.sub("", out.getvalue()) == "[Chorus]\n" and stream.status_shown

@@ -62,9 +62,9 @@ def open_stream(style: str, out, context: str = "", writes_script: Callable[[], 
                           styles=style != "plain")
     stream.line = context.rpartition("\n")[2]  # the text goes on the prime's last line: its kind is the line's
     prime = context if prime is None else prime  # the prime alone, of a context that holds the sample before it
-    body = prime.rstrip("\n")
-    if not stream.line and body.strip():
-        stream.above = body.rpartition("\n")[2], min(2, len(prime) - len(body))
+    body = prime.rstrip()  # up to the end of its last line with text (`[Chorus]\r\n  \n`: `[Chorus]`, 2 breaks)
+    if not stream.line.strip() and body:
+        stream.above = body.rpartition("\n")[2], min(2, prime[len(body):].count("\n"))
     if style == "auto":
         stream.seen = context[-4000:]  # the prime counts toward "reads as a script"
         stream.active = script.looks_like_script(stream.seen) or (writes_script is not None and writes_script())

@@ -83,10 +83,10 @@ class ScriptStream(Closing, ScriptStyles):
         """The start of the line the text goes on (the prime's last line, `line`), dim, where styles are on: a sample
         that begins mid-line read as a fragment (`--prime "Ветер"` showed ` листает старый календарь.`, a new-user
         trial). Only its last line, and of a long one its end: a prime may be a scene, or a paragraph. Where that
-        line is empty, the last line with text above it (`above`)."""
+        line is blank, the last line with text above it (`above`), then that line."""
         if not self.styles or not (self.line or self.above):
             return
-        if self.above and not self.line:
+        if self.above and not self.line.strip():
             text, breaks = self.above
             if self.status_shown:  # a batch's status row, under the row these lines go down from
                 self.out.flush()
@@ -95,7 +95,8 @@ class ScriptStream(Closing, ScriptStyles):
             self.out.write(self.styled(shown, "dim") + "\n" * breaks)
             self.out.flush()
             self.redraw_status()
-            return
+            if not self.line:
+                return
         line = shorter(self.line)
         shown = "".join(visible(char) for char in line)
         self.unsure = any(map(width_unsure, shown))  # then no status row under this line (`write`)
