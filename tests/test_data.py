@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import charnn.data as data
-from charnn import corpus_cache
+from charnn import corpus_cache, reading
 from charnn.batches import StreamBatcher
 from charnn.data import ReadOptions, iter_text, load_corpus
 from charnn.errors import CharnnError
@@ -169,7 +169,7 @@ def test_a_corpus_written_to_while_it_is_read_is_never_encoded_as_other_characte
 
 def test_encoding_reports_its_progress_over_both_reads(write_corpus, monkeypatch):
     """A trial's 2 GB corpus took two minutes to encode with nothing moving on the screen."""
-    monkeypatch.setattr(data, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 64)
     path = write_corpus("aaaa bbbb\n" * 100)  # 1,000 bytes: 16 chunks a read
     seen: list[float] = []
     load_corpus(path, on_progress=seen.append)
@@ -267,7 +267,7 @@ def test_bom_is_dropped(write_corpus):
 
 
 def test_bom_dropped_with_tiny_chunks(write_corpus, monkeypatch):
-    monkeypatch.setattr(data, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 1)
     assert read_all(write_corpus(b"\xef\xbb\xbfhi\n")) == "hi\n"
 
 
@@ -283,7 +283,7 @@ def test_crlf_normalised_and_kept_on_request(write_corpus):
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 4, 5, 7])
 def test_crlf_split_across_chunk_boundary(write_corpus, monkeypatch, chunk):
-    monkeypatch.setattr(data, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", chunk)
     raw = "ab\r\ncd\r\né\r\n日\r\r\n".encode()
     path = write_corpus(raw)
     assert read_all(path) == raw.decode().replace("\r\n", "\n") == "ab\ncd\né\n日\r\n"
@@ -291,7 +291,7 @@ def test_crlf_split_across_chunk_boundary(write_corpus, monkeypatch, chunk):
 
 
 def test_crlf_exactly_at_chunk_boundary(write_corpus, monkeypatch):
-    monkeypatch.setattr(data, "CHUNK_BYTES", 4)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 4)
     path = write_corpus(b"abc\r\ndef\r")  # '\r' is byte 3, the last of the first chunk
     assert read_all(path) == "abc\ndef\r"
     corpus = load_corpus(path)
@@ -300,7 +300,7 @@ def test_crlf_exactly_at_chunk_boundary(write_corpus, monkeypatch):
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 22])
 def test_multibyte_chars_survive_chunking(write_corpus, monkeypatch, chunk):
-    monkeypatch.setattr(data, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", chunk)
     text = MULTIBYTE * 3
     corpus = load_corpus(write_corpus(text))
     assert corpus.vocab.decode(corpus.ids) == text
@@ -317,7 +317,7 @@ def bad_byte_offset(message: str) -> int:
 @pytest.mark.parametrize("chunk", [1 << 22, 1, 3, 4, 8])
 @pytest.mark.parametrize("prefix", [b"", b"hello ", "h\xe9llo \u65e5 ".encode() * 3])
 def test_bad_byte_offset_is_exact(write_corpus, monkeypatch, chunk, prefix):
-    monkeypatch.setattr(data, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", chunk)
     path = write_corpus(prefix + b"\xff rest\n")
     with pytest.raises(CharnnError) as info:
         load_corpus(path)
@@ -328,7 +328,7 @@ def test_bad_byte_offset_is_exact(write_corpus, monkeypatch, chunk, prefix):
 @pytest.mark.parametrize("chunk", [1 << 22, 2, 5])
 def test_bad_continuation_byte_offset(write_corpus, monkeypatch, chunk):
     # 0xe6 starts a 3-byte sequence; 'A' breaks it: the bad sequence starts at the 0xe6.
-    monkeypatch.setattr(data, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", chunk)
     prefix = "ab日cd".encode()
     with pytest.raises(CharnnError) as info:
         load_corpus(write_corpus(prefix + b"\xe6A tail"))
@@ -336,7 +336,7 @@ def test_bad_continuation_byte_offset(write_corpus, monkeypatch, chunk):
 
 
 def test_bad_byte_past_first_chunk(write_corpus, monkeypatch):
-    monkeypatch.setattr(data, "CHUNK_BYTES", 16)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 16)
     prefix = ("é" * 20 + "x" * 7).encode()  # 47 bytes: the bad byte is in the third chunk
     with pytest.raises(CharnnError) as info:
         load_corpus(write_corpus(prefix + b"\x80 more"))
@@ -566,7 +566,7 @@ def test_utf16_parts_are_found_whatever_they_begin_with(write_corpus):
 def test_a_utf16_part_at_a_pieces_edge_is_found(write_corpus, monkeypatch, before):
     """A review: with its mark in a piece's last bytes, or starting in its last 16, a part was a stray byte or a
     binary."""
-    monkeypatch.setattr(data, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 1024)
     text = ("x" * 63 + "\n") * 20
     path = write_corpus(text[:before].encode() + SONG.encode("utf-16") + SONG.encode())
     with pytest.raises(CharnnError, match=rf"holds UTF-16 text from byte offset {before} "):

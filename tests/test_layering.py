@@ -27,8 +27,8 @@ MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
 CORE = ["batch_rows", "batches", "checkpoint", "config", "corpus_cache", "data", "documents", "drawing", "encodings",
         "errors", "evaluation", "events", "lstm_int8", "model", "optimization", "planning", "precision", "presets",
-        "products", "recorder", "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper", "threads",
-        "train", "vocab"]
+        "products", "reading", "recorder", "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper",
+        "threads", "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -52,8 +52,9 @@ DEPENDENCIES = {
                      "errors", "planning", "resuming", "run_lock", "runs", "train", "ui"},
     "config": {"errors"},
     "corpus_cache": {"errors", "vocab"},
-    "data": {"corpus_cache", "encodings", "errors", "vocab"},
+    "data": {"corpus_cache", "errors", "reading", "vocab"},
     "encodings": set(),
+    "reading": {"encodings", "errors"},
     "errors": set(),
     "evaluation": {"model", "precision"},
     "events": {"config"},

@@ -534,10 +534,10 @@ def test_what_a_bad_byte_is_said_to_be_does_not_depend_on_where_the_files_pieces
     """A review, with the file read in 64 KiB pieces: UTF-8 read as gb18030 was told latin-1 where a piece began
     inside a character; a GBK chapter after UTF-8 that began in a later piece was not named, or named as the whole
     file's encoding, which then sent the user back ("it reads as UTF-8")."""
-    from charnn import data
+    from charnn import reading
     from charnn.data import ReadOptions, load_corpus
 
-    monkeypatch.setattr(data, "CHUNK_BYTES", 1 << 16)
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 1 << 16)
     russian = tmp_path / "russian.txt"
     russian.write_bytes(b"x" * shift + (RUSSIAN * 2000).encode())
     with pytest.raises(CharnnError, match="it reads as UTF-8: leave out --encoding"):
