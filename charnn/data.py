@@ -64,9 +64,11 @@ def check_corpus_path(path: Path) -> None:
     if not path.exists():
         raise CharnnError(f"corpus {path} does not exist — give the path of a UTF-8 text file")
     if path.is_dir():
-        # A trial's songs/; a later one's joined file held songs in UTF-16 and Windows-1252: each must be UTF-8.
+        # A trial's songs/; a later one's joined file held songs in UTF-16 and Windows-1252: each must be UTF-8. A
+        # source tree has no *.txt, and subfolders (a trial's code base).
         raise CharnnError(f"{path} is a directory — give the path of a text file inside it, or join its files "
-                          f"into one (e.g. cat {path / '*'}.txt > all.txt; each in UTF-8) and give that")
+                          f"into one (e.g. cat {path / '*'}.txt > all.txt, or for code find {path} -name '*.py' "
+                          f"-exec cat {{}} + > all.py; each in UTF-8) and give that")
     if not path.is_file():  # `/dev/stdin`, `<(…)`: read twice (vocabulary, then ids), a pipe was "empty" the 2nd time
         raise CharnnError(f"{path} is not a file but a pipe or device — save the text to a file and give its path")
 

@@ -47,11 +47,21 @@ SONG_SECTION = re.compile(r"^(?:verse|bridge|estribillo|puente|estrofa|verso)(?:
                           r"(?:chorus|hook|coro)(?:\s*\d+)?$|^(?:chorus|hook|coro)\s*\d+$", re.IGNORECASE)
 
 
+# A programmer's marks and a docstring's sections, in any case: a code model's `TODO:` and `NOTE:` (or `Args:` and
+# `Returns:` unindented) read as two speakers, and its lines that began with `(` or `_` were dimmed as directions (a
+# new-user trial on a code base).
+CODE_WORD = re.compile(r"^(?:TODO|FIXME|XXX|HACK|NOTE|NOTES|NB|BUG|WARNING|WARNINGS|CAUTION|IMPORTANT|DEPRECATED|"
+                       r"ARGS|ARGUMENTS|KEYWORD ARGS|KWARGS|PARAMETERS|PARAMS|RETURNS?|RAISES|YIELDS?|EXAMPLES?|"
+                       r"ATTRIBUTES|SEE ALSO|USAGE|METHODS|OPTIONS)$", re.IGNORECASE)
+
+
 def names_no_one(name: str) -> bool:
     """Whether words before a colon, or a line in capitals, name no character: a caption or camera direction, a
-    song's section, or one syllable sung over (`OH-OH-OH`, `NA NA NA`: a trial's lyrics read as cues)."""
+    song's section, a programmer's mark (`TODO`), or one syllable sung over (`OH-OH-OH`, `NA NA NA`: a trial's lyrics
+    read as cues)."""
     words = re.split(r"[\s-]+", name.strip())
-    return bool(NOT_SPEAKER.match(name) or SECTION.match(name.strip())) or (len(words) > 1 and len(set(words)) == 1)
+    return bool(NOT_SPEAKER.match(name) or SECTION.match(name.strip()) or CODE_WORD.match(name.strip())) or (
+        len(words) > 1 and len(set(words)) == 1)
 
 
 PARTIAL_CUE = re.compile(r"^[A-Z][A-Z0-9 .'\-À-Þ]*(?:\s*\([A-Z.' ]*\)?)?$")

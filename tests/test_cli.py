@@ -635,6 +635,21 @@ def test_eval_falls_back_to_the_bundled_model_for_its_own_corpus(in_cli_root):
     assert json.loads(result.stdout)["checkpoint"] == str(runs.BUNDLED)
 
 
+def test_a_prime_refused_names_the_model_charnn_chose(in_cli_root, tmp_path, monkeypatch):
+    """A trial: `charnn sample --prime 'def foo(x):'` in a folder with no runs said only "the model never saw '(',
+    ')'", of the bundled Shakespeare model it had fallen back to; the programmer's code model had seen them."""
+    from charnn import runs
+
+    if not runs.BUNDLED.exists():
+        pytest.skip("no bundled model in this checkout")
+    fails(1, "sample", "--prime", "a {b}", "--length", "5", message="(the model is checkpoints/corpus/best.pt)")
+    monkeypatch.chdir(tmp_path)
+    fails(1, "sample", "--prime", "a {b}", "--length", "5", message="(the model is the bundled Shakespeare one: no "
+          "run is under checkpoints/ in this folder; --checkpoint to give yours)")
+    given = fails(1, "sample", "--checkpoint", str(runs.BUNDLED), "--prime", "a {b}", "--length", "5")
+    assert "the model is" not in given.stderr  # given: the user knows which
+
+
 def test_eval_of_a_long_split_says_it_is_scoring(in_cli_root, monkeypatch):
     from charnn.cli import inspecting
 
@@ -889,7 +904,8 @@ def test_train_missing_corpus(bad_files):
 
 def test_train_directory_corpus(bad_files):
     fails(1, "train", "folder", *TRAIN_FLAGS, message="is a directory — give the path of a text file inside it, or "
-          "join its files into one (e.g. cat folder/*.txt > all.txt; each in UTF-8) and give that")
+          "join its files into one (e.g. cat folder/*.txt > all.txt, or for code find folder -name '*.py' -exec cat "
+          "{} + > all.py; each in UTF-8) and give that")
 
 
 def test_train_given_several_files_says_how_to_join_them(bad_files):
@@ -998,9 +1014,25 @@ def test_eval_takes_the_encoding_its_message_suggests(in_cli_root, tmp_path):
     assert invoke(*base[:1], str(tmp_path / "utf8.txt"), *base[1:], "--errors", "bogus").exit_code == 2
 
 
+def test_eval_scores_a_held_out_text_whole(in_cli_root, tmp_path):
+    """A trial's held-out source file had its last 10% scored alone (`split val (1,900 chars scored)`). Another text
+    than the run's corpus is scored whole by default, and said so; the run's own corpus still its val split."""
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text(REPETITIVE, encoding="utf-8")
+    scored = invoke("eval", str(held_out), "--checkpoint", "checkpoints/corpus", "--json")
+    assert scored.exit_code == 0 and json.loads(scored.stdout)["split"] == "all", scored.output
+    assert json.loads(scored.stdout)["chars"] == len(REPETITIVE) - 1
+    assert "scoring all of held_out.txt, which is not the run's corpus (corpus.txt); --split val scores its last " \
+           "10% instead" in scored.stderr
+    val = json.loads(invoke("eval", str(held_out), "--checkpoint", "checkpoints/corpus", "--json", "--split",
+                            "val").stdout)
+    assert val["split"] == "val" and val["chars"] == int(len(REPETITIVE) * 0.1) - 1
+
+
 def test_eval_split_too_short(in_cli_root, tmp_path):
     (tmp_path / "tiny.txt").write_text("the fox the fox the", encoding="utf-8")  # val split: 1 char
-    result = invoke("eval", str(tmp_path / "tiny.txt"), "--checkpoint", "checkpoints/corpus", "--json")
+    result = invoke("eval", str(tmp_path / "tiny.txt"), "--checkpoint", "checkpoints/corpus", "--json", "--split",
+                    "val")
     if result.exit_code == 0:
         def refuse(constant):
             raise ValueError(f"{constant} is not JSON")
@@ -1039,6 +1071,9 @@ def test_a_typed_prime_reads_backslash_n_as_a_line_break_unless_the_model_knows_
     assert invoke("train", "code.txt", "--steps", "2", "--out", "code", *TINY).exit_code == 0
     literal = invoke(*greedy, "--checkpoint", "code", "--prime", 'print("a\\n")')
     assert literal.exit_code == 0, literal.output  # unescaped, its line break would be a character never seen
+    # And said so: a trial's `--prime 'def foo():\n    return 1\n'` showed its backslashes without a word.
+    assert "--prime: \\n and \\t are kept as typed: this model writes backslashes (code)" in literal.stderr
+    assert "kept as typed" not in typed.stderr
 
 
 def test_cell_names_are_read_in_any_case(tmp_path, monkeypatch):
@@ -1703,6 +1738,23 @@ def test_sample_into_a_closed_pipe(in_cli_root):
         child.stdout.close()
         child.wait(timeout=60)
     assert len(head) == 200 and child.returncode == 0
+
+
+@pytest.mark.parametrize("command", [["--help"], ["info"], ["eval", "corpus.txt", "--json"]])
+def test_other_commands_into_a_closed_pipe_end_quietly_and_zero(in_cli_root, command):
+    """A trial: `charnn info | head -2` and `charnn --help | head` exited 1 (Rich's and Typer's way with a reader that
+    left), which fails a script with `set -o pipefail`; `charnn sample | head` ends 0. A real error still fails."""
+    child = subprocess.Popen([sys.executable, "-m", "charnn", *command], cwd=in_cli_root.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with watched(child):
+        child.stdout.close()  # before anything is written: every write meets a closed pipe
+        stderr = child.stderr.read().decode()
+        child.wait(timeout=60)
+    assert child.returncode == 0 and "Traceback" not in stderr, stderr
+    with open(os.devnull, "w") as null:  # an error with stdout on /dev/null is still an error
+        failed = subprocess.run([sys.executable, "-m", "charnn", "info", "missing.pt"],
+                                cwd=in_cli_root.root, stdout=null, stderr=subprocess.PIPE, timeout=60)
+    assert failed.returncode == 1, failed.stderr
 
 
 # --- sampling formats, styles and the interactive prompt ------------------------------------------

@@ -799,3 +799,15 @@ def test_a_first_line_that_reads_as_a_title_page_key_is_forced():
     titled = "Title: The Last Keeper\nAuthor: charnn\n\nFADE IN:\n"
     assert documents.to_fountain(titled).startswith("Title: The Last Keeper\nAuthor: charnn\n")
     assert documents.to_fountain("JONAH\nWait: what?\n").startswith("JONAH\n")
+
+
+def test_a_programmers_marks_and_docstring_sections_are_no_speakers():
+    """A new-user trial on a code base: a module docstring's `TODO:` and `NOTE:` (or unindented `Args:` and
+    `Returns:`) read as two speakers, and the code after it was styled as a script, its `(…` and `_…` lines dimmed."""
+    code = ('"""Helpers for the billing service.\n\nTODO: split this module.\nNOTE: not thread-safe.\n"""\n\n'
+            'def pay(amount):\n    """Pay.\n\nArgs:\n    amount: how much\nReturns:\n    None\nFIXME\n"""\n'
+            '    (protocol, delay) = channel\n    _thread = None\n')
+    assert not script.looks_like_script(code)
+    assert {script.classify(line) for line in ("TODO: split it", "Note: see below", "Args:", "RETURNS", "See Also:",
+                                               "XXX", "FIXME: later")} == {"text"}
+    assert script.classify("NORA: A note.") == "speaker" and script.classify("NOTARY") == "cue"  # names stay names

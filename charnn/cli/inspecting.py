@@ -64,7 +64,9 @@ def evaluate_command(
                                            parser=text_file)],
     checkpoint: Annotated[Path | None, typer.Option(help="A .pt file or run folder (default: the newest run "
                                                          "trained on CORPUS under checkpoints/).")] = None,
-    split: Annotated[str, typer.Option(help="val (last fraction), train (the rest) or all.")] = "val",
+    split: Annotated[str | None, typer.Option(help="val (last fraction), train (the rest) or all \\[default: val "
+                                                   "for the run's own corpus, all for another text].",
+                                              show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.", **Flag)] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="fp32 (comparable everywhere) or bf16.")] = "fp32",
@@ -77,7 +79,7 @@ def evaluate_command(
                                                   min=1)] = None,
 ):
     """Cross-entropy of a model over a whole split of CORPUS, in nats and bits per character."""
-    if split not in ("val", "train", "all"):
+    if split not in (None, "val", "train", "all"):
         raise typer.BadParameter("must be val, train or all", param_hint="'--split'")
     if precision not in ("fp32", "bf16"):
         raise typer.BadParameter("must be fp32 or bf16", param_hint="'--precision'")
@@ -119,6 +121,11 @@ def evaluate_command(
         options = ReadOptions(**{**payload.get("read_options", {}), **given})
         data = load_announced(corpus, options, vocab=Vocab(payload["vocab"]))
         fraction = payload.get("train_config", {}).get("val_fraction", TrainConfig.val_fraction)
+        if split is None:  # a held-out text is scored whole: a trial's held-out file had its last 10% scored alone
+            split = "val" if payload.get("corpus", corpus.name) == corpus.name else "all"
+            if split == "all":
+                ui.info(f"scoring all of {corpus.name}, which is not the run's corpus ({payload['corpus']}); "
+                        f"--split val scores its last {fraction:.0%} instead")
         train_ids, val_ids = data.split(fraction)
         ids = {"val": val_ids, "train": train_ids, "all": data.ids}[split]
         if len(ids) < 2:

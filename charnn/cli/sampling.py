@@ -128,8 +128,17 @@ def sample(
             vocab = Vocab(payload["vocab"])
             if typed:  # not a file's or stdin's: their backslashes are the text's
                 prime = typed_breaks(prime, vocab)
+                if "\\" in vocab.index and ("\\n" in prime or "\\t" in prime):  # a trial's code prime, as typed
+                    ui.info("--prime: \\n and \\t are kept as typed: this model writes backslashes (code); for a "
+                            "line break or tab type one, e.g. --prime $'def f():\\n    '")
             check_controls(temperature, top_k, top_p)
-            vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
+            try:
+                vocab.encode(prime, unknown=unknown)  # fail before any output if the prime is unusable
+            except CharnnError as problem:  # which model, where charnn chose it: a trial's code prime met Shakespeare
+                raise CharnnError(str(problem) + ("" if checkpoint is not None else
+                                                  " (the model is the bundled Shakespeare one: no run is under "
+                                                  "checkpoints/ in this folder; --checkpoint to give yours)"
+                                                  if path == runs.BUNDLED else f" (the model is {path})")) from None
             note = unseen_note(vocab, prime, unknown) if unknown != "error" else None
             if note:
                 ui.info(f"--unknown {unknown}: {note}")
