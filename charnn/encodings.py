@@ -145,6 +145,12 @@ def other_encoding(raw: bytes, encoding: str, start: int = 0, text_before: bool 
         bad = text.count("\ufffd")
         if sum(char > "\x7f" for char in text) - bad > bad:  # more valid UTF-8 beyond ASCII than bad bytes
             return "the rest reads as UTF-8, so --errors replace puts U+FFFD (�) in place of the bad bytes"
+        if text_before or not raw[:start].isascii():  # too little of the other part for the detector to name it
+            # A trial's code base, joined with one latin-1 file: told `--encoding latin-1`, which read the UTF-8
+            # around it wrong (a byte-order mark became `ï»¿`).
+            return ("it reads as UTF-8 up to there: a part in another encoding (a file joined in?) — convert that part "
+                    "to UTF-8, or --errors replace puts U+FFFD (�) for its bad bytes (another --encoding would misread "
+                    "the UTF-8 before it)")
     try:
         western = raw.decode("cp1252")
     except UnicodeDecodeError:

@@ -589,3 +589,14 @@ def test_a_byte_order_mark_inside_a_joined_file_is_dropped(write_corpus):
     """A trial's `cat` of songs, one saved with a BOM: U+FEFF was in the vocabulary, for the model to write."""
     path = write_corpus(SONG.encode() + b"\xef\xbb\xbf" + SONG.encode())
     assert read_all(path) == SONG + SONG and "\ufeff" not in load_corpus(path).vocab.chars
+
+
+def test_a_small_part_in_another_encoding_after_utf8_text_is_named_as_a_part(write_corpus):
+    """A trial's code base, joined with one latin-1 file of a few accented comments after UTF-8 ones: told
+    `--encoding cp1252 (Windows) or latin-1`, which then read the UTF-8 around it wrong. Too few bytes for the
+    detector to name their encoding: it says a part is not UTF-8."""
+    utf8 = "# café\n" + "x = 1\n" * 200  # code: mostly ASCII
+    legacy = "# -*- coding: latin-1 -*-\n# résumé, déjà\ny = 2\n".encode("latin-1")
+    with pytest.raises(CharnnError, match=r"it reads as UTF-8 up to there: a part in another encoding \(a file joined "
+                                          r"in\?\) — convert that part to UTF-8, or --errors replace"):
+        load_corpus(write_corpus(utf8.encode() + legacy + utf8.encode()))
