@@ -14,6 +14,30 @@ def file_of(fd: int) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
+def reader_left(stdout_was: tuple[int, int] | None) -> bool:
+    """Whether an exit 1 was only that stdout's reader left, for the commands that print a result (`info`, `eval`,
+    help). Rich ends a program so with stdout turned to /dev/null, Typer (as Click) with stdout wrapped: `charnn info |
+    head -2` and `charnn --help | head` failed under `set -o pipefail` (a new-user trial), where `charnn sample | head`
+    ends 0. Not an error said (`fail`, whose message may meet the closed pipe), nor training (a run cut short), nor
+    where stdout was closed from the start (a review: /dev/null would take its descriptor)."""
+    from charnn.cli import command
+
+    words = sys.argv[1:]
+    printing = not words or words[0] in ("info", "eval") or "--help" in words or "-h" in words
+    if command.FAILED or not printing or stdout_was is None:
+        return False
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+        return True
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        return stdout_was != file_of(null) and file_of(1) == file_of(null)
+    finally:
+        os.close(null)
+
+
 def main() -> None:
     stdout_was = file_of(1)
     try:
@@ -21,15 +45,7 @@ def main() -> None:
 
         app(prog_name="charnn")
     except SystemExit as done:
-        # Rich ends a program whose stdout's reader left with exit 1, stdout turned to /dev/null (Typer, as Click,
-        # likewise, with stdout wrapped): `charnn info | head -2` and `charnn --help | head` failed under `set -o
-        # pipefail` (a new-user trial). A reader that had enough is no error, as for `charnn sample | head`.
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            turned_null = stdout_was != file_of(null) and file_of(1) == file_of(null)
-        finally:
-            os.close(null)
-        if done.code == 1 and (turned_null or type(sys.stdout).__name__ == "PacifyFlushWrapper"):
+        if done.code == 1 and reader_left(stdout_was):
             raise SystemExit(0) from None
         raise
     except KeyboardInterrupt:  # Ctrl-C while Typer and Rich load, or Typer reads the commands (the first ~0.15 s)

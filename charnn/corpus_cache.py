@@ -23,7 +23,7 @@ from charnn.vocab import Vocab
 
 # Of the entries' layout and of how text is read (2: found by their `source`; 3: byte-order marks dropped inside a
 # file too, and zero bytes refused): an entry of another version is not read, and writing an entry for its file
-# removes it (its JSON file says its version from 3 on).
+# removes it (its name is not its source's under this version).
 VERSION = 3
 
 
@@ -99,7 +99,7 @@ def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> tuple[np.
         tmp_ids.unlink(missing_ok=True)
         return None
     os.replace(tmp_ids, ids_path)
-    meta = {"vocab": vocab.chars, "length": length, "source": source, "digest": hashed.hexdigest(), "version": VERSION}
+    meta = {"vocab": vocab.chars, "length": length, "source": source, "digest": hashed.hexdigest()}
     write_meta(meta_path, meta)  # last: a reader never sees meta without its ids
     drop_earlier(meta_path, source)
     return np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,)), meta["digest"]
@@ -125,9 +125,10 @@ def drop_earlier(kept: Path, source: dict) -> None:
             if not isinstance(other, dict):
                 continue
             gone = file_gone(Path(other["path"]))
-            # The same file read by an earlier version's rules (VERSION; none was written before 3) is one too.
+            # The same file read by another version's rules is one too: its name is not its source's under this
+            # VERSION (a review: an entry of version 2 stayed beside version 3's for good).
             same = (other.get("size"), other.get("mtime_ns")) == (source["size"], source["mtime_ns"]) and (
-                meta.get("version", 2) == VERSION)
+                stem(other) == meta_path.with_suffix(""))
             if not gone and (other.get("path") != source["path"] or same):
                 continue
             meta_path.unlink()  # first: a reader never sees meta without its ids

@@ -33,16 +33,19 @@ def wide_part(raw: bytes) -> int | None:
     """Where in `raw` UTF-16 text begins after text of another encoding, by its first zero byte, or None where its
     zero bytes are not UTF-16's (a binary). A trial's songs, joined with `cat`, held one saved as Windows "Unicode":
     the file was called binary, with no word of where or why."""
-    zero = raw.find(b"\x00")
-    if zero < 0:
-        return None
-    # From its byte-order mark, where it has one: its first characters may have no zero byte (`“Hi”`, a title in
-    # Cyrillic), and a mark is no UTF-8. The zeros after it must be UTF-16's: a binary may hold those two bytes.
-    mark = max(raw.rfind(mark, max(0, zero - 64), zero + 1) for mark in (b"\xff\xfe", b"\xfe\xff"))
-    if mark >= 0 and zero_pattern(raw[mark + 2:]):
-        return mark
-    start = max(0, zero - 1)  # UTF-16-LE's first character is the byte before its zero
-    return start if wide_unicode_kind(raw[start:]) else None
+    zero, tries = raw.find(b"\x00"), 0
+    while zero >= 0 and tries < 64:  # not only the first zero: a stray NUL before a UTF-16 part hid it (a review)
+        # From its byte-order mark, where it has one: its first characters may have no zero byte (`“Hi”`, a title in
+        # Cyrillic), and a mark is no UTF-8. The zeros after it must be UTF-16's: a binary may hold those two bytes.
+        # Judged on 256 bytes: a part of four short lines is UTF-16 too (a review: under ~1.2 KB it trained as text).
+        mark = max(raw.rfind(mark, max(0, zero - 64), zero + 1) for mark in (b"\xff\xfe", b"\xfe\xff"))
+        if mark >= 0 and zero_pattern(raw[mark + 2:mark + 258]):
+            return mark
+        start = max(0, zero - 1)  # UTF-16-LE's first character is the byte before its zero
+        if raw.find(b"\x00", start, start + 4) >= 0 and zero_pattern(raw[start:start + 256]):
+            return start
+        zero, tries = raw.find(b"\x00", zero + 256), tries + 1
+    return None
 
 
 def zero_bytes(path: Path, raw: bytes, offset: int, encoding: str, bad: str = "", part: bool = False) -> str:
@@ -50,7 +53,9 @@ def zero_bytes(path: Path, raw: bytes, offset: int, encoding: str, bad: str = ""
     text (`wide_part`), the whole file's or a part's, or a binary. `bad`: the bad byte found first; `part`: only the
     UTF-16 part's clause, after another message."""
     wide = wide_part(raw)
-    if wide is not None and offset + wide < 64 and not part:  # nothing much before it: the file is UTF-16
+    # Nothing before it but a mark or a few characters of its own (`——` has no zero byte): the file is UTF-16. A line
+    # of UTF-8 before it (`Songs — 2024\n`) makes it a part (a review: told `--encoding utf-16` for such a file).
+    if wide is not None and not part and offset + wide < 64 and b"\n" not in raw[:wide]:
         kind = wide_unicode_kind(raw[wide:]) or "utf-16"
         return f"{path} looks like {kind[:6].upper()} text, not {encoding} — use --encoding {kind}"
     if wide is not None:

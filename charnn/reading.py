@@ -82,9 +82,10 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | Non
             # Zero bytes that decode (UTF-16 of ASCII text after its mark, a .DS_Store; anything, with --errors replace
             # or latin-1): a UTF-16 part, or more than a stray one in a thousand bytes, is refused. A stray one stays
             # text, as it always was (a scraped corpus may hold one; runs trained on it resume).
-            if not wide_read and b"\x00" in raw:
-                window, begin = around(offset, len(raw))
-                if wide_part(window) is not None or raw.count(b"\x00") > max(1, len(raw) // 1000):
+            if not wide_read and b"\x00" in raw:  # the piece, then its edge with the next (a part across it)
+                if (raw.count(b"\x00") > max(1, len(raw) // 1000) or wide_part(raw) is not None
+                        or wide_part(around(offset + len(raw) - 256, 256)[0]) is not None):
+                    window, begin = around(offset, len(raw))
                     raise CharnnError(zero_bytes(path, window, begin, options.encoding))
             offset += len(raw)
             beyond_ascii = beyond_ascii or not text.isascii()  # for what a bad byte later is said to be

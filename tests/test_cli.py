@@ -1018,15 +1018,22 @@ def test_eval_scores_a_held_out_text_whole(in_cli_root, tmp_path):
     """A trial's held-out source file had its last 10% scored alone (`split val (1,900 chars scored)`). Another text
     than the run's corpus is scored whole by default, and said so; the run's own corpus still its val split."""
     held_out = tmp_path / "held_out.txt"
-    held_out.write_text(REPETITIVE, encoding="utf-8")
+    held_out.write_text(REPETITIVE[::-1], encoding="utf-8")  # other text, the same characters
     scored = invoke("eval", str(held_out), "--checkpoint", "checkpoints/corpus", "--json")
     assert scored.exit_code == 0 and json.loads(scored.stdout)["split"] == "all", scored.output
     assert json.loads(scored.stdout)["chars"] == len(REPETITIVE) - 1
-    assert "scoring all of held_out.txt, which is not the run's corpus (corpus.txt); --split val scores its last " \
-           "10% instead" in scored.stderr
+    assert "scoring all of held_out.txt, which is not the text the run was trained on (corpus.txt); --split val " \
+           "scores its last 10% instead" in scored.stderr
     val = json.loads(invoke("eval", str(held_out), "--checkpoint", "checkpoints/corpus", "--json", "--split",
                             "val").stdout)
     assert val["split"] == "val" and val["chars"] == int(len(REPETITIVE) * 0.1) - 1
+    # By its text, not its name: a copy of the corpus under another name is the run's; another corpus.txt is not.
+    shutil.copy("corpus.txt", tmp_path / "renamed.txt")
+    renamed = invoke("eval", str(tmp_path / "renamed.txt"), "--checkpoint", "checkpoints/corpus", "--json")
+    assert json.loads(renamed.stdout)["split"] == "val", renamed.output
+    (tmp_path / "corpus.txt").write_text(REPETITIVE[::-1], encoding="utf-8")  # its name, other text
+    other = invoke("eval", str(tmp_path / "corpus.txt"), "--checkpoint", "checkpoints/corpus", "--json")
+    assert json.loads(other.stdout)["split"] == "all", other.output
 
 
 def test_eval_split_too_short(in_cli_root, tmp_path):
@@ -1755,6 +1762,16 @@ def test_other_commands_into_a_closed_pipe_end_quietly_and_zero(in_cli_root, com
         failed = subprocess.run([sys.executable, "-m", "charnn", "info", "missing.pt"],
                                 cwd=in_cli_root.root, stdout=null, stderr=subprocess.PIPE, timeout=60)
     assert failed.returncode == 1, failed.stderr
+    # And where its message meets a closed pipe, or stdout was closed from the start (a review: both exited 0).
+    child = subprocess.Popen([sys.executable, "-m", "charnn", "info", "missing.pt"], cwd=in_cli_root.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with watched(child):
+        child.stdout.close()
+        child.wait(timeout=60)
+    assert child.returncode == 1
+    closed = subprocess.run([sys.executable, "-m", "charnn", "info", "missing.pt"], cwd=in_cli_root.root,
+                            stderr=subprocess.PIPE, timeout=60, preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 1, closed.stderr
 
 
 # --- sampling formats, styles and the interactive prompt ------------------------------------------

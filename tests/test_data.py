@@ -600,3 +600,25 @@ def test_a_small_part_in_another_encoding_after_utf8_text_is_named_as_a_part(wri
     with pytest.raises(CharnnError, match=r"it reads as UTF-8 up to there: a part in another encoding \(a file joined "
                                           r"in\?\) — convert that part to UTF-8, or --errors replace"):
         load_corpus(write_corpus(utf8.encode() + legacy + utf8.encode()))
+
+
+@pytest.mark.parametrize("options", [ReadOptions(), ReadOptions(errors="replace"), ReadOptions(encoding="latin-1")])
+@pytest.mark.parametrize("wide", ["utf-16", "utf-16-le"])
+def test_a_short_utf16_part_and_one_after_a_stray_nul_are_found(write_corpus, options, wide):
+    """A review: four lines of UTF-16 in 268 KB of UTF-8 trained as text with 120 NULs (too short for a test over
+    4 KiB, too few NULs for a binary), and a stray NUL before a UTF-16 part hid it."""
+    lines = "Hold on\nHold on to me\nWhoa-oh\nCarry me home\n"
+    before = ("x = 1\n" * 44_000).encode()
+    with pytest.raises(CharnnError, match=rf"holds UTF-16 text from byte offset {len(before)} "):
+        load_corpus(write_corpus(before + lines.encode(wide) + SONG.encode()), options)
+    stray = before[:1000] + b"\x00" + before[1000:]
+    with pytest.raises(CharnnError, match=rf"holds UTF-16 text from byte offset {len(stray)} "):
+        load_corpus(write_corpus(stray + (lines * 20).encode(wide) + SONG.encode()), options)
+
+
+def test_a_line_of_utf8_before_a_utf16_file_makes_it_a_part(write_corpus):
+    """A review: `Songs — 2024\\n\\n` and a UTF-16 song were told `use --encoding utf-16`, which cannot read the
+    title (`does not start with BOM`)."""
+    title = "Songs — 2024\n\n".encode()
+    with pytest.raises(CharnnError, match=rf"it holds UTF-16 text from byte offset {len(title)} "):
+        load_corpus(write_corpus(title + SONG.encode("utf-16")))

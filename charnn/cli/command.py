@@ -92,9 +92,14 @@ def main(
     """Train a character-level LSTM on any text, then stream new text in its style."""
 
 
+FAILED = False  # an error was said (`fail`): its exit is one, even where its message met a closed pipe (__main__)
+
+
 def fail(message: str, code: int = 1):
     from charnn import ui
 
+    global FAILED
+    FAILED = True
     ui.error(message)
     raise typer.Exit(code)
 

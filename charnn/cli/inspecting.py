@@ -122,10 +122,14 @@ def evaluate_command(
         data = load_announced(corpus, options, vocab=Vocab(payload["vocab"]))
         fraction = payload.get("train_config", {}).get("val_fraction", TrainConfig.val_fraction)
         if split is None:  # a held-out text is scored whole: a trial's held-out file had its last 10% scored alone
-            split = "val" if payload.get("corpus", corpus.name) == corpus.name else "all"
+            # The run's corpus by its text where both are known (another `input.txt` is not it; a renamed copy is).
+            known = None not in (payload.get("corpus_digest"), data.digest)
+            own = (payload["corpus_digest"] == data.digest if known
+                   else payload.get("corpus", corpus.name) == corpus.name)
+            split = "val" if own else "all"
             if split == "all":
-                ui.info(f"scoring all of {corpus.name}, which is not the run's corpus ({payload['corpus']}); "
-                        f"--split val scores its last {fraction:.0%} instead")
+                ui.info(f"scoring all of {corpus.name}, which is not the text the run was trained on "
+                        f"({payload.get('corpus', '?')}); --split val scores its last {fraction:.0%} instead")
         train_ids, val_ids = data.split(fraction)
         ids = {"val": val_ids, "train": train_ids, "all": data.ids}[split]
         if len(ids) < 2:
