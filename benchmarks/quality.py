@@ -45,7 +45,7 @@ def main():
                     str(out), *extra], check=True)
     wall = time.monotonic() - started
     result = subprocess.run([sys.executable, "-m", "charnn", "eval", str(args.corpus), "--checkpoint", str(out),
-                             "--json"], check=True, capture_output=True, text=True)
+                             "--split", "val", "--json"], check=True, capture_output=True, text=True)
     scored = json.loads(result.stdout)
     info = subprocess.run([sys.executable, "-m", "charnn", "info", str(out)], capture_output=True, text=True).stdout
     print(info)
