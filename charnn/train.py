@@ -116,6 +116,9 @@ def train(
 
         model.train()
         window_loss, window_steps, window_start = torch.zeros((), device=device), 0, time.monotonic()
+        # Steps the window's clock covers: not this call's first, which pays for start-up (allocations, oneDNN's
+        # kernels): after a --resume, an eval's line said 49,098 chars/s where the panel then said 80,369 (a trial).
+        timed_steps, loop_start = 0, window_start
         since_eval = [0.0, 0]  # training loss summed over the steps since the last eval, and those steps: metrics.jsonl
 
         def train_loss() -> float:  # the mean since the last eval (dropout on), which the next eval records
@@ -124,6 +127,9 @@ def train(
         # step_seconds: typical seconds per step, the fastest window so far (the fastest, not the last: one
         # window slowed by another program must not end a budget early). evaluated_when: elapsed() then.
         step_seconds, evaluated_at, evaluated_when = 0.0, None, spent
+
+        def window_time(now: float) -> float:  # seconds a step in the window, its timed steps' (else all of them)
+            return (now - window_start) / timed_steps if timed_steps else (now - loop_start) / window_steps
         chars_per_step = config.batch_size * config.seq_len
         while True:
             progress = max(step / config.steps if config.steps else 0.0,
@@ -158,6 +164,10 @@ def train(
                 tuner.step_done()
             window_loss += loss.detach()
             window_steps += 1
+            if step == first_step + 1:
+                window_start = time.monotonic()
+            else:
+                timed_steps += 1
             # An eval is due every eval_every steps, or, where the preset planned the run's evals by the clock,
             # every eval_seconds: the speed estimate behind a step count can be far off. Never more often than
             # 20 evals' time apart, so that evals take ≤ 5% of the run.
@@ -169,13 +179,13 @@ def train(
                 mean = float(window_loss) / window_steps  # the only host sync, once per window
                 check_finite(mean, step, config, run_dir)
                 now = time.monotonic()
-                window_seconds = (now - window_start) / window_steps
+                window_seconds = window_time(now)
                 step_seconds = min(step_seconds or math.inf, window_seconds)
                 on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds,
                               elapsed(), min(1.0, progress), tuner.settled if tuner else None))
                 since_eval[0], since_eval[1] = since_eval[0] + mean * window_steps, since_eval[1] + window_steps
                 window_loss.zero_()
-                window_steps, window_start = 0, now
+                window_steps, timed_steps, window_start = 0, 0, now
             if eval_due:
                 if tuner is not None:
                     tuner.settle()
@@ -190,7 +200,7 @@ def train(
             mean = float(window_loss) / window_steps
             check_finite(mean, step, config, run_dir)
             # And the view gets them: a run shorter than log_every steps showed no train loss or speed at all.
-            window_seconds = (time.monotonic() - window_start) / window_steps
+            window_seconds = window_time(time.monotonic())
             on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds, elapsed(),
                           min(1.0, progress), tuner.settled if tuner else None))
             since_eval[0], since_eval[1] = since_eval[0] + mean * window_steps, since_eval[1] + window_steps

@@ -204,6 +204,26 @@ def test_interrupt_mid_window_then_resume_is_bit_identical(tmp_path, short_corpu
     assert resumed.events[-1].best_val_loss == straight.events[-1].best_val_loss
 
 
+def test_the_first_windows_speed_leaves_out_the_start_up(tmp_path, short_corpus, monkeypatch):
+    """A trial: after --resume an eval's line said 49,098 chars/s where the panel then said 80,369: the first window
+    timed the call's first step, which pays for start-up. Here that step takes 0.5 s more."""
+    import time as clock
+
+    real, calls = train_module.detach_state, []
+
+    def slow_first(state):
+        calls.append(1)
+        if len(calls) == 1:
+            clock.sleep(0.5)
+        return real(state)
+
+    monkeypatch.setattr(train_module, "detach_state", slow_first)
+    model_config = tiny_model_config(len(load_corpus(short_corpus).vocab))
+    run = train_run(tmp_path / "run", short_corpus, model_config, resume_configs(steps=8, log_every=4, eval_every=100))
+    speeds = [event.chars_per_second for event in run.events if isinstance(event, Step)]
+    assert len(speeds) >= 2 and speeds[0] > 0.3 * speeds[1], speeds  # 0.5 s in 4 steps would make it ~0.02×
+
+
 def test_a_resumed_run_starts_with_its_last_eval_before_the_stop(tmp_path, short_corpus):
     """After --resume the panel showed `val loss –` until the first eval (a trial): Started carries the last eval
     kept in metrics.jsonl (step 5 of a run stopped at 7; a later one, dropped on resume, would not count)."""
