@@ -563,7 +563,8 @@ def test_eval_json(in_cli_root):
     assert result.exit_code == 0, result.output
     assert invoke("eval", "corpus.txt", "--json").stdout == result.stdout  # the corpus's newest run by default
     shutil.copy("corpus.txt", "other.txt")
-    fails(1, "eval", "other.txt", message="no run trained on other.txt under checkpoints/ — give --checkpoint")
+    fails(1, "eval", "other.txt", message="no run trained on other.txt under checkpoints/ — give --checkpoint "
+          "(the newest run: --checkpoint checkpoints/corpus)")  # a trial's `eval README.md`: which run to give
     shutil.copy("corpus.txt", "corpus.md")  # its runs would go to checkpoints/corpus too, which holds corpus.txt's
     fails(1, "eval", "corpus.md", message="no run trained on corpus.md")
     # A run of another name counts too, the newest first (a trial's runs named by cell, `--out checkpoints/lstm`,

@@ -109,8 +109,9 @@ def evaluate_command(
                 checkpoint = runs.BUNDLED  # as `charnn sample` falls back to it (a new-user trial)
                 ui.info(f"scoring the bundled model, trained on {corpus.name} (no run of yours is)")
             else:  # none was: that is the folder a run would have gone to
+                newest = runs.user_runs_newest_first()  # a trial's `charnn eval README.md`: which to give?
                 raise CharnnError(f"no run trained on {corpus.name} under {runs.USER_RUNS}/ — give "
-                                  "--checkpoint")
+                                  "--checkpoint" + (f" (the newest run: --checkpoint {newest[0]})" if newest else ""))
         file = runs.resolve(checkpoint)
         payload = checkpoints.load(file)
         torch_device = resolve_device(device)

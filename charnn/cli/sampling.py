@@ -237,6 +237,7 @@ def sample(
             if pressed:
                 interrupted(termination.word + told, termination.code)
             if told and not piped_together:  # a random seed's text cut by `| head` could not be made again (a trial)
-                ui.info(f"stopped where the reader of stdout left{told}")
+                # On its own line: at a terminal it followed the reader's last characters (`…ropestopped where`).
+                ui.info(("\n" if sys.stderr.isatty() else "") + f"stopped where the reader of stdout left{told}")
             raise typer.Exit(0) from None
     ui.sample_footer(count, time.monotonic() - started, seed if temperature else None, open_line, num_samples)
