@@ -128,8 +128,16 @@ def train(
         # window slowed by another program must not end a budget early). evaluated_when: elapsed() then.
         step_seconds, evaluated_at, evaluated_when = 0.0, None, spent
 
-        def window_time(now: float) -> float:  # seconds a step in the window, its timed steps' (else all of them)
-            return (now - window_start) / timed_steps if timed_steps else (now - loop_start) / window_steps
+        def report_window(progress: float) -> float:
+            """The window's mean loss, checked, and its speed to the view; seconds a step in it, its timed steps'
+            (else all of them). The only host sync, once per window."""
+            mean, now = float(window_loss) / window_steps, time.monotonic()
+            check_finite(mean, step, config, run_dir)
+            seconds = (now - window_start) / timed_steps if timed_steps else (now - loop_start) / window_steps
+            on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / seconds, elapsed(),
+                          min(1.0, progress), tuner.settled if tuner else None))
+            since_eval[0], since_eval[1] = since_eval[0] + mean * window_steps, since_eval[1] + window_steps
+            return seconds
         chars_per_step = config.batch_size * config.seq_len
         while True:
             progress = max(step / config.steps if config.steps else 0.0,
@@ -176,16 +184,9 @@ def train(
             else:
                 eval_due = elapsed() - evaluated_when >= max(config.eval_seconds, 20 * (run.eval_seconds or 0))
             if step % config.log_every == 0 or eval_due:  # an eval closes the window: checked, and timed apart
-                mean = float(window_loss) / window_steps  # the only host sync, once per window
-                check_finite(mean, step, config, run_dir)
-                now = time.monotonic()
-                window_seconds = window_time(now)
-                step_seconds = min(step_seconds or math.inf, window_seconds)
-                on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds,
-                              elapsed(), min(1.0, progress), tuner.settled if tuner else None))
-                since_eval[0], since_eval[1] = since_eval[0] + mean * window_steps, since_eval[1] + window_steps
+                step_seconds = min(step_seconds or math.inf, report_window(progress))
                 window_loss.zero_()
-                window_steps, timed_steps, window_start = 0, 0, now
+                window_steps, timed_steps, window_start = 0, 0, time.monotonic()
             if eval_due:
                 if tuner is not None:
                     tuner.settle()
@@ -197,13 +198,7 @@ def train(
         if tuner is not None:
             tuner.settle()  # the last eval and save at the settled count, not one on trial
         if window_steps:  # steps since the last check must not carry a divergence into the files
-            mean = float(window_loss) / window_steps
-            check_finite(mean, step, config, run_dir)
-            # And the view gets them: a run shorter than log_every steps showed no train loss or speed at all.
-            window_seconds = window_time(time.monotonic())
-            on_event(Step(step, mean, optimizer.param_groups[0]["lr"], chars_per_step / window_seconds, elapsed(),
-                          min(1.0, progress), tuner.settled if tuner else None))
-            since_eval[0], since_eval[1] = since_eval[0] + mean * window_steps, since_eval[1] + window_steps
+            report_window(progress)  # and the view gets them: a run shorter than log_every showed no train loss at all
         if step == first_step and reason in ("interrupted", "time"):
             # Nothing trained, nothing written: a new run leaves no files (a step-0 latest.pt made its folder a run,
             # so the same command with a longer --time was refused), and a resumed one is as it was (a resume with
