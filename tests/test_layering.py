@@ -47,9 +47,10 @@ DEPENDENCIES = {
     "cli.sigterm": {"cli.stopping"},
     "cli.stopping": {"documents", "errors", "ui"},
     "cli.usage": {"ui"},
+    "cli.train_checks": {"checkpoint", "errors", "resuming", "run_lock", "runs", "ui"},
     "cli.train_stop": {"ui"},
-    "cli.training": {"checkpoint", "cli.command", "cli.options", "cli.train_stop", "config", "data", "encodings",
-                     "errors", "planning", "resuming", "run_lock", "runs", "train", "ui"},
+    "cli.training": {"cli.command", "cli.options", "cli.train_checks", "cli.train_stop", "config", "data", "encodings",
+                     "errors", "planning", "run_lock", "train", "ui"},
     "config": {"errors"},
     "corpus_cache": {"errors", "vocab"},
     "data": {"corpus_cache", "errors", "reading", "vocab"},
@@ -84,8 +85,9 @@ DEPENDENCIES = {
     "ui.cells": set(),
     "ui.messages": set(),
     "ui.sampling": {"documents", "script", "ui.cells", "ui.messages", "ui.script_stream", "ui.terminal"},
-    "ui.script_stream": {"script", "ui.cells", "ui.script_styles"},
+    "ui.script_stream": {"script", "ui.cells", "ui.script_styles", "ui.status_row"},
     "ui.script_styles": set(),
+    "ui.status_row": {"ui.cells"},
     "ui.terminal": set(),
     "ui.training": {"events", "ui.messages", "ui.terminal"},
     "vocab": {"errors"},
@@ -182,7 +184,8 @@ def test_only_ui_imports_rich(module):
 
 def test_ui_is_where_rich_is():
     assert {module for module in MODULES if "rich" in roots(imported(module))} == {
-        "ui.cells", "ui.messages", "ui.sampling", "ui.script_stream", "ui.script_styles", "ui.training"}
+        "ui.cells", "ui.messages", "ui.sampling", "ui.script_stream", "ui.script_styles", "ui.status_row",
+        "ui.training"}
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -434,7 +434,8 @@ def test_a_prime_that_ends_its_line_is_shown_above_the_text(monkeypatch):
 def test_a_prime_shown_above_a_later_batch_sample_moves_the_status_row_down():
     """A review: the status row shown under a batch's header is erased before the prime's line and its break are
     written (they would land on it), and drawn again under the new row."""
-    from charnn.ui.script_stream import BACK, UNDER, ScriptStream
+    from charnn.ui.script_stream import ScriptStream
+    from charnn.ui.status_row import BACK, UNDER
 
     out, status_out = Terminal(), Terminal()
     status = Console(file=status_out, force_terminal=True, width=80, color_system=None)

@@ -32,11 +32,10 @@ from charnn.cli.options import (
     parse_duration,
     text_file,
 )
+from charnn.cli.train_checks import check_resume, check_time_left, open_run_folder
 from charnn.cli.train_stop import StopFlag
 from charnn.config import ACCELERATOR_BATCH_SIZE, CELLS, ModelConfig, TrainConfig
 from charnn.errors import CharnnError
-
-MIN_SECONDS_LEFT = 15.0  # of a time budget after a corpus's first read, at least (and a quarter of the budget)
 
 M, T = ModelConfig, TrainConfig
 
@@ -111,14 +110,7 @@ the target (--steps/--time) when neither is given.
     from charnn.data import ReadOptions
     from charnn.encodings import misread_note
     from charnn.planning import DEFAULT_BUDGET, plan_run
-    from charnn.run_lock import RunLock, check_can_make, make_run_folder
-    from charnn.runs import (
-        check_can_resume,
-        check_can_start,
-        check_is_not_a_file,
-        claim_new_run_folder,
-        newest_run_folder,
-    )
+    from charnn.run_lock import check_can_make
     from charnn.train import train as run_training
 
     stop = StopFlag()
@@ -130,8 +122,9 @@ the target (--steps/--time) when neither is given.
         reading = time.monotonic()
         data = load_announced(corpus, ReadOptions(encoding, errors, keep_crlf))
         if not resume:  # a resumed run's budget is its own, and its corpus is read from the cache
-            check_time_left(corpus, time.monotonic() - reading, budget if budget is not None or steps is not None
-                            else DEFAULT_BUDGET)
+            now = time.monotonic()
+            check_time_left(corpus, now - reading, now - command.STARTED_AT,
+                            budget if budget is not None or steps is not None else DEFAULT_BUDGET)
         note = misread_note(corpus, encoding, data.vocab.chars)  # read without an error, yet in the wrong encoding
         if note:
             ui.info(note)
@@ -147,20 +140,7 @@ the target (--steps/--time) when neither is given.
         # the preset killed the process and left it, a review).
         stop.setting_up = True
         with stop.installed(), ExitStack() as held:
-            if run_dir is None and not resume:  # checkpoints/<corpus name>; a new run never replaces an earlier one
-                base = Path("checkpoints") / corpus.stem
-                lock = held.push(claim_new_run_folder(base))
-                run_dir = lock.path.parent
-                if run_dir != base:
-                    ui.info(f"{base} holds another run: this one goes to {run_dir}")
-            else:
-                if run_dir is None:
-                    run_dir = newest_run_folder(Path("checkpoints") / corpus.stem, corpus.name)
-                check_is_not_a_file(run_dir)
-                if resume and not run_dir.is_dir():
-                    check_can_resume(run_dir)  # says there is no such folder
-                lock = held.enter_context(RunLock(run_dir, make_run_folder(run_dir)))
-                (check_can_resume if resume else check_can_start)(run_dir)  # before the preset says anything
+            run_dir, lock = open_run_folder(run_dir, corpus, resume, held)
             given = dict(cell=cell, num_layers=layers, hidden_size=hidden_size, embed_dim=embed_dim, dropout=dropout,
                          weight_dropout=weight_dropout, batch_size=batch_size, seq_len=seq_len, lr=lr,
                          weight_decay=weight_decay, eval_every=eval_every, keep_checkpoints=keep, seed=seed)
@@ -208,30 +188,3 @@ the target (--steps/--time) when neither is given.
         # the budget went on starting up; the view said so
         raise typer.Exit(1)  # nothing trained or saved: `charnn train … && charnn sample` must not go on (a trial)
 
-
-def check_resume(data, plan, run_dir: Path) -> None:
-    """What training itself checks before a resume (resuming.py), before the training panel is drawn."""
-    from charnn import checkpoint
-    from charnn.resuming import check_resumable
-
-    payload = checkpoint.load(run_dir / "latest.pt")
-    if all(key in payload for key in ("metrics", "train_config")):  # else training says what it lacks
-        check_resumable(payload, data, plan.model_config, plan.config, run_dir)
-
-
-def check_time_left(corpus: Path, reading: float, budget: float | None) -> None:
-    """The time budget counts from the command's start (README): a big corpus's first read counts too. Refuse to
-    train where that read left too little of the budget, and say what it took where it took a tenth or more (a trial:
-    a 2 GB corpus's first read took 1m57s of `--time 2m`, which then trained 1 step and saved that model, exit 0)."""
-    from charnn import ui
-
-    if budget is None or reading < 2.0:
-        return
-    left = budget - (time.monotonic() - command.STARTED_AT)
-    took = f"reading {corpus} took {ui.duration(reading)} of the {ui.duration(budget)} time budget"
-    if reading >= budget / 4 and left < max(MIN_SECONDS_LEFT, budget / 4):
-        raise CharnnError(f"{took}, leaving {ui.duration(max(0.0, left))} to train — run the same command again: "
-                          f"the corpus is in the cache now, so the next run trains for the whole budget")
-    if reading >= budget / 10:
-        ui.info(f"{took}; {ui.duration(left)} are left to train (only this once: the next run reads it from the "
-                f"cache)")

@@ -5,9 +5,9 @@ Generated text goes to stdout as plain characters (never through Rich markup: co
 the training view degrades to one plain line per eval, fit for CI logs and files.
 
 messages: the stderr console, errors, info, the prompt · training: the training view ·
-script_stream: text styled as a play or screenplay · sampling: streams, status line, headers ·
-batch: a batch's samples as they are made · terminal: control pictures, cursor columns, keys unechoed,
-where stdout goes.
+script_stream: text styled as a play or screenplay · status_row: the status row under that text ·
+sampling: streams, status line, headers · batch: a batch's samples as they are made · terminal: control
+pictures, cursor columns, keys unechoed, where stdout goes.
 """
 
 from __future__ import annotations
