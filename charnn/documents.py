@@ -3,7 +3,7 @@ samples each under its header. Pure text logic, on script.py's line kinds."""
 
 from __future__ import annotations
 
-from charnn.script import classify, kinds
+from charnn.script import classify, kinds, speaker_split
 
 # The keys of a Fountain title page (`Title: …` as a document's first line); any other `Key: value` there is
 # forced as action, or it would be taken for one and left out of the script.
@@ -54,9 +54,12 @@ def to_fountain(text: str) -> str:
                 out.append(stripped if stripped.endswith("TO:") else "> " + stripped)
             out.append("")
         elif kind == "speaker":
-            name, _, words = stripped.partition(":")
+            name, end = speaker_split(stripped)
+            words = stripped[end:]
             blank_before()
-            out.append(name.strip().upper())
+            cue = name.upper()
+            # Fountain takes a line in capitals for a cue; a name with no capitals (张三) is forced with `@`.
+            out.append(cue if any(char.isupper() for char in cue) else "@" + cue)
             if words.strip():
                 out.append(words.strip())
         elif kind == "cue":

@@ -83,7 +83,10 @@ def evaluate(
         mask = torch.from_numpy(scored).to(device)
         with autocast(device, precision):
             logits, state = model(inputs, state)  # (B, T, V)
-        losses = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")  # (B, T)
+        # Over the last dim, contiguous: a (B, V, T) transpose made log-softmax stride over V, 1.8× slower in all
+        # for a Chinese corpus's 5,478 characters (a new-user trial).
+        losses = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")  # (B·T,)
+        losses = losses.view(targets.shape)  # (B, T)
         total += (losses * mask).sum(dtype=torch.float64)
         done += int(scored.sum())
         if on_progress is not None:

@@ -14,6 +14,8 @@ Line kinds:
                  cue, or under a parenthetical or a line in capitals of its speech: there a line in capitals is
                  dialogue (`STOP.`, a sung lyric), as Fountain reads it (`in_speech`)
     direction    (quietly) / [Exeunt] / _Enter Ghost_ lines
+    and a Chinese or Japanese play's own marks: speakers `张三：你好。` (a full-width colon, or a colon) and
+    `【李四】你好`, directions `（他走到窗前）` and `【幕启】` alone on a line, acts and scenes `第一幕` / `第二场`
     text         anything else (dialogue, action, prose); also captions and camera directions with a colon
                  (`SUPER: THREE YEARS LATER`, `CLOSE ON: the ticket`, `EPISODE ONE: THE LAMP`), which are no speakers
 """
@@ -22,7 +24,8 @@ from __future__ import annotations
 
 import re
 
-HEADING = re.compile(r"^(INT\.|EXT\.|INT/EXT\.?|I/E\.?|EST\.|ACT\s+[IVXLC\d]+\b|SCENE\s+[IVXLC\d]+\b)")
+HEADING = re.compile(r"^(INT\.|EXT\.|INT/EXT\.?|I/E\.?|EST\.|ACT\s+[IVXLC\d]+\b|SCENE\s+[IVXLC\d]+\b|"
+                     r"第[一二三四五六七八九十百零〇两\d０-９]+[幕场場景])")
 TRANSITION = re.compile(r"^(?:[A-Z][A-Z ]*\bTO:|FADE (?:IN|OUT)[:.]?|FADE TO BLACK\.?|THE END\.?)\s*$")
 # A name in capitals (letters, spaces, apostrophes, dots, hyphens), then optional (V.O.) / (CONT'D).
 CUE = re.compile(r"^[A-Z][A-Z0-9 .'\-À-Þ]{0,38}?(?:\s*\([A-Z.' ]+\))?\s*$")
@@ -30,7 +33,20 @@ SPEAKER = re.compile(r"^([A-Z][A-Za-z0-9 .'\-À-ÿ]{0,38}):(?=\s|$)")
 # Up to four words, each capitalised: First Citizen, Lady Capulet, King Richard III.
 TITLE_NAME = re.compile(r"^[A-ZÀ-Þ][A-Za-z'\-À-ÿ]*(?: [A-ZÀ-Þ][A-Za-z'\-À-ÿ]*){0,3}$")
 PARTIAL_TITLE_SPEAKER = re.compile(r"^[A-ZÀ-Þ][A-Za-z'\-À-ÿ]*(?: [A-ZÀ-Þ][A-Za-z'\-À-ÿ]*){0,3} ?(?::\s*)?$")
-DIRECTION_OPENERS = "([_"
+DIRECTION_OPENERS = "([_（"
+# A Chinese or Japanese play (a new-user trial: a Chinese play read as plain text, on screen and in Fountain). A name
+# of up to 8 CJK characters (a middle dot in translated names: 罗密欧·蒙太古) and a colon, full-width or not; or a
+# name in 【】 with the line's words after it (【幕启】 alone on its line is a direction).
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+CJK_SPEAKER = re.compile(f"^([{CJK}][{CJK}·・]{{0,7}})\\s*[：:]")
+BRACKET_SPEAKER = re.compile("^【([^】\\s]{1,10})】(?=.*\\S)")
+BRACKETED = re.compile("^【[^】]*】$")
+QUOTES = "“「『\"'‘"  # prose quotes speech after its colon; a play does not
+SAYS = "说說道着著曰"  # nor does it name a speaker with a verb: 他说, 笑道, 写着
+# What a Chinese or Japanese play's front matter puts before a colon: time, place, characters, set, notes.
+CJK_NOT_SPEAKER = {"时间", "時間", "地点", "地點", "場所", "人物", "登场人物", "出场人物", "登場人物", "场景", "場景",
+                   "布景", "背景", "注", "注意", "备注", "備註", "说明", "說明", "提示", "简介", "簡介", "剧情", "劇情",
+                   "作者", "编剧", "編劇", "标题", "標題", "题目", "題目"}
 # Screenplay words before a colon that name no speaker: captions, inserts, camera directions, episode titles.
 NOT_SPEAKER = re.compile(r"^(?:SUPER|INSERT|TITLE(?: CARD)?|CARD|CHYRON|CAPTION|SUBTITLES?|CLOSE-UP|"
                          r"(?:CLOSE|ANGLE|PUSH|PAN|TRACK|WIDE|BACK)(?: ON| UP| IN| TO)?|INTERCUT(?: WITH)?|MONTAGE|"
@@ -77,7 +93,7 @@ def classify(line: str, in_speech: bool = False) -> str:
         return "heading"
     if TRANSITION.match(stripped):
         return "transition"
-    if stripped[0] in DIRECTION_OPENERS:
+    if stripped[0] in DIRECTION_OPENERS or BRACKETED.match(stripped):
         return "direction"
     if speaker_prefix(stripped) or (line[:1] not in " \t" and stripped.endswith(":")
                                     and TITLE_NAME.match(stripped[:-1]) and not names_no_one(stripped[:-1])):
@@ -110,11 +126,24 @@ def speaker_prefix(stripped: str) -> bool:
     """Whether a line starts with a speaker in capitals and a colon (`HAMLET: To be`). Not a caption or camera
     direction (`SUPER:`, `CLOSE ON:`), nor where what follows is itself in capitals (`EPISODE SIX: THE STRANGER`): a
     trial's screenplay made speakers of them, in the terminal's colours and in Fountain."""
+    cjk = CJK_SPEAKER.match(stripped) or BRACKET_SPEAKER.match(stripped)
+    if cjk is not None:  # not prose's `他说：“你好。”` or `信上写着：明天见。`
+        return not (cjk.group(1) in CJK_NOT_SPEAKER or (stripped[cjk.end():].lstrip()[:1] or "x") in QUOTES
+                    or (cjk.re is CJK_SPEAKER and len(cjk.group(1)) > 1 and cjk.group(1)[-1] in SAYS))
     match = SPEAKER.match(stripped)
     if match is None or match.group(1).upper() != match.group(1) or names_no_one(match.group(1).strip()):
         return False
     rest = stripped[match.end():]
-    return not (sum(c.isalpha() for c in rest) >= 6 and rest.upper() == rest)
+    return not (sum(c.isalpha() for c in rest) >= 6 and rest.upper() == rest != rest.lower())  # cased: not `你好`
+
+
+def speaker_split(line: str) -> tuple[str, int]:
+    """A speaker line's name, and where the name and its mark (`:`, `：`, `】`) end in `line`."""
+    stripped = line.lstrip()
+    match = CJK_SPEAKER.match(stripped) or BRACKET_SPEAKER.match(stripped)
+    if match is not None:
+        return match.group(1), len(line) - len(stripped) + match.end()
+    return line.partition(":")[0].strip(), line.find(":") + 1 if ":" in line else len(line)
 
 
 def undecided(prefix: str) -> bool:
@@ -128,8 +157,15 @@ def undecided(prefix: str) -> bool:
         return True
     if HEADING.match(stripped) or stripped[0] in DIRECTION_OPENERS:
         return False
+    if stripped[0] == "【":  # a speaker's name, or a direction alone on its line: known after the `】`
+        return len(stripped) <= 12 and (stripped.endswith("】") or "】" not in stripped)
+    if PARTIAL_CJK.match(stripped):  # `张三` may go on to `：`, and `张三：` to a quote (prose), `第二` to `场`
+        return True
     title = prefix[:1] not in " \t" and PARTIAL_TITLE_SPEAKER.match(stripped)  # not indented, like `Nurse:`
     return len(stripped) <= 40 and bool(PARTIAL_CUE.match(stripped) or title)
+
+
+PARTIAL_CJK = re.compile(f"^[{CJK}][{CJK}·・]{{0,7}}\\s*(?:[：:]\\s*)?$")
 
 
 def speaker_name(line: str, kind: str | None = None) -> str | None:
@@ -138,7 +174,7 @@ def speaker_name(line: str, kind: str | None = None) -> str | None:
     kind = kind or classify(line)
     stripped = line.strip()
     if kind == "speaker":
-        return stripped.split(":")[0].strip()
+        return speaker_split(stripped)[0]
     if kind == "cue":
         return re.sub(r"\s*\(.*$", "", stripped).strip()
     return None

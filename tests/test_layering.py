@@ -86,7 +86,7 @@ DEPENDENCIES = {
     "ui.messages": set(),
     "ui.sampling": {"documents", "script", "ui.cells", "ui.messages", "ui.script_stream", "ui.terminal"},
     "ui.script_stream": {"script", "ui.cells", "ui.script_styles", "ui.status_row"},
-    "ui.script_styles": set(),
+    "ui.script_styles": {"script"},
     "ui.status_row": {"ui.cells"},
     "ui.terminal": set(),
     "ui.training": {"events", "ui.messages", "ui.terminal"},

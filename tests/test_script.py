@@ -811,3 +811,73 @@ def test_a_programmers_marks_and_docstring_sections_are_no_speakers():
     assert {script.classify(line) for line in ("TODO: split it", "Note: see below", "Args:", "RETURNS", "See Also:",
                                                "XXX", "FIXME: later")} == {"text"}
     assert script.classify("NORA: A note.") == "speaker" and script.classify("NOTARY") == "cue"  # names stay names
+
+
+CHINESE_PLAY = """第一幕
+时间：一九四八年秋，傍晚。
+地点：北平城里一家茶馆。
+
+【幕启】
+（茶馆里坐满了客人。王掌柜在柜台后面算账。）
+王掌柜：今儿个下雨，客人倒不少。
+林秀：掌柜的，来一壶茶。
+王掌柜：您坐，马上就来。
+【林秀】（低声）他还没回来吗？
+罗密欧·蒙太古：我来晚了。
+
+第二场
+林秀：雨停了。
+"""
+
+CHINESE_PROSE = """注意：本文仅供参考。
+他走进房间，看见桌上放着一封信。信上写着：明天早上八点，老地方见。
+时间：晚上八点。
+她笑了笑，没有说话。窗外的雨越下越大。
+"""
+
+
+@pytest.mark.parametrize("line, kind", [
+    ("张三：你好。", "speaker"), ("张三:你好。", "speaker"), ("【李四】你好", "speaker"),
+    ("（他走到窗前）", "direction"), ("【幕启】", "direction"), ("第一幕", "heading"), ("第二场 茶馆", "heading"),
+    ("第3場", "heading"), ("时间：晚上", "text"), ("人物：张三、李四", "text"), ("你好，我是张三。", "text"),
+    ("信上写着：明天见。", "text"), ("他说：“你好。”", "text"), ("老王：「走吧。」", "text"),
+    ("ZHANG: 你好你好你好你好", "speaker"), ("罗密欧·蒙太古：爱", "speaker"), ("ハムレット：生きるべきか", "speaker"),
+    ("第一次见面", "text"),
+])
+def test_a_chinese_or_japanese_plays_lines(line, kind):
+    """A new-user trial, a Chinese play: its speakers (`张三：`, `【李四】`), directions (`（…）`) and scenes (`第一幕`)
+    were plain text on screen and action in Fountain. An ASCII name before CJK speech was no speaker either: its speech
+    has no capitals, which read as a caption in capitals (`EPISODE SIX: THE STRANGER`)."""
+    assert script.classify(line) == kind
+
+
+def test_a_chinese_play_reads_as_a_script_and_is_styled_but_prose_is_not(monkeypatch):
+    from charnn.ui import script_styles
+
+    monkeypatch.setattr(script_styles, "SPEAKERS", {})
+    assert script.looks_like_script(CHINESE_PLAY) and not script.looks_like_script(CHINESE_PROSE)
+    rendered = styled(CHINESE_PLAY)
+    assert ANSI.sub("", rendered) == CHINESE_PLAY  # nothing added or dropped
+    wang = re.findall(r"(\x1b\[[0-9;]*m)王掌柜：\x1b\[0m", rendered)
+    lin = re.findall(r"(\x1b\[[0-9;]*m)(?:林秀：|【林秀】)\x1b\[0m", rendered)
+    assert len(wang) == 2 and len(set(wang)) == 1 and len(lin) == 3 and len(set(lin)) == 1 and wang[0] != lin[0]
+    assert re.search(r"\x1b\[[0-9;]*m罗密欧·蒙太古：\x1b\[0m我来晚了", rendered)
+    assert re.search(r"\x1b\[2;3m（(?:\x1b\[0m\x1b\[2;3m)?茶馆里", rendered)  # dim italic
+    assert re.search(r"\x1b\[2;3m【幕启】", rendered)
+    assert re.search(r"\x1b\[1;4m第一幕", rendered) and re.search(r"\x1b\[1;4m第二场", rendered)
+    assert "时间：一九四八年秋" in ANSI.sub("", rendered) and not re.search(r"\x1b\[[0-9;]*m时间", rendered)
+    assert styled(CHINESE_PROSE) == CHINESE_PROSE
+    assert script.undecided("张三") and script.undecided("第二") and script.undecided("【李四】")
+    assert script.undecided("张三：") and not script.undecided("张三：你") and not script.undecided("你好，")
+    assert not script.undecided("【李四】你")
+    assert ANSI.sub("", styled("他说：“走吧。”\n")) == styled("他说：“走吧。”\n")  # prose speech stays plain
+
+
+def test_fountain_from_a_chinese_play():
+    lines = documents.to_fountain(CHINESE_PLAY).splitlines()
+    assert ".第一幕" in lines and ".第二场" in lines  # forced scene headings
+    at = lines.index("@王掌柜")  # no capitals: a forced cue
+    assert lines[at - 1] == "" and lines[at + 1] == "今儿个下雨，客人倒不少。"
+    assert lines[lines.index("@林秀", at) + 1] == "掌柜的，来一壶茶。"
+    assert "@罗密欧·蒙太古" in lines and "（低声）他还没回来吗？" in lines
+    assert "时间：一九四八年秋，傍晚。" in lines  # front matter stays action

@@ -448,3 +448,25 @@ def test_a_prime_shown_above_a_later_batch_sample_moves_the_status_row_down():
     after = status_out.getvalue()[shown:]
     assert after.startswith(UNDER + "\x1b[2K" + BACK) and after.count("9,000 chars/s") == 1  # erased, then drawn
     assert ANSI.sub("", out.getvalue()) == "[Chorus]\n" and stream.status_shown
+
+
+def test_an_evals_line_gives_the_mean_speed_since_the_eval_before_it():
+    """The last window's speed alone read 32,877 chars/s at an eval beside ~55,000 at the next ones (the thread
+    tuner's one-thread try): the line now gives training's mean since the eval before, while the panel shows the last
+    window's."""
+    def plain_lines(events) -> list[str]:  # stderr not a terminal: one line per eval
+        out = io.StringIO()
+        with TrainView(Console(file=out, force_terminal=False, width=200)) as view:
+            for event in events:
+                view(event)
+        return out.getvalue().splitlines()
+
+    chars = 16 * 64 * 10  # ten steps of TrainConfig's batch
+    assert (started().config.batch_size, started().config.seq_len) == (16, 64)
+    events = [started(), Step(10, 2.0, 1e-3, 9000.0, 1.0, 0.1), Step(20, 1.9, 1e-3, 3000.0, 2.0, 0.2),
+              Evaluated(20, 1.8, 2.6, 1.8, True, "", 0.1)]
+    screen = plain_lines(events)
+    assert f"{2 * chars / (chars / 9000 + chars / 3000):,.0f} chars/s" == "4,500 chars/s"
+    assert "4,500 chars/s  eval 0.1s" in screen[-1]
+    later = plain_lines(events + [Step(30, 1.7, 1e-3, 6000.0, 3.0, 0.3), Evaluated(30, 1.7, 2.5, 1.7, True, "", 0.1)])
+    assert "6,000 chars/s  eval" in later[-1]  # from the eval before on, not the run's start

@@ -7,6 +7,8 @@ import re
 from rich.console import Console
 from rich.style import Style
 
+from charnn import script
+
 SPEAKER_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan",
                    "bright_magenta", "bright_green", "bright_yellow"]
 # Colour by speaker, in the order they first speak: shared by every stream of the process, so that a name keeps its
@@ -44,10 +46,11 @@ class ScriptStyles:
     def line_start(self, text: str, kind: str, line: str) -> str:
         """`text`, the start of a `line` of `kind`, styled. The name comes from the whole line: a prime that ends
         mid-line (`CLARE`) began it, unprinted."""
-        if kind == "speaker":  # `text` ends `line`; its name ends at the line's first colon, maybe before `text`
-            name_end = max(0, line.find(":") + 1 - (len(line) - len(text))) if ":" in line else len(text)
+        if kind == "speaker":  # `text` ends `line`; its name ends with its colon (or `】`), maybe before `text`
+            speaker, end = script.speaker_split(line)
+            name_end = max(0, end - (len(line) - len(text)))
             name, rest = text[:name_end], text[name_end:]
-            return self.styled(name, self.speaker_style(line.partition(":")[0].strip())) + rest
+            return self.styled(name, self.speaker_style(speaker)) + rest
         if kind == "cue":
             return self.styled(text, self.speaker_style(re.sub(r"\s*\(.*$", "", line.strip())))
         return self.styled(text, KIND_STYLES.get(kind, ""))

@@ -37,6 +37,10 @@ class TrainView:
         self.said_threads = False  # that training went on with fewer threads (said once)
         self.stopped_by = "interrupted"  # or "terminated": how a stop is named (the CLI knows its signal)
         self.stop_asked = False  # a Ctrl-C or SIGTERM came before the run's start: its header would follow `stopping`
+        # Training since the last eval: (step counted to, chars, seconds), for the eval line's mean speed. The last
+        # window's alone (the panel's) read 32,877 chars/s beside ~55,000 at the next evals, where it was the thread
+        # tuner's one-thread try (threads.py), and a user could not tell why.
+        self.trained = (0, 0, 0.0)
 
     def __enter__(self) -> TrainView:
         if self.live_mode:
@@ -63,7 +67,7 @@ class TrainView:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Started):
-            self.started = event
+            self.started, self.trained = event, (event.start_step, 0, 0.0)
             if self.stop_asked:  # `stopping before training begins`, then no step: the header would say what is not
                 return
             self.log(self.describe_start(event))
@@ -72,6 +76,10 @@ class TrainView:
                          "model writes (a corpus of 10,000 characters or more gives a steadier one)")
         elif isinstance(event, Step):
             self.last_step = event
+            if self.started and event.chars_per_second > 0:
+                counted, chars, seconds = self.trained
+                window = (event.step - counted) * self.started.config.batch_size * self.started.config.seq_len
+                self.trained = (event.step, chars + window, seconds + window / event.chars_per_second)
             most = self.started.threads if self.started else None
             if most and event.threads and event.threads < most and not self.said_threads:
                 self.said_threads = True
@@ -92,7 +100,8 @@ class TrainView:
             if self.live is not None:  # before the line: printing redraws the panel as last drawn, `evaluating…` and
                 self.live.update(self.render(), refresh=True)  # the best before, beside the line's new best (a trial)
             self.log(f"step {event.step:>7,}  val {loss_text(event.val_loss)}{mark}  "
-                     f"train {self.train_loss()}  {self.speed()}  eval {event.seconds:.1f}s")
+                     f"train {self.train_loss()}  {self.mean_speed()}  eval {event.seconds:.1f}s")
+            self.trained = (self.trained[0], 0, 0.0)
         elif isinstance(event, Finished):
             self.finished = event
             if self.live is None:
@@ -148,11 +157,18 @@ class TrainView:
         return f"{self.last_step.loss:.4f}" if self.last_step else "–"
 
     def speed(self) -> str:
+        """The last window's chars/s, and the threads it ran on where they are fewer than the run's most."""
         if self.last_step is None:
             return ""
         fewer = self.last_step.threads and self.started and self.last_step.threads < (self.started.threads or 0)
         threads = f" ({self.last_step.threads} thread{'s' * (self.last_step.threads != 1)})" if fewer else ""
         return f"{self.last_step.chars_per_second:,.0f} chars/s{threads}"
+
+    def mean_speed(self) -> str:
+        """`speed`, but training's mean chars/s since the last eval: for an eval's line."""
+        _, chars, seconds = self.trained
+        last = self.speed()
+        return f"{chars / seconds:,.0f} chars/s{last[last.index(' chars/s') + 8:]}" if chars and seconds else last
 
     def eta(self) -> float:
         step, started = self.last_step, self.started
