@@ -18,7 +18,7 @@ import torch
 
 from charnn import script
 from charnn.batch_rows import BatchRows
-from charnn.drawing import Generators, batch_noise, check_sampling, draw
+from charnn.drawing import Generators, batch_noise, check_sampling, draw, numbers_per_draw
 from charnn.drawing import sample_next as sample_next  # importable from here too, its home until 2026-11-27
 from charnn.model import CharRNN
 from charnn.stepper import stepper_for
@@ -82,13 +82,13 @@ def stream_ids(model: CharRNN, prime_ids: list[int], length: int, num_samples: i
     logits, state = prime_state(model, prime_ids, num_samples, device)  # then one cheap step per character
     step, state = stepper_for(model, state, precision)
     logits = logits.float().cpu().numpy()  # (B, V)
-    block_steps = max(1, min(1024, NOISE_BLOCK // logits.size))
+    block_steps = max(1, min(1024, NOISE_BLOCK // (len(logits) * numbers_per_draw(logits.shape[1]))))
     tuning = tuned_threads(most_threads if device.type == "cpu" else None, window_seconds=SAMPLING_WINDOW)
     try:
         with tuning as tuner:
             for position in range(length):
                 if position % block_steps == 0:  # one generator call per block of characters
-                    noise = batch_noise(min(block_steps, length - position), *logits.shape, generator)  # (S, B, V)
+                    noise = batch_noise(min(block_steps, length - position), *logits.shape, generator)  # (S, B, N)
                 next_ids = draw(logits, temperature, top_k, top_p, noise[position % block_steps])  # (B,)
                 yield next_ids
                 if position + 1 < length and tuner is None:  # no step after the last character
