@@ -65,6 +65,10 @@ def to_fountain(text: str) -> str:
         elif kind == "cue":
             blank_before()
             out.append(stripped)
+        elif kind == "direction" and stripped[0] in "（【":  # no parenthetical in Fountain: action, not speech
+            blank_before()
+            out.append(stripped)
+            out.append("")
         else:
             out.append(stripped if kind == "direction" else line.rstrip())
     document = "\n".join(out).strip("\n")

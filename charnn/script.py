@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 
+# An act or scene of a Chinese or Japanese play (第一幕, 第二场) ends its word: 第一场雪 is "the first snow".
 HEADING = re.compile(r"^(INT\.|EXT\.|INT/EXT\.?|I/E\.?|EST\.|ACT\s+[IVXLC\d]+\b|SCENE\s+[IVXLC\d]+\b|"
-                     r"第[一二三四五六七八九十百零〇两\d０-９]+[幕场場景])")
+                     r"第[一二三四五六七八九十百零〇两\d０-９]+[幕场場景](?=[\s：:.．、　（(，,。第]|$))")
 TRANSITION = re.compile(r"^(?:[A-Z][A-Z ]*\bTO:|FADE (?:IN|OUT)[:.]?|FADE TO BLACK\.?|THE END\.?)\s*$")
 # A name in capitals (letters, spaces, apostrophes, dots, hyphens), then optional (V.O.) / (CONT'D).
 CUE = re.compile(r"^[A-Z][A-Z0-9 .'\-À-Þ]{0,38}?(?:\s*\([A-Z.' ]+\))?\s*$")
@@ -37,16 +38,19 @@ DIRECTION_OPENERS = "([_（"
 # A Chinese or Japanese play (a new-user trial: a Chinese play read as plain text, on screen and in Fountain). A name
 # of up to 8 CJK characters (a middle dot in translated names: 罗密欧·蒙太古) and a colon, full-width or not; or a
 # name in 【】 with the line's words after it (【幕启】 alone on its line is a direction).
-CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+CJK = "\u3005\u3007\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"  # 々 and 〇 too: 佐々木
 CJK_SPEAKER = re.compile(f"^([{CJK}][{CJK}·・]{{0,7}})\\s*[：:]")
 BRACKET_SPEAKER = re.compile("^【([^】\\s]{1,10})】(?=.*\\S)")
 BRACKETED = re.compile("^【[^】]*】$")
 QUOTES = "“「『\"'‘"  # prose quotes speech after its colon; a play does not
-SAYS = "说說道着著曰"  # nor does it name a speaker with a verb: 他说, 笑道, 写着
-# What a Chinese or Japanese play's front matter puts before a colon: time, place, characters, set, notes.
-CJK_NOT_SPEAKER = {"时间", "時間", "地点", "地點", "場所", "人物", "登场人物", "出场人物", "登場人物", "场景", "場景",
-                   "布景", "背景", "注", "注意", "备注", "備註", "说明", "說明", "提示", "简介", "簡介", "剧情", "劇情",
-                   "作者", "编剧", "編劇", "标题", "標題", "题目", "題目"}
+SAYS = "说說道着著曰是"  # nor does it name a speaker with a verb: 他说, 笑道, 写着, 答案是
+# What a Chinese or Japanese play's front matter, a song's credits and sections, or prose put before a colon.
+CJK_NOT_SPEAKER = {"时间", "時間", "时", "時", "地点", "地點", "地", "場所", "人物", "人物表", "登场人物", "出场人物",
+                   "剧中人物", "劇中人物", "登場人物", "场景", "場景", "布景", "背景", "注", "注意", "备注", "備註",
+                   "说明", "說明", "提示", "简介", "簡介", "剧情", "劇情", "作者", "编剧", "編劇", "标题", "標題",
+                   "题目", "題目", "作词", "作詞", "作曲", "编曲", "編曲", "演唱", "原唱", "歌手", "制作人", "製作人",
+                   "主歌", "副歌", "前奏", "间奏", "間奏", "尾奏", "例如", "比如", "譬如", "网址", "網址", "地址",
+                   "电话", "電話", "邮箱", "郵箱"}
 # Screenplay words before a colon that name no speaker: captions, inserts, camera directions, episode titles.
 NOT_SPEAKER = re.compile(r"^(?:SUPER|INSERT|TITLE(?: CARD)?|CARD|CHYRON|CAPTION|SUBTITLES?|CLOSE-UP|"
                          r"(?:CLOSE|ANGLE|PUSH|PAN|TRACK|WIDE|BACK)(?: ON| UP| IN| TO)?|INTERCUT(?: WITH)?|MONTAGE|"
@@ -155,12 +159,12 @@ def undecided(prefix: str) -> bool:
     stripped = prefix.lstrip()
     if not stripped:
         return True
+    if PARTIAL_CJK.match(stripped):  # `张三` may go on to `：`, `张三：` to a quote (prose), `第一场` to `雪`
+        return True
     if HEADING.match(stripped) or stripped[0] in DIRECTION_OPENERS:
         return False
-    if stripped[0] == "【":  # a speaker's name, or a direction alone on its line: known after the `】`
-        return len(stripped) <= 12 and (stripped.endswith("】") or "】" not in stripped)
-    if PARTIAL_CJK.match(stripped):  # `张三` may go on to `：`, and `张三：` to a quote (prose), `第二` to `场`
-        return True
+    if stripped[0] == "【":  # a speaker's name, or a direction alone on its line: known after the `】` and a word
+        return len(stripped) <= 40 and (stripped.rstrip().endswith("】") or "】" not in stripped)
     title = prefix[:1] not in " \t" and PARTIAL_TITLE_SPEAKER.match(stripped)  # not indented, like `Nurse:`
     return len(stripped) <= 40 and bool(PARTIAL_CUE.match(stripped) or title)
 

@@ -842,7 +842,9 @@ CHINESE_PROSE = """注意：本文仅供参考。
     ("第3場", "heading"), ("时间：晚上", "text"), ("人物：张三、李四", "text"), ("你好，我是张三。", "text"),
     ("信上写着：明天见。", "text"), ("他说：“你好。”", "text"), ("老王：「走吧。」", "text"),
     ("ZHANG: 你好你好你好你好", "speaker"), ("罗密欧·蒙太古：爱", "speaker"), ("ハムレット：生きるべきか", "speaker"),
-    ("第一次见面", "text"),
+    ("第一次见面", "text"), ("第一场雪下了一夜。", "text"), ("第一幕：茶馆", "heading"), ("第一幕第一场", "heading"),
+    ("第一幕（1898年初秋）", "heading"), ("第二场。", "heading"), ("佐々木：こんにちは", "speaker"),
+    ("作词：周杰伦", "text"), ("副歌：", "text"), ("答案是：不知道。", "text"), ("例如：苹果、香蕉", "text"),
 ])
 def test_a_chinese_or_japanese_plays_lines(line, kind):
     """A new-user trial, a Chinese play: its speakers (`张三：`, `【李四】`), directions (`（…）`) and scenes (`第一幕`)
@@ -869,7 +871,12 @@ def test_a_chinese_play_reads_as_a_script_and_is_styled_but_prose_is_not(monkeyp
     assert styled(CHINESE_PROSE) == CHINESE_PROSE
     assert script.undecided("张三") and script.undecided("第二") and script.undecided("【李四】")
     assert script.undecided("张三：") and not script.undecided("张三：你") and not script.undecided("你好，")
-    assert not script.undecided("【李四】你")
+    assert not script.undecided("【李四】你") and script.undecided("第一场") and not script.undecided("第二场 茶")
+    assert styled("第一场雪下了一夜。\n") == "第一场雪下了一夜。\n"  # the first snow: no heading, even as it streams
+    # As streamed, as `classify` reads the whole line (a review): a space after the name, a long direction, CRLF.
+    assert re.match(r"\x1b\[1;[0-9;]*m【李四】\x1b\[0m 你好", styled("【李四】 你好\n"))
+    for direction in ("【幕启。舞台上一片漆黑，远处传来钟声，众人慢慢走上台来。】\n", "【幕启】 \n", "【幕启】\r\n"):
+        assert styled(direction).startswith("\x1b[2;3m【"), direction
     assert ANSI.sub("", styled("他说：“走吧。”\n")) == styled("他说：“走吧。”\n")  # prose speech stays plain
 
 
@@ -881,3 +888,5 @@ def test_fountain_from_a_chinese_play():
     assert lines[lines.index("@林秀", at) + 1] == "掌柜的，来一壶茶。"
     assert "@罗密欧·蒙太古" in lines and "（低声）他还没回来吗？" in lines
     assert "时间：一九四八年秋，傍晚。" in lines  # front matter stays action
+    after = documents.to_fountain("张三：你好。\n（他走到窗前）\n李四：嗯。\n").splitlines()
+    assert after == ["@张三", "你好。", "", "（他走到窗前）", "", "@李四", "嗯。"]  # action, not 张三's speech

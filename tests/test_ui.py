@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import io
 import re
 import sys
@@ -126,6 +127,12 @@ def test_validation_that_got_worse_at_the_end_is_explained():
     assert "overfitting" not in run_view(evals(1.5, 1.3253, 1.33, 1.3566))  # the README's screenplay: 2.4%, quiet
     assert "overfitting" not in run_view(evals(0.30, 0.20, 0.1716, 0.1900))  # one eval: could be noise
     assert "overfitting" not in run_view(evals(0.30, 0.20, 0.19, 0.18))  # still improving
+    assert said.endswith("best.pt keeps the best; more --dropout or a smaller model may score better")
+    # Dropout already high (a trial's 35 KB play: 1×128, dropout 0.4 from the preset): more of it is no advice.
+    high = dataclasses.replace(started(), model_config=ModelConfig(60, dropout=0.4))
+    events = evals(0.30, 0.20, 0.1716, 0.175, 0.1807)
+    said = " ".join(run_view([high, *events[1:]]).split())
+    assert said.endswith("best.pt keeps the best; more text to train on would help most")
 
 
 def test_emoji_in_the_preview_take_the_cells_rich_gave_them():
