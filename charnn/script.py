@@ -127,7 +127,8 @@ def kinds(lines: list[str]) -> list[str]:
 
 
 def speaker_prefix(stripped: str) -> bool:
-    """Whether a line starts with a speaker in capitals and a colon (`HAMLET: To be`). Not a caption or camera
+    """Whether a line starts with a speaker in capitals and a colon (`HAMLET: To be`), or a Chinese or Japanese play's
+    (`张三：`, `【李四】`: no capitals there; not front matter or prose, above). Not a caption or camera
     direction (`SUPER:`, `CLOSE ON:`), nor where what follows is itself in capitals (`EPISODE SIX: THE STRANGER`): a
     trial's screenplay made speakers of them, in the terminal's colours and in Fountain."""
     cjk = CJK_SPEAKER.match(stripped) or BRACKET_SPEAKER.match(stripped)
