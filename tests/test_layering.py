@@ -89,7 +89,8 @@ DEPENDENCIES = {
     "ui.script_styles": {"script"},
     "ui.status_row": {"ui.cells"},
     "ui.terminal": set(),
-    "ui.training": {"events", "ui.messages", "ui.terminal"},
+    "ui.run_lines": {"events", "ui.messages"},
+    "ui.training": {"events", "ui.cells", "ui.messages", "ui.run_lines", "ui.terminal"},
     "vocab": {"errors"},
 }
 

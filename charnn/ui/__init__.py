@@ -4,7 +4,7 @@ Generated text goes to stdout as plain characters (never through Rich markup: co
 `[Exeunt]` and `:smile:`). Progress, info and errors go to stderr. When stderr is not a terminal
 the training view degrades to one plain line per eval, fit for CI logs and files.
 
-messages: the stderr console, errors, info, the prompt · training: the training view ·
+messages: the stderr console, errors, info, the prompt · training: the training view · run_lines: its lines ·
 script_stream: text styled as a play or screenplay · status_row: the status row under that text ·
 sampling: streams, status line, headers · batch: a batch's samples as they are made · terminal: control
 pictures, cursor columns, keys unechoed, where stdout goes.
@@ -13,7 +13,7 @@ pictures, cursor columns, keys unechoed, where stdout goes.
 from __future__ import annotations
 
 from charnn.ui.batch import BatchStream, show_fountain
-from charnn.ui.cells import cells_after
+from charnn.ui.cells import cells_after, steady_width
 from charnn.ui.messages import Progress, ask, duration, error, info, loss_text, show_info, stderr
 from charnn.ui.sampling import (
     PlainStream,
@@ -29,7 +29,7 @@ from charnn.ui.sampling import (
 )
 from charnn.ui.script_stream import ScriptStream
 from charnn.ui.terminal import UnechoedKeys, echoes_keys, shares_stdout
-from charnn.ui.training import TrainView, steady_width
+from charnn.ui.training import TrainView
 
 __all__ = ["BatchStream", "PlainStream", "Progress", "SampleStatus", "ScriptStream", "Spinner", "TrainView",
            "UnechoedKeys", "ask",

@@ -3,6 +3,8 @@ the characters whose width terminals disagree on, and a status row fitted to a w
 
 from __future__ import annotations
 
+import re
+
 from rich.cells import cell_len
 
 
@@ -62,3 +64,15 @@ def fitted(status: str, width: int, separator: str = " · ") -> str:
     while len(fields) > 1 and cell_len(separator.join(fields)) > width - 1:
         fields.pop(0)
     return separator.join(fields)[: max(0, width - 1)]
+
+
+# Zero-width joiners, variation selectors and skin-tone modifiers. Rich 15 measures 👨‍👩‍👧 and 👍🏽 as one emoji
+# (2 cells), as terminals that cluster graphemes draw them; tmux and many others draw each part (6 and 4 cells).
+# A live panel measured short leaves copies of its top border behind at every redraw (a new-user trial, an emoji
+# corpus). Without these characters every terminal and Rich agree: each emoji stands alone.
+UNSTEADY_WIDTH = re.compile("[\u200d\ufe00-\ufe0f\U0001f3fb-\U0001f3ff]")
+
+
+def steady_width(text: str) -> str:
+    """`text` for a Rich layout (the training panel's preview), without the characters above."""
+    return UNSTEADY_WIDTH.sub("", text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import sys
 
 from rich.console import Console, Group
@@ -14,7 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from charnn.events import Evaluated, Evaluating, Event, Finished, Saved, Started, Step
+from charnn.ui.cells import steady_width
 from charnn.ui.messages import duration, loss_text, stderr
+from charnn.ui.run_lines import finish_line, overfitting_line, start_line
 from charnn.ui.terminal import UnechoedKeys
 
 FEW_VAL_CHARS = 1000  # fewer held-out characters than this: their loss is mostly noise
@@ -70,7 +71,7 @@ class TrainView:
             self.started, self.trained = event, (event.start_step, 0, 0.0)
             if self.stop_asked:  # `stopping before training begins`, then no step: the header would say what is not
                 return
-            self.log(self.describe_start(event))
+            self.log(start_line(event))
             if event.val_chars < FEW_VAL_CHARS:  # a trial's 288-character corpus showed "best val 0.1262 nats", on 28
                 self.log(f"only {event.val_chars:,} validation characters: their loss says little of how well the "
                          "model writes (a corpus of 10,000 characters or more gives a steadier one)")
@@ -112,51 +113,9 @@ class TrainView:
     def log(self, line: str) -> None:
         self.console.print(Text(line), soft_wrap=True)
 
-    def describe_start(self, event: Started) -> str:
-        m, c = event.model_config, event.config
-        resumed = f", resumed at step {event.start_step:,}" if event.start_step else ""
-        target = " and ".join(filter(None, [f"{c.steps:,} step{'s' * (c.steps != 1)}" if c.steps else "",
-                                             duration(c.time_budget) if c.time_budget else ""]))
-        sampled = (f" (each eval scores {c.eval_chars:,} of them, spread over the split; `charnn eval` scores all)"
-                   if c.eval_chars and c.eval_chars < event.val_chars else "")
-        regularised = "".join([f", dropout {m.dropout:g}" if m.dropout else "",
-                               f", weight dropout {m.weight_dropout:g}" if m.weight_dropout else ""])
-        return (f"training {m.num_layers}×{m.hidden_size} {m.cell.upper()} ({event.num_parameters / 1e6:.2f}M "
-                f"params, vocab {m.vocab_size}{regularised}) on {event.device}/{event.precision}, batch {c.batch_size}×"
-                f"{c.seq_len}, {event.train_chars:,} train / {event.val_chars:,} val chars{sampled}, target {target}"
-                f"{resumed} → {event.run_dir}")
-
     def describe_finish(self, event: Finished) -> str:
-        first = event.step  # nothing was trained by this call, so its first step is its last
-        if event.reason == "interrupted" and not event.steps_trained:  # train.py saves nothing then
-            return (f"stopped ({self.stopped_by}) before the first step; nothing was saved" if first == 0 else
-                    f"stopped ({self.stopped_by}) before a step was trained; the run is as it was at step {first:,}")
-        if event.reason == "time" and not event.steps_trained:  # nor then (a new-user trial: `--time 2s`)
-            return ("finished (time) before the first step: starting up took the whole budget; nothing was saved — "
-                    "give a longer --time (30s or more)" if first == 0 else
-                    f"finished (time) before a step was trained: starting up took the time left; the run is as it "
-                    f"was at step {first:,} — give a longer --time")
-        verb = f"stopped ({self.stopped_by})" if event.reason == "interrupted" else f"finished ({event.reason})"
-        line = (f"{verb} at step {event.step:,} after {duration(event.elapsed)}; best val "
-                f"{loss_text(event.best_val_loss)}; run folder {event.run_dir}")
-        return line + self.overfitting()
-
-    def overfitting(self) -> str:
-        """A word where validation got worse for the run's last evals, the last 3% or more above the best (a trial's
-        GRU bottomed at step 750 of 2,000 and rose 5% after it, and only the best loss was said): for a learner, what
-        it means and what helps."""
-        worse = self.worse_after_best
-        if self.best_step is None or len(worse) < 2 or not math.isfinite(self.last_eval.best_val_loss) or (
-                worse[-1] < self.last_eval.best_val_loss * 1.03):  # the README's 3-minute screenplay: 2.4%, left quiet
-            return ""
-        # Where dropout is already high (the preset gives 0.4 to a corpus read hundreds of times), more of it is no
-        # advice: a trial's 35 KB play overfit at 1×128, dropout 0.4 and weight dropout 0.5, and was told to add some.
-        high = self.started is not None and self.started.model_config.dropout >= 0.4
-        helps = ("more text to train on would help most" if high else
-                 "more --dropout or a smaller model may score better")
-        return (f"\nvalidation was best at step {self.best_step:,}; the {len(worse)} evals after it were worse (last "
-                f"{loss_text(worse[-1])}): the model began to fit its training text more than text like it "
-                f"(overfitting). best.pt keeps the best; {helps}")
+        return finish_line(event, self.stopped_by,
+                           overfitting_line(self.best_step, self.worse_after_best, self.last_eval, self.started))
 
     def train_loss(self) -> str:
         return f"{self.last_step.loss:.4f}" if self.last_step else "–"
@@ -233,15 +192,3 @@ class TrainView:
         # border behind (a new-user trial, tmux).
         width = self.console.width - 2 if self.console.width > 20 else None
         return Panel(Group(*parts), title=title, title_align="left", border_style="cyan", width=width)
-
-
-# Zero-width joiners, variation selectors and skin-tone modifiers. Rich 15 measures 👨‍👩‍👧 and 👍🏽 as one emoji
-# (2 cells), as terminals that cluster graphemes draw them; tmux and many others draw each part (6 and 4 cells).
-# A live panel measured short leaves copies of its top border behind at every redraw (a new-user trial, an emoji
-# corpus). Without these characters every terminal and Rich agree: each emoji stands alone.
-UNSTEADY_WIDTH = re.compile("[\u200d\ufe00-\ufe0f\U0001f3fb-\U0001f3ff]")
-
-
-def steady_width(text: str) -> str:
-    """`text` for a Rich layout (the training panel's preview), without the characters above."""
-    return UNSTEADY_WIDTH.sub("", text)
