@@ -125,8 +125,10 @@ def train(
             mean, since_eval[:] = since_eval[0] / since_eval[1] if since_eval[1] else math.nan, [0.0, 0]
             return mean
         # step_seconds: typical seconds per step, the fastest window so far (the fastest, not the last: one
-        # window slowed by another program must not end a budget early). evaluated_when: elapsed() then.
-        step_seconds, evaluated_at, evaluated_when = 0.0, None, spent
+        # window slowed by another program must not end a budget early). evaluated_when: elapsed() then; at first,
+        # now: timed from the command's start, a short run's first eval came at step 1, start-up having taken longer
+        # than an eval's interval (5 s of a 40 s run on machine D: `import torch`, and torch._dynamo at the first step).
+        step_seconds, evaluated_at, evaluated_when = 0.0, None, elapsed()
 
         def report_window(progress: float) -> float:
             """The window's mean loss, checked, and its speed to the view; seconds a step in it, its timed steps'

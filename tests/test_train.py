@@ -525,6 +525,16 @@ def test_one_slow_eval_does_not_put_the_next_ones_off(tmp_path, short_corpus, mo
     assert len(calls) >= 4, calls  # two before the slow one's gap would have ended the run, and the final one
 
 
+def test_the_first_eval_by_the_clock_is_timed_from_trainings_start(tmp_path, short_corpus, optimizer_imported):
+    """A 40-second run on a slow machine evaluated at step 1: its start-up (`import torch`, the preset) took longer than
+    an eval's interval, which was timed from the command's start."""
+    config = tiny_train_config(steps=None, time_budget=4.0, eval_every=1_000_000, eval_seconds=0.5, log_every=10_000,
+                               preview_chars=0)
+    run = train_run(tmp_path / "run", short_corpus, config=config, started_at=time.monotonic() - 1.5)
+    evals = [e.step for e in run.events if isinstance(e, Evaluated)]
+    assert len(evals) >= 3 and evals[0] > 1, evals
+
+
 def test_steps_and_budget_both_given_steps_win(tmp_path, short_corpus):
     run = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=4, time_budget=3600.0))
     assert run.events[-1].reason == "steps" and run.events[-1].step == 4
