@@ -125,9 +125,9 @@ def train(
             mean, since_eval[:] = since_eval[0] / since_eval[1] if since_eval[1] else math.nan, [0.0, 0]
             return mean
         # step_seconds: typical seconds per step, the fastest window so far (the fastest, not the last: one
-        # window slowed by another program must not end a budget early). evaluated_when: elapsed() then; at first,
-        # now: timed from the command's start, a short run's first eval came at step 1, start-up having taken longer
-        # than an eval's interval (5 s of a 40 s run on machine D: `import torch`, and torch._dynamo at the first step).
+        # window slowed by another program must not end a budget early). evaluated_when: elapsed() then, and at first
+        # now, when training starts (from the command's start, a 40 s run on machine D evaluated at step 1: start-up
+        # took longer than the 5 s between evals).
         step_seconds, evaluated_at, evaluated_when = 0.0, None, elapsed()
 
         def report_window(progress: float) -> float:

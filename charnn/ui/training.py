@@ -120,19 +120,19 @@ class TrainView:
     def train_loss(self) -> str:
         return f"{self.last_step.loss:.4f}" if self.last_step else "–"
 
-    def speed(self) -> str:
-        """The last window's chars/s, and the threads it ran on where they are fewer than the run's most."""
+    def speed(self, chars_per_second: float | None = None) -> str:
+        """The last window's chars/s (or `chars_per_second`), and the threads the last window ran on where they are
+        fewer than the run's most."""
         if self.last_step is None:
             return ""
         fewer = self.last_step.threads and self.started and self.last_step.threads < (self.started.threads or 0)
         threads = f" ({self.last_step.threads} thread{'s' * (self.last_step.threads != 1)})" if fewer else ""
-        return f"{self.last_step.chars_per_second:,.0f} chars/s{threads}"
+        return f"{chars_per_second or self.last_step.chars_per_second:,.0f} chars/s{threads}"
 
     def mean_speed(self) -> str:
         """`speed`, but training's mean chars/s since the last eval: for an eval's line."""
         _, chars, seconds = self.trained
-        last = self.speed()
-        return f"{chars / seconds:,.0f} chars/s{last[last.index(' chars/s') + 8:]}" if chars and seconds else last
+        return self.speed(chars / seconds if chars and seconds else None)
 
     def eta(self) -> float:
         step, started = self.last_step, self.started
