@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from charnn import checkpoint
 from charnn.errors import CharnnError
 from charnn.run_lock import RunLock, holds_run, in_use, make_run_folder
 
@@ -48,6 +47,7 @@ def claim_new_run_folder(base: Path) -> RunLock:
 
 def trained_on(run_dir: Path) -> str | None:
     """The corpus file name the run in `run_dir` was trained on (None if no checkpoint there says)."""
+    from charnn import checkpoint  # here and below: it loads torch (~2 s), which `resolve`'s errors need not wait for
     for name in ("best.pt", "latest.pt"):  # best.pt holds the weights only: about a third of latest.pt
         try:
             return checkpoint.load(Path(run_dir) / name)["corpus"]
@@ -124,6 +124,7 @@ def check_can_start(run_dir: Path) -> None:
 
 def resumable(payload: dict, run_dir: Path) -> str:
     """What `charnn info` says of resuming: a run folder's best.pt holds weights only, its latest.pt more."""
+    from charnn import checkpoint
     if "optimizer" in payload:
         return "yes (has optimizer state)"
     latest = run_dir / "latest.pt"
@@ -140,6 +141,8 @@ def resolve(path: str | Path | None) -> Path:
     """A checkpoint file from a user's argument: a file, a run folder, or None (newest run/bundled)."""
     if path is not None:
         path = Path(path)
+        if not path.exists():  # here, not in checkpoint.load alone: a typo is told before torch loads (~2 s)
+            raise CharnnError(f"checkpoint {path} does not exist — pass a .pt file or a run folder")
         if path.is_dir():
             for name in ("best.pt", "latest.pt"):
                 if (path / name).exists():
@@ -165,6 +168,8 @@ def stopped_short(run_dir: Path) -> tuple[float, float, str] | None:
     """How far short of its target the run in `run_dir` stopped, by its latest.pt: (done, target, "time" or
     "steps"), where it was stopped (Ctrl-C) before 90% of its time or before its steps; None where it was not, or
     where that cannot be read. (Two trials sampled a run stopped after 20 seconds, the newest, for a finished one.)"""
+    from charnn import checkpoint
+
     if in_use(run_dir):  # training now, in another terminal: not stopped
         return None
     try:
@@ -185,6 +190,7 @@ def stopped_short(run_dir: Path) -> tuple[float, float, str] | None:
 def load_model(path: str | Path | None = None, device: str = "cpu"):
     """(model in eval mode on `device`, its Vocab) from a checkpoint file or run folder (its best.pt), as `charnn
     sample --checkpoint` finds it; None: the newest run under checkpoints/, else the bundled model."""
+    from charnn import checkpoint
     from charnn.vocab import Vocab
 
     found = resolve(path)
@@ -196,6 +202,8 @@ def best_saved(run_dir: Path, latest: dict) -> float:
     """The validation loss of the model in `run_dir`/best.pt, where it is of the run `latest` (the payload of its
     latest.pt) saved: same model, vocabulary and corpus (its length and digest). Else inf (none, unreadable, or
     another run's)."""
+    from charnn import checkpoint
+
     try:
         best = checkpoint.load(Path(run_dir) / "best.pt")
         if any(best.get(key) != latest.get(key) for key in ("model_config", "vocab", "corpus_chars")):

@@ -20,11 +20,12 @@ def info(path: Annotated[Path | None, typer.Argument(
         help="A checkpoint .pt file or a run folder (default: the newest run under checkpoints/, else the bundled "
              "model, as `charnn sample` takes).", metavar="PATH", show_default=False)] = None):
     """Show a checkpoint's model, vocabulary, step and validation loss."""
-    from charnn import checkpoint as checkpoints
     from charnn import runs, ui
 
     try:
-        file = runs.resolve(path)
+        file = runs.resolve(path)  # before torch loads: a mistyped path is told at once, not after ~2 s
+        from charnn import checkpoint as checkpoints
+
         payload = checkpoints.load(file)
         model = checkpoints.build_model(payload, file, finite=False)  # shown with a warning below
     except CharnnError as problem:
@@ -89,11 +90,8 @@ def evaluate_command(
         raise typer.BadParameter("must be strict or replace", param_hint="'--errors'")
     import json
 
-    from charnn import checkpoint as checkpoints
     from charnn import runs, ui
     from charnn.data import ReadOptions, check_corpus_path
-    from charnn.evaluation import LN2, evaluate
-    from charnn.precision import check_precision
     from charnn.runs import newest_trained_on, trained_on
     from charnn.vocab import Vocab
 
@@ -113,6 +111,10 @@ def evaluate_command(
                 raise CharnnError(f"no run trained on {corpus.name} under {runs.USER_RUNS}/ — give "
                                   "--checkpoint" + (f" (the newest run: --checkpoint {newest[0]})" if newest else ""))
         file = runs.resolve(checkpoint)
+        from charnn import checkpoint as checkpoints  # torch (~2 s), after the paths' checks
+        from charnn.evaluation import LN2, evaluate
+        from charnn.precision import check_precision
+
         payload = checkpoints.load(file)
         torch_device = resolve_device(device)
         model = checkpoints.build_model(payload, file).to(torch_device)

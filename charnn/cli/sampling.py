@@ -90,13 +90,8 @@ def sample(
         raise typer.BadParameter("takes its primes from the terminal and writes one stream there; leave out "
                                  "--num-samples, --output, --format, --prime and --prime-file",
                                  param_hint="'--interactive'")
-    import torch
-
-    from charnn import checkpoint as checkpoints
     from charnn import documents, runs, ui
     from charnn.batch_rows import BatchRows
-    from charnn.drawing import check_controls, sample_seeds
-    from charnn.sample import generate, generate_batch, writes_script
     from charnn.vocab import Vocab, listed, typed_breaks, unseen_note
 
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
@@ -119,6 +114,12 @@ def sample(
             if output is not None:  # before any generating: a long sample must not be lost to a typo here
                 check_writable(output, replace=force)
             path = runs.resolve(checkpoint)
+            import torch  # after the paths' checks: a mistyped one is told at once, not after torch's ~2 s
+
+            from charnn import checkpoint as checkpoints
+            from charnn.drawing import check_controls, sample_seeds
+            from charnn.sample import generate, generate_batch, writes_script
+
             payload = checkpoints.load(path)
             torch_device = resolve_device(device)
             model = checkpoints.build_model(payload, path).to(torch_device)

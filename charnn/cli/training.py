@@ -107,14 +107,16 @@ the target (--steps/--time) when neither is given.
     run_dir = out
 
     from charnn import ui
-    from charnn.data import ReadOptions
+    from charnn.data import ReadOptions, check_corpus_path
     from charnn.encodings import misread_note
-    from charnn.planning import DEFAULT_BUDGET, plan_run
     from charnn.run_lock import check_can_make
-    from charnn.train import train as run_training
 
     stop = StopFlag()
     try:
+        check_corpus_path(corpus)  # before torch loads (~2 s): a mistyped name is told at once
+        from charnn.planning import DEFAULT_BUDGET, plan_run
+        from charnn.train import train as run_training
+
         torch_device = resolve_device(device)
         most_threads = set_threads(threads, torch_device)
         if not resume:  # without --out: checkpoints/<corpus name>, or -2, -3 … where that holds a run (a review)
