@@ -179,15 +179,12 @@ def train(
             else:
                 timed_steps += 1
             # An eval is due every eval_every steps, or, where the preset planned the run's evals by the clock,
-            # every eval_seconds: the speed estimate behind a step count can be far off. Never more often than
-            # 20 evals' time apart, so that evals take ≤ 5% of the run.
+            # every eval_seconds: the speed estimate behind a step count can be far off (never more often than 20
+            # evals' time apart, nor just before the final eval: Recorder.clock_eval_due).
             if config.eval_seconds is None:
                 eval_due = step % config.eval_every == 0
             else:
-                # (The fastest eval: one slowed by another program put the next 20× its time off, the rest of a
-                # 3-minute run in a new-user trial.)
-                fastest = run.fastest_eval if math.isfinite(run.fastest_eval) else 0.0
-                eval_due = elapsed() - evaluated_when >= max(config.eval_seconds, 20 * fastest)
+                eval_due = run.clock_eval_due(elapsed(), evaluated_when, step, step_seconds, len(val_ids))
             if step % config.log_every == 0 or eval_due:  # an eval closes the window: checked, and timed apart
                 step_seconds = min(step_seconds or math.inf, report_window(progress))
                 window_loss.zero_()

@@ -535,6 +535,27 @@ def test_the_first_eval_by_the_clock_is_timed_from_trainings_start(tmp_path, sho
     assert len(evals) >= 3 and evals[0] > 1, evals
 
 
+def test_no_clock_eval_comes_just_before_the_final_one(tmp_path, short_corpus, monkeypatch, optimizer_imported):
+    """A 40-second run evaluated at steps 969 and 983: its last eval by the clock came a moment before the final eval.
+    One is left out where the final one comes sooner than half the gap between evals."""
+    import charnn.recorder
+
+    real, calls = charnn.recorder.evaluate, []
+
+    def evaluate(*args, **kwargs):
+        calls.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(charnn.recorder, "evaluate", evaluate)
+    config = tiny_train_config(steps=None, time_budget=3.0, eval_every=1_000_000, eval_seconds=1.0, log_every=10_000,
+                               preview_chars=0)
+    # Training starts ~0.6 s into the budget: clock evals ~1.6 s and ~2.6 s in, the final one at ~2.97 s.
+    train_run(tmp_path / "run", short_corpus, config=config, started_at=time.monotonic() - 0.55)
+    assert len(calls) >= 2, calls
+    gaps = [later - earlier for earlier, later in zip(calls, calls[1:], strict=False)]
+    assert min(gaps) >= 0.4, gaps
+
+
 def test_steps_and_budget_both_given_steps_win(tmp_path, short_corpus):
     run = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=4, time_budget=3600.0))
     assert run.events[-1].reason == "steps" and run.events[-1].step == 4
