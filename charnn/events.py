@@ -6,6 +6,7 @@ importing torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,8 @@ class Evaluated:
     is_best: bool
     sample: str
     seconds: float  # time the eval took
+    # Mean training loss (dropout on) over the steps since the eval before, as metrics.jsonl records it; nan if none.
+    train_loss: float = math.nan
 
 
 @dataclass(frozen=True)

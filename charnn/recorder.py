@@ -183,7 +183,8 @@ class Recorder:
             reason = str(problem).rpartition("; ")[0] or str(problem)
             raise CharnnError(f"{reason}; this run had saved nothing before, so it left no files there") from None
         self.timed_eval(time.monotonic() - started)
-        self.on_event(Evaluated(step, val_loss, val_loss / LN2, self.best, is_best, sample, self.eval_seconds))
+        self.on_event(Evaluated(step, val_loss, val_loss / LN2, self.best, is_best, sample, self.eval_seconds,
+                                train_loss))
 
     def preview(self) -> str:
         if not self.config.preview_chars:

@@ -79,6 +79,9 @@ def test_metrics_lines(trained_run):
     windows = {event.step: event.loss for event in trained_run.events if isinstance(event, Step)}
     for r in records:
         assert r["train_loss"] == pytest.approx((windows[r["step"] - 10] + windows[r["step"]]) / 2)
+    # And each eval's event carries the same number, which its log line shows (a trial's line gave the last window's).
+    evals = [event for event in trained_run.events if isinstance(event, Evaluated)]
+    assert [event.train_loss for event in evals] == [r["train_loss"] for r in records]
     best_pt = load(trained_run.run_dir / "best.pt")
     assert best_pt["step"] == min(records, key=lambda r: r["val_loss"])["step"]
     assert best_pt["metrics"]["val_loss"] == best

@@ -477,3 +477,8 @@ def test_an_evals_line_gives_the_mean_speed_since_the_eval_before_it():
     assert "4,500 chars/s  eval 0.1s" in screen[-1]
     later = plain_lines(events + [Step(30, 1.7, 1e-3, 6000.0, 3.0, 0.3), Evaluated(30, 1.7, 2.5, 1.7, True, "", 0.1)])
     assert "6,000 chars/s  eval" in later[-1]  # from the eval before on, not the run's start
+    assert "train 1.9000" in screen[-1]  # no mean given: the last window's
+    # The mean since the eval before, as metrics.jsonl has it, where the event gives it: not the last window's 1.7.
+    mean = plain_lines(events + [Step(30, 1.7, 1e-3, 6000.0, 3.0, 0.3),
+                                 Evaluated(30, 1.65, 2.38, 1.65, True, "", 0.1, train_loss=1.8123)])
+    assert "train 1.8123  " in mean[-1] and "1.7000" not in mean[-1]

@@ -100,8 +100,11 @@ class TrainView:
             mark = " (best)" if event.is_best else ""
             if self.live is not None:  # before the line: printing redraws the panel as last drawn, `evaluating…` and
                 self.live.update(self.render(), refresh=True)  # the best before, beside the line's new best (a trial)
+            # The train loss since the eval before, as metrics.jsonl has it: the last few steps' (the panel's) read
+            # 1.21 beside a val 1.54, then 1.60 where the mean had fallen to 1.27 (a trial's code corpus).
+            train = f"{event.train_loss:.4f}" if math.isfinite(event.train_loss) else self.train_loss()
             self.log(f"step {event.step:>7,}  val {loss_text(event.val_loss)}{mark}  "
-                     f"train {self.train_loss()}  {self.mean_speed()}  eval {event.seconds:.1f}s")
+                     f"train {train}  {self.mean_speed()}  eval {event.seconds:.1f}s")
             self.trained = (self.trained[0], 0, 0.0)
         elif isinstance(event, Finished):
             self.finished = event
