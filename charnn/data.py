@@ -9,6 +9,7 @@ The encoded array is cached by (path, size, mtime, read options) and reused by l
 from __future__ import annotations
 
 import codecs
+import difflib
 import errno
 import itertools
 import math
@@ -62,7 +63,9 @@ def check_corpus_path(path: Path) -> None:
     if str(path) == "-":
         raise CharnnError("a corpus is read from a file, not from stdin — save the text to a file and give its path")
     if not path.exists():
-        raise CharnnError(f"corpus {path} does not exist — give the path of a UTF-8 text file")
+        near = closest_sibling(path)
+        raise CharnnError(f"corpus {path} does not exist — " + (f"did you mean {near}?" if near else
+                                                                 "give the path of a UTF-8 text file"))
     if path.is_dir():
         # A trial's songs/; a later one's joined file held songs in UTF-16 and Windows-1252: each must be UTF-8. A
         # source tree has no *.txt, and subfolders (a trial's code base).
@@ -71,6 +74,23 @@ def check_corpus_path(path: Path) -> None:
                           f"-exec cat {{}} + > all.py; each in UTF-8) and give that")
     if not path.is_file():  # `/dev/stdin`, `<(…)`: read twice (vocabulary, then ids), a pipe was "empty" the 2nd time
         raise CharnnError(f"{path} is not a file but a pipe or device — save the text to a file and give its path")
+    if path.stat().st_size == 0:  # here, before torch loads: told in 3.6 s in a new-user trial
+        raise empty_corpus(path)
+
+
+def empty_corpus(path: Path) -> CharnnError:
+    return CharnnError(f"corpus {path} is empty — give a text file with some text in it")
+
+
+def closest_sibling(path: Path) -> Path | None:
+    """What a path that does not exist likely meant: the likeliest name in its folder (a trial's pycod.txt for
+    pycode.txt, checkpoints/pycdoe for checkpoints/pycode), or None."""
+    try:
+        names = [entry.name for entry in path.parent.iterdir()] if path.parent.is_dir() else []
+    except OSError:
+        return None
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    return path.parent / close[0] if close else None
 
 
 def is_cached(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> bool:
@@ -151,5 +171,5 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
         chunks = list(encoded())  # in memory instead (a trial: `charnn eval` refused a read-only CHARNN_CACHE)
         ids, digest = (np.concatenate(chunks), corpus_cache.digest(chunks)) if chunks else (None, None)
     if ids is None:
-        raise CharnnError(f"corpus {path} is empty — give a text file with some text in it")
+        raise empty_corpus(path)
     return EncodedCorpus(ids, vocab, path, options, digest)

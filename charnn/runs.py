@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from charnn.data import closest_sibling
 from charnn.errors import CharnnError
 from charnn.run_lock import RunLock, holds_run, in_use, make_run_folder
 
@@ -142,7 +143,9 @@ def resolve(path: str | Path | None) -> Path:
     if path is not None:
         path = Path(path)
         if not path.exists():  # here, not in checkpoint.load alone: a typo is told before torch loads (~2 s)
-            raise CharnnError(f"checkpoint {path} does not exist — pass a .pt file or a run folder")
+            near = closest_sibling(path)
+            raise CharnnError(f"checkpoint {path} does not exist — " + (f"did you mean {near}?" if near else
+                                                                         "pass a .pt file or a run folder"))
         if path.is_dir():
             for name in ("best.pt", "latest.pt"):
                 if (path / name).exists():

@@ -668,6 +668,15 @@ def test_eval_of_a_long_split_says_it_is_scoring(in_cli_root, monkeypatch):
 def test_eval_table(in_cli_root):
     result = invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus")
     assert result.exit_code == 0 and "bits per char" in result.stdout
+    # Which model it scored (three evals in a row read alike in a new-user trial).
+    assert re.search(r"checkpoint\s+checkpoints/corpus/best\.pt", result.stdout), result.stdout
+
+
+def test_a_mistyped_checkpoint_gets_the_likeliest_name(in_cli_root):
+    fails(1, "sample", "--checkpoint", "checkpoints/corpsu", message="checkpoint checkpoints/corpsu does not exist — "
+          "did you mean checkpoints/corpus?")
+    fails(1, "info", "checkpoints/corpus/bset.pt", message="did you mean checkpoints/corpus/best.pt?")
+    fails(1, "sample", "--checkpoint", "elsewhere.pt", message="does not exist — pass a .pt file or a run folder")
 
 
 def test_train_resume_via_cli(in_cli_root, tmp_path):
@@ -1091,6 +1100,7 @@ def test_cell_names_are_read_in_any_case(tmp_path, monkeypatch):
     result = invoke("train", "corpus.txt", "--cell", "GRU", "--steps", "2", "--out", "upper", *TINY)
     assert result.exit_code == 0, result.output
     assert load(tmp_path / "upper" / "latest.pt")["model_config"]["cell"] == "gru"
+    fails(2, "train", "corpus.txt", "--cell", "lsmt", message="must be one of lstm, gru, rnn (did you mean lstm?)")
 
 
 def test_parse_duration():
@@ -1104,6 +1114,10 @@ def test_parse_duration():
     for slip, said in [("1h99m", "99m after a larger unit must be under 60"), ("2m60s", "60s after a larger unit"),
                        ("10m5m", "in that order, each once"), ("30s1m", "in that order, each once")]:
         with pytest.raises(typer.BadParameter, match=said):
+            parse_duration(slip)
+    # A new-user trial's 1m30: the unit left out is the next one down.
+    for slip, meant in [("1m30", "1m30s"), ("1h30", "1h30m"), ("2h 5", "2h 5m")]:
+        with pytest.raises(typer.BadParameter, match=f"did you mean {meant}\\?"):
             parse_duration(slip)
 
 
@@ -1139,18 +1153,20 @@ def test_a_mistyped_path_is_told_before_torch_loads(tmp_path):
             "from typer.testing import CliRunner\n"
             "for args in (['info', 'missing.pt'], ['sample', '--checkpoint', 'missing.pt'],\n"
             "             ['train', 'missing.txt'], ['eval', 'missing.txt'],\n"
-            "             ['eval', 'text.txt', '--checkpoint', 'missing.pt'], ['train', '.']):\n"
+            "             ['eval', 'text.txt', '--checkpoint', 'missing.pt'], ['train', '.'],\n"
+            "             ['train', 'empty.txt']):\n"
             "    r = CliRunner().invoke(charnn.cli.app, args)\n"
             "    print(r.exit_code, 'torch' in sys.modules, r.output.strip().splitlines()[-1])\n")
     (tmp_path / "text.txt").write_text("some text\n")
+    (tmp_path / "empty.txt").write_text("")
     result = run_python("-c", code, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 6
+    assert len(lines) == 7
     for line in lines:
         assert line.startswith("1 False error: "), line
     assert "missing.pt does not exist" in lines[0] and "missing.txt does not exist" in lines[2]
-    assert "is a directory" in lines[5]
+    assert "is a directory" in lines[5] and "empty.txt is empty" in lines[6]
 
 
 def test_import_charnn_cli_does_not_import_torch():

@@ -420,8 +420,22 @@ def test_empty_corpus(write_corpus, content):
 
 
 def test_missing_corpus(tmp_path):
-    with pytest.raises(CharnnError, match="does not exist"):
+    with pytest.raises(CharnnError, match="does not exist — give the path of a UTF-8 text file"):
         load_corpus(tmp_path / "nope.txt")
+
+
+def test_a_mistyped_path_gets_the_likeliest_name_in_its_folder(tmp_path):
+    """A new-user trial's `charnn train pycod.txt` beside pycode.txt."""
+    from charnn.data import closest_sibling
+
+    for name in ("pycode.txt", "pysmall.txt", "notes.md"):
+        (tmp_path / name).write_text("x")
+    with pytest.raises(CharnnError, match=f"corpus {tmp_path / 'pycod.txt'} does not exist — did you mean "
+                                          f"{tmp_path / 'pycode.txt'}\\?$"):
+        load_corpus(tmp_path / "pycod.txt")
+    assert closest_sibling(tmp_path / "pysmal.txt") == tmp_path / "pysmall.txt"
+    assert closest_sibling(tmp_path / "songs.txt") is None  # nothing alike: the usual advice
+    assert closest_sibling(tmp_path / "gone" / "pycode.txt") is None  # no such folder
 
 
 def test_directory_corpus(tmp_path):

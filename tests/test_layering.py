@@ -68,7 +68,7 @@ DEPENDENCIES = {
     "speed": {"config", "model", "precision"},
     "products": {"precision"},
     "run_lock": {"errors"},
-    "runs": {"checkpoint", "errors", "run_lock", "vocab"},
+    "runs": {"checkpoint", "data", "errors", "run_lock", "vocab"},
     "sample": {"batch_rows", "drawing", "model", "script", "stepper", "threads", "vocab"},
     "drawing": {"config", "errors"},
     "script": set(),

@@ -166,5 +166,6 @@ def evaluate_command(
     else:
         scored = f"{chars:,} of {split_chars:,} chars scored, spread over it" if chars < split_chars else (
             f"{chars:,} chars scored")
-        ui.show_info([("split", f"{split} ({scored})"), ("loss", f"{nats:.4f} nats"),
+        # Which model: three evals in a row, each of another --checkpoint, read alike (a new-user trial).
+        ui.show_info([("checkpoint", str(file)), ("split", f"{split} ({scored})"), ("loss", f"{nats:.4f} nats"),
                       ("bits per char", f"{nats / LN2:.4f}")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import shlex
 import signal
 import time
@@ -51,18 +52,25 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the run folder from its latest.pt "
                                                              "(without --out: the newest run of this corpus).",
                                          **Flag)] = False,
-    cell: Annotated[str | None, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)} \\[default: {M.cell}].")] = None,
+    cell: Annotated[str | None, typer.Option(help=f"Recurrent cell: {', '.join(CELLS)} \\[default: {M.cell}]. Without "
+                                                  "size flags each is sized by its own speed (a GRU trains slower than "
+                                                  "an LSTM of its size on a CPU): to compare cells alone, give "
+                                                  "--layers, --hidden-size and --steps.")] = None,
     layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers \\[default: preset].",
                                                **Positive)] = None,
     hidden_size: Annotated[int | None, typer.Option(help="Units per layer \\[default: preset].", **Positive)] = None,
     embed_dim: Annotated[int | None, typer.Option(help=f"Character embedding size \\[default: {M.embed_dim}].",
                                                   **Positive)] = None,
-    dropout: Annotated[float | None, typer.Option(help="Dropout on each layer's output, in \\[0, 1) "
+    dropout: Annotated[float | None, typer.Option(help="Fraction of each layer's outputs zeroed at random in "
+                                                       "training, against learning the text by heart; in \\[0, 1) "
                                                        "\\[default: preset].", callback=check_dropout)] = None,
-    weight_dropout: Annotated[float | None, typer.Option(help="DropConnect on the recurrent weights, in \\[0, 1) "
-                                                         "\\[default: preset].", callback=check_dropout)] = None,
-    seq_len: Annotated[int | None, typer.Option(help=f"Characters per window (BPTT length) \\[default: "
-                                                     f"{T.seq_len}, less for tiny corpora].", **Positive)] = None,
+    weight_dropout: Annotated[float | None, typer.Option(help="Fraction of the recurrent weights zeroed at random "
+                                                              "each step (DropConnect), against the same; in \\[0, 1) "
+                                                              "\\[default: preset].", callback=check_dropout)] = None,
+    seq_len: Annotated[int | None, typer.Option(help=f"Characters per window: how far back a step's gradients "
+                                                     f"reach (truncated BPTT; the state carries on past it) "
+                                                     f"\\[default: {T.seq_len}, less for tiny corpora].",
+                                                **Positive)] = None,
     batch_size: Annotated[int | None, typer.Option(help=f"Parallel streams per step \\[default: {T.batch_size} on "
                                                         f"CPU, {ACCELERATOR_BATCH_SIZE} on GPU; less for tiny "
                                                         "corpora].", **Positive)] = None,
@@ -96,7 +104,9 @@ the target (--steps/--time) when neither is given.
     """
     cell = cell.lower() if cell is not None else None  # `--cell LSTM`, as the start line and README write it
     if cell is not None and cell not in CELLS:
-        raise typer.BadParameter(f"must be one of {', '.join(CELLS)}", param_hint="'--cell'")
+        near = difflib.get_close_matches(cell, CELLS, n=1)  # a trial's --cell lsmt
+        raise typer.BadParameter(f"must be one of {', '.join(CELLS)}" + (f" (did you mean {near[0]}?)" if near else ""),
+                                 param_hint="'--cell'")
     if device not in DEVICES:
         raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="'--device'")
     if precision not in ("auto", "fp32", "bf16"):
