@@ -1,6 +1,7 @@
 """`charnn sample --interactive`: a prompt loop in the terminal. Each line typed is a prime, and its continuation
-streams under it; /temp, /length, /topk, /topp, /seed and /unknown change the settings between streams, and /save
-adds the last stream to a file. Ctrl-C stops the current stream and keeps the session; Ctrl-D ends it.
+streams under it; /temp, /length, /topk, /topp, /seed and /unknown change the settings between streams, /lines on
+takes primes of several lines (an empty line sends one), and /save adds the last stream to a file. Ctrl-C stops the
+current stream and keeps the session; Ctrl-D ends it.
 """
 
 from __future__ import annotations
@@ -34,11 +35,19 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
     # trial's favourite second stream could not be found again: all drew on from one generator).
     streams = 0  # since the seed was set
     last: list[str] = []  # the last stream as shown, its prime first: what /save adds to a file
+    # /lines on: Enter ends a line of the prime, an empty line sends it, its last line break included. A code model
+    # keeps a typed \n as typed, so `def f(x):` + Enter could not ask for a body (a new-user trial).
+    by_lines = False
     ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
             "/unknown skip, /save scene.txt, /help; Ctrl-C stops a stream, Ctrl-D quits")
     while True:
         try:
             line = ui.ask("prime> ")
+            if by_lines and not line.startswith("/"):
+                more = line
+                while more:  # "def f(x):", "    return", "" → "def f(x):\n    return\n"
+                    more = ui.ask("  ...> ")
+                    line += "\n" + more
         except EOFError:
             ui.info("bye")
             return
@@ -54,9 +63,17 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                     raise CharnnError(f"/{name} needs a value, e.g. /{name} {EXAMPLES[name]} — try /help")
                 if name == "help":
                     ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N, /unknown error|skip|replace, "
-                            "/save FILE (adds the last stream to FILE); anything else is a prime")
+                            "/lines on|off (primes of several lines: an empty line sends one), /save FILE (adds the "
+                            "last stream to FILE); anything else is a prime")
                 elif name == "save":  # a trial could keep a favourite stream only by copying it off the screen
                     save(last, value.strip())
+                    continue
+                elif name == "lines":
+                    if value.strip() not in ("on", "off"):
+                        raise CharnnError("/lines takes on or off")
+                    by_lines = value.strip() == "on"
+                    ui.info("lines on: Enter ends a line of the prime, an empty line sends it" if by_lines else
+                            "lines off: Enter sends the prime")
                     continue
                 elif name == "seed":
                     if not 0 <= int(value) < 2**32:

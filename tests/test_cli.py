@@ -1978,6 +1978,19 @@ def test_interactive_commands(in_cli_root):
     assert "settings: temp=0.0 length=12 topk=off topp=off unknown=error seed=7 (the next stream's)" in result.stderr
 
 
+def test_interactive_lines_takes_a_prime_of_several_lines(in_cli_root):
+    """A new-user trial's code model: `def forward(self, x):` + Enter continued on the same line, and a typed \\n
+    stays as typed where the model writes backslashes. /lines on: an empty line sends the lines typed."""
+    script = "/temp 0\n/length 12\n/lines on\nthe\nfox \n\n/lines off\nthe\n/lines maybe\n"
+    result = invoke("sample", "--interactive", input=script)
+    assert result.exit_code == 0, result.output
+    several = invoke("sample", "--prime", "the\\nfox \\n", "--length", "12", "--temperature", "0").stdout
+    one = invoke("sample", "--prime", "the", "--length", "12", "--temperature", "0").stdout
+    assert result.stdout == "the\nfox \n" + several + "\n" + "the" + one + "\n"
+    assert "lines on: Enter ends a line of the prime, an empty line sends it" in result.stderr
+    assert "/lines takes on or off" in result.stderr
+
+
 def test_each_interactive_stream_says_the_seed_that_makes_it_again(in_cli_root):
     """A trial's favourite second stream after `/seed 42` could not be found again: every stream drew on from one
     generator, and the settings line said seed=42 for all. Each stream now has a seed of its own, said after it."""
