@@ -11,6 +11,7 @@ nor written over.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from charnn.data import closest_sibling
@@ -138,6 +139,16 @@ def resumable(payload: dict, run_dir: Path) -> str:
     return "no (weights only)"
 
 
+def runs_inside(folder: Path) -> list[Path]:
+    """The run folders (with a best.pt or latest.pt) right inside `folder`, where it is not a run itself (e.g.
+    checkpoints/), in name order, `name-10` after `name-9`; else []."""
+    if not folder.is_dir() or any((folder / name).exists() for name in ("best.pt", "latest.pt")):
+        return []
+    found = {p.parent for name in ("best.pt", "latest.pt") for p in folder.glob(f"*/{name}")}
+    return sorted(found, key=lambda run: [int(part) if part.isdigit() else part
+                                          for part in re.split(r"(\d+)", run.name)])
+
+
 def resolve(path: str | Path | None) -> Path:
     """A checkpoint file from a user's argument: a file, a run folder, or None (newest run/bundled)."""
     if path is not None:
@@ -150,7 +161,7 @@ def resolve(path: str | Path | None) -> Path:
             for name in ("best.pt", "latest.pt"):
                 if (path / name).exists():
                     return path / name
-            inside = sorted({p.parent for name in ("best.pt", "latest.pt") for p in path.glob(f"*/{name}")})
+            inside = runs_inside(path)
             if inside:  # e.g. checkpoints/ itself: name the runs it holds
                 shown = ", ".join(map(str, inside[:5])) + (f" and {len(inside) - 5} more" if len(inside) > 5 else "")
                 raise CharnnError(f"{path} holds runs, not a run: pass one of {shown}")

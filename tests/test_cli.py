@@ -550,8 +550,25 @@ def test_info(in_cli_root, tmp_path):
     shown = invoke("info", "worse.pt").stdout
     assert re.search(rf"^last val loss +{best + 1.5:.4f} nats, [0-9.]+ bpc \(the eval these weights last had\)$",
                      shown, re.M) and re.search(rf"^best val loss +{best:.4f} nats", shown, re.M), shown
-    # A folder of runs is not a run: say which runs it holds (a new-user trial got "holds no best.pt").
-    fails(1, "info", "checkpoints", message="checkpoints holds runs, not a run: pass one of checkpoints/corpus")
+    # A folder of runs is not a run: sample says which runs it holds (a new-user trial got "holds no best.pt"), and
+    # info lists them, a line each (a trial compared three cells a run at a time).
+    fails(1, "sample", "--checkpoint", "checkpoints", message="checkpoints holds runs, not a run: pass one of "
+          "checkpoints/corpus")
+    shutil.copytree("checkpoints/corpus", "several/corpus")  # not in checkpoints/: other tests take its newest run
+    shutil.copytree("checkpoints/corpus", "several/corpus-10")
+    Path("several/corpus-9").mkdir()
+    Path("several/corpus-9/best.pt").write_bytes(b"\x00" * 10)
+    listed = invoke("info", "several")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["run", "model", "parameters", "trained", "on", "step", "best", "val", "loss",
+                                "training", "time"]
+    assert [line.split()[0] for line in lines[1:]] == ["several/corpus", "several/corpus-9",
+                                                       "several/corpus-10"]  # in number order
+    params = f"{sum(t.numel() for t in load(Path('alone.pt'))['model'].values()):,}"
+    assert lines[1].split()[1:6] == ["1×16", "LSTM", params, "corpus.txt", "40"], lines[1]
+    assert f"{best:.4f} nats" in lines[1] and "not readable" in lines[2]
+    assert all(line == line.rstrip() for line in lines)
     Path("empty").mkdir()
     fails(1, "info", "empty", message="empty holds no best.pt or latest.pt")
     shutil.copy("alone.pt", "empty/step-00000040.pt")

@@ -19,10 +19,13 @@ LONG_SPLIT = 1_000_000  # characters: scoring takes tens of seconds on a CPU (a 
 def info(path: Annotated[Path | None, typer.Argument(
         help="A checkpoint .pt file or a run folder (default: the newest run under checkpoints/, else the bundled "
              "model, as `charnn sample` takes).", metavar="PATH", show_default=False)] = None):
-    """Show a checkpoint's model, vocabulary, step and validation loss."""
+    """Show a checkpoint's model, vocabulary, step and validation loss (a folder of runs: a line for each)."""
     from charnn import runs, ui
 
     try:
+        inside = runs.runs_inside(path) if path is not None else []
+        if inside:  # checkpoints/: its runs side by side (a trial compared three cells with `info` a run at a time)
+            return list_runs(inside)
         file = runs.resolve(path)  # before torch loads: a mistyped path is told at once, not after ~2 s
         from charnn import checkpoint as checkpoints
 
@@ -57,6 +60,27 @@ def info(path: Annotated[Path | None, typer.Argument(
     ] + ([("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")]
          if broken else [])
     ui.show_info(rows)
+
+
+def list_runs(folders: list[Path]) -> None:
+    """A line per run: its model, corpus, steps, best validation loss and training time (its latest.pt's, where it
+    has one: the whole run's; else its best.pt's)."""
+    from charnn import checkpoint as checkpoints
+    from charnn import ui
+
+    rows = [("run", "model", "parameters", "trained on", "step", "best val loss", "training time")]
+    for folder in folders:
+        try:
+            payload = checkpoints.load(folder / ("latest.pt" if (folder / "latest.pt").exists() else "best.pt"))
+            config, metrics = payload["model_config"], payload.get("metrics", {})
+            best = metrics.get("best_val_loss", math.nan)
+            rows.append((str(folder), f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}",
+                         f"{sum(tensor.numel() for tensor in payload['model'].values()):,}",
+                         str(payload.get("corpus", "?")), f"{payload['step']:,}",
+                         f"{best:.4f} nats" if math.isfinite(best) else "–", ui.duration(metrics.get("elapsed", 0))))
+        except (CharnnError, KeyError, TypeError, AttributeError) as problem:
+            rows.append((str(folder), f"not readable: {str(problem).partition(' — ')[0]}", "", "", "", "", ""))
+    ui.show_table(rows)
 
 
 def evaluate_command(

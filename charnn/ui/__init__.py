@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from charnn.ui.batch import BatchStream, show_fountain
 from charnn.ui.cells import cells_after, steady_width
-from charnn.ui.messages import Progress, ask, duration, error, info, loss_text, show_info, stderr
+from charnn.ui.messages import Progress, ask, duration, error, info, loss_text, show_info, show_table, stderr
 from charnn.ui.sampling import (
     PlainStream,
     SampleStatus,
@@ -34,6 +34,7 @@ from charnn.ui.training import TrainView
 __all__ = ["BatchStream", "PlainStream", "Progress", "SampleStatus", "ScriptStream", "Spinner", "TrainView",
            "UnechoedKeys", "ask",
            "cells_after", "color_terminal", "duration", "echoes_keys", "end_piped_line", "error", "info", "loss_text",
-           "open_stream", "sample_footer", "sample_header", "shares_stdout", "show_fountain", "show_info", "show_text",
+           "open_stream", "sample_footer", "sample_header", "shares_stdout", "show_fountain", "show_info", "show_table",
+           "show_text",
            "status_for",
            "stderr", "steady_width"]

@@ -52,6 +52,15 @@ def show_info(rows: list[tuple[str, str]], console: Console | None = None) -> No
         console.print(Text.assemble((key.ljust(width), "bold"), "  ", value), soft_wrap=True)
 
 
+def show_table(rows: list[tuple[str, ...]], console: Console | None = None) -> None:
+    """Columns, the first row (the header) bold, each column as wide as its widest cell: no trailing spaces."""
+    console = console or Console(highlight=False)
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for number, row in enumerate(rows):
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        console.print(Text(line, style="bold" if number == 0 else ""), soft_wrap=True)
+
+
 class Progress:
     """A transient line on stderr, on a terminal, for a long job: what it is, how far it has got, how long is left
     (`charnn eval` of a 2 GB corpus's split scored for 38 minutes without a word: a trial)."""
