@@ -9,7 +9,6 @@ The encoded array is cached by (path, size, mtime, read options) and reused by l
 from __future__ import annotations
 
 import codecs
-import difflib
 import errno
 import itertools
 import math
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from charnn import corpus_cache, reading
+from charnn import corpus_cache, paths, reading
 from charnn.errors import CharnnError
 from charnn.reading import ReadOptions, iter_text
 from charnn.vocab import Vocab, listed
@@ -62,10 +61,8 @@ class EncodedCorpus:
 def check_corpus_path(path: Path) -> None:
     if str(path) == "-":
         raise CharnnError("a corpus is read from a file, not from stdin — save the text to a file and give its path")
-    if not path.exists():
-        near = closest_sibling(path)
-        raise CharnnError(f"corpus {path} does not exist — " + (f"did you mean {near}?" if near else
-                                                                 "give the path of a UTF-8 text file"))
+    if not paths.exists(path):
+        raise paths.missing(path, "corpus", "give the path of a UTF-8 text file", Path.is_file)
     if path.is_dir():
         # A trial's songs/; a later one's joined file held songs in UTF-16 and Windows-1252: each must be UTF-8. A
         # source tree has no *.txt, and subfolders (a trial's code base).
@@ -81,16 +78,6 @@ def check_corpus_path(path: Path) -> None:
 def empty_corpus(path: Path) -> CharnnError:
     return CharnnError(f"corpus {path} is empty — give a text file with some text in it")
 
-
-def closest_sibling(path: Path) -> Path | None:
-    """What a path that does not exist likely meant: the likeliest name in its folder (a trial's pycod.txt for
-    pycode.txt, checkpoints/pycdoe for checkpoints/pycode), or None."""
-    try:
-        names = [entry.name for entry in path.parent.iterdir()] if path.parent.is_dir() else []
-    except OSError:
-        return None
-    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
-    return path.parent / close[0] if close else None
 
 
 def is_cached(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> bool:

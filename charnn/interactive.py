@@ -38,16 +38,20 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
     # /lines on: Enter ends a line of the prime, an empty line sends it, its last line break included. A code model
     # keeps a typed \n as typed, so `def f(x):` + Enter could not ask for a body (a new-user trial).
     by_lines = False
+    ending = False  # Ctrl-D (or piped input's end) came inside a prime of several lines: it streams, then the end
     ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
-            "/unknown skip, /save scene.txt, /help; Ctrl-C stops a stream, Ctrl-D quits")
+            "/unknown skip, /lines on, /save scene.txt, /help; Ctrl-C stops a stream, Ctrl-D quits")
     while True:
         try:
             line = ui.ask("prime> ")
             if by_lines and not line.startswith("/"):
                 more = line
-                while more:  # "def f(x):", "    return", "" → "def f(x):\n    return\n"
-                    more = ui.ask("  ...> ")
-                    line += "\n" + more
+                while more and not ending:  # "def f(x):", "    return", "" → "def f(x):\n    return\n"
+                    try:
+                        more = ui.ask("  ...> ")
+                        line += "\n" + more
+                    except EOFError:  # what was typed is sent as it is (a review: it was dropped for "bye")
+                        ending = True
         except EOFError:
             ui.info("bye")
             return
@@ -63,8 +67,8 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                     raise CharnnError(f"/{name} needs a value, e.g. /{name} {EXAMPLES[name]} — try /help")
                 if name == "help":
                     ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N, /unknown error|skip|replace, "
-                            "/lines on|off (primes of several lines: an empty line sends one), /save FILE (adds the "
-                            "last stream to FILE); anything else is a prime")
+                            "/lines on|off (primes of several lines: an empty line sends one; commands at prime> "
+                            "only), /save FILE (adds the last stream to FILE); anything else is a prime")
                 elif name == "save":  # a trial could keep a favourite stream only by copying it off the screen
                     save(last, value.strip())
                     continue
@@ -147,6 +151,9 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             sys.stdout.flush()
             if told:
                 ui.info(told.strip(" ()"))
+        if ending:
+            ui.info("bye")
+            return
 
 
 def save(last: list[str], name: str) -> None:

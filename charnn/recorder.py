@@ -97,17 +97,18 @@ class Recorder:
         return 1.5 * scored / (3 * chars_per_second) + 2 * step_seconds + 1.0
 
     def clock_eval_due(self, now: float, evaluated_when: float, step: int, step_seconds: float,
-                       val_chars: int) -> bool:
+                       recent_seconds: float, val_chars: int) -> bool:
         """Whether an eval by the clock (config.eval_seconds) is due at `now` (the run's elapsed seconds), the last
         having been at `evaluated_when`. Evals are never closer than 20 evals' time, so that they take ≤ 5% of the
         run: the fastest eval's (one slowed by another program put the next 20× its time off, the rest of a 3-minute
         run in a new-user trial). None is due where the final eval comes sooner than half that gap (a 40 s run
-        evaluated at steps 969 and 983)."""
+        evaluated at steps 969 and 983): by the time left, or by the steps left at the last window's seconds a step,
+        `recent_seconds` (not the fastest window's `step_seconds`: on a slowed CPU that skipped evals for longer)."""
         config = self.config
         gap = max(config.eval_seconds, 20 * self.fastest_eval if math.isfinite(self.fastest_eval) else 0.0)
         left = min(config.time_budget - now - self.reserve(val_chars, step_seconds)
                    if config.time_budget is not None else math.inf,
-                   (config.steps - step) * step_seconds if config.steps and step_seconds else math.inf)
+                   (config.steps - step) * recent_seconds if config.steps and recent_seconds else math.inf)
         return now - evaluated_when >= gap and left >= gap / 2
 
     def timed_eval(self, seconds: float) -> None:

@@ -11,10 +11,9 @@ nor written over.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
-from charnn.data import closest_sibling
+from charnn import paths
 from charnn.errors import CharnnError
 from charnn.run_lock import RunLock, holds_run, in_use, make_run_folder
 
@@ -142,21 +141,22 @@ def resumable(payload: dict, run_dir: Path) -> str:
 def runs_inside(folder: Path) -> list[Path]:
     """The run folders (with a best.pt or latest.pt) right inside `folder`, where it is not a run itself (e.g.
     checkpoints/), in name order, `name-10` after `name-9`; else []."""
-    if not folder.is_dir() or any((folder / name).exists() for name in ("best.pt", "latest.pt")):
-        return []
-    found = {p.parent for name in ("best.pt", "latest.pt") for p in folder.glob(f"*/{name}")}
-    return sorted(found, key=lambda run: [int(part) if part.isdigit() else part
-                                          for part in re.split(r"(\d+)", run.name)])
+    try:
+        if not folder.is_dir() or any((folder / name).exists() for name in ("best.pt", "latest.pt")):
+            return []
+        found = {p.parent for name in ("best.pt", "latest.pt") for p in folder.glob(f"*/{name}")}
+    except PermissionError:
+        return []  # a folder that may not be read holds no runs we can use; resolve says why
+    return sorted(found, key=lambda run: paths.number_order(run.name))
 
 
 def resolve(path: str | Path | None) -> Path:
     """A checkpoint file from a user's argument: a file, a run folder, or None (newest run/bundled)."""
     if path is not None:
         path = Path(path)
-        if not path.exists():  # here, not in checkpoint.load alone: a typo is told before torch loads (~2 s)
-            near = closest_sibling(path)
-            raise CharnnError(f"checkpoint {path} does not exist — " + (f"did you mean {near}?" if near else
-                                                                         "pass a .pt file or a run folder"))
+        if not paths.exists(path):  # here, not in checkpoint.load alone: a typo is told before torch loads (~2 s)
+            raise paths.missing(path, "checkpoint", "pass a .pt file or a run folder",
+                                lambda entry: entry.is_dir() or entry.suffix == ".pt")
         if path.is_dir():
             for name in ("best.pt", "latest.pt"):
                 if (path / name).exists():

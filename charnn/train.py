@@ -129,6 +129,7 @@ def train(
         # now, when training starts (from the command's start, a 40 s run on machine D evaluated at step 1: start-up
         # took longer than the 5 s between evals).
         step_seconds, evaluated_at, evaluated_when = 0.0, None, elapsed()
+        recent_seconds = 0.0  # the last window's seconds a step: how fast the steps left will come
 
         def report_window(progress: float) -> float:
             """The window's mean loss, checked, and its speed to the view; seconds a step in it, its timed steps'
@@ -184,9 +185,11 @@ def train(
             if config.eval_seconds is None:
                 eval_due = step % config.eval_every == 0
             else:
-                eval_due = run.clock_eval_due(elapsed(), evaluated_when, step, step_seconds, len(val_ids))
+                eval_due = run.clock_eval_due(elapsed(), evaluated_when, step, step_seconds, recent_seconds,
+                                              len(val_ids))
             if step % config.log_every == 0 or eval_due:  # an eval closes the window: checked, and timed apart
-                step_seconds = min(step_seconds or math.inf, report_window(progress))
+                recent_seconds = report_window(progress)
+                step_seconds = min(step_seconds or math.inf, recent_seconds)
                 window_loss.zero_()
                 window_steps, timed_steps, window_start = 0, 0, time.monotonic()
             if eval_due:

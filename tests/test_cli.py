@@ -569,6 +569,13 @@ def test_info(in_cli_root, tmp_path):
     assert lines[1].split()[1:6] == ["1×16", "LSTM", params, "corpus.txt", "40"], lines[1]
     assert f"{best:.4f} nats" in lines[1] and "not readable" in lines[2]
     assert all(line == line.rstrip() for line in lines)
+    # A corrupt latest.pt: the line is its best.pt's (a review), as `charnn info RUN` reads the run.
+    Path("several/corpus-10/latest.pt").write_bytes(b"\x00" * 10)
+    again = invoke("info", "several").stdout.splitlines()
+    assert again[3].split()[:2] == ["several/corpus-10", "1×16"], again
+    # A checkpoint's typo is offered a run folder or a .pt file, never the corpus (a review: corpus.pt → corpus.txt).
+    fails(1, "sample", "--checkpoint", "corpus.pt", message="does not exist — pass a .pt file or a run folder")
+    fails(1, "sample", "--checkpoint", "checkpoints/corpus.pt", message="did you mean checkpoints/corpus?")
     Path("empty").mkdir()
     fails(1, "info", "empty", message="empty holds no best.pt or latest.pt")
     shutil.copy("alone.pt", "empty/step-00000040.pt")
@@ -1136,6 +1143,8 @@ def test_parse_duration():
     for slip, meant in [("1m30", "1m30s"), ("1h30", "1h30m"), ("2h 5", "2h 5m")]:
         with pytest.raises(typer.BadParameter, match=f"did you mean {meant}\\?"):
             parse_duration(slip)
+    with pytest.raises(typer.BadParameter, match="'1h90' is not a duration — use e.g."):  # not 1h90m, refused too
+        parse_duration("1h90")
 
 
 # --- real processes --------------------------------------------------------------------------------
@@ -2006,6 +2015,10 @@ def test_interactive_lines_takes_a_prime_of_several_lines(in_cli_root):
     assert result.stdout == "the\nfox \n" + several + "\n" + "the" + one + "\n"
     assert "lines on: Enter ends a line of the prime, an empty line sends it" in result.stderr
     assert "/lines takes on or off" in result.stderr
+    # Ctrl-D (the input's end) inside such a prime: what was typed streams, then the session ends (a review: dropped).
+    ended = invoke("sample", "--interactive", input="/temp 0\n/length 12\n/lines on\nthe\nfox")
+    alone = invoke("sample", "--prime", "the\\nfox", "--length", "12", "--temperature", "0").stdout
+    assert ended.exit_code == 0 and ended.stdout == "the\nfox" + alone + "\n" and "bye" in ended.stderr
 
 
 def test_each_interactive_stream_says_the_seed_that_makes_it_again(in_cli_root):

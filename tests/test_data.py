@@ -426,16 +426,34 @@ def test_missing_corpus(tmp_path):
 
 def test_a_mistyped_path_gets_the_likeliest_name_in_its_folder(tmp_path):
     """A new-user trial's `charnn train pycod.txt` beside pycode.txt."""
-    from charnn.data import closest_sibling
+    from pathlib import Path
 
-    for name in ("pycode.txt", "pysmall.txt", "notes.md"):
+    from charnn.paths import closest_sibling
+
+    for name in ("pycode.txt", "pysmall.txt", "notes.md", ".pycode.txt.sw"):
         (tmp_path / name).write_text("x")
+    (tmp_path / "corpora").mkdir()
     with pytest.raises(CharnnError, match=f"corpus {tmp_path / 'pycod.txt'} does not exist — did you mean "
                                           f"{tmp_path / 'pycode.txt'}\\?$"):
         load_corpus(tmp_path / "pycod.txt")
-    assert closest_sibling(tmp_path / "pysmal.txt") == tmp_path / "pysmall.txt"
-    assert closest_sibling(tmp_path / "songs.txt") is None  # nothing alike: the usual advice
-    assert closest_sibling(tmp_path / "gone" / "pycode.txt") is None  # no such folder
+    assert closest_sibling(tmp_path / "pysmal.txt", Path.is_file) == tmp_path / "pysmall.txt"
+    assert closest_sibling(tmp_path / "songs.txt", Path.is_file) is None  # nothing alike: the usual advice
+    assert closest_sibling(tmp_path / "gone" / "pycode.txt", Path.is_file) is None  # no such folder
+    # Of the kind meant (a review: a corpus's typo was offered a folder, a checkpoint's the corpus), never hidden.
+    assert closest_sibling(tmp_path / "corpra", Path.is_file) is None
+    assert closest_sibling(tmp_path / "corpra", Path.is_dir) == tmp_path / "corpora"
+    assert closest_sibling(tmp_path / "pycode.txt.sw", Path.is_file) == tmp_path / "pycode.txt"  # not the .swp
+    # A link to nothing is said as one: it was its own "did you mean" (a review).
+    (tmp_path / "link.txt").symlink_to(tmp_path / "nowhere.txt")
+    with pytest.raises(CharnnError, match="link.txt is a link to .*nowhere.txt, which does not exist — give the path"):
+        load_corpus(tmp_path / "link.txt")
+
+
+def test_run_folders_are_listed_in_number_order():
+    from charnn.paths import number_order
+
+    names = ["run-10", "run-9", "run", "run-2", "run-5²", "run-٣"]
+    assert sorted(names, key=number_order) == ["run", "run-2", "run-5²", "run-9", "run-10", "run-٣"]  # '²' no crash
 
 
 def test_directory_corpus(tmp_path):

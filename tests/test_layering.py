@@ -26,9 +26,9 @@ def module_name(path: Path) -> str:
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
 CORE = ["batch_rows", "batches", "checkpoint", "config", "corpus_cache", "data", "documents", "drawing", "encodings",
-        "errors", "evaluation", "events", "lstm_int8", "model", "optimization", "planning", "precision", "presets",
-        "products", "reading", "recorder", "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper",
-        "threads", "train", "vocab"]
+        "errors", "evaluation", "events", "lstm_int8", "model", "optimization", "paths", "planning", "precision",
+        "presets", "products", "reading", "recorder", "resuming", "run_lock", "runs", "sample", "script", "speed",
+        "stepper", "threads", "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -53,8 +53,9 @@ DEPENDENCIES = {
                      "errors", "planning", "run_lock", "train", "ui"},
     "config": {"errors"},
     "corpus_cache": {"errors", "vocab"},
-    "data": {"corpus_cache", "errors", "reading", "vocab"},
+    "data": {"corpus_cache", "errors", "paths", "reading", "vocab"},
     "encodings": set(),
+    "paths": {"errors"},
     "reading": {"encodings", "errors"},
     "errors": set(),
     "evaluation": {"model", "precision"},
@@ -68,7 +69,7 @@ DEPENDENCIES = {
     "speed": {"config", "model", "precision"},
     "products": {"precision"},
     "run_lock": {"errors"},
-    "runs": {"checkpoint", "data", "errors", "run_lock", "vocab"},
+    "runs": {"checkpoint", "errors", "paths", "run_lock", "vocab"},
     "sample": {"batch_rows", "drawing", "model", "script", "stepper", "threads", "vocab"},
     "drawing": {"config", "errors"},
     "script": set(),

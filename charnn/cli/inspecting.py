@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Annotated
@@ -17,8 +18,9 @@ LONG_SPLIT = 1_000_000  # characters: scoring takes tens of seconds on a CPU (a 
 
 
 def info(path: Annotated[Path | None, typer.Argument(
-        help="A checkpoint .pt file or a run folder (default: the newest run under checkpoints/, else the bundled "
-             "model, as `charnn sample` takes).", metavar="PATH", show_default=False)] = None):
+        help="A checkpoint .pt file, a run folder, or a folder of runs (a line each) (default: the newest run under "
+             "checkpoints/, else the bundled model, as `charnn sample` takes).", metavar="PATH",
+        show_default=False)] = None):
     """Show a checkpoint's model, vocabulary, step and validation loss (a folder of runs: a line for each)."""
     from charnn import runs, ui
 
@@ -68,10 +70,17 @@ def list_runs(folders: list[Path]) -> None:
     from charnn import checkpoint as checkpoints
     from charnn import ui
 
+    def readable(folder: Path) -> dict:  # a corrupt latest.pt: its best.pt, as `charnn info RUN` reads it (a review)
+        files = [folder / name for name in ("latest.pt", "best.pt") if (folder / name).exists()]
+        for file in files[:-1]:
+            with contextlib.suppress(CharnnError):
+                return checkpoints.load(file)
+        return checkpoints.load(files[-1] if files else folder / "best.pt")
+
     rows = [("run", "model", "parameters", "trained on", "step", "best val loss", "training time")]
     for folder in folders:
         try:
-            payload = checkpoints.load(folder / ("latest.pt" if (folder / "latest.pt").exists() else "best.pt"))
+            payload = readable(folder)
             config, metrics = payload["model_config"], payload.get("metrics", {})
             best = metrics.get("best_val_loss", math.nan)
             rows.append((str(folder), f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}",

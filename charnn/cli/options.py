@@ -21,8 +21,8 @@ def parse_duration(text: str) -> float:
         raise typer.BadParameter(f"{text!r} has no unit — say {text}s or {text}m (e.g. 90s, 10m, 1h30m)",
                                  param_hint="'--time'")
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
-    unitless = re.fullmatch(r"\d+\s*([hm])\s*\d+", text)  # a trial's 1m30: the next unit down, left out
-    if unitless:
+    unitless = re.fullmatch(r"\d+\s*([hm])\s*(\d+)", text)  # a trial's 1m30: the next unit down, left out
+    if unitless and int(unitless[2]) < 60:  # (1h90m would be refused in its turn)
         raise typer.BadParameter(f"{text!r} is not a duration — did you mean {text}{'ms'['hm'.index(unitless[1])]}?",
                                  param_hint="'--time'")
     if not parts or re.sub(r"\d+(?:\.\d+)?\s*[hms]", "", text).strip():

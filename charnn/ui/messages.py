@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
@@ -55,9 +56,10 @@ def show_info(rows: list[tuple[str, str]], console: Console | None = None) -> No
 def show_table(rows: list[tuple[str, ...]], console: Console | None = None) -> None:
     """Columns, the first row (the header) bold, each column as wide as its widest cell: no trailing spaces."""
     console = console or Console(highlight=False)
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    widths = [max(cell_len(row[column]) for row in rows) for column in range(len(rows[0]))]  # 日本 takes 4
     for number, row in enumerate(rows):
-        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        line = "  ".join(cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths, strict=True))
+        line = line.rstrip()
         console.print(Text(line, style="bold" if number == 0 else ""), soft_wrap=True)
 
 
