@@ -20,6 +20,16 @@ from charnn.sample import generate, writes_script
 from charnn.vocab import typed_breaks, unseen_note
 
 EXAMPLES = {"temp": "0.8", "length": "500", "topk": "20", "topp": "0.9", "unknown": "skip", "seed": "7"}  # /name value
+HELP = ["/temp F          randomness: 0 greedy, 1 as trained",
+        "/length N        characters a stream writes",
+        "/topk N|off      draw from the N likeliest characters",
+        "/topp F|off      draw from the likeliest that add up to F",
+        "/seed N          the next stream's seed (each stream says its own)",
+        "/unknown error|skip|replace   characters the model never saw",
+        "/lines on|off    primes of several lines: an empty line sends one",
+        "/save FILE       add the last stream, its prime first, to FILE",
+        "/quit            end (or Ctrl-D)",
+        "anything else is a prime; commands work at prime> only"]
 
 
 def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
@@ -39,8 +49,9 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
     # keeps a typed \n as typed, so `def f(x):` + Enter could not ask for a body (a new-user trial).
     by_lines = False
     ending = False  # Ctrl-D (or piped input's end) came inside a prime of several lines: it streams, then the end
-    ui.info(f"{label} — type a prime and press Enter; /temp 1.1, /length 500, /topk 20, /topp 0.9, /seed 7, "
-            "/unknown skip, /lines on, /save scene.txt, /help; Ctrl-C stops a stream, Ctrl-D quits")
+    # Short lines: at a teacher's 80 columns one long line broke mid-word (`C` / `trl-D quits`).
+    ui.info(f"{label} — type a prime and press Enter; Ctrl-C stops a stream, /quit or Ctrl-D ends")
+    ui.info("commands: /temp 1.1  /length 500  /seed 7  /lines on  /save scene.txt  /help")
     while True:
         try:
             line = ui.ask("prime> ")
@@ -65,10 +76,11 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             try:
                 if name in settings and not value.strip():  # `/temp` alone read "bad value for /temp: ''"
                     raise CharnnError(f"/{name} needs a value, e.g. /{name} {EXAMPLES[name]} — try /help")
-                if name == "help":
-                    ui.info("/temp F, /length N, /topk N|off, /topp F|off, /seed N, /unknown error|skip|replace, "
-                            "/lines on|off (primes of several lines: an empty line sends one; commands at prime> "
-                            "only), /save FILE (adds the last stream to FILE); anything else is a prime")
+                if name in ("quit", "exit"):  # a teacher's /quit was an unknown command
+                    ui.info("bye")
+                    return
+                if name == "help":  # a command a line (a teacher: one run-on sentence, broken mid-word)
+                    ui.info("\n".join(HELP))  # and the settings line after it
                 elif name == "save":  # a trial could keep a favourite stream only by copying it off the screen
                     save(last, value.strip())
                     continue

@@ -539,6 +539,9 @@ def test_info(in_cli_root, tmp_path):
     assert invoke("info").stdout == result.stdout  # no path: the newest run, as `charnn sample` takes (a trial)
     latest = invoke("info", "checkpoints/corpus/latest.pt")
     assert "yes (has optimizer state)" in latest.stdout and "40" in latest.stdout
+    # The run's step files, by step (a teacher wanted an early one to show progress, and found them with `ls`).
+    assert re.search(r"^step files +steps 20, 40: --checkpoint checkpoints/corpus/step-00000020\.pt samples the first",
+                     latest.stdout, re.M), latest.stdout
     shutil.copy("checkpoints/corpus/best.pt", "alone.pt")
     assert "no (weights only)" in invoke("info", "alone.pt").stdout
     assert "last val loss" not in result.stdout  # best.pt: its own loss is the best
@@ -561,18 +564,17 @@ def test_info(in_cli_root, tmp_path):
     listed = invoke("info", "several")
     assert listed.exit_code == 0, listed.output
     lines = listed.stdout.splitlines()
-    assert lines[0].split() == ["run", "model", "parameters", "trained", "on", "step", "best", "val", "loss",
-                                "training", "time"]
-    assert [line.split()[0] for line in lines[1:]] == ["several/corpus", "several/corpus-9",
-                                                       "several/corpus-10"]  # in number order
+    assert lines[0].split() == ["several/", "model", "parameters", "trained", "on", "step", "best", "val", "time"]
+    assert [line.split()[0] for line in lines[1:]] == ["corpus", "corpus-9", "corpus-10"]  # in number order
     params = f"{sum(t.numel() for t in load(Path('alone.pt'))['model'].values()):,}"
-    assert lines[1].split()[1:6] == ["1×16", "LSTM", params, "corpus.txt", "40"], lines[1]
-    assert f"{best:.4f} nats" in lines[1] and "not readable" in lines[2]
+    assert lines[1].split()[1:7] == ["1×16", "LSTM", params, "corpus.txt", "40", f"{best:.4f}"], lines[1]
+    assert "not readable" in lines[2]
     assert all(line == line.rstrip() for line in lines)
+    assert all(len(line) <= 80 for line in lines if "not readable" not in line)  # a teacher's 80 columns
     # A corrupt latest.pt: the line is its best.pt's (a review), as `charnn info RUN` reads the run.
     Path("several/corpus-10/latest.pt").write_bytes(b"\x00" * 10)
     again = invoke("info", "several").stdout.splitlines()
-    assert again[3].split()[:2] == ["several/corpus-10", "1×16"], again
+    assert again[3].split()[:2] == ["corpus-10", "1×16"], again
     # A checkpoint's typo is offered a run folder or a .pt file, never the corpus (a review: corpus.pt → corpus.txt).
     fails(1, "sample", "--checkpoint", "corpus.pt", message="does not exist — pass a .pt file or a run folder")
     fails(1, "sample", "--checkpoint", "checkpoints/corpus.pt", message="did you mean checkpoints/corpus?")
@@ -2002,6 +2004,11 @@ def test_interactive_commands(in_cli_root):
     assert "bad value for /length" in result.stderr
     assert "/temp needs a value, e.g. /temp 0.8" in result.stderr  # it read "bad value for /temp: ''"
     assert "settings: temp=0.0 length=12 topk=off topp=off unknown=error seed=7 (the next stream's)" in result.stderr
+    # /help a command a line, /quit ends (a teacher: a run-on sentence broken mid-word at 80 columns; /quit unknown).
+    ended = invoke("sample", "--interactive", input="/help\n/temp 0\n/length 5\n/quit\nthe \n")
+    assert ended.exit_code == 0 and ended.stdout == "" and ended.stderr.rstrip().endswith("bye"), ended.output
+    assert "\n/lines on|off    primes of several lines: an empty line sends one\n" in ended.stderr
+    assert "\n/quit            end (or Ctrl-D)\n" in ended.stderr and "unknown command" not in ended.stderr
 
 
 def test_interactive_lines_takes_a_prime_of_several_lines(in_cli_root):

@@ -110,6 +110,26 @@ def test_a_budget_spent_before_the_first_step_says_nothing_was_trained():
     assert "starting up took the time left; the run is as it was at step 5 — give a longer --time" in screen
 
 
+def test_an_evals_line_fits_a_narrow_terminal():
+    """A teacher's 80-column projector: each eval's line (~88 columns) put `eval 0.2s` alone on the next row. On a
+    terminal the eval's time goes first, then the bpc; a log file keeps the whole line."""
+    events = [started(), Step(224, 2.75, 1e-3, 31278.0, 1.0, 0.1),
+              Evaluated(224, 2.0887, 3.013, 2.0887, True, "", 0.2, train_loss=2.7509)]
+
+    def eval_lines(width: int, terminal: bool = True) -> list[str]:
+        out = io.StringIO()
+        with TrainView(Console(file=out, force_terminal=terminal, width=width, color_system=None)) as view:
+            for event in events:
+                view(event)
+        return [line for line in ANSI.sub("", out.getvalue()).splitlines() if line.startswith("step ")]
+
+    wide, eighty, narrow = eval_lines(100), eval_lines(80), eval_lines(70)
+    assert wide == ["step     224  val 2.0887 nats (3.013 bpc) (best)  train 2.7509  31,278 chars/s  eval 0.2s"]
+    assert eighty == ["step     224  val 2.0887 nats (3.013 bpc) (best)  train 2.7509  31,278 chars/s"]
+    assert narrow == ["step     224  val 2.0887 nats (best)  train 2.7509  31,278 chars/s"]
+    assert eval_lines(60, terminal=False)[0].endswith("eval 0.2s")
+
+
 def test_validation_that_got_worse_at_the_end_is_explained():
     """A new-user trial's GRU was best at step 750 of 2,000 and worse at each eval after it; the run ended saying only
     `best val 0.1716`. For a learner, the summary now says what that means and what helps."""
@@ -127,12 +147,15 @@ def test_validation_that_got_worse_at_the_end_is_explained():
     assert "overfitting" not in run_view(evals(1.5, 1.3253, 1.33, 1.3566))  # the README's screenplay: 2.4%, quiet
     assert "overfitting" not in run_view(evals(0.30, 0.20, 0.1716, 0.1900))  # one eval: could be noise
     assert "overfitting" not in run_view(evals(0.30, 0.20, 0.19, 0.18))  # still improving
-    assert said.endswith("best.pt keeps the best; more --dropout or a smaller model may score better")
+    # And where the last weights are: a teacher's 300-character corpus wanted what its model had learnt by heart.
+    run = str(started().run_dir / "latest.pt")
+    assert said.endswith(f"best.pt keeps the best, which `charnn sample` takes; latest.pt the last weights (what it "
+                         f"learnt by heart: --checkpoint {run}); more --dropout or a smaller model may score better")
     # Dropout already high (a trial's 35 KB play: 1×128, dropout 0.4 from the preset): more of it is no advice.
     high = dataclasses.replace(started(), model_config=ModelConfig(60, dropout=0.4))
     events = evals(0.30, 0.20, 0.1716, 0.175, 0.1807)
     said = " ".join(run_view([high, *events[1:]]).split())
-    assert said.endswith("best.pt keeps the best; more text to train on would help most")
+    assert said.endswith("more text to train on would help most")
 
 
 def test_emoji_in_the_preview_take_the_cells_rich_gave_them():

@@ -6,8 +6,8 @@ Exit codes: 0 ok, 1 a problem with the input (one line on stderr), 2 bad usage, 
 
 command: the Typer app, exits, devices · usage: help and usage errors · options: option checks · training,
 sampling, inspecting: the commands (train; sample; info and eval), wired to the app below in the order --help lists
-them · train_checks: run folder and time left before training · stopping, sigterm: a sample cut short ·
-train_stop: a training stopped.
+them · run_list: info of a folder of runs, and a run's step files · train_checks: run folder and time left before
+training · stopping, sigterm: a sample cut short · train_stop: a training stopped.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ import typer
 
 from charnn.cli.command import DEVICES, Flag, fail, interrupted, load_announced, resolve_device
 from charnn.cli.options import check_encoding, text_file
+from charnn.cli.run_list import list_runs, step_files
 from charnn.config import TrainConfig
 from charnn.errors import CharnnError
 
@@ -27,7 +27,7 @@ def info(path: Annotated[Path | None, typer.Argument(
     try:
         inside = runs.runs_inside(path) if path is not None else []
         if inside:  # checkpoints/: its runs side by side (a trial compared three cells with `info` a run at a time)
-            return list_runs(inside)
+            return list_runs(path, inside)
         file = runs.resolve(path)  # before torch loads: a mistyped path is told at once, not after ~2 s
         from charnn import checkpoint as checkpoints
 
@@ -59,37 +59,10 @@ def info(path: Annotated[Path | None, typer.Argument(
         ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
                         f"precision {train_config.get('precision', '?')}"),
         ("resumable", runs.resumable(payload, path if path is not None and path.is_dir() else file.parent)),
-    ] + ([("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")]
-         if broken else [])
+    ] + step_files(file.parent) + ([
+        ("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")
+    ] if broken else [])
     ui.show_info(rows)
-
-
-def list_runs(folders: list[Path]) -> None:
-    """A line per run: its model, corpus, steps, best validation loss and training time (its latest.pt's, where it
-    has one: the whole run's; else its best.pt's)."""
-    from charnn import checkpoint as checkpoints
-    from charnn import ui
-
-    def readable(folder: Path) -> dict:  # a corrupt latest.pt: its best.pt, as `charnn info RUN` reads it (a review)
-        files = [folder / name for name in ("latest.pt", "best.pt") if (folder / name).exists()]
-        for file in files[:-1]:
-            with contextlib.suppress(CharnnError):
-                return checkpoints.load(file)
-        return checkpoints.load(files[-1] if files else folder / "best.pt")
-
-    rows = [("run", "model", "parameters", "trained on", "step", "best val loss", "training time")]
-    for folder in folders:
-        try:
-            payload = readable(folder)
-            config, metrics = payload["model_config"], payload.get("metrics", {})
-            best = metrics.get("best_val_loss", math.nan)
-            rows.append((str(folder), f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}",
-                         f"{sum(tensor.numel() for tensor in payload['model'].values()):,}",
-                         str(payload.get("corpus", "?")), f"{payload['step']:,}",
-                         f"{best:.4f} nats" if math.isfinite(best) else "–", ui.duration(metrics.get("elapsed", 0))))
-        except (CharnnError, KeyError, TypeError, AttributeError) as problem:
-            rows.append((str(folder), f"not readable: {str(problem).partition(' — ')[0]}", "", "", "", "", ""))
-    ui.show_table(rows)
 
 
 def evaluate_command(

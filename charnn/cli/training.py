@@ -85,7 +85,9 @@ def train(
     keep: Annotated[int | None, typer.Option(help=f"step-NNNNNNNN.pt checkpoints to keep \\[default: "
                                                   f"{T.keep_checkpoints}].", min=0)] = None,
     seed: Annotated[int | None, typer.Option(help=f"Seed for initialisation, dropout and data order \\[default: "
-                                                  f"{T.seed}].", callback=check_seed)] = None,
+                                                  f"{T.seed}]. The same run again takes --steps too (and --threads): "
+                                                  "a --time run trains as many steps as the clock allows, and "
+                                                  "sizes its model by a speed test.", callback=check_seed)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads \\[default: one a core, or fewer while fewer "
                                                      "train faster: beside another busy program, threads on every "

@@ -54,11 +54,14 @@ def show_info(rows: list[tuple[str, str]], console: Console | None = None) -> No
 
 
 def show_table(rows: list[tuple[str, ...]], console: Console | None = None) -> None:
-    """Columns, the first row (the header) bold, each column as wide as its widest cell: no trailing spaces."""
+    """Columns, the first row (the header) bold, each column as wide as its widest cell: no trailing spaces. A row of
+    two cells where the header has more is a note: its second cell runs on, and widens no column."""
     console = console or Console(highlight=False)
-    widths = [max(cell_len(row[column]) for row in rows) for column in range(len(rows[0]))]  # 日本 takes 4
+    full = [row for row in rows if len(row) == len(rows[0])]
+    widths = [max(cell_len(row[column]) for row in full) for column in range(len(rows[0]))]  # 日本 takes 4
+    widths[0] = max(cell_len(row[0]) for row in rows)
     for number, row in enumerate(rows):
-        line = "  ".join(cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths, strict=True))
+        line = "  ".join(cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths, strict=False))
         line = line.rstrip()
         console.print(Text(line, style="bold" if number == 0 else ""), soft_wrap=True)
 

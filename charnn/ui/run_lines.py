@@ -55,4 +55,6 @@ def overfitting_line(best_step: int | None, worse: list[float], last_eval: Evalu
     helps = "more text to train on would help most" if high else "more --dropout or a smaller model may score better"
     return (f"\nvalidation was best at step {best_step:,}; the {len(worse)} evals after it were worse (last "
             f"{loss_text(worse[-1])}): the model began to fit its training text more than text like it "
-            f"(overfitting). best.pt keeps the best; {helps}")
+            f"(overfitting). best.pt keeps the best, which `charnn sample` takes; latest.pt the last weights (what "
+            f"it learnt by heart: --checkpoint {started.run_dir / 'latest.pt' if started else 'RUN/latest.pt'}); "
+            f"{helps}")

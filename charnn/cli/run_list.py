@@ -1,0 +1,49 @@
+"""`charnn info` of a folder of runs (a line each) and of a run's step files: the checkpoints there are to compare."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+
+from charnn.errors import CharnnError
+
+
+def step_files(folder: Path) -> list[tuple[str, str]]:
+    """The run's step checkpoints, by step (a teacher wanted an early one to show progress, and found them by `ls`)."""
+    steps = sorted(int(file.stem[5:]) for file in folder.glob("step-*.pt") if file.stem[5:].isdecimal())
+    if not steps:
+        return []
+    shown = ", ".join(f"{step:,}" for step in steps) if len(steps) <= 6 else (
+        ", ".join(f"{step:,}" for step in steps[:3]) + ", …, " + ", ".join(f"{step:,}" for step in steps[-3:]))
+    return [("step files", f"steps {shown}: --checkpoint {folder / f'step-{steps[0]:08d}.pt'} samples the first "
+                           "(--keep N keeps N, --eval-every N saves every N steps)")]
+
+
+def list_runs(parent: Path, folders: list[Path]) -> None:
+    """A line per run in `parent`: its model, corpus, steps, best validation loss (nats) and training time (its
+    latest.pt's, where it has one: the whole run's; else its best.pt's). Named within `parent`, the folder given,
+    and no unit in a cell: with paths and units a line took 102 columns, and a teacher's 80 broke each in two."""
+    from charnn import checkpoint as checkpoints
+    from charnn import ui
+
+    def readable(folder: Path) -> dict:  # a corrupt latest.pt: its best.pt, as `charnn info RUN` reads it (a review)
+        files = [folder / name for name in ("latest.pt", "best.pt") if (folder / name).exists()]
+        for file in files[:-1]:
+            with contextlib.suppress(CharnnError):
+                return checkpoints.load(file)
+        return checkpoints.load(files[-1] if files else folder / "best.pt")
+
+    rows = [(f"{parent}/".replace("//", "/"), "model", "parameters", "trained on", "step", "best val", "time")]
+    for folder in folders:
+        try:
+            payload = readable(folder)
+            config, metrics = payload["model_config"], payload.get("metrics", {})
+            best = metrics.get("best_val_loss", math.nan)
+            rows.append((folder.name, f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}",
+                         f"{sum(tensor.numel() for tensor in payload['model'].values()):,}",
+                         str(payload.get("corpus", "?")), f"{payload['step']:,}",
+                         f"{best:.4f}" if math.isfinite(best) else "–", ui.duration(metrics.get("elapsed", 0))))
+        except (CharnnError, KeyError, TypeError, AttributeError) as problem:
+            rows.append((folder.name, f"not readable: {str(problem).partition(' — ')[0]}"))
+    ui.show_table(rows)
