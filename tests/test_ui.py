@@ -41,7 +41,8 @@ def test_the_panel_ends_at_the_final_step_and_the_summary_comes_after_it():
                        Finished(1844, 60.0, 1.38, "time", Path("checkpoints/screenplay"), 1844)])
     last_panel, summary = screen[screen.rindex("charnn train —"):].split("finished (time)")
     assert re.search(r"step +1,844", last_panel) and "100.0%" in last_panel and "99.5%" not in last_panel
-    assert summary.rstrip().endswith("run folder checkpoints/screenplay")  # the summary is the last line
+    assert summary.rstrip().endswith("run folder\ncheckpoints/screenplay")  # the summary is the last line, wrapped
+    assert all(line == line.rstrip() and len(line) <= 100 for line in summary.splitlines())  # at words, at 100
 
 
 def test_the_panel_says_an_eval_is_under_way():
@@ -80,7 +81,7 @@ def test_a_resumed_run_shows_its_last_val_loss_until_its_first_eval():
 def test_a_sampled_split_is_said_at_the_start():
     config = TrainConfig(time_budget=60.0, eval_chars=100_000)
     event = Started(Path("checkpoints/big"), "cpu", "fp32", 1000, ModelConfig(60), config, 45_000_000, 5_000_000, 0)
-    assert "5,000,000 val chars (each eval scores 100,000 of them" in run_view([event])
+    assert "5,000,000 val chars (each eval scores 100,000 of them" in " ".join(run_view([event]).split())
     assert "each eval scores" not in run_view([started()])
 
 
@@ -101,12 +102,15 @@ def test_an_interrupted_run_keeps_its_progress():
 
 def test_a_budget_spent_before_the_first_step_says_nothing_was_trained():
     """A new-user trial: `--time 2s` ended `finished (time) at step 0` like any other run."""
-    screen = run_view([started(), Finished(0, 2.0, float("inf"), "time", Path("checkpoints/screenplay"), 0)])
+    def screen_of(events) -> str:  # lines wrapped at words, read as one
+        return " ".join(run_view(events).split())
+
+    screen = screen_of([started(), Finished(0, 2.0, float("inf"), "time", Path("checkpoints/screenplay"), 0)])
     assert "before the first step: starting up took the whole budget; nothing was saved — give a longer --time" in (
         screen)
-    screen = run_view([started(), Finished(5, 2.0, 2.9, "time", Path("checkpoints/screenplay"), 5)])
+    screen = screen_of([started(), Finished(5, 2.0, 2.9, "time", Path("checkpoints/screenplay"), 5)])
     assert "before" not in screen and "finished (time) at step 5" in screen
-    screen = run_view([started(5, 2.9), Finished(5, 9.0, 2.9, "time", Path("checkpoints/screenplay"), 0)])
+    screen = screen_of([started(5, 2.9), Finished(5, 9.0, 2.9, "time", Path("checkpoints/screenplay"), 0)])
     assert "starting up took the time left; the run is as it was at step 5 — give a longer --time" in screen
 
 

@@ -121,7 +121,12 @@ class TrainView:
             self.live.update(self.render())
 
     def log(self, line: str) -> None:
-        self.console.print(Text(line), soft_wrap=True)
+        # Wrapped at words on a terminal (at a teacher's 80 columns `→ checkp` / `oints/screenplay`); a log file
+        # keeps each line whole.
+        lines = Text(line).wrap(self.console, self.console.width) if self.console.is_terminal else [Text(line)]
+        for part in lines:
+            part.rstrip()  # no space left at a wrapped line's end
+            self.console.print(part, soft_wrap=True)
 
     def describe_finish(self, event: Finished) -> str:
         return finish_line(event, self.stopped_by,
