@@ -13,7 +13,7 @@ import errno
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ class EncodedCorpus:
     path: Path
     options: ReadOptions = ReadOptions()  # how the file was read
     digest: str | None = None  # corpus_cache.digest of the ids, which a resume compares (None: not known)
+    skipped: dict[str, int] = field(default_factory=dict)  # characters left out, unseen by the model: how often each
 
     def count(self, char: str) -> int:
         """How often `char` is in the text: a piece at a time, so that memory stays as it is for training."""
@@ -97,14 +98,17 @@ def source_of(path: Path, options: ReadOptions, vocab: Vocab | None) -> dict:
 
 
 def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None,
-                on_progress: Callable[[float], None] | None = None) -> EncodedCorpus:
-    """Encode `path` (cached). With `vocab`, encode with that vocabulary (unknown chars are an error).
+                on_progress: Callable[[float], None] | None = None, unknown: str = "error") -> EncodedCorpus:
+    """Encode `path` (cached). With `vocab`, encode with that vocabulary: characters it lacks are an error, or with
+    `unknown="skip"` left out (counted in `skipped`; such a read is not cached, and held in memory).
     `on_progress(fraction done)` as it encodes (not when it reads the cache): a 2 GB corpus took two minutes."""
     path = Path(path)
     check_corpus_path(path)
     scoring = vocab is not None  # eval's read: it keeps nothing, so it needs no cache
+    skipping = scoring and unknown == "skip"
+    skipped: dict[str, int] = {}
     source = source_of(path, options, vocab)
-    cached = corpus_cache.read(source)
+    cached = None if skipping else corpus_cache.read(source)
     if cached is None and scoring:  # eval with the vocabulary training found: training's entry serves
         own = corpus_cache.read(source_of(path, options, None))
         cached = own if own is not None and own[1] == vocab else None
@@ -127,21 +131,30 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
     def encoded():  # (n,) ids a chunk of text at a time
         for text in iter_text(path, options, size, progress(1 - first_share, first_share)):
             missing = vocab.unknown(text) if scoring else []  # a vocabulary read from this file has every character
-            if missing:
+            if missing and skipping:  # a held-out poem's one new capital refused it whole (two new-user trials)
+                for char in missing:
+                    skipped[char] = skipped.get(char, 0) + text.count(char)
+                text = text.translate(dict.fromkeys(map(ord, missing)))
+            elif missing:
                 # A file read in another encoding than its own shows characters that are not in it (a new-user
                 # trial: a UTF-8 file read as latin-1, its run's encoding, showed 'Ã' and '\x87' for 'Ç')
                 other = "" if codecs.lookup(options.encoding).name == "utf-8" else (
                     f", reading it as {options.encoding} (give --encoding if it is in another)")
                 raise CharnnError(f"{path} has characters this model never saw: {listed(missing)}{other} — "
-                                  "evaluate on text written in the model's alphabet")
+                                  "evaluate on text written in the model's alphabet, or give --unknown skip to "
+                                  "score the text without them")
             try:
                 yield vocab._encode_known(text, checked=not scoring).astype(vocab.dtype)
             except ValueError:  # changed in place between the two reads (a change in characters it has is not seen)
                 raise CharnnError(f"{path} changed while it was read — run again once nothing is writing to it"
                                   ) from None
 
-    try:
-        ids, digest = corpus_cache.write(source, encoded(), vocab) or (None, None)
+    def in_memory():  # (ids, digest), or (None, None) where there is no text
+        chunks = list(encoded())
+        return (np.concatenate(chunks), corpus_cache.digest(chunks)) if chunks else (None, None)
+
+    try:  # a skipping read is not cached: its entry would serve a later read that must refuse those characters
+        ids, digest = in_memory() if skipping else (corpus_cache.write(source, encoded(), vocab) or (None, None))
     except OSError as error:
         if not scoring:
             folder = corpus_cache.cache_dir()
@@ -155,8 +168,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
             fix = (f"it needs up to {amount}: free disk space there, or set CHARNN_CACHE to a folder on another disk"
                    if error.errno in (errno.ENOSPC, errno.EDQUOT) else "set CHARNN_CACHE to a writable folder")
             raise CharnnError(f"cannot write the encoded-corpus cache in {folder}: {why} — {fix}") from None
-        chunks = list(encoded())  # in memory instead (a trial: `charnn eval` refused a read-only CHARNN_CACHE)
-        ids, digest = (np.concatenate(chunks), corpus_cache.digest(chunks)) if chunks else (None, None)
+        ids, digest = in_memory()  # instead (a trial: `charnn eval` refused a read-only CHARNN_CACHE)
     if ids is None:
         raise empty_corpus(path)
-    return EncodedCorpus(ids, vocab, path, options, digest)
+    return EncodedCorpus(ids, vocab, path, options, digest, skipped)

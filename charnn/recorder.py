@@ -17,7 +17,7 @@ from charnn.errors import CharnnError
 from charnn.evaluation import LN2, evaluate
 from charnn.events import Evaluated, Evaluating, Saved
 from charnn.model import state_to_list
-from charnn.sample import generate
+from charnn.sample import default_prime, generate
 
 
 def drop_metrics_after(path: Path, step: int) -> dict | None:
@@ -147,7 +147,9 @@ class Recorder:
         """Evaluate, then write the metrics line (with `train_loss`, the mean since the last eval) and checkpoints."""
         started = time.monotonic()
         self.on_event(Evaluating(step))
-        val_loss, scored = evaluate(self.model, val_ids, self.config.precision, max_chars=self.config.eval_chars)
+        vocab = self.corpus.vocab  # the split's first characters read after a blank line, as a sample's do
+        val_loss, scored = evaluate(self.model, val_ids, self.config.precision, max_chars=self.config.eval_chars,
+                                    lead=vocab.encode(default_prime(vocab)))
         if not math.isfinite(val_loss):  # diverged since the last check: keep the good files as they are
             raise CharnnError(f"validation loss became {val_loss} at step {step}; nothing was saved after it — "
                               f"lower --lr (was {self.config.lr}) and --resume from {self.run_dir}")

@@ -40,7 +40,7 @@ DEPENDENCIES = {
     "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.train_stop", "cli.training"},
     "cli.command": {"cli.usage", "corpus_cache", "data", "threads", "ui"},
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "cli.run_list", "config", "data", "errors",
-                       "evaluation", "precision", "runs", "ui", "vocab"},
+                       "evaluation", "precision", "runs", "sample", "ui", "vocab"},
     "cli.run_list": {"checkpoint", "errors", "ui"},
     "cli.options": {"errors", "ui"},
     "cli.sampling": {"batch_rows", "checkpoint", "cli.command", "cli.options", "cli.sigterm", "cli.stopping", "config",

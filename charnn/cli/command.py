@@ -117,7 +117,7 @@ def interrupted(message: str = "interrupted", code: int = 130):
 BIG_CORPUS_BYTES = 20_000_000  # a corpus this large takes seconds to encode the first time: say what is going on
 
 
-def load_announced(path: Path, options, vocab=None):
+def load_announced(path: Path, options, vocab=None, unknown: str = "error"):
     """`data.load_corpus`, saying so first where a large file is encoded for the first time (a new-user trial: 7 s of
     silence before a 50 MB corpus's first line)."""
     from charnn import ui
@@ -125,11 +125,11 @@ def load_announced(path: Path, options, vocab=None):
     from charnn.data import is_cached, load_corpus
 
     if not (path.is_file() and path.stat().st_size >= BIG_CORPUS_BYTES and not is_cached(path, options, vocab)):
-        return load_corpus(path, options, vocab)
-    ui.info(f"encoding {path} ({path.stat().st_size / 1e6:,.0f} MB) — once: later runs read it from the cache "
-            f"in {cache_dir()}")
+        return load_corpus(path, options, vocab, unknown=unknown)
+    once = "" if unknown == "skip" else f" — once: later runs read it from the cache in {cache_dir()}"
+    ui.info(f"encoding {path} ({path.stat().st_size / 1e6:,.0f} MB){once}")
     with ui.Progress(f"encoding {path.name}") as shown:  # a trial's 2 GB: two minutes with nothing moving
-        return load_corpus(path, options, vocab, on_progress=shown.update)
+        return load_corpus(path, options, vocab, on_progress=shown.update, unknown=unknown)
 
 
 def resolve_device(name: str):

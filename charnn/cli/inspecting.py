@@ -84,6 +84,8 @@ def evaluate_command(
     max_chars: Annotated[int | None, typer.Option(help="Score this many characters, in spans spread over the split, "
                                                        "instead of all of it (~90,000 chars/s on 2 CPU cores).",
                                                   min=1)] = None,
+    unknown: Annotated[str, typer.Option(help="Characters the model never saw: error, or skip (score the text "
+                                              "without them, and say how many).")] = "error",
 ):
     """Cross-entropy of a model over a whole split of CORPUS, in nats and bits per character."""
     if split not in (None, "val", "train", "all"):
@@ -94,12 +96,14 @@ def evaluate_command(
         raise typer.BadParameter(f"must be one of {', '.join(DEVICES)}", param_hint="'--device'")
     if errors not in (None, "strict", "replace"):
         raise typer.BadParameter("must be strict or replace", param_hint="'--errors'")
+    if unknown not in ("error", "skip"):  # replace would score the stand-in as text
+        raise typer.BadParameter("must be error or skip", param_hint="'--unknown'")
     import json
 
     from charnn import runs, ui
     from charnn.data import ReadOptions, check_corpus_path
     from charnn.runs import newest_trained_on, trained_on
-    from charnn.vocab import Vocab
+    from charnn.vocab import Vocab, listed
 
     so_far: list = []  # (characters scored, their summed loss): what a Ctrl-C reports
     wanted = split_chars = 0
@@ -120,6 +124,7 @@ def evaluate_command(
         from charnn import checkpoint as checkpoints  # torch (~2 s), after the paths' checks
         from charnn.evaluation import LN2, evaluate
         from charnn.precision import check_precision
+        from charnn.sample import default_prime
 
         payload = checkpoints.load(file)
         torch_device = resolve_device(device)
@@ -128,7 +133,10 @@ def evaluate_command(
         # the messages for text that does not decode suggest --encoding and --errors.
         given = {key: value for key, value in (("encoding", encoding), ("errors", errors)) if value is not None}
         options = ReadOptions(**{**payload.get("read_options", {}), **given})
-        data = load_announced(corpus, options, vocab=Vocab(payload["vocab"]))
+        data = load_announced(corpus, options, vocab=Vocab(payload["vocab"]), unknown=unknown)
+        if data.skipped:  # (a teacher's held-out poem had a capital M and a '!' its rhymes never had)
+            ui.info(f"--unknown skip: left out {sum(data.skipped.values()):,} characters the model never saw "
+                    f"({listed(list(data.skipped))}); the text is scored without them")
         fraction = payload.get("train_config", {}).get("val_fraction", TrainConfig.val_fraction)
         if split is None:  # a held-out text is scored whole: a trial's held-out file had its last 10% scored alone
             # The run's corpus by its text where both are known (another `input.txt` is not it; a renamed copy is).
@@ -156,7 +164,7 @@ def evaluate_command(
 
         with ui.Progress(f"scoring {wanted:,} characters") as shown:
             nats, chars = evaluate(model, ids, check_precision(torch_device, precision), max_chars=max_chars,
-                                   on_progress=progress)
+                                   on_progress=progress, lead=data.vocab.encode(default_prime(data.vocab)))
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:
