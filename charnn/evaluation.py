@@ -31,6 +31,15 @@ LN2 = math.log(2)
 # 3,083-character Chinese vocabulary at 128 streams × 256 columns took 1.3 GB for `charnn eval` (0.5 GB while
 # training), so a large vocabulary is scored in shorter windows.
 LOGITS_AT_ONCE = 1 << 24
+BURN_IN = 256  # characters each stream reads before its span, unscored: its state then is the text's
+
+
+def lead_before(ids: np.ndarray, start: int, blank: list[int]) -> np.ndarray:
+    """What to read before scoring `ids[start:]` (`evaluate`'s `lead`): the BURN_IN characters before it, where the
+    text has any (a validation split's start: the end of the training text), else `blank` (a text's own start:
+    sample.default_prime's blank line). A 311-character validation split that starts mid-line scored 0.1150 nats
+    from the zero state, 0.1227 after a blank line (the model expected a line to begin)."""
+    return np.asarray(ids[max(0, start - BURN_IN):start]) if start > 0 else np.asarray(blank, dtype=np.int64)
 
 
 def read(ids: np.ndarray, lead: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -49,7 +58,7 @@ def evaluate(
     precision: str = "fp32",
     batch_size: int | None = None,
     seq_len: int = 256,
-    burn_in: int = 256,
+    burn_in: int = BURN_IN,
     max_chars: int | None = None,
     on_progress: Callable[[float, int, float], None] | None = None,
     lead: np.ndarray | None = None,
@@ -58,9 +67,9 @@ def evaluate(
     them where that is fewer. `on_progress(fraction done, characters scored so far, their summed loss)` after each
     window of `seq_len` columns (one wait for an accelerator a window): what is scored so far is the start of every
     stream's span, spread over the split, a score of its own (what `charnn eval` gives when stopped). `lead`: ids read
-    before the text's start, unscored (sample.default_prime's blank line): from the zero state, which training
-    almost never shows it, the bundled model scored a 36-character speech at 8.53 nats a character, 1.40 after a
-    blank line (its first characters cost 24–38 nats each)."""
+    before the text's start, unscored (`lead_before`): from the zero state, which training almost never shows it,
+    the bundled model scored a 36-character speech at 8.53 nats a character, 1.40 after a blank line (its first
+    characters cost 24–38 nats each)."""
     n_targets = len(ids) - 1
     if n_targets < 1:
         return float("nan"), 0

@@ -14,7 +14,7 @@ import torch
 
 from charnn import checkpoint, run_lock
 from charnn.errors import CharnnError
-from charnn.evaluation import LN2, evaluate
+from charnn.evaluation import LN2, evaluate, lead_before
 from charnn.events import Evaluated, Evaluating, Saved
 from charnn.model import state_to_list
 from charnn.sample import default_prime, generate
@@ -147,9 +147,9 @@ class Recorder:
         """Evaluate, then write the metrics line (with `train_loss`, the mean since the last eval) and checkpoints."""
         started = time.monotonic()
         self.on_event(Evaluating(step))
-        vocab = self.corpus.vocab  # the split's first characters read after a blank line, as a sample's do
+        vocab, start = self.corpus.vocab, len(self.corpus.ids) - len(val_ids)  # the split's start follows its text
         val_loss, scored = evaluate(self.model, val_ids, self.config.precision, max_chars=self.config.eval_chars,
-                                    lead=vocab.encode(default_prime(vocab)))
+                                    lead=lead_before(self.corpus.ids, start, vocab.encode(default_prime(vocab))))
         if not math.isfinite(val_loss):  # diverged since the last check: keep the good files as they are
             raise CharnnError(f"validation loss became {val_loss} at step {step}; nothing was saved after it — "
                               f"lower --lr (was {self.config.lr}) and --resume from {self.run_dir}")

@@ -733,6 +733,15 @@ def test_a_short_text_is_scored_after_a_blank_line(in_cli_root):
         logits, _ = model(ids[:, :-1])
     by_hand = torch.nn.functional.cross_entropy(logits[0, 2:].double(), ids[0, 3:]).item()
     assert scored["nats"] == pytest.approx(by_hand, rel=1e-5) and scored["chars"] == ids.shape[1] - 3
+    # The run's own validation split follows its training text: led by the 256 characters before it.
+    from charnn.data import load_corpus
+    from charnn.evaluation import evaluate
+
+    val = json.loads(invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus", "--json").stdout)
+    text = load_corpus(Path("corpus.txt"), vocab=vocab).ids
+    start = len(text) - int(len(text) * 0.1)
+    expected = evaluate(model, text[start:], lead=text[start - 256:start])
+    assert val["split"] == "val" and (val["nats"], val["chars"]) == (pytest.approx(expected[0], rel=1e-6), expected[1])
 
 
 def test_a_mistyped_checkpoint_gets_the_likeliest_name(in_cli_root):

@@ -122,7 +122,7 @@ def evaluate_command(
                                   "--checkpoint" + (f" (the newest run: --checkpoint {newest[0]})" if newest else ""))
         file = runs.resolve(checkpoint)
         from charnn import checkpoint as checkpoints  # torch (~2 s), after the paths' checks
-        from charnn.evaluation import LN2, evaluate
+        from charnn.evaluation import LN2, evaluate, lead_before
         from charnn.precision import check_precision
         from charnn.sample import default_prime
 
@@ -164,7 +164,9 @@ def evaluate_command(
 
         with ui.Progress(f"scoring {wanted:,} characters") as shown:
             nats, chars = evaluate(model, ids, check_precision(torch_device, precision), max_chars=max_chars,
-                                   on_progress=progress, lead=data.vocab.encode(default_prime(data.vocab)))
+                                   on_progress=progress, lead=lead_before(
+                                       data.ids, len(train_ids) if split == "val" else 0,
+                                       data.vocab.encode(default_prime(data.vocab))))
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:
