@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from charnn.batches import StreamBatcher
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import load_corpus
-from charnn.evaluation import evaluate
+from charnn.evaluation import evaluate, lead_before
 from charnn.model import CharRNN, detach_state
 from charnn.optimization import learning_rate, make_optimizer
 
@@ -84,7 +84,7 @@ def main():
     print(f"{'batching':<34}{'steps':>8}{'chars seen':>14}{'val nats':>10}{'val bpc':>9}")
     for arm, label in [("streams", "contiguous streams, state carried"), ("windows", "random windows, zero state")]:
         model, steps = train_arm(arm, train_ids, model_config, config, budget)
-        loss, _ = evaluate(model, val_ids)
+        loss, _ = evaluate(model, val_ids, lead=lead_before(corpus.ids, len(train_ids), []))  # as `charnn eval`
         chars = steps * config.batch_size * config.seq_len
         print(f"{label:<34}{steps:>8,}{chars:>14,}{loss:>10.4f}{loss / math.log(2):>9.4f}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from charnn import checkpoint, runs
 from charnn.data import ReadOptions, load_corpus
-from charnn.evaluation import evaluate
+from charnn.evaluation import evaluate, lead_before
 from charnn.vocab import Vocab
 
 KEEP = ("format", "model", "model_config", "train_config", "vocab", "step", "metrics", "corpus", "corpus_chars",
@@ -39,9 +39,11 @@ def main():
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) from {source}")
     if args.corpus.exists():
         options, vocab = ReadOptions(**payload.get("read_options", {})), Vocab(payload["vocab"])
-        _, val_ids = load_corpus(args.corpus, options, vocab=vocab).split(payload["train_config"]["val_fraction"])
+        corpus = load_corpus(args.corpus, options, vocab=vocab)
+        train_ids, val_ids = corpus.split(payload["train_config"]["val_fraction"])
+        lead = lead_before(corpus.ids, len(train_ids), [])  # as training's evals and `charnn eval` read the split
         for name, scored in (("original", payload), ("bundled", checkpoint.load(args.out))):  # the file as written
-            nats, chars = evaluate(checkpoint.build_model(scored), val_ids)
+            nats, chars = evaluate(checkpoint.build_model(scored), val_ids, lead=lead)
             print(f"{name:<9} full-val {nats:.4f} nats over {chars:,} chars")
     else:
         print(f"{args.corpus} not found: not scored")

@@ -100,7 +100,8 @@ def source_of(path: Path, options: ReadOptions, vocab: Vocab | None) -> dict:
 def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None,
                 on_progress: Callable[[float], None] | None = None, unknown: str = "error") -> EncodedCorpus:
     """Encode `path` (cached). With `vocab`, encode with that vocabulary: characters it lacks are an error, or with
-    `unknown="skip"` left out (counted in `skipped`; such a read is not cached, and held in memory).
+    `unknown="skip"` left out (counted in `skipped`; such a read, where it leaves any out, is not cached but held
+    in memory, since its entry would serve a later read that must refuse them).
     `on_progress(fraction done)` as it encodes (not when it reads the cache): a 2 GB corpus took two minutes."""
     path = Path(path)
     check_corpus_path(path)
@@ -108,7 +109,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
     skipping = scoring and unknown == "skip"
     skipped: dict[str, int] = {}
     source = source_of(path, options, vocab)
-    cached = None if skipping else corpus_cache.read(source)
+    cached = corpus_cache.read(source)  # an entry holds no character the model lacks: a skipping read may use it
     if cached is None and scoring:  # eval with the vocabulary training found: training's entry serves
         own = corpus_cache.read(source_of(path, options, None))
         cached = own if own is not None and own[1] == vocab else None

@@ -50,8 +50,8 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
     by_lines = False
     ending = False  # Ctrl-D (or piped input's end) came inside a prime of several lines: it streams, then the end
     # Short lines: at a teacher's 80 columns one long line broke mid-word (`C` / `trl-D quits`).
-    ui.info(f"{label} — type a prime and press Enter; Ctrl-C stops a stream, /quit or Ctrl-D ends")
-    ui.info("commands: /temp 1.1  /length 500  /seed 7  /lines on  /save scene.txt  /help")
+    ui.info(f"{label} — type a prime, then Enter; Ctrl-C stops a stream, Ctrl-D ends")
+    ui.info("commands: /temp 1.1  /length 500  /lines on  /save scene.txt  /quit  /help (all)")
     while True:
         try:
             line = ui.ask("prime> ")

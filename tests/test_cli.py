@@ -564,9 +564,9 @@ def test_info(in_cli_root, tmp_path):
     listed = invoke("info", "several")
     assert listed.exit_code == 0, listed.output
     lines = listed.stdout.splitlines()
-    assert lines[0].split() == ["several/", "model", "parameters", "trained", "on", "step", "best", "val", "time"]
+    assert lines[0].split() == ["several/", "model", "params", "trained", "on", "step", "best", "val", "time"]
     assert [line.split()[0] for line in lines[1:]] == ["corpus", "corpus-9", "corpus-10"]  # in number order
-    params = f"{sum(t.numel() for t in load(Path('alone.pt'))['model'].values()):,}"
+    params = f"{sum(t.numel() for t in load(Path('alone.pt'))['model'].values()) / 1e6:.2f}M"
     assert lines[1].split()[1:7] == ["1×16", "LSTM", params, "corpus.txt", "40", f"{best:.4f}"], lines[1]
     assert "not readable" in lines[2]
     assert all(line == line.rstrip() for line in lines)
@@ -2055,6 +2055,8 @@ def test_interactive_commands(in_cli_root):
     assert ended.exit_code == 0 and ended.stdout == "" and ended.stderr.rstrip().endswith("bye"), ended.output
     assert "\n/lines on|off    primes of several lines: an empty line sends one\n" in ended.stderr
     assert "\n/quit            end (or Ctrl-D)\n" in ended.stderr and "unknown command" not in ended.stderr
+    opening = ended.stderr.split("prime>")[0].splitlines()[-2:]  # under the `sampling from …` line
+    assert opening[1].startswith("commands: /temp 1.1") and all(len(line) <= 80 for line in opening), opening
 
 
 def test_interactive_lines_takes_a_prime_of_several_lines(in_cli_root):

@@ -114,6 +114,15 @@ def test_a_budget_spent_before_the_first_step_says_nothing_was_trained():
     assert "starting up took the time left; the run is as it was at step 5 — give a longer --time" in screen
 
 
+def test_a_file_name_fits_its_cells():
+    from charnn.ui import file_name_in
+
+    assert file_name_in("pycode.txt", 15) == "pycode.txt"
+    assert file_name_in("tinyshakespeare.txt", 15) == "tinyshakespeare"  # its stem, where that fits
+    assert file_name_in("averyveryverylongname.txt", 15) == "averyveryveryl…"
+    assert file_name_in("日本語の長い名前のファイル.txt", 15) == "日本語の長い名…"  # 15 cells: 7 wide and '…'
+
+
 def test_an_evals_line_fits_a_narrow_terminal():
     """A teacher's 80-column projector: each eval's line (~88 columns) put `eval 0.2s` alone on the next row. On a
     terminal the eval's time goes first, then the bpc; a log file keeps the whole line."""

@@ -150,8 +150,9 @@ def evaluate_command(
         train_ids, val_ids = data.split(fraction)
         ids = {"val": val_ids, "train": train_ids, "all": data.ids}[split]
         if len(ids) < 2:
-            raise CharnnError(f"the {split} split of {corpus} has {len(ids)} characters; at least 2 are needed "
-                              "to score one — use --split all or a longer text")
+            count = f"{len(ids)} character{'s' * (len(ids) != 1)}" + (" left" if data.skipped else "")
+            raise CharnnError(f"the {split} split of {corpus} has {count}; at least 2 are needed to score one — "
+                              + ("use --split all or a longer text" if split != "all" else "use a longer text"))
         split_chars = len(ids) - 1  # predictions: the first character is only read
         wanted = min(split_chars, max_chars or split_chars)
         if wanted > LONG_SPLIT:

@@ -34,15 +34,15 @@ def list_runs(parent: Path, folders: list[Path]) -> None:
                 return checkpoints.load(file)
         return checkpoints.load(files[-1] if files else folder / "best.pt")
 
-    rows = [(f"{parent}/".replace("//", "/"), "model", "parameters", "trained on", "step", "best val", "time")]
+    rows = [(f"{parent}/".replace("//", "/"), "model", "params", "trained on", "step", "best val", "time")]
     for folder in folders:
         try:
             payload = readable(folder)
             config, metrics = payload["model_config"], payload.get("metrics", {})
             best = metrics.get("best_val_loss", math.nan)
             rows.append((folder.name, f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}",
-                         f"{sum(tensor.numel() for tensor in payload['model'].values()):,}",
-                         str(payload.get("corpus", "?")), f"{payload['step']:,}",
+                         f"{sum(tensor.numel() for tensor in payload['model'].values()) / 1e6:.2f}M",  # as at start
+                         ui.file_name_in(str(payload.get("corpus", "?")), 15), f"{payload['step']:,}",
                          f"{best:.4f}" if math.isfinite(best) else "–", ui.duration(metrics.get("elapsed", 0))))
         except (CharnnError, KeyError, TypeError, AttributeError) as problem:
             rows.append((folder.name, f"not readable: {str(problem).partition(' — ')[0]}"))

@@ -13,7 +13,7 @@ pictures, cursor columns, keys unechoed, where stdout goes.
 from __future__ import annotations
 
 from charnn.ui.batch import BatchStream, show_fountain
-from charnn.ui.cells import cells_after, steady_width
+from charnn.ui.cells import cells_after, file_name_in, steady_width
 from charnn.ui.messages import Progress, ask, duration, error, info, loss_text, show_info, show_table, stderr
 from charnn.ui.sampling import (
     PlainStream,
@@ -33,7 +33,8 @@ from charnn.ui.training import TrainView
 
 __all__ = ["BatchStream", "PlainStream", "Progress", "SampleStatus", "ScriptStream", "Spinner", "TrainView",
            "UnechoedKeys", "ask",
-           "cells_after", "color_terminal", "duration", "echoes_keys", "end_piped_line", "error", "info", "loss_text",
+           "cells_after", "color_terminal", "duration", "echoes_keys", "end_piped_line", "error", "file_name_in",
+           "info", "loss_text",
            "open_stream", "sample_footer", "sample_header", "shares_stdout", "show_fountain", "show_info", "show_table",
            "show_text",
            "status_for",

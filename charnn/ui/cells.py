@@ -76,3 +76,12 @@ UNSTEADY_WIDTH = re.compile("[\u200d\ufe00-\ufe0f\U0001f3fb-\U0001f3ff]")
 def steady_width(text: str) -> str:
     """`text` for a Rich layout (the training panel's preview), without the characters above."""
     return UNSTEADY_WIDTH.sub("", text)
+
+
+def file_name_in(name: str, most: int) -> str:
+    """A file's name in at most `most` cells: its stem, else cut with '…' (a corpus named tinyshakespeare.txt made a
+    listing of runs 86 columns wide: a review)."""
+    name = name if cell_len(name) <= most else name.rpartition(".")[0] or name
+    while cell_len(name) > most:
+        name = name[:-2] + "…"
+    return name
