@@ -80,7 +80,6 @@ def empty_corpus(path: Path) -> CharnnError:
     return CharnnError(f"corpus {path} is empty — give a text file with some text in it")
 
 
-
 def is_cached(path: str | Path, options: ReadOptions = ReadOptions(), vocab: Vocab | None = None) -> bool:
     """Whether `load_corpus` would read `path` from the cache rather than encode it (seconds for tens of MB)."""
     path = Path(path)
