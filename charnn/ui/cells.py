@@ -82,6 +82,6 @@ def file_name_in(name: str, most: int) -> str:
     """A file's name in at most `most` cells: its stem, else cut with '…' (a corpus named tinyshakespeare.txt made a
     listing of runs 86 columns wide: a review)."""
     name = name if cell_len(name) <= most else name.rpartition(".")[0] or name
-    while cell_len(name) > most:
+    while cell_len(name) > max(most, 1) and len(name) > 1:  # (ends: at one character, '…')
         name = name[:-2] + "…"
     return name
