@@ -9,8 +9,9 @@ PyTorch defaults), aggregate chars/s with 8 samples in one batch, the time from 
 `charnn sample` to its first character on stdout (a pipe, and a pseudo-terminal; and for `--num-samples 8`,
 which streams as the batch is made), from its last line to its exit, and the time of `charnn --help`.
 Timings on a shared VM drift by ±20% from minute to minute, so the three throughput loops run in
-interleaved rounds (`--rounds`) and each keeps its best round; `import torch` alone is timed too,
-since it is the floor under the first-character time.
+interleaved rounds (`--rounds`) and each keeps its best round. `import torch` alone is timed too: it is the
+floor under the first-character time wherever `charnn sample` needs torch (a batch, int8 products on a CPU with
+int8 dot products); one stream in fp32 on a CPU runs without it (charnn/checkpoint_arrays.py).
 
 Sampling multiplies in int8 on CPUs with int8 dot-product instructions (charnn/products.py). To show what
 that costs in quality, the sampler's own stepper is fed the last 10% of `--text` (for the bundled model, by
@@ -209,7 +210,7 @@ def main():
     print(f"{'  the same on a terminal':<44}{first_terminal:>13.2f}s   (styled: trial samples first)")
     print(f"{'  --num-samples 8, a pipe':<44}{first_batch:>13.2f}s   (--length {args.length}: its header)")
     print(f"{'charnn sample: its footer → its exit':<44}{exit_after:>13.2f}s   (then the prompt is back)")
-    floor = 'python -c "import torch" (the floor)'
+    floor = 'python -c "import torch" (where torch is used)'
     print(f"{floor:<44}{import_seconds:>13.2f}s")
     print(f"{'charnn --help':<44}{help_seconds:>13.2f}s")
     bundled = path is not None and runs.resolve(path) == runs.resolve(runs.BUNDLED)

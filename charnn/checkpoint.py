@@ -25,12 +25,10 @@ from pathlib import Path
 
 import torch
 
+from charnn.checkpoint_arrays import FORMAT, REQUIRED_KEYS  # there: sampling's torch-free reader reads them too
 from charnn.config import ModelConfig
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
-
-FORMAT = 1  # bump when the layout of the dict changes; older files are refused with a clear line
-REQUIRED_KEYS = ("format", "model", "model_config", "vocab", "step")
 
 
 def save(payload: dict, path: Path) -> None:

@@ -1,8 +1,9 @@
 """Drawing the next character from logits: temperature, top-k, top-p, and the Gumbel-max draw (or, for a large
 vocabulary, one uniform number a character).
 
-All randomness comes from the `torch.Generator` passed in (None: torch's global one), so the same seed draws the
-same characters; a batch may have one generator per sample (`batch_noise`).
+All randomness comes from the generator passed in, so the same seed draws the same characters: a `torch.Generator`,
+or a `MersenneTwister` (charnn/mersenne.py), which draws the same numbers without torch (None: torch's global one).
+A batch may have one generator per sample (`batch_noise`). This module loads torch only for a torch generator.
 """
 
 from __future__ import annotations
@@ -10,13 +11,21 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
+import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from charnn.config import SAMPLING_PRECISIONS
 from charnn.errors import CharnnError
+from charnn.mersenne import MersenneTwister
+
+if TYPE_CHECKING:
+    import torch
+
+    Generator = MersenneTwister | torch.Generator
+    Generators = Generator | Sequence[Generator] | None  # one for a whole batch, or one per sample
 
 
 def check_controls(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -33,21 +42,23 @@ def sample_next(
     temperature: float = 0.8,
     top_k: int | None = None,
     top_p: float | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
 ) -> torch.Tensor:
     """Next ids (B,) from logits (B, V). Temperature 0 is argmax; top-k/top-p trim the tail first."""
+    import torch  # loaded already: the logits are a tensor
+
     check_controls(temperature, top_k, top_p)
     rows = logits.detach().float().cpu().numpy()  # (B, V)
     return torch.from_numpy(draw(rows, temperature, top_k, top_p, batch_noise(1, *rows.shape, generator)[0]))
 
 
-def gumbel_noise(shape: tuple[int, ...], generator: torch.Generator | None) -> np.ndarray:
+def gumbel_noise(shape: tuple[int, ...], generator: Generator | None) -> np.ndarray:
     """Gumbel(0, 1) noise from the caller's generator (the one source of randomness here).
 
     Gumbel-max trick: argmax(logits / T + noise) is an exact draw from softmax(logits / T), so a
     draw costs an add and an argmax: no softmax, cumsum or search per character.
     """
-    uniform = torch.rand(shape, generator=generator, dtype=torch.float64).numpy()
+    uniform = uniform_noise(shape, generator)
     with np.errstate(divide="ignore"):  # u = 0 gives -inf noise: that character is not drawn, as it should be
         return (-np.log(-np.log(uniform))).astype(np.float32)
 
@@ -100,9 +111,6 @@ def uniform_draw(scaled: np.ndarray, uniform: np.ndarray) -> np.ndarray:
     return np.minimum(passed, scaled.shape[-1] - 1)
 
 
-Generators = torch.Generator | Sequence[torch.Generator] | None  # one for a whole batch, or one per sample
-
-
 def sample_seeds(seed: int, count: int) -> list[int]:
     """A seed for each of `count` samples of a batch: the first is `seed` itself (so sample 1 of a batch is the text
     `seed` gives alone), the others derived from it (not seed + 1, …, so that batches of nearby seeds do not share
@@ -119,14 +127,24 @@ def batch_noise(steps: int, num_samples: int, vocab_size: int, generator: Genera
     as that generator draws it for a single stream ((steps, 1, N) holds the numbers of (steps, N))."""
     numbers = numbers_per_draw(vocab_size)
     noise = gumbel_noise if numbers > 1 else uniform_noise
-    if generator is None or isinstance(generator, torch.Generator):
+    if generator is None or is_generator(generator):
         return noise((steps, num_samples, numbers), generator)
     return np.stack([noise((steps, numbers), one) for one in generator], axis=1)
 
 
-def uniform_noise(shape: tuple[int, ...], generator: torch.Generator | None) -> np.ndarray:
+def uniform_noise(shape: tuple[int, ...], generator: Generator | None) -> np.ndarray:
     """Uniform numbers in [0, 1), float64, from the caller's generator."""
+    if isinstance(generator, MersenneTwister):
+        return generator.uniform(shape)
+    import torch  # a torch.Generator's numbers (loaded already, where one was made), or torch's global generator's
+
     return torch.rand(shape, generator=generator, dtype=torch.float64).numpy()
+
+
+def is_generator(value) -> bool:
+    """Whether `value` is one generator: a MersenneTwister, or a torch.Generator (torch loaded, since one exists)."""
+    torch = sys.modules.get("torch")
+    return isinstance(value, MersenneTwister) or (torch is not None and isinstance(value, torch.Generator))
 
 
 def check_sampling(num_samples: int, temperature: float, top_k: int | None, top_p: float | None,
@@ -137,8 +155,9 @@ def check_sampling(num_samples: int, temperature: float, top_k: int | None, top_
         raise CharnnError(f"num_samples must be a whole number, at least 1, not {num_samples!r}")
     if precision not in SAMPLING_PRECISIONS:
         raise CharnnError(f"precision must be one of {', '.join(SAMPLING_PRECISIONS)}, not {precision!r}")
-    several = isinstance(generator, Sequence) and all(isinstance(one, torch.Generator) for one in generator)
-    if not (generator is None or isinstance(generator, torch.Generator) or several):
-        raise CharnnError(f"generator must be a torch.Generator, or a list of one per sample, not {generator!r}")
+    several = isinstance(generator, Sequence) and all(map(is_generator, generator))
+    if not (generator is None or is_generator(generator) or several):
+        raise CharnnError(f"generator must be a torch.Generator or a MersenneTwister, or a list of one per sample, "
+                          f"not {generator!r}")
     if several and len(generator) != num_samples:
         raise CharnnError(f"{len(generator)} generators for {num_samples} samples: give one per sample")

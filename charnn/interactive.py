@@ -11,11 +11,10 @@ import functools
 import sys
 from pathlib import Path
 
-import torch
-
 from charnn import ui
 from charnn.drawing import check_controls, sample_seeds
 from charnn.errors import CharnnError
+from charnn.mersenne import MersenneTwister
 from charnn.sample import generate, writes_script
 from charnn.vocab import typed_breaks, unseen_note
 
@@ -119,7 +118,7 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             continue
         stream = None  # where a Ctrl-C leaves the cursor: `cursor_inside_a_line`
         own = sample_seeds(settings["seed"], streams + 1)[streams]
-        generator = torch.Generator().manual_seed(own)
+        generator = MersenneTwister(own)  # the numbers torch.Generator().manual_seed(own) gives
         told = f" (seed {own})" if settings["temp"] else ""  # at temperature 0 every seed gives the same
         try:
             # From Enter on, keys typed are not echoed into the text (ui.UnechoedKeys): they wait for the next prompt.

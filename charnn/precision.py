@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
 
+from charnn.cpu_flags import INT8_DOT_PRODUCTS, linux_cpu_flags
 from charnn.errors import CharnnError
 
 
@@ -42,17 +42,7 @@ def native_int8() -> bool:
     check = getattr(getattr(torch, "cpu", None), "_is_vnni_supported", None)  # private: AVX-512 VNNI only
     if check is not None and check():
         return True
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & linux_cpu_flags())
-
-
-def linux_cpu_flags() -> set[str]:
-    """The CPU's feature flags as Linux lists them (empty elsewhere)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return set()
-    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return set(line.partition(":")[2].split())
+    return bool(INT8_DOT_PRODUCTS & linux_cpu_flags())
 
 
 def autocast(device: torch.device, precision: str):

@@ -15,7 +15,7 @@ for one stream and a batch alike:
   17 / 33 stored (K, N), and a step ~52 µs against NumPy fp32's ~159; batches of 8 were no slower
   (benchmarks/RESULTS.md, thirteenth session).
 Elsewhere:
-- One stream multiplies in fp32 with NumPy's BLAS.
+- One stream multiplies in fp32 with NumPy's BLAS (`recurrence.NumpyProduct`, which sampling without torch uses).
 - A batch multiplies in fp32 through oneDNN, with the weights packed once into its blocked layout. A BLAS
   packs the (K, N) matrix again on every call, which made 8 rows cost 5–8× one row.
 - The head (V columns) is too small for oneDNN's fixed cost (~20 µs): NumPy for one stream, a plain
@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from charnn.precision import native_int8
+from charnn.recurrence import NumpyProduct
 
 PRECISIONS = ("fp32", "int8")
 
@@ -123,7 +124,7 @@ def quantize_for_int_mm(weight: np.ndarray, batch_size: int):
     return (quantized, scale) if np.all(np.abs(got - torch_product(probe, weight)) <= bound) else None
 
 
-class Product:
+class Product(NumpyProduct):
     """x (B, K) fp32 → x @ weight + bias (B, N) fp32, as a new array the caller may overwrite.
 
     `precision` 'int8' asks for int8 products (module docstring), unless `small`. Otherwise, or where int8
@@ -134,7 +135,7 @@ class Product:
                  small: bool = False):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-        self.weight, self.bias = weight, bias  # (K, N), (1, N) or None
+        super().__init__(weight, bias)  # (K, N), (1, N) or None
         self.quantized = self.scale = self.packed = self.packed_bias = None
         if precision == "int8" and not small:
             self.quantized, self.scale = quantize_for_int_mm(weight, batch_size) or (None, None)
@@ -149,17 +150,16 @@ class Product:
         return "int8" if self.quantized is not None else "fp32"
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.quantized is not None:
-            out = int8_product(x, self.quantized, self.scale)
-        elif self.packed is not None:
+        if self.packed is not None:
             return torch.ops.mkldnn._linear_pointwise(torch.from_numpy(x), self.packed, self.packed_bias, "none",
                                                       [], "").numpy()
-        elif self.tensors is not None:
+        if self.tensors is not None:
             weight, bias = self.tensors
             x = torch.from_numpy(x)
             return (x @ weight if bias is None else torch.addmm(bias, x, weight)).numpy()
-        else:
-            out = x @ self.weight
+        if self.quantized is None:
+            return super().__call__(x)  # one row, fp32: NumPy's
+        out = int8_product(x, self.quantized, self.scale)
         if self.bias is not None:
             out += self.bias
         return out

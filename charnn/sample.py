@@ -2,9 +2,14 @@
 
 `generate` feeds the prime once, then carries the recurrent state: each new character costs one
 step of the network (O(1) in the length of the text so far), never a re-read of the history.
-Each character is drawn by `drawing`; all randomness comes from the `torch.Generator` passed in, so the
-same seed gives the same text. A batch may take one generator per sample: each sample's text is then the one
-its generator gives alone (`drawing.sample_seeds`), so a favourite from a batch can be made again on its own.
+Each character is drawn by `drawing`; all randomness comes from the generator passed in (a `torch.Generator`, or a
+`MersenneTwister`, which draws the same numbers), so the same seed gives the same text. A batch may take one
+generator per sample: each sample's text is then the one its generator gives alone (`drawing.sample_seeds`), so a
+favourite from a batch can be made again on its own.
+
+The model is a CharRNN, or its weights as NumPy arrays (`checkpoint_arrays.ModelArrays`), which sample on a CPU in
+fp32 without torch: `charnn sample` writes its first character before torch would have loaded. Both give a seed
+the same text (charnn/stepper.py).
 """
 
 from __future__ import annotations
@@ -12,24 +17,26 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from charnn import script
 from charnn.batch_rows import BatchRows
-from charnn.drawing import Generators, batch_noise, check_sampling, draw, numbers_per_draw
+from charnn.checkpoint_arrays import ModelArrays
+from charnn.drawing import batch_noise, check_sampling, draw, numbers_per_draw
 from charnn.drawing import sample_next as sample_next  # importable from here too, its home until 2026-11-27
-from charnn.model import CharRNN
-from charnn.stepper import stepper_for
-from charnn.threads import tuned_threads
+from charnn.mersenne import MersenneTwister
+from charnn.recurrence import STEPPERS, read_prime
 from charnn.vocab import Vocab
+
+if TYPE_CHECKING:
+    from charnn.drawing import Generator, Generators
+    from charnn.model import CharRNN
 
 NOISE_BLOCK = 2**18  # most random numbers drawn from the generator at once (float64; blocks also stop at 1,024 steps)
 TRIAL_SAMPLES = (8, 200)  # streams × characters that `writes_script` has the model write, unseen
 TRIAL_PRIME = 1000  # at most this much of the prime is read before them: enough for the style it sets
-PRIME_PIECE = 8192  # characters of a prime read per call of the sequence kernel (`prime_state`)
-SAMPLING_WINDOW = 0.1  # seconds of steps the thread tuner times at once: steps are ~0.1 ms, and samples short
 
 
 def default_prime(vocab: Vocab) -> str:
@@ -48,7 +55,7 @@ def default_prime(vocab: Vocab) -> str:
 
 
 def generate_ids(
-    model: CharRNN,
+    model: CharRNN | ModelArrays,
     prime_ids: list[int],
     length: int,
     num_samples: int = 1,
@@ -60,8 +67,9 @@ def generate_ids(
     most_threads: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield `length` arrays of next ids (num_samples,), carrying the state between steps (on a CPU in
-    `precision`, 'auto' or 'fp32': `stepper.stepper_for`). `most_threads`: on a CPU, torch's thread count follows
-    the speed it gives, up to this (threads.py; the steppers' text is the same at any count). `generator`: one for
+    `precision`, 'auto' or 'fp32': `stepper.stepper_for`; ModelArrays compute in fp32). `most_threads`: on a CPU,
+    torch's thread count follows the speed it gives, up to this (threads.py; the steppers' text is the same at any
+    count). `generator`: one for
     the batch, or one per sample, each of which then draws what it draws for that sample alone; a sample's text is
     then the same in a batch as alone, bar a rare near-tie between two characters (a batch's products may round
     differently from one stream's); None draws from torch's global generator. Bad arguments raise CharnnError
@@ -71,55 +79,39 @@ def generate_ids(
                       most_threads)
 
 
-@torch.inference_mode()
-def stream_ids(model: CharRNN, prime_ids: list[int], length: int, num_samples: int, temperature: float,
-               top_k: int | None, top_p: float | None, generator: Generators, precision: str,
+def stream_ids(model: CharRNN | ModelArrays, prime_ids: list[int], length: int, num_samples: int,
+               temperature: float, top_k: int | None, top_p: float | None, generator: Generators, precision: str,
                most_threads: int | None) -> Iterator[np.ndarray]:
     """`generate_ids`, its arguments checked."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    logits, state = prime_state(model, prime_ids, num_samples, device)  # then one cheap step per character
-    step, state = stepper_for(model, state, precision)
-    logits = logits.float().cpu().numpy()  # (B, V)
-    block_steps = max(1, min(1024, NOISE_BLOCK // (len(logits) * numbers_per_draw(logits.shape[1]))))
-    tuning = tuned_threads(most_threads if device.type == "cpu" else None, window_seconds=SAMPLING_WINDOW)
-    try:
-        with tuning as tuner:
-            for position in range(length):
-                if position % block_steps == 0:  # one generator call per block of characters
-                    noise = batch_noise(min(block_steps, length - position), *logits.shape, generator)  # (S, B, N)
-                next_ids = draw(logits, temperature, top_k, top_p, noise[position % block_steps])  # (B,)
-                yield next_ids
-                if position + 1 < length and tuner is None:  # no step after the last character
-                    logits, state = step(next_ids, state)
-                elif position + 1 < length:  # timed: the step's own time, not a reader's (`| less`) between yields
-                    started = time.perf_counter()
-                    logits, state = step(next_ids, state)
-                    tuner.step_done(time.perf_counter() - started)
-    finally:
-        model.train(was_training)
+    with started(model, prime_ids, num_samples, precision, most_threads) as (logits, step, state, tuner):
+        block_steps = max(1, min(1024, NOISE_BLOCK // (len(logits) * numbers_per_draw(logits.shape[1]))))
+        for position in range(length):
+            if position % block_steps == 0:  # one generator call per block of characters
+                noise = batch_noise(min(block_steps, length - position), *logits.shape, generator)  # (S, B, N)
+            next_ids = draw(logits, temperature, top_k, top_p, noise[position % block_steps])  # (B,)
+            yield next_ids
+            if position + 1 < length and tuner is None:  # no step after the last character
+                logits, state = step(next_ids, state)
+            elif position + 1 < length:  # timed: the step's own time, not a reader's (`| less`) between yields
+                begun = time.perf_counter()
+                logits, state = step(next_ids, state)
+                tuner.step_done(time.perf_counter() - begun)
 
 
-def prime_state(model: CharRNN, prime_ids: list[int], num_samples: int, device: torch.device):
-    """(logits after the prime (B, V), the state it leaves, per layer (L, B, H)), for B = `num_samples` streams.
+def started(model: CharRNN | ModelArrays, prime_ids: list[int], num_samples: int, precision: str,
+            most_threads: int | None):
+    """A context giving (logits after the prime (B, V), step, its state, thread tuner or None): for a CharRNN,
+    charnn/stepper.py's; for ModelArrays, NumPy's fp32 steppers (charnn/recurrence.py), the prime read by one
+    stream's, as a CharRNN's is on a CPU."""
+    if not isinstance(model, ModelArrays):
+        from charnn.stepper import sampling  # torch, loaded already: the model is a CharRNN
 
-    The prime goes through the sequence kernel once, for one stream, whose state every stream then starts from, and
-    in pieces of PRIME_PIECE characters with the state carried, so that memory does not grow with it: read whole, a
-    600,000-character `--prime-file` failed in oneDNN (`could not create a primitive`), and 300,000 took 3.5 GB (a
-    new-user trial), `--num-samples` times over."""
-    if not prime_ids:
-        raise ValueError("the prime must have at least one id (prime_ids_for gives a default)")
-    state = None
-    for start in range(0, len(prime_ids), PRIME_PIECE):
-        piece = torch.tensor(prime_ids[start : start + PRIME_PIECE], dtype=torch.long, device=device)  # (P,)
-        logits, state = model(piece.unsqueeze(0), state)  # (1, P, V)
-
-    def spread(one: torch.Tensor) -> torch.Tensor:  # (L, 1, H) or (1, V) → B rows, each its own memory
-        return one.expand(*one.shape[:-2], num_samples, one.shape[-1]).contiguous()
-
-    state = tuple(map(spread, state)) if isinstance(state, tuple) else spread(state)  # (h, c) or h
-    return spread(logits[:, -1]), state
+        return sampling(model, prime_ids, num_samples, precision, most_threads)
+    config, weights = model.config, model.weights
+    stepper = STEPPERS[config.cell](config, weights, num_samples)
+    one = stepper if num_samples == 1 else STEPPERS[config.cell](config, weights, 1)
+    logits, state = read_prime(one.step, config, prime_ids, num_samples)
+    return contextlib.nullcontext((logits, stepper.step, state, None))
 
 
 def prime_ids_for(vocab: Vocab, prime: str, unknown: str = "error") -> list[int]:
@@ -135,14 +127,14 @@ def prime_ids_for(vocab: Vocab, prime: str, unknown: str = "error") -> list[int]
 
 
 def generate(
-    model: CharRNN,
+    model: CharRNN | ModelArrays,
     vocab: Vocab,
     prime: str = "",
     length: int = 500,
     temperature: float = 0.8,
     top_k: int | None = None,
     top_p: float | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generator | None = None,
     unknown: str = "error",
     stop: str | None = None,
     precision: str = "auto",
@@ -169,7 +161,7 @@ def stream_chars(vocab: Vocab, steps: Iterator[np.ndarray], stop: str | None) ->
 
 
 def generate_batch(
-    model: CharRNN,
+    model: CharRNN | ModelArrays,
     vocab: Vocab,
     prime: str = "",
     length: int = 500,
@@ -205,8 +197,8 @@ def generate_batch(
     return rows.texts()
 
 
-def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: float = 0.8, top_k: int | None = None,
-                  top_p: float | None = None, unknown: str = "error", precision: str = "auto",
+def writes_script(model: CharRNN | ModelArrays, vocab: Vocab, prime: str = "", temperature: float = 0.8,
+                  top_k: int | None = None, top_p: float | None = None, unknown: str = "error", precision: str = "auto",
                   most_threads: int | None = None) -> bool:
     """Whether the model, from this prime and with these controls, writes text that reads as a play or screenplay.
 
@@ -220,7 +212,7 @@ def writes_script(model: CharRNN, vocab: Vocab, prime: str = "", temperature: fl
     # Greedy text tends to loop on one line ("the state of the state …") and would never read as a script, though
     # its speaker lines are styled like any other: a greedy run asks what the model writes at 0.8.
     texts = generate_batch(model, vocab, prime, length, streams, temperature or 0.8, top_k, top_p,
-                           torch.Generator().manual_seed(0), unknown, precision=precision, most_threads=most_threads)
+                           MersenneTwister(0), unknown, precision=precision, most_threads=most_threads)
     # Each without its unfinished last line: a lyric model's `VERS`, cut there, read as a second speaker beside
     # `CHORUS` (a trial); and each after the prime's last line, which it goes on (`--prime "JO"`: `NAH` is no name).
     texts = [text[:text.rfind("\n") + 1] for text in texts]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from charnn import precision, products
+from charnn import cpu_flags, precision, products
 from charnn.config import ModelConfig, TrainConfig
 from charnn.data import load_corpus
 
@@ -151,6 +151,7 @@ def sample_in_int8(monkeypatch) -> None:
     gave 19% errors): there the exact product stands in for it, so the arithmetic around it is tested
     everywhere, and the real op where it is used."""
     monkeypatch.setattr(products, "native_int8", lambda: True)
+    monkeypatch.setattr(cpu_flags, "linux_cpu_flags", lambda: {"avx512_vnni"})  # what `charnn sample` reads first
     if not precision.native_int8() or not products.onednn_enabled():
         monkeypatch.setattr(products, "onednn_enabled", lambda: True)
         monkeypatch.setattr(torch, "_int_mm", exact_int_mm)

@@ -25,10 +25,10 @@ def module_name(path: Path) -> str:
 
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
-CORE = ["batch_rows", "batches", "checkpoint", "config", "corpus_cache", "data", "documents", "drawing", "encodings",
-        "errors", "evaluation", "events", "lstm_int8", "model", "optimization", "paths", "planning", "precision",
-        "presets", "products", "reading", "recorder", "resuming", "run_lock", "runs", "sample", "script", "speed",
-        "stepper", "threads", "train", "vocab"]
+CORE = ["batch_rows", "batches", "checkpoint", "checkpoint_arrays", "config", "corpus_cache", "cpu_flags", "data",
+        "documents", "drawing", "encodings", "errors", "evaluation", "events", "lstm_int8", "mersenne", "model",
+        "optimization", "paths", "planning", "precision", "presets", "products", "reading", "recorder", "recurrence",
+        "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper", "threads", "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -36,15 +36,17 @@ DEPENDENCIES = {
     "__main__": {"cli", "cli.command"},
     "batch_rows": {"vocab"},
     "batches": {"errors"},
-    "checkpoint": {"config", "errors", "model"},
+    "checkpoint": {"checkpoint_arrays", "config", "errors", "model"},
+    "checkpoint_arrays": {"config", "errors"},
     "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.train_stop", "cli.training"},
     "cli.command": {"cli.usage", "corpus_cache", "data", "threads", "ui"},
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "cli.run_list", "config", "data", "errors",
                        "evaluation", "precision", "runs", "sample", "ui", "vocab"},
     "cli.run_list": {"checkpoint", "errors", "ui"},
     "cli.options": {"errors", "ui"},
-    "cli.sampling": {"batch_rows", "checkpoint", "cli.command", "cli.options", "cli.sigterm", "cli.stopping", "config",
-                     "documents", "drawing", "errors", "interactive", "runs", "sample", "ui", "vocab"},
+    "cli.sampling": {"batch_rows", "checkpoint", "checkpoint_arrays", "cli.command", "cli.options", "cli.sigterm",
+                     "cli.stopping", "config", "cpu_flags", "documents", "drawing", "errors", "interactive", "mersenne",
+                     "recurrence", "runs", "sample", "ui", "vocab"},
     "cli.sigterm": {"cli.stopping"},
     "cli.stopping": {"documents", "errors", "ui"},
     "cli.usage": {"ui"},
@@ -54,6 +56,7 @@ DEPENDENCIES = {
                      "errors", "planning", "run_lock", "train", "ui"},
     "config": {"errors"},
     "corpus_cache": {"errors", "vocab"},
+    "cpu_flags": set(),
     "data": {"corpus_cache", "errors", "paths", "reading", "vocab"},
     "encodings": set(),
     "paths": {"errors"},
@@ -61,21 +64,24 @@ DEPENDENCIES = {
     "errors": set(),
     "evaluation": {"model", "precision"},
     "events": {"config"},
-    "interactive": {"drawing", "errors", "sample", "ui", "vocab"},
+    "interactive": {"drawing", "errors", "mersenne", "sample", "ui", "vocab"},
     "lstm_int8": {"model", "products"},
+    "mersenne": set(),
     "model": {"config"},
     "planning": {"checkpoint", "config", "data", "errors", "precision", "presets"},
-    "precision": {"errors"},
+    "precision": {"cpu_flags", "errors"},
     "presets": {"config", "speed"},
     "speed": {"config", "model", "precision"},
-    "products": {"precision"},
+    "products": {"precision", "recurrence"},
+    "recurrence": {"config"},
     "run_lock": {"errors"},
-    "runs": {"checkpoint", "errors", "paths", "run_lock", "vocab"},
-    "sample": {"batch_rows", "drawing", "model", "script", "stepper", "threads", "vocab"},
-    "drawing": {"config", "errors"},
+    "runs": {"checkpoint", "checkpoint_arrays", "errors", "paths", "run_lock", "vocab"},
+    "sample": {"batch_rows", "checkpoint_arrays", "drawing", "mersenne", "model", "recurrence", "script", "stepper",
+               "vocab"},
+    "drawing": {"config", "errors", "mersenne"},
     "script": set(),
     "documents": {"script"},
-    "stepper": {"config", "lstm_int8", "model", "products"},
+    "stepper": {"config", "lstm_int8", "model", "products", "recurrence", "threads"},
     "threads": set(),
     "train": {"batches", "checkpoint", "config", "data", "errors", "events", "model", "optimization", "precision",
               "recorder", "resuming", "run_lock", "runs", "threads"},
@@ -98,6 +104,9 @@ DEPENDENCIES = {
 
 # Modules that must import without torch or numpy (what `charnn --help` loads).
 LIGHT = ["config", "errors", "events", "script", "__init__"]
+# What `charnn sample` runs where it needs no torch (charnn/checkpoint_arrays.py): importing these must not load it.
+WITHOUT_TORCH = ["batch_rows", "checkpoint_arrays", "cpu_flags", "documents", "drawing", "interactive", "mersenne",
+                 "paths", "recurrence", "runs", "sample", "script", "ui", "vocab"]
 
 
 def path(module: str) -> Path:
@@ -299,6 +308,14 @@ def test_unknown_public_name():
 
     with pytest.raises(AttributeError):
         charnn.no_such_name  # noqa: B018
+
+
+def test_sampling_without_torch_does_not_import_it():
+    code = (f"import importlib, sys\nfor name in {WITHOUT_TORCH!r}:\n    importlib.import_module('charnn.' + name)\n"
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 def test_import_charnn_is_light():

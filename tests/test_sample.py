@@ -376,7 +376,7 @@ def test_writes_script_does_not_read_the_lines_its_samples_cut(monkeypatch):
 def test_a_long_prime_is_read_in_pieces_with_the_state_carried(cell, monkeypatch):
     """A new-user trial: a 600,000-character --prime-file, read in one call, failed in oneDNN, and 300,000 took
     3.5 GB. Read in pieces, the state carried from one to the next, it leaves what one pass would, in every row."""
-    import charnn.sample as sampling
+    import charnn.stepper as sampling
 
     model = make_model(cell)
     ids = prime_ids_for(VOCAB, "the fox, the é 日本 and 🙂. " * 9)  # 227 ids

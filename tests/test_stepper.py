@@ -13,8 +13,9 @@ from charnn import products
 from charnn import stepper as stepper_module
 from charnn.lstm_int8 import Int8LSTMStepper
 from charnn.model import CharRNN
+from charnn.recurrence import GRUStepper, LSTMStepper, Stepper
 from charnn.sample import generate_batch
-from charnn.stepper import GRUStepper, LSTMStepper, Stepper, stepper_for
+from charnn.stepper import stepper_for
 from charnn.vocab import Vocab
 
 VOCAB_SIZE = 23

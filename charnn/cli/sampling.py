@@ -22,6 +22,28 @@ from charnn.errors import CharnnError
 LONG_PRIME = 20_000  # characters; a prime this long is announced (the bundled model reads ~20,000 a second)
 
 
+def without_torch(device: str, precision: str, num_samples: int, prime: str) -> bool:
+    """Whether this sample can run in NumPy's fp32 without loading torch (2–3.5 s on a 2-core machine): on the CPU,
+    one stream (a batch is faster through oneDNN), a prime short enough to be read a step at a time, and fp32
+    products, which 'auto' means on a CPU without int8 dot products. Elsewhere than Linux the flags are not read,
+    and 'auto' is taken as fp32. Either way a seed gives the same text (charnn/stepper.py)."""
+    from charnn.cpu_flags import INT8_DOT_PRODUCTS, linux_cpu_flags
+    from charnn.recurrence import STEPPED_PRIME
+
+    return (device == "cpu" and num_samples == 1 and len(prime) + 2 <= STEPPED_PRIME  # + its lead, a blank line
+            and (precision == "fp32" or not INT8_DOT_PRODUCTS & linux_cpu_flags()))
+
+
+def read_without_torch(path: Path):
+    """(payload, ModelArrays) of the checkpoint at `path`, read without torch (charnn/checkpoint_arrays.py); (None,
+    None) where that reader cannot: torch's then reads it, or says what is wrong with it."""
+    from charnn import checkpoint_arrays
+
+    payload = checkpoint_arrays.read(path)
+    model = checkpoint_arrays.model_arrays(payload) if payload is not None else None
+    return (payload, model) if model is not None else (None, None)
+
+
 def unescape(text: str | None) -> str | None:
     """'\\n' and '\\t' typed on a command line → a real newline / tab (for --stop)."""
     return None if text is None else text.replace("\\n", "\n").replace("\\t", "\t")
@@ -114,18 +136,22 @@ def sample(
             if output is not None:  # before any generating: a long sample must not be lost to a typo here
                 check_writable(output, replace=force)
             path = runs.resolve(checkpoint)
-            import torch  # after the paths' checks: a mistyped one is told at once, not after torch's ~2 s
-
-            from charnn import checkpoint as checkpoints
             from charnn.drawing import check_controls, sample_seeds
+            from charnn.mersenne import MersenneTwister
             from charnn.sample import generate, generate_batch, writes_script
 
-            payload = checkpoints.load(path)
-            torch_device = resolve_device(device)
-            model = checkpoints.build_model(payload, path).to(torch_device)
-            # Tuned as the sample goes; a long prime is read in a few long calls before that, so it gets the start's
-            # probe (0.1 s): on a shared CPU it was read on every core (a review).
-            most_threads = set_threads(threads, torch_device, probe=len(prime) > LONG_PRIME)
+            payload = model = most_threads = None
+            if without_torch(device, precision, num_samples, prime):
+                payload, model = read_without_torch(path)
+            if model is None:  # torch's: after the paths' checks, so that a mistyped one is told at once
+                from charnn import checkpoint as checkpoints
+
+                payload = checkpoints.load(path)
+                torch_device = resolve_device(device)
+                model = checkpoints.build_model(payload, path).to(torch_device)
+                # Tuned as the sample goes; a long prime is read in a few long calls before that, so it gets the
+                # start's probe (0.1 s): on a shared CPU it was read on every core (a review).
+                most_threads = set_threads(threads, torch_device, probe=len(prime) > LONG_PRIME)
             vocab = Vocab(payload["vocab"])
             if typed:  # not a file's or stdin's: their backslashes are the text's
                 prime = typed_breaks(prime, vocab)
@@ -162,12 +188,12 @@ def sample(
 
                 return session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
                                precision, most_threads, terminated=lambda: termination.received)
-            generator = torch.Generator().manual_seed(seed)
+            generator = MersenneTwister(seed)  # torch.Generator().manual_seed(seed)'s numbers, without torch
             # A batch: each sample has a seed of its own, shown in its header, which makes it alone (a favourite from
             # a batch could not be made again: a new-user trial). Not at temperature 0, where seeds do nothing.
             seeds = sample_seeds(seed, num_samples) if num_samples > 1 and temperature else None
             if seeds:
-                generator = [torch.Generator().manual_seed(one) for one in seeds]
+                generator = [MersenneTwister(one) for one in seeds]
             if num_samples > 1 and temperature == 0:
                 ui.info("temperature 0 is greedy: every sample will be the same")
             started = time.monotonic()
