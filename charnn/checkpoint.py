@@ -4,7 +4,8 @@ A checkpoint is a dict of tensors and plain Python values (its keys: README, "Py
 a temporary file in the same folder, fsynced, then renamed over the real name, so a crash at any
 moment leaves either the old file or the new one, never half of one. It is read with
 `torch.load(weights_only=True)`, which refuses anything that would run code when unpickled, and
-mapped to the CPU first so a checkpoint trained on CUDA or MPS loads anywhere.
+mapped to the CPU first so a checkpoint trained on CUDA or MPS loads anywhere. (Sampling on a CPU reads it
+without torch where it can: charnn/checkpoint_arrays.py, which leaves anything unusual to `load` here.)
 
 Run folder layout (the folders themselves: runs.py):
     latest.pt           everything needed to resume exactly (optimizer, RNG, data position, state)

@@ -6,9 +6,11 @@ torch.save writes a zip: `<name>/data.pkl`, a pickle of the payload in which eac
 `torch._utils._rebuild_tensor_v2` on a storage named by a persistent id, and `<name>/data/<key>`, each storage's
 bytes. This reader unpickles with three globals allowed (OrderedDict, that call, and the storage types, which it
 maps to its own stand-ins) and builds each tensor as a NumPy array from its storage's bytes; like
-`torch.load(weights_only=True)`, it runs no code from the file. Anything it does not know (another layout, another
-global, a size that does not fit its storage) makes it answer None, and the caller reads the file with torch
-(charnn/checkpoint.py), which says what is wrong with it. So this is a faster way in, never another set of errors.
+`torch.load(weights_only=True)`, it runs no code from the file. Anything it does not know or will not take makes it
+answer None: not a regular file (a pipe, a device), another layout, another global, a value that is not what a
+charnn checkpoint holds, a tensor that does not fit its storage, tensors that would take far more memory than the
+file (`Reader`). The caller then reads the file with torch (charnn/checkpoint.py), which says what is wrong with it.
+So this is a faster way in, not another set of errors.
 """
 
 from __future__ import annotations
@@ -20,78 +22,87 @@ import pickle
 import sys
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from charnn.config import ModelConfig
-from charnn.errors import CharnnError
 
 FORMAT = 1  # of a checkpoint's dict: bump when its layout changes; older files are refused with a clear line
 REQUIRED_KEYS = ("format", "model", "model_config", "vocab", "step")
 STORAGES = {"FloatStorage": "f4", "HalfStorage": "f2", "DoubleStorage": "f8", "BFloat16Storage": "u2",
             "LongStorage": "i8", "IntStorage": "i4", "ShortStorage": "i2", "CharStorage": "i1", "ByteStorage": "u1",
-            "BoolStorage": "?"}  # torch's storage types → NumPy's (bf16: its bits, widened in `as_float32`)
+            "BoolStorage": "?"}  # torch's storage types → NumPy's (bf16: its bits, widened to fp32 when built)
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+VIEWS, SPARE = 4, 2**20  # elements built from a file: at most VIEWS × those stored, + SPARE (`Reader`)
 
 
 class Storage(str):
     """A storage type named in the pickle (torch.FloatStorage, …): its name."""
 
 
+class Stored(NamedTuple):
+    values: np.ndarray  # a storage's elements, read-only, as its bytes hold them
+    bf16: bool  # uint16 values that are bf16 bits
+
+
 class Reader(pickle.Unpickler):
+    """torch.save's data.pkl, unpickled with `find_class`'s three names alone. Each storage is read once, however
+    many tensors view it, and the arrays built (copies) add up to at most `VIEWS` times the elements of the storages
+    read, plus `SPARE`: a file cannot make this reader hold much more memory than its own size, as a tensor of one
+    value repeated (stride 0) or many views of one storage would. charnn's own files have one tensor a storage."""
+
     def __init__(self, file, archive: zipfile.ZipFile, folder: str, byteorder: str):
         super().__init__(file)
         self.archive, self.folder, self.byteorder = archive, folder, byteorder
+        self.storages: dict[str, Stored] = {}
+        self.budget = SPARE  # elements that arrays may still take
 
     def find_class(self, module: str, name: str):
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict  # a state dict's, whose `_metadata` is set on it after (BUILD)
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return rebuild_tensor
+            return self.rebuild_tensor
         if module == "torch" and name in STORAGES:
             return Storage(name)
         raise pickle.UnpicklingError(f"global {module}.{name} is not read here")
 
     def persistent_load(self, saved_id):
         kind, storage, key, _location, count = saved_id
-        if kind != "storage" or not isinstance(storage, Storage):
+        if kind != "storage" or not isinstance(storage, Storage) or not isinstance(key, str):
             raise pickle.UnpicklingError(f"unknown persistent id {saved_id!r}")
-        dtype = np.dtype(STORAGES[storage]).newbyteorder("<" if self.byteorder == "little" else ">")
-        data = self.archive.read(f"{self.folder}/data/{key}")
-        if len(data) < count * dtype.itemsize:
-            raise pickle.UnpicklingError(f"storage {key} is short")
-        return Tensor(np.frombuffer(data, dtype=dtype, count=count), storage == "BFloat16Storage")
+        if key not in self.storages:
+            dtype = np.dtype(STORAGES[storage]).newbyteorder("<" if self.byteorder == "little" else ">")
+            data = self.archive.read(f"{self.folder}/data/{key}")
+            if len(data) < count * dtype.itemsize:
+                raise pickle.UnpicklingError(f"storage {key} is short")
+            self.storages[key] = Stored(np.frombuffer(data, dtype=dtype, count=count), storage == "BFloat16Storage")
+            self.budget += VIEWS * count
+        return self.storages[key]
 
-
-class Tensor(np.ndarray):
-    """An array read from a storage, marked bf16 where its uint16 values are bf16 bits."""
-
-    def __new__(cls, array: np.ndarray, bf16: bool):
-        made = array.view(cls)
-        made.bf16 = bf16
-        return made
-
-
-def rebuild_tensor(storage: Tensor, offset: int, size: tuple, stride: tuple, *_ignored) -> np.ndarray:
-    """The tensor torch's `_rebuild_tensor_v2` would make, as a new array (fp32 for bf16), its bounds checked."""
-    if (not isinstance(storage, Tensor) or len(size) != len(stride) or offset < 0
-            or min((*size, *stride), default=0) < 0):
-        raise pickle.UnpicklingError("a tensor that does not fit its storage")
-    last = offset + sum((extent - 1) * step for extent, step in zip(size, stride, strict=True))
-    if math.prod(size) and last >= len(storage):
-        raise pickle.UnpicklingError("a tensor that does not fit its storage")
-    item = storage.itemsize
-    array = np.lib.stride_tricks.as_strided(np.asarray(storage)[offset:], shape=tuple(size),
-                                            strides=tuple(step * item for step in stride)).copy()
-    if storage.bf16:
-        return (array.astype(np.uint32) << 16).view(np.float32)
-    return array
+    def rebuild_tensor(self, stored: Stored, offset: int, size: tuple, stride: tuple, *_ignored) -> np.ndarray:
+        """The tensor torch's `_rebuild_tensor_v2` would make, as a new array (fp32 for bf16), its bounds checked."""
+        if (not isinstance(stored, Stored) or len(size) != len(stride) or offset < 0
+                or min((*size, *stride), default=0) < 0):
+            raise pickle.UnpicklingError("a tensor that does not fit its storage")
+        count = math.prod(size)
+        last = offset + sum((extent - 1) * step for extent, step in zip(size, stride, strict=True))
+        if (count and last >= len(stored.values)) or count > self.budget:
+            raise pickle.UnpicklingError("a tensor that does not fit its storage, or repeats it")
+        self.budget -= count
+        values = stored.values
+        array = np.lib.stride_tricks.as_strided(values[offset:], shape=tuple(size),
+                                                strides=tuple(step * values.itemsize for step in stride)).copy()
+        return (array.astype(np.uint32) << 16).view(np.float32) if stored.bf16 else array
 
 
 def read(path: Path) -> dict | None:
     """The payload of the charnn checkpoint at `path`, tensors as arrays; None where this reader cannot tell it is
     one it reads whole (charnn/checkpoint.py's `load` then reads it, or says what is wrong)."""
+    path = Path(path)
     try:
+        if not path.is_file() or path.stat().st_size == 0:  # a folder, a pipe, /dev/zero: `load` names them
+            return None
         with zipfile.ZipFile(path) as archive:
             names = [name for name in archive.namelist() if name.endswith("/data.pkl") and name.count("/") == 1]
             if len(names) != 1:
@@ -99,12 +110,15 @@ def read(path: Path) -> dict | None:
             folder = names[0].split("/")[0]
             byteorder = archive.read(f"{folder}/byteorder").decode() if f"{folder}/byteorder" in archive.namelist() \
                 else sys.byteorder
+            if byteorder not in ("little", "big"):
+                return None
             payload = Reader(io.BytesIO(archive.read(names[0])), archive, folder, byteorder).load()
+        if isinstance(payload, dict) and all(key in payload for key in REQUIRED_KEYS) and (
+                type(payload["format"]) is int and payload["format"] == FORMAT):
+            return payload
     except Exception:  # anything at all: torch's reader says what it is
-        return None
-    if not isinstance(payload, dict) or not all(key in payload for key in REQUIRED_KEYS) or payload["format"] != FORMAT:
-        return None
-    return payload
+        pass
+    return None
 
 
 class ModelArrays:
@@ -130,16 +144,25 @@ def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 def model_arrays(payload: dict) -> ModelArrays | None:
     """The model of a payload from `read`, where it is whole and sound: its config understood, its vocabulary and
-    every weight of the shape the config says, every weight finite. Else None (charnn/checkpoint.py's
-    `build_model` says what is wrong)."""
+    every weight of the shape the config says, every weight finite. Its weights in fp32, as `build_model` makes
+    them. Else None (charnn/checkpoint.py's `build_model` says what is wrong)."""
     try:
         config = ModelConfig(**payload["model_config"])
-    except (CharnnError, TypeError):
-        return None
-    weights = payload["model"]
-    shapes = expected_shapes(config)
-    if (not isinstance(weights, dict) or weights.keys() != shapes.keys() or len(payload["vocab"]) != config.vocab_size
-            or any(not isinstance(array, np.ndarray) or array.shape != shapes[name] or array.dtype.kind != "f"
-                   or not np.isfinite(array).all() for name, array in weights.items())):
-        return None
-    return ModelArrays(config, weights)
+        weights, vocab = payload["model"], payload["vocab"]
+        shapes = expected_shapes(config)
+        if (isinstance(weights, dict) and weights.keys() == shapes.keys() and isinstance(vocab, str)
+                and len(vocab) == config.vocab_size and all(
+                    isinstance(array, np.ndarray) and array.shape == shapes[name] and array.dtype.kind == "f"
+                    and np.isfinite(array).all() for name, array in weights.items())):
+            return ModelArrays(config, {name: array.astype(np.float32) for name, array in weights.items()})
+    except Exception:  # a config or value this charnn does not understand: `build_model` says which
+        pass
+    return None
+
+
+def load(path: Path) -> tuple[dict, ModelArrays] | tuple[None, None]:
+    """(payload, model) of the checkpoint at `path`, read without torch; (None, None) where this module cannot read
+    it whole and sound (torch's reader then reads it, or says what is wrong with it)."""
+    payload = read(path)
+    model = model_arrays(payload) if payload is not None else None
+    return (payload, model) if model is not None else (None, None)

@@ -4,7 +4,7 @@ A `torch.Generator` on the CPU is the 32-bit Mersenne Twister (MT19937), seeded 
 with the seed's low 32 bits. `torch.rand(shape, generator=..., dtype=torch.float64)` takes two 32-bit outputs a
 number, the first as the high word, keeps the low 53 bits of the 64 and scales them by 2^-53, one number after
 another in the order of the shape. NumPy's MT19937 is the same generator: put in the same state, its raw outputs
-make the same numbers, bit for bit (tests/test_mersenne.py checks them against torch). So a seed gives the same
+make the same numbers, bit for bit (tests/test_without_torch.py checks them against torch). So a seed gives the same
 text whether `charnn sample` loaded torch or not.
 """
 

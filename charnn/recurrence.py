@@ -35,6 +35,9 @@ class NumpyProduct:
 
     def __init__(self, weight: np.ndarray, bias: np.ndarray | None, batch_size: int = 1, precision: str = "fp32",
                  small: bool = False):
+        """Any `batch_size` (B); `small` changes nothing here (products.Product's arguments)."""
+        if precision != "fp32":
+            raise ValueError(f"NumPy's products are fp32, not {precision}: charnn/products.py has int8")
         self.weight, self.bias = weight, bias  # (K, N), (1, N) or None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

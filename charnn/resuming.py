@@ -66,9 +66,10 @@ def check_resumable(payload: dict, corpus: EncodedCorpus, model_config: ModelCon
 def at_target(payload: dict, config: TrainConfig) -> bool:
     """Whether the run saved in `payload` has nothing left to do under `config`: its steps are done, or its
     time is. A run stops a little before its time budget ends (the final eval and save are planned into it),
-    so a time target counts as reached when the run stopped for it and the budget has not grown since."""
+    so a time target counts as reached when the run stopped for it and the budget has not grown since. A run
+    stopped (Ctrl-C) after its last step has its final eval and save left: a resume does them."""
     if config.steps is not None and payload["step"] >= config.steps:
-        return True
+        return payload["metrics"].get("stopped_by") is not None or payload["step"] > config.steps
     if config.time_budget is None:
         return False
     metrics, saved_budget = payload["metrics"], payload["train_config"].get("time_budget")

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from charnn import script
+from charnn import script, threads
 from charnn.batch_rows import BatchRows
 from charnn.checkpoint_arrays import ModelArrays
 from charnn.drawing import batch_noise, check_sampling, draw, numbers_per_draw
 from charnn.drawing import sample_next as sample_next  # importable from here too, its home until 2026-11-27
 from charnn.mersenne import MersenneTwister
 from charnn.recurrence import STEPPERS, read_prime
+from charnn.threads import tuned_blas_threads
 from charnn.vocab import Vocab
 
 if TYPE_CHECKING:
@@ -101,17 +102,22 @@ def stream_ids(model: CharRNN | ModelArrays, prime_ids: list[int], length: int, 
 def started(model: CharRNN | ModelArrays, prime_ids: list[int], num_samples: int, precision: str,
             most_threads: int | None):
     """A context giving (logits after the prime (B, V), step, its state, thread tuner or None): for a CharRNN,
-    charnn/stepper.py's; for ModelArrays, NumPy's fp32 steppers (charnn/recurrence.py), the prime read by one
-    stream's, as a CharRNN's is on a CPU."""
+    charnn/stepper.py's; for ModelArrays, a NumPy fp32 stepper (charnn/recurrence.py), which reads the prime on
+    one row, as a CharRNN's one stream does on a CPU, and the BLAS's threads tuned up to `most_threads`."""
     if not isinstance(model, ModelArrays):
         from charnn.stepper import sampling  # torch, loaded already: the model is a CharRNN
 
         return sampling(model, prime_ids, num_samples, precision, most_threads)
-    config, weights = model.config, model.weights
-    stepper = STEPPERS[config.cell](config, weights, num_samples)
-    one = stepper if num_samples == 1 else STEPPERS[config.cell](config, weights, 1)
-    logits, state = read_prime(one.step, config, prime_ids, num_samples)
-    return contextlib.nullcontext((logits, stepper.step, state, None))
+    return arrays_sampling(model, prime_ids, num_samples, most_threads)
+
+
+@contextlib.contextmanager
+def arrays_sampling(model: ModelArrays, prime_ids: list[int], num_samples: int, most_threads: int | None):
+    """`started` for ModelArrays. NumPy's products take any number of rows: one stepper reads the prime on one."""
+    stepper = STEPPERS[model.config.cell](model.config, model.weights, num_samples)
+    logits, state = read_prime(stepper.step, model.config, prime_ids, num_samples)
+    with tuned_blas_threads(most_threads, window_seconds=threads.SAMPLING_WINDOW) as tuner:
+        yield logits, stepper.step, state, tuner
 
 
 def prime_ids_for(vocab: Vocab, prime: str, unknown: str = "error") -> list[int]:

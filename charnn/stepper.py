@@ -3,10 +3,10 @@
 On a CPU each step is a NumPy stepper (charnn/recurrence.py) on the model's weights, with this torch's
 products (charnn/products.py: int8 where the CPU has int8 dot products, else NumPy's fp32 for one stream
 and oneDNN's for a batch); an LSTM in int8 has a step of its own (charnn/lstm_int8.py). One stream's prime
-of up to `STEPPED_PRIME` ids is read by its stepper too, as sampling without torch reads it, so that a seed
-gives the same text either way. A longer prime, and a batch's, go through the sequence kernel, several times
-faster per character (a batch's products round as oneDNN's do, not as NumPy's, so its texts could not be the
-same to the last bit anyway). An accelerator runs the model's own kernels throughout.
+in fp32 of up to `STEPPED_PRIME` ids is read by its stepper too, as sampling without torch reads it, so that a
+seed gives the same text either way. A longer prime, a batch's and int8's go through the sequence kernel,
+several times faster per character (a batch's products round as oneDNN's do, int8's as int8, not as NumPy's
+fp32: their texts could not be the same to the last bit anyway). An accelerator runs the model's own kernels.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from charnn import threads
 from charnn.config import SAMPLING_PRECISIONS
 from charnn.lstm_int8 import Int8LSTMStepper
 from charnn.model import CharRNN
 from charnn.products import Product, sampling_precision
 from charnn.recurrence import STEPPED_PRIME, STEPPERS, read_prime
-from charnn.threads import tuned_threads
+from charnn.threads import tuned_blas_threads, tuned_threads
 
 PRIME_PIECE = 8192  # characters of a prime read per call of the sequence kernel (`prime_state`)
-SAMPLING_WINDOW = 0.1  # seconds of steps the thread tuner times at once: steps are ~0.1 ms, and samples short
 
 
 def weights_of(model: CharRNN) -> dict[str, np.ndarray]:
@@ -77,14 +77,15 @@ def cpu_precision(precision: str) -> str:
 def sampling(model: CharRNN, prime_ids: list[int], num_samples: int, precision: str,
              most_threads: int | None) -> Iterator[tuple]:
     """(logits after the prime (B, V) NumPy, step, its state, the thread tuner or None), B = `num_samples`, the
-    model in eval mode until the end. `most_threads`: on a CPU, torch's thread count follows the speed it gives,
-    up to this (threads.py)."""
+    model in eval mode until the end. `most_threads`: on a CPU, the thread count follows the speed it gives, up to
+    this (threads.py): NumPy's BLAS's for one stream in fp32, whose products are NumPy's, else torch's."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        if device.type == "cpu" and num_samples == 1 and len(prime_ids) <= STEPPED_PRIME:
-            stepper = make_stepper(model, 1, cpu_precision(precision))
+        numpy_products = device.type == "cpu" and num_samples == 1 and cpu_precision(precision) == "fp32"
+        if numpy_products and len(prime_ids) <= STEPPED_PRIME:
+            stepper = make_stepper(model, 1, "fp32")
             logits, state = read_prime(stepper.step, model.config, prime_ids, 1)
             step = stepper.step
         else:
@@ -92,7 +93,8 @@ def sampling(model: CharRNN, prime_ids: list[int], num_samples: int, precision: 
                 logits, state = prime_state(model, prime_ids, num_samples, device)
             step, state = stepper_for(model, state, precision)
             logits = logits.float().cpu().numpy()  # (B, V)
-        with tuned_threads(most_threads if device.type == "cpu" else None, window_seconds=SAMPLING_WINDOW) as tuner:
+        tuned = tuned_blas_threads if numpy_products else tuned_threads
+        with tuned(most_threads if device.type == "cpu" else None, window_seconds=threads.SAMPLING_WINDOW) as tuner:
             yield logits, step, state, tuner
     finally:
         model.train(was_training)

@@ -1,4 +1,5 @@
-"""How many threads torch's CPU ops get in training and sampling: all cores, or fewer while fewer are faster.
+"""How many threads torch's CPU ops, and NumPy's BLAS, get in training and sampling: all cores, or fewer while fewer
+are faster.
 
 torch splits each op over one thread a core (OpenMP), and those threads wait for each other at the op's end.
 Next to another busy program (a second training, `charnn sample` from the run in another terminal, a build)
@@ -16,22 +17,29 @@ So `ThreadTuner` times the steps in windows of a second or more (a tenth of one 
   beside a busy program costs a slow step.
 Runs with a fixed count (`--threads`, or OMP_NUM_THREADS) are not tuned. Different counts sum in different
 orders, so a tuned run is reproducible to the bit only where its counts were the same.
+
+One stream sampled in fp32 multiplies with NumPy's BLAS (OpenBLAS in NumPy's wheels), whose threads wait for each
+other the same way: beside a busy loop on machine D, one stream ran 885–1,102 chars/s on its 2 threads and
+3,773–4,193 on one; alone, 2 threads were ~12% faster (benchmarks/RESULTS.md, twenty-fifth session). The same
+tuner sets its count through threadpoolctl (`tuned_blas_threads`). This module loads torch only where torch's
+count is asked for: sampling without torch tunes the BLAS alone.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-import torch
 
 SLOWER = 1.5  # a window this many times the fastest at its count: the CPU may be shared
 FASTER = 1.2  # fewer threads are kept where a step took at most 1/this of the time with more
 WINDOW_SECONDS = 1.0  # whole steps over at least this long make one measurement
 RETRY_SECONDS = 30.0  # the first wait before trying more threads again
 LONGEST_WAIT = 480.0  # the wait doubles on each failed try, up to this
+SAMPLING_WINDOW = 0.1  # seconds of steps a sampling tuner times at once: steps are ~0.1 ms, and samples short
+FIXED_BY = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # a count the user set for the BLAS
 
 
 class ThreadTuner:
@@ -139,6 +147,8 @@ class Backoff:
 def tuned_threads(most: int | None, window_seconds: float | None = None) -> Iterator[ThreadTuner | None]:
     """A tuner of torch's thread count, up to `most` threads, from the count set now; none where `most` is None
     or 1. torch's count is put back as it was on the way out."""
+    import torch
+
     before = torch.get_num_threads()
     if not most or most < 2:
         yield None
@@ -149,10 +159,53 @@ def tuned_threads(most: int | None, window_seconds: float | None = None) -> Iter
         torch.set_num_threads(before)
 
 
+def blas_libraries() -> list:
+    """threadpoolctl's controllers of the BLAS libraries loaded now (NumPy's OpenBLAS; MKL where torch brought it)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+def set_blas_threads(threads: int | None) -> int | None:
+    """NumPy's BLAS thread count for sampling without torch: `--threads N` fixes it, and so does OMP_NUM_THREADS or
+    OPENBLAS_NUM_THREADS (None then). Else the most a tuner may use: its count now, a thread a core."""
+    libraries = blas_libraries()
+    if threads is not None:
+        for library in libraries:
+            library.set_num_threads(threads)
+        return None
+    if any(os.environ.get(name) for name in FIXED_BY):
+        return None
+    return max((library.num_threads for library in libraries), default=None)
+
+
+@contextmanager
+def tuned_blas_threads(most: int | None, window_seconds: float | None = None) -> Iterator[ThreadTuner | None]:
+    """`tuned_threads` for the BLAS libraries' thread count (`blas_libraries`): what one stream's fp32 products
+    run on (recurrence.NumpyProduct), not torch's. Put back as it was on the way out."""
+    libraries = blas_libraries() if most and most >= 2 else []
+    before = [library.num_threads for library in libraries]
+    if not libraries:
+        yield None
+        return
+
+    def set_threads(count: int) -> None:
+        for library in libraries:
+            library.set_num_threads(count)
+
+    try:
+        yield ThreadTuner(most, set_threads, threads=min(min(before), most), window_seconds=window_seconds)
+    finally:
+        for library, count in zip(libraries, before, strict=True):
+            library.set_num_threads(count)
+
+
 def faster_count(most: int, rate: Callable[[int], float] | None = None) -> int:
     """`most`, or half as many where a matmul ran `FASTER` with those just now (a CPU shared with a busy program);
     torch is left with that count. For the start of a run: the preset's speed test and the first steps then run
     with it. `rate(count)`: matmuls a second with `count` threads (default: `matmul_rate`)."""
+    import torch
+
     rate = rate or matmul_rate
     half = max(1, most // 2)  # the tuner's own step: on many cores, one busy neighbour does not call for one thread
     rates = {count: 0.0 for count in (most, half)}
@@ -166,6 +219,8 @@ def faster_count(most: int, rate: Callable[[int], float] | None = None) -> int:
 
 def matmul_rate(count: int, seconds: float = 0.03) -> float:
     """(128, 512) @ (512, 512) products a second with `count` threads, over about `seconds`."""
+    import torch
+
     a, b = torch.randn(128, 512), torch.randn(512, 512)  # ~67 MFLOP: well under a millisecond alone
     torch.set_num_threads(count)
     a @ b

@@ -145,15 +145,17 @@ def train(
         while True:
             progress = max(step / config.steps if config.steps else 0.0,
                            elapsed() / config.time_budget if config.time_budget else 0.0)
+            # Ctrl-C first: a stop asked for during a step ends the run now, not after a final eval that a target
+            # reached at the same step would run (a trial on a busy CPU waited 19 s for one of 17 s).
+            if should_stop():
+                reason = "interrupted"
+                break
             if config.steps is not None and step >= config.steps:
                 reason = "steps"
                 break
             budget_left = config.time_budget - elapsed() if config.time_budget is not None else math.inf
             if budget_left <= run.reserve(len(val_ids), step_seconds):
                 reason = "time"
-                break
-            if should_stop():
-                reason = "interrupted"
                 break
             inputs, targets, new_epoch = batcher.batch(step)
             if new_epoch:

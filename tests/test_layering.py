@@ -37,7 +37,7 @@ DEPENDENCIES = {
     "batch_rows": {"vocab"},
     "batches": {"errors"},
     "checkpoint": {"checkpoint_arrays", "config", "errors", "model"},
-    "checkpoint_arrays": {"config", "errors"},
+    "checkpoint_arrays": {"config"},
     "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.train_stop", "cli.training"},
     "cli.command": {"cli.usage", "corpus_cache", "data", "threads", "ui"},
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "cli.run_list", "config", "data", "errors",
@@ -46,7 +46,7 @@ DEPENDENCIES = {
     "cli.options": {"errors", "ui"},
     "cli.sampling": {"batch_rows", "checkpoint", "checkpoint_arrays", "cli.command", "cli.options", "cli.sigterm",
                      "cli.stopping", "config", "cpu_flags", "documents", "drawing", "errors", "interactive", "mersenne",
-                     "recurrence", "runs", "sample", "ui", "vocab"},
+                     "recurrence", "runs", "sample", "threads", "ui", "vocab"},
     "cli.sigterm": {"cli.stopping"},
     "cli.stopping": {"documents", "errors", "ui"},
     "cli.usage": {"ui"},
@@ -77,7 +77,7 @@ DEPENDENCIES = {
     "run_lock": {"errors"},
     "runs": {"checkpoint", "checkpoint_arrays", "errors", "paths", "run_lock", "vocab"},
     "sample": {"batch_rows", "checkpoint_arrays", "drawing", "mersenne", "model", "recurrence", "script", "stepper",
-               "vocab"},
+               "threads", "vocab"},
     "drawing": {"config", "errors", "mersenne"},
     "script": set(),
     "documents": {"script"},
@@ -106,7 +106,7 @@ DEPENDENCIES = {
 LIGHT = ["config", "errors", "events", "script", "__init__"]
 # What `charnn sample` runs where it needs no torch (charnn/checkpoint_arrays.py): importing these must not load it.
 WITHOUT_TORCH = ["batch_rows", "checkpoint_arrays", "cpu_flags", "documents", "drawing", "interactive", "mersenne",
-                 "paths", "recurrence", "runs", "sample", "script", "ui", "vocab"]
+                 "paths", "recurrence", "runs", "sample", "script", "threads", "ui", "vocab"]
 
 
 def path(module: str) -> Path:

@@ -177,7 +177,7 @@ def test_the_cli_fixes_the_count_where_asked_and_else_tunes_it_on_a_cpu(monkeypa
 def test_a_sample_whose_threads_change_as_it_goes_is_the_same_text(trained_run, monkeypatch, precision):
     """The steppers' sums come out the same at any count (int8's are exact; checked on the bundled model too,
     benchmarks/RESULTS.md, seventeenth session), so a seed's text does not depend on a busy CPU."""
-    from charnn import sample, stepper
+    from charnn import sample
 
     model, vocab = trained_run.model, trained_run.corpus.vocab
 
@@ -195,7 +195,7 @@ def test_a_sample_whose_threads_change_as_it_goes_is_the_same_text(trained_run, 
         expected = texts(None)
         counts = []
         monkeypatch.setattr(torch, "set_num_threads", lambda count: counts.append(count) or real(count))
-        monkeypatch.setattr(stepper, "SAMPLING_WINDOW", 1e-9)  # a window a step: the tuner acts within a sample
+        monkeypatch.setattr(threads, "SAMPLING_WINDOW", 1e-9)  # a window a step: the tuner acts within a sample
         assert texts(2) == expected
         assert counts[0] == 1 and torch.get_num_threads() == 2  # tried one thread, and put the count back
     finally:

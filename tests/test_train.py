@@ -382,6 +382,18 @@ def test_should_stop_saves_latest(tmp_path, short_corpus):
     assert resumed.events[0].start_step == 3 and resumed.events[-1].reason == "steps"
 
 
+def test_a_stop_asked_for_as_the_target_is_reached_stops_without_the_final_eval(tmp_path, short_corpus):
+    """A trial on a busy CPU pressed Ctrl-C during a step after which the budget was spent too: the final eval ran
+    (17 s) and the run was recorded as finished by time. Asked for, the stop comes first."""
+    run = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=3), should_stop=StopAfter(3))
+    finished = run.events[-1]
+    assert finished.reason == "interrupted" and finished.step == 3
+    assert not any(isinstance(e, Evaluated) for e in run.events)
+    assert load(tmp_path / "run" / "latest.pt")["metrics"]["stopped_by"] is None  # a --resume finishes it
+    resumed = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=3), resume=True)
+    assert resumed.events[-1].reason == "steps" and any(isinstance(e, Evaluated) for e in resumed.events)
+
+
 def test_keep_0_writes_and_announces_no_step_file(tmp_path, short_corpus):
     """A review: with --keep 0 each step file was written, removed at once, and announced as saved."""
     run = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=20, keep_checkpoints=0))

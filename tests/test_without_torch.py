@@ -134,6 +134,18 @@ def test_what_torch_would_refuse_or_fail_on_is_not_read_here(tmp_path):
         "format 2": tmp_path / "format2.pt",
         "short storage": zipped(tmp_path / "short.pt", torch_pickle_of_one_tensor(numel=100), {"0": b"\0" * 16}),
     }
+    cases |= {"a pipe": tmp_path / "fifo.pt", "a device": Path("/dev/zero"), "a folder": tmp_path,
+              "a value repeated": saved(make_model("gru", 2), tmp_path / "expanded.pt",
+                                        junk=torch.zeros(1).expand(10**7)),  # one float stored, 10⁷ built
+              "one storage many times": saved(make_model("gru", 2), tmp_path / "views.pt",
+                                              junk=[whole[i:] for whole in [torch.zeros(10**5)] for i in range(50)]),
+              "byte order": zipped(tmp_path / "order.pt", b"", {}),
+              "a tensor as format": tmp_path / "format-tensor.pt"}
+    os.mkfifo(cases["a pipe"])
+    with zipfile.ZipFile(good) as original, zipfile.ZipFile(cases["byte order"], "w") as changed:
+        for item in original.infolist():
+            changed.writestr(item, b"middle" if item.filename.endswith("/byteorder") else original.read(item))
+    torch.save(payload | {"format": torch.tensor([1, 1])}, cases["a tensor as format"])
     cases["truncated"].write_bytes(data[: len(data) // 2])
     cases["random"].write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     cases["text"].write_text("ROMEO:\nBut soft!\n")
@@ -142,6 +154,7 @@ def test_what_torch_would_refuse_or_fail_on_is_not_read_here(tmp_path):
     for name, path in cases.items():
         assert checkpoint_arrays.read(path) is None, name
     assert not marker.exists()
+
 
 
 def torch_pickle_of_one_tensor(numel: int) -> bytes:
@@ -170,6 +183,11 @@ def test_a_model_that_is_not_whole_and_sound_is_left_to_torch(tmp_path):
     assert checkpoint_arrays.model_arrays(payload | {"vocab": "abc"}) is None
     assert checkpoint_arrays.model_arrays(payload | {"model_config": {"vocab_size": 40, "colour": 1}}) is None
     assert checkpoint_arrays.model_arrays(payload | {"model_config": {**payload["model_config"], "cell": "x"}}) is None
+    config_with_an_array = {**payload["model_config"], "cell": np.array([1, 2])}  # a ValueError in ModelConfig
+    assert checkpoint_arrays.model_arrays(payload | {"model_config": config_with_an_array}) is None
+    doubles = checkpoint_arrays.model_arrays(payload | {"model": {name: array.astype(np.float64)
+                                                                  for name, array in weights.items()}})
+    assert all(array.dtype == np.float32 for array in doubles.weights.values())  # as build_model's .float()
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

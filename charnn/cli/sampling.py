@@ -20,6 +20,7 @@ from charnn.config import SAMPLING_PRECISIONS
 from charnn.errors import CharnnError
 
 LONG_PRIME = 20_000  # characters; a prime this long is announced (the bundled model reads ~20,000 a second)
+PROBED_PRIME = 256  # characters; torch's threads are probed before the sequence kernel reads a prime this long
 
 
 def without_torch(device: str, precision: str, num_samples: int, prime: str) -> bool:
@@ -30,18 +31,8 @@ def without_torch(device: str, precision: str, num_samples: int, prime: str) -> 
     from charnn.cpu_flags import INT8_DOT_PRODUCTS, linux_cpu_flags
     from charnn.recurrence import STEPPED_PRIME
 
-    return (device == "cpu" and num_samples == 1 and len(prime) + 2 <= STEPPED_PRIME  # + its lead, a blank line
+    return (device == "cpu" and num_samples == 1 and len(prime) + 4 <= STEPPED_PRIME  # + its lead (CRLF's: 4 ids)
             and (precision == "fp32" or not INT8_DOT_PRODUCTS & linux_cpu_flags()))
-
-
-def read_without_torch(path: Path):
-    """(payload, ModelArrays) of the checkpoint at `path`, read without torch (charnn/checkpoint_arrays.py); (None,
-    None) where that reader cannot: torch's then reads it, or says what is wrong with it."""
-    from charnn import checkpoint_arrays
-
-    payload = checkpoint_arrays.read(path)
-    model = checkpoint_arrays.model_arrays(payload) if payload is not None else None
-    return (payload, model) if model is not None else (None, None)
 
 
 def unescape(text: str | None) -> str | None:
@@ -84,8 +75,10 @@ def sample(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps. One character at a time is fastest "
                                              "on the CPU.")] = "cpu",
     precision: Annotated[str, typer.Option(help="On a CPU: auto (int8 where the CPU has int8 dot products: up to ~3× "
-                                                "as fast, same quality) or fp32 (as other CPUs compute, so a seed "
-                                                "gives the text it gives there, bar a rare near-tie).")] = "auto",
+                                                "as fast, same quality; Linux only for one stream) or fp32 (as other "
+                                                "CPUs compute, so a seed gives the text it gives there, bar a rare "
+                                                "near-tie; one stream then starts without torch, ~2 s "
+                                                "sooner).")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads \\[default: one a core, or fewer while fewer "
                                                      "are faster: beside another busy program, such as a training, "
                                                      "threads on every core wait for each other].",
@@ -139,19 +132,24 @@ def sample(
             from charnn.drawing import check_controls, sample_seeds
             from charnn.mersenne import MersenneTwister
             from charnn.sample import generate, generate_batch, writes_script
+            from charnn.threads import set_blas_threads
 
-            payload = model = most_threads = None
+            # One stream's products in fp32 are NumPy's: --threads fixes its BLAS's count, else that is tuned.
+            payload, model, most_threads = None, None, set_blas_threads(threads)
             if without_torch(device, precision, num_samples, prime):
-                payload, model = read_without_torch(path)
+                from charnn import checkpoint_arrays
+
+                payload, model = checkpoint_arrays.load(path)
             if model is None:  # torch's: after the paths' checks, so that a mistyped one is told at once
                 from charnn import checkpoint as checkpoints
 
                 payload = checkpoints.load(path)
                 torch_device = resolve_device(device)
                 model = checkpoints.build_model(payload, path).to(torch_device)
-                # Tuned as the sample goes; a long prime is read in a few long calls before that, so it gets the
-                # start's probe (0.1 s): on a shared CPU it was read on every core (a review).
-                most_threads = set_threads(threads, torch_device, probe=len(prime) > LONG_PRIME)
+                # Tuned as the sample goes; a long prime is read by the sequence kernel before that, in a few long
+                # calls, so it gets the start's probe (0.1 s): on a shared CPU it was read on every core, 1,470
+                # characters in 20–48 s (a trial; a review saw it at 300,000).
+                most_threads = set_threads(threads, torch_device, probe=len(prime) > PROBED_PRIME)
             vocab = Vocab(payload["vocab"])
             if typed:  # not a file's or stdin's: their backslashes are the text's
                 prime = typed_breaks(prime, vocab)
