@@ -259,3 +259,56 @@ def test_a_long_prime_gets_the_start_probe_and_a_short_one_does_not(tmp_path, mo
             assert probed == expected
     finally:
         torch.set_num_threads(before)
+
+
+def blas_counts() -> list[int]:
+    return [library.num_threads for library in threads.blas_libraries()]
+
+
+@pytest.fixture
+def two_blas_threads():
+    """NumPy's BLAS on 2 threads for the test (conftest's OMP_NUM_THREADS=1 set it to one), put back after."""
+    libraries = threads.blas_libraries()
+    before = [library.num_threads for library in libraries]
+    for library in libraries:
+        library.set_num_threads(2)
+    if not libraries or min(blas_counts()) < 2:
+        pytest.skip("NumPy's BLAS here has no thread count to tune")
+    yield
+    for library, count in zip(libraries, before, strict=True):
+        library.set_num_threads(count)
+
+
+def test_the_blas_count_is_tuned_and_put_back(two_blas_threads, monkeypatch):
+    """One stream's products are NumPy's: their BLAS's threads wait for each other beside a busy program as torch's
+    do (885–1,102 chars/s on 2 threads, ~4,000 on one, machine D), so the same tuner sets their count."""
+    before = blas_counts()
+    with threads.tuned_blas_threads(2, window_seconds=0.1) as tuner:
+        assert tuner is not None and tuner.most == 2
+        tuner.change(1)
+        assert set(blas_counts()) == {1}
+    assert blas_counts() == before
+    with threads.tuned_blas_threads(None) as tuner:
+        assert tuner is None
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert threads.set_blas_threads(None) == 2  # the most a tuner may use: the count now
+    assert threads.set_blas_threads(1) is None and set(blas_counts()) == {1}  # --threads 1
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert threads.set_blas_threads(None) is None  # a count the user set: not tuned
+
+
+def test_sampling_without_torch_tunes_the_blas(trained_run, two_blas_threads, monkeypatch):
+    from charnn import checkpoint_arrays, sample
+    from charnn.mersenne import MersenneTwister
+
+    _, arrays = checkpoint_arrays.load(trained_run.run_dir / "best.pt")
+    made = []
+    real = threads.ThreadTuner.__init__
+    monkeypatch.setattr(threads.ThreadTuner, "__init__", lambda self, *args, **kwargs: made.append(args[1])
+                        or real(self, *args, **kwargs))
+    monkeypatch.setattr(threads, "SAMPLING_WINDOW", 1e-9)  # a window a step: the tuner tries one thread at once
+    before = blas_counts()
+    text = "".join(sample.generate(arrays, trained_run.corpus.vocab, "the", 50, generator=MersenneTwister(3),
+                                   most_threads=2))
+    assert len(text) == 50 and len(made) == 1 and made[0] is not torch.set_num_threads
+    assert blas_counts() == before
