@@ -27,6 +27,8 @@ from typing import NamedTuple
 import numpy as np
 
 from charnn.config import ModelConfig
+from charnn.cpu_flags import INT8_DOT_PRODUCTS, linux_cpu_flags
+from charnn.recurrence import STEPPED_PRIME
 
 FORMAT = 1  # of a checkpoint's dict: bump when its layout changes; older files are refused with a clear line
 REQUIRED_KEYS = ("format", "model", "model_config", "vocab", "step")
@@ -158,6 +160,15 @@ def model_arrays(payload: dict) -> ModelArrays | None:
     except Exception:  # a config or value this charnn does not understand: `build_model` says which
         pass
     return None
+
+
+def samples_without_torch(device: str, precision: str, num_samples: int, prime_length: int) -> bool:
+    """Whether `charnn sample` can run in NumPy's fp32 with this module's model, not loading torch (2–3.5 s on a
+    2-core machine): on the CPU, one stream (a batch is faster through oneDNN), a prime short enough to be read a
+    step at a time, and fp32 products, which 'auto' means on a CPU without int8 dot products. Elsewhere than Linux
+    the flags are not read, and 'auto' is taken as fp32. Either way a seed gives the same text (charnn/stepper.py)."""
+    return (device == "cpu" and num_samples == 1 and prime_length + 4 <= STEPPED_PRIME  # + its lead (CRLF's: 4 ids)
+            and (precision == "fp32" or not INT8_DOT_PRODUCTS & linux_cpu_flags()))
 
 
 def load(path: Path) -> tuple[dict, ModelArrays] | tuple[None, None]:

@@ -23,18 +23,6 @@ LONG_PRIME = 20_000  # characters; a prime this long is announced (the bundled m
 PROBED_PRIME = 256  # characters; torch's threads are probed before the sequence kernel reads a prime this long
 
 
-def without_torch(device: str, precision: str, num_samples: int, prime: str) -> bool:
-    """Whether this sample can run in NumPy's fp32 without loading torch (2–3.5 s on a 2-core machine): on the CPU,
-    one stream (a batch is faster through oneDNN), a prime short enough to be read a step at a time, and fp32
-    products, which 'auto' means on a CPU without int8 dot products. Elsewhere than Linux the flags are not read,
-    and 'auto' is taken as fp32. Either way a seed gives the same text (charnn/stepper.py)."""
-    from charnn.cpu_flags import INT8_DOT_PRODUCTS, linux_cpu_flags
-    from charnn.recurrence import STEPPED_PRIME
-
-    return (device == "cpu" and num_samples == 1 and len(prime) + 4 <= STEPPED_PRIME  # + its lead (CRLF's: 4 ids)
-            and (precision == "fp32" or not INT8_DOT_PRODUCTS & linux_cpu_flags()))
-
-
 def unescape(text: str | None) -> str | None:
     """'\\n' and '\\t' typed on a command line → a real newline / tab (for --stop)."""
     return None if text is None else text.replace("\\n", "\n").replace("\\t", "\t")
@@ -136,9 +124,9 @@ def sample(
 
             # One stream's products in fp32 are NumPy's: --threads fixes its BLAS's count, else that is tuned.
             payload, model, most_threads = None, None, set_blas_threads(threads)
-            if without_torch(device, precision, num_samples, prime):
-                from charnn import checkpoint_arrays
+            from charnn import checkpoint_arrays
 
+            if checkpoint_arrays.samples_without_torch(device, precision, num_samples, len(prime)):
                 payload, model = checkpoint_arrays.load(path)
             if model is None:  # torch's: after the paths' checks, so that a mistyped one is told at once
                 from charnn import checkpoint as checkpoints
