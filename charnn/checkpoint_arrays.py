@@ -26,8 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from charnn import cpu_flags
 from charnn.config import ModelConfig
-from charnn.cpu_flags import INT8_DOT_PRODUCTS, linux_cpu_flags
 from charnn.recurrence import STEPPED_PRIME
 
 FORMAT = 1  # of a checkpoint's dict: bump when its layout changes; older files are refused with a clear line
@@ -36,7 +36,7 @@ STORAGES = {"FloatStorage": "f4", "HalfStorage": "f2", "DoubleStorage": "f8", "B
             "LongStorage": "i8", "IntStorage": "i4", "ShortStorage": "i2", "CharStorage": "i1", "ByteStorage": "u1",
             "BoolStorage": "?"}  # torch's storage types → NumPy's (bf16: its bits, widened to fp32 when built)
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-VIEWS, SPARE = 4, 2**20  # elements built from a file: at most VIEWS × those stored, + SPARE (`Reader`)
+VIEWS, SPARE = 4, 2**22  # bytes of arrays built from a file: at most VIEWS × those stored, + SPARE (`Reader`)
 
 
 class Storage(str):
@@ -50,15 +50,16 @@ class Stored(NamedTuple):
 
 class Reader(pickle.Unpickler):
     """torch.save's data.pkl, unpickled with `find_class`'s three names alone. Each storage is read once, however
-    many tensors view it, and the arrays built (copies) add up to at most `VIEWS` times the elements of the storages
-    read, plus `SPARE`: a file cannot make this reader hold much more memory than its own size, as a tensor of one
-    value repeated (stride 0) or many views of one storage would. charnn's own files have one tensor a storage."""
+    many tensors view it, and the arrays built (copies) take at most `VIEWS` times the bytes of the storages read,
+    plus `SPARE`: with storages stored uncompressed (`read`), a file cannot make this reader hold much more memory
+    than its own size, as a tensor of one value repeated (stride 0) or many views of one storage would. charnn's own
+    files have one tensor a storage."""
 
     def __init__(self, file, archive: zipfile.ZipFile, folder: str, byteorder: str):
         super().__init__(file)
         self.archive, self.folder, self.byteorder = archive, folder, byteorder
         self.storages: dict[str, Stored] = {}
-        self.budget = SPARE  # elements that arrays may still take
+        self.budget = SPARE  # bytes that arrays may still take
 
     def find_class(self, module: str, name: str):
         if (module, name) == ("collections", "OrderedDict"):
@@ -79,7 +80,7 @@ class Reader(pickle.Unpickler):
             if len(data) < count * dtype.itemsize:
                 raise pickle.UnpicklingError(f"storage {key} is short")
             self.storages[key] = Stored(np.frombuffer(data, dtype=dtype, count=count), storage == "BFloat16Storage")
-            self.budget += VIEWS * count
+            self.budget += VIEWS * len(data)
         return self.storages[key]
 
     def rebuild_tensor(self, stored: Stored, offset: int, size: tuple, stride: tuple, *_ignored) -> np.ndarray:
@@ -87,12 +88,12 @@ class Reader(pickle.Unpickler):
         if (not isinstance(stored, Stored) or len(size) != len(stride) or offset < 0
                 or min((*size, *stride), default=0) < 0):
             raise pickle.UnpicklingError("a tensor that does not fit its storage")
-        count = math.prod(size)
+        count, values = math.prod(size), stored.values
         last = offset + sum((extent - 1) * step for extent, step in zip(size, stride, strict=True))
-        if (count and last >= len(stored.values)) or count > self.budget:
+        cost = count * (4 if stored.bf16 else values.itemsize)  # bytes of the array built (bf16: widened to fp32)
+        if (count and last >= len(values)) or cost > self.budget:
             raise pickle.UnpicklingError("a tensor that does not fit its storage, or repeats it")
-        self.budget -= count
-        values = stored.values
+        self.budget -= cost
         array = np.lib.stride_tricks.as_strided(values[offset:], shape=tuple(size),
                                                 strides=tuple(step * values.itemsize for step in stride)).copy()
         return (array.astype(np.uint32) << 16).view(np.float32) if stored.bf16 else array
@@ -107,8 +108,8 @@ def read(path: Path) -> dict | None:
             return None
         with zipfile.ZipFile(path) as archive:
             names = [name for name in archive.namelist() if name.endswith("/data.pkl") and name.count("/") == 1]
-            if len(names) != 1:
-                return None
+            if len(names) != 1 or any(item.compress_type != zipfile.ZIP_STORED for item in archive.infolist()):
+                return None  # torch.save stores its entries: compressed ones could inflate far beyond the file
             folder = names[0].split("/")[0]
             byteorder = archive.read(f"{folder}/byteorder").decode() if f"{folder}/byteorder" in archive.namelist() \
                 else sys.byteorder
@@ -168,7 +169,7 @@ def samples_without_torch(device: str, precision: str, num_samples: int, prime_l
     step at a time, and fp32 products, which 'auto' means on a CPU without int8 dot products. Elsewhere than Linux
     the flags are not read, and 'auto' is taken as fp32. Either way a seed gives the same text (charnn/stepper.py)."""
     return (device == "cpu" and num_samples == 1 and prime_length + 4 <= STEPPED_PRIME  # + its lead (CRLF's: 4 ids)
-            and (precision == "fp32" or not INT8_DOT_PRODUCTS & linux_cpu_flags()))
+            and (precision == "fp32" or not cpu_flags.INT8_DOT_PRODUCTS & cpu_flags.linux_cpu_flags()))
 
 
 def load(path: Path) -> tuple[dict, ModelArrays] | tuple[None, None]:

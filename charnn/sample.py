@@ -69,8 +69,8 @@ def generate_ids(
 ) -> Iterator[np.ndarray]:
     """Yield `length` arrays of next ids (num_samples,), carrying the state between steps (on a CPU in
     `precision`, 'auto' or 'fp32': `stepper.stepper_for`; ModelArrays compute in fp32). `most_threads`: on a CPU,
-    torch's thread count follows the speed it gives, up to this (threads.py; the steppers' text is the same at any
-    count). `generator`: one for
+    the thread count (torch's, or NumPy's BLAS's for one stream in fp32) follows the speed it gives, up to this
+    (threads.py; the steppers' text is the same at any count). `generator`: one for
     the batch, or one per sample, each of which then draws what it draws for that sample alone; a sample's text is
     then the same in a batch as alone, bar a rare near-tie between two characters (a batch's products may round
     differently from one stream's); None draws from torch's global generator. Bad arguments raise CharnnError

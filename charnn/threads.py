@@ -182,8 +182,10 @@ def set_blas_threads(threads: int | None) -> int | None:
 @contextmanager
 def tuned_blas_threads(most: int | None, window_seconds: float | None = None) -> Iterator[ThreadTuner | None]:
     """`tuned_threads` for the BLAS libraries' thread count (`blas_libraries`): what one stream's fp32 products
-    run on (recurrence.NumpyProduct), not torch's. Put back as it was on the way out."""
-    libraries = blas_libraries() if most and most >= 2 else []
+    run on (recurrence.NumpyProduct), not torch's; not where the user set a count (`FIXED_BY`). Put back as it was
+    on the way out."""
+    fixed = any(os.environ.get(name) for name in FIXED_BY)
+    libraries = blas_libraries() if most and most >= 2 and not fixed else []
     before = [library.num_threads for library in libraries]
     if not libraries:
         yield None

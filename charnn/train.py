@@ -206,6 +206,8 @@ def train(
             tuner.settle()  # the last eval and save at the settled count, not one on trial
         if window_steps:  # steps since the last check must not carry a divergence into the files
             report_window(progress)  # and the view gets them: a run shorter than log_every showed no train loss at all
+        if reason == "interrupted" and config.steps is not None and step >= config.steps and evaluated_at == step:
+            reason = "steps"  # stopped after its last eval: only the mark that it is through was left to save
         if step == first_step and reason in ("interrupted", "time"):
             # Nothing trained, nothing written: a new run leaves no files (a step-0 latest.pt made its folder a run,
             # so the same command with a longer --time was refused), and a resumed one is as it was (a resume with

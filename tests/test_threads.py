@@ -266,8 +266,11 @@ def blas_counts() -> list[int]:
 
 
 @pytest.fixture
-def two_blas_threads():
-    """NumPy's BLAS on 2 threads for the test (conftest's OMP_NUM_THREADS=1 set it to one), put back after."""
+def two_blas_threads(monkeypatch):
+    """NumPy's BLAS on 2 threads for the test (conftest's OMP_NUM_THREADS=1 set it to one), no count fixed by the
+    environment; put back after."""
+    for name in threads.FIXED_BY:
+        monkeypatch.delenv(name, raising=False)
     libraries = threads.blas_libraries()
     before = [library.num_threads for library in libraries]
     for library in libraries:
@@ -290,11 +293,12 @@ def test_the_blas_count_is_tuned_and_put_back(two_blas_threads, monkeypatch):
     assert blas_counts() == before
     with threads.tuned_blas_threads(None) as tuner:
         assert tuner is None
-    monkeypatch.delenv("OMP_NUM_THREADS")
     assert threads.set_blas_threads(None) == 2  # the most a tuner may use: the count now
     assert threads.set_blas_threads(1) is None and set(blas_counts()) == {1}  # --threads 1
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
-    assert threads.set_blas_threads(None) is None  # a count the user set: not tuned
+    assert threads.set_blas_threads(None) is None  # a count the user set: not tuned, on either path
+    with threads.tuned_blas_threads(2) as tuner:
+        assert tuner is None
 
 
 def test_sampling_without_torch_tunes_the_blas(trained_run, two_blas_threads, monkeypatch):

@@ -392,6 +392,12 @@ def test_a_stop_asked_for_as_the_target_is_reached_stops_without_the_final_eval(
     assert load(tmp_path / "run" / "latest.pt")["metrics"]["stopped_by"] is None  # a --resume finishes it
     resumed = train_run(tmp_path / "run", short_corpus, config=resume_configs(steps=3), resume=True)
     assert resumed.events[-1].reason == "steps" and any(isinstance(e, Evaluated) for e in resumed.events)
+    # Stopped after the last step's own eval: the run is through (a resume would evaluate it again).
+    evaluated = train_run(tmp_path / "evaluated", short_corpus, config=resume_configs(steps=10, eval_every=5),
+                          should_stop=StopAfter(10))
+    assert evaluated.events[-1].reason == "steps"
+    assert [e.step for e in evaluated.events if isinstance(e, Evaluated)] == [5, 10]
+    assert load(tmp_path / "evaluated" / "latest.pt")["metrics"]["stopped_by"] == "steps"
 
 
 def test_keep_0_writes_and_announces_no_step_file(tmp_path, short_corpus):

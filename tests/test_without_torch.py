@@ -140,11 +140,15 @@ def test_what_torch_would_refuse_or_fail_on_is_not_read_here(tmp_path):
               "one storage many times": saved(make_model("gru", 2), tmp_path / "views.pt",
                                               junk=[whole[i:] for whole in [torch.zeros(10**5)] for i in range(50)]),
               "byte order": zipped(tmp_path / "order.pt", b"", {}),
+              "compressed": tmp_path / "deflated.pt",
               "a tensor as format": tmp_path / "format-tensor.pt"}
     os.mkfifo(cases["a pipe"])
     with zipfile.ZipFile(good) as original, zipfile.ZipFile(cases["byte order"], "w") as changed:
         for item in original.infolist():
             changed.writestr(item, b"middle" if item.filename.endswith("/byteorder") else original.read(item))
+    with zipfile.ZipFile(good) as original, zipfile.ZipFile(cases["compressed"], "w", zipfile.ZIP_DEFLATED) as packed:
+        for item in original.infolist():  # the same entries, deflated: torch.save never writes one
+            packed.writestr(item.filename, original.read(item))
     torch.save(payload | {"format": torch.tensor([1, 1])}, cases["a tensor as format"])
     cases["truncated"].write_bytes(data[: len(data) // 2])
     cases["random"].write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
@@ -154,7 +158,6 @@ def test_what_torch_would_refuse_or_fail_on_is_not_read_here(tmp_path):
     for name, path in cases.items():
         assert checkpoint_arrays.read(path) is None, name
     assert not marker.exists()
-
 
 
 def torch_pickle_of_one_tensor(numel: int) -> bytes:
