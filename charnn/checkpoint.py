@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from charnn.checkpoint_arrays import FORMAT, REQUIRED_KEYS  # there: sampling's torch-free reader reads them too
+from charnn.checkpoint_arrays import FORMAT, charnn_payload, check_file  # torch-free: sampling's reader uses them too
 from charnn.config import ModelConfig
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
@@ -80,34 +80,10 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def looks_like_text(path: Path) -> bool:
-    """Whether the file starts as UTF-8 text does: a checkpoint is a zip (or a pickle), full of NUL bytes."""
-    try:
-        with open(path, "rb") as file:
-            head = file.read(4096)
-    except OSError:
-        return False  # torch.load says what is wrong with it
-    if b"\0" in head or head.startswith((b"PK\x03\x04", b"\x80")):  # NULs, or a zip's or a pickle's start
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return error.start >= len(head) - 3  # only a character cut at the end of the sample
-    return True
-
-
 def load(path: str | Path) -> dict:
     """Read a checkpoint as plain data, refusing code and explaining every way it can be broken."""
     path = Path(path)
-    if not path.exists():
-        raise CharnnError(f"checkpoint {path} does not exist — pass a .pt file or a run folder")
-    if path.is_dir():
-        raise CharnnError(f"{path} is a folder — pass a .pt file inside it")
-    if path.stat().st_size == 0:
-        raise CharnnError(f"checkpoint {path} is empty (0 bytes) — use another checkpoint from its run folder")
-    if looks_like_text(path):
-        raise CharnnError(f"{path} is a text file, not a checkpoint — pass a .pt file or a run folder (a corpus "
-                          "goes to `charnn train`)")
+    check_file(path)
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols; our error line says it
             warnings.simplefilter("ignore", UserWarning)
@@ -127,7 +103,7 @@ def load(path: str | Path) -> dict:
         ) from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, IndexError, KeyError):
         raise CharnnError(f"{path} is not a readable checkpoint (truncated or corrupt) — use another one") from None
-    if not isinstance(payload, dict) or not all(key in payload for key in REQUIRED_KEYS):
+    if not charnn_payload(payload):
         raise CharnnError(f"{path} is a PyTorch file, but not a charnn checkpoint — give a best.pt or latest.pt "
                           "that `charnn train` wrote, or its run folder")
     if payload["format"] != FORMAT:

@@ -28,10 +28,11 @@ import numpy as np
 
 from charnn import cpu_flags
 from charnn.config import ModelConfig
+from charnn.errors import CharnnError
 from charnn.recurrence import STEPPED_PRIME
 
 FORMAT = 1  # of a checkpoint's dict: bump when its layout changes; older files are refused with a clear line
-REQUIRED_KEYS = ("format", "model", "model_config", "vocab", "step")
+REQUIRED_KEYS = {"format": int, "model": dict, "model_config": dict, "vocab": str, "step": int}  # and their types
 STORAGES = {"FloatStorage": "f4", "HalfStorage": "f2", "DoubleStorage": "f8", "BFloat16Storage": "u2",
             "LongStorage": "i8", "IntStorage": "i4", "ShortStorage": "i2", "CharStorage": "i1", "ByteStorage": "u1",
             "BoolStorage": "?"}  # torch's storage types → NumPy's (bf16: its bits, widened to fp32 when built)
@@ -99,6 +100,36 @@ class Reader(pickle.Unpickler):
         return (array.astype(np.uint32) << 16).view(np.float32) if stored.bf16 else array
 
 
+def check_file(path: Path) -> None:
+    """Raise CharnnError where `path` is plainly no checkpoint: missing, a folder, empty, text. Without torch, so
+    `charnn sample` says so at once; what only torch's reader can tell comes from charnn/checkpoint.py's `load`."""
+    if not path.exists():
+        raise CharnnError(f"checkpoint {path} does not exist — pass a .pt file or a run folder")
+    if path.is_dir():
+        raise CharnnError(f"{path} is a folder — pass a .pt file inside it")
+    if path.stat().st_size == 0:
+        raise CharnnError(f"checkpoint {path} is empty (0 bytes) — use another checkpoint from its run folder")
+    if looks_like_text(path):
+        raise CharnnError(f"{path} is a text file, not a checkpoint — pass a .pt file or a run folder (a corpus "
+                          "goes to `charnn train`)")
+
+
+def looks_like_text(path: Path) -> bool:
+    """Whether the file starts as UTF-8 text does: a checkpoint is a zip (or a pickle), full of NUL bytes."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return False  # torch.load says what is wrong with it
+    if b"\0" in head or head.startswith((b"PK\x03\x04", b"\x80")):  # NULs, or a zip's or a pickle's start
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start >= len(head) - 3  # only a character cut at the end of the sample
+    return True
+
+
 def read(path: Path) -> dict | None:
     """The payload of the charnn checkpoint at `path`, tensors as arrays; None where this reader cannot tell it is
     one it reads whole (charnn/checkpoint.py's `load` then reads it, or says what is wrong)."""
@@ -116,12 +147,19 @@ def read(path: Path) -> dict | None:
             if byteorder not in ("little", "big"):
                 return None
             payload = Reader(io.BytesIO(archive.read(names[0])), archive, folder, byteorder).load()
-        if isinstance(payload, dict) and all(key in payload for key in REQUIRED_KEYS) and (
-                type(payload["format"]) is int and payload["format"] == FORMAT):
+        if charnn_payload(payload) and payload["format"] == FORMAT:
             return payload
     except Exception:  # anything at all: torch's reader says what it is
         pass
     return None
+
+
+def charnn_payload(payload) -> bool:
+    """Whether `payload` has a charnn checkpoint's keys, each of its type (a `step` that is text made `charnn sample`
+    end in a traceback where it printed the step)."""
+    return isinstance(payload, dict) and all(
+        isinstance(payload.get(key), kind) and not isinstance(payload.get(key), bool)
+        for key, kind in REQUIRED_KEYS.items())
 
 
 class ModelArrays:

@@ -37,7 +37,7 @@ DEPENDENCIES = {
     "batch_rows": {"vocab"},
     "batches": {"errors"},
     "checkpoint": {"checkpoint_arrays", "config", "errors", "model"},
-    "checkpoint_arrays": {"config", "cpu_flags", "recurrence"},
+    "checkpoint_arrays": {"config", "cpu_flags", "errors", "recurrence"},
     "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.train_stop", "cli.training"},
     "cli.command": {"cli.usage", "corpus_cache", "data", "threads", "ui"},
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "cli.run_list", "config", "data", "errors",

@@ -18,6 +18,7 @@ from conftest import tiny_model_config
 
 from charnn import checkpoint, checkpoint_arrays
 from charnn.drawing import batch_noise
+from charnn.errors import CharnnError
 from charnn.mersenne import MersenneTwister
 from charnn.model import CharRNN
 from charnn.recurrence import STEPPED_PRIME
@@ -141,6 +142,7 @@ def test_what_torch_would_refuse_or_fail_on_is_not_read_here(tmp_path):
                                               junk=[whole[i:] for whole in [torch.zeros(10**5)] for i in range(50)]),
               "byte order": zipped(tmp_path / "order.pt", b"", {}),
               "compressed": tmp_path / "deflated.pt",
+              "a step as text": tmp_path / "step-text.pt",
               "a tensor as format": tmp_path / "format-tensor.pt"}
     os.mkfifo(cases["a pipe"])
     with zipfile.ZipFile(good) as original, zipfile.ZipFile(cases["byte order"], "w") as changed:
@@ -150,6 +152,9 @@ def test_what_torch_would_refuse_or_fail_on_is_not_read_here(tmp_path):
         for item in original.infolist():  # the same entries, deflated: torch.save never writes one
             packed.writestr(item.filename, original.read(item))
     torch.save(payload | {"format": torch.tensor([1, 1])}, cases["a tensor as format"])
+    torch.save(payload | {"step": "12"}, cases["a step as text"])
+    with pytest.raises(CharnnError, match="a PyTorch file, but not a charnn checkpoint"):  # it ended in a traceback
+        checkpoint.load(cases["a step as text"])
     cases["truncated"].write_bytes(data[: len(data) // 2])
     cases["random"].write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     cases["text"].write_text("ROMEO:\nBut soft!\n")
@@ -268,3 +273,13 @@ def test_charnn_sample_on_a_cpu_runs_without_torch_and_writes_its_text(trained_r
     broken.write_bytes((trained_run.run_dir / "best.pt").read_bytes()[:3000])
     refused = run_charnn("sample", "--checkpoint", str(broken), cwd=tmp_path)  # torch's reader says what is wrong
     assert refused.returncode == 1 and "broken.pt is not a readable checkpoint" in refused.stderr
+
+
+def test_an_empty_or_text_checkpoint_is_told_before_torch_loads(tmp_path):
+    """A trial: every bad checkpoint took ~2.5 s to be refused, the time torch takes to load. Those plainly no
+    checkpoint are told without it."""
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "notes.pt").write_text("ROMEO:\nBut soft!\n")
+    for name, said in [("empty.pt", "is empty (0 bytes)"), ("notes.pt", "is a text file, not a checkpoint")]:
+        refused = run_charnn("sample", "--checkpoint", name, cwd=tmp_path)
+        assert refused.returncode == 1 and said in refused.stderr and refused.stderr.endswith("torch False")

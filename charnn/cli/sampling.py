@@ -126,6 +126,7 @@ def sample(
             payload, model, most_threads = None, None, set_blas_threads(threads)
             from charnn import checkpoint_arrays
 
+            checkpoint_arrays.check_file(path)  # an empty or text file is told at once, before torch's ~2 s
             if checkpoint_arrays.samples_without_torch(device, precision, num_samples, len(prime)):
                 payload, model = checkpoint_arrays.load(path)
             if model is None:  # torch's: after the paths' checks, so that a mistyped one is told at once
