@@ -98,6 +98,12 @@ def test_the_newest_run_chosen_for_sample_says_it_was_stopped_short(in_cli_root)
         payload["metrics"]["stopped_by"] = None
         checkpoint.save(payload, short / "latest.pt")
         os.utime(short / "best.pt")  # the newest
+        # `charnn info` says it too, of the run and in a folder's list (a trial: only `sample` did).
+        shown = " ".join(invoke("info", "checkpoints/corpus-short").output.split())
+        assert "stopped at step 40 of 400 (Ctrl-C): --resume goes on from its latest.pt" in shown, shown
+        listed = " ".join(invoke("info", "checkpoints").output.split())
+        assert "stopped (Ctrl-C) before their target: corpus-short — --resume goes on" in listed, listed
+        assert "stopped" not in invoke("info", "checkpoints/corpus").output
         said = " ".join(invoke("sample", "--length", "5").stderr.split())
         assert "corpus-short/best.pt (1×16 LSTM, step 40) — the newest run, stopped at step 40 of 400 (--checkpoint" \
                in said
@@ -544,6 +550,12 @@ def test_info(in_cli_root, tmp_path):
     # The run's step files, by step (a teacher wanted an early one to show progress, and found them with `ls`).
     assert re.search(r"^step files +steps 20, 40: --checkpoint checkpoints/corpus/step-00000020\.pt samples the first",
                      latest.stdout, re.M), latest.stdout
+    from charnn.cli.run_list import step_files
+
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "step-00000143.pt").touch()  # a trial read "steps 143: … samples the first"
+    assert step_files(tmp_path / "one")[0][1].startswith(f"step 143: --checkpoint {tmp_path}/one/step-00000143.pt "
+                                                         "samples it (")
     shutil.copy("checkpoints/corpus/best.pt", "alone.pt")
     assert "no (weights only)" in invoke("info", "alone.pt").stdout
     assert "last val loss" not in result.stdout  # best.pt: its own loss is the best
@@ -1355,6 +1367,36 @@ def test_the_resume_command_shown_after_a_stop_can_be_pasted(tmp_path, monkeypat
     pasted = invoke(*shlex.split(shown)[1:], "--steps", "8")  # (its own target, 4, is reached: the run is unchanged)
     assert pasted.exit_code == 0, pasted.output
     assert load(tmp_path / "checkpoints" / "lyrics 歌詞 ♫" / "latest.pt")["step"] == 8
+
+
+def test_a_ctrl_c_during_the_last_eval_says_the_run_is_complete(tmp_path, monkeypatch):
+    """A trial pressed Ctrl-C while the last step's eval ran: told to continue with --resume, which was then refused
+    as at its target."""
+    import signal
+
+    import charnn.train
+    from charnn.events import Evaluated
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    real = charnn.train.train
+
+    def pressed_at_the_last_eval(*args, **kwargs):
+        on_event = args[5]
+
+        def seen(event):
+            on_event(event)
+            if isinstance(event, Evaluated) and event.step == 4:
+                signal.raise_signal(signal.SIGINT)
+
+        return real(*args[:5], seen, *args[6:], **kwargs)
+
+    monkeypatch.setattr(charnn.train, "train", pressed_at_the_last_eval)
+    cut = invoke("train", "corpus.txt", "--steps", "4", "--eval-every", "2", "--out", "run", *TINY)
+    said = " ".join(cut.stderr.split())
+    assert cut.exit_code == 130 and "finished (steps) at step 4" in said, cut.stderr
+    assert "stopped as the run reached its target: it is complete in run" in said and "--resume" not in said
+    assert load(tmp_path / "run" / "latest.pt")["metrics"]["stopped_by"] == "steps"
 
 
 def test_a_ctrl_c_before_the_first_step_saves_nothing_and_leaves_no_folder(tmp_path, monkeypatch):

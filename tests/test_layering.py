@@ -42,7 +42,7 @@ DEPENDENCIES = {
     "cli.command": {"cli.usage", "corpus_cache", "data", "threads", "ui"},
     "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "cli.run_list", "config", "data", "errors",
                        "evaluation", "precision", "runs", "sample", "ui", "vocab"},
-    "cli.run_list": {"checkpoint", "errors", "ui"},
+    "cli.run_list": {"checkpoint", "errors", "runs", "ui"},
     "cli.options": {"errors", "ui"},
     "cli.sampling": {"batch_rows", "checkpoint", "checkpoint_arrays", "cli.command", "cli.options", "cli.sigterm",
                      "cli.stopping", "config", "documents", "drawing", "errors", "interactive", "mersenne", "runs",

@@ -59,7 +59,9 @@ def info(path: Annotated[Path | None, typer.Argument(
         ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
                         f"precision {train_config.get('precision', '?')}"),
         ("resumable", runs.resumable(payload, path if path is not None and path.is_dir() else file.parent)),
-    ] + step_files(file.parent) + ([
+    ] + ([  # a trial: only `charnn sample` said that a run had been stopped (Ctrl-C) before its target
+        ("stopped", f"at {ui.stopped_at(short)} (Ctrl-C): --resume goes on from its latest.pt")
+    ] if (short := runs.stopped_short(file.parent)) else []) + step_files(file.parent) + ([
         ("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")
     ] if broken else [])
     ui.show_info(rows)

@@ -16,8 +16,9 @@ def step_files(folder: Path) -> list[tuple[str, str]]:
         return []
     shown = ", ".join(f"{step:,}" for step in steps) if len(steps) <= 6 else (
         ", ".join(f"{step:,}" for step in steps[:3]) + ", …, " + ", ".join(f"{step:,}" for step in steps[-3:]))
-    return [("step files", f"steps {shown}: --checkpoint {folder / f'step-{steps[0]:08d}.pt'} samples the first "
-                           "(--keep N keeps N, --eval-every N saves every N steps)")]
+    which = "the first" if len(steps) > 1 else "it"  # a trial read "steps 143: … samples the first"
+    return [("step files", f"step{'s' * (len(steps) > 1)} {shown}: --checkpoint {folder / f'step-{steps[0]:08d}.pt'} "
+                           f"samples {which} (--keep N keeps N, --eval-every N saves every N steps)")]
 
 
 def list_runs(parent: Path, folders: list[Path]) -> None:
@@ -47,3 +48,8 @@ def list_runs(parent: Path, folders: list[Path]) -> None:
         except (CharnnError, KeyError, TypeError, AttributeError) as problem:
             rows.append((folder.name, f"not readable: {str(problem).partition(' — ')[0]}"))
     ui.show_table(rows)
+    from charnn import runs
+
+    stopped = [folder.name for folder in folders if runs.stopped_short(folder)]
+    if stopped:  # a trial read a run stopped at 14 s of its 40 s as a finished one: a column would break 80 columns
+        ui.info(f"stopped (Ctrl-C) before their target: {', '.join(stopped)} — --resume goes on")

@@ -165,10 +165,7 @@ def sample(
                        "to give one)") if checkpoint is None and path == runs.BUNDLED else ""  # a trial, cd'd elsewhere
             short = runs.stopped_short(path.parent) if checkpoint is None and path != runs.BUNDLED else None
             if short:  # the newest run, taken without a word for a finished one (two trials)
-                done, target, unit = short
-                said = (f"{ui.duration(done)} of its {ui.duration(target)}" if unit == "time" else
-                        f"step {done:,} of {target:,}")
-                whence = f" — the newest run, stopped at {said} (--checkpoint to sample another)"
+                whence = f" — the newest run, stopped at {ui.stopped_at(short)} (--checkpoint to sample another)"
             ui.info(f"sampling from {path} ({label}, step {payload['step']:,}){whence}")
             if interactive:
                 from charnn.interactive import session

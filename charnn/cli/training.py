@@ -191,7 +191,11 @@ the target (--steps/--time) when neither is given.
         # Before a step was trained, nothing was saved: a new run has no latest.pt (the view said so), a resumed one
         # is as it was.
         trained = view.finished is not None and view.finished.steps_trained > 0
-        if (run_dir / "latest.pt").exists():
+        if view.finished is not None and view.finished.reason in ("steps", "time"):
+            # The stop came during the last step or its eval: the run is through, and a --resume would be refused
+            # as at its target (a trial was told to resume, then told that).
+            ui.info(f"stopped as the run reached its target: it is complete in {run_dir}")
+        elif (run_dir / "latest.pt").exists():
             ui.info(f"stopped; {'latest checkpoint saved in ' if trained else 'the run is unchanged in '}"
                     f"{run_dir / 'latest.pt'} — continue with: charnn train {shlex.quote(str(corpus))} --out "
                     f"{shlex.quote(str(run_dir))} --resume"  # quoted: a trial's corpus had spaces in its name

@@ -14,7 +14,18 @@ from __future__ import annotations
 
 from charnn.ui.batch import BatchStream, show_fountain
 from charnn.ui.cells import cells_after, file_name_in, steady_width
-from charnn.ui.messages import Progress, ask, duration, error, info, loss_text, show_info, show_table, stderr
+from charnn.ui.messages import (
+    Progress,
+    ask,
+    duration,
+    error,
+    info,
+    loss_text,
+    show_info,
+    show_table,
+    stderr,
+    stopped_at,
+)
 from charnn.ui.sampling import (
     PlainStream,
     SampleStatus,
@@ -38,4 +49,4 @@ __all__ = ["BatchStream", "PlainStream", "Progress", "SampleStatus", "ScriptStre
            "open_stream", "sample_footer", "sample_header", "shares_stdout", "show_fountain", "show_info", "show_table",
            "show_text",
            "status_for",
-           "stderr", "steady_width"]
+           "stderr", "steady_width", "stopped_at"]

@@ -22,6 +22,12 @@ def info(message: str) -> None:
     stderr.print(Text(message, style="dim"), soft_wrap=True)
 
 
+def stopped_at(short: tuple[float, float, str]) -> str:
+    """Where a run stopped short of its target (`runs.stopped_short`): "0m14s of its 0m40s", "step 40 of 400"."""
+    done, target, unit = short
+    return f"{duration(done)} of its {duration(target)}" if unit == "time" else f"step {done:,} of {target:,}"
+
+
 def duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "–"
