@@ -167,8 +167,9 @@ def blas_libraries() -> list:
 
 
 def set_blas_threads(threads: int | None) -> int | None:
-    """NumPy's BLAS thread count for sampling without torch: `--threads N` fixes it, and so does OMP_NUM_THREADS or
-    OPENBLAS_NUM_THREADS (None then). Else the most a tuner may use: its count now, a thread a core."""
+    """NumPy's BLAS thread count for one stream's products in fp32 (NumPy's, torch loaded or not): `--threads N`
+    fixes it, and so does a count in `FIXED_BY` (None then). Else the most a tuner may use: its count now, a thread
+    a core."""
     libraries = blas_libraries()
     if threads is not None:
         for library in libraries:
