@@ -117,6 +117,7 @@ def sample(
             if output is not None:  # before any generating: a long sample must not be lost to a typo here
                 check_writable(output, replace=force)
             path = runs.resolve(checkpoint)
+            from charnn import checkpoint_arrays
             from charnn.drawing import check_controls, sample_seeds
             from charnn.mersenne import MersenneTwister
             from charnn.sample import generate, generate_batch, writes_script
@@ -124,8 +125,6 @@ def sample(
 
             # One stream's products in fp32 are NumPy's: --threads fixes its BLAS's count, else that is tuned.
             payload, model, most_threads = None, None, set_blas_threads(threads)
-            from charnn import checkpoint_arrays
-
             checkpoint_arrays.check_file(path)  # an empty or text file is told at once, before torch's ~2 s
             if checkpoint_arrays.samples_without_torch(device, precision, num_samples, len(prime)):
                 payload, model = checkpoint_arrays.load(path)
