@@ -71,6 +71,7 @@ class Finished:
     reason: str  # 'steps', 'time' or 'interrupted'
     run_dir: Path
     steps_trained: int  # by this call; 0: nothing was written (a new run has no files, a resumed one is as it was)
+    final_eval_only: bool = False  # no step trained, but a resumed run's missing final eval and save ran
 
 
 Event = Started | Step | Evaluating | Evaluated | Saved | Finished

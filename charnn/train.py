@@ -81,7 +81,7 @@ def train(
         torch.manual_seed(config.seed)
         model = CharRNN(model_config).to(device)
         optimizer = make_optimizer(model, config)
-        step, spent, best, state, last_val_loss = 0, 0.0, math.inf, None, math.nan
+        step, spent, best, state, last_val_loss, evaluated_last = 0, 0.0, math.inf, None, math.nan, False
         if resume:
             runs.check_can_resume(run_dir)
             latest = run_dir / "latest.pt"
@@ -91,6 +91,7 @@ def train(
             check_resumable(payload, corpus, model_config, config, run_dir)
             batcher = batches()  # after: a resume on another, shorter corpus was told to lower --batch-size (a trial)
             last_eval = drop_metrics_after(run_dir / "metrics.jsonl", payload["step"]) or {}
+            evaluated_last = last_eval.get("step") == payload["step"]  # else stopped (Ctrl-C) after its last eval
             last_val_loss = last_eval.get("val_loss")
             last_val_loss = float(last_val_loss) if isinstance(last_val_loss, (int, float)) else math.nan
             model.load_state_dict(payload["model"])
@@ -128,7 +129,7 @@ def train(
         # window slowed by another program must not end a budget early). evaluated_when: elapsed() then, and at first
         # now, when training starts (from the command's start, a 40 s run on machine D evaluated at step 1: start-up
         # took longer than the 5 s between evals).
-        step_seconds, evaluated_at, evaluated_when = 0.0, None, elapsed()
+        step_seconds, evaluated_at, evaluated_when = 0.0, step if evaluated_last else None, elapsed()
         recent_seconds = 0.0  # the last window's seconds a step: how fast the steps left will come
 
         def report_window(progress: float) -> float:
@@ -208,11 +209,14 @@ def train(
             report_window(progress)  # and the view gets them: a run shorter than log_every showed no train loss at all
         if reason == "interrupted" and config.steps is not None and step >= config.steps and evaluated_at == step:
             reason = "steps"  # stopped after its last eval: only the mark that it is through was left to save
-        if step == first_step and reason in ("interrupted", "time"):
+        # A resumed run stopped (Ctrl-C) before its final eval, with its target reached now before a step: that eval.
+        final_eval_only = step == first_step > 0 and reason != "interrupted" and evaluated_at != step
+        if step == first_step and reason in ("interrupted", "time") and not final_eval_only:
             # Nothing trained, nothing written: a new run leaves no files (a step-0 latest.pt made its folder a run,
             # so the same command with a longer --time was refused), and a resumed one is as it was (a resume with
             # seconds left of its --time wrote its last step's record again, and moved its clock on: a new-user
-            # trial).
+            # trial). But a resumed run's missing final eval runs below: a trial's, stopped a second before its --time
+            # ended, was told to give a longer --time on every resume.
             pass
         elif reason == "interrupted":
             if evaluated_at == step:  # the eval after this step saved latest.pt, with its val loss: nothing to add
@@ -228,6 +232,6 @@ def train(
                 run.checkpoint(step, elapsed(), state, val_ids, train_loss())
             else:
                 run.save_latest(step, elapsed(), state, run.last_val_loss)
-        on_event(Finished(step, elapsed(), run.best, reason, run_dir, step - first_step))
+        on_event(Finished(step, elapsed(), run.best, reason, run_dir, step - first_step, final_eval_only))
     return model.eval()
 

@@ -502,6 +502,28 @@ def test_a_budget_spent_before_the_first_step_writes_nothing(tmp_path, short_cor
     assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.name != ".lock"} == before
 
 
+def test_a_resume_with_no_time_left_runs_the_final_eval_its_stop_skipped(tmp_path, short_corpus):
+    """A trial stopped a --time run a second before its end (no final eval), and every --resume spent what was left
+    starting up: "give a longer --time". The missing eval now runs, and the run is through."""
+    import time
+
+    config = tiny_train_config(steps=None, time_budget=600.0, eval_every=4, log_every=1, preview_chars=0)
+    train_run(tmp_path / "run", short_corpus, config=config, should_stop=StopAfter(6))  # evals at 4; stopped at 6
+    spent = load(tmp_path / "run" / "latest.pt")["metrics"]["elapsed"]
+    resumed = train_run(tmp_path / "run", short_corpus, config=replace(config, time_budget=spent + 0.5),
+                        resume=True, started_at=time.monotonic() - 1)
+    finished = resumed.events[-1]
+    assert finished.reason == "time" and finished.step == 6 and finished.steps_trained == 0 and finished.final_eval_only
+    assert [e.step for e in resumed.events if isinstance(e, Evaluated)] == [6]
+    latest = load(tmp_path / "run" / "latest.pt")
+    assert latest["step"] == 6 and latest["metrics"]["stopped_by"] == "time"
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4, 6]
+    again = train_run(tmp_path / "run", short_corpus, config=replace(config, time_budget=spent + 600), resume=True,
+                      should_stop=lambda: True)  # a longer budget goes on; nothing written when stopped at once
+    assert again.events[-1].reason == "interrupted" and not again.events[-1].final_eval_only
+
+
 @pytest.fixture
 def optimizer_imported():
     """torch's optimizers import torch._dynamo at their first use: 1.8–2.2 s on a slow CPU, which a run of a few

@@ -112,6 +112,9 @@ def test_a_budget_spent_before_the_first_step_says_nothing_was_trained():
     assert "before" not in screen and "finished (time) at step 5" in screen
     screen = screen_of([started(5, 2.9), Finished(5, 9.0, 2.9, "time", Path("checkpoints/screenplay"), 0)])
     assert "starting up took the time left; the run is as it was at step 5 — give a longer --time" in screen
+    screen = screen_of([started(5, 2.9), Finished(5, 9.0, 2.8, "time", Path("checkpoints/screenplay"), 0, True)])
+    assert "finished (time) at step 5 after 0m09s: nothing was left to train, so only its final eval ran" in screen
+    assert "give a longer" not in screen
 
 
 def test_a_file_name_fits_its_cells():

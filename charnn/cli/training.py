@@ -202,7 +202,8 @@ the target (--steps/--time) when neither is given.
                     # The same threads add in the same order: a trial's resume without them was not bit-identical.
                     + (f" --threads {threads}" if threads is not None else ""))
         raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
-    if view.finished is not None and view.finished.reason == "time" and not view.finished.steps_trained:
+    if (view.finished is not None and view.finished.reason == "time" and not view.finished.steps_trained
+            and not view.finished.final_eval_only):
         # the budget went on starting up; the view said so
         raise typer.Exit(1)  # nothing trained or saved: `charnn train … && charnn sample` must not go on (a trial)
 

@@ -30,6 +30,10 @@ def finish_line(event: Finished, stopped_by: str, overfitting: str) -> str:
     if event.reason == "interrupted" and not event.steps_trained:  # train.py saves nothing then
         return (f"stopped ({stopped_by}) before the first step; nothing was saved" if first == 0 else
                 f"stopped ({stopped_by}) before a step was trained; the run is as it was at step {first:,}")
+    if event.final_eval_only:  # a resumed run with no time left to train, whose last step had no eval
+        return (f"finished ({event.reason}) at step {event.step:,} after {duration(event.elapsed)}: nothing was left "
+                f"to train, so only its final eval ran; best val {loss_text(event.best_val_loss)}; run folder "
+                f"{event.run_dir}")
     if event.reason == "time" and not event.steps_trained:  # nor then (a new-user trial: `--time 2s`)
         return ("finished (time) before the first step: starting up took the whole budget; nothing was saved — "
                 "give a longer --time (30s or more)" if first == 0 else
