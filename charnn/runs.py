@@ -178,16 +178,17 @@ def resolve(path: str | Path | None) -> Path:
     raise CharnnError("no checkpoint found — train one first (charnn train corpus.txt) or pass --checkpoint")
 
 
-def stopped_short(run_dir: Path) -> tuple[float, float, str] | None:
-    """How far short of its target the run in `run_dir` stopped, by its latest.pt: (done, target, "time" or
-    "steps"), where it was stopped (Ctrl-C) before 90% of its time or before its steps; None where it was not, or
-    where that cannot be read. (Two trials sampled a run stopped after 20 seconds, the newest, for a finished one.)"""
+def stopped_short(run_dir: Path, latest: dict | None = None) -> tuple[float, float, str] | None:
+    """How far short of its target the run in `run_dir` stopped, by its latest.pt (`latest`, where the caller has
+    read it already): (done, target, "time" or "steps"), where it was stopped (Ctrl-C) before 90% of its time or
+    before its steps; None where it was not, or where that cannot be read. (Two trials sampled a run stopped after
+    20 seconds, the newest, for a finished one.)"""
     from charnn import checkpoint_arrays
 
     if in_use(run_dir):  # training now, in another terminal: not stopped
         return None
     try:  # without torch where it can be read so: `charnn sample` may not need torch (charnn/checkpoint_arrays.py)
-        payload = checkpoint_arrays.read(Path(run_dir) / "latest.pt")
+        payload = latest if latest is not None else checkpoint_arrays.read(Path(run_dir) / "latest.pt")
         if payload is None:
             from charnn import checkpoint
 

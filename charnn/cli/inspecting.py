@@ -38,6 +38,7 @@ def info(path: Annotated[Path | None, typer.Argument(
     broken = checkpoints.not_finite(payload["model"])
     config, metrics, train_config = payload["model_config"], payload.get("metrics", {}), payload.get("train_config", {})
     best = metrics.get("best_val_loss", math.nan)
+    short = runs.stopped_short(file.parent, payload if file.name == "latest.pt" else None)  # not read twice
     rows = [
         ("checkpoint", str(file)),
         ("model", f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}, embedding "
@@ -61,7 +62,7 @@ def info(path: Annotated[Path | None, typer.Argument(
         ("resumable", runs.resumable(payload, path if path is not None and path.is_dir() else file.parent)),
     ] + ([  # a trial: only `charnn sample` said that a run had been stopped (Ctrl-C) before its target
         ("stopped", f"at {ui.stopped_at(short)} (Ctrl-C): --resume goes on from its latest.pt")
-    ] if (short := runs.stopped_short(file.parent)) else []) + step_files(file.parent) + ([
+    ] if short else []) + step_files(file.parent) + ([
         ("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")
     ] if broken else [])
     ui.show_info(rows)

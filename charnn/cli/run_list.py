@@ -28,17 +28,23 @@ def list_runs(parent: Path, folders: list[Path]) -> None:
     from charnn import checkpoint as checkpoints
     from charnn import ui
 
-    def readable(folder: Path) -> dict:  # a corrupt latest.pt: its best.pt, as `charnn info RUN` reads it (a review)
+    def readable(folder: Path) -> tuple[Path, dict]:  # a corrupt latest.pt: its best.pt, as `info RUN` reads it
         files = [folder / name for name in ("latest.pt", "best.pt") if (folder / name).exists()]
         for file in files[:-1]:
             with contextlib.suppress(CharnnError):
-                return checkpoints.load(file)
-        return checkpoints.load(files[-1] if files else folder / "best.pt")
+                return file, checkpoints.load(file)
+        file = files[-1] if files else folder / "best.pt"
+        return file, checkpoints.load(file)
+
+    from charnn import runs
 
     rows = [(f"{parent}/".replace("//", "/"), "model", "params", "trained on", "step", "best val", "time")]
+    stopped = []  # runs stopped (Ctrl-C) before their target, by the latest.pt read for the table
     for folder in folders:
         try:
-            payload = readable(folder)
+            file, payload = readable(folder)
+            if file.name == "latest.pt" and runs.stopped_short(folder, payload):
+                stopped.append(folder.name)
             config, metrics = payload["model_config"], payload.get("metrics", {})
             best = metrics.get("best_val_loss", math.nan)
             rows.append((folder.name, f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}",
@@ -48,8 +54,5 @@ def list_runs(parent: Path, folders: list[Path]) -> None:
         except (CharnnError, KeyError, TypeError, AttributeError) as problem:
             rows.append((folder.name, f"not readable: {str(problem).partition(' — ')[0]}"))
     ui.show_table(rows)
-    from charnn import runs
-
-    stopped = [folder.name for folder in folders if runs.stopped_short(folder)]
     if stopped:  # a trial read a run stopped at 14 s of its 40 s as a finished one: a column would break 80 columns
         ui.info(f"stopped (Ctrl-C) before their target: {', '.join(stopped)} — --resume goes on")
