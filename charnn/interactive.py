@@ -15,7 +15,7 @@ from charnn import ui
 from charnn.drawing import check_controls, sample_seeds
 from charnn.errors import CharnnError
 from charnn.mersenne import MersenneTwister
-from charnn.sample import generate, writes_script
+from charnn.sample import generate, seed_with_prime, writes_script
 from charnn.vocab import typed_breaks, unseen_note
 
 EXAMPLES = {"temp": "0.8", "length": "500", "topk": "20", "topp": "0.9", "unknown": "skip", "seed": "7"}  # /name value
@@ -32,9 +32,13 @@ HELP = ["/temp F          randomness: 0 greedy, 1 as trained",
 
 
 def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
-            precision: str = "auto", most_threads: int | None = None, terminated=lambda: False) -> None:
+            precision: str = "auto", most_threads: int | None = None, terminated=lambda: False,
+            guard: contextlib.AbstractContextManager | None = None) -> None:
     """A prompt loop: text is a prime; /temp, /length, /topk, /topp, /seed change settings. `terminated()`: whether
-    a KeyboardInterrupt was SIGTERM (cli/stopping.py's Termination), which ends the session rather than a stream."""
+    a KeyboardInterrupt was SIGTERM (cli/stopping.py's Termination), which ends the session rather than a stream.
+    `guard`: a block in which a Ctrl-C waits for the block's end (cli/stopping.py's CtrlCGate), around each
+    character's write and its count, so that /save keeps what the screen shows."""
+    guard = guard or contextlib.nullcontext()
     with contextlib.suppress(ImportError):  # line editing and history at the prompt, where the platform has it
         import readline  # noqa: F401
 
@@ -118,7 +122,6 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
             continue
         stream = None  # where a Ctrl-C leaves the cursor: `cursor_inside_a_line`
         own = sample_seeds(settings["seed"], streams + 1)[streams]
-        generator = MersenneTwister(own)  # the numbers torch.Generator().manual_seed(own) gives
         told = f" (seed {own})" if settings["temp"] else ""  # at temperature 0 every seed gives the same
         try:
             # From Enter on, keys typed are not echoed into the text (ui.UnechoedKeys): they wait for the next prompt.
@@ -134,6 +137,8 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                 if note:  # skipped or replaced: the echo shows the prime the model reads (not the one typed)
                     ui.info(f"/unknown {settings['unknown']}: {note}")
                     line = vocab.decode(ids)
+                # The numbers torch.Generator().manual_seed gives, the prime mixed in, as `--seed own --prime …`.
+                generator = MersenneTwister(seed_with_prime(own, vocab, line, settings["unknown"]))
                 chars = generate(model, vocab, line, settings["length"], settings["temp"], settings["topk"],
                                  settings["topp"], generator, settings["unknown"], stop, precision, most_threads)
                 stream = ui.open_stream(style, sys.stdout, writes_script=functools.partial(  # the echo is context
@@ -146,12 +151,16 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                     for char in line:  # echo the prime so the continuation reads on from it
                         stream.write(char)
                     for char in chars:
-                        stream.write(char)
-                        last.append(char)
+                        with guard:  # written and kept, or neither (a trial: 7 of 21 /saves after a Ctrl-C differed)
+                            last.append(char)
+                            stream.write(char)
                         status.tick()
         except CharnnError as problem:  # before anything was written
             ui.error(str(problem))
         except KeyboardInterrupt:  # "(stopped)" read as a screenplay's direction under a speaker's name
+            # The start of a line that a styled stream held back is not shown after a Ctrl-C: nor is it kept.
+            dropped = min(len(stream.dropped), len(last) - 1) if stream is not None else 0
+            del last[len(last) - dropped:]
             line_break = "\n" if cursor_inside_a_line(stream) else ""
             if terminated():  # the session ends; what says so starts a line of its own
                 sys.stderr.write(line_break)

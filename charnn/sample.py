@@ -9,12 +9,14 @@ favourite from a batch can be made again on its own.
 
 The model is a CharRNN, or its weights as NumPy arrays (`checkpoint_arrays.ModelArrays`), which sample on a CPU in
 fp32 without torch: `charnn sample` writes its first character before torch would have loaded. Both give a seed
-the same text (charnn/stepper.py).
+the same text (charnn/stepper.py). The CLI seeds each stream's generator with `seed_with_prime`: the same seed after
+two primes then draws different numbers (one stream of numbers made every prime's text converge on the same text).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -130,6 +132,22 @@ def prime_ids_for(vocab: Vocab, prime: str, unknown: str = "error") -> list[int]
     breaks = kept[: len(kept) - len(kept.lstrip("\r\n"))].count("\n")  # line breaks, LF or CRLF alike
     line_break = lead[: len(lead) // 2]  # the blank line is two of them
     return vocab.encode(line_break * max(0, 2 - breaks)).tolist() + ids
+
+
+def seed_with_prime(seed: int, vocab: Vocab, prime: str = "", unknown: str = "error") -> int:
+    """The seed of the random numbers that continue `prime`, as `charnn sample --seed SEED` draws them: `seed` itself
+    where the model reads no prime (none, or only the blank line it starts from), else a 32-bit mix of the two.
+
+    Every draw takes the next numbers of its generator, whatever the text so far. With one stream of numbers after
+    any prime, a model soon forgets the prime, and its text, drawn with the same numbers, falls into step with
+    another prime's and stays there: a new-user trial's `--seed 2` wrote the same 1,000 characters after
+    `ROMEO:\nI love thee.` and after `KING HENRY VI:\nWhere is my crown?`. So the numbers depend on the prime: the
+    same seed and prime give the same text, another prime another text."""
+    ids = prime_ids_for(vocab, prime, unknown)
+    if ids == prime_ids_for(vocab, ""):
+        return seed
+    read = vocab.decode(ids).encode("utf-8", "surrogatepass")  # what the model reads, whatever its vocabulary's order
+    return int.from_bytes(hashlib.blake2b(f"charnn prime {seed} ".encode() + read, digest_size=4).digest(), "little")
 
 
 def generate(

@@ -19,6 +19,7 @@ from charnn.sample import (
     generate_batch,
     generate_ids,
     prime_ids_for,
+    seed_with_prime,
     writes_script,
 )
 from charnn.vocab import Vocab
@@ -431,3 +432,32 @@ def test_the_one_number_draw_follows_the_softmax_and_never_draws_a_trimmed_chara
     assert np.allclose(kept, [0.5 / 0.8, 0.3 / 0.8, 0, 0], atol=0.005) and kept[2:].sum() == 0
     edges = drawing.draw(rows[:2], 1.0, 3, None, np.array([[0.0], [np.nextafter(1.0, 0)]]))
     assert edges.tolist() == [0, 2]  # the first character, and the last one kept
+
+
+def test_the_prime_is_mixed_into_the_seed_so_that_two_primes_do_not_write_one_text():
+    """A new-user trial: with `--seed 2`, `ROMEO:\nI love thee.` and `KING HENRY VI:\nWhere is my crown?` wrote the
+    same 1,000 characters. Drawn with one stream of numbers, the texts after the two primes fell into step at once
+    (the bundled model, below); with the prime mixed into the seed, they are two texts."""
+    from charnn import checkpoint_arrays
+    from charnn.mersenne import MersenneTwister
+
+    payload, model = checkpoint_arrays.load(runs.BUNDLED)
+    if model is None:
+        pytest.skip("no bundled model")
+    vocab = Vocab(payload["vocab"])
+    primes = ["ROMEO:\nI love thee.", "KING HENRY VI:\nWhere is my crown?"]
+
+    def texts(seed_of) -> list[str]:
+        return ["".join(generate(model, vocab, prime, 300, generator=MersenneTwister(seed_of(prime))))
+                for prime in primes]
+
+    shared = texts(lambda prime: 2)
+    assert shared[0] == shared[1]  # the trial's case
+    mixed = texts(lambda prime: seed_with_prime(2, vocab, prime))
+    assert sum(a == b for a, b in zip(mixed[0][-100:], mixed[1][-100:], strict=True)) < 50
+    # No prime, or one the model reads as none (its blank line), keeps the seed: those texts are as they were.
+    assert seed_with_prime(5, vocab, "") == seed_with_prime(5, vocab, "\n") == seed_with_prime(5, vocab, "\n\n") == 5
+    mixes = {seed_with_prime(seed, vocab, prime) for seed in (5, 6) for prime in ("ROMEO:", "ROMEO: ")}
+    assert len(mixes) == 4 and all(0 <= mix < 2**32 for mix in mixes)
+    # The text the model reads decides: a character skipped by --unknown skip mixes as the prime without it.
+    assert seed_with_prime(5, vocab, "ROM~EO:", "skip") == seed_with_prime(5, vocab, "ROMEO:")

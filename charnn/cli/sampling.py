@@ -120,7 +120,7 @@ def sample(
             from charnn import checkpoint_arrays
             from charnn.drawing import check_controls, sample_seeds
             from charnn.mersenne import MersenneTwister
-            from charnn.sample import generate, generate_batch, writes_script
+            from charnn.sample import generate, generate_batch, seed_with_prime, writes_script
             from charnn.threads import set_blas_threads
 
             # One stream's products in fp32 are NumPy's: --threads fixes its BLAS's count, else that is tuned.
@@ -169,14 +169,16 @@ def sample(
             if interactive:
                 from charnn.interactive import session
 
-                return session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop, style,
-                               precision, most_threads, terminated=lambda: termination.received)
-            generator = MersenneTwister(seed)  # torch.Generator().manual_seed(seed)'s numbers, without torch
+                with CtrlCGate().installed() as gate:  # around each character's write and its count (/save)
+                    return session(model, vocab, label, temperature, top_k, top_p, length, seed, unknown, stop,
+                                   style, precision, most_threads, terminated=lambda: termination.received, guard=gate)
+            # torch.Generator().manual_seed's numbers, without torch; the prime mixed in (`seed_with_prime`).
+            generator = MersenneTwister(seed_with_prime(seed, vocab, prime, unknown))
             # A batch: each sample has a seed of its own, shown in its header, which makes it alone (a favourite from
             # a batch could not be made again: a new-user trial). Not at temperature 0, where seeds do nothing.
             seeds = sample_seeds(seed, num_samples) if num_samples > 1 and temperature else None
             if seeds:
-                generator = [MersenneTwister(one) for one in seeds]
+                generator = [MersenneTwister(seed_with_prime(one, vocab, prime, unknown)) for one in seeds]
             if num_samples > 1 and temperature == 0:
                 ui.info("temperature 0 is greedy: every sample will be the same")
             started = time.monotonic()
