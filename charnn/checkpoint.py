@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from charnn.checkpoint_arrays import FORMAT, charnn_payload, check_file  # torch-free: sampling's reader uses them too
+from charnn.checkpoint_arrays import expected_shapes
+from charnn.checkpoint_checks import FORMAT, charnn_payload, check_file, sound_zip  # as sampling's reader checks
 from charnn.config import ModelConfig
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
@@ -84,6 +85,9 @@ def load(path: str | Path) -> dict:
     """Read a checkpoint as plain data, refusing code and explaining every way it can be broken."""
     path = Path(path)
     check_file(path)
+    if zipfile.is_zipfile(path) and not unpacks_soundly(path):  # before torch's reader would unpack it
+        raise CharnnError(f"{path} is not a checkpoint that torch.save wrote (its zip's entries are compressed, "
+                          "repeated or overlap); refused without reading it — use another one")
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols; our error line says it
             warnings.simplefilter("ignore", UserWarning)
@@ -101,7 +105,7 @@ def load(path: str | Path) -> dict:
             f"{path} is not a readable checkpoint (corrupt, or not plain tensor data); refused without "
             "running anything — use another one"
         ) from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, IndexError, KeyError):
+    except Exception:  # RuntimeError, EOFError, …, and what torch's unpickler raises on a crafted file (TypeError)
         raise CharnnError(f"{path} is not a readable checkpoint (truncated or corrupt) — use another one") from None
     if not charnn_payload(payload):
         raise CharnnError(f"{path} is a PyTorch file, but not a charnn checkpoint — give a best.pt or latest.pt "
@@ -114,16 +118,29 @@ def load(path: str | Path) -> dict:
     return payload
 
 
+def unpacks_soundly(path: Path) -> bool:
+    """Whether the zip at `path` is laid out as torch.save writes one (checkpoint_checks.sound_zip)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sound_zip(path, archive)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):  # torch's reader says what is wrong
+        return True
+
+
 def build_model(payload: dict, path: str | Path = "checkpoint", finite: bool = True) -> CharRNN:
     """The model a checkpoint describes, with its weights, on the CPU, in eval mode; with `finite`, only if every
     weight is a finite number."""
     try:
         config = ModelConfig(**payload["model_config"])
-    except TypeError as error:
-        raise CharnnError(f"{path} has a model config this charnn does not understand ({error})") from None
+    except (TypeError, CharnnError) as error:
+        raise CharnnError(f"{path} has a model config this charnn does not understand ({error}) — use another "
+                          "checkpoint") from None
     if config.vocab_size != len(payload["vocab"]):
         raise CharnnError(f"{path} is inconsistent: vocab has {len(payload['vocab'])} chars, model expects "
                           f"{config.vocab_size}")
+    misfit = weights_misfit(payload["model"], config)
+    if misfit:  # before the model is built: a crafted config's hidden_size 8000 took 3 GB to build (a review)
+        raise CharnnError(f"{path}: weights do not fit its model config ({misfit})")
     model = CharRNN(config)
     weights = {name: tensor.float() for name, tensor in payload["model"].items()}
     try:
@@ -136,6 +153,24 @@ def build_model(payload: dict, path: str | Path = "checkpoint", finite: bool = T
     if finite and broken:  # it would write one character for ever (a new-user trial: 80 line breaks, exit 0)
         raise CharnnError(f"{path}: weight {broken} holds NaN or infinite values — use another checkpoint")
     return model.eval()
+
+
+def weights_misfit(weights: dict, config: ModelConfig) -> str | None:
+    """What in a state dict does not fit a CharRNN of `config` (a name, a shape, a value that is no tensor), or
+    None."""
+    shapes = expected_shapes(config, len(weights))
+    if shapes is None:
+        return f"{len(weights)} weights, where {config.num_layers} layers have {3 + 4 * config.num_layers}"
+    for name in sorted(shapes.keys() - weights.keys()):
+        return f"{name} is missing"
+    for name in sorted(weights.keys() - shapes.keys()):
+        return f"{name} is not one of its weights"
+    for name, weight in weights.items():
+        if not isinstance(weight, torch.Tensor):
+            return f"{name} is not a tensor"
+        if tuple(weight.shape) != shapes[name]:
+            return f"{name} is {tuple(weight.shape)}, not {shapes[name]}"
+    return None
 
 
 def not_finite(weights: dict[str, torch.Tensor]) -> str | None:

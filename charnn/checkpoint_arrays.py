@@ -27,12 +27,10 @@ from typing import NamedTuple
 import numpy as np
 
 from charnn import cpu_flags
+from charnn.checkpoint_checks import FORMAT, charnn_payload, plain_pickle, sound_zip
 from charnn.config import ModelConfig
-from charnn.errors import CharnnError
 from charnn.recurrence import STEPPED_PRIME
 
-FORMAT = 1  # of a checkpoint's dict: bump when its layout changes; older files are refused with a clear line
-REQUIRED_KEYS = {"format": int, "model": dict, "model_config": dict, "vocab": str, "step": int}  # and their types
 STORAGES = {"FloatStorage": "f4", "HalfStorage": "f2", "DoubleStorage": "f8", "BFloat16Storage": "u2",
             "LongStorage": "i8", "IntStorage": "i4", "ShortStorage": "i2", "CharStorage": "i1", "ByteStorage": "u1",
             "BoolStorage": "?"}  # torch's storage types → NumPy's (bf16: its bits, widened to fp32 when built)
@@ -73,8 +71,9 @@ class Reader(pickle.Unpickler):
 
     def persistent_load(self, saved_id):
         kind, storage, key, _location, count = saved_id
-        if kind != "storage" or not isinstance(storage, Storage) or not isinstance(key, str):
-            raise pickle.UnpicklingError(f"unknown persistent id {saved_id!r}")
+        if (kind != "storage" or not isinstance(storage, Storage) or not isinstance(key, str)
+                or type(count) is not int or count < 0):
+            raise pickle.UnpicklingError("an unknown persistent id")  # not written out: it may nest itself (a review)
         if key not in self.storages:
             dtype = np.dtype(STORAGES[storage]).newbyteorder("<" if self.byteorder == "little" else ">")
             data = self.archive.read(f"{self.folder}/data/{key}")
@@ -100,36 +99,6 @@ class Reader(pickle.Unpickler):
         return (array.astype(np.uint32) << 16).view(np.float32) if stored.bf16 else array
 
 
-def check_file(path: Path) -> None:
-    """Raise CharnnError where `path` is plainly no checkpoint: missing, a folder, empty, text. Without torch, so
-    `charnn sample` says so at once; what only torch's reader can tell comes from charnn/checkpoint.py's `load`."""
-    if not path.exists():
-        raise CharnnError(f"checkpoint {path} does not exist — pass a .pt file or a run folder")
-    if path.is_dir():
-        raise CharnnError(f"{path} is a folder — pass a .pt file inside it")
-    if path.stat().st_size == 0:
-        raise CharnnError(f"checkpoint {path} is empty (0 bytes) — use another checkpoint from its run folder")
-    if looks_like_text(path):
-        raise CharnnError(f"{path} is a text file, not a checkpoint — pass a .pt file or a run folder (a corpus "
-                          "goes to `charnn train`)")
-
-
-def looks_like_text(path: Path) -> bool:
-    """Whether the file starts as UTF-8 text does: a checkpoint is a zip (or a pickle), full of NUL bytes."""
-    try:
-        with open(path, "rb") as file:
-            head = file.read(4096)
-    except OSError:
-        return False  # torch.load says what is wrong with it
-    if b"\0" in head or head.startswith((b"PK\x03\x04", b"\x80")):  # NULs, or a zip's or a pickle's start
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return error.start >= len(head) - 3  # only a character cut at the end of the sample
-    return True
-
-
 def read(path: Path) -> dict | None:
     """The payload of the charnn checkpoint at `path`, tensors as arrays; None where this reader cannot tell it is
     one it reads whole (charnn/checkpoint.py's `load` then reads it, or says what is wrong)."""
@@ -139,27 +108,22 @@ def read(path: Path) -> dict | None:
             return None
         with zipfile.ZipFile(path) as archive:
             names = [name for name in archive.namelist() if name.endswith("/data.pkl") and name.count("/") == 1]
-            if len(names) != 1 or any(item.compress_type != zipfile.ZIP_STORED for item in archive.infolist()):
-                return None  # torch.save stores its entries: compressed ones could inflate far beyond the file
+            if len(names) != 1 or not sound_zip(path, archive):
+                return None
             folder = names[0].split("/")[0]
+            if min(archive.infolist(), key=lambda item: item.header_offset).filename.split("/")[0] != folder:
+                return None  # torch takes the first entry's folder for the archive's (a review: `zzz/junk` first)
             byteorder = archive.read(f"{folder}/byteorder").decode() if f"{folder}/byteorder" in archive.namelist() \
                 else sys.byteorder
-            if byteorder not in ("little", "big"):
+            data = archive.read(names[0])
+            if byteorder not in ("little", "big") or not plain_pickle(data):
                 return None
-            payload = Reader(io.BytesIO(archive.read(names[0])), archive, folder, byteorder).load()
+            payload = Reader(io.BytesIO(data), archive, folder, byteorder).load()
         if charnn_payload(payload) and payload["format"] == FORMAT:
             return payload
     except Exception:  # anything at all: torch's reader says what it is
         pass
     return None
-
-
-def charnn_payload(payload) -> bool:
-    """Whether `payload` has a charnn checkpoint's keys, each of its type (a `step` that is text made `charnn sample`
-    end in a traceback where it printed the step)."""
-    return isinstance(payload, dict) and all(
-        isinstance(payload.get(key), kind) and not isinstance(payload.get(key), bool)
-        for key, kind in REQUIRED_KEYS.items())
 
 
 class ModelArrays:
@@ -173,8 +137,11 @@ class ModelArrays:
         return f"ModelArrays({self.config})"
 
 
-def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """The state dict of a CharRNN of `config`: each weight's name and shape."""
+def expected_shapes(config: ModelConfig, count: int | None = None) -> dict[str, tuple[int, ...]] | None:
+    """The state dict of a CharRNN of `config`: each weight's name and shape. None where a state dict of `count`
+    weights cannot be one (a crafted config's 10**9 layers were listed before anything was compared: a review)."""
+    if count is not None and count != 3 + 4 * config.num_layers:
+        return None
     vocab, hidden, gates = config.vocab_size, config.hidden_size, GATES[config.cell] * config.hidden_size
     shapes = {"embedding.weight": (vocab, config.embed_dim), "head.weight": (vocab, hidden), "head.bias": (vocab,)}
     for i in range(config.num_layers):
@@ -190,12 +157,15 @@ def model_arrays(payload: dict) -> ModelArrays | None:
     try:
         config = ModelConfig(**payload["model_config"])
         weights, vocab = payload["model"], payload["vocab"]
-        shapes = expected_shapes(config)
-        if (isinstance(weights, dict) and weights.keys() == shapes.keys() and isinstance(vocab, str)
+        shapes = expected_shapes(config, len(weights))
+        if (shapes is not None and weights.keys() == shapes.keys() and isinstance(vocab, str)
                 and len(vocab) == config.vocab_size and all(
                     isinstance(array, np.ndarray) and array.shape == shapes[name] and array.dtype.kind == "f"
-                    and np.isfinite(array).all() for name, array in weights.items())):
-            return ModelArrays(config, {name: array.astype(np.float32) for name, array in weights.items()})
+                    for name, array in weights.items())):
+            with np.errstate(over="ignore"):  # float64 beyond fp32's range: infinite, refused below
+                weights = {name: array.astype(np.float32) for name, array in weights.items()}
+            if all(np.isfinite(array).all() for array in weights.values()):
+                return ModelArrays(config, weights)
     except Exception:  # a config or value this charnn does not understand: `build_model` says which
         pass
     return None

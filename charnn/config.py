@@ -20,13 +20,23 @@ ACCELERATOR_BATCH_SIZE = 32  # the preset's batch on CUDA/MPS when none is given
 WARMUP_STEPS = 30  # TrainConfig's warmup, where `steps` does not make it shorter
 
 
+def shown(value) -> str:
+    """A value in an error message: as written, where it is a short number or text; else only its type (a crafted
+    checkpoint's `cell`, a list that nests itself, took a 50 MB line to write out: a review)."""
+    if isinstance(value, (str, float, bool)) or isinstance(value, numbers.Integral) and abs(value) < 10**30:
+        text = repr(value)
+        if len(text) <= 40:
+            return text
+    return f"a value of type {type(value).__name__}"
+
+
 def check_whole_numbers(config, names: tuple[str, ...]) -> None:
     """Each of `names` a whole number (or None): a library caller's `hidden_size=64.5` was accepted, `"64"` failed
     deep inside (a new-user trial)."""
     for name in names:
         value = getattr(config, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
-            raise CharnnError(f"{name} must be a whole number, not {value!r}")
+            raise CharnnError(f"{name} must be a whole number, not {shown(value)}")
         if value is not None and type(value) is not int:  # e.g. NumPy's: a checkpoint holds plain data only
             object.__setattr__(config, name, int(value))
 
@@ -44,13 +54,13 @@ class ModelConfig:
     def __post_init__(self):
         check_whole_numbers(self, ("vocab_size", "num_layers", "hidden_size", "embed_dim"))
         if self.cell not in CELLS:
-            raise CharnnError(f"cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
+            raise CharnnError(f"cell must be one of {', '.join(CELLS)}, not {shown(self.cell)}")
         for name in ("vocab_size", "num_layers", "hidden_size", "embed_dim"):
             if getattr(self, name) < 1:
-                raise CharnnError(f"{name} must be at least 1, not {getattr(self, name)}")
+                raise CharnnError(f"{name} must be at least 1, not {shown(getattr(self, name))}")
         for name in ("dropout", "weight_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise CharnnError(f"{name.replace('_', '-')} must be in [0, 1), not {getattr(self, name)}")
+                raise CharnnError(f"{name.replace('_', '-')} must be in [0, 1), not {shown(getattr(self, name))}")
 
     def to_dict(self) -> dict:
         values = asdict(self)

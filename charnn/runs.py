@@ -195,7 +195,7 @@ def stopped_short(run_dir: Path, latest: dict | None = None) -> tuple[float, flo
             payload = checkpoint.load(Path(run_dir) / "latest.pt")
         budget, steps = payload["train_config"].get("time_budget"), payload["train_config"].get("steps")
         elapsed, step = float(payload["metrics"]["elapsed"]), int(payload["step"])
-    except (CharnnError, KeyError, TypeError, ValueError):
+    except (CharnnError, KeyError, TypeError, ValueError, AttributeError):  # a crafted latest.pt (a review)
         return None
     if payload["metrics"].get("stopped_by"):  # it reached a target: by time, with --steps too (a review)
         return None

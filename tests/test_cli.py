@@ -1858,6 +1858,27 @@ def test_a_stream_cut_on_a_terminal_ends_its_line_once(monkeypatch, text, echoed
     assert out.getvalue() == line_break
 
 
+@pytest.mark.parametrize("keys_echoed, line_break", [(True, "\n"), (False, "")])
+def test_a_ctrl_c_before_the_text_starts_ends_the_echoed_line(monkeypatch, keys_echoed, line_break):
+    """A new-user trial: a Ctrl-C in start-up, or while typing `--prime -`, gave `half^Cinterrupted (seed …)`: until
+    the text starts, the terminal echoes keys (UnechoedKeys turns that off only while the text streams)."""
+    import io
+
+    from charnn import ui
+    from charnn.cli.stopping import keep_what_was_made
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(ui, "echoes_keys", lambda keys, terminal: False)  # while text streams, echo would be off
+    monkeypatch.setattr(ui, "keys_echoed", lambda keys: keys_echoed)
+    keep_what_was_made(None, None, [], None, None, False, "", "auto", False, False)
+    assert out.getvalue() == line_break
+
+
 def test_a_batchs_speed_is_of_its_samples_not_of_what_came_before(in_cli_root, monkeypatch):
     """A new-user trial: `--num-samples 3 --length 300` ended with `900 chars in 0.25s (3,655 chars/s)` while its
     status line read 11,234 chars/s: the time before the first characters (the prime, the style's trial samples)
@@ -2421,6 +2442,19 @@ def test_help_shows_the_defaults():
     for shown in ("[default: lstm]", "in [0, 1) [default: preset]", "[default: 16 on CPU, 32 on GPU",
                   "[default: 0.003]", "[default: 1337]", "[default: 0.01]"):
         assert shown in output
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "eval", "info"])
+def test_every_options_help_is_shown_whole(command):
+    """A trial: `--format`'s help ended at "(a screenplay file)": its unescaped "[default: …]" was read as a tag."""
+    import typer.main
+
+    click_command = typer.main.get_command(app).commands[command]
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    output = " ".join(result.output.replace("│", " ").split())
+    for parameter in click_command.params:
+        help_text = " ".join((getattr(parameter, "help", None) or "").replace("\\[", "[").split())
+        assert help_text in output, (parameter.name, help_text)
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["eval"], ["info"]])

@@ -25,10 +25,11 @@ def module_name(path: Path) -> str:
 
 MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py"))
 PACKAGES = {"cli", "ui"}  # a package's name stands for its modules in the rules below
-CORE = ["batch_rows", "batches", "checkpoint", "checkpoint_arrays", "config", "corpus_cache", "cpu_flags", "data",
-        "documents", "drawing", "encodings", "errors", "evaluation", "events", "lstm_int8", "mersenne", "model",
-        "optimization", "paths", "planning", "precision", "presets", "products", "reading", "recorder", "recurrence",
-        "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper", "threads", "train", "vocab"]
+CORE = ["batch_rows", "batches", "checkpoint", "checkpoint_arrays", "checkpoint_checks", "config", "corpus_cache",
+        "cpu_flags", "data", "documents", "drawing", "encodings", "errors", "evaluation", "events", "lstm_int8",
+        "mersenne", "model", "optimization", "paths", "planning", "precision", "presets", "products", "reading",
+        "recorder", "recurrence", "resuming", "run_lock", "runs", "sample", "script", "speed", "stepper", "threads",
+        "train", "vocab"]
 
 # module → the charnn modules it imports (anywhere in the file, lazy imports inside functions included).
 DEPENDENCIES = {
@@ -36,17 +37,18 @@ DEPENDENCIES = {
     "__main__": {"cli", "cli.command"},
     "batch_rows": {"vocab"},
     "batches": {"errors"},
-    "checkpoint": {"checkpoint_arrays", "config", "errors", "model"},
-    "checkpoint_arrays": {"config", "cpu_flags", "errors", "recurrence"},
+    "checkpoint": {"checkpoint_arrays", "checkpoint_checks", "config", "errors", "model"},
+    "checkpoint_arrays": {"checkpoint_checks", "config", "cpu_flags", "recurrence"},
+    "checkpoint_checks": {"errors"},
     "cli": {"cli.command", "cli.inspecting", "cli.options", "cli.sampling", "cli.train_stop", "cli.training"},
     "cli.command": {"cli.usage", "corpus_cache", "data", "threads", "ui"},
-    "cli.inspecting": {"checkpoint", "cli.command", "cli.options", "cli.run_list", "config", "data", "errors",
-                       "evaluation", "precision", "runs", "sample", "ui", "vocab"},
+    "cli.inspecting": {"checkpoint", "checkpoint_checks", "cli.command", "cli.options", "cli.run_list", "config",
+                       "data", "errors", "evaluation", "precision", "runs", "sample", "ui", "vocab"},
     "cli.run_list": {"checkpoint", "errors", "runs", "ui"},
     "cli.options": {"errors", "ui"},
-    "cli.sampling": {"batch_rows", "checkpoint", "checkpoint_arrays", "cli.command", "cli.options", "cli.sigterm",
-                     "cli.stopping", "config", "documents", "drawing", "errors", "interactive", "mersenne", "runs",
-                     "sample", "threads", "ui", "vocab"},
+    "cli.sampling": {"batch_rows", "checkpoint", "checkpoint_arrays", "checkpoint_checks", "cli.command",
+                     "cli.options", "cli.sigterm", "cli.stopping", "config", "documents", "drawing", "errors",
+                     "interactive", "mersenne", "runs", "sample", "threads", "ui", "vocab"},
     "cli.sigterm": {"cli.stopping"},
     "cli.stopping": {"documents", "errors", "ui"},
     "cli.usage": {"ui"},
@@ -105,8 +107,9 @@ DEPENDENCIES = {
 # Modules that must import without torch or numpy (what `charnn --help` loads).
 LIGHT = ["config", "errors", "events", "script", "__init__"]
 # What `charnn sample` runs where it needs no torch (charnn/checkpoint_arrays.py): importing these must not load it.
-WITHOUT_TORCH = ["batch_rows", "checkpoint_arrays", "cpu_flags", "documents", "drawing", "interactive", "mersenne",
-                 "paths", "recurrence", "runs", "sample", "script", "threads", "ui", "vocab"]
+WITHOUT_TORCH = ["batch_rows", "checkpoint_arrays", "checkpoint_checks", "cpu_flags", "documents", "drawing",
+                 "interactive", "mersenne", "paths", "recurrence", "runs", "sample", "script", "threads", "ui",
+                 "vocab"]
 
 
 def path(module: str) -> Path:

@@ -521,3 +521,18 @@ def test_an_evals_line_gives_the_mean_speed_since_the_eval_before_it():
     mean = plain_lines(events + [Step(30, 1.7, 1e-3, 6000.0, 3.0, 0.3),
                                  Evaluated(30, 1.65, 2.38, 1.65, True, "", 0.1, train_loss=1.8123)])
     assert "train 1.8123  " in mean[-1] and "1.7000" not in mean[-1]
+
+
+def test_info_wraps_a_long_value_between_words_on_a_terminal_and_not_in_a_pipe():
+    """A trial at 50 columns: `charnn info`'s lines broke mid-word (`--checkp` / `oint`)."""
+    from charnn.ui.messages import show_info
+
+    rows = [("checkpoint", "checkpoints/bundled/best.pt"),
+            ("step files", "step-00001000.pt, step-00002000.pt, step-00003000.pt (--checkpoint checkpoints/x)")]
+    terminal, pipe = io.StringIO(), io.StringIO()
+    show_info(rows, Console(file=terminal, force_terminal=True, width=50, color_system=None, highlight=False))
+    show_info(rows, Console(file=pipe, width=50, highlight=False))
+    lines = terminal.getvalue().splitlines()
+    assert lines == ["checkpoint  checkpoints/bundled/best.pt", "step files  step-00001000.pt, step-00002000.pt,",
+                     "            step-00003000.pt (--checkpoint", "            checkpoints/x)"]
+    assert pipe.getvalue().splitlines()[1] == "step files  " + rows[1][1]

@@ -22,49 +22,52 @@ def info(path: Annotated[Path | None, typer.Argument(
              "checkpoints/, else the bundled model, as `charnn sample` takes).", metavar="PATH",
         show_default=False)] = None):
     """Show a checkpoint's model, vocabulary, step and validation loss (a folder of runs: a line for each)."""
-    from charnn import runs, ui
+    from charnn import checkpoint_checks, runs, ui
 
     try:
         inside = runs.runs_inside(path) if path is not None else []
         if inside:  # checkpoints/: its runs side by side (a trial compared three cells with `info` a run at a time)
             return list_runs(path, inside)
         file = runs.resolve(path)  # before torch loads: a mistyped path is told at once, not after ~2 s
+        checkpoint_checks.check_file(file)  # and an empty, text or device file
         from charnn import checkpoint as checkpoints
 
         payload = checkpoints.load(file)
         model = checkpoints.build_model(payload, file, finite=False)  # shown with a warning below
     except CharnnError as problem:
         fail(str(problem))
-    broken = checkpoints.not_finite(payload["model"])
-    config, metrics, train_config = payload["model_config"], payload.get("metrics", {}), payload.get("train_config", {})
-    best = metrics.get("best_val_loss", math.nan)
-    short = runs.stopped_short(file.parent, payload if file.name == "latest.pt" else None)  # not read twice
-    rows = [
-        ("checkpoint", str(file)),
-        ("model", f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}, embedding "
-                  f"{config['embed_dim']}, dropout {config['dropout']}, weight dropout "
-                  f"{config.get('weight_dropout', 0.0)}"),
-        ("parameters", f"{model.num_parameters():,}"),
-        ("vocabulary", f"{len(payload['vocab'])} character{'s' * (len(payload['vocab']) != 1)}"),
-        ("trained on", str(payload.get("corpus", "?"))),
-        ("step", f"{payload['step']:,} ({metrics.get('chars_seen', 0):,} chars seen)"),
-    ] + ([  # a step file's own loss, where the run did better before (a trial took the best for the file's own)
-        ("last val loss", f"{last:.4f} nats, {last / math.log(2):.4f} bpc (the eval these weights last had)"),
-    ] if math.isfinite(last := metrics.get("val_loss", math.nan)) and math.isfinite(best) and last > best else []) + [
-        ("best val loss", (f"{best:.4f} nats, {best / math.log(2):.4f} bpc" if math.isfinite(best) else "–")
-         + (f" (each eval scored {train_config['eval_chars']:,} chars of the split: `charnn eval` scores all)"
-            if train_config.get("eval_chars") and math.isfinite(best) else "")),
-        # When these weights were saved (a best.pt's are from its best eval); a trial read "0.7 min" for 40 s.
-        ("training time", ui.duration(metrics.get("elapsed", 0)) + (f" into a --time "
-         f"{ui.duration(train_config['time_budget'])} run" if train_config.get("time_budget") else "")),
-        ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
-                        f"precision {train_config.get('precision', '?')}"),
-        ("resumable", runs.resumable(payload, path if path is not None and path.is_dir() else file.parent)),
-    ] + ([  # a trial: only `charnn sample` said that a run had been stopped (Ctrl-C) before its target
-        ("stopped", f"at {ui.stopped_at(short)} (Ctrl-C): --resume goes on from its latest.pt")
-    ] if short else []) + step_files(file.parent) + ([
-        ("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")
-    ] if broken else [])
+    try:  # what charnn writes; a crafted file's metrics (a text for a loss) ended in a traceback (a review)
+        broken = checkpoints.not_finite(payload["model"])
+        config, metrics, train_config = model.config, payload.get("metrics", {}), payload.get("train_config", {})
+        best, last = metrics.get("best_val_loss", math.nan), metrics.get("val_loss", math.nan)
+        short = runs.stopped_short(file.parent, payload if file.name == "latest.pt" else None)  # not read twice
+        rows = [
+            ("checkpoint", str(file)),
+            ("model", f"{config.num_layers}×{config.hidden_size} {config.cell.upper()}, embedding {config.embed_dim}, "
+                      f"dropout {config.dropout}, weight dropout {config.weight_dropout}"),
+            ("parameters", f"{model.num_parameters():,}"),
+            ("vocabulary", f"{len(payload['vocab'])} character{'s' * (len(payload['vocab']) != 1)}"),
+            ("trained on", str(payload.get("corpus", "?"))),
+            ("step", f"{payload['step']:,} ({metrics.get('chars_seen', 0):,} chars seen)"),
+        ] + ([  # a step file's own loss, where the run did better before (a trial took the best for the file's own)
+            ("last val loss", f"{last:.4f} nats, {last / math.log(2):.4f} bpc (the eval these weights last had)"),
+        ] if math.isfinite(last) and math.isfinite(best) and last > best else []) + [
+            ("best val loss", (f"{best:.4f} nats, {best / math.log(2):.4f} bpc" if math.isfinite(best) else "–")
+             + (f" (each eval scored {train_config['eval_chars']:,} chars of the split: `charnn eval` scores all)"
+                if train_config.get("eval_chars") and math.isfinite(best) else "")),
+            # When these weights were saved (a best.pt's are from its best eval); a trial read "0.7 min" for 40 s.
+            ("training time", ui.duration(metrics.get("elapsed", 0)) + (f" into a --time "
+             f"{ui.duration(train_config['time_budget'])} run" if train_config.get("time_budget") else "")),
+            ("batch × seq", f"{train_config.get('batch_size', '?')} × {train_config.get('seq_len', '?')}, "
+                            f"precision {train_config.get('precision', '?')}"),
+            ("resumable", runs.resumable(payload, path if path is not None and path.is_dir() else file.parent)),
+        ] + ([  # a trial: only `charnn sample` said that a run had been stopped (Ctrl-C) before its target
+            ("stopped", f"at {ui.stopped_at(short)} (Ctrl-C): --resume goes on from its latest.pt")
+        ] if short else []) + step_files(file.parent) + ([
+            ("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")
+        ] if broken else [])
+    except (TypeError, ValueError, AttributeError, KeyError):
+        fail(f"{file} holds metrics or settings that charnn does not write — use another checkpoint")
     ui.show_info(rows)
 
 

@@ -117,7 +117,7 @@ def read_prime(prime: str, prime_file: Path | None) -> str:
             ui.info(f"--prime-file: {prime_file} is empty, so there is no prime")
     elif prime == "-":
         if sys.stdin.isatty():  # else it looks like a hang (a new-user trial)
-            ui.info("--prime -: type the prime, then press Ctrl-D on a line of its own")
+            ui.info("--prime -: type the prime, then press Ctrl-D on a line of its own (twice to end it mid-line)")
         prime = sys.stdin.read()
         if sys.stdin.isatty() and sys.stderr.isatty() and prime and not prime.endswith("\n"):  # Ctrl-D mid-line: the
             sys.stderr.write("\n")  # cursor is still on it (a trial's next message began there: `Ветерsampling …`)

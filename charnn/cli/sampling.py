@@ -56,7 +56,7 @@ def sample(
     force: Annotated[bool, typer.Option("--force", help="Let --output replace a file that holds text.",
                                         **Flag)] = False,
     output_format: Annotated[str | None, typer.Option(
-        "--format", help="text, or fountain (a screenplay file) [default: fountain for an --output FILE.fountain, "
+        "--format", help="text, or fountain (a screenplay file). \\[default: fountain for an --output FILE.fountain, "
                          "else text]", show_default=False)] = None,
     interactive: Annotated[bool, typer.Option("--interactive", help="Type primes and watch continuations; /help for "
                                                                      "commands.", **Flag)] = False,
@@ -117,7 +117,7 @@ def sample(
             if output is not None:  # before any generating: a long sample must not be lost to a typo here
                 check_writable(output, replace=force)
             path = runs.resolve(checkpoint)
-            from charnn import checkpoint_arrays
+            from charnn import checkpoint_arrays, checkpoint_checks
             from charnn.drawing import check_controls, sample_seeds
             from charnn.mersenne import MersenneTwister
             from charnn.sample import generate, generate_batch, seed_with_prime, writes_script
@@ -125,7 +125,7 @@ def sample(
 
             # One stream's products in fp32 are NumPy's: --threads fixes its BLAS's count, else that is tuned.
             payload, model, most_threads = None, None, set_blas_threads(threads)
-            checkpoint_arrays.check_file(path)  # an empty or text file is told at once, before torch's ~2 s
+            checkpoint_checks.check_file(path)  # an empty or text file is told at once, before torch's ~2 s
             if checkpoint_arrays.samples_without_torch(device, precision, num_samples, len(prime)):
                 payload, model = checkpoint_arrays.load(path)
             if model is None:  # torch's: after the paths' checks, so that a mistyped one is told at once
@@ -158,8 +158,8 @@ def sample(
             if stop and vocab.unknown(stop):  # a new-user trial: `--stop '日'` ran its whole length without a word
                 ui.info(f"--stop: the model never writes {listed(vocab.unknown(stop))}, so it cannot stop there; each "
                         f"sample runs its --length")
-            config = payload["model_config"]
-            label = f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}"
+            config = model.config  # its defaults filled in (a crafted file's config without num_layers: a review)
+            label = f"{config.num_layers}×{config.hidden_size} {config.cell.upper()}"
             whence = (" — the bundled Shakespeare model: no run is under checkpoints/ in this folder (--checkpoint "
                        "to give one)") if checkpoint is None and path == runs.BUNDLED else ""  # a trial, cd'd elsewhere
             short = runs.stopped_short(path.parent) if checkpoint is None and path != runs.BUNDLED else None

@@ -67,7 +67,9 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     # its line and no `^C` was echoed after it: that left a blank line before `interrupted` (a new-user trial, 3 of 15
     # Ctrl-Cs). Nor for Fountain, whose spinner line is gone with its ^C.
     at_line_start = batch is None and (stream is None or not stream.shown_cells)  # as the stream counts what it showed
-    if sys.stdout.isatty() and not fountain and not (at_line_start and not ui.echoes_keys(sys.stdin, sys.stdout)):
+    # Before the text (start-up, or typing `--prime -`), the terminal still echoed keys: `half^Cinterrupted` (a trial).
+    echoed = ui.echoes_keys(sys.stdin, sys.stdout) or (stream is None and batch is None and ui.keys_echoed(sys.stdin))
+    if sys.stdout.isatty() and not fountain and not (at_line_start and not echoed):
         sys.stdout.write("\n")
         sys.stdout.flush()
     # A batch's text in a file goes on below (whole samples, each ending its line): only a single stream's is cut.

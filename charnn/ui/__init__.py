@@ -39,13 +39,13 @@ from charnn.ui.sampling import (
     status_for,
 )
 from charnn.ui.script_stream import ScriptStream
-from charnn.ui.terminal import UnechoedKeys, echoes_keys, shares_stdout
+from charnn.ui.terminal import UnechoedKeys, echoes_keys, keys_echoed, shares_stdout
 from charnn.ui.training import TrainView
 
 __all__ = ["BatchStream", "PlainStream", "Progress", "SampleStatus", "ScriptStream", "Spinner", "TrainView",
            "UnechoedKeys", "ask",
            "cells_after", "color_terminal", "duration", "echoes_keys", "end_piped_line", "error", "file_name_in",
-           "info", "loss_text",
+           "info", "keys_echoed", "loss_text",
            "open_stream", "sample_footer", "sample_header", "shares_stdout", "show_fountain", "show_info", "show_table",
            "show_text",
            "status_for",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import textwrap
 import time
 
 from rich.cells import cell_len
@@ -53,10 +54,17 @@ def ask(prompt: str) -> str:
 
 
 def show_info(rows: list[tuple[str, str]], console: Console | None = None) -> None:
+    """`key  value` lines. On a terminal a long value wraps between words, under its own column (the terminal broke
+    it mid-word, `--checkp` / `oint`, at a trial's 50 columns); a file or pipe gets a line a row, for grep."""
     console = console or Console(highlight=False)
     width = max((len(key) for key, _ in rows), default=0)
+    room = console.width - width - 2 if console.is_terminal else 0
     for key, value in rows:  # not a rich Table: it pads every line to its widest with trailing spaces
-        console.print(Text.assemble((key.ljust(width), "bold"), "  ", value), soft_wrap=True)
+        lines = textwrap.wrap(value, room, break_long_words=False, break_on_hyphens=False) \
+            if room >= 20 and cell_len(value) > room else [value]
+        console.print(Text.assemble((key.ljust(width), "bold"), "  ", lines[0]), soft_wrap=True)
+        for line in lines[1:]:
+            console.print(Text(" " * (width + 2) + line), soft_wrap=True)
 
 
 def show_table(rows: list[tuple[str, ...]], console: Console | None = None) -> None:

@@ -138,6 +138,15 @@ def echoes_keys(keys, out) -> bool:
     return UnechoedKeys(keys, out).fd is None
 
 
+def keys_echoed(keys) -> bool:
+    """Whether the terminal that `keys` come from echoes them now (a Ctrl-C as `^C`): so it does before a sample's
+    text starts, before UnechoedKeys turns echo off."""
+    try:
+        return termios is not None and os.isatty(keys.fileno()) and UnechoedKeys.echoing(keys.fileno())
+    except (AttributeError, ValueError, OSError):  # no file descriptor (a test's buffer), or closed
+        return False
+
+
 def is_regular_file(out) -> bool:
     """Whether `out` writes to a file on disk (`> sample.txt`), not to a pipe, terminal or device."""
     try:
