@@ -26,9 +26,8 @@ from pathlib import Path
 
 import torch
 
-from charnn.checkpoint_arrays import expected_shapes
+from charnn.checkpoint_arrays import checked_config, not_finite  # not_finite: importable from here too
 from charnn.checkpoint_checks import FORMAT, charnn_payload, check_file, sound_zip  # as sampling's reader checks
-from charnn.config import ModelConfig
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
 
@@ -129,18 +128,8 @@ def unpacks_soundly(path: Path) -> bool:
 
 def build_model(payload: dict, path: str | Path = "checkpoint", finite: bool = True) -> CharRNN:
     """The model a checkpoint describes, with its weights, on the CPU, in eval mode; with `finite`, only if every
-    weight is a finite number."""
-    try:
-        config = ModelConfig(**payload["model_config"])
-    except (TypeError, CharnnError) as error:
-        raise CharnnError(f"{path} has a model config this charnn does not understand ({error}) — use another "
-                          "checkpoint") from None
-    if config.vocab_size != len(payload["vocab"]):
-        raise CharnnError(f"{path} is inconsistent: vocab has {len(payload['vocab'])} chars, model expects "
-                          f"{config.vocab_size}")
-    misfit = weights_misfit(payload["model"], config)
-    if misfit:  # before the model is built: a crafted config's hidden_size 8000 took 3 GB to build (a review)
-        raise CharnnError(f"{path}: weights do not fit its model config ({misfit})")
+    weight is a finite number. Its config, vocabulary and weights are checked first (checkpoint_arrays)."""
+    config = checked_config(payload, path)
     model = CharRNN(config)
     weights = {name: tensor.float() for name, tensor in payload["model"].items()}
     try:
@@ -153,26 +142,3 @@ def build_model(payload: dict, path: str | Path = "checkpoint", finite: bool = T
     if finite and broken:  # it would write one character for ever (a new-user trial: 80 line breaks, exit 0)
         raise CharnnError(f"{path}: weight {broken} holds NaN or infinite values — use another checkpoint")
     return model.eval()
-
-
-def weights_misfit(weights: dict, config: ModelConfig) -> str | None:
-    """What in a state dict does not fit a CharRNN of `config` (a name, a shape, a value that is no tensor), or
-    None."""
-    shapes = expected_shapes(config, len(weights))
-    if shapes is None:
-        return f"{len(weights)} weights, where {config.num_layers} layers have {3 + 4 * config.num_layers}"
-    for name in sorted(shapes.keys() - weights.keys()):
-        return f"{name} is missing"
-    for name in sorted(weights.keys() - shapes.keys()):
-        return f"{name} is not one of its weights"
-    for name, weight in weights.items():
-        if not isinstance(weight, torch.Tensor):
-            return f"{name} is not a tensor"
-        if tuple(weight.shape) != shapes[name]:
-            return f"{name} is {tuple(weight.shape)}, not {shapes[name]}"
-    return None
-
-
-def not_finite(weights: dict[str, torch.Tensor]) -> str | None:
-    """The name of the first weight that holds NaN or an infinity, if any."""
-    return next((name for name, tensor in weights.items() if not torch.isfinite(tensor).all()), None)

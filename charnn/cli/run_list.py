@@ -25,18 +25,15 @@ def list_runs(parent: Path, folders: list[Path]) -> None:
     """A line per run in `parent`: its model, corpus, steps, best validation loss (nats) and training time (its
     latest.pt's, where it has one: the whole run's; else its best.pt's). Named within `parent`, the folder given,
     and no unit in a cell: with paths and units a line took 102 columns, and a teacher's 80 broke each in two."""
-    from charnn import checkpoint as checkpoints
-    from charnn import ui
+    from charnn import runs, ui
 
     def readable(folder: Path) -> tuple[Path, dict]:  # a corrupt latest.pt: its best.pt, as `info RUN` reads it
         files = [folder / name for name in ("latest.pt", "best.pt") if (folder / name).exists()]
         for file in files[:-1]:
             with contextlib.suppress(CharnnError):
-                return file, checkpoints.load(file)
+                return file, runs.read_checkpoint(file)  # without torch where it can
         file = files[-1] if files else folder / "best.pt"
-        return file, checkpoints.load(file)
-
-    from charnn import runs
+        return file, runs.read_checkpoint(file)
 
     rows = [(f"{parent}/".replace("//", "/"), "model", "params", "trained on", "step", "best val", "time")]
     stopped = []  # runs stopped (Ctrl-C) before their target, by the latest.pt read for the table
@@ -48,7 +45,7 @@ def list_runs(parent: Path, folders: list[Path]) -> None:
             config, metrics = payload["model_config"], payload.get("metrics", {})
             best = metrics.get("best_val_loss", math.nan)
             rows.append((folder.name, f"{config['num_layers']}×{config['hidden_size']} {config['cell'].upper()}",
-                         f"{sum(tensor.numel() for tensor in payload['model'].values()) / 1e6:.2f}M",  # as at start
+                         f"{sum(math.prod(weight.shape) for weight in payload['model'].values()) / 1e6:.2f}M",
                          ui.file_name_in(str(payload.get("corpus", "?")), 15), f"{payload['step']:,}",
                          f"{best:.4f}" if math.isfinite(best) else "–", ui.duration(metrics.get("elapsed", 0))))
         except (CharnnError, KeyError, TypeError, AttributeError) as problem:
