@@ -86,7 +86,8 @@ def load(path: str | Path) -> dict:
     check_file(path)
     if zipfile.is_zipfile(path) and not unpacks_soundly(path):  # before torch's reader would unpack it
         raise CharnnError(f"{path} is not a checkpoint that torch.save wrote (its zip's entries are compressed, "
-                          "repeated or overlap); refused without reading it — use another one")
+                          "repeated or overlapping, or other data comes first); refused without reading it — use "
+                          "another one")
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols; our error line says it
             warnings.simplefilter("ignore", UserWarning)

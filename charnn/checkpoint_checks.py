@@ -15,12 +15,12 @@ from charnn.errors import CharnnError
 
 FORMAT = 1  # of a checkpoint's dict: bump when its layout changes; older files are refused with a clear line
 REQUIRED_KEYS = {"format": int, "model": dict, "model_config": dict, "vocab": str, "step": int}  # and their types
-# What torch.save's data.pkl is written with (protocol 2; and 4's, should torch move to it): `plain_pickle`.
-OPCODES = frozenset({"PROTO", "FRAME", "STOP", "MARK", "EMPTY_DICT", "EMPTY_LIST", "EMPTY_TUPLE", "TUPLE", "TUPLE1",
-                     "TUPLE2", "TUPLE3", "SETITEM", "SETITEMS", "APPEND", "APPENDS", "BUILD", "REDUCE", "GLOBAL",
-                     "STACK_GLOBAL", "BINPERSID", "BINPUT", "LONG_BINPUT", "MEMOIZE", "BINGET", "LONG_BINGET", "NONE",
-                     "NEWTRUE", "NEWFALSE", "BININT", "BININT1", "BININT2", "LONG1", "BINFLOAT", "BINUNICODE",
-                     "SHORT_BINUNICODE", "BINUNICODE8"})
+# What torch.save's data.pkl is written with (pickle protocol 2, torch's default): `plain_pickle`. Not protocol 4's
+# (FRAME, STACK_GLOBAL, MEMOIZE, …): torch's weights-only reader refuses them, and both readers must agree (a review).
+OPCODES = frozenset({"PROTO", "STOP", "MARK", "EMPTY_DICT", "EMPTY_LIST", "EMPTY_TUPLE", "TUPLE", "TUPLE1", "TUPLE2",
+                     "TUPLE3", "SETITEM", "SETITEMS", "APPEND", "APPENDS", "BUILD", "REDUCE", "GLOBAL", "BINPERSID",
+                     "BINPUT", "LONG_BINPUT", "BINGET", "LONG_BINGET", "NONE", "NEWTRUE", "NEWFALSE", "BININT",
+                     "BININT1", "BININT2", "LONG1", "BINFLOAT", "BINUNICODE"})
 
 
 def check_file(path: Path) -> None:

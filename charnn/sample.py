@@ -143,11 +143,17 @@ def seed_with_prime(seed: int, vocab: Vocab, prime: str = "", unknown: str = "er
     another prime's and stays there: a new-user trial's `--seed 2` wrote the same 1,000 characters after
     `ROMEO:\nI love thee.` and after `KING HENRY VI:\nWhere is my crown?`. So the numbers depend on the prime: the
     same seed and prime give the same text, another prime another text."""
+    return seeds_with_prime([seed], vocab, prime, unknown)[0]
+
+
+def seeds_with_prime(seeds: list[int], vocab: Vocab, prime: str = "", unknown: str = "error") -> list[int]:
+    """`seed_with_prime` of each of `seeds` (a batch's, `drawing.sample_seeds`), the prime read once."""
     ids = prime_ids_for(vocab, prime, unknown)
     if ids == prime_ids_for(vocab, ""):
-        return seed
+        return list(seeds)
     read = vocab.decode(ids).encode("utf-8", "surrogatepass")  # what the model reads, whatever its vocabulary's order
-    return int.from_bytes(hashlib.blake2b(f"charnn prime {seed} ".encode() + read, digest_size=4).digest(), "little")
+    return [int.from_bytes(hashlib.blake2b(f"charnn prime {seed} ".encode() + read, digest_size=4).digest(), "little")
+            for seed in seeds]
 
 
 def generate(

@@ -454,6 +454,7 @@ def test_sigterm_ends_an_interactive_session(in_cli_root):
             assert child.wait(timeout=60) == 143
             assert echoing(follower)
         assert b"stream stopped" not in seen and b"Traceback" not in seen and b"(seed" not in seen
+        assert b"\r\n\r\nterminated" not in seen  # a SIGTERM shows no `^C` to end a line after (a review)
 
 
 def test_keys_typed_while_a_sample_streams_into_a_file_are_not_echoed_into_its_status(in_cli_root, tmp_path):
@@ -1877,6 +1878,9 @@ def test_a_ctrl_c_before_the_text_starts_ends_the_echoed_line(monkeypatch, keys_
     monkeypatch.setattr(ui, "keys_echoed", lambda keys: keys_echoed)
     keep_what_was_made(None, None, [], None, None, False, "", "auto", False, False)
     assert out.getvalue() == line_break
+    out.seek(0), out.truncate()
+    keep_what_was_made(None, None, [], None, None, False, "", "auto", False, False, typed=False)  # SIGTERM: no `^C`
+    assert out.getvalue() == ""
 
 
 def test_a_batchs_speed_is_of_its_samples_not_of_what_came_before(in_cli_root, monkeypatch):

@@ -110,9 +110,21 @@ def test_zips_that_torch_save_never_writes_are_refused_by_both_readers(tmp_path)
             checkpoint.load(path)
         result = sample(path)
         assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert checkpoint_arrays.read(prefixed) is None  # torch refuses it too: both say it is unreadable
-    with pytest.raises(CharnnError):
+    with zipfile.ZipFile(prefixed) as archive:  # zipfile reads it (its offsets shifted); torch.save writes none such
+        assert archive.read(bias) and not sound_zip(prefixed, archive)
+    assert checkpoint_arrays.read(prefixed) is None
+    with pytest.raises(CharnnError, match="not a checkpoint that torch.save wrote .*other data comes first"):
         checkpoint.load(prefixed)
+
+
+def test_a_pickle_protocol_that_torchs_reader_refuses_is_refused_on_both_paths(tmp_path):
+    """A review: `torch.save(..., pickle_protocol=4)` sampled without torch, and was 'not a readable checkpoint' to
+    every command that reads through torch (a batch, eval, resume): both readers now refuse it."""
+    path = tmp_path / "protocol4.pt"
+    torch.save(payload(), path, pickle_protocol=4)
+    assert checkpoint_arrays.read(path) is None
+    with pytest.raises(CharnnError, match="not a readable checkpoint"):
+        checkpoint.load(path)
 
 
 def test_a_config_that_no_weights_fit_is_refused_before_a_model_is_built(tmp_path):

@@ -536,3 +536,7 @@ def test_info_wraps_a_long_value_between_words_on_a_terminal_and_not_in_a_pipe()
     assert lines == ["checkpoint  checkpoints/bundled/best.pt", "step files  step-00001000.pt, step-00002000.pt,",
                      "            step-00003000.pt (--checkpoint", "            checkpoints/x)"]
     assert pipe.getvalue().splitlines()[1] == "step files  " + rows[1][1]
+    wide = io.StringIO()  # by cells: each of 日本語 takes two
+    show_info([("trained on", "日本語の小説 ×8 日本語の小説 日本語の小説 日本語の小説")],
+              Console(file=wide, force_terminal=True, width=50, color_system=None, highlight=False))
+    assert [cell_len(line) for line in wide.getvalue().splitlines()] == [40, 37]  # of at most 50

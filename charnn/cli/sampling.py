@@ -120,7 +120,7 @@ def sample(
             from charnn import checkpoint_arrays, checkpoint_checks
             from charnn.drawing import check_controls, sample_seeds
             from charnn.mersenne import MersenneTwister
-            from charnn.sample import generate, generate_batch, seed_with_prime, writes_script
+            from charnn.sample import generate, generate_batch, seed_with_prime, seeds_with_prime, writes_script
             from charnn.threads import set_blas_threads
 
             # One stream's products in fp32 are NumPy's: --threads fixes its BLAS's count, else that is tuned.
@@ -178,7 +178,7 @@ def sample(
             # a batch could not be made again: a new-user trial). Not at temperature 0, where seeds do nothing.
             seeds = sample_seeds(seed, num_samples) if num_samples > 1 and temperature else None
             if seeds:
-                generator = [MersenneTwister(seed_with_prime(one, vocab, prime, unknown)) for one in seeds]
+                generator = [MersenneTwister(one) for one in seeds_with_prime(seeds, vocab, prime, unknown)]
             if num_samples > 1 and temperature == 0:
                 ui.info("temperature 0 is greedy: every sample will be the same")
             started = time.monotonic()
@@ -236,7 +236,8 @@ def sample(
             fail(str(problem))
         except KeyboardInterrupt:
             with ctrl_c_noted():
-                keep_what_was_made(batch, shown, pieces, stream, output, written, prime, style, fountain, bool(texts))
+                keep_what_was_made(batch, shown, pieces, stream, output, written, prime, style, fountain, bool(texts),
+                                   typed=not termination.received)
             interrupted(termination.word + told, termination.code)
         except BrokenPipeError:  # the reader (e.g. `head`) has gone: stop quietly, keeping what --output asked for
             piped_together = ui.shares_stdout()  # `2>&1 | head`: stderr's reader has gone too

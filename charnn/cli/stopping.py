@@ -51,8 +51,9 @@ def write_output(output: Path, text: str, say: bool = True) -> str:
 
 
 def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | None, written: bool, prime: str,
-                       style: str, fountain: bool, finished: bool) -> None:
-    """After a Ctrl-C: the text made so far to --output; a batch's to stdout where that is a file or pipe.
+                       style: str, fountain: bool, finished: bool, typed: bool = True) -> None:
+    """After a Ctrl-C: the text made so far to --output; a batch's to stdout where that is a file or pipe. `typed`:
+    a Ctrl-C typed at the terminal, which echoes it as `^C` there; not a SIGTERM taking its path (cli/sigterm.py).
 
     `batch`: a batch's rows, `shown` its stream on stdout (None for Fountain, shown only when done, so once
     `finished` it was being shown already). Else `pieces` and `stream`: the single sample so far and its stream."""
@@ -68,7 +69,8 @@ def keep_what_was_made(batch, shown, pieces: list[str], stream, output: Path | N
     # Ctrl-Cs). Nor for Fountain, whose spinner line is gone with its ^C.
     at_line_start = batch is None and (stream is None or not stream.shown_cells)  # as the stream counts what it showed
     # Before the text (start-up, or typing `--prime -`), the terminal still echoed keys: `half^Cinterrupted` (a trial).
-    echoed = ui.echoes_keys(sys.stdin, sys.stdout) or (stream is None and batch is None and ui.keys_echoed(sys.stdin))
+    echoed = ui.echoes_keys(sys.stdin, sys.stdout) or (typed and stream is None and batch is None
+                                                       and ui.keys_echoed(sys.stdin))
     if sys.stdout.isatty() and not fountain and not (at_line_start and not echoed):
         sys.stdout.write("\n")
         sys.stdout.flush()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import textwrap
 import time
 
 from rich.cells import cell_len
@@ -60,11 +59,22 @@ def show_info(rows: list[tuple[str, str]], console: Console | None = None) -> No
     width = max((len(key) for key, _ in rows), default=0)
     room = console.width - width - 2 if console.is_terminal else 0
     for key, value in rows:  # not a rich Table: it pads every line to its widest with trailing spaces
-        lines = textwrap.wrap(value, room, break_long_words=False, break_on_hyphens=False) \
-            if room >= 20 and cell_len(value) > room else [value]
+        lines = wrapped(value, room) if room >= 20 else [value]
         console.print(Text.assemble((key.ljust(width), "bold"), "  ", lines[0]), soft_wrap=True)
         for line in lines[1:]:
             console.print(Text(" " * (width + 2) + line), soft_wrap=True)
+
+
+def wrapped(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` terminal cells, broken between words (a word wider than that stands
+    alone). By cells, not characters: 日本語 takes 6 (a review's CJK corpus name overran a 50-column line)."""
+    lines = [""]
+    for word in text.split(" "):
+        if lines[-1] and cell_len(lines[-1]) + 1 + cell_len(word) > width:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
+    return lines
 
 
 def show_table(rows: list[tuple[str, ...]], console: Console | None = None) -> None:
