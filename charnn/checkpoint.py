@@ -26,8 +26,15 @@ from pathlib import Path
 
 import torch
 
-from charnn.checkpoint_arrays import checked_config, not_finite  # not_finite: importable from here too
-from charnn.checkpoint_checks import FORMAT, charnn_payload, check_file, sound_zip  # as sampling's reader checks
+from charnn.checkpoint_checks import (  # as sampling's reader checks; not_finite: importable from here too
+    FORMAT,
+    another_one,
+    charnn_payload,
+    check_file,
+    checked_config,
+    not_finite,
+    sound_zip,
+)
 from charnn.errors import CharnnError
 from charnn.model import CharRNN
 
@@ -103,10 +110,10 @@ def load(path: str | Path) -> dict:
             ) from None
         raise CharnnError(
             f"{path} is not a readable checkpoint (corrupt, or not plain tensor data); refused without "
-            "running anything — use another one"
+            f"running anything — {another_one(path)}"
         ) from None
     except Exception:  # RuntimeError, EOFError, …, and what torch's unpickler raises on a crafted file (TypeError)
-        raise CharnnError(f"{path} is not a readable checkpoint (truncated or corrupt) — use another one") from None
+        raise CharnnError(f"{path} is not a readable checkpoint (truncated or corrupt) — {another_one(path)}") from None
     if not charnn_payload(payload):
         raise CharnnError(f"{path} is a PyTorch file, but not a charnn checkpoint — give a best.pt or latest.pt "
                           "that `charnn train` wrote, or its run folder")

@@ -27,15 +27,13 @@ from typing import NamedTuple
 import numpy as np
 
 from charnn import cpu_flags
-from charnn.checkpoint_checks import FORMAT, charnn_payload, plain_pickle, sound_zip
+from charnn.checkpoint_checks import FORMAT, charnn_payload, expected_shapes, plain_pickle, sound_zip
 from charnn.config import ModelConfig
-from charnn.errors import CharnnError
 from charnn.recurrence import STEPPED_PRIME
 
 STORAGES = {"FloatStorage": "f4", "HalfStorage": "f2", "DoubleStorage": "f8", "BFloat16Storage": "u2",
             "LongStorage": "i8", "IntStorage": "i4", "ShortStorage": "i2", "CharStorage": "i1", "ByteStorage": "u1",
             "BoolStorage": "?"}  # torch's storage types → NumPy's (bf16: its bits, widened to fp32 when built)
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 VIEWS, SPARE = 4, 2**22  # bytes of arrays built from a file: at most VIEWS × those stored, + SPARE (`Reader`)
 
 
@@ -136,65 +134,6 @@ class ModelArrays:
 
     def __repr__(self) -> str:
         return f"ModelArrays({self.config})"
-
-
-def expected_shapes(config: ModelConfig, count: int | None = None) -> dict[str, tuple[int, ...]] | None:
-    """The state dict of a CharRNN of `config`: each weight's name and shape. None where a state dict of `count`
-    weights cannot be one (a crafted config's 10**9 layers were listed before anything was compared: a review)."""
-    if count is not None and count != 3 + 4 * config.num_layers:
-        return None
-    vocab, hidden, gates = config.vocab_size, config.hidden_size, GATES[config.cell] * config.hidden_size
-    shapes = {"embedding.weight": (vocab, config.embed_dim), "head.weight": (vocab, hidden), "head.bias": (vocab,)}
-    for i in range(config.num_layers):
-        shapes |= {f"rnn.weight_ih_l{i}": (gates, config.embed_dim if i == 0 else hidden),
-                   f"rnn.weight_hh_l{i}": (gates, hidden), f"rnn.bias_ih_l{i}": (gates,), f"rnn.bias_hh_l{i}": (gates,)}
-    return shapes
-
-
-def checked_config(payload: dict, path: str | Path = "checkpoint") -> ModelConfig:
-    """The model config of a payload from either reader (tensors or arrays), its vocabulary and weights checked
-    against it, before any model is built: a crafted config's hidden_size 8000 took 3 GB to build (a review).
-    Raises CharnnError naming `path`."""
-    try:
-        config = ModelConfig(**payload["model_config"])
-    except (TypeError, CharnnError) as error:
-        raise CharnnError(f"{path} has a model config this charnn does not understand ({error}) — use another "
-                          "checkpoint") from None
-    if config.vocab_size != len(payload["vocab"]):
-        raise CharnnError(f"{path} is inconsistent: vocab has {len(payload['vocab'])} chars, model expects "
-                          f"{config.vocab_size}")
-    misfit = weights_misfit(payload["model"], config)
-    if misfit:
-        raise CharnnError(f"{path}: weights do not fit its model config ({misfit})")
-    return config
-
-
-def weights_misfit(weights: dict, config: ModelConfig) -> str | None:
-    """What in a state dict (tensors or arrays) does not fit a CharRNN of `config`: a name, a shape, a value that
-    is no array; or None."""
-    shapes = expected_shapes(config, len(weights))
-    if shapes is None:
-        return f"{len(weights)} weights, where {config.num_layers} layers have {3 + 4 * config.num_layers}"
-    for name in sorted(shapes.keys() - weights.keys()):
-        return f"{name} is missing"
-    for name in sorted(weights.keys() - shapes.keys()):
-        return f"{name} is not one of its weights"
-    for name, weight in weights.items():
-        if not hasattr(weight, "shape") or not hasattr(weight, "dtype"):
-            return f"{name} is not a tensor"
-        if tuple(weight.shape) != shapes[name]:
-            return f"{name} is {tuple(weight.shape)}, not {shapes[name]}"
-    return None
-
-
-def not_finite(weights: dict) -> str | None:
-    """The name of the first weight (a tensor or an array) that holds NaN or an infinity, if any."""
-    for name, weight in weights.items():
-        values = weight.float() if hasattr(weight, "float") else weight  # a tensor, bf16 too, as fp32
-        with np.errstate(over="ignore"):  # float64 beyond fp32's range is infinite in fp32, as the model holds it
-            if not np.isfinite(np.asarray(values, dtype=np.float32)).all():
-                return name
-    return None
 
 
 def model_arrays(payload: dict) -> ModelArrays | None:

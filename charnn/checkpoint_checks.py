@@ -1,20 +1,29 @@
 """What a file must be before a checkpoint is read from it, by torch (charnn/checkpoint.py) or without it
-(charnn/checkpoint_arrays.py): checked the same way on both paths, and without torch, so that a file that is
-plainly no checkpoint is told at once, and a crafted one cannot make either reader take far more memory or time
-than its size (a review's hostile files, twenty-sixth session: benchmarks/RESULTS.md).
+(charnn/checkpoint_arrays.py), and what its payload must be before a model is built from it: checked the same way
+on both paths, and without torch, so that a file that is plainly no checkpoint is told at once, and a crafted one
+cannot make either reader take far more memory or time than its size (a review's hostile files, twenty-sixth
+session: benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import pickletools
+import shlex
 import struct
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
+from charnn.config import ModelConfig
 from charnn.errors import CharnnError
 
 FORMAT = 1  # of a checkpoint's dict: bump when its layout changes; older files are refused with a clear line
 REQUIRED_KEYS = {"format": int, "model": dict, "model_config": dict, "vocab": str, "step": int}  # and their types
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # gate blocks in a layer's weights, by cell
+PACKED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}  # by magic
+PACKED_TOOLS = {"gzip": "gzip", "bzip2": "bzip2", "xz": "xz", "zstd": "zstd"}  # each takes -dc: FILE → stdout
 # What torch.save's data.pkl is written with (pickle protocol 2, torch's default): `plain_pickle`. Not protocol 4's
 # (FRAME, STACK_GLOBAL, MEMOIZE, …): torch's weights-only reader refuses them, and both readers must agree (a review).
 OPCODES = frozenset({"PROTO", "STOP", "MARK", "EMPTY_DICT", "EMPTY_LIST", "EMPTY_TUPLE", "TUPLE", "TUPLE1", "TUPLE2",
@@ -38,6 +47,35 @@ def check_file(path: Path) -> None:
     if looks_like_text(path):
         raise CharnnError(f"{path} is a text file, not a checkpoint — pass a .pt file or a run folder (a corpus "
                           "goes to `charnn train`)")
+    with open(path, "rb") as file:
+        head = file.read(8)
+    packed = next((name for magic, name in PACKED.items() if head.startswith(magic)), None)
+    if packed:  # a trial's gzipped best.pt was "not plain tensor data; refused without running anything", after torch
+        raise CharnnError(f"{path} is {packed}-compressed, not a checkpoint as it stands — decompress it first "
+                          f"({PACKED_TOOLS[packed]} -dc {shlex.quote(str(path))} > unpacked.pt), then pass that")
+    if head.startswith(b"PK\x03\x04"):  # a zip: cut short (a broken download) or some other archive, told at once
+        if not zipfile.is_zipfile(path):
+            raise CharnnError(f"{path} is not a readable checkpoint (truncated or corrupt: its zip has no end) — "
+                              f"{another_one(path)}")
+        with contextlib.suppress(zipfile.BadZipFile, OSError), zipfile.ZipFile(path) as archive:
+            if not any(name.endswith("/data.pkl") for name in archive.namelist()):
+                raise CharnnError(f"{path} is a zip archive, not a checkpoint (no data.pkl in it) — pass a .pt file "
+                                  "that `charnn train` wrote, or its run folder")
+
+
+def another_one(path: Path) -> str:
+    """'use another one', naming checkpoints beside `path`: a trial's run folder whose best.pt had been cut short held
+    a good latest.pt and step files, and the error named none of them. Quoted, to be pasted."""
+    try:
+        beside = [other for other in path.parent.glob("*.pt") if other.is_file() and other.name != path.name]
+    except OSError:
+        beside = []
+    first = {"latest.pt": 0, "best.pt": 1}
+    beside.sort(key=lambda other: (first.get(other.name, 2), [-ord(char) for char in other.name]))  # newest step
+    if not beside:
+        return "use another one"
+    more = f" ({len(beside) - 2} more beside it)" if len(beside) > 2 else ""
+    return "use another one, such as " + " or ".join(shlex.quote(str(other)) for other in beside[:2]) + more
 
 
 def looks_like_text(path: Path) -> bool:
@@ -123,3 +161,62 @@ def encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def expected_shapes(config: ModelConfig, count: int | None = None) -> dict[str, tuple[int, ...]] | None:
+    """The state dict of a CharRNN of `config`: each weight's name and shape. None where a state dict of `count`
+    weights cannot be one (a crafted config's 10**9 layers were listed before anything was compared: a review)."""
+    if count is not None and count != 3 + 4 * config.num_layers:
+        return None
+    vocab, hidden, gates = config.vocab_size, config.hidden_size, GATES[config.cell] * config.hidden_size
+    shapes = {"embedding.weight": (vocab, config.embed_dim), "head.weight": (vocab, hidden), "head.bias": (vocab,)}
+    for i in range(config.num_layers):
+        shapes |= {f"rnn.weight_ih_l{i}": (gates, config.embed_dim if i == 0 else hidden),
+                   f"rnn.weight_hh_l{i}": (gates, hidden), f"rnn.bias_ih_l{i}": (gates,), f"rnn.bias_hh_l{i}": (gates,)}
+    return shapes
+
+
+def checked_config(payload: dict, path: str | Path = "checkpoint") -> ModelConfig:
+    """The model config of a payload from either reader (tensors or arrays), its vocabulary and weights checked
+    against it, before any model is built: a crafted config's hidden_size 8000 took 3 GB to build (a review).
+    Raises CharnnError naming `path`."""
+    try:
+        config = ModelConfig(**payload["model_config"])
+    except (TypeError, CharnnError) as error:
+        raise CharnnError(f"{path} has a model config this charnn does not understand ({error}) — use another "
+                          "checkpoint") from None
+    if config.vocab_size != len(payload["vocab"]):
+        raise CharnnError(f"{path} is inconsistent: vocab has {len(payload['vocab'])} chars, model expects "
+                          f"{config.vocab_size}")
+    misfit = weights_misfit(payload["model"], config)
+    if misfit:
+        raise CharnnError(f"{path}: weights do not fit its model config ({misfit})")
+    return config
+
+
+def weights_misfit(weights: dict, config: ModelConfig) -> str | None:
+    """What in a state dict (tensors or arrays) does not fit a CharRNN of `config`: a name, a shape, a value that
+    is no array; or None."""
+    shapes = expected_shapes(config, len(weights))
+    if shapes is None:
+        return f"{len(weights)} weights, where {config.num_layers} layers have {3 + 4 * config.num_layers}"
+    for name in sorted(shapes.keys() - weights.keys()):
+        return f"{name} is missing"
+    for name in sorted(weights.keys() - shapes.keys()):
+        return f"{name} is not one of its weights"
+    for name, weight in weights.items():
+        if not hasattr(weight, "shape") or not hasattr(weight, "dtype"):
+            return f"{name} is not a tensor"
+        if tuple(weight.shape) != shapes[name]:
+            return f"{name} is {tuple(weight.shape)}, not {shapes[name]}"
+    return None
+
+
+def not_finite(weights: dict) -> str | None:
+    """The name of the first weight (a tensor or an array) that holds NaN or an infinity, if any."""
+    for name, weight in weights.items():
+        values = weight.float() if hasattr(weight, "float") else weight  # a tensor, bf16 too, as fp32
+        with np.errstate(over="ignore"):  # float64 beyond fp32's range is infinite in fp32, as the model holds it
+            if not np.isfinite(np.asarray(values, dtype=np.float32)).all():
+                return name
+    return None

@@ -182,8 +182,8 @@ def stopped_short(run_dir: Path, latest: dict | None = None) -> tuple[float, flo
     read it already): (done, target, "time" or "steps"), where it was stopped (Ctrl-C) before 90% of its time or
     before its steps; None where it was not, or where that cannot be read. (Two trials sampled a run stopped after
     20 seconds, the newest, for a finished one.)"""
-    if in_use(run_dir):  # training now, in another terminal: not stopped
-        return None
+    if in_use(run_dir) or (latest is None and not (Path(run_dir) / "latest.pt").is_file()):  # training now; no run
+        return None  # (a lone best.pt had torch load to say that its latest.pt did not exist: a trial, ~2.5 s)
     try:  # without torch where it can be read so: `charnn sample` may not need torch
         payload = latest if latest is not None else read_checkpoint(Path(run_dir) / "latest.pt")
         budget, steps = payload["train_config"].get("time_budget"), payload["train_config"].get("steps")

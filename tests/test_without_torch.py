@@ -298,3 +298,36 @@ def test_charnn_info_reads_runs_without_torch(trained_run, tmp_path):
     listed = run_charnn("info", str(trained_run.run_dir.parent), cwd=tmp_path)
     assert listed.returncode == 0 and listed.stderr.endswith("torch False"), listed.stderr
     assert trained_run.run_dir.name in listed.stdout and f"{model.num_parameters() / 1e6:.2f}M" in listed.stdout
+
+
+def test_packed_foreign_and_cut_short_files_are_told_before_torch_loads(trained_run, tmp_path):
+    """A trial: a gzipped best.pt was 'not plain tensor data; refused without running anything', a zip of photos
+    'truncated or corrupt', a download cut short took ~3 s to refuse and named no other checkpoint, though its run
+    folder held a good latest.pt; `charnn info` of a lone best.pt loaded torch to find no latest.pt beside it."""
+    import gzip
+    import shutil
+
+    good = (trained_run.run_dir / "best.pt").read_bytes()
+    (tmp_path / "best.pt.gz").write_bytes(gzip.compress(good))
+    with zipfile.ZipFile(tmp_path / "photos.pt", "w") as archive:
+        archive.writestr("a.txt", "a photo")
+    run = tmp_path / "my run"
+    shutil.copytree(trained_run.run_dir, run)
+    (run / "best.pt").write_bytes(good[:3000])
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "hamlet.pt").write_bytes(good)
+    for args, said in [(["sample", "--checkpoint", "best.pt.gz"], "is gzip-compressed, not a checkpoint as it stands "
+                                                                   "— decompress it first (gzip -dc best.pt.gz > "
+                                                                   "unpacked.pt)"),
+                       (["info", "photos.pt"], "is a zip archive, not a checkpoint (no data.pkl in it)"),
+                       (["sample", "--checkpoint", str(run)], f"best.pt is not a readable checkpoint (truncated or "
+                                                              f"corrupt: its zip has no end) — use another one, such "
+                                                              f"as '{run}/latest.pt' or '{run}/step-")]:
+        refused = run_charnn(*args, cwd=tmp_path)
+        assert refused.returncode == 1 and said in " ".join(refused.stderr.split()), refused.stderr
+        assert refused.stderr.endswith("torch False")
+    shown = run_charnn("info", str(lone / "hamlet.pt"), cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stderr.endswith("torch False") and "resumable      no" in shown.stdout
+    steps = run_charnn("info", str(run / "latest.pt"), cwd=tmp_path)
+    assert f"--checkpoint '{run}/step-" in " ".join(steps.stdout.split())  # quoted, to be pasted

@@ -22,7 +22,7 @@ def info(path: Annotated[Path | None, typer.Argument(
              "checkpoints/, else the bundled model, as `charnn sample` takes).", metavar="PATH",
         show_default=False)] = None):
     """Show a checkpoint's model, vocabulary, step and validation loss (a folder of runs: a line for each)."""
-    from charnn import checkpoint_arrays, checkpoint_checks, runs, ui
+    from charnn import checkpoint_checks, runs, ui
 
     try:
         inside = runs.runs_inside(path) if path is not None else []
@@ -31,11 +31,11 @@ def info(path: Annotated[Path | None, typer.Argument(
         file = runs.resolve(path)  # before torch loads: a mistyped path is told at once, not after ~2 s
         checkpoint_checks.check_file(file)  # and an empty, text or device file
         payload = runs.read_checkpoint(file)  # without torch where it can (~2.5 s sooner on 2 cores)
-        config = checkpoint_arrays.checked_config(payload, file)  # not finite: shown with a warning below
+        config = checkpoint_checks.checked_config(payload, file)  # not finite: shown with a warning below
     except CharnnError as problem:
         fail(str(problem))
     try:  # what charnn writes; a crafted file's metrics (a text for a loss) ended in a traceback (a review)
-        broken = checkpoint_arrays.not_finite(payload["model"])
+        broken = checkpoint_checks.not_finite(payload["model"])
         metrics, train_config = payload.get("metrics", {}), payload.get("train_config", {})
         best, last = metrics.get("best_val_loss", math.nan), metrics.get("val_loss", math.nan)
         short = runs.stopped_short(file.parent, payload if file.name == "latest.pt" else None)  # not read twice

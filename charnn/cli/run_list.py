@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shlex
 from pathlib import Path
 
 from charnn.errors import CharnnError
@@ -17,7 +18,8 @@ def step_files(folder: Path) -> list[tuple[str, str]]:
     shown = ", ".join(f"{step:,}" for step in steps) if len(steps) <= 6 else (
         ", ".join(f"{step:,}" for step in steps[:3]) + ", …, " + ", ".join(f"{step:,}" for step in steps[-3:]))
     which = "the first" if len(steps) > 1 else "it"  # a trial read "steps 143: … samples the first"
-    return [("step files", f"step{'s' * (len(steps) > 1)} {shown}: --checkpoint {folder / f'step-{steps[0]:08d}.pt'} "
+    first = shlex.quote(str(folder / f"step-{steps[0]:08d}.pt"))  # to be pasted: a trial's path had spaces
+    return [("step files", f"step{'s' * (len(steps) > 1)} {shown}: --checkpoint {first} "
                            f"samples {which} (--keep N keeps N, --eval-every N saves every N steps)")]
 
 

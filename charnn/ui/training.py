@@ -84,8 +84,10 @@ class TrainView:
             most = self.started.threads if self.started else None
             if most and event.threads and event.threads < most and not self.said_threads:
                 self.said_threads = True
-                self.log(f"training goes on with {event.threads} of {most} threads, faster just now (another "
-                         f"program may be busy on the CPU; --threads to fix the count)")
+                # Two trials read "another program may be busy" as a fault where they ran nothing else (others
+                # may have been running on the machine); a small model's short steps also share cores badly.
+                self.log(f"training goes on with {event.threads} of {most} threads, faster just now (another program "
+                         f"may be busy on the CPU, or the steps are too short to share; --threads to fix the count)")
         elif isinstance(event, Evaluating):
             self.evaluating = True
             if self.live is not None:
