@@ -136,7 +136,7 @@ def unpacks_soundly(path: Path) -> bool:
 
 def build_model(payload: dict, path: str | Path = "checkpoint", finite: bool = True) -> CharRNN:
     """The model a checkpoint describes, with its weights, on the CPU, in eval mode; with `finite`, only if every
-    weight is a finite number. Its config, vocabulary and weights are checked first (checkpoint_arrays)."""
+    weight is a finite number. Its config, vocabulary and weights are checked first (checkpoint_checks)."""
     config = checked_config(payload, path)
     model = CharRNN(config)
     weights = {name: tensor.float() for name, tensor in payload["model"].items()}
