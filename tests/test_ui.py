@@ -540,3 +540,22 @@ def test_info_wraps_a_long_value_between_words_on_a_terminal_and_not_in_a_pipe()
     show_info([("trained on", "日本語の小説 ×8 日本語の小説 日本語の小説 日本語の小説")],
               Console(file=wide, force_terminal=True, width=50, color_system=None, highlight=False))
     assert [cell_len(line) for line in wide.getvalue().splitlines()] == [40, 37]  # of at most 50
+
+
+def test_errors_and_information_wrap_between_words_on_a_terminal_only(monkeypatch):
+    """A trial at 50 columns: `…is not a readable ch` / `eckpoint …refu` / `sed`. A file or pipe gets one line."""
+    from charnn.ui import messages
+
+    message = "dl2/best.pt is not a readable checkpoint (truncated or corrupt) — use another one, such as dl2/latest.pt"
+    for terminal in (True, False):
+        out = io.StringIO()
+        monkeypatch.setattr(messages, "stderr", Console(file=out, force_terminal=terminal, width=50, highlight=False,
+                                                        color_system=None))
+        messages.error(message)
+        messages.info(message)
+        lines = out.getvalue().splitlines()
+        if terminal:
+            assert len(lines) > 2 and all(cell_len(line) <= 50 for line in lines)
+            assert " ".join(line.rstrip() for line in lines) == f"error: {message} {message}"  # only at spaces
+        else:
+            assert lines == [f"error: {message}", message]

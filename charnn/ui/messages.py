@@ -15,11 +15,13 @@ stderr = Console(stderr=True, highlight=False)
 
 
 def error(message: str) -> None:
-    stderr.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+    stderr.print(Text("error: ", style="bold red") + Text(message), soft_wrap=not stderr.is_terminal)
 
 
 def info(message: str) -> None:
-    stderr.print(Text(message, style="dim"), soft_wrap=True)
+    """A line of information. On a terminal, wrapped between words (at a trial's 50 columns the terminal broke
+    lines mid-word: `refu` / `sed`); in a file or pipe, one line, for grep."""
+    stderr.print(Text(message, style="dim"), soft_wrap=not stderr.is_terminal)
 
 
 def stopped_at(short: tuple[float, float, str]) -> str:
