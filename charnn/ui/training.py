@@ -85,7 +85,7 @@ class TrainView:
             if most and event.threads and event.threads < most and not self.said_threads:
                 self.said_threads = True
                 # Two trials read "another program may be busy" as a fault where they ran nothing else (others
-                # may have been running on the machine); a small model's short steps also share cores badly.
+                # may have been running on the machine); a small model's short steps may also share cores badly.
                 self.log(f"training goes on with {event.threads} of {most} threads, faster just now (another program "
                          f"may be busy on the CPU, or the steps are too short to share; --threads to fix the count)")
         elif isinstance(event, Evaluating):
