@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from charnn import cpu_flags
-from charnn.checkpoint_checks import FORMAT, charnn_payload, expected_shapes, plain_pickle, sound_zip
+from charnn.checkpoint_checks import FORMAT, charnn_payload, checked_config, not_finite, plain_pickle, sound_zip
 from charnn.config import ModelConfig
 from charnn.recurrence import STEPPED_PRIME
 
@@ -141,16 +141,12 @@ def model_arrays(payload: dict) -> ModelArrays | None:
     every weight of the shape the config says, every weight finite. Its weights in fp32, as `build_model` makes
     them. Else None (charnn/checkpoint.py's `build_model` says what is wrong)."""
     try:
-        config = ModelConfig(**payload["model_config"])
-        weights, vocab = payload["model"], payload["vocab"]
-        shapes = expected_shapes(config, len(weights))
-        if (shapes is not None and weights.keys() == shapes.keys() and isinstance(vocab, str)
-                and len(vocab) == config.vocab_size and all(
-                    isinstance(array, np.ndarray) and array.shape == shapes[name] and array.dtype.kind == "f"
-                    for name, array in weights.items())):
+        config = checked_config(payload)  # config, vocabulary, each weight's name and shape, as `build_model` checks
+        weights = payload["model"]
+        if all(isinstance(array, np.ndarray) and array.dtype.kind == "f" for array in weights.values()):
             with np.errstate(over="ignore"):  # float64 beyond fp32's range: infinite, refused below
                 weights = {name: array.astype(np.float32) for name, array in weights.items()}
-            if all(np.isfinite(array).all() for array in weights.values()):
+            if not_finite(weights) is None:
                 return ModelArrays(config, weights)
     except Exception:  # a config or value this charnn does not understand: `build_model` says which
         pass

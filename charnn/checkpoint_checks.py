@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import pickletools
+import re
 import shlex
 import struct
 import zipfile
@@ -44,11 +45,14 @@ def check_file(path: Path) -> None:
         raise CharnnError(f"{path} is not a file (a pipe or a device) — pass a .pt file or a run folder")
     if path.stat().st_size == 0:
         raise CharnnError(f"checkpoint {path} is empty (0 bytes) — use another checkpoint from its run folder")
-    if looks_like_text(path):
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return  # torch.load says what is wrong with it
+    if looks_like_text(head):
         raise CharnnError(f"{path} is a text file, not a checkpoint — pass a .pt file or a run folder (a corpus "
                           "goes to `charnn train`)")
-    with open(path, "rb") as file:
-        head = file.read(8)
     packed = next((name for magic, name in PACKED.items() if head.startswith(magic)), None)
     if packed:  # a trial's gzipped best.pt was "not plain tensor data; refused without running anything", after torch
         raise CharnnError(f"{path} is {packed}-compressed, not a checkpoint as it stands — decompress it first "
@@ -64,10 +68,12 @@ def check_file(path: Path) -> None:
 
 
 def another_one(path: Path) -> str:
-    """'use another one', naming checkpoints beside `path`: a trial's run folder whose best.pt had been cut short held
-    a good latest.pt and step files, and the error named none of them. Quoted, to be pasted."""
+    """'use another one', naming the checkpoints of a run beside `path`: a trial's run folder whose best.pt had been
+    cut short held a good latest.pt and step files, and the error named none of them. Only a run's own files (any
+    .pt in /tmp is no help). Quoted, to be pasted."""
     try:
-        beside = [other for other in path.parent.glob("*.pt") if other.is_file() and other.name != path.name]
+        beside = [other for other in path.parent.glob("*.pt") if other.is_file() and other.name != path.name
+                  and (other.name in ("latest.pt", "best.pt") or re.fullmatch(r"step-\d+\.pt", other.name))]
     except OSError:
         beside = []
     first = {"latest.pt": 0, "best.pt": 1}
@@ -78,13 +84,8 @@ def another_one(path: Path) -> str:
     return "use another one, such as " + " or ".join(shlex.quote(str(other)) for other in beside[:2]) + more
 
 
-def looks_like_text(path: Path) -> bool:
-    """Whether the file starts as UTF-8 text does: a checkpoint is a zip (or a pickle), full of NUL bytes."""
-    try:
-        with open(path, "rb") as file:
-            head = file.read(4096)
-    except OSError:
-        return False  # torch.load says what is wrong with it
+def looks_like_text(head: bytes) -> bool:
+    """Whether a file's first bytes read as UTF-8 text does: a checkpoint is a zip (or a pickle), full of NUL bytes."""
     if b"\0" in head or head.startswith((b"PK\x03\x04", b"\x80")):  # NULs, or a zip's or a pickle's start
         return False
     try:
