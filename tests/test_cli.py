@@ -1523,6 +1523,20 @@ def test_a_ctrl_c_no_command_handles_says_interrupted(in_cli_root, monkeypatch, 
     assert result.exit_code == 130 and result.stderr.strip() == "interrupted" and result.stdout == ""
 
 
+@pytest.mark.parametrize("loader", ["checkpoint_arrays", "checkpoint"])
+def test_a_ctrl_c_before_the_text_begins_names_no_seed(in_cli_root, monkeypatch, loader):
+    """`interrupted (seed 7)` was said of a Ctrl-C while a checkpoint loaded: a seed of a text never begun."""
+    import importlib
+
+    def pressed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(f"charnn.{loader}"), "load", pressed)
+    result = invoke("sample", "--seed", "7", "--length", "20", *(["--device", "cpu", "--num-samples", "2"]
+                                                                 if loader == "checkpoint" else []))
+    assert result.exit_code == 130 and result.stderr.strip() == "interrupted" and result.stdout == ""
+
+
 @pytest.mark.parametrize("module", ["typer", "numpy"])
 def test_a_ctrl_c_while_the_command_loads_says_interrupted(module, tmp_path):
     """A new-user trial pressed Ctrl-C in the first second, 40 times: in the first ~0.1 s (Typer loading) it was a

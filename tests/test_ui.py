@@ -542,6 +542,28 @@ def test_info_wraps_a_long_value_between_words_on_a_terminal_and_not_in_a_pipe()
     assert [cell_len(line) for line in wide.getvalue().splitlines()] == [40, 37]  # of at most 50
 
 
+def test_a_table_wider_than_the_terminal_is_shown_a_row_a_paragraph():
+    """`charnn info checkpoints` at a trial's 50 columns: each run's line broke in two, mid-word (`param` / `s`). Too
+    wide for the terminal, a row is a paragraph of `header value` pairs, each kept whole; a pipe keeps the table."""
+    from charnn.ui.messages import show_table
+
+    rows = [("checkpoints/", "model", "params", "trained on", "step", "best val", "time"),
+            ("a-very-long-run-name-for-testing", "1×32 LSTM", "0.02M", "corpus.txt", "30", "3.4748", "0m08s"),
+            ("broken", "not readable: checkpoints/broken/best.pt is not a readable checkpoint (truncated)")]
+    narrow, wide, pipe = io.StringIO(), io.StringIO(), io.StringIO()
+    show_table(rows, Console(file=narrow, force_terminal=True, width=50, color_system=None, highlight=False))
+    show_table(rows, Console(file=wide, force_terminal=True, width=120, color_system=None, highlight=False))
+    show_table(rows, Console(file=pipe, width=50, highlight=False))
+    assert narrow.getvalue().splitlines() == [
+        "checkpoints/", "a-very-long-run-name-for-testing", "  model 1×32 LSTM · params 0.02M ·",
+        "  trained on corpus.txt · step 30 ·", "  best val 3.4748 · time 0m08s", "broken",
+        "  not readable: checkpoints/broken/best.pt is not", "  a readable checkpoint (truncated)"]
+    table = wide.getvalue().splitlines()
+    assert table == pipe.getvalue().splitlines() and len(table) == 3 and max(map(len, table)) > 50
+    assert table[1].split() == ["a-very-long-run-name-for-testing", "1×32", "LSTM", "0.02M", "corpus.txt", "30",
+                                "3.4748", "0m08s"]
+
+
 def test_errors_and_information_wrap_between_words_on_a_terminal_only(monkeypatch):
     """A trial at 50 columns: `…is not a readable ch` / `eckpoint …refu` / `sed`. A file or pipe gets one line."""
     from charnn.ui import messages

@@ -108,8 +108,9 @@ def sample(
     fountain = output_format == "fountain"
     termination = Termination()
     # How a stop is named: the seed repeats the text, except at temperature 0, where any seed gives the same, and in
-    # a session, whose /seed and /temp change them.
-    told = f" (seed {seed})" if temperature and not interactive else ""
+    # a session, whose /seed and /temp change them. Named once text is being made: a Ctrl-C while a checkpoint
+    # loaded said `interrupted (seed …)` of a text never begun.
+    seed_told, told = (f" (seed {seed})" if temperature and not interactive else ""), ""
     with termination.installed():
         try:
             typed = prime_file is None and prime != "-"
@@ -181,7 +182,7 @@ def sample(
                 generator = [MersenneTwister(one) for one in seeds_with_prime(seeds, vocab, prime, unknown)]
             if num_samples > 1 and temperature == 0:
                 ui.info("temperature 0 is greedy: every sample will be the same")
-            started = time.monotonic()
+            started, told = time.monotonic(), seed_told
             # Asked by --style auto, once: the model writes a few unseen samples, to tell whether to style its text.
             trial = functools.partial(writes_script, model, vocab, prime, temperature, top_k, top_p, unknown,
                                       precision, most_threads) if length else None

@@ -86,10 +86,29 @@ def show_table(rows: list[tuple[str, ...]], console: Console | None = None) -> N
     full = [row for row in rows if len(row) == len(rows[0])]
     widths = [max(cell_len(row[column]) for row in full) for column in range(len(rows[0]))]  # 日本 takes 4
     widths[0] = max(cell_len(row[0]) for row in rows)
+    if console.is_terminal and sum(widths) + 2 * (len(widths) - 1) > console.width:
+        show_records(rows, console)
+        return
     for number, row in enumerate(rows):
         line = "  ".join(cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths, strict=False))
         line = line.rstrip()
         console.print(Text(line, style="bold" if number == 0 else ""), soft_wrap=True)
+
+
+def show_records(rows: list[tuple[str, ...]], console: Console) -> None:
+    """`show_table`'s rows where the terminal is narrower than its lines (a trial's 50 columns broke each row of
+    `charnn info checkpoints` in two, mid-word): a row a paragraph, its first cell bold, then `header value` pairs,
+    wrapped between them and indented."""
+    header, room = rows[0], max(console.width - 2, 20)
+    console.print(Text(header[0], style="bold"), soft_wrap=True)
+    for row in rows[1:]:
+        pairs = [f"{name} {value}" for name, value in zip(header[1:], row[1:], strict=False)] if (
+            len(row) == len(header)) else list(row[1:])  # a note's text runs on as it is
+        console.print(Text(row[0], style="bold"), soft_wrap=True)
+        # A pair is kept whole where it fits a line (`best val` / `3.4748` read as two fields), and a `·` ends a line.
+        kept = [pair.replace(" ", "\xa0") if cell_len(pair) <= room - 2 else pair for pair in pairs]
+        for line in wrapped(" ".join(pair + "\xa0·" for pair in kept)[:-2], room):
+            console.print(Text("  " + line.replace("\xa0", " ")), soft_wrap=True)
 
 
 class Progress:
