@@ -19,7 +19,7 @@ from charnn.evaluation import evaluate, lead_before
 from charnn.vocab import Vocab
 
 KEEP = ("format", "model", "model_config", "train_config", "vocab", "step", "metrics", "corpus", "corpus_chars",
-        "read_options")
+        "corpus_digest", "read_options")
 
 
 def main():

@@ -43,6 +43,8 @@ def check_whole_numbers(config, names: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """A model's shape: cell, layers, sizes and dropout (a comment on each field here says what it is)."""
+
     vocab_size: int  # number of distinct characters (V)
     cell: str = "lstm"  # recurrent cell: lstm, gru or rnn (tanh)
     num_layers: int = 2  # stacked recurrent layers (L)
@@ -71,6 +73,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """How a run trains: its target, batch, schedule, evals and checkpoints (a comment on each field here says what
+    it is). `charnn.plan_run` fills it in as the CLI does, from the corpus, the budget and the flags given."""
+
     steps: int | None = None  # optimizer steps to train to (None: only the time budget limits)
     time_budget: float | None = None  # wall-clock seconds for the whole run, final eval and save included
     batch_size: int = 16  # parallel streams per step (B); on CPUs as fast per char as 32, twice the updates

@@ -148,9 +148,11 @@ def is_generator(value) -> bool:
 
 
 def check_sampling(num_samples: int, temperature: float, top_k: int | None, top_p: float | None,
-                   generator: Generators, precision: str) -> None:
+                   generator: Generators, precision: str, length: int = 0) -> None:
     """Raise CharnnError for what sampling cannot take, when it is asked for (not at the first character)."""
     check_controls(temperature, top_k, top_p)
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
+        raise CharnnError(f"length must be a whole number, 0 or more, not {length!r}")  # -5 yielded nothing, silently
     if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
         raise CharnnError(f"num_samples must be a whole number, at least 1, not {num_samples!r}")
     if precision not in SAMPLING_PRECISIONS:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from charnn.errors import CharnnError
 from charnn.model import CharRNN
 from charnn.precision import autocast
 
@@ -32,6 +33,9 @@ LN2 = math.log(2)
 # training), so a large vocabulary is scored in shorter windows.
 LOGITS_AT_ONCE = 1 << 24
 BURN_IN = 256  # characters each stream reads before its span, unscored: its state then is the text's
+# Columns a window where a thread tuner times the windows (`on_progress`; the default is 256): tiny shakespeare's
+# split is 6 windows of 256 (~0.2 s each on 2 cores), too few for a tuner to act on within an eval.
+TUNED_SEQ_LEN = 64
 
 
 def lead_before(ids: np.ndarray, start: int, blank: list[int]) -> np.ndarray:
@@ -69,7 +73,13 @@ def evaluate(
     stream's span, spread over the split, a score of its own (what `charnn eval` gives when stopped). `lead`: ids read
     before the text's start, unscored (`lead_before`): from the zero state, which training almost never shows it,
     the bundled model scored a 36-character speech at 8.53 nats a character, 1.40 after a blank line (its first
-    characters cost 24–38 nats each)."""
+    characters cost 24–38 nats each). `ids`: a NumPy array (`vocab.encode`'s), a tensor or a list."""
+    if torch.is_tensor(ids):  # a student's tensor met `.astype`, and a list "only integer scalar arrays"
+        ids = ids.cpu().numpy()
+    ids = ids if isinstance(ids, np.ndarray) else np.asarray(ids)
+    if ids.ndim != 1 or not (np.issubdtype(ids.dtype, np.integer) or len(ids) == 0):
+        raise CharnnError(f"evaluate: ids must be one row of character ids (vocab.encode(text)), not an array of "
+                          f"shape {tuple(ids.shape)} and type {ids.dtype}")
     n_targets = len(ids) - 1
     if n_targets < 1:
         return float("nan"), 0

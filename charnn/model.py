@@ -24,6 +24,9 @@ State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 class CharRNN(nn.Module):
+    """Embedding → stacked LSTM, GRU or vanilla RNN → Linear over the vocabulary, shaped by a ModelConfig. Called on
+    ids (B, T), it returns logits (B, T, V) and the recurrent state, to pass back in to carry on where it ended."""
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -48,6 +51,8 @@ class CharRNN(nn.Module):
                         bias[config.hidden_size : 2 * config.hidden_size].zero_()
 
     def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """(logits (B, T, V), state) for ids `idx` (B, T), from `state` (None: zeros). The state is (h, c) for an
+        LSTM, h for a GRU or RNN, each (L, B, H)."""
         x = self.embedding(idx)  # (B, T, E)
         config = self.config
         if self.training and trains_per_layer(config, x.device.type, autocasting(x.device.type)):

@@ -60,13 +60,19 @@ def saved_settings(run_dir: Path) -> dict:
 
 
 def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: int | None, budget: float | None,
-             device: torch.device, precision: str, spent: float = 0.0) -> Plan:
+             device: torch.device | str, precision: str, spent: float = 0.0) -> Plan:
     """The configs for training `corpus`, continuing the run in `resumed` if given.
 
-    `given`: the flags given, by config field name (MODEL_KEYS and TRAIN_KEYS; None where not given).
-    `budget`: seconds from --time, or None. `precision`: auto, fp32 or bf16. `spent`: seconds of the budget gone
-    before training (a big corpus's first read): the preset plans for the rest.
+    `given`: the flags given, by config field name (MODEL_KEYS and TRAIN_KEYS, e.g. {"num_layers": 3}; None where
+    not given). `budget`: seconds from --time, or None. `device`: a torch.device or its name ("cpu", "cuda").
+    `precision`: auto, fp32 or bf16. `spent`: seconds of the budget gone before training (a big corpus's first
+    read): the preset plans for the rest.
     """
+    unknown = sorted(set(given) - set(MODEL_KEYS) - set(TRAIN_KEYS))
+    if unknown:  # a student's {"layers": 3}, the flag's name, was ignored without a word
+        raise CharnnError(f"plan_run: no setting {', '.join(map(repr, unknown))} — `given` takes the config field "
+                          f"names: {', '.join(MODEL_KEYS + TRAIN_KEYS)}")
+    device = torch.device(device)  # a name, as `train` takes one (a student's "cpu" met `.type`)
     run = saved_settings(resumed) if resumed is not None else {}
     if precision == "auto" and run.get("precision"):  # a resumed run goes on as it started
         precision = run["precision"]

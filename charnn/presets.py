@@ -17,6 +17,7 @@ and 2×512 for an hour; the 2-core AVX-512 machine C gets 2×384 and 2×512 (3×
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,7 +187,8 @@ def choose(train_chars: int, val_chars: int, budget_seconds: float | None, steps
         eval_seconds = scored / (3 * rate) + EVAL_FIXED_SECONDS
         evals = max(2, min(8, int(EVAL_SHARE * budget_seconds / eval_seconds)))
     eval_chars = scored if scored < val_chars else None
-    eval_every = int(max(10, steps_expected // evals))
+    # Rounded up: 300 steps by 37 evaluated at 296 and again, finally, at 300 (a student read the two as one).
+    eval_every = max(10, math.ceil(steps_expected / evals))
     # The speed estimate is a matmul's times an efficiency measured on LSTMs of a few sizes: a small model or a
     # short budget can train several times slower than planned (before GRUs were measured, a GRU 2×192 trained
     # 3.8× slower on machine B), and then evals by steps come late or only at the end. So a time run evals by

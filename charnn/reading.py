@@ -19,6 +19,8 @@ CHUNK_BYTES = 1 << 22  # 4 MiB of input per read: bounded memory, few Python rou
 
 @dataclass(frozen=True)
 class ReadOptions:
+    """How a corpus file's bytes become text: `charnn train`'s --encoding, --errors and --keep-crlf."""
+
     encoding: str = "utf-8"  # text encoding of the corpus file
     errors: str = "strict"  # 'strict' stops at the first bad byte; 'replace' puts U+FFFD there
     keep_crlf: bool = False  # keep Windows line endings instead of turning CRLF into LF

@@ -14,7 +14,7 @@ import torch
 
 from charnn import checkpoint, run_lock
 from charnn.errors import CharnnError
-from charnn.evaluation import LN2, evaluate, lead_before
+from charnn.evaluation import LN2, TUNED_SEQ_LEN, evaluate, lead_before
 from charnn.events import Evaluated, Evaluating, Saved
 from charnn.model import state_to_list
 from charnn.sample import default_prime, generate
@@ -80,6 +80,9 @@ class Recorder:
         self.last_val_loss = math.nan
         self.stopped_by: str | None = None  # "steps" or "time" once the run has reached its target
         self.saved = (run_dir / "latest.pt").exists()  # a latest.pt of this run is on disk (a resumed run's is)
+        # Evals' own thread tuner (threads.ThreadTuner, set by `train` on a CPU it tunes), by their windows: beside
+        # another program's start, a trial's evals of ~1 s on training's 2 threads took 30–42 s, and a 50 s run 92 s.
+        self.eval_tuner = None
 
     def reserve(self, val_chars: int, step_seconds: float) -> float:
         """Seconds to keep free at the end of a time budget for the final eval and save."""
@@ -148,8 +151,15 @@ class Recorder:
         started = time.monotonic()
         self.on_event(Evaluating(step))
         vocab, start = self.corpus.vocab, len(self.corpus.ids) - len(val_ids)  # the split's start follows its text
+        tuner = self.eval_tuner
+        if tuner is not None:
+            tuner.change(tuner.threads)  # its own count, not training's
         val_loss, scored = evaluate(self.model, val_ids, self.config.precision, max_chars=self.config.eval_chars,
-                                    lead=lead_before(self.corpus.ids, start, vocab.encode(default_prime(vocab))))
+                                    lead=lead_before(self.corpus.ids, start, vocab.encode(default_prime(vocab))),
+                                    **({} if tuner is None else dict(on_progress=lambda *done: tuner.step_done(),
+                                                                     seq_len=TUNED_SEQ_LEN)))
+        if tuner is not None:
+            tuner.settle()  # the next eval starts at a count it has measured, not one on trial
         if not math.isfinite(val_loss):  # diverged since the last check: keep the good files as they are
             raise CharnnError(f"validation loss became {val_loss} at step {step}; nothing was saved after it — "
                               f"lower --lr (was {self.config.lr}) and --resume from {self.run_dir}")

@@ -77,7 +77,7 @@ def generate_ids(
     then the same in a batch as alone, bar a rare near-tie between two characters (a batch's products may round
     differently from one stream's); None draws from torch's global generator. Bad arguments raise CharnnError
     here, not at the first character."""
-    check_sampling(num_samples, temperature, top_k, top_p, generator, precision)
+    check_sampling(num_samples, temperature, top_k, top_p, generator, precision, length)
     return stream_ids(model, prime_ids, length, num_samples, temperature, top_k, top_p, generator, precision,
                       most_threads)
 

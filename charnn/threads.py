@@ -39,6 +39,7 @@ WINDOW_SECONDS = 1.0  # whole steps over at least this long make one measurement
 RETRY_SECONDS = 30.0  # the first wait before trying more threads again
 LONGEST_WAIT = 480.0  # the wait doubles on each failed try, up to this
 SAMPLING_WINDOW = 0.1  # seconds of steps a sampling tuner times at once: steps are ~0.1 ms, and samples short
+EVAL_WINDOW = 0.2  # and an eval's tuner: a window of columns (~0.08 s each), in evals of ~1 s
 FIXED_BY = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # a count the user set for the BLAS
 
 

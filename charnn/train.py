@@ -29,7 +29,7 @@ from charnn.optimization import learning_rate, load_optimizer_state, make_optimi
 from charnn.precision import autocast
 from charnn.recorder import Recorder, drop_metrics_after
 from charnn.resuming import check_resumable
-from charnn.threads import tuned_threads
+from charnn.threads import EVAL_WINDOW, ThreadTuner, tuned_threads
 
 
 def check_finite(loss: float, step: int, config: TrainConfig, run_dir: Path) -> None:
@@ -109,6 +109,9 @@ def train(
         first_step = step
         run = Recorder(model, optimizer, corpus, run_dir, config, device, on_event, best)
         tuner = stack.enter_context(tuned_threads(most_threads if device.type == "cpu" else None))
+        if tuner is not None:  # evals tune their own count: their windows are not training's steps
+            run.eval_tuner = ThreadTuner(tuner.most, torch.set_num_threads, threads=tuner.threads,
+                                         window_seconds=EVAL_WINDOW)
         on_event(Started(run_dir, str(device), config.precision, model.num_parameters(), model_config, config,
                          len(train_ids), len(val_ids), step, best, tuner.most if tuner else None, last_val_loss))
 
@@ -202,7 +205,7 @@ def train(
                 evaluated_at, evaluated_when = step, elapsed()
                 window_start = time.monotonic()  # chars/s measures training, not evals
                 if tuner is not None:
-                    tuner.restart_window()
+                    tuner.change(tuner.threads)  # training's count again, after the eval's own
         if tuner is not None:
             tuner.settle()  # the last eval and save at the settled count, not one on trial
         if window_steps:  # steps since the last check must not carry a divergence into the files

@@ -22,6 +22,9 @@ class Vocab:
         self._order = np.argsort(points)
         self._sorted_points = points[self._order]
 
+    def __repr__(self) -> str:  # a student's print(vocab) showed `<charnn.vocab.Vocab object at 0x…>`
+        return f"Vocab({len(self.chars)} characters: {self.chars[:40]!r}{'…' if len(self.chars) > 40 else ''})"
+
     def __len__(self) -> int:
         return len(self.chars)
 

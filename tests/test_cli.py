@@ -100,9 +100,9 @@ def test_the_newest_run_chosen_for_sample_says_it_was_stopped_short(in_cli_root)
         os.utime(short / "best.pt")  # the newest
         # `charnn info` says it too, of the run and in a folder's list (a trial: only `sample` did).
         shown = " ".join(invoke("info", "checkpoints/corpus-short").output.split())
-        assert "stopped at step 40 of 400 (Ctrl-C): --resume goes on from its latest.pt" in shown, shown
+        assert "stopped at step 40 of 400 (Ctrl-C or a signal): --resume goes on from its latest.pt" in shown, shown
         listed = " ".join(invoke("info", "checkpoints").output.split())
-        assert "stopped (Ctrl-C) before their target: corpus-short — --resume goes on" in listed, listed
+        assert "stopped (Ctrl-C or a signal) before their target: corpus-short — --resume goes on" in listed, listed
         assert "stopped" not in invoke("info", "checkpoints/corpus").output
         said = " ".join(invoke("sample", "--length", "5").stderr.split())
         assert "corpus-short/best.pt (1×16 LSTM, step 40) — the newest run, stopped at step 40 of 400 (--checkpoint" \
@@ -225,6 +225,18 @@ def test_a_fountain_document_cut_short_at_a_terminal_says_it_was_not_shown(monke
     assert "the Fountain document is shown when complete, so none was: --output keeps" in capsys.readouterr().err
     keep_what_was_made(batch, None, [], None, None, False, "", "plain", False, False)  # text: its stream showed it
     assert "Fountain" not in capsys.readouterr().err
+
+
+def test_a_windows_prime_reads_alike_from_stdin_and_from_a_file(in_cli_root, tmp_path):
+    """A trial: `cat p.py | charnn sample --prime -` of a file saved on Windows was refused for its '\\r', which
+    --prime-file turned into line breaks as a corpus's are read."""
+    windows = tmp_path / "p.txt"
+    windows.write_bytes("\ufeffthe fox\r\nthe dog\r\n".encode())
+    from_file = invoke("sample", "--prime-file", str(windows), "--length", "20", "--seed", "2")
+    from_stdin = invoke("sample", "--prime", "-", "--length", "20", "--seed", "2", input=windows.read_bytes())
+    typed = invoke("sample", "--prime", "the fox\nthe dog\n", "--length", "20", "--seed", "2")
+    assert from_file.exit_code == from_stdin.exit_code == 0, from_stdin.output
+    assert from_file.stdout == from_stdin.stdout == typed.stdout
 
 
 def test_a_greedy_sample_names_no_seed(in_cli_root):
@@ -632,6 +644,35 @@ def test_eval_json(in_cli_root):
     everything = json.loads(invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus/best.pt", "--json",
                                    "--split", "all").stdout)
     assert everything["chars"] == len(REPETITIVE) - 1
+
+
+def test_eval_tunes_its_threads_unless_given_a_count(in_cli_root, monkeypatch):
+    """A trial beside a busy program: two `charnn eval`s at once took 22 s each on 2 threads, 4.5 s on one each, and
+    eval had no --threads. Its windows are timed by a tuner now, as training's steps are; --threads fixes the count."""
+    import charnn.evaluation
+    import charnn.threads
+
+    real, seen = charnn.evaluation.evaluate, []
+
+    def evaluate(*args, on_progress=None, **kwargs):
+        seen.append((torch.get_num_threads(), kwargs.get("seq_len")))
+        return real(*args, on_progress=on_progress, **kwargs)
+
+    monkeypatch.setattr(charnn.evaluation, "evaluate", evaluate)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # (the tests' one thread: a count fixed, as --threads does)
+    timed = []
+    monkeypatch.setattr(charnn.threads.ThreadTuner, "step_done", lambda self, seconds=None: timed.append(self.threads))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        tuned = invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus", "--json")
+        assert torch.get_num_threads() == 2  # put back as it was
+        fixed = invoke("eval", "corpus.txt", "--checkpoint", "checkpoints/corpus", "--json", "--threads", "1")
+    finally:
+        torch.set_num_threads(before)
+    assert tuned.exit_code == fixed.exit_code == 0, tuned.output + fixed.output
+    assert seen == [(2, charnn.evaluation.TUNED_SEQ_LEN), (1, None)] and timed and set(timed) == {2}
+    assert json.loads(tuned.stdout)["nats"] == pytest.approx(json.loads(fixed.stdout)["nats"], rel=1e-5)
 
 
 def test_eval_scores_fewer_characters_and_says_the_score_so_far_when_stopped(in_cli_root, monkeypatch):
@@ -1131,6 +1172,16 @@ def test_eval_scores_a_held_out_text_whole(in_cli_root, tmp_path):
     (tmp_path / "corpus.txt").write_text(REPETITIVE[::-1], encoding="utf-8")  # its name, other text
     other = invoke("eval", str(tmp_path / "corpus.txt"), "--checkpoint", "checkpoints/corpus", "--json")
     assert json.loads(other.stdout)["split"] == "all", other.output
+    # A checkpoint without a digest (the bundled model's): by name and length. A trial's 9,000 characters of
+    # samples saved as tinyshakespeare.txt had their last 10% scored as the bundled model's held-out text.
+    payload = torch.load("checkpoints/corpus/best.pt", weights_only=True)
+    del payload["corpus_digest"]
+    torch.save(payload, tmp_path / "no_digest.pt")
+    for text, split in ((REPETITIVE[::-1], "val"), (REPETITIVE[::-1] + "the fox", "all")):
+        (tmp_path / "corpus.txt").write_text(text, encoding="utf-8")
+        scored = invoke("eval", str(tmp_path / "corpus.txt"), "--checkpoint", str(tmp_path / "no_digest.pt"),
+                        "--json")
+        assert json.loads(scored.stdout)["split"] == split, scored.output
 
 
 def test_eval_split_too_short(in_cli_root, tmp_path):
@@ -2450,6 +2501,9 @@ def test_commands_alone_still_show_their_help():
     result = CliRunner().invoke(app, [], prog_name="charnn")
     assert result.exit_code == 2 and "Usage: charnn" in result.output and "error" not in result.output
     assert invoke("--version").exit_code == 0 and invoke("sample", "--help").exit_code == 0
+    for command in ([], ["train"], ["sample"], ["eval"], ["info"]):  # a trial's `-h` was "no such option"
+        short = invoke(*command, "-h")
+        assert short.exit_code == 0 and short.stdout == invoke(*command, "--help").stdout, short.output
 
 
 def test_help_shows_the_defaults():

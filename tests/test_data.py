@@ -40,6 +40,13 @@ def test_vocab_ids_are_positions_in_unsorted_chars():
     assert vocab.encode("a🙂z日é").tolist() == [2, 3, 0, 1, 4]
 
 
+def test_vocab_shows_its_characters():
+    """A student's print(vocab) showed `<charnn.vocab.Vocab object at 0x…>`."""
+    assert repr(Vocab("ab\n")) == "Vocab(3 characters: 'ab\\n')"
+    many = "".join(map(chr, range(65, 165)))
+    assert repr(Vocab(many)) == f"Vocab(100 characters: {many[:40]!r}…)"
+
+
 def test_vocab_rejects_repeated_chars():
     with pytest.raises(CharnnError):
         Vocab("abca")
@@ -576,6 +583,16 @@ def test_zero_bytes_that_decode_are_refused_as_binary_unless_stray(write_corpus)
     with pytest.raises(CharnnError, match="looks like a binary file"):
         load_corpus(write_corpus(b"text\x00\x00\x00\x00more text\n" * 50), ReadOptions(encoding="latin-1"))
     assert read_all(write_corpus((SONG * 20 + "\x00" + SONG * 20).encode())).count("\x00") == 1
+
+
+def test_a_binary_whose_last_bytes_look_like_utf16_is_a_binary(write_corpus):
+    """A student's 5,000 bytes of /bin/ls were told they held a UTF-16 part from byte 4980: its string table ended in
+    one-letter names, `a\x00b\x00…`, after a header and tables full of zero bytes no UTF-16 holds."""
+    header = b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + b"\x03\x00>\x00\x01\x00\x00\x00\xd0\x00" + b"\x00" * 40
+    names = b"\x00".join(b"name%d_of_a_symbol" % n for n in range(200)) + b"\x00"
+    tail = b"".join(bytes([letter, 0]) for letter in b"abcdefghij")
+    with pytest.raises(CharnnError, match=r"looks like a binary file, not text"):
+        load_corpus(write_corpus(header + names + tail))
 
 
 def test_utf16_parts_are_found_whatever_they_begin_with(write_corpus):

@@ -320,6 +320,18 @@ def test_evaluate_default_batch_and_training_flag_restored():
     assert loss == pytest.approx(reference_loss(model.eval(), ids), rel=1e-5)
 
 
+def test_evaluate_takes_a_tensor_or_a_list_and_says_what_it_cannot_take():
+    """A student's `evaluate(model, torch.tensor(ids))` met `.astype`, and a list "only integer scalar arrays"."""
+    from charnn.errors import CharnnError
+
+    model, ids = make_model(), random_ids(120)
+    expected = evaluate(model, ids)
+    assert evaluate(model, torch.from_numpy(ids.astype(np.int64))) == expected == evaluate(model, ids.tolist())
+    for wrong in (ids.astype(np.float32), ids.reshape(2, 60)):
+        with pytest.raises(CharnnError, match="evaluate: ids must be one row of character ids"):
+            evaluate(model, wrong)
+
+
 def test_evaluate_too_short():
     model = make_model()
     loss, count = evaluate(model, random_ids(1))

@@ -85,3 +85,12 @@ def test_a_corrupt_latest_pt_says_the_run_cannot_be_resumed(trained_run, tmp_pat
     with pytest.raises(CharnnError, match=r"latest.pt is not a readable checkpoint \(truncated or corrupt[^)]*\), "
                                           r"so .*copy cannot be resumed — train into another --out$"):
         planning.saved_settings(run_dir)
+
+
+def test_the_api_names_a_setting_it_does_not_know_and_takes_a_device_by_name(trained_run):
+    """A student's `plan_run(corpus, None, {"layers": 3}, …)`, the flag's name, trained one layer without a word, and
+    `device="cpu"` failed with `'str' object has no attribute 'type'` (`train` takes the name)."""
+    with pytest.raises(CharnnError, match="no setting 'layers' — `given` takes the config field names: cell, num_l"):
+        planning.plan_run(trained_run.corpus, None, {"layers": 3}, 100, None, CPU, "fp32")
+    plan = planning.plan_run(trained_run.corpus, None, {"num_layers": 3, "hidden_size": 8}, 100, None, "cpu", "fp32")
+    assert (plan.model_config.num_layers, plan.model_config.hidden_size, plan.config.precision) == (3, 8, "fp32")

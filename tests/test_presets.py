@@ -85,6 +85,8 @@ def test_batch_and_speed_depend_on_the_device_and_precision():
 def test_steps_instead_of_time():
     preset = presets.choose(1_000_000, 100_000, None, 200, CPU, "fp32", 65)
     assert preset.eval_every == 200 // 8 and preset.eval_seconds is None
+    # Rounded up: 300 steps evaluated at 296 and, finally, at 300 (a student read the two as one).
+    assert presets.choose(1_000_000, 100_000, None, 300, CPU, "fp32", 65).eval_every == 38
 
 
 def test_a_time_run_also_evals_by_the_clock():
@@ -238,4 +240,4 @@ def test_a_size_that_cannot_be_measured_is_not_chosen(monkeypatch, fixed_speed):
 
 def test_a_steps_run_on_a_tiny_corpus_plans_its_evals_for_the_batch_it_gets():
     preset = presets.choose(300, 30, None, 500, CPU, "fp32", 20)
-    assert preset.batch_size < 16 and preset.eval_every == 500 // 8  # was planned for 16 × 64: 4 evals, not 8
+    assert preset.batch_size < 16 and preset.eval_every == 63  # ⌈500 / 8⌉; was planned for 16 × 64: 4 evals, not 8

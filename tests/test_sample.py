@@ -217,6 +217,8 @@ def test_shorter_sample_is_a_prefix_of_a_longer_one():
     lambda model: generate_ids(model, [1], 5, num_samples=0),
     lambda model: generate_batch(model, VOCAB, "a", 5, num_samples=0),
     lambda model: generate_batch(model, VOCAB, "a", 5, num_samples=2, generator=[torch.Generator(), 3]),
+    lambda model: generate(model, VOCAB, "a", -5),  # yielded nothing, without a word (a student)
+    lambda model: generate_batch(model, VOCAB, "a", 2.5, num_samples=2),
 ])
 def test_sampling_refuses_bad_arguments_when_called(call):
     """A new-user trial (the library): `generate(..., temperature=-1)` returned a generator, and the error came at the

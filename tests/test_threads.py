@@ -152,6 +152,46 @@ def test_a_tuned_run_reports_its_threads_and_leaves_the_count_as_it_was(tmp_path
     assert {event.threads for event in untuned.events if isinstance(event, Step)} == {None}
 
 
+def test_evals_tune_their_own_count_and_training_goes_on_at_its_own(tmp_path, monkeypatch):
+    """A trial: beside another program's start, evals of ~1 s on training's 2 threads took 30–42 s, and a 50 s run
+    92 s. Evals have a tuner of their own, timing their windows of columns; training goes on at its count after."""
+    from conftest import REPETITIVE, tiny_train_config, train_run
+
+    import charnn.train
+    from charnn.events import Step
+
+    seen = []  # torch's count at each eval window
+
+    class BusyEvalTuner(ThreadTuner):  # each eval finds fewer threads faster, as one beside a busy program would
+        def step_done(self, seconds=None):
+            seen.append(torch.get_num_threads())
+            if self.threads > 1:
+                self.change(1)
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(REPETITIVE * 4, encoding="utf-8")
+    monkeypatch.setattr(threads, "WINDOW_SECONDS", 1e9)  # training's tuner never tries another count here
+    monkeypatch.setattr(charnn.train, "ThreadTuner", BusyEvalTuner)
+    counts, loss = [], torch.nn.functional.cross_entropy
+
+    def counted(*args, **kwargs):  # torch's count at each training step's loss (an eval's is in inference mode)
+        if not torch.is_inference_mode_enabled():
+            counts.append(torch.get_num_threads())
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", counted)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run = train_run(tmp_path / "run", corpus, most_threads=2,
+                        config=tiny_train_config(steps=12, log_every=1, eval_every=4))
+    finally:
+        torch.set_num_threads(before)
+    assert counts == [2] * 12  # training's own count, after each eval too
+    assert {event.threads for event in run.events if isinstance(event, Step)} == {2}
+    assert seen[0] == 2 and set(seen[1:]) == {1} and len(seen) > 3  # the eval's own, from its second window on
+
+
 def test_the_cli_fixes_the_count_where_asked_and_else_tunes_it_on_a_cpu(monkeypatch):
     from charnn.cli.command import set_threads
 

@@ -69,6 +69,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",  # help strings are Rich markup: their "\[default: …]" brackets are escaped
+    context_settings={"help_option_names": ["-h", "--help"]},  # a trial's `charnn train -h` was "no such option"
     help="Train a character-level LSTM on any text, then stream new text in its style.",
 )
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from charnn.cli.command import DEVICES, Flag, fail, interrupted, load_announced, resolve_device
+from charnn.cli.command import DEVICES, Flag, fail, interrupted, load_announced, resolve_device, set_threads
 from charnn.cli.options import check_encoding, text_file
 from charnn.cli.run_list import list_runs, step_files
 from charnn.config import TrainConfig
@@ -60,7 +60,7 @@ def info(path: Annotated[Path | None, typer.Argument(
                             f"precision {train_config.get('precision', '?')}"),
             ("resumable", runs.resumable(payload, path if path is not None and path.is_dir() else file.parent)),
         ] + ([  # a trial: only `charnn sample` said that a run had been stopped (Ctrl-C) before its target
-            ("stopped", f"at {ui.stopped_at(short)} (Ctrl-C): --resume goes on from its latest.pt")
+            ("stopped", f"at {ui.stopped_at(short)} (Ctrl-C or a signal): --resume goes on from its latest.pt")
         ] if short else []) + step_files(file.parent) + ([
             ("weights", f"{broken} holds NaN or infinite values: sample and eval refuse this checkpoint")
         ] if broken else [])
@@ -86,10 +86,15 @@ def evaluate_command(
     errors: Annotated[str | None, typer.Option(help="Bad bytes: strict (stop) or replace \\[default: the "
                                                     "run's].")] = None,
     max_chars: Annotated[int | None, typer.Option(help="Score this many characters, in spans spread over the split, "
-                                                       "instead of all of it (~90,000 chars/s on 2 CPU cores).",
+                                                       "instead of all of it (the bundled model: ~17,000 chars/s on 2 "
+                                                       "CPU cores).",
                                                   min=1)] = None,
     unknown: Annotated[str, typer.Option(help="Characters the model never saw: error, or skip (score the text "
                                               "without them, and say how many).")] = "error",
+    threads: Annotated[int | None, typer.Option(help="CPU threads \\[default: one a core, or fewer while fewer "
+                                                     "are faster: beside another busy program, such as a training, "
+                                                     "threads on every core wait for each other].",
+                                                min=1)] = None,
 ):
     """Cross-entropy of a model over a whole split of CORPUS, in nats and bits per character."""
     if split not in (None, "val", "train", "all"):
@@ -126,7 +131,7 @@ def evaluate_command(
                                   "--checkpoint" + (f" (the newest run: --checkpoint {newest[0]})" if newest else ""))
         file = runs.resolve(checkpoint)
         from charnn import checkpoint as checkpoints  # torch (~2 s), after the paths' checks
-        from charnn.evaluation import LN2, evaluate, lead_before
+        from charnn.evaluation import LN2, TUNED_SEQ_LEN, evaluate, lead_before
         from charnn.precision import check_precision
         from charnn.sample import default_prime
 
@@ -144,9 +149,12 @@ def evaluate_command(
         fraction = payload.get("train_config", {}).get("val_fraction", TrainConfig.val_fraction)
         if split is None:  # a held-out text is scored whole: a trial's held-out file had its last 10% scored alone
             # The run's corpus by its text where both are known (another `input.txt` is not it; a renamed copy is).
+            # Else by its name and length: the bundled model keeps no digest, and a trial's 9,000 characters of
+            # samples saved as tinyshakespeare.txt had their last 10% scored as its held-out text.
             known = None not in (payload.get("corpus_digest"), data.digest)
             own = (payload["corpus_digest"] == data.digest if known
-                   else payload.get("corpus", corpus.name) == corpus.name)
+                   else payload.get("corpus", corpus.name) == corpus.name
+                   and payload.get("corpus_chars", len(data.ids)) == len(data.ids))
             split = "val" if own else "all"
             if split == "all":
                 ui.info(f"scoring all of {corpus.name}, which is not the text the run was trained on "
@@ -163,15 +171,23 @@ def evaluate_command(
             ui.info(f"scoring {wanted:,} characters (Ctrl-C for the score so far"
                     + ("; --max-chars N scores N of them, spread over the split)" if wanted == split_chars else ")"))
 
+        from charnn.threads import EVAL_WINDOW, tuned_threads
+
         def progress(fraction: float, scored: int, total: float) -> None:
             so_far[:] = [scored, total]
             shown.update(fraction)
+            if tuner is not None:
+                tuner.step_done()
 
-        with ui.Progress(f"scoring {wanted:,} characters") as shown:
+        # Its threads tuned by the speed they give, as training's are: beside a busy program, a trial's eval of a
+        # 3 MB split said "4m43s left" on 2 threads, and two evals at once took 22 s each (4.5 s on 1 thread each).
+        with ui.Progress(f"scoring {wanted:,} characters") as shown, tuned_threads(
+                set_threads(threads, torch_device, probe=False), EVAL_WINDOW) as tuner:
             nats, chars = evaluate(model, ids, check_precision(torch_device, precision), max_chars=max_chars,
                                    on_progress=progress, lead=lead_before(
                                        data.ids, len(train_ids) if split == "val" else 0,
-                                       data.vocab.encode(default_prime(data.vocab))))
+                                       data.vocab.encode(default_prime(data.vocab))),
+                                   **({} if tuner is None else {"seq_len": TUNED_SEQ_LEN}))
     except CharnnError as problem:
         fail(str(problem))
     except KeyboardInterrupt:

@@ -118,7 +118,9 @@ def read_prime(prime: str, prime_file: Path | None) -> str:
     elif prime == "-":
         if sys.stdin.isatty():  # else it looks like a hang (a new-user trial)
             ui.info("--prime -: type the prime, then press Ctrl-D on a line of its own (twice to end it mid-line)")
-        prime = sys.stdin.read()
+        # As --prime-file reads a file: its line endings as \n, a byte-order mark dropped (a trial's Windows file,
+        # `cat p.py | charnn sample --prime -`, was refused for the '\r' its --prime-file took).
+        prime = sys.stdin.read().replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
         if sys.stdin.isatty() and sys.stderr.isatty() and prime and not prime.endswith("\n"):  # Ctrl-D mid-line: the
             sys.stderr.write("\n")  # cursor is still on it (a trial's next message began there: `Ветерsampling …`)
         if not prime:

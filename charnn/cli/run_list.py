@@ -54,4 +54,4 @@ def list_runs(parent: Path, folders: list[Path]) -> None:
             rows.append((folder.name, f"not readable: {str(problem).partition(' — ')[0]}"))
     ui.show_table(rows)
     if stopped:  # a trial read a run stopped at 14 s of its 40 s as a finished one: a column would break 80 columns
-        ui.info(f"stopped (Ctrl-C) before their target: {', '.join(stopped)} — --resume goes on")
+        ui.info(f"stopped (Ctrl-C or a signal) before their target: {', '.join(stopped)} — --resume goes on")
