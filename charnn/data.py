@@ -44,6 +44,22 @@ class EncodedCorpus:
         mark, ids, step = self.vocab.index[char], self.ids, reading.CHUNK_BYTES
         return sum(int(np.count_nonzero(ids[at:at + step] == mark)) for at in range(0, len(ids), step))
 
+    def only_in_validation(self, val_fraction: float) -> dict[str, int]:
+        """The characters of the validation split that the training split never has, and how often each is there:
+        a trial's code base joined with its CJK and emoji last had 10% of its validation text in such characters,
+        which no model learns, and was told it overfit. The training text is read from its end back, a piece at a
+        time, and only until it has shown every character of the split (at once for most texts)."""
+        train_ids, val_ids = self.split(val_fraction)
+        size, step = len(self.vocab), reading.CHUNK_BYTES
+        counts = sum((np.bincount(val_ids[at:at + step], minlength=size) for at in range(0, len(val_ids), step)),
+                     np.zeros(size, dtype=np.int64))  # (V,)
+        missing = counts > 0
+        for end in range(len(train_ids), 0, -step):
+            missing &= np.bincount(train_ids[max(0, end - step):end], minlength=size) == 0
+            if not missing.any():
+                return {}
+        return {self.vocab.chars[index]: int(counts[index]) for index in np.flatnonzero(missing)}
+
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """(train, val): val is the last `val_fraction` of the text, like nanoGPT's shakespeare_char."""
         n_val = int(len(self.ids) * val_fraction)

@@ -47,6 +47,16 @@ def test_vocab_shows_its_characters():
     assert repr(Vocab(many)) == f"Vocab(100 characters: {many[:40]!r}…)"
 
 
+def test_the_characters_only_the_validation_split_has(write_corpus, monkeypatch):
+    """Read from the training text's end back, a piece at a time, until every validation character is found: one
+    only at the file's start is found there, and one never in training is counted."""
+    monkeypatch.setattr(reading, "CHUNK_BYTES", 16)
+    text = "Q" + "ab " * 300 + "Q é é"  # the last 10%: 'Q', 'é', 'a', 'b', ' '
+    corpus = load_corpus(write_corpus(text.encode()))
+    assert corpus.only_in_validation(0.1) == {"é": 2}
+    assert load_corpus(write_corpus(("é" + text).encode())).only_in_validation(0.1) == {}
+
+
 def test_vocab_rejects_repeated_chars():
     with pytest.raises(CharnnError):
         Vocab("abca")

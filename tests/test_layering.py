@@ -56,7 +56,7 @@ DEPENDENCIES = {
     "cli.train_checks": {"checkpoint", "errors", "resuming", "run_lock", "runs", "ui"},
     "cli.train_stop": {"ui"},
     "cli.training": {"cli.command", "cli.options", "cli.train_checks", "cli.train_stop", "config", "data", "encodings",
-                     "errors", "planning", "run_lock", "train", "ui"},
+                     "errors", "planning", "run_lock", "train", "ui", "vocab"},
     "config": {"errors"},
     "corpus_cache": {"errors", "vocab"},
     "cpu_flags": set(),

@@ -172,6 +172,15 @@ def test_validation_that_got_worse_at_the_end_is_explained():
     events = evals(0.30, 0.20, 0.1716, 0.175, 0.1807)
     said = " ".join(run_view([high, *events[1:]]).split())
     assert said.endswith("more text to train on would help most")
+    # Validation characters the training text never has (a trial's CJK and emoji, joined last): said first.
+    out = io.StringIO()
+    with TrainView(Console(file=out, force_terminal=True, width=100, color_system=None)) as view:
+        view.unlearnable = 4200
+        for event in events:
+            view(event)
+    said = " ".join(ANSI.sub("", out.getvalue()).split())
+    assert said.endswith("but first, 4,200 characters of the validation text are ones the training text never has "
+                         "(said at the start): no model learns those, so put some of that text earlier in the file")
 
 
 def test_emoji_in_the_preview_take_the_cells_rich_gave_them():

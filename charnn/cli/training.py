@@ -122,6 +122,7 @@ the target (--steps/--time) when neither is given.
     from charnn.data import ReadOptions, check_corpus_path
     from charnn.encodings import misread_note
     from charnn.run_lock import check_can_make
+    from charnn.vocab import listed
 
     stop = StopFlag()
     try:
@@ -169,6 +170,13 @@ the target (--steps/--time) when neither is given.
             if resume:  # here too: a refusal came under an empty training panel (a trial's resume past its target)
                 check_resume(data, plan, run_dir)
             view = ui.TrainView()
+            unseen = data.only_in_validation(plan.config.val_fraction)
+            if unseen:  # a trial's code base, its CJK and emoji joined last, was told that it overfit
+                view.unlearnable, most_first = sum(unseen.values()), sorted(unseen, key=lambda char: -unseen[char])
+                ui.info(f"the validation text (the last {plan.config.val_fraction:.0%}) has {view.unlearnable:,} "
+                        f"characters the training text never has ({listed(most_first)}): "
+                        "no model learns them, so the val loss counts them against it — put some of that text "
+                        "earlier in the file (e.g. join its parts in another order)")
             stop.training, stop.view = (lambda: view.started is not None), view
             if stop.signal == signal.SIGTERM:  # during set-up, before there was a view to tell
                 view.stopped_by = "terminated"

@@ -46,10 +46,11 @@ def finish_line(event: Finished, stopped_by: str, overfitting: str) -> str:
 
 
 def overfitting_line(best_step: int | None, worse: list[float], last_eval: Evaluated | None,
-                     started: Started | None) -> str:
+                     started: Started | None, unlearnable: int = 0) -> str:
     """A word where validation got worse for the run's last evals (`worse`, after the best at `best_step`), the last 3%
     or more above the best (a trial's GRU bottomed at step 750 of 2,000 and rose 5% after it, and only the best loss
-    was said): for a learner, what it means and what helps. Else ""."""
+    was said): for a learner, what it means and what helps. Else "". `unlearnable`: validation characters the
+    training text never has (said at the start), which a model that grows surer of the others scores ever worse."""
     if best_step is None or len(worse) < 2 or last_eval is None or not math.isfinite(last_eval.best_val_loss) or (
             worse[-1] < last_eval.best_val_loss * 1.03):  # the README's 3-minute screenplay: 2.4%, left quiet
         return ""
@@ -57,6 +58,9 @@ def overfitting_line(best_step: int | None, worse: list[float], last_eval: Evalu
     # advice: a trial's 35 KB play overfit at 1×128, dropout 0.4 and weight dropout 0.5, and was told to add some.
     high = started is not None and started.model_config.dropout >= 0.4
     helps = "more text to train on would help most" if high else "more --dropout or a smaller model may score better"
+    if unlearnable:
+        helps = (f"but first, {unlearnable:,} characters of the validation text are ones the training text never has "
+                 "(said at the start): no model learns those, so put some of that text earlier in the file")
     return (f"\nvalidation was best at step {best_step:,}; the {len(worse)} evals after it were worse (last "
             f"{loss_text(worse[-1])}): the model began to fit its training text more than text like it "
             f"(overfitting). best.pt keeps the best, which `charnn sample` takes; latest.pt the last weights (what "

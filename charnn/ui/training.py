@@ -37,6 +37,7 @@ class TrainView:
         self.finished: Finished | None = None
         self.said_threads = False  # that training went on with fewer threads (said once)
         self.stopped_by = "interrupted"  # or "terminated": how a stop is named (the CLI knows its signal)
+        self.unlearnable = 0  # validation characters the training text never has (the CLI counts them)
         self.stop_asked = False  # a Ctrl-C or SIGTERM came before the run's start: its header would follow `stopping`
         # Training since the last eval: (step counted to, chars, seconds), for the eval line's mean speed. The last
         # window's alone (the panel's) read 32,877 chars/s beside ~55,000 at the next evals, where it was the thread
@@ -132,7 +133,8 @@ class TrainView:
 
     def describe_finish(self, event: Finished) -> str:
         return finish_line(event, self.stopped_by,
-                           overfitting_line(self.best_step, self.worse_after_best, self.last_eval, self.started))
+                           overfitting_line(self.best_step, self.worse_after_best, self.last_eval, self.started,
+                                            self.unlearnable))
 
     def train_loss(self) -> str:
         return f"{self.last_step.loss:.4f}" if self.last_step else "–"
