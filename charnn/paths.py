@@ -39,7 +39,10 @@ def closest_sibling(path: Path, fits: Callable[[Path], bool]) -> Path | None:
                  if entry.name != path.name and not entry.name.startswith(".") and fits(entry)]
     except OSError:
         return None
-    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    # The name with a suffix first: a trial's `charnn train work/code` for code.txt was too short a name to be
+    # close enough.
+    close = sorted(name for name in names if Path(name).stem == path.name) or difflib.get_close_matches(
+        path.name, names, n=1, cutoff=0.75)
     return path.parent / close[0] if close else None
 
 

@@ -1556,6 +1556,27 @@ def test_a_second_sigterm_quits_at_once_as_terminated(tmp_path, monkeypatch):
     assert "terminated: stopping before training begins (a second signal or Ctrl-C quits at once)" in cut.stderr
 
 
+def test_a_training_whose_reader_of_stderr_leaves_stops_and_saves(tmp_path):
+    """A student's `charnn train c.txt --steps 5 2>&1 | head -1` ended the run at its next line, exit 1 (Rich's
+    own handling), with nothing saved. It stops after the step and saves, as for SIGTERM, with SIGPIPE's code."""
+    import os
+
+    from charnn.checkpoint import load
+
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    child = subprocess.Popen([sys.executable, "-m", "charnn", "train", "corpus.txt", "--steps", "100000", "--out",
+                              "run", "--eval-every", "50", *TINY], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    with watched(child):
+        while not child.stderr.readline().startswith(b"step "):  # the preset's lines, the start's, the first eval's
+            pass
+        child.stderr.close()  # `| head -4`
+        child.wait(timeout=120)
+    assert child.returncode == 141
+    saved = load(tmp_path / "run" / "latest.pt")
+    assert 0 < saved["step"] < 100000 and saved["metrics"]["stopped_by"] is None  # resumable: not through
+
+
 def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):
     import os
     import signal

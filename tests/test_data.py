@@ -454,6 +454,8 @@ def test_a_mistyped_path_gets_the_likeliest_name_in_its_folder(tmp_path):
                                           f"{tmp_path / 'pycode.txt'}\\?$"):
         load_corpus(tmp_path / "pycod.txt")
     assert closest_sibling(tmp_path / "pysmal.txt", Path.is_file) == tmp_path / "pysmall.txt"
+    # The name without its suffix (a trial's `charnn train work/code` for code.txt: too short to be close enough).
+    assert closest_sibling(tmp_path / "notes", Path.is_file) == tmp_path / "notes.md"
     assert closest_sibling(tmp_path / "songs.txt", Path.is_file) is None  # nothing alike: the usual advice
     assert closest_sibling(tmp_path / "gone" / "pycode.txt", Path.is_file) is None  # no such folder
     # Of the kind meant (a review: a corpus's typo was offered a folder, a checkpoint's the corpus), never hidden.

@@ -170,6 +170,9 @@ the target (--steps/--time) when neither is given.
             if resume:  # here too: a refusal came under an empty training panel (a trial's resume past its target)
                 check_resume(data, plan, run_dir)
             view = ui.TrainView()
+            # The reader of its lines gone (`2>&1 | head -3`): stop after the step and save, as for SIGTERM, with
+            # SIGPIPE's exit code (it ended the run at once, exit 1, with nothing saved).
+            view.on_reader_left = lambda: stop.is_set() or stop.handle(signal.SIGPIPE, None)
             unseen = data.only_in_validation(plan.config.val_fraction)
             if unseen:  # a trial's code base, its CJK and emoji joined last, was told that it overfit
                 view.unlearnable, most_first = sum(unseen.values()), sorted(unseen, key=lambda char: -unseen[char])
@@ -209,7 +212,7 @@ the target (--steps/--time) when neither is given.
                     f"{shlex.quote(str(run_dir))} --resume"  # quoted: a trial's corpus had spaces in its name
                     # The same threads add in the same order: a trial's resume without them was not bit-identical.
                     + (f" --threads {threads}" if threads is not None else ""))
-        raise typer.Exit(143 if stop.signal == signal.SIGTERM else 130)
+        raise typer.Exit({signal.SIGTERM: 143, signal.SIGPIPE: 141}.get(stop.signal, 130))
     if (view.finished is not None and view.finished.reason == "time" and not view.finished.steps_trained
             and not view.finished.final_eval_only):
         # the budget went on starting up; the view said so

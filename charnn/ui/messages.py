@@ -11,7 +11,32 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-stderr = Console(stderr=True, highlight=False)
+stderr_left = False  # the reader of stderr has gone (`charnn train c.txt 2>&1 | head -3`): it is /dev/null now
+
+
+def reader_left() -> None:
+    """The reader of stderr has gone: what is said from here on goes to /dev/null. Those who go on, such as a
+    training, look at `stderr_left`."""
+    global stderr_left
+    stderr_left = True
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stderr.fileno())  # and what sys.stderr still holds is flushed there
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's StringIO)
+        pass
+
+
+class StderrConsole(Console):
+    def on_broken_pipe(self) -> None:
+        """Rich's own points stdout at /dev/null and exits 1: a student's `charnn train c.txt 2>&1 | head -1` ended
+        the run at once, with nothing saved, and an exit code of an error. The training stops after its step and
+        saves instead (cli/training.py)."""
+        self.quiet = True
+        reader_left()
+
+
+stderr = StderrConsole(stderr=True, highlight=False)
 
 
 def error(message: str) -> None:

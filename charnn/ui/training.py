@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -13,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from charnn.events import Evaluated, Evaluating, Event, Finished, Saved, Started, Step
+from charnn.ui import messages
 from charnn.ui.cells import steady_width
 from charnn.ui.messages import duration, loss_text, stderr
 from charnn.ui.run_lines import finish_line, overfitting_line, start_line
@@ -38,6 +40,7 @@ class TrainView:
         self.said_threads = False  # that training went on with fewer threads (said once)
         self.stopped_by = "interrupted"  # or "terminated": how a stop is named (the CLI knows its signal)
         self.unlearnable = 0  # validation characters the training text never has (the CLI counts them)
+        self.on_reader_left: Callable[[], None] | None = None  # called once the reader of stderr has gone
         self.stop_asked = False  # a Ctrl-C or SIGTERM came before the run's start: its header would follow `stopping`
         # Training since the last eval: (step counted to, chars, seconds), for the eval line's mean speed. The last
         # window's alone (the panel's) read 32,877 chars/s beside ~55,000 at the next evals, where it was the thread
@@ -68,6 +71,15 @@ class TrainView:
                 self.log(self.describe_finish(self.finished))
 
     def __call__(self, event: Event) -> None:
+        try:
+            self.show(event)
+        except BrokenPipeError:
+            messages.reader_left()
+        if messages.stderr_left and self.on_reader_left is not None:  # said here, or in a line before training
+            self.on_reader_left()
+            self.on_reader_left = None
+
+    def show(self, event: Event) -> None:
         if isinstance(event, Started):
             self.started, self.trained = event, (event.start_step, 0, 0.0)
             if self.stop_asked:  # `stopping before training begins`, then no step: the header would say what is not
