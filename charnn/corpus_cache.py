@@ -57,9 +57,34 @@ def digest(chunks: Iterable[np.ndarray]) -> str:
     return hashed.hexdigest()
 
 
-def read(source: dict) -> tuple[np.ndarray, Vocab, str] | None:
-    """(ids (N,) memory-mapped, vocabulary, their `digest`), or None when there is no entry (or it is damaged: then it
-    is rebuilt)."""
+class FirstSeen:
+    """Where each id first occurs in a corpus's ids, given a chunk at a time (-1: nowhere). A character first seen in
+    the validation split is one the training text never has (`EncodedCorpus.only_in_validation`): known at once,
+    where scanning a 2 GB corpus for it took ~10 s at each start (a review)."""
+
+    def __init__(self, size: int):
+        self.first, self.offset = np.full(size, -1, dtype=np.int64), 0  # (V,)
+
+    def add(self, chunk: np.ndarray) -> None:
+        new = (np.bincount(chunk, minlength=len(self.first)) > 0) & (self.first < 0)  # (V,)
+        if new.any():  # the first chunk, then rarely
+            where = np.flatnonzero(new[chunk])
+            ids, at = np.unique(chunk[where], return_index=True)
+            self.first[ids] = self.offset + where[at]
+        self.offset += len(chunk)
+
+
+def first_seen(ids: np.ndarray, size: int) -> np.ndarray:
+    """`FirstSeen` of `ids` (N,), for `size` ids, read a piece at a time."""
+    seen, step = FirstSeen(size), 1 << 22
+    for at in range(0, len(ids), step):
+        seen.add(ids[at:at + step])
+    return seen.first
+
+
+def read(source: dict) -> tuple[np.ndarray, Vocab, str, np.ndarray] | None:
+    """(ids (N,) memory-mapped, vocabulary, their `digest`, `first_seen`), or None when there is no entry (or it is
+    damaged: then it is rebuilt)."""
     ids_path, meta_path = stem(source).with_suffix(".ids"), stem(source).with_suffix(".json")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -69,26 +94,29 @@ def read(source: dict) -> tuple[np.ndarray, Vocab, str] | None:
         ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(meta["length"],))
     except (OSError, ValueError, KeyError, CharnnError):  # also an entry removed meanwhile (by `drop_earlier`)
         return None
-    if "digest" not in meta:  # an entry from before digests were kept: else its runs' resumes would go unchecked
-        meta["digest"] = digest([ids])
+    if "digest" not in meta or "first" not in meta:  # an entry from before they were kept: each is read once
+        meta.setdefault("digest", digest([ids]))  # else its runs' resumes would go unchecked
+        meta.setdefault("first", first_seen(ids, len(vocab)).tolist())
         with contextlib.suppress(OSError):  # kept for next time where it can be; this read has it either way
             write_meta(meta_path, meta)
-    return ids, vocab, meta["digest"]
+    return ids, vocab, meta["digest"], np.asarray(meta["first"], dtype=np.int64)
 
 
-def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> tuple[np.ndarray, str] | None:
-    """The ids in `chunks` (each (n,) of `vocab.dtype`) as the entry of `source`: (ids memory-mapped, their `digest`);
-    None where there were none (nothing is written then). Whatever stops `chunks` (bad text, a full disk, Ctrl-C)
-    leaves no file."""
+def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> tuple[np.ndarray, str, np.ndarray] | None:
+    """The ids in `chunks` (each (n,) of `vocab.dtype`) as the entry of `source`: (ids memory-mapped, their `digest`,
+    `first_seen`); None where there were none (nothing is written then). Whatever stops `chunks` (bad text, a full
+    disk, Ctrl-C) leaves no file."""
     ids_path, meta_path = stem(source).with_suffix(".ids"), stem(source).with_suffix(".json")
     ids_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_ids, length, hashed = ids_path.with_suffix(f".tmp{os.getpid()}"), 0, hasher()
+    seen = FirstSeen(len(vocab))
     try:
         with open(tmp_ids, "wb") as out:
             for chunk in chunks:
                 data = chunk.tobytes()
                 out.write(data)
                 hashed.update(data)
+                seen.add(chunk)
                 length += len(chunk)
             out.flush()
             os.fsync(out.fileno())
@@ -99,10 +127,11 @@ def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> tuple[np.
         tmp_ids.unlink(missing_ok=True)
         return None
     os.replace(tmp_ids, ids_path)
-    meta = {"vocab": vocab.chars, "length": length, "source": source, "digest": hashed.hexdigest()}
+    meta = {"vocab": vocab.chars, "length": length, "source": source, "digest": hashed.hexdigest(),
+            "first": seen.first.tolist()}
     write_meta(meta_path, meta)  # last: a reader never sees meta without its ids
     drop_earlier(meta_path, source)
-    return np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,)), meta["digest"]
+    return np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(length,)), meta["digest"], seen.first
 
 
 def write_meta(meta_path: Path, meta: dict) -> None:

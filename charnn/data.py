@@ -36,6 +36,7 @@ class EncodedCorpus:
     options: ReadOptions = ReadOptions()  # how the file was read
     digest: str | None = None  # corpus_cache.digest of the ids, which a resume compares (None: not known)
     skipped: dict[str, int] = field(default_factory=dict)  # characters left out, unseen by the model: how often each
+    first_seen: np.ndarray | None = None  # (V,) where each id first occurs (-1: nowhere); None: not known
 
     def count(self, char: str) -> int:
         """How often `char` is in the text: a piece at a time, so that memory stays as it is for training."""
@@ -47,17 +48,21 @@ class EncodedCorpus:
     def only_in_validation(self, val_fraction: float) -> dict[str, int]:
         """The characters of the validation split that the training split never has, and how often each is there:
         a trial's code base joined with its CJK and emoji last had 10% of its validation text in such characters,
-        which no model learns, and was told it overfit. The training text is read from its end back, a piece at a
-        time, and only until it has shown every character of the split (at once for most texts)."""
+        which no model learns, and was told it overfit."""
         train_ids, val_ids = self.split(val_fraction)
         size, step = len(self.vocab), reading.CHUNK_BYTES
+        if self.first_seen is not None and not (self.first_seen >= len(train_ids)).any():
+            return {}  # known from where each character first occurs (the cache keeps it): at once
         counts = sum((np.bincount(val_ids[at:at + step], minlength=size) for at in range(0, len(val_ids), step)),
                      np.zeros(size, dtype=np.int64))  # (V,)
-        missing = counts > 0
-        for end in range(len(train_ids), 0, -step):
-            missing &= np.bincount(train_ids[max(0, end - step):end], minlength=size) == 0
-            if not missing.any():
-                return {}
+        if self.first_seen is not None:
+            missing = self.first_seen >= len(train_ids)
+        else:  # read from the training text's end back, until it has shown every character of the split
+            missing = counts > 0
+            for end in range(len(train_ids), 0, -step):
+                missing &= np.bincount(train_ids[max(0, end - step):end], minlength=size) == 0
+                if not missing.any():
+                    return {}
         return {self.vocab.chars[index]: int(counts[index]) for index in np.flatnonzero(missing)}
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +134,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
         own = corpus_cache.read(source_of(path, options, None))
         cached = own if own is not None and own[1] == vocab else None
     if cached is not None:
-        return EncodedCorpus(*cached[:2], path, options, cached[2])
+        return EncodedCorpus(*cached[:2], path, options, cached[2], first_seen=cached[3])
     # Both reads take the bytes the file had when the first began: a file written to meanwhile (a log, a download)
     # had its later characters encoded as others, silently (a new-user trial).
     size = source["size"]
@@ -165,12 +170,16 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
                 raise CharnnError(f"{path} changed while it was read — run again once nothing is writing to it"
                                   ) from None
 
-    def in_memory():  # (ids, digest), or (None, None) where there is no text
+    def in_memory():  # (ids, digest, first_seen), or Nones where there is no text
         chunks = list(encoded())
-        return (np.concatenate(chunks), corpus_cache.digest(chunks)) if chunks else (None, None)
+        if not chunks:
+            return None, None, None
+        ids = np.concatenate(chunks)
+        return ids, corpus_cache.digest(chunks), corpus_cache.first_seen(ids, len(vocab))
 
     try:  # a skipping read is not cached: its entry would serve a later read that must refuse those characters
-        ids, digest = in_memory() if skipping else (corpus_cache.write(source, encoded(), vocab) or (None, None))
+        ids, digest, first = in_memory() if skipping else (corpus_cache.write(source, encoded(), vocab)
+                                                           or (None, None, None))
     except OSError as error:
         if not scoring:
             folder = corpus_cache.cache_dir()
@@ -184,7 +193,7 @@ def load_corpus(path: str | Path, options: ReadOptions = ReadOptions(), vocab: V
             fix = (f"it needs up to {amount}: free disk space there, or set CHARNN_CACHE to a folder on another disk"
                    if error.errno in (errno.ENOSPC, errno.EDQUOT) else "set CHARNN_CACHE to a writable folder")
             raise CharnnError(f"cannot write the encoded-corpus cache in {folder}: {why} — {fix}") from None
-        ids, digest = in_memory()  # instead (a trial: `charnn eval` refused a read-only CHARNN_CACHE)
+        ids, digest, first = in_memory()  # instead (a trial: `charnn eval` refused a read-only CHARNN_CACHE)
     if ids is None:
         raise empty_corpus(path)
-    return EncodedCorpus(ids, vocab, path, options, digest, skipped)
+    return EncodedCorpus(ids, vocab, path, options, digest, skipped, first)

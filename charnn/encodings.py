@@ -29,17 +29,17 @@ def zero_pattern(raw: bytes) -> str | None:
     return "utf-16-le" if odd > even else "utf-16-be"
 
 
-STRAY_ZEROS = 8  # zero bytes outside UTF-16 a text file may hold before a UTF-16 part (a stray NUL or two)
-
-
 def wide_part(raw: bytes) -> int | None:
     """Where in `raw` UTF-16 text begins after text of another encoding, by its first zero byte, or None where its
     zero bytes are not UTF-16's (a binary). A trial's songs, joined with `cat`, held one saved as Windows "Unicode":
     the file was called binary, with no word of where or why."""
     zero, tries = raw.find(b"\x00"), 0
     while zero >= 0 and tries < 64:  # not only the first zero: a stray NUL before a UTF-16 part hid it (a review)
-        if raw.count(b"\x00", 0, zero) > STRAY_ZEROS:  # zeros no UTF-16 holds: a binary's (a student's 5,000 bytes
-            return None  # of /bin/ls, whose string table ended in `x\x00y\x00`, were told to convert a UTF-16 part)
+        # Three zero bytes in a row before it: U+0000 in UTF-16, which text never holds, so a binary's (a student's
+        # 5,000 bytes of /bin/ls, whose string table ended in `a\x00b\x00`, were told to convert a UTF-16 part).
+        # Not a count of zeros: a part's own, in windows that were not yet its pattern (a title in CJK), count too.
+        if raw.find(b"\x00\x00\x00", 0, zero) >= 0:
+            return None
         # From its byte-order mark, where it has one: its first characters may have no zero byte (`“Hi”`, a title in
         # Cyrillic), and a mark is no UTF-8. The zeros after it must be UTF-16's: a binary may hold those two bytes.
         # Judged on 256 bytes: a part of four short lines is UTF-16 too (a review: under ~1.2 KB it trained as text).

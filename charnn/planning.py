@@ -72,7 +72,10 @@ def plan_run(corpus: EncodedCorpus, resumed: Path | None, given: dict, steps: in
     if unknown:  # a student's {"layers": 3}, the flag's name, was ignored without a word
         raise CharnnError(f"plan_run: no setting {', '.join(map(repr, unknown))} — `given` takes the config field "
                           f"names: {', '.join(MODEL_KEYS + TRAIN_KEYS)}")
-    device = torch.device(device)  # a name, as `train` takes one (a student's "cpu" met `.type`)
+    try:
+        device = torch.device(device)  # a name, as `train` takes one (a student's "cpu" met `.type`)
+    except RuntimeError:  # "auto" is the CLI's word, which it resolves first
+        raise CharnnError(f"plan_run: no device {device!r} — give cpu, cuda, mps or a torch.device") from None
     run = saved_settings(resumed) if resumed is not None else {}
     if precision == "auto" and run.get("precision"):  # a resumed run goes on as it started
         precision = run["precision"]

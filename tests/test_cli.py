@@ -832,6 +832,9 @@ def test_validation_characters_the_training_text_never_has_are_said(tmp_path, mo
             "file") in said, said
     (tmp_path / "corpus.txt").write_text("日本 🚀 " + REPETITIVE + "日本 🚀 " * 30, encoding="utf-8")
     assert "never has" not in invoke("train", "corpus.txt", "--steps", "2", *TINY).stderr  # in both parts
+    # Too few to count (a review: 2 quotes in the bundled screenplay's 4,577 validation characters were said).
+    (tmp_path / "corpus.txt").write_text(REPETITIVE * 3 + '"', encoding="utf-8")  # 1 in 612
+    assert "never has" not in invoke("train", "corpus.txt", "--steps", "2", *TINY).stderr
 
 
 def test_a_second_run_never_replaces_the_first(tmp_path, monkeypatch):

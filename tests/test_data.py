@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import re
@@ -47,6 +48,10 @@ def test_vocab_shows_its_characters():
     assert repr(Vocab(many)) == f"Vocab(100 characters: {many[:40]!r}…)"
 
 
+def meta_first(meta_path) -> list[int]:
+    return json.loads(meta_path.read_text(encoding="utf-8"))["first"]
+
+
 def test_the_characters_only_the_validation_split_has(write_corpus, monkeypatch):
     """Read from the training text's end back, a piece at a time, until every validation character is found: one
     only at the file's start is found there, and one never in training is counted."""
@@ -54,7 +59,22 @@ def test_the_characters_only_the_validation_split_has(write_corpus, monkeypatch)
     text = "Q" + "ab " * 300 + "Q é é"  # the last 10%: 'Q', 'é', 'a', 'b', ' '
     corpus = load_corpus(write_corpus(text.encode()))
     assert corpus.only_in_validation(0.1) == {"é": 2}
-    assert load_corpus(write_corpus(("é" + text).encode())).only_in_validation(0.1) == {}
+    early = write_corpus(("é" + text).encode())
+    assert load_corpus(early).only_in_validation(0.1) == {}
+    # From where each character first occurs, which the cache keeps (and an entry from before it gets at its read);
+    # without it, by reading the text.
+    assert corpus.first_seen[corpus.vocab.index["é"]] == text.index("é")
+    assert dataclasses.replace(corpus, first_seen=None).only_in_validation(0.1) == {"é": 2}
+    [meta_path] = corpus_cache.cache_dir().glob("*.json")  # early's: the entry of the text before it went
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    del meta["first"]
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    again = load_corpus(early)
+    assert again.only_in_validation(0.1) == {} and again.first_seen.tolist() == meta_first(meta_path)
+    seen = corpus_cache.FirstSeen(5)
+    for chunk in ([3, 1], [3, 2, 1], [4]):
+        seen.add(np.array(chunk, dtype=np.uint8))
+    assert seen.first.tolist() == [-1, 1, 3, 0, 5]
 
 
 def test_vocab_rejects_repeated_chars():
@@ -605,6 +625,15 @@ def test_a_binary_whose_last_bytes_look_like_utf16_is_a_binary(write_corpus):
     tail = b"".join(bytes([letter, 0]) for letter in b"abcdefghij")
     with pytest.raises(CharnnError, match=r"looks like a binary file, not text"):
         load_corpus(write_corpus(header + names + tail))
+    # A part whose first window is not yet UTF-16's pattern (a CJK title: zeros only at its spaces) stays a part,
+    # and so does one after more than a few stray NULs (a review of the first rule, a count of zeros before it).
+    lyrics = "Spring rain on the roof\n" * 24
+    cjk = ("春の風 夜の雨 君の声 遠い空 " * 10).encode("utf-16-le")
+    with pytest.raises(CharnnError, match=r"UTF-16 text from byte offset \d+ "):
+        load_corpus(write_corpus(lyrics.encode() + b"\xff\xfe" + cjk + SONG.encode("utf-16-le") + lyrics.encode()))
+    stray = "".join(line + "\x00" for line in lyrics.splitlines(keepends=True)).encode()  # 24 NULs, one a line
+    with pytest.raises(CharnnError, match=r"holds UTF-16 text from byte offset \d+ "):  # (its last NUL's line: 573)
+        load_corpus(write_corpus(stray + SONG.encode("utf-16") + lyrics.encode()))
 
 
 def test_utf16_parts_are_found_whatever_they_begin_with(write_corpus):

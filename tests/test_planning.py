@@ -92,5 +92,7 @@ def test_the_api_names_a_setting_it_does_not_know_and_takes_a_device_by_name(tra
     `device="cpu"` failed with `'str' object has no attribute 'type'` (`train` takes the name)."""
     with pytest.raises(CharnnError, match="no setting 'layers' — `given` takes the config field names: cell, num_l"):
         planning.plan_run(trained_run.corpus, None, {"layers": 3}, 100, None, CPU, "fp32")
+    with pytest.raises(CharnnError, match="plan_run: no device 'auto' — give cpu, cuda, mps or a torch.device"):
+        planning.plan_run(trained_run.corpus, None, {}, 100, None, "auto", "fp32")
     plan = planning.plan_run(trained_run.corpus, None, {"num_layers": 3, "hidden_size": 8}, 100, None, "cpu", "fp32")
     assert (plan.model_config.num_layers, plan.model_config.hidden_size, plan.config.precision) == (3, 8, "fp32")

@@ -58,9 +58,9 @@ def overfitting_line(best_step: int | None, worse: list[float], last_eval: Evalu
     # advice: a trial's 35 KB play overfit at 1×128, dropout 0.4 and weight dropout 0.5, and was told to add some.
     high = started is not None and started.model_config.dropout >= 0.4
     helps = "more text to train on would help most" if high else "more --dropout or a smaller model may score better"
-    if unlearnable:
-        helps = (f"but first, {unlearnable:,} characters of the validation text are ones the training text never has "
-                 "(said at the start): no model learns those, so put some of that text earlier in the file")
+    if unlearnable:  # they cost more as the model grows surer of the rest: part of the rise may be theirs
+        helps += (f"; and {unlearnable:,} characters of the validation text are ones the training text never has "
+                  "(said at the start): no model learns those, so put some of that text earlier in the file")
     return (f"\nvalidation was best at step {best_step:,}; the {len(worse)} evals after it were worse (last "
             f"{loss_text(worse[-1])}): the model began to fit its training text more than text like it "
             f"(overfitting). best.pt keeps the best, which `charnn sample` takes; latest.pt the last weights (what "
