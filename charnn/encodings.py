@@ -84,6 +84,11 @@ KNOWN_AS = {"cp1250": "Windows-1250 (Central European)", "cp1251": "Windows-1251
             "iso2022_jp": "ISO-2022-JP (Japanese)", "cp1125": "DOS Cyrillic (cp1125)"}
 
 
+# Encodings the detector may prefer that text files are almost never in: a trial's Spanish lyrics in Windows-1252
+# (46 KB) read best as HP Roman-8, a printer's, which made `ñ` `þ`; and EBCDIC, a mainframe's.
+SELDOM_SEEN = frozenset({"hp_roman8", "cp037", "cp273", "cp424", "cp500", "cp875", "cp1026", "cp1140"})
+
+
 def scored(raw: bytes) -> list:
     """charset-normalizer's readings of the first MiB of `raw`, best first: each decoding scored by how its
     characters mix and how often each letter comes, language by language. None (an empty list) where the bytes
@@ -97,7 +102,7 @@ def scored(raw: bytes) -> list:
         return []
     from charset_normalizer import from_bytes  # only here: it costs ~40 ms to import, and only a refusal needs it
 
-    return list(from_bytes(sample))
+    return [reading for reading in from_bytes(sample) if reading.encoding not in SELDOM_SEEN]
 
 
 def reads_as_well(readings: list, encoding: str) -> bool:

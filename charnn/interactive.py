@@ -7,6 +7,7 @@ current stream and keeps the session; Ctrl-D ends it.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import sys
 from pathlib import Path
@@ -111,7 +112,9 @@ def session(model, vocab, label, temperature, top_k, top_p, length, seed, unknow
                         raise CharnnError("length must be 0 or more")
                     settings = trial
                 else:
-                    raise CharnnError(f"unknown command /{name} — try /help")
+                    near = difflib.get_close_matches(name, [*EXAMPLES, "save", "lines", "help", "quit"], n=1)
+                    raise CharnnError(f"unknown command /{name} — " + (f"did you mean /{near[0]}?" if near else
+                                                                         "try /help"))  # a trial's /lenght
                 # name=value: "unknown error" read as an error message (a new-user trial)
                 # The seed: the next stream's (a trial read seed=7 after two streams from it as the next one's).
                 shown = {**settings, "seed": sample_seeds(settings["seed"], streams + 1)[streams]}

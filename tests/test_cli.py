@@ -1081,6 +1081,18 @@ def test_train_empty_corpus(bad_files):
     fails(1, "train", "empty.txt", *TRAIN_FLAGS, message="empty")
 
 
+@pytest.mark.parametrize("head, kind", [
+    (b"{\\rtf1\\ansi\\deff0 {\\fonttbl", "an RTF document"),
+    (b"PK\x03\x04\x14\x00\x06\x00", "a zip archive (a .docx, .odt or .epub is one)"), (b"%PDF-1.7\n", "a PDF")])
+def test_a_document_is_told_to_be_saved_as_plain_text(bad_files, head, kind):
+    """A trial's lyrics.rtf trained, on `\\f0\\fs24` and `\\par`; its lyrics.docx was "a binary file, not text (bad
+    byte 0xb0 at byte offset 10 …)", which says nothing to a songwriter."""
+    Path("lyrics").write_bytes(head + b"Verse one\n" * 50)
+    for command in (["train", "lyrics", *TRAIN_FLAGS], ["eval", "lyrics", "--checkpoint", "corrupt.pt"]):
+        fails(1, *command, message=f"lyrics is {kind}, not plain text — save or export it as plain text (.txt, "
+                                   "UTF-8) from the program that made it")
+
+
 def test_train_non_utf8_corpus(bad_files):
     result = fails(1, "train", "latin1.txt", *TRAIN_FLAGS, message="byte offset 9")
     assert "0xe9" in result.stderr
@@ -1578,6 +1590,31 @@ def test_a_training_whose_reader_of_stderr_leaves_stops_and_saves(tmp_path):
     assert child.returncode == 141
     saved = load(tmp_path / "run" / "latest.pt")
     assert 0 < saved["step"] < 100000 and saved["metrics"]["stopped_by"] is None  # resumable: not through
+
+
+@pytest.mark.parametrize("raised", [
+    RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: not enough memory: you tried to "
+                 "allocate 160000000000 bytes."), MemoryError(), RuntimeError("something else")])
+def test_a_model_too_big_for_memory_is_one_line(tmp_path, monkeypatch, raised):
+    """A trial's `--hidden-size 100000` (a zero too many) was a traceback: 160 GB for its weights. Other errors
+    still show theirs: a bug must not read as a lack of memory."""
+    import charnn.train
+
+    def train(*args, **kwargs):
+        raise raised
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
+    monkeypatch.setattr(charnn.train, "train", train)
+    if "else" in str(raised):
+        result = CliRunner().invoke(app, ["train", "corpus.txt", "--steps", "4", "--out", "run", *TINY])
+        assert result.exception is raised
+    else:
+        result = invoke("train", "corpus.txt", "--steps", "4", "--out", "run", *TINY)
+        assert result.exit_code == 1 and result.stderr == ("error: not enough memory to train a 1×16 LSTM — choose a "
+                                                           "smaller --hidden-size or --layers (or --batch-size), or "
+                                                           "leave them out for the preset's size\n"), result.stderr
+        assert not (tmp_path / "run").exists()
 
 
 def test_ctrl_c_during_a_sample_names_its_seed(in_cli_root):
@@ -2235,13 +2272,14 @@ def test_an_empty_corpus_argument_is_named_as_empty(in_cli_root, command):
 
 
 def test_interactive_commands(in_cli_root):
-    script = "/temp 0\n/length 12\nthe \n/temp -1\n/bogus\n/length x\n/temp\n/seed 7\n"
+    script = "/temp 0\n/length 12\nthe \n/temp -1\n/bogus\n/lenght 5\n/length x\n/temp\n/seed 7\n"
     result = invoke("sample", "--interactive", input=script)
     assert result.exit_code == 0, result.output
     greedy = invoke("sample", "--prime", "the ", "--length", "12", "--temperature", "0").stdout
     assert "the " + greedy in result.stdout
     assert "temperature must be 0" in result.stderr
-    assert "unknown command /bogus" in result.stderr
+    assert "unknown command /bogus — try /help" in result.stderr
+    assert "unknown command /lenght — did you mean /length?" in result.stderr  # a trial's typo
     assert "bad value for /length" in result.stderr
     assert "/temp needs a value, e.g. /temp 0.8" in result.stderr  # it read "bad value for /temp: ''"
     assert "settings: temp=0.0 length=12 topk=off topp=off unknown=error seed=7 (the next stream's)" in result.stderr

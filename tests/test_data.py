@@ -445,6 +445,28 @@ def test_a_pipe_or_stdin_as_the_corpus_is_refused_with_the_fix(tmp_path):
         load_corpus("-")
 
 
+def test_a_printers_encoding_the_detector_prefers_is_not_offered(write_corpus, monkeypatch):
+    """A trial's Spanish lyrics in Windows-1252 (46 KB) were told `use --encoding hp_roman8` (charset-normalizer's
+    best reading, by a coherence of 0.745 to 0.624), which trained on `Seþorita`. Such encodings are left out."""
+    import charset_normalizer
+
+    class Reading:  # charset-normalizer's readings of that file, best first
+        def __init__(self, encoding, language, coherence, text):
+            self.encoding, self.language, self.chaos, self.coherence = encoding, language, 0.0, coherence
+            self.could_be_from_charset, self.text = [encoding], text
+
+        def __str__(self):
+            return self.text
+
+    text = "Señorita, ¿dónde estás? El café está frío, naïve crème brûlée à Montréal\n" * 40
+    readings = [Reading("hp_roman8", "English", 0.745, text.replace("ñ", "þ")),
+                Reading("cp1250", "German", 0.624, text), Reading("cp1252", "German", 0.624, text)]
+    monkeypatch.setattr(charset_normalizer, "from_bytes", lambda sample: readings)
+    with pytest.raises(CharnnError, match=r"or use --encoding cp1252 \(Windows\) or latin-1") as refused:
+        load_corpus(write_corpus(text.encode("cp1252")))
+    assert "hp_roman8" not in str(refused.value)
+
+
 def test_unknown_encoding_is_charnn_error(write_corpus):
     with pytest.raises(CharnnError):
         load_corpus(write_corpus("x"), ReadOptions(encoding="no-such-codec"))

@@ -128,7 +128,7 @@ the target (--steps/--time) when neither is given.
     from charnn.run_lock import check_can_make
     from charnn.vocab import listed
 
-    stop = StopFlag()
+    stop, sized = StopFlag(), None  # sized: the model, once planned (what a lack of memory is said of)
     try:
         check_corpus_path(corpus)  # before torch loads (~2 s): a mistyped name is told at once
         from charnn.planning import DEFAULT_BUDGET, plan_run
@@ -165,6 +165,8 @@ the target (--steps/--time) when neither is given.
                          weight_decay=weight_decay, eval_every=eval_every, keep_checkpoints=keep, seed=seed)
             plan = plan_run(data, run_dir if resume else None, given, steps, budget, torch_device, precision,
                             spent=time.monotonic() - command.STARTED_AT)
+            sized = (f"a {plan.model_config.num_layers}×{plan.model_config.hidden_size} "
+                     f"{plan.model_config.cell.upper()}")
             if plan.preset_reason:
                 ui.info(f"model size from the preset: {plan.preset_reason} (--layers/--hidden-size to choose)")
             if plan.dropout_reason:
@@ -195,6 +197,12 @@ the target (--steps/--time) when neither is given.
                              command.STARTED_AT, most_threads, lock)  # STARTED_AT read now: a test sets it
     except CharnnError as problem:
         fail(str(problem))
+    except (MemoryError, RuntimeError) as problem:  # torch's "can't allocate memory", CUDA's "out of memory"
+        if not isinstance(problem, MemoryError) and "alloc" not in str(problem) and "out of memory" not in str(problem):
+            raise
+        # A trial's `--hidden-size 100000` (a zero too many) was a traceback: 160 GB for its weights.
+        fail(f"not enough memory to train {sized or 'this model'} — choose a smaller --hidden-size or --layers (or "
+             "--batch-size), or leave them out for the preset's size")
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began: no save now
         if stop.signal is None:  # (a second Ctrl-C comes under the training panel, where keys are not echoed)
             end_ctrl_c_line()
