@@ -94,12 +94,20 @@ def read(source: dict) -> tuple[np.ndarray, Vocab, str, np.ndarray] | None:
         ids = np.memmap(ids_path, dtype=vocab.dtype, mode="r", shape=(meta["length"],))
     except (OSError, ValueError, KeyError, CharnnError):  # also an entry removed meanwhile (by `drop_earlier`)
         return None
-    if "digest" not in meta or "first" not in meta:  # an entry from before they were kept: each is read once
-        meta.setdefault("digest", digest([ids]))  # else its runs' resumes would go unchecked
-        meta.setdefault("first", first_seen(ids, len(vocab)).tolist())
-        with contextlib.suppress(OSError):  # kept for next time where it can be; this read has it either way
+    stale = False  # what an entry from before it was kept lacks (or a damaged one) is found once, and kept
+    try:
+        first = np.asarray(meta.get("first"), dtype=np.int64)  # (V,)
+    except (TypeError, ValueError, OverflowError):
+        first = None
+    if first is None or first.shape != (len(vocab),):
+        first, stale = first_seen(ids, len(vocab)), True
+        meta["first"] = first.tolist()
+    if not isinstance(meta.get("digest"), str):  # else its runs' resumes would go unchecked
+        meta["digest"], stale = digest([ids]), True
+    if stale:
+        with contextlib.suppress(OSError):  # this read has them either way
             write_meta(meta_path, meta)
-    return ids, vocab, meta["digest"], np.asarray(meta["first"], dtype=np.int64)
+    return ids, vocab, meta["digest"], first
 
 
 def write(source: dict, chunks: Iterable[np.ndarray], vocab: Vocab) -> tuple[np.ndarray, str, np.ndarray] | None:

@@ -1580,7 +1580,7 @@ def test_a_training_whose_reader_of_stderr_leaves_stops_and_saves(tmp_path):
 
     (tmp_path / "corpus.txt").write_text(REPETITIVE, encoding="utf-8")
     child = subprocess.Popen([sys.executable, "-m", "charnn", "train", "corpus.txt", "--steps", "100000", "--out",
-                              "run", "--eval-every", "50", *TINY], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              "run", "--eval-every", "5", *TINY], cwd=tmp_path, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     with watched(child):
         while not child.stderr.readline().startswith(b"step "):  # the preset's lines, the start's, the first eval's

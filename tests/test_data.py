@@ -71,6 +71,9 @@ def test_the_characters_only_the_validation_split_has(write_corpus, monkeypatch)
     meta_path.write_text(json.dumps(meta), encoding="utf-8")
     again = load_corpus(early)
     assert again.only_in_validation(0.1) == {} and again.first_seen.tolist() == meta_first(meta_path)
+    for damaged in ("x", [1, 2], ["a"] * len(again.vocab)):  # found again, not trusted
+        meta_path.write_text(json.dumps({**meta, "first": damaged}), encoding="utf-8")
+        assert load_corpus(early).first_seen.tolist() == again.first_seen.tolist()
     seen = corpus_cache.FirstSeen(5)
     for chunk in ([3, 1], [3, 2, 1], [4]):
         seen.add(np.array(chunk, dtype=np.uint8))
