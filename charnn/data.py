@@ -95,24 +95,10 @@ def check_corpus_path(path: Path) -> None:
         raise CharnnError(f"{path} is not a file but a pipe or device — save the text to a file and give its path")
     if path.stat().st_size == 0:  # here, before torch loads: told in 3.6 s in a new-user trial
         raise empty_corpus(path)
-    kind = document_kind(path)
+    kind = reading.document_kind(path)
     if kind:  # a trial's lyrics.rtf trained on `\f0\fs24` and `\par`; its .docx was "a binary file" at byte 10
         raise CharnnError(f"{path} is {kind}, not plain text — save or export it as plain text (.txt, UTF-8) from "
                           "the program that made it, and give that")
-
-
-# How documents that are not plain text begin (their first bytes), as a user knows them.
-DOCUMENTS = {b"{\\rtf": "an RTF document", b"PK\x03\x04": "a zip archive (a .docx, .odt or .epub is one)",
-             b"%PDF-": "a PDF", b"\xd0\xcf\x11\xe0": "an old Word or Excel file (.doc, .xls)"}
-
-
-def document_kind(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as file:
-            head = file.read(8)
-    except OSError:
-        return None  # reading it says why
-    return next((kind for magic, kind in DOCUMENTS.items() if head.startswith(magic)), None)
 
 
 def empty_corpus(path: Path) -> CharnnError:

@@ -108,3 +108,19 @@ def iter_text(path: Path, options: ReadOptions = ReadOptions(), limit: int | Non
                 yield text
             if not raw:
                 return
+
+
+# How documents that are not plain text begin (their first bytes), as a user knows them.
+DOCUMENTS = {b"{\\rtf": "an RTF document", b"PK\x03\x04": "a zip archive (a .docx, .odt or .epub is one)",
+             b"%PDF-": "a PDF", b"\xd0\xcf\x11\xe0": "an old Word or Excel file (.doc, .xls)"}
+
+
+def document_kind(path: Path) -> str | None:
+    """What `path` is, by its first bytes, where it is a document that is not plain text (`DOCUMENTS`); else None."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(8)
+    except OSError:
+        return None  # reading it says why
+    return next((kind for magic, kind in DOCUMENTS.items() if head.startswith(magic)), None)
+
