@@ -51,18 +51,13 @@ class EncodedCorpus:
         which no model learns, and was told it overfit."""
         train_ids, val_ids = self.split(val_fraction)
         size, step = len(self.vocab), reading.CHUNK_BYTES
-        if self.first_seen is not None and not (self.first_seen >= len(train_ids)).any():
-            return {}  # known from where each character first occurs (the cache keeps it): at once
+        if self.first_seen is None:  # load_corpus always knows it (the cache keeps it); a corpus made by hand may not
+            self.first_seen = corpus_cache.first_seen(self.ids, size)
+        missing = self.first_seen >= len(train_ids)  # (V,): first seen in the split
+        if not missing.any():
+            return {}
         counts = sum((np.bincount(val_ids[at:at + step], minlength=size) for at in range(0, len(val_ids), step)),
                      np.zeros(size, dtype=np.int64))  # (V,)
-        if self.first_seen is not None:
-            missing = self.first_seen >= len(train_ids)
-        else:  # read from the training text's end back, until it has shown every character of the split
-            missing = counts > 0
-            for end in range(len(train_ids), 0, -step):
-                missing &= np.bincount(train_ids[max(0, end - step):end], minlength=size) == 0
-                if not missing.any():
-                    return {}
         return {self.vocab.chars[index]: int(counts[index]) for index in np.flatnonzero(missing)}
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:

@@ -71,11 +71,8 @@ class TrainView:
                 self.log(self.describe_finish(self.finished))
 
     def __call__(self, event: Event) -> None:
-        try:
-            self.show(event)
-        except BrokenPipeError:
-            messages.reader_left()
-        if messages.stderr_left and self.on_reader_left is not None:  # said here, or in a line before training
+        self.show(event)  # a reader that has gone is met by the console (messages.StderrConsole), not raised here
+        if messages.stderr_left and self.on_reader_left is not None:  # met here, or at a line before training
             self.on_reader_left()
             self.on_reader_left = None
 
